@@ -1,0 +1,134 @@
+/**
+ * Plain domain types shared by the pure cores (traffic split, shadowing, profiles, telemetry).
+ * They mirror the public contract in docs/ARCHITECTURE.md; Avro/record types live in schemas/.
+ */
+
+/** `manifest.json` at the root of an item archive. */
+export interface ItemManifest {
+  id: string;
+  version: string;
+  name: string;
+  /** Entry point relative to the archive root: an `.html` page or a `.js`/`.mjs` module. */
+  entry: string;
+  /** Named server base URLs the item talks to; shadows may override any of these keys. */
+  endpoints?: Record<string, string>;
+}
+
+export type RuleOp = 'in' | 'not_in' | 'equals' | 'not_equals' | 'semver' | 'regex';
+
+/**
+ * One targeting condition. `attribute` is deviceType | country | userGroup | appVersion or any
+ * custom attribute name (looked up in `UserContext.attributes`).
+ * - in / not_in: `values`
+ * - equals / not_equals: `value` (or `values[0]`)
+ * - semver: `range` (npm semver range, e.g. ">=1.2.0 <2")
+ * - regex: `pattern` (bounded: length-limited, linear-time safe subset, compiled once)
+ */
+export interface TrafficRule {
+  attribute: string;
+  op: RuleOp;
+  values?: string[];
+  value?: string;
+  range?: string;
+  pattern?: string;
+}
+
+export interface TrafficConfig {
+  /** Share of ALL users of the item that get this shadow, 0..100 (two decimals honoured). */
+  percentage: number;
+  /** How rules combine: every rule must hold (`all`) or at least one (`any`). */
+  match: 'all' | 'any';
+  rules: TrafficRule[];
+}
+
+export interface InstrumentationPoint {
+  id: string;
+  selector: string;
+  event: string;
+}
+
+export interface InstrumentationConfig {
+  capture: { performance: boolean; errors: boolean; usage: boolean };
+  points: InstrumentationPoint[];
+  /** Fraction of sessions that send telemetry, 0..1. */
+  sampleRate: number;
+}
+
+/** One shadow as configured by an operator (the `shadowConfig` contract). */
+export interface ShadowConfig {
+  name: string;
+  instrumentation: InstrumentationConfig;
+  endpoints: Record<string, string>;
+  traffic: TrafficConfig;
+}
+
+/** A step of an automatic ramp: set the share, then hold for `holdSeconds`. */
+export interface RolloutStep {
+  percentage: number;
+  holdSeconds: number;
+}
+
+export interface RolloutSchedule {
+  /** Shadow the schedule ramps. */
+  shadow: string;
+  steps: RolloutStep[];
+  /** Index of the step currently applied; -1 before the first. */
+  currentStep: number;
+  status: 'running' | 'paused' | 'done';
+  /** Epoch ms when the current step began (hold timer). */
+  stepStartedAt: number;
+  pausedReason?: string;
+}
+
+export type ProfileState = 'active' | 'rolled_back';
+
+/** A stored artifact: content-addressed blob of the (deterministic) archive. */
+export interface ArtifactRef {
+  sha256: string;
+  size: number;
+}
+
+export interface ShadowSpec extends ShadowConfig {
+  /** Archive of the shadow copy for the item version the profile points at. */
+  artifact?: ArtifactRef;
+}
+
+/** Current shadow profile of an item: what the resolver evaluates. */
+export interface ShadowProfile {
+  itemId: string;
+  profileVersion: number;
+  state: ProfileState;
+  /** Bucketing seed; defaults to the itemId. Changing it reshuffles users (on purpose only). */
+  seed: string;
+  /** Share 0..100 of users kept on the original and out of every shadow (holdout). */
+  holdout: number;
+  /** Item version the profile's artifacts belong to. */
+  itemVersion: string;
+  original?: ArtifactRef;
+  shadows: ShadowSpec[];
+  schedule?: RolloutSchedule | null;
+  /** Roll back automatically when a guardrail alert fires. */
+  guardrail?: boolean;
+  updatedBy: string;
+  updatedAt: number;
+}
+
+/** Who is asking, as seen by the resolver. */
+export interface UserContext {
+  userId: string;
+  deviceType?: string;
+  country?: string;
+  userGroup?: string;
+  appVersion?: string;
+  attributes?: Record<string, string>;
+}
+
+/** A traffic decision. `variant` is "original" or a shadow name. */
+export interface SplitDecision {
+  variant: string;
+  /** 0..9999, or -1 when no bucketing took place (rolled back, unknown item). */
+  bucket: number;
+  reason: 'rolled_back' | 'no_profile' | 'invalid_profile' | 'holdout' | 'no_match' | 'not_in_share' | 'assigned';
+}
+
+export const ORIGINAL = 'original';
