@@ -1,0 +1,80 @@
+/**
+ * Kafka client factory and the Avro producer.
+ *
+ * The producer is idempotent (enable.idempotence semantics in kafkajs: acks=all, one in-flight
+ * request) so a retried send after a lost ack never duplicates a record. `send` resolves only
+ * after the broker acknowledged: the collector's 202 depends on that.
+ */
+import { Kafka, logLevel, Partitioners, type Producer, type IHeaders } from 'kafkajs';
+import type { SchemaName } from '../../schemas/index.ts';
+import type { SchemaTypes } from '../../schemas/types.generated.ts';
+import type { AvroCodec } from './registry.ts';
+import { UnavailableError } from '../errors.ts';
+
+export function createKafka(brokers: string[], clientId: string): Kafka {
+  return new Kafka({
+    brokers,
+    clientId,
+    logLevel: process.env.PENUMBRA_KAFKAJS_DEBUG ? logLevel.DEBUG : logLevel.NOTHING,
+    retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 3000 },
+    connectionTimeout: 3000,
+  });
+}
+
+export interface OutRecord<N extends SchemaName = SchemaName> {
+  topic: string;
+  key: string | null;
+  value: SchemaTypes[N];
+  headers?: IHeaders;
+}
+
+export class AvroProducer {
+  readonly producer: Producer;
+  private connected = false;
+  constructor(kafka: Kafka, readonly codec: AvroCodec, opts: { transactionalId?: string } = {}) {
+    this.producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      transactionalId: opts.transactionalId,
+    });
+  }
+
+  async connect(): Promise<void> {
+    if (!this.connected) {
+      await this.producer.connect();
+      this.connected = true;
+    }
+  }
+
+  /** Encode and send; groups records per topic in one request. Resolves after broker acks. */
+  async send(records: OutRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const byTopic = new Map<string, { key: string | null; value: Buffer; headers?: IHeaders }[]>();
+    for (const r of records) {
+      let list = byTopic.get(r.topic);
+      if (!list) byTopic.set(r.topic, (list = []));
+      list.push({ key: r.key, value: this.codec.encode(r.topic, r.value as never), headers: r.headers });
+    }
+    try {
+      await this.producer.sendBatch({
+        acks: -1,
+        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+      });
+    } catch (err) {
+      throw new UnavailableError(`Kafka did not acknowledge ${records.length} record(s): ${(err as Error).message}`, err);
+    }
+  }
+
+  /** Send already-framed bytes (used for dead letters of raw input). */
+  async sendRaw(topic: string, messages: { key: string | null; value: Buffer }[]): Promise<void> {
+    await this.producer.send({ topic, acks: -1, messages });
+  }
+
+  async disconnect(): Promise<void> {
+    if (this.connected) {
+      this.connected = false;
+      await this.producer.disconnect();
+    }
+  }
+}

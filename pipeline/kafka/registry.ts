@@ -1,0 +1,158 @@
+/**
+ * Schema registry access and the Confluent wire format.
+ *
+ * Wire format (Confluent): byte 0 = magic 0, bytes 1..4 = schema id (big-endian int32), then the
+ * Avro binary body. We register through @kafkajs/confluent-schema-registry (Apicurio's
+ * /apis/ccompat/v7 speaks the same API) and frame/unframe ourselves, so the hot path is one avsc
+ * toBuffer plus a 5-byte header — no per-record registry call. Writer schemas of foreign ids are
+ * fetched once and resolved into our reader type (schema evolution on read).
+ */
+import { SchemaRegistry, SchemaType, COMPATIBILITY } from '@kafkajs/confluent-schema-registry';
+import avro from 'avsc';
+import { avroType, schemaFor, type SchemaName } from '../../schemas/index.ts';
+import type { SchemaTypes } from '../../schemas/types.generated.ts';
+import { PenumbraError, UnavailableError } from '../errors.ts';
+
+export class DecodeError extends PenumbraError {
+  constructor(message: string, cause?: unknown) {
+    super('decode', message, { status: 400, cause });
+  }
+}
+
+export class SchemaRegistrationError extends PenumbraError {
+  constructor(subject: string, detail: string, cause?: unknown) {
+    super('schema-incompatible', `Schema for ${subject} refused by the registry: ${detail}`, { status: 409, cause });
+  }
+}
+
+export const MAGIC = 0;
+
+export class AvroCodec {
+  readonly registry: SchemaRegistry;
+  private readonly ids = new Map<SchemaName, number>();
+  private readonly readers = new Map<string, avro.Type | avro.Resolver>();
+  private readonly writers = new Map<number, avro.Type>();
+
+  constructor(readonly url: string) {
+    this.registry = new SchemaRegistry({ host: url }, { forSchemaOptions: {} } as never);
+  }
+
+  /** Make sure the registry's global level is BACKWARD, the rule our schema tests assume. */
+  async ensureCompatibility(): Promise<void> {
+    const res = await fetch(`${this.url}/config`).catch((err) => {
+      throw new UnavailableError(`schema registry at ${this.url} is unreachable: ${(err as Error).message}`, err);
+    });
+    const body = (await res.json().catch(() => ({}))) as { compatibilityLevel?: string; compatibility?: string };
+    const level = body.compatibilityLevel ?? body.compatibility;
+    if (level !== 'BACKWARD') {
+      const put = await fetch(`${this.url}/config`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+        body: JSON.stringify({ compatibility: 'BACKWARD' }),
+      });
+      if (!put.ok) throw new UnavailableError(`cannot set BACKWARD compatibility on ${this.url}: HTTP ${put.status}`);
+    }
+  }
+
+  /** Register `name`'s latest schema under `subject` (e.g. `<topic>-value`); returns its id. */
+  async register(subject: string, name: SchemaName, schema: object = schemaFor(name).schema): Promise<number> {
+    try {
+      const { id } = await this.registry.register(
+        { type: SchemaType.AVRO, schema: JSON.stringify(schema) },
+        { subject, compatibility: COMPATIBILITY.BACKWARD },
+      );
+      return id;
+    } catch (err) {
+      const e = err as Error & { status?: number; name?: string };
+      if (e.name === 'ConfluentSchemaRegistryCompatibilityError' || /incompatible|compatib/i.test(e.message)) {
+        throw new SchemaRegistrationError(subject, e.message, err);
+      }
+      if (e.name === 'ConfluentSchemaRegistryError' || typeof e.status === 'number') {
+        throw new SchemaRegistrationError(subject, e.message, err);
+      }
+      throw new UnavailableError(`schema registry at ${this.url} failed: ${e.message}`, err);
+    }
+  }
+
+  /** Register `name` for `topic` and remember the id used when encoding for it. */
+  async registerForTopic(topic: string, name: SchemaName): Promise<number> {
+    const id = await this.register(`${topic}-value`, name);
+    this.ids.set(name, id);
+    this.topicIds.set(topic, id);
+    this.topicSchema.set(topic, name);
+    return id;
+  }
+
+  private readonly topicIds = new Map<string, number>();
+  private readonly topicSchema = new Map<string, SchemaName>();
+
+  schemaIdFor(topic: string): number {
+    const id = this.topicIds.get(topic);
+    if (id === undefined) throw new Error(`no schema registered for topic ${topic}; call registerForTopic first`);
+    return id;
+  }
+
+  encode<N extends SchemaName>(topic: string, value: SchemaTypes[N]): Buffer {
+    const name = this.topicSchema.get(topic);
+    if (!name) throw new Error(`no schema registered for topic ${topic}`);
+    const type = avroType(name);
+    const body = type.toBuffer(value);
+    const buf = Buffer.allocUnsafe(5 + body.length);
+    buf[0] = MAGIC;
+    buf.writeInt32BE(this.schemaIdFor(topic), 1);
+    body.copy(buf, 5);
+    return buf;
+  }
+
+  /** Decode a framed value into `name`'s latest shape; throws DecodeError on anything wrong. */
+  async decode<N extends SchemaName>(name: N, buf: Buffer | null): Promise<SchemaTypes[N]> {
+    if (!buf || buf.length < 6) throw new DecodeError(`value too short for the Confluent wire format (${buf?.length ?? 0} bytes)`);
+    if (buf[0] !== MAGIC) throw new DecodeError(`unknown magic byte ${buf[0]} (expected 0: Confluent wire format)`);
+    const id = buf.readInt32BE(1);
+    const reader = await this.readerFor(name, id);
+    try {
+      const type = avroType(name);
+      const body = buf.subarray(5);
+      const value = reader === type ? type.fromBuffer(body) : type.fromBuffer(body, reader as avro.Resolver, true);
+      return value as SchemaTypes[N];
+    } catch (err) {
+      throw new DecodeError(`Avro body does not match schema id ${id}: ${(err as Error).message}`, err);
+    }
+  }
+
+  private async readerFor(name: SchemaName, id: number): Promise<avro.Type | avro.Resolver> {
+    const key = `${name}:${id}`;
+    const cached = this.readers.get(key);
+    if (cached) return cached;
+    let writer = this.writers.get(id);
+    if (!writer) {
+      let schemaJson: unknown;
+      try {
+        // Raw schema text rather than the library's getSchema(): we build our own avsc type.
+        const res = await fetch(`${this.url}/schemas/ids/${id}`);
+        if (res.status === 404) throw new DecodeError(`schema id ${id} is unknown to the registry`);
+        if (!res.ok) throw new UnavailableError(`registry answered ${res.status} for schema id ${id}`);
+        const body = (await res.json()) as { schema: string; schemaType?: string };
+        if (body.schemaType && body.schemaType !== 'AVRO') throw new DecodeError(`schema id ${id} is ${body.schemaType}, not AVRO`);
+        schemaJson = JSON.parse(body.schema);
+      } catch (err) {
+        if (err instanceof PenumbraError) throw err;
+        throw new UnavailableError(`cannot fetch schema id ${id}: ${(err as Error).message}`, err);
+      }
+      writer = avro.Type.forSchema(schemaJson as avro.Schema);
+      this.writers.set(id, writer);
+    }
+    const type = avroType(name);
+    let reader: avro.Type | avro.Resolver;
+    if (writer.equals(type)) reader = type;
+    else {
+      try {
+        reader = type.createResolver(writer);
+      } catch (err) {
+        throw new DecodeError(`record written with schema id ${id} cannot be read as ${name}: ${(err as Error).message}`, err);
+      }
+    }
+    this.readers.set(key, reader);
+    return reader;
+  }
+}
