@@ -1,0 +1,383 @@
+/**
+ * The pure traffic-splitting core: which variant (original or one shadow) a user gets for an
+ * item's shadow profile. No I/O, no clock, no randomness — same (user, profile) → same answer,
+ * in this process, in the Python reference (reference.py) and in cases.json.
+ *
+ * compileProfile runs once per profile change (validation, regex/semver compilation, bucket
+ * layout); trafficSplit runs per resolve and allocates at most the returned decision.
+ * Semantics, hash spec and bucket layout: README.md beside this file.
+ */
+import semver from 'semver';
+import { ValidationError, type FieldIssue } from '../errors.ts';
+import { ORIGINAL, type ShadowProfile, type SplitDecision, type UserContext } from '../domain/types.ts';
+import { BUCKETS, hashWithPrefix, prefixState, type PrefixState } from './hash.ts';
+import { MAX_REGEX_INPUT } from './regex-safety.ts';
+import { isPercentage, MAX_STRING, validateTrafficConfig } from './validate.ts';
+
+export { HASH_VERSION, BUCKETS } from './hash.ts';
+export { validateTrafficConfig } from './validate.ts';
+
+export const MAX_SHADOWS = 64;
+/** Distinct appVersion strings remembered per semver rule before the memo is reset. */
+const SEMVER_MEMO_LIMIT = 1024;
+
+const enum Attr {
+  UserId,
+  DeviceType,
+  Country,
+  UserGroup,
+  AppVersion,
+  Custom,
+}
+const enum Op {
+  In,
+  NotIn,
+  Equals,
+  NotEquals,
+  Semver,
+  Regex,
+}
+const OP_CODES: Record<string, Op> = {
+  in: Op.In,
+  not_in: Op.NotIn,
+  equals: Op.Equals,
+  not_equals: Op.NotEquals,
+  semver: Op.Semver,
+  regex: Op.Regex,
+};
+const ATTR_CODES: Record<string, Attr> = {
+  userId: Attr.UserId,
+  deviceType: Attr.DeviceType,
+  country: Attr.Country,
+  userGroup: Attr.UserGroup,
+  appVersion: Attr.AppVersion,
+};
+
+/** One rule, compiled. A single class keeps every rule the same shape for the JIT. */
+class CompiledRule {
+  constructor(
+    readonly attr: Attr,
+    readonly name: string,
+    readonly op: Op,
+    readonly set: Set<string> | null,
+    readonly value: string,
+    readonly range: semver.Range | null,
+    readonly memo: Map<string, boolean> | null,
+    readonly re: RegExp | null,
+  ) {}
+}
+
+export interface CompiledShadow {
+  readonly name: string;
+  /** Target share of eligible users, basis points of 10,000. */
+  readonly shareBp: number;
+  /** Bucket range [lo, hi) of the assignment bucket that this shadow owns at its share. */
+  readonly lo: number;
+  readonly hi: number;
+  /** Bounds of the fixed segment the range grows inside (see README, "Bucket layout"). */
+  readonly segmentLo: number;
+  readonly segmentHi: number;
+  readonly matchAll: boolean;
+  readonly rules: readonly CompiledRule[];
+}
+
+/** What trafficSplit evaluates. Build it with compileProfile or safeCompile, never by hand. */
+export class CompiledProfile {
+  /** @internal */
+  constructor(
+    readonly itemId: string,
+    readonly profileVersion: number,
+    readonly valid: boolean,
+    readonly rolledBack: boolean,
+    /** Why the profile was refused (safeCompile only); empty when valid. */
+    readonly issues: readonly FieldIssue[],
+    readonly seed: string,
+    readonly holdoutBp: number,
+    readonly shadows: readonly CompiledShadow[],
+    /** @internal pre-hashed `seed + ":"` and `seed + ":holdout:"` */
+    readonly assignPrefix: PrefixState,
+    readonly holdoutPrefix: PrefixState,
+  ) {}
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Percent with two decimals → basis points of the 10,000 buckets. */
+export function toBasisPoints(percentage: number): number {
+  return Math.round(percentage * 100);
+}
+
+/**
+ * Bucket layout (README "Bucket layout"). With n shadows, boundary(k) = ⌊k·10000/n⌋. Shadows
+ * are paired in declared order: pair j owns [boundary(2j), boundary(min(2j+2, n))); its first
+ * shadow grows up from the segment start, its second down from the segment end. So each
+ * shadow's range depends only on its own share (ramps are nested, neighbours never move), and
+ * every shadow can always take its nominal 1/n, borrowing what its partner leaves.
+ */
+export function segmentOf(index: number, count: number): { lo: number; hi: number; growsDown: boolean } {
+  const boundary = (k: number) => Math.floor((k * BUCKETS) / count);
+  const first = index - (index % 2);
+  return { lo: boundary(first), hi: boundary(Math.min(first + 2, count)), growsDown: index % 2 === 1 };
+}
+
+/**
+ * Width in the assignment-bucket space. Holdout is drawn from an independent hash, so only
+ * (1 − holdout) of eligible users reach the layout; widening by 1/(1 − holdout) keeps each
+ * shadow's share of ALL eligible users at its percentage. Floor keeps it monotone and never
+ * over target (error < 1 bucket).
+ */
+function widthOf(shareBp: number, holdoutBp: number): number {
+  if (holdoutBp >= BUCKETS) return 0;
+  return Math.floor((shareBp * BUCKETS) / (BUCKETS - holdoutBp));
+}
+
+function compileRule(r: Record<string, unknown>): CompiledRule {
+  const attribute = r.attribute as string;
+  const op = OP_CODES[r.op as string];
+  const attr = Object.hasOwn(ATTR_CODES, attribute) ? ATTR_CODES[attribute] : Attr.Custom;
+  const values = r.values as string[] | undefined;
+  switch (op) {
+    case Op.In:
+    case Op.NotIn:
+      return new CompiledRule(attr, attribute, op, new Set(values), '', null, null, null);
+    case Op.Equals:
+    case Op.NotEquals:
+      return new CompiledRule(attr, attribute, op, null, (r.value as string | undefined) ?? values![0], null, null, null);
+    case Op.Semver:
+      return new CompiledRule(
+        attr, attribute, op, null, '',
+        new semver.Range(r.range as string, { includePrerelease: true }), new Map(), null,
+      );
+    default:
+      return new CompiledRule(attr, attribute, op, null, '', null, null, new RegExp(r.pattern as string, 'u'));
+  }
+}
+
+/** Validates and compiles a profile; throws ValidationError naming every offending field. */
+export function compileProfile(profile: ShadowProfile): CompiledProfile {
+  const issues: FieldIssue[] = [];
+  const p = profile as unknown;
+  if (!isRecord(p)) throw new ValidationError('shadow profile must be an object', [{ path: '', message: 'not an object' }]);
+  if (p.state !== 'active' && p.state !== 'rolled_back') {
+    issues.push({ path: 'state', message: 'state must be "active" or "rolled_back"' });
+  }
+  const seed = typeof p.seed === 'string' && p.seed !== '' ? p.seed : p.itemId;
+  if (typeof seed !== 'string' || seed === '' || seed.length > MAX_STRING) {
+    issues.push({ path: 'seed', message: 'seed (or, without one, itemId) must be a non-empty string' });
+  }
+  const holdout = p.holdout ?? 0;
+  if (!isPercentage(holdout)) issues.push({ path: 'holdout', message: 'holdout must be a number from 0 to 100' });
+  const shadows = p.shadows;
+  if (!Array.isArray(shadows)) {
+    issues.push({ path: 'shadows', message: 'shadows must be an array' });
+  } else if (shadows.length > MAX_SHADOWS) {
+    issues.push({ path: 'shadows', message: `at most ${MAX_SHADOWS} shadows` });
+  } else {
+    const seen = new Map<string, number>();
+    shadows.forEach((s, i) => {
+      if (!isRecord(s)) {
+        issues.push({ path: `shadows/${i}`, message: 'shadow must be an object' });
+        return;
+      }
+      const name = s.name;
+      if (typeof name !== 'string' || name === '' || name.length > MAX_STRING) {
+        issues.push({ path: `shadows/${i}/name`, message: 'name must be a non-empty string' });
+      } else if (name === ORIGINAL) {
+        issues.push({ path: `shadows/${i}/name`, message: `"${ORIGINAL}" is reserved for the unshadowed item` });
+      } else if (seen.has(name)) {
+        issues.push({ path: `shadows/${i}/name`, message: `duplicate shadow name (also shadows/${seen.get(name)})` });
+      } else {
+        seen.set(name, i);
+      }
+      issues.push(...validateTrafficConfig(s.traffic, `shadows/${i}/traffic`));
+    });
+  }
+  if (issues.length > 0) throw new ValidationError('invalid shadow profile', issues);
+
+  const specs = profile.shadows;
+  const holdoutBp = toBasisPoints(holdout as number);
+  const shares = specs.map((s) => toBasisPoints(s.traffic.percentage));
+  const total = shares.reduce((a, b) => a + b, 0);
+  if (total + holdoutBp > BUCKETS) {
+    throw new ValidationError('shadow shares plus holdout exceed 100%', [
+      { path: 'shadows', message: `shares of all shadows (${total / 100}%) plus holdout (${holdoutBp / 100}%) exceed 100%` },
+    ]);
+  }
+  const widths = shares.map((s) => widthOf(s, holdoutBp));
+  const n = specs.length;
+  const compiled: CompiledShadow[] = specs.map((s, i) => {
+    const seg = segmentOf(i, n);
+    const w = widths[i];
+    const partner = seg.growsDown ? i - 1 : i + 1 < n && segmentOf(i + 1, n).lo === seg.lo ? i + 1 : -1;
+    const partnerW = partner >= 0 ? widths[partner] : 0;
+    if (w + partnerW > seg.hi - seg.lo) {
+      const room = seg.hi - seg.lo - partnerW;
+      const maxPct = Math.floor((room * (BUCKETS - holdoutBp)) / BUCKETS) / 100;
+      const withPartner = partner >= 0 ? ` while "${specs[partner].name}" holds ${shares[partner] / 100}%` : '';
+      issues.push({
+        path: `shadows/${i}/traffic/percentage`,
+        message: `with ${n} shadows and ${holdoutBp / 100}% holdout this shadow can take at most ${maxPct}%${withPartner}`,
+      });
+    }
+    const lo = seg.growsDown ? seg.hi - w : seg.lo;
+    return {
+      name: s.name,
+      shareBp: shares[i],
+      lo,
+      hi: lo + w,
+      segmentLo: seg.lo,
+      segmentHi: seg.hi,
+      matchAll: s.traffic.match === 'all',
+      rules: s.traffic.rules.map((r) => compileRule(r as unknown as Record<string, unknown>)),
+    };
+  });
+  // Both shadows of an overflowing pair are named: lowering either one fixes it.
+  if (issues.length > 0) throw new ValidationError('shadow shares do not fit the bucket layout', issues);
+
+  const s = seed as string;
+  return new CompiledProfile(
+    String(profile.itemId), profile.profileVersion, true, profile.state === 'rolled_back', [], s, holdoutBp,
+    compiled, prefixState(`${s}:`), prefixState(`${s}:holdout:`),
+  );
+}
+
+const EMPTY_PREFIX = prefixState('');
+
+/**
+ * Like compileProfile, but a profile that fails validation yields an evaluator that always
+ * answers original with reason 'invalid_profile': devices never see an error.
+ */
+export function safeCompile(profile: ShadowProfile): CompiledProfile {
+  try {
+    return compileProfile(profile);
+  } catch (err) {
+    const issues = err instanceof ValidationError ? err.issues : [{ path: '', message: String(err) }];
+    const p = (isRecord(profile) ? profile : {}) as Partial<ShadowProfile>;
+    return new CompiledProfile(
+      String(p.itemId ?? ''), typeof p.profileVersion === 'number' ? p.profileVersion : -1, false, false, issues, '',
+      0, [], EMPTY_PREFIX, EMPTY_PREFIX,
+    );
+  }
+}
+
+const freeze = (variant: string, bucket: number, reason: SplitDecision['reason']): SplitDecision =>
+  Object.freeze({ variant, bucket, reason });
+// Shared, frozen answers for the unbucketed cases: no allocation. Treat decisions as read-only.
+const NO_PROFILE = freeze(ORIGINAL, -1, 'no_profile');
+const INVALID = freeze(ORIGINAL, -1, 'invalid_profile');
+const ROLLED_BACK = freeze(ORIGINAL, -1, 'rolled_back');
+const NO_MATCH = freeze(ORIGINAL, -1, 'no_match');
+
+function attributeOf(user: UserContext, rule: CompiledRule): unknown {
+  switch (rule.attr) {
+    case Attr.UserId:
+      return user.userId;
+    case Attr.DeviceType:
+      return user.deviceType;
+    case Attr.Country:
+      return user.country;
+    case Attr.UserGroup:
+      return user.userGroup;
+    case Attr.AppVersion:
+      return user.appVersion;
+    default: {
+      const attrs = user.attributes;
+      return attrs === undefined || attrs === null ? undefined : attrs[rule.name];
+    }
+  }
+}
+
+function ruleHolds(user: UserContext, rule: CompiledRule): boolean {
+  const v = attributeOf(user, rule);
+  // Missing (absent, empty or not a string — e.g. an inherited `constructor`) never matches,
+  // not even a negative rule: a user we know nothing about is never shadowed by exclusion.
+  if (typeof v !== 'string' || v === '') return false;
+  switch (rule.op) {
+    case Op.In:
+      return rule.set!.has(v);
+    case Op.NotIn:
+      return !rule.set!.has(v);
+    case Op.Equals:
+      return v === rule.value;
+    case Op.NotEquals:
+      return v !== rule.value;
+    case Op.Semver: {
+      const memo = rule.memo!;
+      let hit = memo.get(v);
+      if (hit === undefined) {
+        // Range.test parses the version (an allocation); app versions repeat, so memoise.
+        // Invalid versions return false. The reset bounds memory against random input.
+        hit = rule.range!.test(v);
+        if (memo.size >= SEMVER_MEMO_LIMIT) memo.clear();
+        memo.set(v, hit);
+      }
+      return hit;
+    }
+    default:
+      return v.length <= MAX_REGEX_INPUT && rule.re!.test(v);
+  }
+}
+
+function eligible(user: UserContext, shadow: CompiledShadow): boolean {
+  const rules = shadow.rules;
+  const n = rules.length;
+  if (n === 0) return true;
+  if (shadow.matchAll) {
+    for (let i = 0; i < n; i++) if (!ruleHolds(user, rules[i])) return false;
+    return true;
+  }
+  for (let i = 0; i < n; i++) if (ruleHolds(user, rules[i])) return true;
+  return false;
+}
+
+/**
+ * The variant for `user`. Order: no profile → invalid → rolled back → rules (no shadow
+ * matches: no_match, unbucketed) → holdout → the shadow owning the user's bucket, if the user
+ * is eligible for it (assigned), else not_in_share.
+ */
+export function trafficSplit(user: UserContext, compiled: CompiledProfile | undefined): SplitDecision {
+  if (compiled === undefined) return NO_PROFILE;
+  if (!compiled.valid) return INVALID;
+  if (compiled.rolledBack) return ROLLED_BACK;
+  const shadows = compiled.shadows;
+  const n = shadows.length;
+  let firstEligible = -1;
+  for (let i = 0; i < n; i++) {
+    if (eligible(user, shadows[i])) {
+      firstEligible = i;
+      break;
+    }
+  }
+  if (firstEligible < 0) return NO_MATCH;
+  const userId = user.userId;
+  const bucket = hashWithPrefix(compiled.assignPrefix, userId) % BUCKETS;
+  if (compiled.holdoutBp > 0 && hashWithPrefix(compiled.holdoutPrefix, userId) % BUCKETS < compiled.holdoutBp) {
+    return { variant: ORIGINAL, bucket, reason: 'holdout' };
+  }
+  for (let i = firstEligible; i < n; i++) {
+    const s = shadows[i];
+    if (bucket >= s.lo && bucket < s.hi) {
+      if (i === firstEligible || eligible(user, s)) return { variant: s.name, bucket, reason: 'assigned' };
+      break;
+    }
+  }
+  return { variant: ORIGINAL, bucket, reason: 'not_in_share' };
+}
+
+const cache = new WeakMap<ShadowProfile, CompiledProfile>();
+
+/**
+ * Convenience for callers holding raw profiles: compiles once per profile object (WeakMap),
+ * so profiles must be treated as immutable values — replace, never mutate in place.
+ */
+export function trafficSplitProfile(user: UserContext, profile: ShadowProfile | undefined): SplitDecision {
+  if (profile === undefined || profile === null) return NO_PROFILE;
+  let compiled = cache.get(profile);
+  if (compiled === undefined) {
+    compiled = safeCompile(profile);
+    cache.set(profile, compiled);
+  }
+  return trafficSplit(user, compiled);
+}
