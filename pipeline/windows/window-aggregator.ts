@@ -1,0 +1,270 @@
+/**
+ * Event-time tumbling windows (10 s and 60 s by default) per item × variant, plus the cumulative
+ * aggregate per item × variant × latest profile version. Pure: no I/O, no timers, no Date.now();
+ * time enters only through event `ts` and `advanceWatermark(now)`.
+ *
+ * Guarantees (details and formulas in pipeline/windows/README.md):
+ * - Windows are [start, start + size) with start a multiple of size (epoch-aligned).
+ * - watermark = max(max event ts seen, last advanceWatermark(now)) − allowedLatenessMs, monotone.
+ *   A window closes — is returned once and its state dropped — when watermark ≥ windowEnd.
+ * - An event whose window (per size) is already closed is LATE for that size: it is counted in
+ *   `late` of the next emitted window of the same item × variant × size and handed to `onLate`
+ *   once (so the sink can still store it). It still counts in the cumulative aggregate.
+ * - Delivery is idempotent: an event id seen within `dedupRetentionMs` of event time behind the
+ *   watermark is ignored (counted in `duplicates`). Older duplicates are treated as new late
+ *   events; the sink de-duplicates stored rows by id.
+ * - Any arrival order in which no event is late yields identical windows (property-tested).
+ * - `snapshot()` is plain JSON; `restore()` on a fresh aggregator continues identically.
+ */
+import { ConfigError, ValidationError } from '../errors.ts';
+import { addToCumulative, cloneCumulative, cumulativeFromJSON, cumulativeToJSON, emptyCumulative, type CumulativeAggregate, type CumulativeJson } from './cumulative.ts';
+import { WINDOW_SIZES, type MetricWindow, type TelemetryEvent, type WindowSize } from './types.ts';
+import { WindowState, type WindowStateJson } from './window-state.ts';
+
+export interface WindowAggregatorOptions {
+  /** Default [10000, 60000]. */
+  windowSizes?: readonly WindowSize[];
+  /** How far behind the newest event time the watermark trails. Default 5000 ms. */
+  allowedLatenessMs?: number;
+  /** How long (event time behind the watermark) an id is remembered for de-duplication. Default 2 × largest window. */
+  dedupRetentionMs?: number;
+  /** Called once per late event with the window sizes it was late for. */
+  onLate?: (event: TelemetryEvent, lateForSizes: WindowSize[]) => void;
+}
+
+export interface AggregatorSnapshot {
+  version: 1;
+  windowSizes: WindowSize[];
+  allowedLatenessMs: number;
+  /** null = no watermark yet (−∞). */
+  watermark: number | null;
+  duplicates: number;
+  windows: WindowStateJson[];
+  /** [itemId, variant, windowSize, pending late count]. */
+  late: [string, string, WindowSize, number][];
+  /** [event id, event ts] still remembered for de-duplication. */
+  seen: [string, number][];
+  cumulative: CumulativeJson[];
+}
+
+// Keys join parts with U+0000, which cannot collide with ordinary ids.
+const SEP = '\u0000';
+const keyOf = (...parts: (string | number)[]): string => parts.join(SEP);
+
+function compareWindows(a: MetricWindow, b: MetricWindow): number {
+  return (
+    a.windowEnd - b.windowEnd ||
+    a.windowSize - b.windowSize ||
+    (a.itemId < b.itemId ? -1 : a.itemId > b.itemId ? 1 : 0) ||
+    (a.variant < b.variant ? -1 : a.variant > b.variant ? 1 : 0)
+  );
+}
+
+export class WindowAggregator {
+  readonly windowSizes: readonly WindowSize[];
+  readonly allowedLatenessMs: number;
+  readonly dedupRetentionMs: number;
+  private readonly onLate?: WindowAggregatorOptions['onLate'];
+
+  private wm = -Infinity;
+  private dupCount = 0;
+  /** Open windows by key (item, variant, size, start). */
+  private readonly open = new Map<string, WindowState>();
+  /** windowEnd → keys of open windows ending there: closing touches only due windows. */
+  private readonly byEnd = new Map<number, Set<string>>();
+  /** (item, variant, size) → late events not yet reported. */
+  private readonly lateCounts = new Map<string, { itemId: string; variant: string; size: WindowSize; n: number }>();
+  /** id → ts, plus a bucket index (by smallest window) so expiry never scans every id. */
+  private readonly seen = new Map<string, number>();
+  private readonly seenBuckets = new Map<number, string[]>();
+  /** (item, variant) → cumulative aggregate of its newest profile version. */
+  private readonly cumulative = new Map<string, CumulativeAggregate>();
+
+  constructor(options: WindowAggregatorOptions = {}) {
+    this.windowSizes = [...(options.windowSizes ?? WINDOW_SIZES)].sort((a, b) => a - b);
+    this.allowedLatenessMs = options.allowedLatenessMs ?? 5000;
+    this.dedupRetentionMs = options.dedupRetentionMs ?? 2 * Math.max(...this.windowSizes);
+    this.onLate = options.onLate;
+    if (this.windowSizes.length === 0 || this.windowSizes.some((s) => !(Number.isInteger(s) && s > 0))) {
+      throw new ConfigError(`windowSizes must be positive integers, got ${JSON.stringify(options.windowSizes)}`);
+    }
+    if (!(this.allowedLatenessMs >= 0) || !(this.dedupRetentionMs >= 0)) {
+      throw new ConfigError('allowedLatenessMs and dedupRetentionMs must be ≥ 0');
+    }
+  }
+
+  /** Current watermark (−Infinity before the first event or advance). */
+  get watermark(): number {
+    return this.wm;
+  }
+
+  /** Duplicate deliveries ignored so far. */
+  get duplicates(): number {
+    return this.dupCount;
+  }
+
+  /** Number of open windows (for memory monitoring). */
+  get openWindows(): number {
+    return this.open.size;
+  }
+
+  /** Adds one event; returns the windows this closed (ordered by end, size, item, variant). */
+  add(e: TelemetryEvent): MetricWindow[] {
+    if (typeof e.id !== 'string' || e.id === '' || !Number.isFinite(e.ts)) {
+      throw new ValidationError(`telemetry event needs a non-empty id and a finite ts (id=${String(e.id)})`);
+    }
+    if (this.seen.has(e.id)) {
+      this.dupCount++;
+      return [];
+    }
+    this.remember(e.id, e.ts);
+    this.addCumulative(e);
+    const lateFor: WindowSize[] = [];
+    for (const size of this.windowSizes) {
+      const start = Math.floor(e.ts / size) * size;
+      const end = start + size;
+      if (end <= this.wm) {
+        lateFor.push(size);
+        const lk = keyOf(e.itemId, e.variant, size);
+        const entry = this.lateCounts.get(lk);
+        if (entry) entry.n++;
+        else this.lateCounts.set(lk, { itemId: e.itemId, variant: e.variant, size, n: 1 });
+        continue;
+      }
+      const k = keyOf(e.itemId, e.variant, size, start);
+      let w = this.open.get(k);
+      if (!w) {
+        w = new WindowState(e.itemId, e.variant, size, start);
+        this.open.set(k, w);
+        let keys = this.byEnd.get(end);
+        if (!keys) this.byEnd.set(end, (keys = new Set()));
+        keys.add(k);
+      }
+      w.add(e);
+    }
+    if (lateFor.length > 0) this.onLate?.(e, lateFor);
+    return this.advanceTo(e.ts - this.allowedLatenessMs);
+  }
+
+  /** Adds events in order; returns every window closed meanwhile, in emission order. */
+  addAll(events: Iterable<TelemetryEvent>): MetricWindow[] {
+    const out: MetricWindow[] = [];
+    for (const e of events) out.push(...this.add(e));
+    return out;
+  }
+
+  /**
+   * Wall-clock progress for quiet streams: watermark ← max(watermark, now − allowedLatenessMs).
+   * Returns the windows this closed.
+   */
+  advanceWatermark(now: number): MetricWindow[] {
+    if (!Number.isFinite(now)) throw new ValidationError(`advanceWatermark needs a finite time, got ${now}`);
+    return this.advanceTo(now - this.allowedLatenessMs);
+  }
+
+  /** Closes every open window (shutdown, tests): the watermark moves to the last open window end. */
+  flush(): MetricWindow[] {
+    if (this.byEnd.size === 0) return [];
+    return this.advanceTo(Math.max(...this.byEnd.keys()));
+  }
+
+  /** Cumulative aggregate (copy) of item × variant for its newest profile version, if any. */
+  cumulativeOf(itemId: string, variant: string): CumulativeAggregate | undefined {
+    const agg = this.cumulative.get(keyOf(itemId, variant));
+    return agg && cloneCumulative(agg);
+  }
+
+  /** Copies of all cumulative aggregates. */
+  cumulatives(): CumulativeAggregate[] {
+    return [...this.cumulative.values()].map(cloneCumulative);
+  }
+
+  snapshot(): AggregatorSnapshot {
+    return {
+      version: 1,
+      windowSizes: [...this.windowSizes],
+      allowedLatenessMs: this.allowedLatenessMs,
+      watermark: Number.isFinite(this.wm) ? this.wm : null,
+      duplicates: this.dupCount,
+      windows: [...this.open.values()].map((w) => w.toJSON()),
+      late: [...this.lateCounts.values()].map((l) => [l.itemId, l.variant, l.size, l.n]),
+      seen: [...this.seen.entries()],
+      cumulative: [...this.cumulative.values()].map(cumulativeToJSON),
+    };
+  }
+
+  /** Replaces all state with a snapshot taken by an aggregator with the same window sizes and lateness. */
+  restore(s: AggregatorSnapshot): void {
+    if (s.version !== 1) throw new ValidationError(`unsupported aggregator snapshot version ${String(s.version)}`);
+    const sizes = [...s.windowSizes].sort((a, b) => a - b);
+    if (sizes.join() !== this.windowSizes.join() || s.allowedLatenessMs !== this.allowedLatenessMs) {
+      throw new ConfigError(
+        `snapshot was taken with windowSizes=${sizes.join()} lateness=${s.allowedLatenessMs}, ` +
+          `aggregator has ${this.windowSizes.join()} lateness=${this.allowedLatenessMs}`,
+      );
+    }
+    this.wm = s.watermark ?? -Infinity;
+    this.dupCount = s.duplicates;
+    this.open.clear();
+    this.byEnd.clear();
+    for (const j of s.windows) {
+      const w = WindowState.fromJSON(j);
+      const k = keyOf(w.itemId, w.variant, w.windowSize, w.windowStart);
+      this.open.set(k, w);
+      let keys = this.byEnd.get(w.windowEnd);
+      if (!keys) this.byEnd.set(w.windowEnd, (keys = new Set()));
+      keys.add(k);
+    }
+    this.lateCounts.clear();
+    for (const [itemId, variant, size, n] of s.late) this.lateCounts.set(keyOf(itemId, variant, size), { itemId, variant, size, n });
+    this.seen.clear();
+    this.seenBuckets.clear();
+    for (const [id, ts] of s.seen) this.remember(id, ts);
+    this.cumulative.clear();
+    for (const j of s.cumulative) this.cumulative.set(keyOf(j.itemId, j.variant), cumulativeFromJSON(j));
+  }
+
+  private addCumulative(e: TelemetryEvent): void {
+    const k = keyOf(e.itemId, e.variant);
+    let agg = this.cumulative.get(k);
+    if (!agg) this.cumulative.set(k, (agg = emptyCumulative(e.itemId, e.variant, e.profileVersion)));
+    addToCumulative(agg, e);
+  }
+
+  private remember(id: string, ts: number): void {
+    if (ts + this.dedupRetentionMs <= this.wm) return; // would expire at once
+    this.seen.set(id, ts);
+    const bucket = Math.floor(ts / this.windowSizes[0]) * this.windowSizes[0];
+    const ids = this.seenBuckets.get(bucket);
+    if (ids) ids.push(id);
+    else this.seenBuckets.set(bucket, [id]);
+  }
+
+  private advanceTo(w: number): MetricWindow[] {
+    if (!(w > this.wm)) return [];
+    this.wm = w;
+    // Forget ids whose every event time satisfies ts + retention ≤ watermark.
+    const width = this.windowSizes[0];
+    for (const [bucket, ids] of this.seenBuckets) {
+      if (bucket + width + this.dedupRetentionMs <= w) {
+        for (const id of ids) this.seen.delete(id);
+        this.seenBuckets.delete(bucket);
+      }
+    }
+    const out: MetricWindow[] = [];
+    for (const [end, keys] of this.byEnd) {
+      if (end > w) continue;
+      for (const k of keys) {
+        const state = this.open.get(k);
+        this.open.delete(k);
+        if (!state) continue;
+        const lk = keyOf(state.itemId, state.variant, state.windowSize);
+        const late = this.lateCounts.get(lk)?.n ?? 0;
+        this.lateCounts.delete(lk);
+        out.push(state.toMetricWindow(late));
+      }
+      this.byEnd.delete(end);
+    }
+    return out.sort(compareWindows);
+  }
+}
