@@ -1,0 +1,55 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { ShadowProfile, SplitDecision, UserContext } from '../domain/types.ts';
+import { safeCompile, trafficSplit, trafficSplitProfile } from './traffic-split.ts';
+
+interface Case {
+  name: string;
+  profile: ShadowProfile | null;
+  user: UserContext;
+  expected: SplitDecision;
+}
+const dir = fileURLToPath(new URL('.', import.meta.url));
+const cases: Case[] = JSON.parse(readFileSync(`${dir}cases.json`, 'utf8'));
+
+describe('golden cases (cases.json)', () => {
+  it('cover every op, both match modes and every reason', () => {
+    expect(cases.length).toBeGreaterThanOrEqual(200);
+    const ops = new Set<string>();
+    const matches = new Set<string>();
+    for (const c of cases) {
+      if (c.expected.reason === 'invalid_profile') continue;
+      for (const s of c.profile?.shadows ?? []) {
+        matches.add(s.traffic.match);
+        for (const r of s.traffic.rules) ops.add(r.op);
+      }
+    }
+    expect([...ops].sort()).toEqual(['equals', 'in', 'not_equals', 'not_in', 'regex', 'semver']);
+    expect([...matches].sort()).toEqual(['all', 'any']);
+    const reasons = new Set(cases.map((c) => c.expected.reason));
+    expect([...reasons].sort()).toEqual(
+      ['assigned', 'holdout', 'invalid_profile', 'no_match', 'no_profile', 'not_in_share', 'rolled_back'],
+    );
+    expect(new Set(cases.map((c) => c.name)).size).toBe(cases.length);
+  });
+
+  it.each(cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
+    const compiled = c.profile === null ? undefined : safeCompile(c.profile);
+    expect(trafficSplit(c.user, compiled)).toEqual(c.expected);
+    expect(trafficSplitProfile(c.user, c.profile ?? undefined)).toEqual(c.expected);
+  });
+
+  it('agree with the Python reference implementation', () => {
+    const run = spawnSync('python3', [`${dir}reference.py`, `${dir}cases.json`], { encoding: 'utf8' });
+    if (run.error && (run.error as NodeJS.ErrnoException).code === 'ENOENT') {
+      console.warn('python3 not found: reference check skipped');
+      return;
+    }
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const summary = JSON.parse(run.stdout);
+    expect(summary.failures).toBe(0);
+    expect(summary.checked).toBeGreaterThanOrEqual(200);
+  });
+});
