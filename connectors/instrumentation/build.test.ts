@@ -52,5 +52,7 @@ describe('buildLibrary', () => {
     const window: Record<string, unknown> = { __PENUMBRA__: { runtimeConfigUrl: '/rc', telemetryUrl: '/t' } };
     window.window = window;
     expect(() => runInNewContext(source, window)).not.toThrow();
+    // No `window` at all (a worker, or a server-side render that evaluates the bundle).
+    expect(() => runInNewContext(source, { __PENUMBRA__: {} })).not.toThrow();
   });
 });

@@ -78,8 +78,9 @@ const MAX_EARLY = 200;
 /** Browsers cap the bodies of in-flight keepalive requests at 64 KiB in total. */
 const KEEPALIVE_LIMIT = 60000;
 
+// Not `window` directly: in a worker or a non-browser host that reference would itself throw.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-const w = window as any;
+const w: any = typeof window === 'object' ? window : {};
 
 try {
   start();
@@ -156,6 +157,7 @@ function start(): void {
     if (off) return;
     if (!cfg) {
       if (early.length < MAX_EARLY) early.push(() => emit(type, name, value, attrs, ts));
+      else dropped++;
       return;
     }
     if (!active || !captures(type)) return;
@@ -329,6 +331,7 @@ function start(): void {
   function requestDone(url: string, method: string, status: number, latency: number, ts: number): void {
     if (!cfg) {
       if (early.length < MAX_EARLY) early.push(() => requestDone(url, method, status, latency, ts));
+      else dropped++;
       return;
     }
     const u = new URL(url, loc);
