@@ -471,6 +471,26 @@ describe('instrumentation library in Chromium', () => {
     expect(await p.evaluate(() => localStorage.getItem('beacons'))).toBe('1');
   });
 
+  it('sends session end once when the tab is hidden, and keeps working after', async () => {
+    state.config = { ...defaultConfig(), flushIntervalMs: 60000 };
+    const { p } = await open();
+    await waitFor('config fetch', () => state.configFetches >= 1);
+    await sleep(300);
+    const hide = (visibility: string) => p.evaluate((v) => {
+      Object.defineProperty(document, 'visibilityState', { value: v, configurable: true });
+      document.dispatchEvent(new Event('visibilitychange'));
+    }, visibility);
+    await hide('hidden');
+    const end = await waitFor('session end', () => find('session', 'end')[0]);
+    expect(end.value).toBeGreaterThan(0);
+    await hide('visible');
+    await p.click('#buy');
+    await hide('hidden');
+    await waitFor('usage after return', () => find('usage', 'buy')[0]);
+    expect(find('session', 'end')).toHaveLength(1);
+    expect(await p.evaluate(() => localStorage.getItem('beacons'))).toBe('2');
+  });
+
   it('falls back to fetch(keepalive) when sendBeacon refuses', async () => {
     state.config = { ...defaultConfig(), flushIntervalMs: 60000 };
     state.beacon = 'false';
