@@ -373,10 +373,10 @@ async function readTarGz(buf: Buffer, c: Collector): Promise<void> {
   source.pipe(gunzip);
 
   extract.on('entry', (header, stream, next) => {
-    void handleTarEntry(header, stream, c).then(
+    void handleTarEntry(header, stream as unknown as Readable, c).then(
       () => next(),
       (err) => {
-        stream.destroy?.();
+        (stream as unknown as Readable).destroy();
         fail(err);
         extract.destroy(err);
       },
@@ -411,7 +411,7 @@ async function readTarGz(buf: Buffer, c: Collector): Promise<void> {
       }
     }
     if (failure === null) {
-      extract.end();
+      (extract as unknown as { end(): void }).end();
       await finished;
     }
   } catch (err) {
@@ -428,7 +428,7 @@ async function readTarGz(buf: Buffer, c: Collector): Promise<void> {
   }
 }
 
-async function handleTarEntry(header: tar.Header, stream: tar.Source | Readable, c: Collector): Promise<void> {
+async function handleTarEntry(header: tar.Header, stream: Readable, c: Collector): Promise<void> {
   c.countMember();
   const name = tarName(header);
   const path = normaliseMemberName(name);
@@ -443,7 +443,7 @@ async function handleTarEntry(header: tar.Header, stream: tar.Source | Readable,
       throw reject('special-file', `special file ${name} (${type})`);
     case 'directory':
       c.addDirectory(path);
-      (stream as Readable).resume();
+      stream.resume();
       return;
     case 'file':
     case 'contiguous-file':
@@ -454,7 +454,7 @@ async function handleTarEntry(header: tar.Header, stream: tar.Source | Readable,
   if (path === null) throw reject('corrupt', 'member with an empty name');
   c.reserveFile(path);
   c.checkDeclared(path, header.size, null);
-  c.setFile(path, await collectStream(stream as Readable, path, c, null));
+  c.setFile(path, await collectStream(stream, path, c, null));
 }
 
 // ---------------------------------------------------------------------------------------------
