@@ -30,69 +30,87 @@ export interface PrefixState {
   readonly length: number;
 }
 
-// Streaming state for the byte feeder. Module-level scalars (not a closure or object) keep the
-// hot path free of allocations; the functions below are synchronous, so no interleaving.
-let sH = 0;
-let sK = 0;
-let sKLen = 0;
-let sLen = 0;
-
-function pushByte(b: number): void {
-  sK |= b << (sKLen << 3);
-  sLen++;
-  if (++sKLen === 4) {
-    let k = Math.imul(sK, C1);
-    k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, C2);
-    let h = sH ^ k;
-    h = (h << 13) | (h >>> 19);
-    sH = (Math.imul(h, 5) + 0xe6546b64) | 0;
-    sK = 0;
-    sKLen = 0;
-  }
-}
-
-function pushString(s: string): void {
+/**
+ * Continues MurmurHash3_x86_32 from state (h, pending bytes k, pending count kl, length) over the
+ * UTF-8 of `s`; returns the finalised hash, or, with `finalise` false, leaves the state in
+ * `partial` (used once per compile for prefixes). Written with locals only and an inline
+ * one-byte path, because this loop is most of a trafficSplit call.
+ */
+function run(h: number, k: number, kl: number, len: number, s: string, finalise: boolean): number {
   const n = s.length;
   for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
+    // Fast path: four ASCII characters fill one whole block.
+    if (kl === 0 && i + 3 < n) {
+      const c0 = s.charCodeAt(i);
+      const c1 = s.charCodeAt(i + 1);
+      const c2 = s.charCodeAt(i + 2);
+      const c3 = s.charCodeAt(i + 3);
+      if ((c0 | c1 | c2 | c3) < 0x80) {
+        k = Math.imul(c0 | (c1 << 8) | (c2 << 16) | (c3 << 24), C1);
+        k = (k << 15) | (k >>> 17);
+        h ^= Math.imul(k, C2);
+        h = (h << 13) | (h >>> 19);
+        h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+        k = 0;
+        len += 4;
+        i += 3;
+        continue;
+      }
+    }
+    let c = s.charCodeAt(i);
+    let bytes: number;
+    let count: number;
     if (c < 0x80) {
-      pushByte(c);
+      bytes = c;
+      count = 1;
     } else if (c < 0x800) {
-      pushByte(0xc0 | (c >> 6));
-      pushByte(0x80 | (c & 0x3f));
+      bytes = (0xc0 | (c >> 6)) | ((0x80 | (c & 0x3f)) << 8);
+      count = 2;
     } else if (c >= 0xd800 && c <= 0xdfff) {
       const d = i + 1 < n ? s.charCodeAt(i + 1) : 0;
       if (c <= 0xdbff && d >= 0xdc00 && d <= 0xdfff) {
-        const cp = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
-        pushByte(0xf0 | (cp >> 18));
-        pushByte(0x80 | ((cp >> 12) & 0x3f));
-        pushByte(0x80 | ((cp >> 6) & 0x3f));
-        pushByte(0x80 | (cp & 0x3f));
+        c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+        bytes = (0xf0 | (c >> 18)) | ((0x80 | ((c >> 12) & 0x3f)) << 8) |
+          ((0x80 | ((c >> 6) & 0x3f)) << 16) | ((0x80 | (c & 0x3f)) << 24);
+        count = 4;
         i++;
       } else {
-        // Lone surrogate → U+FFFD, as TextEncoder does.
-        pushByte(0xef);
-        pushByte(0xbf);
-        pushByte(0xbd);
+        // Lone surrogate → U+FFFD (EF BF BD), as TextEncoder does.
+        bytes = 0xef | (0xbf << 8) | (0xbd << 16);
+        count = 3;
       }
     } else {
-      pushByte(0xe0 | (c >> 12));
-      pushByte(0x80 | ((c >> 6) & 0x3f));
-      pushByte(0x80 | (c & 0x3f));
+      bytes = (0xe0 | (c >> 12)) | ((0x80 | ((c >> 6) & 0x3f)) << 8) | ((0x80 | (c & 0x3f)) << 16);
+      count = 3;
+    }
+    len += count;
+    for (; count > 0; count--) {
+      k |= (bytes & 0xff) << (kl << 3);
+      bytes >>>= 8;
+      if (++kl === 4) {
+        k = Math.imul(k, C1);
+        k = (k << 15) | (k >>> 17);
+        h ^= Math.imul(k, C2);
+        h = (h << 13) | (h >>> 19);
+        h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+        k = 0;
+        kl = 0;
+      }
     }
   }
-}
-
-function finish(): number {
-  let h = sH;
-  if (sKLen > 0) {
-    let k = Math.imul(sK, C1);
-    k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, C2);
-    h ^= k;
+  if (!finalise) {
+    partial.h1 = h;
+    partial.tail = k;
+    partial.tailLen = kl;
+    partial.length = len;
+    return 0;
   }
-  h ^= sLen;
+  if (kl > 0) {
+    k = Math.imul(k, C1);
+    k = (k << 15) | (k >>> 17);
+    h ^= Math.imul(k, C2);
+  }
+  h ^= len;
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
@@ -101,34 +119,22 @@ function finish(): number {
   return h >>> 0;
 }
 
+const partial = { h1: 0, tail: 0, tailLen: 0, length: 0 };
+
 /** Runs the hash over a constant prefix (e.g. `seed + ":"`) once, for reuse by hashWithPrefix. */
 export function prefixState(prefix: string): PrefixState {
-  sH = 0;
-  sK = 0;
-  sKLen = 0;
-  sLen = 0;
-  pushString(prefix);
-  return { h1: sH, tail: sK, tailLen: sKLen, length: sLen };
+  run(0, 0, 0, 0, prefix, false);
+  return { h1: partial.h1, tail: partial.tail, tailLen: partial.tailLen, length: partial.length };
 }
 
 /** MurmurHash3_x86_32 (seed 0) of UTF-8(prefix + s), with the prefix pre-hashed. */
 export function hashWithPrefix(p: PrefixState, s: string): number {
-  sH = p.h1;
-  sK = p.tail;
-  sKLen = p.tailLen;
-  sLen = p.length;
-  pushString(s);
-  return finish();
+  return run(p.h1, p.tail, p.tailLen, p.length, s, true);
 }
 
 /** MurmurHash3_x86_32 (seed 0) of the UTF-8 encoding of `s`. */
 export function murmur3(s: string): number {
-  sH = 0;
-  sK = 0;
-  sKLen = 0;
-  sLen = 0;
-  pushString(s);
-  return finish();
+  return run(0, 0, 0, 0, s, true);
 }
 
 /** The documented bucket of (salt, userId): murmur3(salt + ":" + userId) mod 10000. */

@@ -6,9 +6,11 @@
  *
  * - pattern length ≤ MAX_PATTERN_LENGTH;
  * - no backreferences (`\1`, `\k<name>`) and no lookarounds (`(?=`, `(?!`, `(?<=`, `(?<!`);
- * - no group repeated more than once (`*`, `+`, `{n,m}` with m > 1) that itself contains a
- *   repeating quantifier or an alternation — `(a+)+`, `(a|aa)*`, `(\w+\s?)*` are the classic
- *   exponential shapes;
+ * - no nested repetition that can grow: when a repeated group contains a repeating quantifier,
+ *   the product of the two maxima must stay ≤ LARGE_REPEAT, and a group repeated more than
+ *   LARGE_REPEAT times must not contain an alternation — `(a+)+`, `(a|aa)*`, `(\w+\s?)*`,
+ *   `(.*a){12}`, `(x{1,16}){16}` are the classic exponential shapes, while
+ *   `(\.\d{1,3}){3}` stays small and is allowed;
  * - at most MAX_UNBOUNDED quantifiers whose maximum exceeds LARGE_REPEAT (`.*a.*b.*c`-style
  *   chains are polynomial of that degree);
  * - compiled with the `u` flag (strict syntax); values longer than MAX_REGEX_INPUT never match.
@@ -22,12 +24,13 @@ export const MAX_REGEX_INPUT = 256;
 export function unsafeRegexReason(pattern: string): string | null {
   if (pattern.length === 0) return 'pattern must not be empty';
   if (pattern.length > MAX_PATTERN_LENGTH) return `pattern longer than ${MAX_PATTERN_LENGTH} characters`;
-  // One frame per open group: did its body repeat or alternate?
-  const hasQuant: boolean[] = [false];
+  // One frame per open group: the largest repetition maximum inside it, and whether it alternates.
+  const innerMax: number[] = [1];
   const hasAlt: boolean[] = [false];
   let unbounded = 0;
   // What the last atom was: a plain atom, or a group whose body repeats/alternates.
-  let lastAtomRisky = false;
+  let lastInnerMax = 1;
+  let lastAlt = false;
   let haveAtom = false;
   const n = pattern.length;
   let i = 0;
@@ -46,7 +49,8 @@ export function unsafeRegexReason(pattern: string): string | null {
         i += 2;
       }
       haveAtom = true;
-      lastAtomRisky = false;
+      lastInnerMax = 1;
+      lastAlt = false;
       continue;
     }
     if (c === '[') {
@@ -57,7 +61,8 @@ export function unsafeRegexReason(pattern: string): string | null {
       if (j >= n) return 'unterminated character class';
       i = j + 1;
       haveAtom = true;
-      lastAtomRisky = false;
+      lastInnerMax = 1;
+      lastAlt = false;
       continue;
     }
     if (c === '(') {
@@ -66,19 +71,29 @@ export function unsafeRegexReason(pattern: string): string | null {
         const b = pattern[i + 3];
         if (a === '=' || a === '!' || (a === '<' && (b === '=' || b === '!'))) return 'lookarounds are not allowed';
       }
-      hasQuant.push(false);
+      innerMax.push(1);
       hasAlt.push(false);
       haveAtom = false;
-      i++;
+      // Skip the group prefix (`?:`, `?<name>`) so its `?` is not read as a quantifier.
+      if (pattern[i + 1] === '?') {
+        if (pattern[i + 2] === ':') i += 3;
+        else if (pattern[i + 2] === '<') {
+          const close = pattern.indexOf('>', i + 3);
+          if (close < 0) return 'unterminated group name';
+          i = close + 1;
+        } else return 'unsupported group syntax';
+      } else i++;
       continue;
     }
     if (c === ')') {
-      if (hasQuant.length === 1) return 'unbalanced parenthesis';
-      const q = hasQuant.pop() as boolean;
+      if (innerMax.length === 1) return 'unbalanced parenthesis';
+      const inner = innerMax.pop() as number;
       const alt = hasAlt.pop() as boolean;
       // A repeating body makes the enclosing group repeat too (`((a+))+`).
-      if (q) hasQuant[hasQuant.length - 1] = true;
-      lastAtomRisky = q || alt;
+      const top = innerMax.length - 1;
+      innerMax[top] = Math.max(innerMax[top], inner);
+      lastInnerMax = inner;
+      lastAlt = alt;
       haveAtom = true;
       i++;
       continue;
@@ -103,23 +118,28 @@ export function unsafeRegexReason(pattern: string): string | null {
     if (max >= 0) {
       if (!haveAtom) return 'quantifier without something to repeat';
       if (max > 1) {
-        if (lastAtomRisky) return 'nested quantifier or repeated alternation (catastrophic backtracking)';
-        hasQuant[hasQuant.length - 1] = true;
+        if ((lastInnerMax > 1 && max * lastInnerMax > LARGE_REPEAT) || (lastAlt && max > LARGE_REPEAT)) {
+          return 'nested quantifier or repeated alternation (catastrophic backtracking)';
+        }
+        const top = innerMax.length - 1;
+        innerMax[top] = Math.max(innerMax[top], max * lastInnerMax);
         if (max > LARGE_REPEAT && ++unbounded > MAX_UNBOUNDED) {
           return `more than ${MAX_UNBOUNDED} unbounded quantifiers`;
         }
       }
       if (pattern[end] === '?') end++; // lazy
       haveAtom = false;
-      lastAtomRisky = false;
+      lastInnerMax = 1;
+      lastAlt = false;
       i = end;
       continue;
     }
     haveAtom = c !== '^' && c !== '$';
-    lastAtomRisky = false;
+    lastInnerMax = 1;
+    lastAlt = false;
     i++;
   }
-  if (hasQuant.length !== 1) return 'unbalanced parenthesis';
+  if (innerMax.length !== 1) return 'unbalanced parenthesis';
   try {
     new RegExp(pattern, 'u');
   } catch (e) {

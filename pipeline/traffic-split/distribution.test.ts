@@ -1,0 +1,105 @@
+/**
+ * Statistical guarantees over 1,000,000 deterministic synthetic users: each shadow's observed
+ * share of eligible users is its target ±0.3 pp in every deviceType × country segment, a user
+ * outside the rules never gets a shadow, and the holdout (an independent hash) neither skews
+ * the shares nor correlates with them.
+ */
+import type { ShadowProfile, ShadowSpec, TrafficRule, UserContext } from '../domain/types.ts';
+import { compileProfile, trafficSplit } from './traffic-split.ts';
+
+const N = 1_000_000;
+const TOLERANCE_PP = 0.3;
+
+/** mulberry32: small deterministic PRNG, so the population is the same on every run. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+function pick<T>(r: number, table: [T, number][]): T {
+  let acc = 0;
+  for (const [v, w] of table) if (r < (acc += w)) return v;
+  return table[table.length - 1][0];
+}
+
+const rnd = prng(20251127);
+const users: UserContext[] = new Array(N);
+for (let i = 0; i < N; i++) {
+  const u: UserContext = { userId: `user-${i.toString(36)}-${Math.floor(rnd() * 1e9).toString(36)}` };
+  const device = pick(rnd(), [['android', 0.45], ['ios', 0.45], ['web', 0.08], [undefined, 0.02]]);
+  const country = pick(rnd(), [['DE', 0.47], ['US', 0.47], ['CN', 0.04], [undefined, 0.02]]);
+  const version = pick(rnd(), [['1.2.0', 0.3], ['1.4.7', 0.45], ['2.0.1', 0.2], ['1.1.9', 0.03], ['banana', 0.02]]);
+  if (device) u.deviceType = device;
+  if (country) u.country = country;
+  u.appVersion = version;
+  users[i] = u;
+}
+
+const instrumentation = { capture: { performance: true, errors: true, usage: true }, points: [], sampleRate: 1 };
+const shadow = (name: string, percentage: number, rules: TrafficRule[]): ShadowSpec =>
+  ({ name, instrumentation, endpoints: {}, traffic: { percentage, match: 'all', rules } });
+const rulesA: TrafficRule[] = [
+  { attribute: 'deviceType', op: 'in', values: ['android', 'ios'] },
+  { attribute: 'country', op: 'in', values: ['DE', 'US'] },
+  { attribute: 'appVersion', op: 'semver', range: '>=1.2.0' },
+];
+const rulesB: TrafficRule[] = [
+  { attribute: 'deviceType', op: 'not_equals', value: 'web' },
+  { attribute: 'country', op: 'not_in', values: ['CN'] },
+  { attribute: 'appVersion', op: 'regex', pattern: '^(1\\.[2-9]|[2-9]\\.)' },
+];
+const eligible = (u: UserContext) =>
+  (u.deviceType === 'android' || u.deviceType === 'ios') &&
+  (u.country === 'DE' || u.country === 'US') &&
+  u.appVersion !== '1.1.9' && u.appVersion !== 'banana';
+
+function profile(holdout: number): ShadowProfile {
+  return {
+    itemId: 'com.example.dist', profileVersion: 1, state: 'active', seed: 'com.example.dist', holdout, itemVersion: '1',
+    shadows: [shadow('a', 20, rulesA), shadow('b', 5, rulesB)], updatedBy: 't', updatedAt: 0,
+  };
+}
+
+interface Tally { eligible: number; a: number; b: number; holdout: number }
+
+function run(holdout: number): Map<string, Tally> {
+  const compiled = compileProfile(profile(holdout));
+  const segments = new Map<string, Tally>();
+  for (let i = 0; i < N; i++) {
+    const u = users[i];
+    const d = trafficSplit(u, compiled);
+    if (!eligible(u)) {
+      // Both shadows' rules describe the same population through different ops.
+      if (d.variant !== 'original' || d.reason !== 'no_match') throw new Error(`ineligible user got ${JSON.stringify(d)}`);
+      continue;
+    }
+    const key = `${u.deviceType}/${u.country}`;
+    let t = segments.get(key);
+    if (!t) segments.set(key, (t = { eligible: 0, a: 0, b: 0, holdout: 0 }));
+    t.eligible++;
+    if (d.variant === 'a') t.a++;
+    else if (d.variant === 'b') t.b++;
+    else if (d.reason === 'holdout') t.holdout++;
+  }
+  return segments;
+}
+
+const pp = (count: number, total: number) => (100 * count) / total;
+
+describe('distribution over 1,000,000 users', () => {
+  it.each([0, 10])('hits every target within ±0.3 pp per device × country (holdout %d%%)', (holdout) => {
+    const segments = run(holdout);
+    expect([...segments.keys()].sort()).toEqual(['android/DE', 'android/US', 'ios/DE', 'ios/US']);
+    for (const [key, t] of segments) {
+      expect(t.eligible).toBeGreaterThan(150_000);
+      const shares = { key, a: pp(t.a, t.eligible), b: pp(t.b, t.eligible), holdout: pp(t.holdout, t.eligible) };
+      expect(Math.abs(shares.a - 20)).toBeLessThanOrEqual(TOLERANCE_PP);
+      expect(Math.abs(shares.b - 5)).toBeLessThanOrEqual(TOLERANCE_PP);
+      expect(Math.abs(shares.holdout - holdout)).toBeLessThanOrEqual(TOLERANCE_PP);
+    }
+  });
+});

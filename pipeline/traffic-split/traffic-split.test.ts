@@ -1,0 +1,180 @@
+import { ValidationError } from '../errors.ts';
+import type { ShadowProfile, ShadowSpec, TrafficRule } from '../domain/types.ts';
+import { unsafeRegexReason } from './regex-safety.ts';
+import {
+  compileProfile, safeCompile, segmentOf, trafficSplit, trafficSplitProfile, validateTrafficConfig,
+} from './traffic-split.ts';
+
+const instrumentation = { capture: { performance: true, errors: true, usage: true }, points: [], sampleRate: 1 };
+const shadow = (name: string, percentage: number, rules: TrafficRule[] = [], match: 'all' | 'any' = 'all'): ShadowSpec =>
+  ({ name, instrumentation, endpoints: {}, traffic: { percentage, match, rules } });
+const profile = (shadows: ShadowSpec[], extra: Partial<ShadowProfile> = {}): ShadowProfile => ({
+  itemId: 'com.example.t', profileVersion: 3, state: 'active', seed: 'com.example.t', holdout: 0, itemVersion: '1.0.0',
+  shadows, updatedBy: 'test', updatedAt: 0, ...extra,
+});
+
+function issuesOf(p: ShadowProfile) {
+  try {
+    compileProfile(p);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ValidationError);
+    return (e as ValidationError).issues;
+  }
+  throw new Error('expected a ValidationError');
+}
+
+describe('compileProfile validation', () => {
+  it('refuses the classic evil regex at compile time, naming the rule path', () => {
+    const p = profile([shadow('a', 10), shadow('b', 10, [{ attribute: 'userGroup', op: 'regex', pattern: '^(a+)+$' }])]);
+    const issues = issuesOf(p);
+    expect(issues).toHaveLength(1);
+    expect(issues[0].path).toBe('shadows/1/traffic/rules/0/pattern');
+    expect(issues[0].message).toMatch(/catastrophic/);
+    // …and a device never sees the error.
+    expect(trafficSplit({ userId: 'u', userGroup: 'aaaa' }, safeCompile(p))).toEqual(
+      { variant: 'original', bucket: -1, reason: 'invalid_profile' },
+    );
+  });
+
+  it('refuses shares + holdout above 100%', () => {
+    expect(issuesOf(profile([shadow('a', 50), shadow('b', 40)], { holdout: 10.01 }))).toEqual([
+      expect.objectContaining({ path: 'shadows' }),
+    ]);
+    expect(() => compileProfile(profile([shadow('a', 50), shadow('b', 40)], { holdout: 10 }))).not.toThrow();
+  });
+
+  it('refuses a pair that overflows its segment and says how much fits', () => {
+    // 3 shadows: a and b share two thirds of the space, c has the last third.
+    const issues = issuesOf(profile([shadow('a', 60), shadow('b', 10), shadow('c', 10)]));
+    expect(issues.map((i) => i.path)).toEqual(['shadows/0/traffic/percentage', 'shadows/1/traffic/percentage']);
+    expect(issues[0].message).toMatch(/at most 56\.66%/);
+    expect(() => compileProfile(profile([shadow('a', 33.33), shadow('b', 33.33), shadow('c', 33.33)]))).not.toThrow();
+    expect(() => compileProfile(profile([shadow('a', 56.66), shadow('b', 10), shadow('c', 33.33)]))).not.toThrow();
+  });
+
+  it('names each offending field', () => {
+    const bad = profile([
+      shadow('original', 10),
+      shadow('x', 101, [
+        { attribute: '', op: 'in', values: [] },
+        { attribute: 'appVersion', op: 'semver', range: 'banana' },
+        { attribute: 'country', op: 'equals' },
+        { attribute: 'country', op: 'like' as never },
+      ]),
+      shadow('x', 1),
+    ], { holdout: -1, state: 'paused' as never });
+    expect(issuesOf(bad).map((i) => i.path).sort()).toEqual([
+      'holdout',
+      'shadows/0/name',
+      'shadows/1/traffic/percentage',
+      'shadows/1/traffic/rules/0/attribute',
+      'shadows/1/traffic/rules/0/values',
+      'shadows/1/traffic/rules/1/range',
+      'shadows/1/traffic/rules/2/value',
+      'shadows/1/traffic/rules/3/op',
+      'shadows/2/name',
+      'state',
+    ]);
+  });
+
+  it('validateTrafficConfig prefixes paths for the shadowing validator', () => {
+    expect(validateTrafficConfig({ percentage: 5, match: 'all', rules: [] }, 'shadows/0/traffic')).toEqual([]);
+    expect(
+      validateTrafficConfig(
+        { percentage: '5', match: 'some', rules: [{ attribute: 'a', op: 'in', values: ['x'] }, { attribute: 'v', op: 'semver', range: '>=1.2.3.4' }] },
+        'shadows/2/traffic',
+      ).map((i) => i.path),
+    ).toEqual(['shadows/2/traffic/percentage', 'shadows/2/traffic/match', 'shadows/2/traffic/rules/1/range']);
+    expect(validateTrafficConfig(null, 'shadows/0/traffic')).toEqual([expect.objectContaining({ path: 'shadows/0/traffic' })]);
+  });
+});
+
+describe('regex safety', () => {
+  it.each([
+    '^(a+)+$', '(a*)*', '(\\w+\\s?)*$', '(a|aa)+', '(?:x+y?)+', '((a+))+', '(a+){2,}', '(.*a){12}',
+    '(a)\\1', '(?<n>a)\\k<n>', 'a(?=b)', 'a(?!b)', '(?<=a)b', '(?<!a)b', 'a'.repeat(201), '',
+    '.*a.*b.*c', '(', 'a)', '[a', 'a{2', '\\', '(?i)a', '(a{1,20})+', '(?:a|b)*', '(x{1,16}){16}', '(x{1,16}){2}',
+  ])('refuses %j', (pattern) => {
+    expect(unsafeRegexReason(pattern)).not.toBeNull();
+  });
+
+  it.each([
+    '^beta-[0-9]+$', '^(ios|android)-\\d+\\.\\d+$', '@qa\\.example\\.com$', '^[a-z]{2}-[A-Z]{2}$',
+    '(ab)?c+', '^\\p{L}+$', '(?:foo|bar)', '^\\d{1,3}(\\.\\d{1,3}){3}$', '[(+*)]+', '(a+)?', 'a{2}', '(?<y>\\d{4})-(ab|cd){2}', '(x{1,8}){2}', '(a|b){3}',
+  ])('accepts %j', (pattern) => {
+    expect(unsafeRegexReason(pattern)).toBeNull();
+  });
+
+  it('matches the whole pattern language it accepts in bounded time on hostile input', () => {
+    const c = compileProfile(profile([shadow('s', 100, [{ attribute: 'g', op: 'regex', pattern: '^[a-z]+.*x$' }])]));
+    const t0 = performance.now();
+    for (let i = 0; i < 100; i++) trafficSplit({ userId: `u${i}`, attributes: { g: 'a'.repeat(256) + '!' } }, c);
+    expect(performance.now() - t0).toBeLessThan(1000);
+  });
+});
+
+describe('trafficSplit semantics', () => {
+  const rules: TrafficRule[] = [
+    { attribute: 'deviceType', op: 'in', values: ['android', 'ios'] },
+    { attribute: 'appVersion', op: 'semver', range: '>=1.2.0' },
+  ];
+
+  it('answers original without bucketing when there is no profile or it is rolled back', () => {
+    expect(trafficSplit({ userId: 'u' }, undefined)).toEqual({ variant: 'original', bucket: -1, reason: 'no_profile' });
+    expect(trafficSplitProfile({ userId: 'u' }, undefined).reason).toBe('no_profile');
+    const rolled = compileProfile(profile([shadow('s', 100)], { state: 'rolled_back' }));
+    expect(trafficSplit({ userId: 'u' }, rolled)).toEqual({ variant: 'original', bucket: -1, reason: 'rolled_back' });
+    // The same profile active puts the same user in the shadow: the state alone decides.
+    expect(trafficSplit({ userId: 'u' }, compileProfile(profile([shadow('s', 100)]))).variant).toBe('s');
+  });
+
+  it('treats empty rules as everyone eligible, and a missing attribute as never matching', () => {
+    const all = compileProfile(profile([shadow('s', 100)]));
+    expect(trafficSplit({ userId: 'anyone' }, all).reason).toBe('assigned');
+    const neg = compileProfile(profile([shadow('s', 100, [{ attribute: 'country', op: 'not_in', values: ['US'] }])]));
+    expect(trafficSplit({ userId: 'x', country: 'DE' }, neg).reason).toBe('assigned');
+    expect(trafficSplit({ userId: 'x', country: 'US' }, neg).reason).toBe('no_match');
+    expect(trafficSplit({ userId: 'x' }, neg).reason).toBe('no_match');
+    expect(trafficSplit({ userId: 'x', attributes: {} }, neg).reason).toBe('no_match');
+  });
+
+  it('gives a user at most the shadow owning their bucket, and only if eligible for it', () => {
+    const c = compileProfile(profile([shadow('a', 30, rules), shadow('b', 30)]));
+    let sawNotInShareInsideA = false;
+    for (let i = 0; i < 3000; i++) {
+      const d = trafficSplit({ userId: `u${i}`, deviceType: 'web', appVersion: '2.0.0' }, c);
+      expect(d.variant === 'a').toBe(false);
+      if (d.bucket < 3000) {
+        expect(d.reason).toBe('not_in_share');
+        sawNotInShareInsideA = true;
+      }
+      if (d.bucket >= 7000) expect(d.variant).toBe('b');
+    }
+    expect(sawNotInShareInsideA).toBe(true);
+  });
+
+  it('caches compilation per profile object', () => {
+    const p = profile([shadow('s', 100, rules)]);
+    const u = { userId: 'u1', deviceType: 'ios', appVersion: '1.2.0' };
+    expect(trafficSplitProfile(u, p).variant).toBe('s');
+    // Mutating a cached profile in place is unsupported; the cached compile still answers.
+    p.shadows[0].traffic.percentage = 0;
+    expect(trafficSplitProfile(u, p).variant).toBe('s');
+    expect(trafficSplitProfile(u, { ...p, shadows: [shadow('s', 0, rules)] }).variant).toBe('original');
+  });
+
+  it('uses the itemId when the seed is empty', () => {
+    const a = compileProfile(profile([shadow('s', 50)], { seed: '' }));
+    const b = compileProfile(profile([shadow('s', 50)], { seed: 'com.example.t' }));
+    for (let i = 0; i < 50; i++) expect(trafficSplit({ userId: `u${i}` }, a)).toEqual(trafficSplit({ userId: `u${i}` }, b));
+  });
+
+  it('lays out segments in pairs growing towards each other', () => {
+    expect(segmentOf(0, 1)).toEqual({ lo: 0, hi: 10000, growsDown: false });
+    expect(segmentOf(1, 2)).toEqual({ lo: 0, hi: 10000, growsDown: true });
+    expect(segmentOf(2, 3)).toEqual({ lo: 6666, hi: 10000, growsDown: false });
+    expect(segmentOf(3, 4)).toEqual({ lo: 5000, hi: 10000, growsDown: true });
+    const c = compileProfile(profile([shadow('a', 60), shadow('b', 40)]));
+    expect(c.shadows.map((s) => [s.lo, s.hi])).toEqual([[0, 6000], [6000, 10000]]);
+  });
+});
