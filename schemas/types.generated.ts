@@ -475,6 +475,8 @@ export interface ShadowProfile {
   schedule: null | RolloutSchedule;
   /** Roll back automatically when a guardrail alert fires. */
   guardrail: boolean;
+  /** Ids of the last commands applied (newest last, at most 32), so a command replayed after a crash is recognised and not applied twice. */
+  recentCommands: string[];
   /** Actor of the change that produced this version. */
   updatedBy: string;
   /** Epoch milliseconds of the change. */

@@ -109,6 +109,8 @@ export interface ShadowProfile {
   schedule?: RolloutSchedule | null;
   /** Roll back automatically when a guardrail alert fires. */
   guardrail?: boolean;
+  /** Ids of the last applied commands (idempotent replay after a crash). */
+  recentCommands?: string[];
   updatedBy: string;
   updatedAt: number;
 }

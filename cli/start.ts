@@ -1,0 +1,89 @@
+/**
+ * `penumbra start` (= `npm start`): local stack → createPenumbra → print URL and token.
+ * Ctrl-C (SIGINT) or SIGTERM stops the API and processors, then the local stack if this
+ * command started it, so no Java process of ours is left behind.
+ */
+import { existsSync, statSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { loadConfig } from '../pipeline/config/config.ts';
+import { createPenumbra, REPO_ROOT } from '../pipeline/app/penumbra.ts';
+import { isStackHealthy, stackDown, stackUp } from '../infra/stack.ts';
+import { stackOptionsFor } from './stack-options.ts';
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (e.name === 'dist' || e.name === 'node_modules' || e.name === 'test') continue;
+    const p = path.join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/** Build the console when its sources are newer than the last build (first start included). */
+export function ensureConsoleBuilt(log: (l: string) => void): string | undefined {
+  const dir = path.join(REPO_ROOT, 'console');
+  const dist = path.join(dir, 'dist');
+  if (!existsSync(path.join(dir, 'vite.config.ts'))) return undefined;
+  const built = existsSync(path.join(dist, 'index.html')) ? statSync(path.join(dist, 'index.html')).mtimeMs : 0;
+  if (built >= newestMtime(dir)) return dist;
+  log('Building the console (vite) …');
+  const r = spawnSync(process.execPath, [path.join(REPO_ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--config', path.join(dir, 'vite.config.ts'), '--logLevel', 'warn'], { cwd: REPO_ROOT, stdio: 'inherit' });
+  if (r.status !== 0) {
+    log('Console build failed; the API runs without it.');
+    return undefined;
+  }
+  return dist;
+}
+
+export async function startCommand(argv: string[]): Promise<number> {
+  const demo = argv.includes('--demo');
+  const keepStack = argv.includes('--no-stack-stop');
+  const cfg = loadConfig();
+  const say = (l: string) => console.log(l);
+  let startedStack = false;
+  const stackOpts = stackOptionsFor(cfg, say);
+  if (!cfg.externalCluster) {
+    if (!(await isStackHealthy(stackOpts))) {
+      say('Starting the local Kafka + schema registry (set KAFKA_BROKERS and SCHEMA_REGISTRY_URL to use your own) …');
+      await stackUp(stackOpts);
+      startedStack = true;
+    } else {
+      say('Using the local stack that is already running.');
+    }
+  }
+  const consoleDir = ensureConsoleBuilt(say);
+  const p = await createPenumbra(cfg, { createToken: true, consoleDir });
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    say(`\n${signal}: stopping Penumbra …`);
+    await p.stop();
+    if (startedStack && !keepStack) {
+      say('Stopping the local stack …');
+      await stackDown(stackOpts);
+    }
+    say('Stopped.');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  if (demo) {
+    const { startDemo } = await import('./demo.ts');
+    await startDemo(p, say);
+  }
+  say('');
+  say(`Penumbra is running: ${p.url}`);
+  say(`  console   ${p.url}/`);
+  say(`  API       ${p.url}/api/v1  (OpenAPI: ${p.url}/api/v1/openapi.json)`);
+  say(`  health    ${p.url}/api/v1/health`);
+  if (p.createdToken) {
+    say(`  admin token (shown once, stored 0600 in ${p.createdToken.file}):`);
+    say(`    ${p.createdToken.token}`);
+  }
+  say('Press Ctrl-C to stop.');
+  await new Promise(() => {});
+  return 0;
+}

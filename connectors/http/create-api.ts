@@ -1,0 +1,85 @@
+/**
+ * createApi(deps) — the Express app, wired by hand from its dependencies (no globals), so a
+ * test can start two in one process. Feature routers are mounted in order; the one problem+json
+ * handler is last. Security headers and body limits apply to every route.
+ */
+import express, { type Router, type RequestHandler } from 'express';
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { OpenApiRegistry } from './openapi.ts';
+import { problemHandler, sendProblem, PROBLEM_BASE } from './problem.ts';
+import { requireRole, type TokenStore } from './auth.ts';
+
+export interface HealthReport {
+  status: 'ok' | 'degraded' | 'down';
+  checks: Record<string, { status: 'ok' | 'degraded' | 'down'; detail?: string; [k: string]: unknown }>;
+  [k: string]: unknown;
+}
+
+export interface ApiDeps {
+  openapi: OpenApiRegistry;
+  tokens: TokenStore;
+  routers: Router[];
+  health: () => Promise<HealthReport>;
+  version: string;
+  log: (msg: string, extra?: Record<string, unknown>) => void;
+  /** Built console (console/dist); served at / when present. */
+  consoleDir?: string;
+  jsonLimit?: string;
+}
+
+const securityHeaders: RequestHandler = (_req, res, next) => {
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  res.setHeader('Referrer-Policy', 'no-referrer');
+  res.setHeader('X-Frame-Options', 'SAMEORIGIN');
+  next();
+};
+
+export function createApi(deps: ApiDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  app.use(securityHeaders);
+  app.use((req, res, next) => {
+    const incoming = req.headers['x-request-id'];
+    res.locals.requestId = typeof incoming === 'string' && /^[A-Za-z0-9._-]{8,80}$/.test(incoming) ? incoming : randomUUID();
+    res.setHeader('X-Request-Id', res.locals.requestId as string);
+    next();
+  });
+  app.use('/api', express.json({ limit: deps.jsonLimit ?? '1mb', type: ['application/json', 'application/*+json', 'text/plain'] }));
+
+  deps.openapi.add({ method: 'get', path: '/api/v1/health', summary: 'Health of Kafka, registry, DuckDB and this process (profile versions served)', auth: 'none', tags: ['ops'], responses: { 200: 'Healthy or degraded', 503: 'Down' } });
+  app.get('/api/v1/health', async (_req, res) => {
+    const h = await deps.health();
+    res.status(h.status === 'down' ? 503 : 200).json(h);
+  });
+  deps.openapi.add({ method: 'get', path: '/api/v1/openapi.json', summary: 'This OpenAPI document', auth: 'none', tags: ['ops'], responses: { 200: 'OpenAPI 3.1' } });
+  app.get('/api/v1/openapi.json', (_req, res) => {
+    res.json(deps.openapi.document(deps.version));
+  });
+  deps.openapi.add({ method: 'get', path: '/api/v1/whoami', summary: 'Name and role of the presented token', auth: 'viewer', tags: ['ops'], responses: { 200: 'Principal', 401: 'No or bad token' } });
+  app.get('/api/v1/whoami', requireRole(deps.tokens, 'viewer'), (_req, res) => {
+    res.json(res.locals.principal);
+  });
+
+  for (const r of deps.routers) app.use(r);
+
+  app.use('/api', (req, res) => {
+    sendProblem(res, { type: PROBLEM_BASE + 'not-found', title: 'Not Found', status: 404, detail: `No route ${req.method} ${req.originalUrl}`, instance: req.originalUrl });
+  });
+
+  if (deps.consoleDir && existsSync(deps.consoleDir)) {
+    const dir = deps.consoleDir;
+    app.use((_req, res, next) => {
+      res.setHeader('Content-Security-Policy', "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'");
+      next();
+    });
+    app.use(express.static(dir, { index: 'index.html', maxAge: '1h', setHeaders: (res, p) => { if (p.endsWith('index.html')) res.setHeader('Cache-Control', 'no-cache'); } }));
+    // Client-side routes fall back to the app shell.
+    app.get(/^\/(?!api\/|d\/|launch\/).*/, (_req, res) => res.sendFile(path.join(dir, 'index.html')));
+  }
+
+  app.use(problemHandler(deps.log));
+  return app;
+}

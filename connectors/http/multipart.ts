@@ -1,0 +1,73 @@
+/**
+ * Multipart upload parsing with hard limits (busboy): one `item` file field up to maxBytes,
+ * an optional `shadowConfig` text field up to 1 MB. Exceeding a limit aborts with 413 instead
+ * of buffering without bound.
+ */
+import busboy from 'busboy';
+import type { Request } from 'express';
+import { PayloadTooLargeError, ValidationError } from '../../pipeline/errors.ts';
+
+export interface UploadParts {
+  item: Buffer;
+  fileName: string | null;
+  shadowConfig?: unknown;
+}
+
+export function parseUpload(req: Request, maxBytes: number): Promise<UploadParts> {
+  return new Promise((resolve, reject) => {
+    const ct = req.headers['content-type'] ?? '';
+    if (!/^multipart\/form-data/i.test(ct)) {
+      reject(new ValidationError('upload must be multipart/form-data with an `item` file field', [{ path: 'item', message: 'missing multipart body' }], 'unsupported-media-type'));
+      return;
+    }
+    let bb: busboy.Busboy;
+    try {
+      bb = busboy({ headers: req.headers, limits: { fileSize: maxBytes, files: 1, fields: 4, fieldSize: 1024 * 1024 } });
+    } catch (err) {
+      reject(new ValidationError(`malformed multipart body: ${(err as Error).message}`, [{ path: 'item', message: 'malformed multipart' }]));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let fileName: string | null = null;
+    let gotFile = false;
+    let shadowRaw: string | undefined;
+    let failed = false;
+    const fail = (err: Error) => {
+      if (failed) return;
+      failed = true;
+      req.unpipe(bb);
+      req.resume();
+      reject(err);
+    };
+    bb.on('file', (name, stream, info) => {
+      if (name !== 'item') {
+        stream.resume();
+        fail(new ValidationError(`unexpected file field ${name}`, [{ path: name, message: 'only the `item` file field is accepted' }]));
+        return;
+      }
+      gotFile = true;
+      fileName = info.filename ?? null;
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('limit', () => fail(new PayloadTooLargeError(`item archive exceeds ${maxBytes} bytes (PENUMBRA_MAX_UPLOAD_BYTES)`)));
+    });
+    bb.on('field', (name, value, info) => {
+      if (info.valueTruncated) return fail(new PayloadTooLargeError(`field ${name} exceeds 1 MB`));
+      if (name === 'shadowConfig') shadowRaw = value;
+    });
+    bb.on('error', (err: Error) => fail(new ValidationError(`malformed multipart body: ${err.message}`, [{ path: 'item', message: 'malformed multipart' }])));
+    bb.on('close', () => {
+      if (failed) return;
+      if (!gotFile) return fail(new ValidationError('the `item` file field is required', [{ path: 'item', message: 'required' }]));
+      let shadowConfig: unknown;
+      if (shadowRaw !== undefined && shadowRaw.trim() !== '') {
+        try {
+          shadowConfig = JSON.parse(shadowRaw);
+        } catch (err) {
+          return fail(new ValidationError('shadowConfig is not valid JSON', [{ path: 'shadowConfig', message: (err as Error).message }]));
+        }
+      }
+      resolve({ item: Buffer.concat(chunks), fileName, shadowConfig });
+    });
+    req.pipe(bb);
+  });
+}

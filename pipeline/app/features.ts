@@ -1,0 +1,52 @@
+/**
+ * Feature modules plugged into createPenumbra in a fixed order: each gets the shared context
+ * and may return a router (mounted before the items router), a stop function and health checks.
+ * Keeping the list here (rather than each feature importing the composition root) keeps wiring
+ * in one place and lets features be developed side by side.
+ */
+import type { Kafka } from 'kafkajs';
+import type { Router } from 'express';
+import type { PenumbraConfig } from '../config/config.ts';
+import type { AvroCodec } from '../kafka/registry.ts';
+import type { AvroProducer } from '../kafka/client.ts';
+import type { ProfileStore } from '../profiles/profile-store.ts';
+import type { ProfileService } from '../profiles/profile-service.ts';
+import type { CatalogStore } from '../ingest/catalog-store.ts';
+import type { IngestDeps } from '../ingest/ingest-service.ts';
+import type { BlobStore } from '../../connectors/blob-store/blob-store.ts';
+import type { TokenStore } from '../../connectors/http/auth.ts';
+import type { OpenApiRegistry } from '../../connectors/http/openapi.ts';
+import type { HealthReport } from '../../connectors/http/create-api.ts';
+import type { Logger } from './log.ts';
+
+export interface FeatureContext {
+  cfg: PenumbraConfig;
+  kafka: Kafka;
+  codec: AvroCodec;
+  producer: AvroProducer;
+  log: { debug: Logger; info: Logger; warn: Logger; error: Logger };
+  groupPrefix: string;
+  resolverId: string;
+  profileStore: ProfileStore;
+  profiles: ProfileService;
+  catalog: CatalogStore;
+  blobs: BlobStore;
+  ingest: IngestDeps;
+  tokens: TokenStore;
+  openapi: OpenApiRegistry;
+  /** This process runs the stream processors (not a resolver-only replica). */
+  processors: boolean;
+  /** This process runs the DuckDB sink. */
+  sink: boolean;
+  healthChecks: (() => Promise<HealthReport['checks']>)[];
+}
+
+export interface FeatureHandle {
+  router?: Router;
+  stop?: () => Promise<void>;
+}
+
+export type Feature = (ctx: FeatureContext) => Promise<FeatureHandle>;
+
+/** Registered features, in start order. */
+export const features: Feature[] = [];

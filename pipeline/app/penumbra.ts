@@ -1,0 +1,172 @@
+/**
+ * createPenumbra(config) — the one composition function. It wires Kafka, the registry, the
+ * stores rebuilt from compacted topics, the processors and the HTTP API by hand, and returns a
+ * handle whose stop() undoes it all in reverse order. Tests start it (even twice in one
+ * process, with different topic prefixes and ports); `penumbra start` adds the local stack and
+ * signal handling around it.
+ */
+import http from 'node:http';
+import path from 'node:path';
+import os from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import type { AddressInfo } from 'node:net';
+import type { Router } from 'express';
+import type { PenumbraConfig } from '../config/config.ts';
+import { createKafka, AvroProducer } from '../kafka/client.ts';
+import { provisionAll } from '../kafka/setup.ts';
+import { followTopic, type Follower } from '../kafka/follow.ts';
+import { ProfileStore, followProfiles } from '../profiles/profile-store.ts';
+import { ProfileService } from '../profiles/profile-service.ts';
+import { startCommandProcessor } from '../profiles/command-processor.ts';
+import { CatalogStore } from '../ingest/catalog-store.ts';
+import { startIngestProcessor } from '../ingest/ingest-processor.ts';
+import type { IngestDeps } from '../ingest/ingest-service.ts';
+import { FsBlobStore } from '../../connectors/blob-store/blob-store.ts';
+import { createApi, type HealthReport } from '../../connectors/http/create-api.ts';
+import { OpenApiRegistry } from '../../connectors/http/openapi.ts';
+import { loadTokenStore } from '../../connectors/http/auth.ts';
+import { createItemsRouter } from '../../connectors/http/items-router.ts';
+import { buildLibrary } from '../../connectors/instrumentation/build.ts';
+import { createLogger } from './log.ts';
+import { features, type FeatureContext, type FeatureHandle } from './features.ts';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const VERSION = '0.1.0';
+
+export interface PenumbraOptions {
+  /** Run the in-process processors (profile writer, ingest, telemetry, sink…). Off for extra resolver-only processes. */
+  processors?: boolean;
+  /** Run the DuckDB warehouse sink (one writer per data folder). */
+  sink?: boolean;
+  /** Create an admin token when none is configured (npm start), printing it once. */
+  createToken?: boolean;
+  consoleDir?: string;
+  resolverId?: string;
+}
+
+export interface Penumbra {
+  url: string;
+  server: http.Server;
+  cfg: PenumbraConfig;
+  createdToken?: { name: string; token: string; file: string };
+  ctx: FeatureContext;
+  stop(): Promise<void>;
+}
+
+export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions = {}): Promise<Penumbra> {
+  const log = createLogger('penumbra', cfg.logLevel);
+  const resolverId = opts.resolverId ?? `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 6)}`;
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const s of stops.reverse()) {
+      try {
+        await s();
+      } catch (err) {
+        log.warn('stop step failed', { err: String(err) });
+      }
+    }
+  };
+  try {
+    const kafka = createKafka(cfg.kafkaBrokers, `penumbra-${resolverId}`);
+    const { codec } = await provisionAll(kafka, cfg);
+    const producer = new AvroProducer(kafka, codec);
+    await producer.connect();
+    stops.push(() => producer.disconnect());
+    const groupPrefix = cfg.topicPrefix;
+
+    const profileStore = new ProfileStore(path.join(cfg.dataDir, 'resolver', `profiles-${cfg.topicPrefix || 'default'}.json`));
+    profileStore.loadSnapshot();
+    if (opts.processors !== false) {
+      const writer = await startCommandProcessor({ kafka, codec, producer, topics: cfg.topics, groupPrefix, log: log.info });
+      stops.push(() => writer.stop());
+    }
+    const profileFollower = await followProfiles({ kafka, codec, topic: cfg.topics.shadowProfiles, store: profileStore, groupPrefix, onError: (e) => log.warn('profile decode failed', { err: String(e) }) });
+    stops.push(() => profileFollower.stop());
+    const profiles = new ProfileService({ kafka, codec, producer, topics: cfg.topics, store: profileStore, groupPrefix });
+    await profiles.start();
+    stops.push(() => profiles.stop());
+
+    const catalog = new CatalogStore();
+    const catalogFollower: Follower = await followTopic({ kafka, codec, topic: cfg.topics.itemsCatalog, schema: 'catalog-entry', groupPrefix, onRecord: (e) => catalog.apply(e) });
+    stops.push(() => catalogFollower.stop());
+    await Promise.all([profileFollower.ready, catalogFollower.ready]);
+
+    const blobs = new FsBlobStore(path.join(cfg.dataDir, 'blobs'));
+    const ingest: IngestDeps = {
+      blobs,
+      catalog,
+      profiles,
+      library: buildLibrary,
+      publicUrl: cfg.publicUrl,
+      publishCatalog: (entry) => producer.send([{ topic: cfg.topics.itemsCatalog, key: entry.itemId, value: entry }]),
+    };
+    if (opts.processors !== false) {
+      const ing = await startIngestProcessor({ kafka, codec, producer, topics: cfg.topics, groupPrefix, ingest, cfg, log: log.info });
+      stops.push(() => ing.stop());
+    }
+
+    const { store: tokens, created } = loadTokenStore({ tokens: cfg.tokens, tokensFile: cfg.tokensFile, dataDir: cfg.dataDir, createIfMissing: opts.createToken ?? false });
+    const openapi = new OpenApiRegistry();
+    const ctx: FeatureContext = {
+      cfg, kafka, codec, producer, log, groupPrefix, resolverId, profileStore, profiles, catalog, blobs, ingest, tokens, openapi,
+      processors: opts.processors !== false, sink: opts.sink ?? opts.processors !== false,
+      healthChecks: [],
+    };
+    const routers: Router[] = [createItemsRouter({ catalog, profiles, blobs, tokens, openapi, ingest, maxUploadBytes: cfg.maxUploadBytes, publishCatalog: ingest.publishCatalog })];
+    const handles: FeatureHandle[] = [];
+    for (const f of features) {
+      const h = await f(ctx);
+      handles.push(h);
+      if (h.router) routers.unshift(h.router);
+      if (h.stop) stops.push(h.stop);
+    }
+
+    const health = async (): Promise<HealthReport> => {
+      const checks: HealthReport['checks'] = {};
+      const admin = kafka.admin();
+      try {
+        await admin.connect();
+        const d = await admin.describeCluster();
+        checks.kafka = { status: 'ok', brokers: d.brokers.length };
+      } catch (err) {
+        checks.kafka = { status: 'down', detail: (err as Error).message };
+      } finally {
+        await admin.disconnect().catch(() => {});
+      }
+      try {
+        const r = await fetch(`${cfg.schemaRegistryUrl}/subjects`, { signal: AbortSignal.timeout(2000) });
+        checks.registry = r.ok ? { status: 'ok' } : { status: 'down', detail: `HTTP ${r.status}` };
+      } catch (err) {
+        checks.registry = { status: 'down', detail: (err as Error).message };
+      }
+      checks.profiles = { status: profileStore.source === 'kafka' ? 'ok' : 'degraded', source: profileStore.source, items: profileStore.all().length };
+      for (const c of ctx.healthChecks) Object.assign(checks, await c());
+      const statuses = Object.values(checks).map((c) => c.status);
+      const status = statuses.includes('down') ? (checks.kafka?.status === 'down' ? 'degraded' : 'degraded') : statuses.includes('degraded') ? 'degraded' : 'ok';
+      return { status, checks, resolverId, profileVersions: profileStore.versions(), version: VERSION };
+    };
+
+    const app = createApi({ openapi, tokens, routers, health, version: VERSION, log: log.error, consoleDir: opts.consoleDir });
+    const server = http.createServer(app);
+    server.keepAliveTimeout = 65000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(cfg.port, cfg.host, () => resolve());
+    });
+    stops.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections?.();
+          server.close(() => resolve());
+        }),
+    );
+    const addr = server.address() as AddressInfo;
+    const url = `http://${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${addr.port}`;
+    log.info('api listening', { url, resolverId });
+    return { url, server, cfg, createdToken: created, ctx, stop: stopAll };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * ingestDigitalItem — the one core behind REST upload, the CLI and the penumbra.items.ingest
+ * topic (SEED.md's pseudocode, step by step):
+ *   1. validate the archive (untrusted: limits, traversal, bombs, manifest) — pipeline/shadowing
+ *   2. validate the shadow config(s) against the manifest, or carry over the current ones
+ *   3. build each shadow copy: library injected, endpoints rewritten, deterministic archive
+ *   4. store original (bytes unchanged) and shadows in the content-addressed blob store
+ *   5. hand the artifacts to the profile writer (`new_version`), which bumps the profile
+ *   6. publish the catalog entry (all versions stay addressable)
+ * Nothing is stored when validation fails: blobs are written only after every check passed.
+ */
+import type { BlobStore } from '../../connectors/blob-store/blob-store.ts';
+import { readArchiveBuffer, writeArchive, detectFormat, type ArchiveLimits, type ItemTree } from '../shadowing/archive.ts';
+import { parseShadowConfigs } from '../shadowing/shadow-config.ts';
+import { applyShadowConfig, type ShadowReport } from '../shadowing/apply.ts';
+import type { ShadowConfig, ShadowProfile, ShadowSpec } from '../domain/types.ts';
+import { ORIGINAL } from '../domain/types.ts';
+import type { CatalogEntry, CatalogVariant } from '../../schemas/types.generated.ts';
+import { ConflictError, ValidationError } from '../errors.ts';
+import type { CatalogStore } from './catalog-store.ts';
+import { withVersion } from './catalog-store.ts';
+import type { ProfileService } from '../profiles/profile-service.ts';
+
+export interface IngestDeps {
+  blobs: BlobStore;
+  catalog: CatalogStore;
+  profiles: ProfileService;
+  library: () => Promise<{ fileName: string; source: string }>;
+  publicUrl: string;
+  limits?: Partial<ArchiveLimits>;
+  publishCatalog: (entry: CatalogEntry) => Promise<void>;
+}
+
+export interface IngestInput {
+  archive: Buffer;
+  /** Parsed JSON of the shadowConfig field; undefined keeps the item's current shadows. */
+  shadowConfig?: unknown;
+  actor: { name: string; role: string };
+  requestId: string;
+  /** When set (topic ingest), the manifest id must equal it. */
+  expectItemId?: string;
+}
+
+export interface IngestResult {
+  entry: CatalogEntry;
+  profile: ShadowProfile;
+  reports: Record<string, ShadowReport>;
+}
+
+export function runtimeConfigUrl(publicUrl: string, itemId: string, variant: string): string {
+  return `${publicUrl}/api/v1/items/${encodeURIComponent(itemId)}/runtime-config?variant=${encodeURIComponent(variant)}`;
+}
+
+/** Build one shadow archive (pure apart from the library input). Deterministic. */
+export async function buildShadow(tree: ItemTree, cfg: ShadowConfig, format: 'zip' | 'tar.gz', ctx: { library: { fileName: string; source: string }; publicUrl: string; profileVersion: number }) {
+  const { tree: shadowTree, report } = applyShadowConfig(tree, cfg, {
+    library: ctx.library,
+    identity: { itemId: tree.manifest.id, version: tree.manifest.version, variant: cfg.name, profileVersion: ctx.profileVersion },
+    runtimeConfigUrl: runtimeConfigUrl(ctx.publicUrl, tree.manifest.id, cfg.name),
+    telemetryUrl: `${ctx.publicUrl}/api/v1/telemetry`,
+  });
+  const bytes = await writeArchive(shadowTree, format);
+  return { bytes, report, files: shadowTree.files.size };
+}
+
+function stripArtifacts(shadows: ShadowSpec[]): ShadowConfig[] {
+  return shadows.map(({ artifact: _a, ...s }) => s);
+}
+
+export async function ingestDigitalItem(deps: IngestDeps, input: IngestInput): Promise<IngestResult> {
+  const format = detectFormat(input.archive) ?? 'zip';
+  const tree = await readArchiveBuffer(input.archive, deps.limits);
+  const manifest = tree.manifest;
+  if (input.expectItemId && input.expectItemId !== manifest.id) {
+    throw new ValidationError(`record key/itemId ${input.expectItemId} does not match manifest id ${manifest.id}`, [{ path: 'itemId', message: 'does not match manifest.json id' }]);
+  }
+  const library = await deps.library();
+
+  for (let attempt = 0; ; attempt++) {
+    const current = deps.profiles.peek(manifest.id);
+    const configs = input.shadowConfig !== undefined
+      ? parseShadowConfigs(input.shadowConfig, manifest)
+      : stripArtifacts(current?.shadows ?? []).filter((s) => Object.keys(s.endpoints).every((k) => manifest.endpoints && k in manifest.endpoints));
+    const profileVersion = (current?.profileVersion ?? 0) + 1;
+    const built = await Promise.all(configs.map((c) => buildShadow(tree, c, format, { library, publicUrl: deps.publicUrl, profileVersion })));
+    // All checks passed: now (and only now) write blobs.
+    const original = await deps.blobs.put(input.archive);
+    const shadows: ShadowSpec[] = [];
+    const variants: CatalogVariant[] = [{ name: ORIGINAL, sha256: original.sha256, size: original.size, files: tree.files.size, profileVersion: null, replacements: 0 }];
+    const reports: Record<string, ShadowReport> = {};
+    for (const [i, b] of built.entries()) {
+      const info = await deps.blobs.put(b.bytes);
+      shadows.push({ ...configs[i], artifact: info });
+      variants.push({ name: configs[i].name, sha256: info.sha256, size: info.size, files: b.files, profileVersion, replacements: b.report.totalReplacements });
+      reports[configs[i].name] = b.report;
+    }
+    let profile: ShadowProfile;
+    try {
+      profile = await deps.profiles.submit({
+        itemId: manifest.id,
+        kind: 'new_version',
+        ifMatch: current?.profileVersion ?? 0,
+        payload: { itemVersion: manifest.version, original, shadows },
+        actor: input.actor.name,
+        role: input.actor.role,
+        reason: `ingest ${manifest.version} (${input.requestId})`,
+      });
+    } catch (err) {
+      // Someone changed the profile meanwhile: rebuild against the new version once more.
+      if (err instanceof ConflictError && attempt < 2) continue;
+      throw err;
+    }
+    const entry = withVersion(deps.catalog.find(manifest.id), manifest.id, manifest.name, {
+      version: manifest.version,
+      entry: manifest.entry,
+      manifestJson: JSON.stringify(manifest),
+      ingestedAt: Date.now(),
+      requestId: input.requestId,
+      variants,
+    }, Date.now());
+    await deps.publishCatalog(entry);
+    deps.catalog.apply(entry);
+    return { entry, profile, reports };
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Follow a topic into in-memory state: a fresh consumer group per process (every process needs
+ * every record; nothing is committed), from the beginning or from the end. `ready` resolves once
+ * the records that existed at start have been applied, so state rebuilt from compacted topics
+ * is complete before a process answers. Decode failures are reported, not fatal: state topics
+ * are written only by Penumbra, and a poison record must not stop a resolver.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Consumer, Kafka } from 'kafkajs';
+import type { SchemaName } from '../../schemas/index.ts';
+import type { SchemaTypes } from '../../schemas/types.generated.ts';
+import type { AvroCodec } from './registry.ts';
+
+export interface Follower {
+  consumer: Consumer;
+  ready: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function followTopic<N extends SchemaName>(opts: {
+  kafka: Kafka;
+  codec: AvroCodec;
+  topic: string;
+  schema: N;
+  groupPrefix: string;
+  fromBeginning?: boolean;
+  onRecord: (value: SchemaTypes[N], meta: { key: string | null; partition: number; offset: string; timestamp: number }) => void;
+  onError?: (err: unknown) => void;
+}): Promise<Follower> {
+  const fromBeginning = opts.fromBeginning ?? true;
+  const pending = new Map<number, bigint>();
+  if (fromBeginning) {
+    const admin = opts.kafka.admin();
+    await admin.connect();
+    try {
+      for (const e of await admin.fetchTopicOffsets(opts.topic)) {
+        if (BigInt(e.high) > BigInt(e.low)) pending.set(e.partition, BigInt(e.high));
+      }
+    } finally {
+      await admin.disconnect();
+    }
+  }
+  let resolveReady!: () => void;
+  const ready = new Promise<void>((r) => (resolveReady = r));
+  const consumer = opts.kafka.consumer({
+    groupId: `${opts.groupPrefix}follow-${randomUUID()}`,
+    maxWaitTimeInMs: 20,
+    sessionTimeout: 10000,
+    heartbeatInterval: 1000,
+  });
+  if (pending.size === 0 && fromBeginning) resolveReady();
+  if (!fromBeginning) consumer.on(consumer.events.GROUP_JOIN, () => resolveReady());
+  await consumer.connect();
+  await consumer.subscribe({ topic: opts.topic, fromBeginning });
+  await consumer.run({
+    autoCommit: false,
+    eachMessage: async ({ partition, message }) => {
+      try {
+        if (message.value) {
+          const value = await opts.codec.decode(opts.schema, message.value);
+          opts.onRecord(value, { key: message.key?.toString() ?? null, partition, offset: message.offset, timestamp: Number(message.timestamp) });
+        }
+      } catch (err) {
+        opts.onError?.(err);
+      }
+      const want = pending.get(partition);
+      if (want !== undefined && BigInt(message.offset) + 1n >= want) {
+        pending.delete(partition);
+        if (pending.size === 0) resolveReady();
+      }
+    },
+  });
+  return {
+    consumer,
+    ready,
+    async stop() {
+      await consumer.disconnect();
+    },
+  };
+}
