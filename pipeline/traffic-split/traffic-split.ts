@@ -45,6 +45,15 @@ const OP_CODES: Record<string, Op> = {
   semver: Op.Semver,
   regex: Op.Regex,
 };
+/** Relative evaluation cost, for ordering (Array.prototype.sort is stable). */
+const RULE_COST: Record<Op, number> = {
+  [Op.Equals]: 0,
+  [Op.NotEquals]: 0,
+  [Op.In]: 1,
+  [Op.NotIn]: 1,
+  [Op.Semver]: 2,
+  [Op.Regex]: 3,
+};
 const ATTR_CODES: Record<string, Attr> = {
   userId: Attr.UserId,
   deviceType: Attr.DeviceType,
@@ -230,7 +239,11 @@ export function compileProfile(profile: ShadowProfile): CompiledProfile {
       segmentLo: seg.lo,
       segmentHi: seg.hi,
       matchAll: s.traffic.match === 'all',
-      rules: s.traffic.rules.map((r) => compileRule(r as unknown as Record<string, unknown>)),
+      // Rules are pure predicates, so evaluating the cheap ones first changes no answer and
+      // lets most non-matching users leave before a semver or regex test.
+      rules: s.traffic.rules
+        .map((r) => compileRule(r as unknown as Record<string, unknown>))
+        .sort((x, y) => RULE_COST[x.op] - RULE_COST[y.op]),
     };
   });
   // Both shadows of an overflowing pair are named: lowering either one fixes it.
