@@ -39,7 +39,7 @@ export function javaBinary(): string {
 
 function execOut(cmd: string, args: string[]): Promise<{ ok: boolean; out: string; err?: unknown }> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: 20000 }, (err, stdout, stderr) => {
+    execFile(cmd, args, { timeout: 20000, env: process.env }, (err, stdout, stderr) => {
       resolve({ ok: !err, out: `${stdout}${stderr}`, err: err ?? undefined });
     });
   });

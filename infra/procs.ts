@@ -173,8 +173,14 @@ export function runStreaming(
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
+    // A command that cannot start emits 'error' and then 'close'; settle and close the fd once.
+    let settled = false;
+    const closeFd = () => {
+      if (fd !== null && !settled) closeSync(fd);
+      settled = true;
+    };
     child.once('error', (err) => {
-      if (fd !== null) closeSync(fd);
+      closeFd();
       reject(err);
     });
     child.once('close', (code) => {
@@ -182,7 +188,8 @@ export function runStreaming(
         tail.push(buf);
         opts.onLine?.(buf);
       }
-      if (fd !== null) closeSync(fd);
+      if (settled) return;
+      closeFd();
       resolve({ code: code ?? 1, tail });
     });
   });

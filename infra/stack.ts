@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import kafkajs from 'kafkajs';
 import { ConfigError, UnavailableError } from '../pipeline/errors.ts';
@@ -107,8 +108,40 @@ const noop = () => {};
 
 const { Kafka, logLevel } = kafkajs;
 
+/**
+ * One ApiVersions v0 round trip on a socket we own. kafkajs, pointed at a port where something
+ * other than Kafka listens, waits for its request timeout and leaves its sockets open; this answers
+ * "is it Kafka at all" quickly and cleanly before kafkajs is asked anything.
+ */
+function speaksKafka(port: number, timeoutMs = 2000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const clientId = Buffer.from('penumbra-stack-probe');
+    const correlationId = 0x50454e;
+    const req = Buffer.alloc(4 + 2 + 2 + 4 + 2 + clientId.length);
+    req.writeInt32BE(req.length - 4, 0);
+    req.writeInt16BE(18, 4); // ApiVersions
+    req.writeInt16BE(0, 6);
+    req.writeInt32BE(correlationId, 8);
+    req.writeInt16BE(clientId.length, 12);
+    clientId.copy(req, 14);
+    const sock = net.connect({ port, host: '127.0.0.1' });
+    let buf = Buffer.alloc(0);
+    const done = (ok: boolean) => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(timeoutMs, () => done(false));
+    sock.once('error', () => done(false));
+    sock.once('connect', () => sock.write(req));
+    sock.on('data', (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      if (buf.length >= 10) done(buf.readInt32BE(4) === correlationId && buf.readInt16BE(8) === 0);
+    });
+  });
+}
+
 async function kafkaHealthy(port: number): Promise<boolean> {
-  if (!(await tcpOpen(port))) return false;
+  if (!(await speaksKafka(port))) return false;
   const kafka = new Kafka({
     clientId: 'penumbra-stack-probe',
     brokers: [`127.0.0.1:${port}`],

@@ -1,2 +1,52 @@
-// Placeholder until the local-stack global setup lands (helper owns this file).
-export default async function setup(): Promise<void> {}
+/**
+ * Integration tests need a real Kafka and schema registry. In order of preference: the cluster
+ * named by KAFKA_BROKERS + SCHEMA_REGISTRY_URL, a healthy stack already on the default ports
+ * (a developer's `penumbra stack up`), or a stack we start here and stop in global-teardown.
+ * Workers inherit process.env, which is how tests learn the addresses.
+ */
+import path from 'node:path';
+import { ConfigError } from '../pipeline/errors.ts';
+import { isStackHealthy, kafkaBrokers, registryUrl, stackUp, type StackOptions } from '../infra/stack.ts';
+
+declare global {
+  // Set only when this run started the stack, so teardown never stops someone else's.
+  var __PENUMBRA_TEST_STACK__: StackOptions | undefined;
+}
+
+function port(name: string, fallback: number): number {
+  const raw = process.env[name];
+  const n = raw ? Number(raw) : fallback;
+  if (!Number.isInteger(n) || n <= 0 || n > 65535) throw new ConfigError(`${name}=${raw} is not a TCP port`);
+  return n;
+}
+
+export function testStackOptions(rootDir: string): StackOptions {
+  return {
+    dataDir: path.join(rootDir, '.penumbra-test'),
+    cacheDir: process.env.PENUMBRA_CACHE_DIR ? path.resolve(process.env.PENUMBRA_CACHE_DIR) : path.join(rootDir, '.cache', 'stack'),
+    kafkaPort: port('PENUMBRA_KAFKA_PORT', 9092),
+    controllerPort: port('PENUMBRA_CONTROLLER_PORT', 9093),
+    registryPort: port('PENUMBRA_REGISTRY_PORT', 8081),
+    registryManagementPort: port('PENUMBRA_REGISTRY_MANAGEMENT_PORT', 9081),
+    log: (line) => process.stderr.write(`[stack] ${line}\n`),
+  };
+}
+
+export default async function globalSetup(_globalConfig?: unknown, projectConfig?: { rootDir?: string }): Promise<void> {
+  const { KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registry } = process.env;
+  if (brokers && registry) return;
+  if (brokers || registry) {
+    throw new ConfigError(
+      `Only ${brokers ? 'KAFKA_BROKERS' : 'SCHEMA_REGISTRY_URL'} is set. Set both to test against an existing ` +
+        'cluster, or neither to let the tests reuse or start the local stack.',
+    );
+  }
+  const opts = testStackOptions(projectConfig?.rootDir ?? process.cwd());
+  if (!(await isStackHealthy(opts))) {
+    process.stderr.write(`\n[stack] no healthy stack on ${kafkaBrokers(opts)} / ${registryUrl(opts)}; starting one in ${opts.dataDir}\n`);
+    await stackUp(opts);
+    globalThis.__PENUMBRA_TEST_STACK__ = opts;
+  }
+  process.env.KAFKA_BROKERS = kafkaBrokers(opts);
+  process.env.SCHEMA_REGISTRY_URL = registryUrl(opts);
+}
