@@ -1,0 +1,221 @@
+/**
+ * Typed client for the operator API (`/api/v1`). Reads: JSON bodies; errors:
+ * application/problem+json (RFC 9457) turned into one `ApiError` with the field paths of
+ * `errors[]`, so forms can show each message next to its field. The shadow-config ETag is
+ * remembered per item and sent back as `If-Match` on PUT (a stale one comes back as 409 with
+ * `current: {profileVersion, updatedBy, updatedAt}`).
+ */
+import type {
+  Alert, AlertRule, AlertRuleInput, AuditEntry, Exposures, ItemView, MetricsResponse, PutShadowConfig,
+  ResolverView, ShadowConfigView, UploadResult, WhoAmI,
+} from './types.ts';
+
+export interface FieldError { path: string; message: string }
+export interface ConflictInfo { profileVersion?: number; updatedBy?: string; updatedAt?: number | string }
+
+export class ApiError extends Error {
+  readonly status: number;
+  readonly type: string;
+  readonly title: string;
+  readonly detail: string;
+  readonly errors: FieldError[];
+  /** 409 only: who changed the profile and when. */
+  readonly current?: ConflictInfo;
+  /** Archive refusals: a stable reason code. */
+  readonly reason?: string;
+  constructor(p: { status: number; type?: string; title?: string; detail?: string; errors?: FieldError[]; current?: ConflictInfo; reason?: string }) {
+    super(p.detail || p.title || `HTTP ${p.status}`);
+    this.name = 'ApiError';
+    this.status = p.status;
+    this.type = p.type ?? 'about:blank';
+    this.title = p.title ?? '';
+    this.detail = p.detail ?? p.title ?? `HTTP ${p.status}`;
+    this.errors = p.errors ?? [];
+    this.current = p.current;
+    this.reason = p.reason;
+  }
+  get isConflict(): boolean { return this.status === 409; }
+  get isUnauthorized(): boolean { return this.status === 401; }
+  /** Messages whose path equals `path` or sits under it (`shadows/0/traffic` ⊇ `shadows/0/traffic/percentage`). */
+  fieldErrors(path: string): string[] {
+    return this.errors.filter((e) => e.path === path || e.path.startsWith(path + '/')).map((e) => e.message);
+  }
+}
+
+/** Parse any failed response into an ApiError; never throws while doing so. */
+export async function toApiError(res: Response): Promise<ApiError> {
+  const text = await res.text().catch(() => '');
+  let body: Record<string, unknown> | null = null;
+  try { body = text ? JSON.parse(text) : null; } catch { body = null; }
+  if (body && typeof body === 'object') {
+    const errors = Array.isArray(body.errors)
+      ? (body.errors as unknown[]).map((e) => {
+          const o = (e ?? {}) as Record<string, unknown>;
+          return { path: String(o.path ?? ''), message: String(o.message ?? '') };
+        })
+      : [];
+    return new ApiError({
+      status: typeof body.status === 'number' ? body.status : res.status,
+      type: typeof body.type === 'string' ? body.type : undefined,
+      title: typeof body.title === 'string' ? body.title : res.statusText,
+      detail: typeof body.detail === 'string' ? body.detail : (typeof body.message === 'string' ? body.message : undefined),
+      errors,
+      current: body.current && typeof body.current === 'object' ? (body.current as ConflictInfo) : undefined,
+      reason: typeof body.reason === 'string' ? body.reason : undefined,
+    });
+  }
+  return new ApiError({ status: res.status, title: res.statusText, detail: text.slice(0, 300) || `HTTP ${res.status} ${res.statusText}` });
+}
+
+export interface ApiClientOptions {
+  /** Origin + prefix; default `/api/v1` (same origin). */
+  baseUrl?: string;
+  token?: string | null;
+  fetch?: typeof fetch;
+}
+
+export type MetricsWindow = '10s' | '1m';
+
+export class ApiClient {
+  readonly baseUrl: string;
+  token: string | null;
+  private readonly fetchFn: typeof fetch;
+  private readonly etags = new Map<string, string>();
+
+  constructor(opts: ApiClientOptions = {}) {
+    this.baseUrl = (opts.baseUrl ?? '/api/v1').replace(/\/$/, '');
+    this.token = opts.token ?? null;
+    this.fetchFn = opts.fetch ?? ((...a: Parameters<typeof fetch>) => fetch(...a));
+  }
+
+  private async request<T>(method: string, path: string, init: { body?: unknown; headers?: Record<string, string>; raw?: boolean } = {}): Promise<{ data: T; res: Response }> {
+    const headers: Record<string, string> = { accept: 'application/json, application/problem+json', ...init.headers };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    let body: BodyInit | undefined;
+    if (init.body instanceof FormData) body = init.body;
+    else if (init.body !== undefined) { body = JSON.stringify(init.body); headers['content-type'] = 'application/json'; }
+    let res: Response;
+    try {
+      res = await this.fetchFn(this.baseUrl + path, { method, headers, body });
+    } catch (e) {
+      throw new ApiError({ status: 0, type: 'network', title: 'Network error', detail: `Cannot reach the API: ${(e as Error).message}` });
+    }
+    if (!res.ok) throw await toApiError(res);
+    if (res.status === 204) return { data: undefined as T, res };
+    const text = await res.text();
+    try {
+      return { data: (text ? JSON.parse(text) : undefined) as T, res };
+    } catch {
+      throw new ApiError({ status: res.status, type: 'bad-response', title: 'Bad response', detail: 'The API answered with something that is not JSON' });
+    }
+  }
+
+  async whoami(): Promise<WhoAmI> { return (await this.request<WhoAmI>('GET', '/whoami')).data; }
+
+  async listItems(q?: string): Promise<ItemView[]> {
+    const qs = q ? `?q=${encodeURIComponent(q)}` : '';
+    return (await this.request<{ items: ItemView[] }>('GET', `/items${qs}`)).data.items ?? [];
+  }
+
+  async getItem(itemId: string): Promise<ItemView> {
+    return (await this.request<ItemView>('GET', `/items/${encodeURIComponent(itemId)}`)).data;
+  }
+
+  /** `shadowConfig` is sent as the raw JSON text the operator typed (the server validates it). */
+  async uploadItem(file: Blob, fileName: string, shadowConfig?: string): Promise<UploadResult> {
+    const form = new FormData();
+    form.append('item', file, fileName);
+    if (shadowConfig && shadowConfig.trim()) form.append('shadowConfig', shadowConfig);
+    const { data } = await this.request<UploadResult>('POST', '/items', { body: form });
+    if (data?.profile) this.etags.set(data.item.itemId, `"${data.profile.profileVersion}"`);
+    return data;
+  }
+
+  async getShadowConfig(itemId: string): Promise<ShadowConfigView> {
+    const { data, res } = await this.request<ShadowConfigView>('GET', `/items/${encodeURIComponent(itemId)}/shadow-config`);
+    this.remember(itemId, res, data);
+    return data;
+  }
+
+  /** The ETag this client last saw for the item (what the next PUT sends as If-Match). */
+  etagOf(itemId: string): string | undefined { return this.etags.get(itemId); }
+
+  /**
+   * PUT with If-Match: the explicit `ifMatch` (a profile version or an ETag), else the
+   * remembered ETag from the last GET/PUT. Throws ApiError 409 with `current` when stale.
+   */
+  async putShadowConfig(itemId: string, body: PutShadowConfig, ifMatch?: number | string): Promise<ShadowConfigView> {
+    const tag = ifMatch === undefined ? this.etags.get(itemId) : typeof ifMatch === 'number' ? `"${ifMatch}"` : ifMatch;
+    if (!tag) throw new ApiError({ status: 428, type: 'client/precondition', title: 'Precondition Required', detail: 'Load the shadow config before saving it (no ETag known)' });
+    const { data, res } = await this.request<ShadowConfigView>('PUT', `/items/${encodeURIComponent(itemId)}/shadow-config`, { body, headers: { 'if-match': tag } });
+    this.remember(itemId, res, data);
+    return data;
+  }
+
+  async rollback(itemId: string, reason?: string): Promise<ShadowConfigView> {
+    const { data, res } = await this.request<ShadowConfigView>('POST', `/items/${encodeURIComponent(itemId)}/rollback`, { body: reason ? { reason } : {} });
+    this.remember(itemId, res, data);
+    return data;
+  }
+
+  async activate(itemId: string, reason?: string): Promise<ShadowConfigView> {
+    const { data, res } = await this.request<ShadowConfigView>('POST', `/items/${encodeURIComponent(itemId)}/activate`, { body: reason ? { reason } : {} });
+    this.remember(itemId, res, data);
+    return data;
+  }
+
+  async metrics(itemId: string, q: { window?: MetricsWindow; from?: number; to?: number } = {}): Promise<MetricsResponse> {
+    const p = new URLSearchParams();
+    if (q.window) p.set('window', q.window);
+    if (q.from !== undefined) p.set('from', String(q.from));
+    if (q.to !== undefined) p.set('to', String(q.to));
+    const qs = p.toString();
+    const { data } = await this.request<MetricsResponse>('GET', `/items/${encodeURIComponent(itemId)}/metrics${qs ? '?' + qs : ''}`);
+    return { windows: data?.windows ?? [], comparisons: data?.comparisons ?? {} };
+  }
+
+  async resolvers(): Promise<ResolverView[]> { return (await this.request<{ resolvers: ResolverView[] }>('GET', '/resolvers')).data.resolvers ?? []; }
+
+  async exposures(itemId: string): Promise<Exposures> {
+    return (await this.request<Exposures>('GET', `/exposures?itemId=${encodeURIComponent(itemId)}`)).data;
+  }
+
+  async alertRules(): Promise<AlertRule[]> { return (await this.request<{ rules: AlertRule[] }>('GET', '/alert-rules')).data.rules ?? []; }
+  async createAlertRule(rule: AlertRuleInput): Promise<AlertRule> { return (await this.request<AlertRule>('POST', '/alert-rules', { body: rule })).data; }
+  async updateAlertRule(id: string, rule: AlertRuleInput): Promise<AlertRule> {
+    return (await this.request<AlertRule>('PUT', `/alert-rules/${encodeURIComponent(id)}`, { body: rule })).data;
+  }
+  async deleteAlertRule(id: string): Promise<void> { await this.request<void>('DELETE', `/alert-rules/${encodeURIComponent(id)}`); }
+
+  async alerts(itemId?: string): Promise<Alert[]> {
+    const qs = itemId ? `?itemId=${encodeURIComponent(itemId)}` : '';
+    return (await this.request<{ alerts: Alert[] }>('GET', `/alerts${qs}`)).data.alerts ?? [];
+  }
+
+  async audit(q: { itemId?: string; actor?: string; limit?: number } = {}): Promise<AuditEntry[]> {
+    const p = new URLSearchParams();
+    if (q.itemId) p.set('itemId', q.itemId);
+    if (q.actor) p.set('actor', q.actor);
+    if (q.limit) p.set('limit', String(q.limit));
+    const qs = p.toString();
+    return (await this.request<{ entries: AuditEntry[] }>('GET', `/audit${qs ? '?' + qs : ''}`)).data.entries ?? [];
+  }
+
+  /** EventSource cannot send headers, so the stream takes the token as `access_token`. */
+  streamUrl(itemId?: string): string {
+    const p = new URLSearchParams();
+    if (this.token) p.set('access_token', this.token);
+    if (itemId) p.set('itemId', itemId);
+    return `${this.baseUrl}/stream?${p.toString()}`;
+  }
+
+  private remember(itemId: string, res: Response, data: { profileVersion?: number } | undefined): void {
+    const tag = res.headers.get('etag') ?? (data?.profileVersion !== undefined ? `"${data.profileVersion}"` : null);
+    if (tag) this.etags.set(itemId, tag);
+  }
+}
+
+/** Which roles may change things. Viewers get a read-only console. */
+export function canMutate(role: string | undefined | null): boolean {
+  return role === 'operator' || role === 'admin';
+}

@@ -1,0 +1,116 @@
+/**
+ * Dashboard model: time ranges, grouping windows by variant, and turning windows into the
+ * column data uPlot wants (`[xs(seconds), ...one y-array per variant]`, null where a variant has
+ * no window at that time). Also exposures vs configured shares and resolver acknowledgement.
+ */
+import type { Exposures, MetricWindow, ResolverView } from './types.ts';
+
+export interface TimeRange { id: 'live' | '15m' | '1h' | '24h' | '7d'; label: string; ms: number; window: '10s' | '1m' }
+export const TIME_RANGES: TimeRange[] = [
+  { id: 'live', label: 'Live', ms: 15 * 60_000, window: '10s' },
+  { id: '15m', label: 'Last 15 min', ms: 15 * 60_000, window: '10s' },
+  { id: '1h', label: 'Last 1 h', ms: 60 * 60_000, window: '1m' },
+  { id: '24h', label: 'Last 24 h', ms: 24 * 3600_000, window: '1m' },
+  { id: '7d', label: 'Last 7 d', ms: 7 * 24 * 3600_000, window: '1m' },
+];
+export function rangeById(id: string): TimeRange { return TIME_RANGES.find((r) => r.id === id) ?? TIME_RANGES[0]; }
+
+export interface MetricDef { key: string; label: string; unit: 'per s' | 'ms' | '%'; get: (w: MetricWindow) => number | null | undefined }
+
+function windowSeconds(w: MetricWindow): number {
+  const s = (w.windowEnd - w.windowStart) / 1000;
+  return s > 0 ? s : typeof w.windowSize === 'number' ? w.windowSize / 1000 : w.windowSize === '1m' ? 60 : 10;
+}
+const pct = (r: number | undefined): number | null => (r === undefined || r === null || !Number.isFinite(r) ? null : r * 100);
+
+export function metricDefs(points: readonly string[]): MetricDef[] {
+  return [
+    { key: 'throughput', label: 'Throughput (events/s)', unit: 'per s', get: (w) => w.rate ?? (w.events !== undefined ? w.events / windowSeconds(w) : null) },
+    { key: 'errorRate', label: 'Error rate (% of sessions)', unit: '%', get: (w) => pct(w.errorRate) },
+    { key: 'p50', label: 'Latency p50 (ms)', unit: 'ms', get: (w) => w.latency?.p50 },
+    { key: 'p95', label: 'Latency p95 (ms)', unit: 'ms', get: (w) => w.latency?.p95 },
+    { key: 'p99', label: 'Latency p99 (ms)', unit: 'ms', get: (w) => w.latency?.p99 },
+    ...points.map((p): MetricDef => ({ key: `conversion:${p}`, label: `Conversion “${p}” (%)`, unit: '%', get: (w) => pct(w.conversions?.[p]?.rate) })),
+  ];
+}
+
+/** variant → windows sorted by start; original first in `variants`. */
+export function groupByVariant(windows: readonly MetricWindow[]): { variants: string[]; byVariant: Record<string, MetricWindow[]> } {
+  const byVariant: Record<string, MetricWindow[]> = {};
+  for (const w of windows) (byVariant[w.variant] ??= []).push(w);
+  for (const v of Object.keys(byVariant)) byVariant[v].sort((a, b) => a.windowStart - b.windowStart);
+  const variants = Object.keys(byVariant).sort((a, b) => (a === 'original' ? -1 : b === 'original' ? 1 : a.localeCompare(b)));
+  return { variants, byVariant };
+}
+
+export function conversionPoints(windows: readonly MetricWindow[]): string[] {
+  const s = new Set<string>();
+  for (const w of windows) for (const k of Object.keys(w.conversions ?? {})) s.add(k);
+  return [...s].sort();
+}
+
+/** uPlot AlignedData: x in seconds (uPlot's time unit), one series per variant. */
+export function seriesFor(byVariant: Record<string, MetricWindow[]>, variants: readonly string[], def: MetricDef): (number | null)[][] {
+  const xs = new Set<number>();
+  for (const v of variants) for (const w of byVariant[v] ?? []) xs.add(w.windowStart);
+  const x = [...xs].sort((a, b) => a - b);
+  const cols = variants.map((v) => {
+    const m = new Map((byVariant[v] ?? []).map((w) => [w.windowStart, w]));
+    return x.map((t) => { const w = m.get(t); const y = w ? def.get(w) : null; return y === undefined || y === null || !Number.isFinite(y) ? null : y; });
+  });
+  return [x.map((t) => t / 1000), ...cols];
+}
+
+/** Live buffer for an item (variant → windows) flattened and limited to the range. */
+export function liveWindows(perItem: Record<string, MetricWindow[]> | undefined, now: number, rangeMs: number): MetricWindow[] {
+  if (!perItem) return [];
+  const from = now - rangeMs;
+  return Object.values(perItem).flat().filter((w) => w.windowEnd >= from);
+}
+
+/** Merge a historical fetch with live windows (live wins for the same variant+start). */
+export function mergeWindows(a: readonly MetricWindow[], b: readonly MetricWindow[]): MetricWindow[] {
+  const m = new Map<string, MetricWindow>();
+  for (const w of [...a, ...b]) m.set(`${w.variant}|${w.windowSize}|${w.windowStart}`, w);
+  return [...m.values()];
+}
+
+export interface ShareRow { variant: string; count: number; observed: number | null; configured: number }
+/** Observed exposure share per variant next to the configured share (original = the rest). */
+export function exposureRows(exp: Exposures | undefined | null, shadows: readonly { name: string; percentage?: number; traffic?: { percentage: number } }[]): ShareRow[] {
+  const pctOf = (s: (typeof shadows)[number]) => s.percentage ?? s.traffic?.percentage ?? 0;
+  const configuredOriginal = Math.max(0, 100 - shadows.reduce((a, s) => a + pctOf(s), 0));
+  const names = ['original', ...shadows.map((s) => s.name)];
+  for (const k of Object.keys(exp?.counts ?? {})) if (!names.includes(k)) names.push(k);
+  const total = exp?.total ?? Object.values(exp?.counts ?? {}).reduce((a, b) => a + b, 0);
+  return names.map((variant) => {
+    const count = exp?.counts?.[variant] ?? 0;
+    const sh = shadows.find((s) => s.name === variant);
+    return { variant, count, observed: total > 0 ? (count / total) * 100 : null, configured: variant === 'original' ? configuredOriginal : sh ? pctOf(sh) : 0 };
+  });
+}
+
+export interface AckRow { resolverId: string; host: string; version: number | null; acked: boolean; stale: boolean }
+/** Which resolvers have applied (at least) the target profile version of the item. */
+export function resolverAcks(resolvers: readonly ResolverView[], itemId: string, target: number): { rows: AckRow[]; acked: number; total: number; done: boolean } {
+  const rows = resolvers.map((r) => {
+    const version = r.versions?.[itemId] ?? null;
+    return { resolverId: r.resolverId, host: r.host ? `${r.host}${r.pid ? ':' + r.pid : ''}` : r.resolverId, version, acked: version !== null && version >= target, stale: !!r.stale };
+  });
+  const live = rows.filter((r) => !r.stale);
+  const acked = live.filter((r) => r.acked).length;
+  return { rows, acked, total: live.length, done: live.length > 0 && acked === live.length };
+}
+
+/** Stable colours per variant, all ≥ 3:1 on white for chart lines. */
+export const VARIANT_COLORS = ['#3b4a5c', '#c2410c', '#1d4ed8', '#047857', '#7c3aed', '#be123c', '#0e7490'];
+export function variantColor(variants: readonly string[], v: string): string {
+  const i = variants.indexOf(v);
+  return VARIANT_COLORS[(i < 0 ? 0 : i) % VARIANT_COLORS.length];
+}
+
+/** Windows of one size only (the stream may carry 10 s and 1 min windows side by side). */
+export function matchesWindow(w: MetricWindow, size: '10s' | '1m'): boolean {
+  if (typeof w.windowSize === 'number') return w.windowSize === (size === '10s' ? 10_000 : 60_000);
+  return w.windowSize === size;
+}

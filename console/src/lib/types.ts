@@ -1,0 +1,170 @@
+/**
+ * Wire types of the operator API (`/api/v1`, see shared ARCHITECTURE.md "HTTP API").
+ * Everything the server may add later is optional here: the console renders what exists.
+ */
+export type Role = 'viewer' | 'operator' | 'admin';
+export interface WhoAmI { name: string; role: Role }
+
+/** deviceType | country | userGroup | appVersion, or any custom attribute name. */
+export type RuleAttribute = string;
+export type RuleOp = 'in' | 'not_in' | 'equals' | 'not_equals' | 'semver' | 'regex';
+export interface TrafficRule {
+  attribute: RuleAttribute;
+  op: RuleOp;
+  values?: string[];
+  value?: string;
+  range?: string;
+  pattern?: string;
+}
+export interface InstrumentationPoint { id: string; selector: string; event: string }
+export interface ShadowConfig {
+  name: string;
+  instrumentation: {
+    capture: { performance: boolean; errors: boolean; usage: boolean };
+    points: InstrumentationPoint[];
+    sampleRate: number;
+  };
+  endpoints: Record<string, string>;
+  traffic: { percentage: number; match: 'all' | 'any'; rules: TrafficRule[] };
+}
+export interface ArtifactRef { sha256: string; size: number; [k: string]: unknown }
+export type ShadowView = ShadowConfig & { artifact?: ArtifactRef | null };
+
+export interface ScheduleStep { percentage: number; holdSeconds: number }
+export interface Schedule {
+  shadow: string;
+  steps: ScheduleStep[];
+  currentStep?: number;
+  status?: 'running' | 'paused' | 'done';
+  stepStartedAt?: number | null;
+  pausedReason?: string | null;
+}
+export type ItemState = 'active' | 'rolled_back';
+export interface ShadowConfigView {
+  itemId: string;
+  profileVersion: number;
+  state: ItemState;
+  itemVersion?: string;
+  holdout?: unknown;
+  guardrail?: unknown;
+  schedule?: Schedule | null;
+  shadows: ShadowView[];
+  updatedBy?: string;
+  updatedAt?: number | string;
+}
+export interface PutShadowConfig {
+  shadows: ShadowConfig[];
+  state?: ItemState;
+  holdout?: unknown;
+  guardrail?: unknown;
+  schedule?: { shadow: string; steps: ScheduleStep[] } | null;
+}
+
+export interface VariantView {
+  name: string;
+  sha256: string;
+  size: number;
+  files: number;
+  profileVersion: number;
+  replacements: number;
+  artifactUrl?: string;
+  launchUrl?: string;
+}
+export interface ItemVersionView {
+  version: string;
+  entry: string;
+  ingestedAt: number | string;
+  manifest: { id: string; version: string; name: string; entry: string; endpoints?: Record<string, string> };
+  variants: VariantView[];
+}
+export interface ItemView {
+  itemId: string;
+  name: string;
+  latestVersion: string;
+  state: ItemState;
+  profileVersion: number;
+  updatedAt: number | string;
+  versions: ItemVersionView[];
+  shadows: { name: string; percentage: number; rules: TrafficRule[] }[];
+}
+export interface UploadResult { item: ItemView; profile?: ShadowConfigView; reports?: unknown }
+
+export interface LatencyStats { count: number; mean: number; p50: number; p95: number; p99: number; sum?: number; sumSq?: number }
+export interface MetricWindow {
+  itemId: string;
+  variant: string;
+  windowSize: string | number;
+  windowStart: number;
+  windowEnd: number;
+  events?: number;
+  sessions?: number;
+  users?: number;
+  errors?: number;
+  errorSessions?: number;
+  errorRate?: number;
+  requests?: number;
+  requestErrors?: number;
+  rate?: number;
+  latency?: Partial<LatencyStats>;
+  conversions?: Record<string, { sessions: number; rate: number }>;
+  perf?: Record<string, { count: number; mean: number; p95: number }>;
+  late?: number;
+}
+export interface MeanTest { t?: number; df?: number; p?: number; diff?: number; ci?: [number, number] }
+export interface PropTest { z?: number; p?: number; diff?: number; ci?: [number, number]; lift?: number }
+export type Verdict = 'better' | 'worse' | 'inconclusive';
+export interface Comparison {
+  latency?: MeanTest;
+  errorRate?: PropTest;
+  conversions?: Record<string, PropTest>;
+  srm?: { chi2?: number; p?: number; flagged?: boolean };
+  verdicts?: Record<string, Verdict>;
+  sentence?: string;
+}
+export interface MetricsResponse { windows: MetricWindow[]; comparisons: Record<string, Comparison> }
+
+export interface ResolverView { resolverId: string; host?: string; pid?: number; versions: Record<string, number>; at: number | string; stale?: boolean }
+export interface Exposures { itemId: string; counts: Record<string, number>; total: number; since?: number | string }
+
+export type AlertMetric = 'errorRate' | 'latencyMean' | 'latencyP95' | 'latencyP99' | 'requestErrorRate' | `conversion:${string}`;
+export interface AlertRule {
+  id: string;
+  itemId: string | null;
+  name: string;
+  metric: AlertMetric;
+  comparison: 'absolute' | 'vs_original';
+  threshold: number;
+  minSample: number;
+  forWindows: number;
+  guardrail: boolean;
+}
+export type AlertRuleInput = Omit<AlertRule, 'id'>;
+export interface Alert {
+  id: string;
+  incidentId?: string;
+  ruleId: string;
+  itemId: string;
+  variant: string;
+  metric: string;
+  state: 'fired' | 'resolved';
+  value: number;
+  threshold: number;
+  baseline?: number | null;
+  message?: string;
+  windowEnd?: number;
+  action?: string | null;
+  at: number | string;
+}
+export interface AuditEntry {
+  id: string;
+  itemId: string | null;
+  actor: string;
+  role: string;
+  action: string;
+  outcome: string;
+  reason?: string | null;
+  before: unknown;
+  after: unknown;
+  requestId?: string;
+  at: number | string;
+}
