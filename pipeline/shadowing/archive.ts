@@ -292,7 +292,12 @@ async function readZipEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, c: Collector
   const stream = await new Promise<Readable>((resolve, reject_) =>
     zip.openReadStream(entry, (err, s) => (err || !s ? reject_(err ?? new Error('no stream')) : resolve(s))),
   );
-  c.setFile(path, await collectStream(stream, path, c, entry.compressedSize));
+  const data = await collectStream(stream, path, c, entry.compressedSize);
+  // yauzl does not verify CRC-32; gunzip does for tar.gz. (zlib.crc32: Node >= 20.15.)
+  if (typeof zlib.crc32 === 'function' && zlib.crc32(data) >>> 0 !== entry.crc32 >>> 0) {
+    throw reject('corrupt', `${path}: CRC-32 mismatch`);
+  }
+  c.setFile(path, data);
 }
 
 /** Buffer one member while counting its actual bytes; abort the stream as soon as a limit is crossed. */

@@ -113,6 +113,14 @@ export function zeroDeflate(mib: number, prefix?: Buffer): Buffer {
   return Buffer.concat(parts);
 }
 
+/** CRC-32 of `mib` MiB of zeros, computed a MiB at a time. */
+export function zeroCrc(mib: number): number {
+  const block = Buffer.alloc(1024 * 1024);
+  let crc = 0;
+  for (let i = 0; i < mib; i++) crc = zlib.crc32(block, crc);
+  return crc;
+}
+
 /** Wrap raw deflate bytes as a gzip member (CRC/size trailer deliberately zero: never reached). */
 export function gzipWrap(rawDeflate: Buffer): Buffer {
   const header = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
