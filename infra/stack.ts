@@ -489,6 +489,60 @@ export async function stackUp(opts: StackOptions): Promise<ServiceStatus[]> {
   const java = await ensureJava();
   mkdirSync(p.logsDir, { recursive: true });
   mkdirSync(opts.cacheDir, { recursive: true });
+  const release = await acquireUpLock(p, log, (opts.healthTimeoutMs ?? 150000) + 120000);
+  try {
+    return await stackUpLocked(opts, p, java, log);
+  } finally {
+    release();
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Two `up`s on one data dir at once (two jest runs finding no stack) would both format and
+ * launch; the second waits for the first instead, then adopts what it started.
+ */
+async function acquireUpLock(p: Paths, log: (l: string) => void, timeoutMs: number): Promise<() => void> {
+  const lock = path.join(p.stackDir, 'up.lock');
+  const t0 = Date.now();
+  let announced = false;
+  for (;;) {
+    try {
+      writeFileSync(lock, `${process.pid}\n`, { flag: 'wx' });
+      return () => rmSync(lock, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = readPid(lock);
+    if (holder === null || holder === process.pid || !pidAlive(holder)) {
+      rmSync(lock, { force: true });
+      continue;
+    }
+    if (Date.now() - t0 > timeoutMs) {
+      throw new UnavailableError(
+        `Another \`stack up\` (pid ${holder}) has held ${lock} for ${Math.round(timeoutMs / 1000)} s. ` +
+          'Wait for it or stop it, then run again.',
+        undefined,
+        false,
+      );
+    }
+    if (!announced) {
+      log(`Another stack up (pid ${holder}) is starting this stack; waiting for it …`);
+      announced = true;
+    }
+    await sleep(500);
+  }
+}
+
+async function stackUpLocked(opts: StackOptions, p: Paths, java: JavaInfo, log: (l: string) => void): Promise<ServiceStatus[]> {
   // Fetch both before starting anything, so a network failure leaves nothing half-running.
   await ensureKafkaLibs(opts.cacheDir, log);
   await ensureRegistry(opts.cacheDir, log);
