@@ -238,7 +238,7 @@ describe('WindowAggregator: snapshot / restore', () => {
 describe('WindowAggregator: arrival order within lateness does not matter (property)', () => {
   const L = 5000;
   const eventArb = fc.record({
-    ts: fc.integer({ min: 0, max: 180_000 }),
+    ts: fc.integer({ min: 0, max: 40_000 }), // dense: many values per window, so float sum order matters
     jitter: fc.integer({ min: 0, max: L - 1 }),
     itemId: fc.constantFrom('a', 'b'),
     variant: fc.constantFrom('original', 'shadow'),
@@ -246,7 +246,7 @@ describe('WindowAggregator: arrival order within lateness does not matter (prope
     userId: fc.constantFrom('u0', 'u1', 'u2'),
     type: fc.constantFrom('perf', 'request', 'error', 'usage', 'session'),
     name: fc.constantFrom('buy', 'lcp', 'api'),
-    value: fc.option(fc.double({ min: 0, max: 5000, noNaN: true }), { nil: null }),
+    value: fc.option(fc.integer({ min: 0, max: 5_000_000 }).map((x) => x / 7), { nil: null }), // inexact binary fractions
     status: fc.constantFrom('200', '404', '500'),
     dup: fc.boolean(),
     dupJitter: fc.integer({ min: 0, max: L - 1 }),
@@ -254,7 +254,7 @@ describe('WindowAggregator: arrival order within lateness does not matter (prope
 
   test('same windows for every order whose disorder stays below the allowed lateness, with re-deliveries and a checkpoint', () => {
     fc.assert(
-      fc.property(fc.array(eventArb, { maxLength: 120 }), fc.nat(), (raw, cutSeed) => {
+      fc.property(fc.array(eventArb, { minLength: 30, maxLength: 150 }), fc.nat(), (raw, cutSeed) => {
         const events = raw.map((r, i) => ({
           e: {
             id: `id${i}`,
@@ -290,14 +290,23 @@ describe('WindowAggregator: arrival order within lateness does not matter (prope
         b.restore(JSON.parse(JSON.stringify(a.snapshot())));
         got.push(...b.addAll(shuffled.slice(cut)), ...b.flush());
 
-        expect(late).toEqual([]);
-        expect(got).toEqual(expected);
-        // Cumulative: counts exact; latency sums equal up to float re-association.
-        const totals = (agg: WindowAggregator) => agg.cumulatives().map(cumulativeTotals).sort((x, y) => (x.itemId + x.variant < y.itemId + y.variant ? -1 : 1));
+        // Plain comparisons, not expect(): jest's diff rendering of big objects would make
+        // fast-check's shrinking crawl. fast-check reports the shrunk counterexample.
+        const totals = (agg: WindowAggregator) =>
+          agg
+            .cumulatives()
+            .map(cumulativeTotals)
+            .sort((x, y) => (x.itemId + x.variant < y.itemId + y.variant ? -1 : 1));
         const tb = totals(b);
         const tr = totals(ref);
-        expect(tb.map((t) => ({ ...t, latency: t.latency.count }))).toEqual(tr.map((t) => ({ ...t, latency: t.latency.count })));
-        tb.forEach((t, i) => expect(t.latency.sum).toBeCloseTo(tr[i].latency.sum, 6));
+        // Cumulative: counts exact; latency sums equal up to float re-association.
+        const countsOnly = (ts: ReturnType<typeof totals>) => JSON.stringify(ts.map((t) => ({ ...t, latency: t.latency.count })));
+        return (
+          late.length === 0 &&
+          JSON.stringify(got) === JSON.stringify(expected) &&
+          countsOnly(tb) === countsOnly(tr) &&
+          tb.every((t, i) => Math.abs(t.latency.sum - tr[i].latency.sum) <= 1e-9 * Math.max(1, tr[i].latency.sum))
+        );
       }),
       { numRuns: 150 },
     );
