@@ -58,12 +58,24 @@ function run(h: number, k: number, kl: number, len: number, s: string, finalise:
       }
     }
     let c = s.charCodeAt(i);
+    if (c < 0x80) {
+      // One ASCII byte: no multi-byte bookkeeping.
+      k |= c << (kl << 3);
+      len++;
+      if (++kl === 4) {
+        k = Math.imul(k, C1);
+        k = (k << 15) | (k >>> 17);
+        h ^= Math.imul(k, C2);
+        h = (h << 13) | (h >>> 19);
+        h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+        k = 0;
+        kl = 0;
+      }
+      continue;
+    }
     let bytes: number;
     let count: number;
-    if (c < 0x80) {
-      bytes = c;
-      count = 1;
-    } else if (c < 0x800) {
+    if (c < 0x800) {
       bytes = (0xc0 | (c >> 6)) | ((0x80 | (c & 0x3f)) << 8);
       count = 2;
     } else if (c >= 0xd800 && c <= 0xdfff) {
