@@ -1,0 +1,139 @@
+/**
+ * The resolver feature: wires the Resolver, its assignment log, the resolver registry
+ * (heartbeats on penumbra.resolvers) and the exposure counter into a FeatureContext, and mounts
+ * the resolver router. Used by createPenumbra (features.ts) and by the resolver-only process
+ * (run-resolver.ts), where Kafka may not be reachable yet: nothing here waits for Kafka —
+ * followers start in the background with retry and the assignment log retries its batches.
+ */
+import os from 'node:os';
+import type { Feature, FeatureContext, FeatureHandle } from '../app/features.ts';
+import { createResolverRouter } from '../../connectors/http/resolver-router.ts';
+import { AssignmentLog } from './assignment-log.ts';
+import { Resolver } from './resolver.ts';
+import { ExposureCounter, ResolverRegistry, followInBackground } from './resolver-registry.ts';
+import { keepCatalogSnapshot, loadCatalogSnapshot, snapshotPaths } from './catalog-snapshot.ts';
+
+export interface ResolverFeatureOptions {
+  /** Device routes' per-client rate limit (default 200/s, burst 400). */
+  rate?: { perSecond: number; burst: number };
+  heartbeatMs?: number;
+  staleMs?: number;
+  /** Resolves once the codec has registered the topic schemas (lazy compositions only). */
+  kafkaReady?: Promise<void>;
+  /** Count exposures from process start rather than on the first /exposures request. */
+  eagerExposures?: boolean;
+}
+
+export interface ResolverParts {
+  resolver: Resolver;
+  assignments: AssignmentLog;
+  registry: ResolverRegistry;
+  exposures: () => ExposureCounter;
+}
+
+export interface ResolverFeatureHandle extends FeatureHandle {
+  parts: ResolverParts;
+}
+
+export function startResolver(ctx: FeatureContext, opts: ResolverFeatureOptions = {}): ResolverFeatureHandle {
+  const { cfg, producer, profileStore, catalog, log } = ctx;
+  const startedAt = Date.now();
+  const warnOnce = new Map<string, number>();
+  // Kafka being down makes every batch and heartbeat fail: log at most every 10 s per kind.
+  const warn = (kind: string) => (err: unknown) => {
+    const now = Date.now();
+    if ((warnOnce.get(kind) ?? 0) + 10_000 > now) return;
+    warnOnce.set(kind, now);
+    log.warn(`resolver: ${kind} failed`, { err: err instanceof Error ? err.message : String(err) });
+  };
+
+  const catalogFile = snapshotPaths(cfg.dataDir, cfg.topicPrefix).catalog;
+  loadCatalogSnapshot(catalogFile, catalog);
+  const stopCatalogSnapshot = keepCatalogSnapshot(catalogFile, catalog, warn('catalog snapshot'));
+
+  const assignments = new AssignmentLog({
+    send: (batch) => producer.send(batch.map((a) => ({ topic: cfg.topics.assignments, key: a.userId, value: a }))),
+    onError: warn('assignment batch'),
+  });
+  const resolver = new Resolver({ profiles: profileStore, catalog, log: assignments, resolverId: ctx.resolverId });
+
+  const registry = new ResolverRegistry({
+    self: { resolverId: ctx.resolverId, host: os.hostname(), pid: process.pid, startedAt },
+    versions: () => profileStore.versions(),
+    publish: (s) => producer.send([{ topic: cfg.topics.resolvers, key: s.resolverId, value: s }]),
+    intervalMs: opts.heartbeatMs,
+    staleMs: opts.staleMs,
+    onError: warn('heartbeat'),
+  });
+  const offProfiles = profileStore.onChange(() => registry.beat());
+  registry.start();
+  void opts.kafkaReady?.then(() => registry.beat());
+
+  const before = opts.kafkaReady ? () => opts.kafkaReady! : undefined;
+  const resolversFollower = followInBackground({
+    kafka: ctx.kafka, codec: ctx.codec, topic: cfg.topics.resolvers, schema: 'resolver-status', groupPrefix: ctx.groupPrefix, before,
+    onRecord: (s) => registry.apply(s), onError: warn('resolvers follower'),
+  });
+
+  let counter: ExposureCounter | null = null;
+  let exposureFollower: ReturnType<typeof followInBackground> | null = null;
+  const exposures = (): ExposureCounter => {
+    if (counter) return counter;
+    const c = new ExposureCounter((itemId) => {
+      const p = profileStore.get(itemId);
+      return p ? { profileVersion: p.profileVersion, updatedAt: p.updatedAt } : { profileVersion: 0 };
+    });
+    counter = c;
+    exposureFollower = followInBackground({
+      kafka: ctx.kafka, codec: ctx.codec, topic: cfg.topics.assignments, schema: 'assignment', groupPrefix: ctx.groupPrefix, before,
+      onRecord: (a) => c.apply(a), onError: warn('assignments follower'),
+    });
+    return c;
+  };
+  if (opts.eagerExposures ?? ctx.processors) exposures();
+
+  ctx.healthChecks.push(async () => {
+    const s = assignments.stats();
+    return {
+      assignments: {
+        // Retrying means batches are not reaching Kafka; drops mean exposures were lost.
+        status: s.retrying > 0 ? 'degraded' : 'ok',
+        depth: s.depth, capacity: s.capacity, dropped: s.dropped, sent: s.sent, failures: s.failures,
+        ...(s.lastError && s.retrying > 0 ? { detail: s.lastError } : {}),
+      },
+      resolver: {
+        status: profileStore.source === 'kafka' ? 'ok' : 'degraded',
+        profileSource: profileStore.source,
+        items: profileStore.all().length,
+        heartbeats: registry.published,
+        resolvers: registry.list().filter((r) => !r.stale).length,
+        ...(profileStore.source !== 'kafka' ? { detail: `serving profiles from ${profileStore.source}; not caught up with Kafka` } : {}),
+      },
+    };
+  });
+
+  const router = createResolverRouter({ resolver, registry, exposures: (id) => exposures().view(id), tokens: ctx.tokens, openapi: ctx.openapi, rate: opts.rate });
+
+  return {
+    router,
+    parts: { resolver, assignments, registry, exposures },
+    async stop() {
+      offProfiles();
+      registry.stop();
+      stopCatalogSnapshot();
+      await assignments.stop(3000);
+      await resolversFollower.stop();
+      await (exposureFollower as ReturnType<typeof followInBackground> | null)?.stop();
+      if (resolversFollower.connected) {
+        // Tombstone: a cleanly stopped resolver leaves the compacted topic.
+        const tomb = ctx.producer.sendRaw(cfg.topics.resolvers, [{ key: ctx.resolverId, value: null as unknown as Buffer }]);
+        await Promise.race([tomb.catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]);
+      }
+    },
+  };
+}
+
+/** The Feature registered in features.ts. */
+export function resolverFeature(opts: ResolverFeatureOptions = {}): Feature {
+  return async (ctx) => startResolver(ctx, opts);
+}

@@ -1,0 +1,127 @@
+/**
+ * The resolver: which variant a device runs, answered from memory only.
+ *
+ * Reads: the ProfileStore (compiled profile per version, rebuilt from penumbra.shadow.profiles
+ * or the on-disk snapshot) and the CatalogStore (item version → entry file). Writes: one
+ * Assignment per decision into the AssignmentLog queue (never awaited). Guarantees: never
+ * throws for an unknown item or a bad profile — the device gets the original (contract:
+ * "an unknown item or a bad profile → original, never an error to the device"); the decision
+ * is exactly trafficSplit(user, compiledFor(itemId)).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Assignment, CatalogEntry } from '../../schemas/types.generated.ts';
+import { ORIGINAL, type ShadowProfile, type SplitDecision, type UserContext } from '../domain/types.ts';
+import { trafficSplit } from '../traffic-split/traffic-split.ts';
+import type { ProfileStore } from '../profiles/profile-store.ts';
+import type { CatalogStore } from '../ingest/catalog-store.ts';
+import { deriveAttributes, type Derivation, type HeaderBag } from './derive.ts';
+
+export interface ResolveRequest {
+  itemId: string;
+  userId: string;
+  deviceType?: string;
+  country?: string;
+  userGroup?: string;
+  appVersion?: string;
+  /** Custom attributes (`attr.<name>=` in the query). */
+  attributes?: Record<string, string>;
+}
+
+export interface ResolveAnswer {
+  itemId: string;
+  variant: string;
+  artifactUrl: string | null;
+  launchUrl: string | null;
+  profileVersion: number;
+  reason: SplitDecision['reason'];
+  bucket: number;
+  derived: Derivation;
+}
+
+interface Urls {
+  artifactUrl: string | null;
+  launchUrl: string | null;
+}
+
+/** Device-facing URLs of one variant of one item version (same shapes as the items router). */
+export function variantUrls(itemId: string, itemVersion: string, variant: string, entry: string | undefined): Urls {
+  const id = encodeURIComponent(itemId);
+  const ver = encodeURIComponent(itemVersion);
+  const v = encodeURIComponent(variant);
+  return {
+    artifactUrl: `/api/v1/items/${id}/artifacts/${v}?version=${ver}`,
+    launchUrl: entry === undefined ? null : `/d/${id}/${ver}/${v}/${entry}`,
+  };
+}
+
+/** URL strings per variant, rebuilt only when the profile or catalog entry object changes. */
+interface UrlCacheEntry {
+  profile: ShadowProfile | undefined;
+  catalog: CatalogEntry | undefined;
+  urls: Map<string, Urls>;
+}
+
+const NO_URLS: Urls = { artifactUrl: null, launchUrl: null };
+
+export interface AssignmentSink {
+  enqueue(a: Assignment): void;
+}
+
+export class Resolver {
+  private readonly urlCache = new Map<string, UrlCacheEntry>();
+
+  constructor(private readonly deps: { profiles: ProfileStore; catalog: CatalogStore; log: AssignmentSink; resolverId: string; now?: () => number }) {}
+
+  /** Decide, queue the assignment record, answer. `headers` fill deviceType/country when absent. */
+  resolve(req: ResolveRequest, headers: HeaderBag = {}): ResolveAnswer {
+    const { deviceType, country, derived } = deriveAttributes(req, headers);
+    const user: UserContext = { userId: req.userId, deviceType, country, userGroup: req.userGroup, appVersion: req.appVersion, attributes: req.attributes };
+    const { itemId } = req;
+    const profile = this.deps.profiles.get(itemId);
+    const decision = trafficSplit(user, this.deps.profiles.compiledFor(itemId));
+    const profileVersion = profile?.profileVersion ?? 0;
+    const urls = this.urlsFor(itemId, profile, decision.variant);
+    const derivedNames: string[] = [];
+    if (derived.deviceType) derivedNames.push('deviceType');
+    if (derived.country) derivedNames.push('country');
+    this.deps.log.enqueue({
+      id: randomUUID(),
+      itemId,
+      userId: req.userId,
+      variant: decision.variant,
+      profileVersion,
+      bucket: decision.bucket,
+      reason: decision.reason,
+      deviceType: deviceType ?? null,
+      country: country ?? null,
+      userGroup: req.userGroup ?? null,
+      appVersion: req.appVersion ?? null,
+      attributes: req.attributes ?? {},
+      derived: derivedNames,
+      resolverId: this.deps.resolverId,
+      ts: this.deps.now?.() ?? Date.now(),
+    });
+    return { itemId, variant: decision.variant, artifactUrl: urls.artifactUrl, launchUrl: urls.launchUrl, profileVersion, reason: decision.reason, bucket: decision.bucket, derived };
+  }
+
+  private urlsFor(itemId: string, profile: ShadowProfile | undefined, variant: string): Urls {
+    const entry = this.deps.catalog.find(itemId);
+    // Unknown items are not cached: device-supplied ids must not grow memory.
+    if (profile === undefined && entry === undefined) return NO_URLS;
+    let c = this.urlCache.get(itemId);
+    if (!c || c.profile !== profile || c.catalog !== entry) {
+      c = { profile, catalog: entry, urls: new Map() };
+      this.urlCache.set(itemId, c);
+    }
+    let u = c.urls.get(variant);
+    if (u === undefined) {
+      // The profile pins the item version its artifacts belong to; with no profile (an item
+      // ingested but not yet profiled) the catalog's latest version serves the original.
+      const itemVersion = profile?.itemVersion ?? (variant === ORIGINAL ? entry?.latestVersion : undefined);
+      if (itemVersion === undefined) u = NO_URLS;
+      else u = variantUrls(itemId, itemVersion, variant, entry?.versions.find((v) => v.version === itemVersion)?.entry);
+      c.urls.set(variant, u);
+    }
+    return u;
+  }
+}

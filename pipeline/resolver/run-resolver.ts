@@ -1,0 +1,202 @@
+/**
+ * A resolver-only process: the device routes (resolve, launch, artifacts, /d/ origin) and the
+ * resolver views, without processors or the DuckDB sink. Run several beside one main
+ * `penumbra start` to scale resolves out:
+ *
+ *   PORT=7081 PENUMBRA_DATA_DIR=/var/penumbra/r1 node --import tsx pipeline/resolver/run-resolver.ts
+ *
+ * Why not createPenumbra({ processors: false, sink: false })? createPenumbra connects to Kafka
+ * and the registry before it listens, so a resolver restarted while Kafka is down would not
+ * answer at all. This composition does the reverse: load the last-known profiles and catalog
+ * from the data folder's snapshots, start the HTTP server, then connect to Kafka in the
+ * background with retry (health says `degraded` until connected and caught up). The contract
+ * "device-facing paths never wait on Kafka" then holds across restarts too.
+ *
+ * Prints one JSON line `{"event":"listening","url":…,"resolverId":…}` on stdout once serving.
+ */
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import type { AddressInfo } from 'node:net';
+import type { Router } from 'express';
+import { loadConfig, type PenumbraConfig } from '../config/config.ts';
+import { createKafka, AvroProducer } from '../kafka/client.ts';
+import { AvroCodec } from '../kafka/registry.ts';
+import { provisionAll } from '../kafka/setup.ts';
+import { followTopic, type Follower } from '../kafka/follow.ts';
+import { ProfileStore, followProfiles } from '../profiles/profile-store.ts';
+import { ProfileService } from '../profiles/profile-service.ts';
+import { CatalogStore } from '../ingest/catalog-store.ts';
+import type { IngestDeps } from '../ingest/ingest-service.ts';
+import { FsBlobStore } from '../../connectors/blob-store/blob-store.ts';
+import { createApi, type HealthReport } from '../../connectors/http/create-api.ts';
+import { OpenApiRegistry } from '../../connectors/http/openapi.ts';
+import { loadTokenStore } from '../../connectors/http/auth.ts';
+import { createItemsRouter } from '../../connectors/http/items-router.ts';
+import { buildLibrary } from '../../connectors/instrumentation/build.ts';
+import { createLogger } from '../app/log.ts';
+import type { FeatureContext } from '../app/features.ts';
+import { startResolver, type ResolverFeatureOptions, type ResolverParts } from './feature.ts';
+import { snapshotPaths } from './catalog-snapshot.ts';
+
+const VERSION = '0.1.0';
+
+export interface ResolverProcess {
+  url: string;
+  server: http.Server;
+  resolverId: string;
+  ctx: FeatureContext;
+  parts: ResolverParts;
+  /** True once Kafka is connected and the profile view has caught up. */
+  readonly connected: boolean;
+  stop(): Promise<void>;
+}
+
+export async function startResolverProcess(cfg: PenumbraConfig, opts: ResolverFeatureOptions & { resolverId?: string } = {}): Promise<ResolverProcess> {
+  const log = createLogger('resolver', cfg.logLevel);
+  const resolverId = opts.resolverId ?? `${os.hostname()}-${process.pid}-r${randomUUID().slice(0, 6)}`;
+  // Nothing below connects: kafkajs clients, the codec and the producer are inert until used.
+  const kafka = createKafka(cfg.kafkaBrokers, `penumbra-${resolverId}`);
+  const codec = new AvroCodec(cfg.schemaRegistryUrl);
+  const producer = new AvroProducer(kafka, codec);
+  const groupPrefix = cfg.topicPrefix;
+
+  const profileStore = new ProfileStore(snapshotPaths(cfg.dataDir, cfg.topicPrefix).profiles);
+  const fromSnapshot = profileStore.loadSnapshot();
+  const catalog = new CatalogStore();
+  const profiles = new ProfileService({ kafka, codec, producer, topics: cfg.topics, store: profileStore, groupPrefix });
+  const blobs = new FsBlobStore(path.join(cfg.dataDir, 'blobs'));
+  const ingest: IngestDeps = {
+    blobs, catalog, profiles, library: buildLibrary, publicUrl: cfg.publicUrl,
+    publishCatalog: (entry) => producer.send([{ topic: cfg.topics.itemsCatalog, key: entry.itemId, value: entry }]),
+  };
+  const { store: tokens } = loadTokenStore({ tokens: cfg.tokens, tokensFile: cfg.tokensFile, dataDir: cfg.dataDir, createIfMissing: false });
+  const openapi = new OpenApiRegistry();
+  // No feature using the live hub runs here, so the context carries none.
+  const base = {
+    cfg, kafka, codec, producer, log, groupPrefix, resolverId, profileStore, profiles, catalog, blobs, ingest, tokens, openapi,
+    processors: false, sink: false, healthChecks: [] as FeatureContext['healthChecks'],
+  } satisfies Omit<FeatureContext, 'hub'>;
+  const ctx = base as unknown as FeatureContext;
+
+  let resolveKafkaReady!: () => void;
+  const kafkaReady = new Promise<void>((r) => (resolveKafkaReady = r));
+  const feature = startResolver(ctx, { ...opts, kafkaReady });
+
+  let connected = false;
+  let stopped = false;
+  let wake: (() => void) | null = null;
+  let lastError: string | null = null;
+  const followers: Follower[] = [];
+  let profilesStarted = false;
+  const steps = { provisioned: false, producer: false, profiles: false, catalog: false };
+  const connectLoop = (async () => {
+    let delay = 200;
+    while (!stopped && !connected) {
+      try {
+        // Each step is done once; a failure retries from the first step not yet done.
+        if (!steps.provisioned) {
+          await provisionAll(kafka, cfg, codec);
+          steps.provisioned = true;
+        }
+        if (!steps.producer) {
+          await producer.connect();
+          steps.producer = true;
+          resolveKafkaReady();
+        }
+        if (!steps.profiles) {
+          followers.push(await followProfiles({ kafka, codec, topic: cfg.topics.shadowProfiles, store: profileStore, groupPrefix, onError: (e) => log.warn('profile decode failed', { err: String(e) }) }));
+          steps.profiles = true;
+        }
+        if (!steps.catalog) {
+          followers.push(await followTopic({ kafka, codec, topic: cfg.topics.itemsCatalog, schema: 'catalog-entry', groupPrefix, onRecord: (e) => catalog.apply(e) }));
+          steps.catalog = true;
+        }
+        await Promise.all(followers.map((f) => f.ready));
+        if (!profilesStarted) {
+          await profiles.start();
+          profilesStarted = true;
+        }
+        connected = true;
+        lastError = null;
+        log.info('resolver connected to Kafka', { resolverId, profiles: profileStore.all().length });
+      } catch (err) {
+        lastError = (err as Error).message;
+        log.warn('resolver: Kafka not reachable yet, retrying', { err: lastError, retryInMs: delay });
+        await new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, delay).unref();
+        });
+        delay = Math.min(delay * 2, 5000);
+      }
+    }
+  })();
+
+  const health = async (): Promise<HealthReport> => {
+    const checks: HealthReport['checks'] = {
+      kafka: connected ? { status: 'ok' } : { status: 'degraded', detail: lastError ?? 'connecting' },
+    };
+    for (const c of ctx.healthChecks) Object.assign(checks, await c());
+    const status = Object.values(checks).some((c) => c.status !== 'ok') ? 'degraded' : 'ok';
+    return { status, checks, resolverId, mode: 'resolver', profileVersions: profileStore.versions(), version: VERSION };
+  };
+
+  const routers: Router[] = [
+    feature.router!,
+    createItemsRouter({ catalog, profiles, blobs, tokens, openapi, ingest, maxUploadBytes: cfg.maxUploadBytes, publishCatalog: ingest.publishCatalog }),
+  ];
+  const app = createApi({ openapi, tokens, routers, health, version: VERSION, log: log.error });
+  const server = http.createServer(app);
+  server.keepAliveTimeout = 65000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(cfg.port, cfg.host, () => resolve());
+  });
+  const addr = server.address() as AddressInfo;
+  const url = `http://${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${addr.port}`;
+  log.info('resolver listening', { url, resolverId, fromSnapshot, profileSource: profileStore.source });
+
+  return {
+    url, server, resolverId, ctx, parts: feature.parts,
+    get connected() {
+      return connected;
+    },
+    async stop() {
+      stopped = true;
+      (wake as (() => void) | null)?.();
+      await connectLoop;
+      await new Promise<void>((resolve) => {
+        server.closeAllConnections?.();
+        server.close(() => resolve());
+      });
+      await feature.stop!().catch(() => {});
+      if (profilesStarted) await profiles.stop().catch(() => {});
+      for (const f of followers.reverse()) await f.stop().catch(() => {});
+      await producer.disconnect().catch(() => {});
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const cfg = loadConfig();
+  const p = await startResolverProcess(cfg, { resolverId: process.env.RESOLVER_ID });
+  process.stdout.write(`${JSON.stringify({ event: 'listening', url: p.url, resolverId: p.resolverId, pid: process.pid })}\n`);
+  let stopping = false;
+  const shutdown = () => {
+    if (stopping) return;
+    stopping = true;
+    void p.stop().finally(() => process.exit(0));
+    setTimeout(() => process.exit(1), 10_000).unref();
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((err) => {
+    process.stderr.write(`resolver failed to start: ${(err as Error).stack ?? err}\n`);
+    process.exit(1);
+  });
+}
