@@ -1,0 +1,213 @@
+/**
+ * The built console in real headless Chromium against a fake API (console/test/fake-api.ts):
+ * signs in as operator and as viewer, visits every view, runs axe-core on each (no
+ * violations), checks a viewer sees no control that changes anything, exercises upload 422
+ * field errors, config diff + save + 409 conflict, rollback with resolver acknowledgement, and
+ * saves screenshots to test-results/console/. Set CONSOLE_SKIP_BUILD=1 to reuse console/dist.
+ */
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { startFakeServer, type FakeServer } from './fake-api.ts';
+
+const require = createRequire(import.meta.url);
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..', '..');
+const dist = path.join(root, 'console', 'dist');
+const shots = path.join(root, 'test-results', 'console');
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
+
+let server: FakeServer;
+let browser: Browser;
+
+beforeAll(async () => {
+  if (!(process.env.CONSOLE_SKIP_BUILD === '1' && fs.existsSync(path.join(dist, 'index.html')))) {
+    execFileSync(process.execPath, [path.join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', 'console', '--logLevel', 'warn'], { cwd: root, stdio: 'inherit' });
+  }
+  fs.mkdirSync(shots, { recursive: true });
+  server = await startFakeServer(dist, { extraFiles: { '/__test/axe.min.js': require.resolve('axe-core/axe.min.js') } });
+  browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
+}, 240_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+async function axe(page: Page, name: string): Promise<void> {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ url: '/__test/axe.min.js' });
+  const result = await page.evaluate(async () => {
+    const r = await (window as unknown as { axe: { run(): Promise<{ violations: { id: string; help: string; nodes: { target: unknown }[] }[] }> } }).axe.run();
+    return r.violations.map((v) => `${v.id}: ${v.help} @ ${v.nodes.map((n) => JSON.stringify(n.target)).slice(0, 3).join(', ')}`);
+  });
+  expect({ view: name, violations: result }).toEqual({ view: name, violations: [] });
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+}
+
+async function signIn(token: string): Promise<Page> {
+  const ctx = await browser.newContext({ viewport: { width: 1366, height: 768 } });
+  const page = await ctx.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error' && !/favicon|Failed to load resource/.test(m.text())) errors.push(m.text()); });
+  (page as unknown as { __errors: string[] }).__errors = errors;
+  await page.goto(server.url + '/#/');
+  await page.getByLabel('Access token').fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Catalog' }).waitFor();
+  return page;
+}
+
+async function visit(page: Page, hash: string, ready: string): Promise<void> {
+  await page.evaluate((h) => { location.hash = h; }, hash);
+  await page.locator(ready).first().waitFor({ timeout: 15_000 });
+}
+
+const ITEM = 'com.example.notes';
+
+test('sign-in page passes axe and rejects a bad token', async () => {
+  const page = await (await browser.newContext({ viewport: { width: 1366, height: 768 } })).newPage();
+  await page.goto(server.url + '/');
+  await page.getByLabel('Access token').waitFor();
+  await axe(page, 'sign-in');
+  await page.getByLabel('Access token').fill('nope');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByText('That token was not accepted').waitFor();
+  await axe(page, 'sign-in-error');
+  await shot(page, '00-sign-in-error');
+  await page.context().close();
+}, 60_000);
+
+test('operator: every view, upload errors, config diff/save/conflict, rollback acknowledgement', async () => {
+  const page = await signIn('op-token');
+  await page.getByRole('link', { name: 'Notes' }).waitFor();
+  await axe(page, 'catalog');
+  await shot(page, '01-catalog-operator');
+
+  // Upload: server 422 with a field path shows next to the config textarea.
+  await page.getByTestId('upload-toggle').click();
+  await page.setInputFiles('#upload-file', { name: 'notes.zip', mimeType: 'application/zip', buffer: Buffer.from('PK\u0003\u0004') });
+  await page.fill('#upload-config', '{"name":"x","traffic":{"percentage":400}}');
+  await page.getByRole('button', { name: 'Upload', exact: true }).click();
+  await page.locator('#upload-config-err').getByText('0 › traffic › percentage: must be between 0 and 100').waitFor();
+  expect(await page.getAttribute('#upload-config', 'aria-invalid')).toBe('true');
+  await axe(page, 'catalog-upload-errors');
+  await shot(page, '02-upload-errors');
+
+  // Item overview: variants, download links, exposures next to configured share.
+  await visit(page, `#/items/${ITEM}`, 'text=Exposure by variant');
+  await page.getByText('8,012').waitFor();
+  expect(await page.locator('a[download]').count()).toBe(2);
+  await axe(page, 'item');
+  await shot(page, '03-item-operator');
+
+  // Config editor: change share, review the diff, save; then a stale save gets the 409 story.
+  await visit(page, `#/items/${ITEM}/config`, '#s0-pctn');
+  await page.fill('#s0-pctn', '30');
+  await page.getByRole('button', { name: 'Add rule' }).click();
+  await page.selectOption('#s0-r2-attr', 'country');
+  await page.fill('#s0-r2-val', 'DE, FR');
+  await page.locator('#s0-r2-val').blur();
+  await page.getByTestId('review').click();
+  const diff = page.getByTestId('diff');
+  await diff.getByText('traffic › percentage: 20 → 30').waitFor();
+  await diff.getByText('country').waitFor();
+  await axe(page, 'config-diff');
+  await shot(page, '04-config-diff');
+  await page.getByTestId('save').click();
+  await page.locator('.notice.ok', { hasText: 'Saved as profile v4.' }).waitFor();
+  expect(server.state.profile.shadows[0].traffic.percentage).toBe(30);
+  // Someone else saves meanwhile.
+  server.state.profile.profileVersion = 9;
+  server.state.profile.updatedBy = 'sam';
+  await page.fill('#s0-pctn', '35');
+  await page.getByTestId('review').click();
+  await page.getByTestId('save').click();
+  await page.getByTestId('conflict').getByText(/changed by sam at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d/).waitFor();
+  await axe(page, 'config-conflict');
+  await shot(page, '05-config-conflict');
+  await page.getByRole('button', { name: 'Reload latest' }).click();
+  await page.getByTestId('conflict').waitFor({ state: 'detached' });
+
+  // Dashboard: charts render, significance badges with sentences, range switch refetches.
+  await visit(page, `#/items/${ITEM}/dashboard`, '.chart canvas');
+  await page.getByText('Latency: Worse').waitFor();
+  await page.getByText('Split OK').waitFor();
+  expect(await page.locator('.chart canvas').count()).toBeGreaterThanOrEqual(6);
+  await axe(page, 'dashboard');
+  await shot(page, '06-dashboard-live');
+  await page.getByRole('button', { name: 'Last 24 h' }).click();
+  await page.getByText(/1m windows, fetched/).waitFor();
+  await axe(page, 'dashboard-24h');
+
+  // Alerts: feed + rule editor.
+  await visit(page, '#/alerts', '[data-testid="alert-feed"]');
+  await page.getByTestId('new-rule').click();
+  await page.fill('#ar-name', 'p99 guard');
+  await page.selectOption('#ar-metric', 'latencyP99');
+  await page.fill('#ar-thr', '50');
+  await axe(page, 'alerts-editor');
+  await shot(page, '07-alerts-editor');
+  await page.getByRole('button', { name: 'Save rule' }).click();
+  await page.getByText('p99 guard').first().waitFor();
+  expect(server.state.rules.some((r) => r.name === 'p99 guard' && r.metric === 'latencyP99')).toBe(true);
+  server.broadcast('alert', { id: 'al9', ruleId: 'ar1', itemId: ITEM, variant: 'checkout-v2', metric: 'errorRate', state: 'fired', value: 0.06, threshold: 0.02, baseline: 0.02, at: Date.now() });
+  await page.getByTestId('alert-feed').getByText('Fired').waitFor();
+
+  // Audit: before/after diff, filter by person.
+  await visit(page, '#/audit', 'table');
+  await page.getByText('1 change').first().click();
+  await page.getByText('traffic › percentage: 10 → 20').waitFor();
+  await axe(page, 'audit');
+  await shot(page, '08-audit');
+  await page.fill('#au-actor', 'sam');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await page.waitForFunction(() => document.querySelectorAll('tbody tr').length === 1);
+
+  // Rollback: confirm step, then each resolver acknowledges the new version.
+  await visit(page, `#/items/${ITEM}`, '[data-testid="rollback"]');
+  await page.getByTestId('rollback').click();
+  await page.fill('#rb-reason', 'error spike');
+  await axe(page, 'rollback-confirm');
+  await page.getByTestId('rollback-confirm').click();
+  await page.getByTestId('item-state').getByText('Rolled back').waitFor();
+  await page.getByText(/All 2 acknowledged/).waitFor({ timeout: 10_000 });
+  await shot(page, '09-rolled-back');
+  await axe(page, 'rolled-back');
+  await page.getByTestId('activate').click();
+  await page.getByTestId('activate-confirm').click();
+  await page.getByTestId('item-state').getByText('Active').waitFor();
+
+  expect((page as unknown as { __errors: string[] }).__errors).toEqual([]);
+  await page.context().close();
+}, 180_000);
+
+test('viewer: every view read-only, no mutating control, axe clean', async () => {
+  const page = await signIn('view-token');
+  const views: [string, string, string][] = [
+    ['#/', 'text=Notes', 'catalog'],
+    [`#/items/${ITEM}`, 'text=Exposure by variant', 'item'],
+    [`#/items/${ITEM}/config`, 'text=Read-only', 'config'],
+    [`#/items/${ITEM}/dashboard`, '.chart canvas', 'dashboard'],
+    ['#/alerts', '[data-testid="alert-feed"]', 'alerts'],
+    ['#/audit', 'table', 'audit'],
+  ];
+  const mutating = /upload|save|roll ?back|re-enable|new rule|add |remove|delete|edit|review/i;
+  for (const [hash, ready, name] of views) {
+    await visit(page, hash, ready);
+    await axe(page, `viewer-${name}`);
+    await shot(page, `viewer-${name}`);
+    const buttons = await page.locator('button:visible').allInnerTexts();
+    expect({ view: name, mutating: buttons.filter((b) => mutating.test(b)) }).toEqual({ view: name, mutating: [] });
+    // Filters/search/time range are fine; no form field edits server state in a viewer's console.
+    const fields = await page.locator('main input:visible, main textarea:visible, main select:visible').evaluateAll((els) => els.map((e) => e.id));
+    expect({ view: name, fields: fields.filter((id) => !['catalog-search', 'au-item', 'au-actor'].includes(id)) }).toEqual({ view: name, fields: [] });
+  }
+  await page.context().close();
+}, 120_000);
