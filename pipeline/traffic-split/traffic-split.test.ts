@@ -169,6 +169,17 @@ describe('trafficSplit semantics', () => {
     for (let i = 0; i < 50; i++) expect(trafficSplit({ userId: `u${i}` }, a)).toEqual(trafficSplit({ userId: `u${i}` }, b));
   });
 
+  it('decides range edges exactly: a = [0, 3000), b = [8000, 10000)', () => {
+    const c = compileProfile(profile([shadow('a', 30), shadow('b', 20)]));
+    const want = new Map<number, string>([[0, 'a'], [2999, 'a'], [3000, 'original'], [7999, 'original'], [8000, 'b'], [9999, 'b']]);
+    const found = new Map<number, string>();
+    for (let i = 0; found.size < want.size && i < 400_000; i++) {
+      const d = trafficSplit({ userId: `edge-${i}` }, c);
+      if (want.has(d.bucket) && !found.has(d.bucket)) found.set(d.bucket, d.variant);
+    }
+    expect(found).toEqual(want);
+  });
+
   it('lays out segments in pairs growing towards each other', () => {
     expect(segmentOf(0, 1)).toEqual({ lo: 0, hi: 10000, growsDown: false });
     expect(segmentOf(1, 2)).toEqual({ lo: 0, hi: 10000, growsDown: true });
