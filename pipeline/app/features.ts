@@ -18,6 +18,7 @@ import type { TokenStore } from '../../connectors/http/auth.ts';
 import type { OpenApiRegistry } from '../../connectors/http/openapi.ts';
 import type { HealthReport } from '../../connectors/http/create-api.ts';
 import type { Logger } from './log.ts';
+import { resolverFeature } from '../resolver/feature.ts';
 
 export interface FeatureContext {
   cfg: PenumbraConfig;
@@ -49,4 +50,4 @@ export interface FeatureHandle {
 export type Feature = (ctx: FeatureContext) => Promise<FeatureHandle>;
 
 /** Registered features, in start order. */
-export const features: Feature[] = [];
+export const features: Feature[] = [resolverFeature()];

@@ -188,9 +188,10 @@ export class AssignmentLog {
     });
   }
 
-  /** Flush what is queued (bounded by `timeoutMs`), then refuse new records. */
+  /** Flush what is queued (bounded by `timeoutMs`; not at all while failing), then refuse new records. */
   async stop(timeoutMs = 3000): Promise<void> {
-    await this.drain(timeoutMs);
+    // While Kafka is known to be down, waiting would only delay the shutdown.
+    if (this.attempt === 0) await this.drain(timeoutMs);
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.retryTimer) clearTimeout(this.retryTimer);

@@ -223,7 +223,8 @@ export function followInBackground<N extends SchemaName>(opts: {
     async stop() {
       stopped = true;
       (wake as (() => void) | null)?.();
-      await loop.catch(() => {});
+      // An attempt may be parked (waiting for Kafka, or inside kafkajs retries): don't wait for it.
+      await Promise.race([loop.catch(() => {}), new Promise((r) => setTimeout(r, 500).unref())]);
       await (follower as Follower | null)?.stop();
     },
   };

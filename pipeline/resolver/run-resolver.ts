@@ -166,7 +166,8 @@ export async function startResolverProcess(cfg: PenumbraConfig, opts: ResolverFe
     async stop() {
       stopped = true;
       (wake as (() => void) | null)?.();
-      await connectLoop;
+      // An attempt in flight may sit in kafkajs retries for many seconds: don't wait for it.
+      await Promise.race([connectLoop, new Promise((r) => setTimeout(r, 500).unref())]);
       await new Promise<void>((resolve) => {
         server.closeAllConnections?.();
         server.close(() => resolve());

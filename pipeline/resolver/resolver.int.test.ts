@@ -1,0 +1,205 @@
+/**
+ * The resolver against a real Penumbra (createPenumbra, own topic prefix, temp data folder,
+ * real Kafka and registry): answers equal trafficSplit, headers fill attributes, launch
+ * redirects and keeps a browser's bucket, assignments reach Kafka (seen through /exposures),
+ * heartbeats reach /resolvers, a resolver-only process with Kafka DOWN answers from the
+ * on-disk snapshot, and a rollback turns every answer to the original.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createPenumbra, type Penumbra } from '../app/penumbra.ts';
+import { trafficSplit } from '../traffic-split/traffic-split.ts';
+import { snapshotPaths } from './catalog-snapshot.ts';
+import { ADMIN_TOKEN, VIEWER_TOKEN, configFrom, ingestFixture, resolverEnv, spawnResolver, waitFor, type ChildResolver } from './test-support.ts';
+
+const env = resolverEnv('resolver');
+let p: Penumbra;
+let itemId: string;
+let version: number;
+const children: ChildResolver[] = [];
+const users = Array.from({ length: 120 }, (_, i) => `user-${i}`);
+
+interface Answer {
+  itemId: string;
+  variant: string;
+  artifactUrl: string | null;
+  launchUrl: string | null;
+  profileVersion: number;
+  reason: string;
+  bucket: number;
+  derived: Record<string, string>;
+}
+
+async function resolve(base: string, q: Record<string, string>, headers: Record<string, string> = {}): Promise<{ status: number; body: Answer; headers: Headers }> {
+  const res = await fetch(`${base}/api/v1/resolve?${new URLSearchParams(q)}`, { headers });
+  return { status: res.status, body: (await res.json()) as Answer, headers: res.headers };
+}
+
+beforeAll(async () => {
+  p = await createPenumbra(configFrom(env), { sink: false });
+  ({ itemId, profileVersion: version } = await ingestFixture(p.ctx));
+  await p.ctx.profileStore.waitForVersion(itemId, version);
+  await waitFor('catalog entry', () => p.ctx.catalog.find(itemId));
+});
+
+afterAll(async () => {
+  for (const c of children) await c.stop();
+  await p?.stop();
+});
+
+test('answers equal trafficSplit for a sample of users, with artifact and launch URLs', async () => {
+  const compiled = p.ctx.profileStore.compiledFor(itemId);
+  const entry = p.ctx.catalog.version(itemId);
+  const seen = new Set<string>();
+  for (const userId of users) {
+    const { status, body, headers } = await resolve(p.url, { itemId, userId, deviceType: 'android', country: 'DE' });
+    expect(status).toBe(200);
+    expect(headers.get('cache-control')).toBe('no-store');
+    expect(headers.get('access-control-allow-origin')).toBe('*');
+    const want = trafficSplit({ userId, deviceType: 'android', country: 'DE' }, compiled);
+    expect({ variant: body.variant, bucket: body.bucket, reason: body.reason }).toEqual(want);
+    expect(body.profileVersion).toBe(version);
+    expect(body.artifactUrl).toBe(`/api/v1/items/${itemId}/artifacts/${body.variant}?version=${entry.version}`);
+    expect(body.launchUrl).toBe(`/d/${itemId}/${entry.version}/${body.variant}/${entry.entry}`);
+    expect(body.derived).toEqual({});
+    seen.add(body.variant);
+  }
+  // 50 % of mobile users: both variants must show up in 120 users.
+  expect([...seen].sort()).toEqual(['checkout-v2', 'original']);
+  // Rules apply: a desktop user never gets the shadow.
+  const desk = await resolve(p.url, { itemId, userId: users[0], deviceType: 'windows' });
+  expect(desk.body).toMatchObject({ variant: 'original', reason: 'no_match' });
+  // Custom attributes pass through validation.
+  expect((await resolve(p.url, { itemId, userId: 'u', 'attr.plan': 'pro' })).status).toBe(200);
+});
+
+test('derives deviceType and country from headers when the query omits them', async () => {
+  const compiled = p.ctx.profileStore.compiledFor(itemId);
+  const ua = 'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/124.0 Mobile Safari/537.36';
+  for (const userId of users.slice(0, 30)) {
+    const { body } = await resolve(p.url, { itemId, userId }, { 'user-agent': ua, 'cf-ipcountry': 'XX', 'x-vercel-ip-country': 'nl' });
+    expect(body.derived).toEqual({ deviceType: 'user-agent', country: 'x-vercel-ip-country' });
+    expect(body.variant).toBe(trafficSplit({ userId, deviceType: 'android', country: 'NL' }, compiled).variant);
+  }
+  // Client hints win over the User-Agent: a Windows hint with an Android UA is desktop.
+  const hinted = await resolve(p.url, { itemId, userId: users[0] }, { 'user-agent': ua, 'sec-ch-ua-platform': '"Windows"' });
+  expect(hinted.body).toMatchObject({ variant: 'original', reason: 'no_match', derived: { deviceType: 'sec-ch-ua-platform' } });
+  // The query wins over headers and is not reported as derived.
+  const given = await resolve(p.url, { itemId, userId: users[0], deviceType: 'windows', country: 'FR' }, { 'user-agent': ua, 'cf-ipcountry': 'DE' });
+  expect(given.body.derived).toEqual({});
+});
+
+test('unknown items get the original, never an error; bad queries get 422 with field paths', async () => {
+  const unknown = await resolve(p.url, { itemId: 'com.nobody.here', userId: 'u1', deviceType: 'android' });
+  expect(unknown.status).toBe(200);
+  expect(unknown.body).toEqual({ itemId: 'com.nobody.here', variant: 'original', artifactUrl: null, launchUrl: null, profileVersion: 0, reason: 'no_profile', bucket: -1, derived: {} });
+  const bad = await fetch(`${p.url}/api/v1/resolve?itemId=${itemId}&userId=${'x'.repeat(300)}&attr.b%40d=1`);
+  expect(bad.status).toBe(422);
+  expect(bad.headers.get('content-type')).toMatch(/application\/problem\+json/);
+  const problem = (await bad.json()) as { errors: { path: string }[] };
+  expect(problem.errors.map((e) => e.path).sort()).toEqual(['query/attr.b@d', 'query/userId']);
+});
+
+test('launch redirects to the resolved variant and keeps a browser in its bucket by cookie', async () => {
+  for (const userId of users.slice(0, 10)) {
+    const { body } = await resolve(p.url, { itemId, userId, deviceType: 'ios' });
+    const res = await fetch(`${p.url}/launch/${itemId}?userId=${userId}&deviceType=ios`, { redirect: 'manual' });
+    expect(res.status).toBe(302);
+    expect(res.headers.get('location')).toBe(body.launchUrl);
+    expect(res.headers.get('set-cookie')).toBeNull();
+  }
+  const ua = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148';
+  const first = await fetch(`${p.url}/launch/${itemId}`, { redirect: 'manual', headers: { 'user-agent': ua } });
+  expect(first.status).toBe(302);
+  const cookie = first.headers.get('set-cookie')!;
+  expect(cookie).toMatch(/^penumbra_uid=[A-Za-z0-9-]{8,}; Path=\/; Max-Age=\d+; HttpOnly; SameSite=Lax$/);
+  const uid = /penumbra_uid=([^;]+)/.exec(cookie)![1];
+  const want = trafficSplit({ userId: uid, deviceType: 'ios' }, p.ctx.profileStore.compiledFor(itemId));
+  expect(first.headers.get('location')).toContain(`/${want.variant}/`);
+  for (let i = 0; i < 3; i++) {
+    const again = await fetch(`${p.url}/launch/${itemId}`, { redirect: 'manual', headers: { 'user-agent': ua, cookie: `other=1; penumbra_uid=${uid}` } });
+    expect(again.headers.get('location')).toBe(first.headers.get('location'));
+    expect(again.headers.get('set-cookie')).toBeNull();
+  }
+  // The redirect target is served (the variant's entry page).
+  const page = await fetch(`${p.url}${first.headers.get('location')}`);
+  expect(page.status).toBe(200);
+  expect(page.headers.get('content-type')).toMatch(/text\/html/);
+  expect((await fetch(`${p.url}/launch/com.nobody.here?userId=u`, { redirect: 'manual' })).status).toBe(404);
+});
+
+test('assignments reach Kafka: exposures count every decision of the current version', async () => {
+  const before = p.ctx.healthChecks.length;
+  expect(before).toBeGreaterThan(0);
+  const viewer = { authorization: `Bearer ${VIEWER_TOKEN}` };
+  expect((await fetch(`${p.url}/api/v1/exposures?itemId=${itemId}`)).status).toBe(401);
+  // Fresh users, so the expected counts are exactly these decisions plus earlier tests' ones.
+  const res0 = (await (await fetch(`${p.url}/api/v1/exposures?itemId=${itemId}`, { headers: viewer })).json()) as { total: number };
+  const extra: Record<string, number> = {};
+  for (let i = 0; i < 40; i++) {
+    const { body } = await resolve(p.url, { itemId, userId: `exp-${i}`, deviceType: 'android' });
+    extra[body.variant] = (extra[body.variant] ?? 0) + 1;
+  }
+  const view = await waitFor('exposures', async () => {
+    const v = (await (await fetch(`${p.url}/api/v1/exposures?itemId=${itemId}`, { headers: viewer })).json()) as { itemId: string; profileVersion: number; counts: Record<string, number>; total: number; since: number };
+    return v.total >= res0.total + 40 ? v : undefined;
+  });
+  expect(view.profileVersion).toBe(version);
+  expect(view.since).toBeGreaterThan(0);
+  expect(view.total).toBe(Object.values(view.counts).reduce((a, b) => a + b, 0));
+  for (const [variant, n] of Object.entries(extra)) expect(view.counts[variant]).toBeGreaterThanOrEqual(n);
+  const health = (await (await fetch(`${p.url}/api/v1/health`)).json()) as { checks: Record<string, Record<string, unknown>> };
+  expect(health.checks.assignments).toMatchObject({ status: 'ok', dropped: 0 });
+  expect(health.checks.resolver).toMatchObject({ status: 'ok', profileSource: 'kafka' });
+});
+
+test('heartbeats: /api/v1/resolvers lists this process with the versions it serves', async () => {
+  const viewer = { authorization: `Bearer ${VIEWER_TOKEN}` };
+  const list = await waitFor('own heartbeat on the topic', async () => {
+    const r = (await (await fetch(`${p.url}/api/v1/resolvers`, { headers: viewer })).json()) as { resolvers: { resolverId: string; versions: Record<string, number>; stale: boolean; pid: number }[] };
+    const me = r.resolvers.find((x) => x.resolverId === p.ctx.resolverId);
+    return me && me.versions[itemId] === version ? me : undefined;
+  });
+  expect(list).toMatchObject({ pid: process.pid, stale: false });
+});
+
+test('a resolver-only process started while Kafka is DOWN answers from the snapshot', async () => {
+  const files = snapshotPaths(env.PENUMBRA_DATA_DIR, env.PENUMBRA_TOPIC_PREFIX);
+  await waitFor('profile snapshot', () => existsSync(files.profiles) && (JSON.parse(readFileSync(files.profiles, 'utf8')) as { profiles: { itemId: string; profileVersion: number }[] }).profiles.some((x) => x.itemId === itemId && x.profileVersion === version));
+  await waitFor('catalog snapshot', () => existsSync(files.catalog) && readFileSync(files.catalog, 'utf8').includes(itemId));
+  const t0 = Date.now();
+  const child = await spawnResolver({ ...env, KAFKA_BROKERS: '127.0.0.1:1' });
+  // Serving must not wait for Kafka (a start is a few seconds of TypeScript loading, at most).
+  expect(Date.now() - t0).toBeLessThan(10_000);
+  children.push(child);
+  for (const userId of users.slice(0, 60)) {
+    const q = { itemId, userId, deviceType: 'android' };
+    const [live, offline] = await Promise.all([resolve(p.url, q), resolve(child.url, q)]);
+    expect(offline.status).toBe(200);
+    expect(offline.body).toEqual(live.body);
+  }
+  const health = (await (await fetch(`${child.url}/api/v1/health`)).json()) as { status: string; checks: Record<string, Record<string, unknown>> };
+  expect(health.status).toBe('degraded');
+  expect(health.checks.kafka.status).toBe('degraded');
+  expect(health.checks.resolver).toMatchObject({ profileSource: 'snapshot' });
+  const t1 = Date.now();
+  await child.stop();
+  expect(Date.now() - t1).toBeLessThan(5000);
+});
+
+test('rollback: every answer turns to the original at once', async () => {
+  const shadowUsers: string[] = [];
+  for (const userId of users) {
+    const { body } = await resolve(p.url, { itemId, userId, deviceType: 'android' });
+    if (body.variant !== 'original') shadowUsers.push(userId);
+  }
+  expect(shadowUsers.length).toBeGreaterThan(10);
+  const rb = await fetch(`${p.url}/api/v1/items/${itemId}/rollback`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: '{}' });
+  expect(rb.status).toBe(200);
+  const newVersion = ((await rb.json()) as { profileVersion: number }).profileVersion;
+  expect(newVersion).toBeGreaterThan(version);
+  for (const userId of shadowUsers) {
+    const { body } = await resolve(p.url, { itemId, userId, deviceType: 'android' });
+    expect(body).toMatchObject({ variant: 'original', reason: 'rolled_back', profileVersion: newVersion, bucket: -1 });
+    expect(body.launchUrl).toContain('/original/');
+  }
+});
