@@ -41,7 +41,7 @@ export function shadowProfile(profileVersion: number): ShadowProfile {
       instrumentation: { capture: { performance: true, errors: true, usage: true }, points: [], sampleRate: 1 },
       traffic: { percentage: 20, match: 'all', rules: [] },
     }],
-    schedule: null, guardrail: true, updatedBy: 'alice', updatedAt: T0 + profileVersion,
+    schedule: null, guardrail: true, recentCommands: [], updatedBy: 'alice', updatedAt: T0 + profileVersion,
   };
 }
 

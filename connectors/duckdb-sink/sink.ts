@@ -84,7 +84,9 @@ export interface WarehouseSinkStats {
   deadLettered: number;
   transactions: number;
   snapshots: number;
-  /** Epoch ms of the first fetched batch (throughput measurements start there). */
+  /** Epoch ms of the last consumer-group join (partitions assigned; throughput clocks start there). */
+  joinedAt: number | null;
+  /** Epoch ms of the first fetched batch. */
   firstBatchAt: number | null;
   lastCommitAt: number | null;
   lastSnapshotAt: number | null;
@@ -152,7 +154,7 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
 
   const stats: WarehouseSinkStats = {
     records: 0, skipped: 0, rows: Object.fromEntries(ALL_TABLES.map((t) => [t.name, 0])), duplicates: 0, deadLettered: 0,
-    transactions: 0, snapshots: 0, firstBatchAt: null, lastCommitAt: null, lastSnapshotAt: null,
+    transactions: 0, snapshots: 0, joinedAt: null, firstBatchAt: null, lastCommitAt: null, lastSnapshotAt: null,
   };
 
   let instance: DuckDBInstance | null = null;
@@ -419,14 +421,16 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     await snapshot(); // readers find every table (possibly empty) as soon as the sink runs
     consumer = kafka.consumer({
       groupId,
-      sessionTimeout: 30000,
-      heartbeatInterval: 3000,
+      // A sink killed with -9 blocks the next one's group join until its session expires.
+      sessionTimeout: 10000,
+      heartbeatInterval: 1000,
       maxWaitTimeInMs: 200,
       // Bigger fetches than the 1 MB default: a transaction amortises best over thousands of rows.
       maxBytesPerPartition: 4 * 1024 * 1024,
       maxBytes: 32 * 1024 * 1024,
     });
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      stats.joinedAt = Date.now();
       const assignment = e.payload.memberAssignment as unknown as Record<string, number[]>;
       positioned = position(assignment).then(
         () => resolveReady(),
