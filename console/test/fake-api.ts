@@ -72,8 +72,8 @@ export function makeState(now = Date.now()) {
   };
   return {
     itemId, profile, item, other, windows, comparison,
-    resolvers: [{ resolverId: 'r1', host: 'api-1', pid: 4121, versions: { [itemId]: 3 }, at: now - 2000, stale: false },
-                { resolverId: 'r2', host: 'api-2', pid: 4388, versions: { [itemId]: 3 }, at: now - 3000, stale: false }],
+    resolvers: [{ resolverId: 'r1', host: 'api-1', pid: 4121, versions: { [itemId]: 3 } as Record<string, number>, at: now - 2000, stale: false },
+                { resolverId: 'r2', host: 'api-2', pid: 4388, versions: { [itemId]: 3 } as Record<string, number>, at: now - 3000, stale: false }],
     exposures: { itemId, counts: { original: 8012, 'checkout-v2': 1988 }, total: 10000, since: now - 86_400_000 },
     rules: [{ id: 'ar1', itemId, name: 'Shadow error rate', metric: 'errorRate', comparison: 'vs_original', threshold: 0.02, minSample: 100, forWindows: 3, guardrail: true }] as Record<string, unknown>[],
     alerts: [{ id: 'al1', incidentId: 'in1', ruleId: 'ar1', itemId, variant: 'checkout-v2', metric: 'errorRate', state: 'resolved', value: 0.051, threshold: 0.02, baseline: 0.021,

@@ -42,7 +42,7 @@ export function shadowToDraft(s: ShadowConfig): ShadowDraft {
   return {
     ...rest,
     instrumentation: {
-      capture: { performance: true, errors: true, usage: true, ...(rest.instrumentation?.capture ?? {}) },
+      capture: { ...{ performance: true, errors: true, usage: true }, ...rest.instrumentation?.capture },
       points: rest.instrumentation?.points ?? [],
       sampleRate: rest.instrumentation?.sampleRate ?? 1,
     },
