@@ -306,18 +306,21 @@ export const SINK_OFFSETS = spec({
 export const TOPIC_TABLES: TableSpec[] = [ITEMS, PROFILE_HISTORY, ASSIGNMENTS, TELEMETRY_EVENTS, METRIC_WINDOWS, ALERTS, AUDIT, DEAD_LETTERS] as TableSpec[];
 export const ALL_TABLES: TableSpec[] = [...TOPIC_TABLES, SINK_OFFSETS as TableSpec];
 
+/** What the SQL builders need of a spec (structural, so any TableSpec<N> fits). */
+export type TableShape = Pick<TableSpec, 'name' | 'key' | 'mode' | 'columns'>;
+
 const q = (ident: string): string => `"${ident.replace(/"/g, '""')}"`;
 export const quoteIdent = q;
 
-export function createTableSql(t: TableSpec): string {
+export function createTableSql(t: TableShape): string {
   const cols = t.columns.map((c) => `${q(c.name)} ${c.type}${c.notNull || t.key.includes(c.name) ? ' NOT NULL' : ''}`);
   return `CREATE TABLE IF NOT EXISTS ${q(t.name)} (${cols.join(', ')}, PRIMARY KEY (${t.key.map(q).join(', ')}))`;
 }
 
-export const stageName = (t: TableSpec): string => `_stage_${t.name}`;
+export const stageName = (t: TableShape): string => `_stage_${t.name}`;
 
 /** Staging twin: TIMESTAMP staged as epoch-ms BIGINT, no constraints, plus `_ord` (arrival order). */
-export function createStageSql(t: TableSpec): string {
+export function createStageSql(t: TableShape): string {
   const cols = t.columns.map((c) => `${q(c.name)} ${c.type === 'TIMESTAMP' ? 'BIGINT' : c.type}`);
   return `CREATE OR REPLACE TEMP TABLE ${q(stageName(t))} (${cols.join(', ')}, "_ord" BIGINT)`;
 }
@@ -327,7 +330,7 @@ export function createStageSql(t: TableSpec): string {
  * first arrival for insert-once tables, the last for upserts) so ON CONFLICT only ever meets
  * rows already stored by earlier transactions.
  */
-export function mergeSql(t: TableSpec): string {
+export function mergeSql(t: TableShape): string {
   const names = t.columns.map((c) => q(c.name)).join(', ');
   const exprs = t.columns.map((c) => (c.type === 'TIMESTAMP' ? `epoch_ms(${q(c.name)})` : q(c.name))).join(', ');
   const order = t.mode === 'upsert' ? 'DESC' : 'ASC';

@@ -1,0 +1,50 @@
+/**
+ * The table specs are the contract analysts rely on: every table and column is documented in
+ * docs/warehouse.md with its type, the rows a record becomes match the columns, and the SQL the
+ * sink derives has the keys and conflict handling the exactly-once design depends on.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ALL_TABLES, TOPIC_TABLES, ITEMS, TELEMETRY_EVENTS, METRIC_WINDOWS, createTableSql, mergeSql, type TableSpec } from './tables.ts';
+import * as fx from './fixtures.ts';
+
+const doc = readFileSync(path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../docs/warehouse.md'), 'utf8');
+
+test.each(ALL_TABLES.map((t) => [t.name, t] as const))('docs/warehouse.md documents every column of %s', (_name, t) => {
+  expect(doc).toContain(`### \`${t.name}\``);
+  const section = doc.slice(doc.indexOf(`### \`${t.name}\``)).split('\n### ')[0];
+  for (const c of t.columns) expect(section).toMatch(new RegExp(`\\| \`${c.name}\` \\| ${c.type} \\|`));
+});
+
+const samples = [
+  [ITEMS, fx.catalogEntry(['1.0.0', '1.1.0'])],
+  [TELEMETRY_EVENTS, fx.telemetryEvent(1)],
+  [METRIC_WINDOWS, fx.metricWindow(3)],
+] as unknown as [TableSpec, unknown][];
+
+test.each(samples.map(([t, v]) => [t.name, t, v] as const))('rows of %s have one cell per column', (_n, t, v) => {
+  const rows = t.rows(v as never, { topic: 't', partition: 0, offset: '0' });
+  expect(rows.length).toBeGreaterThan(0);
+  for (const r of rows) expect(r).toHaveLength(t.columns.length);
+});
+
+test('a catalog entry becomes one row per version × variant, latest flagged', () => {
+  const rows = ITEMS.rows(fx.catalogEntry(['1.0.0', '1.1.0']), { topic: 't', partition: 0, offset: '0' });
+  const col = (n: string) => ITEMS.columns.findIndex((c) => c.name === n);
+  expect(rows.map((r) => [r[col('version')], r[col('variant')], r[col('is_latest')]])).toEqual([
+    ['1.0.0', 'original', false], ['1.0.0', 'checkout-v2', false], ['1.1.0', 'original', true], ['1.1.0', 'checkout-v2', true],
+  ]);
+});
+
+test('every table has a primary key; insert-once tables ignore conflicts, upserts replace non-key columns', () => {
+  for (const t of ALL_TABLES) expect(createTableSql(t)).toContain(`PRIMARY KEY (${t.key.map((k) => `"${k}"`).join(', ')})`);
+  expect(mergeSql(TELEMETRY_EVENTS)).toMatch(/ON CONFLICT DO NOTHING$/);
+  expect(mergeSql(TELEMETRY_EVENTS)).toContain('ORDER BY "_ord" ASC) = 1');
+  const upsert = mergeSql(METRIC_WINDOWS);
+  expect(upsert).toContain('ON CONFLICT ("item_id", "variant", "window_size_ms", "window_start") DO UPDATE SET');
+  expect(upsert).toContain('"late" = excluded."late"');
+  expect(upsert).not.toContain('"window_start" = excluded');
+  expect(upsert).toContain('ORDER BY "_ord" DESC) = 1');
+  expect(upsert).toContain('epoch_ms("window_start")');
+  expect(new Set(TOPIC_TABLES.map((t) => t.source!.topic)).size).toBe(TOPIC_TABLES.length);
+});
