@@ -32,6 +32,9 @@ export interface EditorDraft {
   shadows: ShadowDraft[];
   state: 'active' | 'rolled_back';
   schedule: { shadow: string; steps: ScheduleStep[] } | null;
+  /** Not edited here; carried through unchanged so a save never clears them. */
+  holdout?: unknown;
+  guardrail?: unknown;
 }
 
 const clone = <T>(v: T): T => (v === undefined ? v : JSON.parse(JSON.stringify(v)));
@@ -56,6 +59,8 @@ export function toDraft(view: ShadowConfigView): EditorDraft {
     shadows: (view.shadows ?? []).map(shadowToDraft),
     state: view.state ?? 'active',
     schedule: view.schedule ? { shadow: view.schedule.shadow, steps: clone(view.schedule.steps ?? []) } : null,
+    holdout: clone(view.holdout),
+    guardrail: clone(view.guardrail),
   };
 }
 
@@ -76,7 +81,10 @@ export function cleanRule(r: TrafficRule): TrafficRule {
 }
 
 export function toPutBody(d: EditorDraft): PutShadowConfig {
-  return { shadows: d.shadows.map(draftToShadow), state: d.state, schedule: d.schedule ? clone(d.schedule) : null };
+  const body: PutShadowConfig = { shadows: d.shadows.map(draftToShadow), state: d.state, schedule: d.schedule ? clone(d.schedule) : null };
+  if (d.holdout !== undefined) body.holdout = clone(d.holdout);
+  if (d.guardrail !== undefined) body.guardrail = clone(d.guardrail);
+  return body;
 }
 
 /** The PUT body that would re-save the loaded view unchanged: the "before" of the diff. */
