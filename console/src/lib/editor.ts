@@ -82,8 +82,8 @@ export function cleanRule(r: TrafficRule): TrafficRule {
 
 export function toPutBody(d: EditorDraft): PutShadowConfig {
   const body: PutShadowConfig = { shadows: d.shadows.map(draftToShadow), state: d.state, schedule: d.schedule ? clone(d.schedule) : null };
-  if (d.holdout !== undefined) body.holdout = clone(d.holdout);
-  if (d.guardrail !== undefined) body.guardrail = clone(d.guardrail);
+  if (d.holdout != null) body.holdout = clone(d.holdout);
+  if (d.guardrail != null) body.guardrail = clone(d.guardrail);
   return body;
 }
 
@@ -183,7 +183,7 @@ export function validateDraft(d: EditorDraft): FieldError[] {
     let prev = -1;
     d.schedule.steps.forEach((st, j) => {
       if (!(st.percentage > prev && st.percentage <= 100)) errs.push({ path: `schedule/steps/${j}/percentage`, message: 'Each step must raise the share (≤ 100)' });
-      if (!(st.holdSeconds >= 0)) errs.push({ path: `schedule/steps/${j}/holdSeconds`, message: 'Zero or more seconds' });
+      if (!(Number.isInteger(st.holdSeconds) && st.holdSeconds >= 1 && st.holdSeconds <= 30 * 86400)) errs.push({ path: `schedule/steps/${j}/holdSeconds`, message: 'Whole seconds, 1 s to 30 days' });
       prev = st.percentage;
     });
   }
