@@ -132,13 +132,31 @@ function writerFor(type: ColumnType): CellWriter {
   }
 }
 
-/** One staging table and its appender on the writer connection. */
+/** One staging table and its appender on a lane's connection. */
 interface Stage {
   table: TableSpec;
   appender: DuckDBAppender;
   writers: CellWriter[];
   merge: string;
   staged: number;
+}
+
+/** A writer connection with its own TEMP staging tables (TEMP tables are per connection). */
+interface Lane {
+  conn: DuckDBConnection;
+  stages: Map<string, Stage>;
+}
+
+interface StagedChunk {
+  lane: Lane;
+  topic: string;
+  partition: number;
+  records: number;
+  next: bigint;
+  dead: number;
+  staged: number;
+  used: Stage[];
+  started: number;
 }
 
 export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
@@ -159,11 +177,11 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
 
   let instance: DuckDBInstance | null = null;
   let writer!: DuckDBConnection;
+  const lanes: Lane[] = [];
   let reader!: DuckDBConnection;
   let adhoc!: DuckDBConnection;
   let consumer: Consumer | null = null;
   let admin: Admin | null = null;
-  const stages = new Map<string, Stage>();
   /** In-memory copy of sink_offsets (this process is the only writer, so it never diverges). */
   const nextOffsets = new Map<string, bigint>();
   /** Positioning of the current assignment; eachBatch waits for it before touching any record. */
@@ -191,15 +209,20 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     adhoc = await instance.connect();
     for (const t of ALL_TABLES) await writer.run(createTableSql(t));
     // Staging tables are TEMP: per-connection, never written to the WAL, gone after a crash.
-    for (const t of TOPIC_TABLES) {
-      await writer.run(createStageSql(t));
-      stages.set(t.name, {
-        table: t,
-        appender: await writer.createAppender(stageName(t)),
-        writers: [...t.columns.map((c) => writerFor(c.type)), writerFor('BIGINT')],
-        merge: mergeSql(t),
-        staged: 0,
-      });
+    for (let i = 0; i < 2; i++) {
+      const conn = i === 0 ? writer : await instance.connect();
+      const stages = new Map<string, Stage>();
+      for (const t of TOPIC_TABLES) {
+        await conn.run(createStageSql(t));
+        stages.set(t.name, {
+          table: t,
+          appender: await conn.createAppender(stageName(t)),
+          writers: [...t.columns.map((c) => writerFor(c.type)), writerFor('BIGINT')],
+          merge: mergeSql(t),
+          staged: 0,
+        });
+      }
+      lanes.push({ conn, stages });
     }
     const rows = (await writer.runAndReadAll(`SELECT topic, partition, next_offset FROM ${q(SINK_OFFSETS.name)}`)).getRowObjectsJS();
     for (const r of rows) nextOffsets.set(tpKey(r.topic as string, r.partition as number), r.next_offset as bigint);
@@ -218,12 +241,12 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     stage.staged++;
   }
 
-  async function clearStages(): Promise<void> {
-    for (const s of stages.values()) {
-      if (s.staged > 0) {
-        s.appender.clear();
-        await writer.run(`DELETE FROM ${q(stageName(s.table))}`);
-        s.staged = 0;
+  async function clearLane(lane: Lane): Promise<void> {
+    for (const st of lane.stages.values()) {
+      if (st.staged > 0) {
+        st.appender.clear();
+        await lane.conn.run(`DELETE FROM ${q(stageName(st.table))}`);
+        st.staged = 0;
       }
     }
   }
@@ -239,13 +262,13 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     };
   }
 
-  /** Decode, stage and commit one chunk of one partition together with its next offset. */
-  async function writeChunk(topic: string, partition: number, messages: KafkaMessage[]): Promise<CommitInfo> {
+  /** Decode one chunk of one partition and append it to `lane`'s staging tables (no transaction yet). */
+  async function stageChunk(lane: Lane, topic: string, partition: number, messages: KafkaMessage[]): Promise<StagedChunk> {
     const started = Date.now();
     const table = byTopic.get(topic)!;
     const schema = table.source!.schema;
-    const main = stages.get(table.name)!;
-    const dl = stages.get(DEAD_LETTERS.name)!;
+    const main = lane.stages.get(table.name)!;
+    const dl = lane.stages.get(DEAD_LETTERS.name)!;
     const used = [...new Set([main, dl])];
     let ord = 0;
     let dead = 0;
@@ -264,41 +287,46 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
         }
         for (const r of rows) append(main, r, ord++);
       }
-      for (const s of used) {
-        s.appender.flushSync();
-        staged += s.staged;
+      for (const st of used) {
+        st.appender.flushSync();
+        staged += st.staged;
       }
     } catch (err) {
-      await clearStages().catch(() => {});
+      await clearLane(lane).catch(() => {});
       throw err;
     }
-    const last = messages[messages.length - 1];
-    const next = BigInt(last.offset) + 1n;
+    const next = BigInt(messages[messages.length - 1].offset) + 1n;
+    return { lane, topic, partition, records: messages.length, next, dead, staged, used, started };
+  }
+
+  /** ONE transaction: the staged rows of the chunk and the partition's new next_offset. */
+  async function commitChunk(c: StagedChunk): Promise<CommitInfo> {
+    const { lane, topic, partition, next } = c;
     const changed: Record<string, number> = {};
-    await writer.run('BEGIN TRANSACTION');
+    await lane.conn.run('BEGIN TRANSACTION');
     try {
-      for (const s of used) {
-        if (s.staged === 0) continue;
-        const res = await writer.run(s.merge);
-        changed[s.table.name] = (changed[s.table.name] ?? 0) + res.rowsChanged;
+      for (const st of c.used) {
+        if (st.staged === 0) continue;
+        const res = await lane.conn.run(st.merge);
+        changed[st.table.name] = (changed[st.table.name] ?? 0) + res.rowsChanged;
       }
-      await writer.run(
+      await lane.conn.run(
         `INSERT INTO ${q(SINK_OFFSETS.name)} VALUES ($topic, $partition, $next, epoch_ms($now::BIGINT))
          ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset, updated_at = excluded.updated_at`,
         { topic, partition, next, now: Date.now() },
       );
-      await writer.run('COMMIT');
+      await lane.conn.run('COMMIT');
     } catch (err) {
-      await writer.run('ROLLBACK').catch(() => {});
-      await clearStages().catch(() => {});
+      await lane.conn.run('ROLLBACK').catch(() => {});
+      await clearLane(lane).catch(() => {});
       throw new UnavailableError(`DuckDB transaction for ${topic}[${partition}] failed: ${(err as Error).message}`, err);
     }
     // Committed: from here on the rows and the offset are durable together.
     nextOffsets.set(tpKey(topic, partition), next);
-    await clearStages();
-    const info: CommitInfo = { topic, partition, nextOffset: next.toString(), records: messages.length, changed, ms: Date.now() - started };
-    stats.records += messages.length;
-    stats.deadLettered += dead;
+    await clearLane(lane);
+    const info: CommitInfo = { topic, partition, nextOffset: next.toString(), records: c.records, changed, ms: Date.now() - c.started };
+    stats.records += c.records;
+    stats.deadLettered += c.dead;
     stats.transactions++;
     stats.lastCommitAt = Date.now();
     let stored = 0;
@@ -308,11 +336,16 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
       stored += n;
     }
     dirty.add(SINK_OFFSETS.name);
-    stats.duplicates += staged - stored;
+    stats.duplicates += c.staged - stored;
     opts.onCommit?.(info);
     return info;
   }
 
+  /**
+   * Chunks alternate between two lanes so the JS work of chunk i+1 (decode, append) overlaps
+   * DuckDB's merge and commit of chunk i on its worker threads. Transactions stay strictly in
+   * offset order: chunk i+1's transaction begins only after chunk i's committed.
+   */
   async function eachBatch(payload: EachBatchPayload): Promise<void> {
     await positioned;
     const { batch } = payload;
@@ -326,17 +359,45 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
       messages = messages.filter((m) => BigInt(m.offset) >= stored);
       stats.skipped += batch.messages.length - messages.length;
     }
-    for (let i = 0; i < messages.length; i += maxRows) {
-      if (!payload.isRunning() || payload.isStale()) return;
-      const info = await writeChunk(topic, partition, messages.slice(i, i + maxRows));
-      payload.resolveOffset(messages[Math.min(i + maxRows, messages.length) - 1].offset);
+    if (messages.length === 0) {
+      payload.resolveOffset(batch.messages[batch.messages.length - 1].offset);
+      return;
+    }
+    let pending: { commit: Promise<CommitInfo>; lastOffset: string } | null = null;
+    const settle = async (): Promise<void> => {
+      if (!pending) return;
+      const { commit, lastOffset } = pending;
+      pending = null;
+      const info = await commit;
+      payload.resolveOffset(lastOffset);
       // Only a hint (lag monitoring); sink_offsets decides where we resume.
       await consumer!.commitOffsets([{ topic, partition, offset: info.nextOffset }]).catch((err: Error) => {
         log('warehouse sink: Kafka offset commit (hint) failed', { topic, partition, error: err.message });
       });
       await payload.heartbeat();
+    };
+    try {
+      for (let i = 0, k = 0; i < messages.length; i += maxRows, k++) {
+        if (!payload.isRunning() || payload.isStale()) break;
+        const chunk = messages.slice(i, i + maxRows);
+        const lane = lanes[k % lanes.length];
+        const staged = await stageChunk(lane, topic, partition, chunk);
+        try {
+          await settle(); // the previous transaction commits first (offset order, and its lane is free again)
+        } catch (err) {
+          await clearLane(lane).catch(() => {});
+          throw err;
+        }
+        const commit = commitChunk(staged);
+        commit.catch(() => {}); // observed in settle(); keeps a failure from being an unhandled rejection meanwhile
+        pending = { commit, lastOffset: chunk[chunk.length - 1].offset };
+      }
+    } finally {
+      // Whatever happened, no transaction is left running when eachBatch returns.
+      const last = pending as { commit: Promise<CommitInfo> } | null;
+      if (last) await last.commit.catch(() => {});
     }
-    if (messages.length === 0) payload.resolveOffset(batch.messages[batch.messages.length - 1].offset);
+    await settle();
   }
 
   /** Seek every assigned partition to its stored next_offset, or to the log start without one. */
@@ -461,15 +522,17 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     admin = null;
     if (instance) {
       await snapshot().catch((err: Error) => log('warehouse sink: final snapshot failed', { error: err.message }));
-      for (const s of stages.values()) {
-        try {
-          s.appender.closeSync();
-        } catch {
-          /* already closed */
+      for (const lane of lanes) {
+        for (const st of lane.stages.values()) {
+          try {
+            st.appender.closeSync();
+          } catch {
+            /* already closed */
+          }
         }
+        lane.conn.closeSync();
       }
-      stages.clear();
-      writer.closeSync();
+      lanes.length = 0;
       reader.closeSync();
       adhoc.closeSync();
       instance.closeSync();
