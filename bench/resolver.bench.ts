@@ -14,6 +14,7 @@
  * Targets: ours ≥ 0.5× bare requests/s, p99 ≤ 5 ms.
  */
 import http from 'node:http';
+import express from 'express';
 import type { AddressInfo } from 'node:net';
 import { createPenumbra } from '../pipeline/app/penumbra.ts';
 import { configFrom, ingestFixture, resolverEnv, waitFor } from '../pipeline/resolver/test-support.ts';
@@ -28,6 +29,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
   const rounds = opts.quick ? 1 : 3;
   const p = await createPenumbra(configFrom(resolverEnv('bench-resolve')), { sink: false });
   let bare: http.Server | null = null;
+  let minimal: http.Server | null = null;
   try {
     const { itemId, profileVersion } = await ingestFixture(p.ctx);
     await p.ctx.profileStore.waitForVersion(itemId, profileVersion);
@@ -47,15 +49,31 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
     await new Promise<void>((r) => bare!.listen(0, '127.0.0.1', () => r()));
     const bareUrl = `http://127.0.0.1:${(bare.address() as AddressInfo).port}`;
 
+    // Reference, reported in notes only: one Express 5 route writing the same bytes, i.e. the
+    // part of our cost that is the framework rather than the resolver.
+    const app = express();
+    app.get('/api/v1/resolve', (_req, res) => {
+      res.setHeader('Cache-Control', 'no-store');
+      res.setHeader('Access-Control-Allow-Origin', '*');
+      res.setHeader('Content-Type', 'application/json; charset=utf-8');
+      res.end(sample);
+    });
+    minimal = http.createServer(app);
+    minimal.keepAliveTimeout = 65000;
+    await new Promise<void>((r) => minimal!.listen(0, '127.0.0.1', () => r()));
+    const minimalUrl = `http://127.0.0.1:${(minimal.address() as AddressInfo).port}`;
+
     const load = (base: string, ms: number) => runLoad({ base, paths, headers, connections: CONNECTIONS, durationMs: ms });
     // Warm both (JIT, sockets, Kafka producer batches).
     await load(p.url, 1000);
     await load(bareUrl, 500);
     const ours: LoadResult[] = [];
     const peer: LoadResult[] = [];
+    const framework: LoadResult[] = [];
     for (let r = 0; r < rounds; r++) {
       ours.push(await load(p.url, durationMs));
       peer.push(await load(bareUrl, durationMs));
+      framework.push(await load(minimalUrl, durationMs));
     }
     for (const x of [...ours, ...peer]) {
       if (x.other > 0 || x.errors > 0) throw new Error(`invalid run: ${x.other} non-200 answers, ${x.errors} errors`);
@@ -69,6 +87,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
     const peerP99 = median(peer.map((x) => x.p99));
     const oursP50 = median(ours.map((x) => x.p50));
     const peerP50 = median(peer.map((x) => x.p50));
+    const expressRatio = median(framework.map((x) => x.rps)) / median(peer.map((x) => x.rps));
     const logNote = a ? `assignments sent ${a.sent}, dropped ${a.dropped}, queued ${a.depth}` : 'assignment stats unavailable';
     return [
       {
@@ -78,7 +97,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
         peer: peerRps,
         peerName: 'bare node:http, same JSON',
         ratio: oursRps / peerRps,
-        notes: `target ≥ 0.5× bare; ${CONNECTIONS} keep-alive conns, ${rounds}×${durationMs / 1000}s rounds (median); ${logNote}`,
+        notes: `target ≥ 0.5× bare; ${CONNECTIONS} keep-alive conns, ${rounds}×${durationMs / 1000}s rounds (median); ${logNote}; a bare Express 5 route reaches ${expressRatio.toFixed(2)}× bare here`,
       },
       {
         name: 'resolve latency p99',
@@ -92,6 +111,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
     ];
   } finally {
     await new Promise<void>((r) => (bare ? bare.close(() => r()) : r()));
+    await new Promise<void>((r) => (minimal ? minimal.close(() => r()) : r()));
     await p.stop();
   }
 }

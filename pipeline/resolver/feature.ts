@@ -20,7 +20,9 @@ export interface ResolverFeatureOptions {
   staleMs?: number;
   /** Resolves once the codec has registered the topic schemas (lazy compositions only). */
   kafkaReady?: Promise<void>;
-  /** Count exposures from process start rather than on the first /exposures request. */
+  /** Count exposures from process start. Default: from the first /exposures request (the
+   * counter then replays the topic from the beginning), so processes nobody asks pay nothing
+   * for decoding every assignment. */
   eagerExposures?: boolean;
 }
 
@@ -90,7 +92,7 @@ export function startResolver(ctx: FeatureContext, opts: ResolverFeatureOptions 
     });
     return c;
   };
-  if (opts.eagerExposures ?? ctx.processors) exposures();
+  if (opts.eagerExposures) exposures();
 
   ctx.healthChecks.push(async () => {
     const s = assignments.stats();

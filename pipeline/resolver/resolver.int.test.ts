@@ -39,6 +39,8 @@ beforeAll(async () => {
   ({ itemId, profileVersion: version } = await ingestFixture(p.ctx));
   await p.ctx.profileStore.waitForVersion(itemId, version);
   await waitFor('catalog entry', () => p.ctx.catalog.find(itemId));
+  // Start the (lazy) exposure counter now, so it has caught up when the exposures test reads it.
+  expect((await fetch(`${p.url}/api/v1/exposures?itemId=${itemId}`, { headers: { authorization: `Bearer ${VIEWER_TOKEN}` } })).status).toBe(200);
 });
 
 afterAll(async () => {
