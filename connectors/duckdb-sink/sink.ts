@@ -24,7 +24,7 @@
  * reason, in the same transaction, and the partition moves on. A retriable failure (registry
  * unreachable, DuckDB I/O) rolls the transaction back and throws, so kafkajs refetches the batch.
  *
- * Snapshots read through a second connection inside one read transaction (MVCC), so the Parquet
+ * Snapshots read through their own connection inside one read transaction (MVCC), so the Parquet
  * files of one export are consistent with each other and never block the writer; each file is
  * written to `<table>.parquet.tmp` and renamed into place, so a reader never sees half a file.
  */
