@@ -47,7 +47,9 @@ export function createApi(deps: ApiDeps): express.Express {
     res.setHeader('X-Request-Id', res.locals.requestId as string);
     next();
   });
-  app.use('/api', express.json({ limit: deps.jsonLimit ?? '1mb', type: ['application/json', 'application/*+json', 'text/plain'] }));
+  const json = express.json({ limit: deps.jsonLimit ?? '1mb', type: ['application/json', 'application/*+json', 'text/plain'] });
+  // The collector parses its own body: it must keep the raw bytes of malformed input for the DLQ.
+  app.use('/api', (req, res, next) => (req.path === '/v1/telemetry' ? next() : json(req, res, next)));
 
   deps.openapi.add({ method: 'get', path: '/api/v1/health', summary: 'Health of Kafka, registry, DuckDB and this process (profile versions served)', auth: 'none', tags: ['ops'], responses: { 200: 'Healthy or degraded', 503: 'Down' } });
   app.get('/api/v1/health', async (_req, res) => {

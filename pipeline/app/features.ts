@@ -19,6 +19,7 @@ import type { OpenApiRegistry } from '../../connectors/http/openapi.ts';
 import type { HealthReport } from '../../connectors/http/create-api.ts';
 import type { Logger } from './log.ts';
 import { resolverFeature } from '../resolver/feature.ts';
+import type { LiveHub } from '../live/hub.ts';
 
 export interface FeatureContext {
   cfg: PenumbraConfig;
@@ -39,6 +40,8 @@ export interface FeatureContext {
   processors: boolean;
   /** This process runs the DuckDB sink. */
   sink: boolean;
+  /** In-process pub/sub feeding GET /api/v1/stream (SSE). */
+  hub: LiveHub;
   healthChecks: (() => Promise<HealthReport['checks']>)[];
 }
 
@@ -49,5 +52,5 @@ export interface FeatureHandle {
 
 export type Feature = (ctx: FeatureContext) => Promise<FeatureHandle>;
 
-/** Registered features, in start order. */
+/** Registered features, in start order (core ones are prepended by penumbra.ts). */
 export const features: Feature[] = [resolverFeature()];

@@ -30,6 +30,8 @@ import { createItemsRouter } from '../../connectors/http/items-router.ts';
 import { buildLibrary } from '../../connectors/instrumentation/build.ts';
 import { createLogger } from './log.ts';
 import { features, type FeatureContext, type FeatureHandle } from './features.ts';
+import { collectorFeature, liveFeature, auditFeature } from './core-features.ts';
+import { LiveHub } from '../live/hub.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const VERSION = '0.1.0';
@@ -111,11 +113,12 @@ export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions 
     const ctx: FeatureContext = {
       cfg, kafka, codec, producer, log, groupPrefix, resolverId, profileStore, profiles, catalog, blobs, ingest, tokens, openapi,
       processors: opts.processors !== false, sink: opts.sink ?? opts.processors !== false,
+      hub: new LiveHub(),
       healthChecks: [],
     };
     const routers: Router[] = [createItemsRouter({ catalog, profiles, blobs, tokens, openapi, ingest, maxUploadBytes: cfg.maxUploadBytes, publishCatalog: ingest.publishCatalog })];
     const handles: FeatureHandle[] = [];
-    for (const f of features) {
+    for (const f of [collectorFeature, liveFeature, auditFeature, ...features]) {
       const h = await f(ctx);
       handles.push(h);
       if (h.router) routers.unshift(h.router);

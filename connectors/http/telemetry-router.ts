@@ -1,0 +1,90 @@
+/**
+ * POST /api/v1/telemetry — the collector: the one device-facing path that waits on Kafka,
+ * because its 202 promises durability. Answers 202 only after the broker acknowledged every
+ * accepted event (idempotent producer, acks=all); 503 when it could not (the client retries;
+ * event ids make the retry harmless). Malformed bodies, refused envelopes and refused events go
+ * to penumbra.dlq with their bytes and reason before the answer, so nothing is silently lost.
+ */
+import express, { Router } from 'express';
+import { z } from 'zod';
+import type { TopicNames } from '../../pipeline/config/config.ts';
+import type { AvroProducer, OutRecord } from '../../pipeline/kafka/client.ts';
+import { deadLetter } from '../../pipeline/kafka/dlq.ts';
+import { validateBatch, LIMITS, batchSchema } from '../../pipeline/telemetry/batch.ts';
+import { PenumbraError, ValidationError } from '../../pipeline/errors.ts';
+import type { OpenApiRegistry } from './openapi.ts';
+import { rateLimit } from './rate-limit.ts';
+
+export interface CollectorStats {
+  batches: number;
+  accepted: number;
+  rejectedEvents: number;
+  refusedBatches: number;
+  deadLettered: number;
+}
+
+export function createTelemetryRouter(deps: { producer: AvroProducer; topics: TopicNames; openapi: OpenApiRegistry; perSecond?: number }): { router: Router; stats: CollectorStats } {
+  const r = Router();
+  const stats: CollectorStats = { batches: 0, accepted: 0, rejectedEvents: 0, refusedBatches: 0, deadLettered: 0 };
+  const cors: express.RequestHandler = (_req, res, next) => {
+    res.setHeader('Access-Control-Allow-Origin', '*');
+    res.setHeader('Access-Control-Allow-Methods', 'POST, OPTIONS');
+    res.setHeader('Access-Control-Allow-Headers', 'content-type');
+    res.setHeader('Access-Control-Max-Age', '600');
+    next();
+  };
+  r.options('/api/v1/telemetry', cors, (_req, res) => void res.status(204).end());
+
+  deps.openapi.add({
+    method: 'post', path: '/api/v1/telemetry', summary: 'Telemetry batch from the injected library or any client (partial acceptance)', auth: 'none', tags: ['device'],
+    body: batchSchema as unknown as z.ZodType,
+    responses: { 202: 'Accepted events are durable in Kafka; rejected events listed by index', 400: 'Malformed JSON (dead-lettered)', 413: 'Body too large', 422: 'Envelope invalid or no valid event (dead-lettered)', 429: 'Rate limited', 503: 'Kafka did not acknowledge; retry' },
+  });
+
+  const dlq = (reason: string, value: Buffer, code: string): OutRecord => ({
+    topic: deps.topics.dlq, key: null, value: deadLetter({ reason, errorCode: code, processor: 'collector', value }),
+  });
+
+  r.post(
+    '/api/v1/telemetry',
+    cors,
+    rateLimit({ perSecond: deps.perSecond ?? 500, burst: (deps.perSecond ?? 500) * 2 }),
+    express.raw({ type: () => true, limit: LIMITS.maxBodyBytes }),
+    async (req, res) => {
+      stats.batches++;
+      const receivedAt = Date.now();
+      const raw: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      let body: unknown;
+      try {
+        body = JSON.parse(raw.toString('utf8'));
+      } catch (err) {
+        stats.refusedBatches++;
+        stats.deadLettered++;
+        await deps.producer.send([dlq(`malformed telemetry JSON: ${(err as Error).message}`, raw, 'malformed-json')]);
+        throw new PenumbraError('malformed-json', `Body is not valid JSON: ${(err as Error).message}`, { status: 400, issues: [{ path: '', message: 'malformed JSON' }] });
+      }
+      const v = validateBatch(body, receivedAt);
+      if (!v.ok) {
+        stats.refusedBatches++;
+        stats.deadLettered++;
+        await deps.producer.send([dlq(`telemetry batch refused: ${v.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, raw, 'validation')]);
+        throw new ValidationError('telemetry batch envelope is invalid', v.issues);
+      }
+      const { events, rejected } = v.result;
+      const out: OutRecord[] = events.map((e) => ({ topic: deps.topics.telemetryRaw, key: e.sessionId, value: e }));
+      const evs = (body as { events: unknown[] }).events;
+      for (const x of rejected) {
+        out.push(dlq(`telemetry event ${x.index} refused: ${x.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, Buffer.from(JSON.stringify({ batch: { ...(body as object), events: undefined }, event: evs[x.index] })), 'validation'));
+      }
+      await deps.producer.send(out); // throws UnavailableError → 503, nothing acknowledged
+      stats.accepted += events.length;
+      stats.rejectedEvents += rejected.length;
+      stats.deadLettered += rejected.length;
+      if (events.length === 0) {
+        throw new ValidationError('no valid event in the batch', rejected.flatMap((x) => x.issues));
+      }
+      res.status(202).json({ accepted: events.length, rejected: rejected.map((x) => ({ index: x.index, id: x.id, errors: x.issues })), skewCorrectedMs: v.result.skewMs });
+    },
+  );
+  return { router: r, stats };
+}
