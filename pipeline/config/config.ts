@@ -97,7 +97,7 @@ type Env = Record<string, string | undefined>;
 
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): PenumbraConfig {
   const issues: FieldIssue[] = [];
-  let merged: Env = { ...env };
+  const merged: Env = { ...env };
   const file = env.PENUMBRA_CONFIG_FILE;
   if (file) {
     try {

@@ -48,7 +48,7 @@ export async function loadFixture(name: string, format: ArchiveFormat = 'zip'): 
 /** The fixed library source and shadow configs the golden files were made with. */
 export const TEST_LIBRARY = { fileName: 'penumbra-instrument-1.0.0.js', source: '/* test lib */' };
 
-export function goldenConfig(name: string, tree: ItemTree): ShadowConfig {
+export function goldenConfig(name: string, _tree: ItemTree): ShadowConfig {
   const endpoints: Record<string, string> =
     name === 'api-refs'
       ? { api: 'https://shadow-api.example.com/v1', payments: 'https://shadow-pay.example.com/' }

@@ -54,7 +54,7 @@ describe('monotone ramps', () => {
         ({ count, holdout, seed, base }, which, steps) => {
           const shares = base.slice(0, count).map((s) => Math.floor(s / count));
           const k = which % count;
-          let current = build(shares, holdout, seed);
+          const current = build(shares, holdout, seed);
           fc.pre(current !== null);
           let before = assign(current!);
           for (const target of [...steps].sort((a, b) => a - b)) {

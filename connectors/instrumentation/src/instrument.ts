@@ -399,6 +399,7 @@ function start(): void {
         if (!xhrSeen.has(this)) {
           // One listener per XHR object, even when the page reuses it for several requests.
           xhrSeen.add(this);
+          // eslint-disable-next-line @typescript-eslint/no-this-alias -- the loadend closure must see this XHR, not its own `this`
           const x = this;
           x.addEventListener('loadend', safe(() => {
             const c = xhrInfo.get(x);
