@@ -34,7 +34,7 @@ export interface TrafficRule {
 }
 
 export interface TrafficConfig {
-  /** Share of ALL users of the item that get this shadow, 0..100 (two decimals honoured). */
+  /** Share of the users matching this shadow's rules that get it, 0..100 (two decimals honoured). */
   percentage: number;
   /** How rules combine: every rule must hold (`all`) or at least one (`any`). */
   match: 'all' | 'any';
