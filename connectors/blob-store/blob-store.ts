@@ -56,8 +56,9 @@ export class FsBlobStore implements BlobStore {
   }
 
   async has(sha256: string): Promise<boolean> {
+    const p = this.pathFor(sha256);
     try {
-      await stat(this.pathFor(sha256));
+      await stat(p);
       return true;
     } catch {
       return false;
@@ -65,8 +66,9 @@ export class FsBlobStore implements BlobStore {
   }
 
   async get(sha256: string): Promise<Buffer> {
+    const p = this.pathFor(sha256); // validation errors must not turn into "not found"
     try {
-      return await readFile(this.pathFor(sha256));
+      return await readFile(p);
     } catch {
       throw new NotFoundError(`blob ${sha256} not found`);
     }
