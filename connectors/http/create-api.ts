@@ -10,6 +10,8 @@ import path from 'node:path';
 import type { OpenApiRegistry } from './openapi.ts';
 import { problemHandler, sendProblem, PROBLEM_BASE } from './problem.ts';
 import { requireRole, type TokenStore } from './auth.ts';
+import type { MetricsRegistry } from '../../pipeline/app/metrics.ts';
+import { createMetricsRouter, requestTiming } from './metrics-endpoint.ts';
 
 export interface HealthReport {
   status: 'ok' | 'degraded' | 'down';
@@ -27,6 +29,10 @@ export interface ApiDeps {
   /** Built console (console/dist); served at / when present. */
   consoleDir?: string;
   jsonLimit?: string;
+  /** Prometheus registry: enables GET /metrics and the request latency histogram. */
+  metrics?: MetricsRegistry;
+  /** Debug logger for one line per request (method, route, status, duration). */
+  requestLog?: (msg: string, extra?: Record<string, unknown>) => void;
 }
 
 const securityHeaders: RequestHandler = (_req, res, next) => {
@@ -40,6 +46,7 @@ export function createApi(deps: ApiDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
+  if (deps.metrics) app.use(requestTiming({ registry: deps.metrics, openapi: deps.openapi, log: deps.requestLog }));
   app.use(securityHeaders);
   app.use((req, res, next) => {
     const incoming = req.headers['x-request-id'];
@@ -65,6 +72,7 @@ export function createApi(deps: ApiDeps): express.Express {
     res.json(res.locals.principal);
   });
 
+  if (deps.metrics) app.use(createMetricsRouter({ registry: deps.metrics, openapi: deps.openapi }));
   for (const r of deps.routers) app.use(r);
 
   app.use('/api', (req, res) => {

@@ -32,6 +32,8 @@ import { createLogger } from './log.ts';
 import { features, type FeatureContext, type FeatureHandle } from './features.ts';
 import { collectorFeature, liveFeature, auditFeature } from './core-features.ts';
 import { LiveHub } from '../live/hub.ts';
+import { MetricsRegistry } from './metrics.ts';
+import { registerPenumbraCollectors } from '../../connectors/http/metrics-endpoint.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const VERSION = '0.1.0';
@@ -53,6 +55,8 @@ export interface Penumbra {
   cfg: PenumbraConfig;
   createdToken?: { name: string; token: string; file: string };
   ctx: FeatureContext;
+  /** Prometheus registry behind GET /metrics. */
+  metrics: MetricsRegistry;
   stop(): Promise<void>;
 }
 
@@ -118,10 +122,12 @@ export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions 
     };
     const routers: Router[] = [createItemsRouter({ catalog, profiles, blobs, tokens, openapi, ingest, maxUploadBytes: cfg.maxUploadBytes, publishCatalog: ingest.publishCatalog })];
     const handles: FeatureHandle[] = [];
+    const fastPaths: NonNullable<FeatureHandle['fastPath']>[] = [];
     for (const f of [collectorFeature, liveFeature, auditFeature, ...features]) {
       const h = await f(ctx);
       handles.push(h);
       if (h.router) routers.unshift(h.router);
+      if (h.fastPath) fastPaths.push(h.fastPath);
       if (h.stop) stops.push(h.stop);
     }
 
@@ -150,8 +156,13 @@ export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions 
       return { status, checks, resolverId, profileVersions: profileStore.versions(), version: VERSION };
     };
 
-    const app = createApi({ openapi, tokens, routers, health, version: VERSION, log: log.error, consoleDir: opts.consoleDir });
-    const server = http.createServer(app);
+    const metrics = new MetricsRegistry();
+    registerPenumbraCollectors(metrics, { kafka, groupPrefix, dlqTopic: cfg.topics.dlq, healthChecks: ctx.healthChecks, profileVersions: () => profileStore.versions() });
+    const app = createApi({ openapi, tokens, routers, health, version: VERSION, log: log.error, consoleDir: opts.consoleDir, metrics, requestLog: log.debug });
+    const server = http.createServer((req, res) => {
+      for (const fp of fastPaths) if (fp(req, res)) return;
+      app(req, res);
+    });
     server.keepAliveTimeout = 65000;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -167,7 +178,7 @@ export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions 
     const addr = server.address() as AddressInfo;
     const url = `http://${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${addr.port}`;
     log.info('api listening', { url, resolverId });
-    return { url, server, cfg, createdToken: created, ctx, stop: stopAll };
+    return { url, server, cfg, createdToken: created, ctx, metrics, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;

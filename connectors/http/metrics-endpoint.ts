@@ -1,0 +1,228 @@
+/**
+ * GET /metrics — Prometheus text exposition of this process, plus the request-timing middleware
+ * that feeds it and writes one structured debug log line per request.
+ *
+ * What is exposed (all read at scrape time from state that already exists, except latency):
+ * - `penumbra_http_request_duration_seconds{method,route,status}` histogram. `route` is the
+ *   OpenAPI path template the request matched (a bounded set), `unmatched` otherwise, so an
+ *   attacker probing random URLs cannot blow up the series count.
+ * - `penumbra_health_status{check}` (1 ok, 0.5 degraded, 0 down) and
+ *   `penumbra_health_stat{check,stat}` for every numeric field the features' health checks
+ *   report (collector batches/accepted/rejected/refused/dead-lettered, assignment queue depth and
+ *   drops, windows late/dropped when that feature reports them, …) — a feature that adds a
+ *   number to its health check gets a metric without touching this file.
+ * - `penumbra_telemetry_*_total` and `penumbra_dead_letters_total{source="collector"}`: the
+ *   collector's refusal and DLQ counts under stable names.
+ * - `penumbra_dlq_topic_records{topic}`: records currently retained on the DLQ topic (all
+ *   processors), and `penumbra_consumer_lag{group,topic}`: end offset − committed offset summed
+ *   over partitions, for every consumer group of this deployment's prefix that commits offsets.
+ *   Both come from one Kafka admin round trip cached for `lagCacheMs` (default 15 s) with a
+ *   3 s timeout, so a scrape never waits long on a broker that is down.
+ * - `penumbra_resolver_profile_version{item}`: the profile version this process serves.
+ * - process RSS, heap and uptime (the soak benchmark watches RSS).
+ *
+ * Unauthenticated like /api/v1/health (scrapers rarely carry tokens): it reveals item ids and
+ * rates but no configuration or personal data — see docs/security.md.
+ */
+import { Router, type RequestHandler } from 'express';
+import type { Kafka } from 'kafkajs';
+import type { MetricsRegistry } from '../../pipeline/app/metrics.ts';
+import type { HealthReport } from './create-api.ts';
+import type { OpenApiRegistry } from './openapi.ts';
+
+export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+/** Turn OpenAPI path templates into matchers; `{param}` is one segment, a trailing one may span several (/d/…/{file}). */
+class RouteMatcher {
+  private compiled: { template: string; exact: RegExp; greedy: RegExp | null }[] = [];
+  private seen = -1;
+  constructor(private readonly openapi: OpenApiRegistry) {}
+
+  match(path: string): string | null {
+    if (this.seen !== this.openapi.routes.length) {
+      const templates = [...new Set(this.openapi.routes.map((r) => r.path))];
+      this.compiled = templates.map((template) => {
+        const esc = template.split(/\{[^}]+\}/).map((s) => s.replace(/[.*+?^$()|[\]\\]/g, '\\$&'));
+        const exact = new RegExp(`^${esc.join('[^/]+')}/?$`);
+        const greedy = /\}$/.test(template) ? new RegExp(`^${esc.slice(0, -1).join('[^/]+')}.+$`) : null;
+        return { template, exact, greedy };
+      });
+      this.seen = this.openapi.routes.length;
+    }
+    for (const c of this.compiled) if (c.exact.test(path)) return c.template;
+    for (const c of this.compiled) if (c.greedy?.test(path)) return c.template;
+    return null;
+  }
+}
+
+/**
+ * Middleware: time every request until its response finished (or the client went away), record
+ * it in the latency histogram and log `{method, route, status, ms, requestId}` at debug level.
+ */
+export function requestTiming(deps: { registry: MetricsRegistry; openapi: OpenApiRegistry; log?: (msg: string, extra?: Record<string, unknown>) => void }): RequestHandler {
+  const hist = deps.registry.histogram('penumbra_http_request_duration_seconds', 'HTTP request latency by method, OpenAPI route template and status');
+  const matcher = new RouteMatcher(deps.openapi);
+  return (req, res, next) => {
+    const start = process.hrtime.bigint();
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      const route = matcher.match(req.path) ?? 'unmatched';
+      // A closed connection before the response finished is recorded as status 499 (nginx's
+      // "client closed request"), so aborted SSE streams and uploads are visible too.
+      const status = res.writableFinished ? res.statusCode : 499;
+      hist.observe({ method: req.method, route, status }, seconds);
+      deps.log?.('request', { method: req.method, route, path: req.path, status, ms: Math.round(seconds * 1e6) / 1e3, requestId: res.locals.requestId });
+    };
+    res.on('finish', finish);
+    res.on('close', finish);
+    next();
+  };
+}
+
+export function createMetricsRouter(deps: { registry: MetricsRegistry; openapi: OpenApiRegistry }): Router {
+  const r = Router();
+  deps.openapi.add({ method: 'get', path: '/metrics', summary: 'Prometheus metrics of this process (text exposition format 0.0.4)', auth: 'none', tags: ['ops'], responses: { 200: 'Metrics' } });
+  r.get('/metrics', async (_req, res) => {
+    const body = await deps.registry.render();
+    res.setHeader('Content-Type', METRICS_CONTENT_TYPE);
+    res.setHeader('Cache-Control', 'no-store');
+    res.end(body);
+  });
+  return r;
+}
+
+export interface PenumbraCollectorDeps {
+  kafka: Kafka;
+  /** Consumer groups of this deployment start with it. */
+  groupPrefix: string;
+  dlqTopic: string;
+  healthChecks: (() => Promise<HealthReport['checks']>)[];
+  profileVersions: () => Record<string, number>;
+  lagCacheMs?: number;
+}
+
+const STATUS_VALUE = { ok: 1, degraded: 0.5, down: 0 } as const;
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+      timer.unref();
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Consumer lag per group and DLQ size, from one admin round trip. */
+async function readKafkaPosition(kafka: Kafka, groupPrefix: string, dlqTopic: string): Promise<{ lag: { group: string; topic: string; lag: number }[]; dlq: number }> {
+  const admin = kafka.admin({ retry: { retries: 0 } });
+  await admin.connect();
+  try {
+    const { groups } = await admin.listGroups();
+    // Followers (`<prefix>follow-<uuid>`) never commit, so they have no lag to report.
+    const mine = groups.map((g) => g.groupId).filter((g) => g.startsWith(groupPrefix) && !g.slice(groupPrefix.length).startsWith('follow-'));
+    const ends = new Map<string, Map<number, bigint>>();
+    const topicEnds = async (topic: string) => {
+      let m = ends.get(topic);
+      if (!m) {
+        m = new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, BigInt(o.high)]));
+        ends.set(topic, m);
+      }
+      return m;
+    };
+    const lag: { group: string; topic: string; lag: number }[] = [];
+    for (const group of mine) {
+      for (const t of await admin.fetchOffsets({ groupId: group })) {
+        const high = await topicEnds(t.topic);
+        let sum = 0n;
+        for (const p of t.partitions) {
+          const end = high.get(p.partition) ?? 0n;
+          const committed = BigInt(p.offset);
+          // -1 = nothing committed yet on this partition: everything retained is lag.
+          sum += committed < 0n ? end : end > committed ? end - committed : 0n;
+        }
+        lag.push({ group, topic: t.topic, lag: Number(sum) });
+      }
+    }
+    const dlqOffsets = await admin.fetchTopicOffsets(dlqTopic);
+    const dlq = dlqOffsets.reduce((s, o) => s + Number(BigInt(o.high) - BigInt(o.low)), 0);
+    return { lag, dlq };
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}
+
+/** Register the scrape-time collectors of a Penumbra process. */
+export function registerPenumbraCollectors(registry: MetricsRegistry, deps: PenumbraCollectorDeps): void {
+  const healthStatus = registry.gauge('penumbra_health_status', 'Health of each check: 1 ok, 0.5 degraded, 0 down');
+  const healthStat = registry.gauge('penumbra_health_stat', 'Every numeric field reported by a feature health check');
+  const batches = registry.observedCounter('penumbra_telemetry_batches_total', 'Telemetry batches received by the collector since start');
+  const accepted = registry.observedCounter('penumbra_telemetry_events_accepted_total', 'Telemetry events acknowledged by Kafka (202) since start');
+  const rejected = registry.observedCounter('penumbra_telemetry_events_rejected_total', 'Telemetry events refused inside accepted batches since start');
+  const refused = registry.observedCounter('penumbra_telemetry_batches_refused_total', 'Telemetry batches refused whole (malformed JSON, bad envelope) since start');
+  const dead = registry.observedCounter('penumbra_dead_letters_total', 'Records this process sent to the DLQ since start, by source');
+  const dlqTopic = registry.gauge('penumbra_dlq_topic_records', 'Dead letters currently retained on the DLQ topic (all processors)');
+  const lagGauge = registry.gauge('penumbra_consumer_lag', 'End offset minus committed offset, summed over partitions, per consumer group and topic');
+  const lagAge = registry.gauge('penumbra_consumer_lag_age_seconds', 'Age of the cached consumer-lag reading');
+  const profileVersion = registry.gauge('penumbra_resolver_profile_version', 'Shadow profile version this process serves, per item');
+  const rss = registry.gauge('process_resident_memory_bytes', 'Resident set size');
+  const heap = registry.gauge('nodejs_heap_used_bytes', 'V8 heap in use');
+  const uptime = registry.gauge('process_uptime_seconds', 'Seconds since the process started');
+
+  registry.addCollector(async () => {
+    healthStatus.reset();
+    healthStat.reset();
+    for (const check of deps.healthChecks) {
+      for (const [name, c] of Object.entries(await check())) {
+        healthStatus.set({ check: name }, STATUS_VALUE[c.status] ?? 0);
+        for (const [stat, v] of Object.entries(c)) {
+          if (typeof v === 'number' && Number.isFinite(v)) healthStat.set({ check: name, stat }, v);
+        }
+        if (name === 'collector') {
+          const s = c as unknown as Record<string, number>;
+          batches.set(undefined, s.batches ?? 0);
+          accepted.set(undefined, s.accepted ?? 0);
+          rejected.set(undefined, s.rejectedEvents ?? 0);
+          refused.set(undefined, s.refusedBatches ?? 0);
+          dead.set({ source: 'collector' }, s.deadLettered ?? 0);
+        }
+      }
+    }
+  });
+
+  registry.addCollector(() => {
+    profileVersion.reset();
+    for (const [item, v] of Object.entries(deps.profileVersions())) profileVersion.set({ item }, v);
+    const m = process.memoryUsage();
+    rss.set(undefined, m.rss);
+    heap.set(undefined, m.heapUsed);
+    uptime.set(undefined, Math.round(process.uptime()));
+  });
+
+  const cacheMs = deps.lagCacheMs ?? 15_000;
+  let readAt = 0;
+  let inFlight: Promise<void> | null = null;
+  registry.addCollector(async () => {
+    if (Date.now() - readAt >= cacheMs) {
+      inFlight ??= withTimeout(readKafkaPosition(deps.kafka, deps.groupPrefix, deps.dlqTopic), 3000, 'consumer lag read')
+        .then(({ lag, dlq }) => {
+          lagGauge.reset();
+          for (const l of lag) lagGauge.set({ group: l.group, topic: l.topic }, l.lag);
+          dlqTopic.set({ topic: deps.dlqTopic }, dlq);
+          readAt = Date.now();
+        })
+        .finally(() => (inFlight = null));
+      try {
+        await inFlight;
+      } finally {
+        lagAge.set(undefined, readAt ? Math.round((Date.now() - readAt) / 1000) : -1);
+      }
+    } else {
+      lagAge.set(undefined, Math.round((Date.now() - readAt) / 1000));
+    }
+  });
+}
