@@ -20,6 +20,7 @@ import type { HealthReport } from '../../connectors/http/create-api.ts';
 import type { Logger } from './log.ts';
 import { resolverFeature } from '../resolver/feature.ts';
 import type { LiveHub } from '../live/hub.ts';
+import { warehouseFeature } from '../warehouse/feature.ts';
 
 export interface FeatureContext {
   cfg: PenumbraConfig;
@@ -47,10 +48,12 @@ export interface FeatureContext {
 
 export interface FeatureHandle {
   router?: Router;
+  /** Raw node:http handler tried before Express; returns true when it answered. */
+  fastPath?: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => boolean;
   stop?: () => Promise<void>;
 }
 
 export type Feature = (ctx: FeatureContext) => Promise<FeatureHandle>;
 
 /** Registered features, in start order (core ones are prepended by penumbra.ts). */
-export const features: Feature[] = [resolverFeature()];
+export const features: Feature[] = [resolverFeature(), warehouseFeature()];

@@ -8,6 +8,7 @@
 import os from 'node:os';
 import type { Feature, FeatureContext, FeatureHandle } from '../app/features.ts';
 import { createResolverRouter } from '../../connectors/http/resolver-router.ts';
+import { createResolveFastPath } from '../../connectors/http/resolve-fast-path.ts';
 import { AssignmentLog } from './assignment-log.ts';
 import { Resolver } from './resolver.ts';
 import { ExposureCounter, ResolverRegistry, followInBackground } from './resolver-registry.ts';
@@ -116,8 +117,11 @@ export function startResolver(ctx: FeatureContext, opts: ResolverFeatureOptions 
 
   const router = createResolverRouter({ resolver, registry, exposures: (id) => exposures().view(id), tokens: ctx.tokens, openapi: ctx.openapi, rate: opts.rate });
 
+  const fastPath = createResolveFastPath({ resolver, rate: opts.rate ?? { perSecond: 200, burst: 400 } });
+
   return {
     router,
+    fastPath,
     parts: { resolver, assignments, registry, exposures },
     async stop() {
       offProfiles();

@@ -148,7 +148,11 @@ export async function startResolverProcess(cfg: PenumbraConfig, opts: ResolverFe
     createItemsRouter({ catalog, profiles, blobs, tokens, openapi, ingest, maxUploadBytes: cfg.maxUploadBytes, publishCatalog: ingest.publishCatalog }),
   ];
   const app = createApi({ openapi, tokens, routers, health, version: VERSION, log: log.error });
-  const server = http.createServer(app);
+  const fast = feature.fastPath;
+  const server = http.createServer((req, res) => {
+    if (fast && fast(req, res)) return;
+    app(req, res);
+  });
   server.keepAliveTimeout = 65000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
