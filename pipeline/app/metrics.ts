@@ -64,6 +64,8 @@ export interface Gauge {
 }
 export interface Histogram {
   observe(labels: Labels | undefined, value: number): void;
+  /** An observer for one fixed label set (the label key is built once: hot paths). */
+  series(labels: Labels | undefined): (value: number) => void;
 }
 
 export class MetricsRegistry {
@@ -124,16 +126,25 @@ export class MetricsRegistry {
 
   histogram(name: string, help: string, buckets: number[] = LATENCY_BUCKETS): Histogram {
     const f = this.family(name, help, 'histogram', buckets);
+    const slot = (k: string) => {
+      let h = f.hist.get(k);
+      if (!h) f.hist.set(k, (h = { buckets: f.buckets.map(() => 0), sum: 0, count: 0 }));
+      return h;
+    };
+    const add = (h: { buckets: number[]; sum: number; count: number }, value: number) => {
+      // Stored per bucket (non-cumulative); render() accumulates.
+      const i = f.buckets.findIndex((b) => value <= b);
+      if (i >= 0) h.buckets[i]++;
+      h.sum += value;
+      h.count++;
+    };
     return {
       observe(labels, value) {
-        const k = labelKey(labels);
-        let h = f.hist.get(k);
-        if (!h) f.hist.set(k, (h = { buckets: f.buckets.map(() => 0), sum: 0, count: 0 }));
-        // Stored per bucket (non-cumulative); render() accumulates.
-        const i = f.buckets.findIndex((b) => value <= b);
-        if (i >= 0) h.buckets[i]++;
-        h.sum += value;
-        h.count++;
+        add(slot(labelKey(labels)), value);
+      },
+      series(labels) {
+        const h = slot(labelKey(labels));
+        return (value) => add(h, value);
       },
     };
   }
