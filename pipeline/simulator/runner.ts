@@ -19,6 +19,7 @@
  * 429/503 answers are retried (Retry-After, at most 3 times); event ids make retries harmless.
  */
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { ValidationError } from '../errors.ts';
 import { Prng } from './prng.ts';
 import {
@@ -119,7 +120,19 @@ interface ResolveAnswer {
   reason: string;
 }
 
-const sleep = (ms: number, signal: AbortSignal): Promise<boolean> =>
+/** Timers take at most 2^31 − 1 ms; longer waits (a demo running "forever") are chained. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Wait `ms`; false when `signal` aborted first. */
+const sleep = async (ms: number, signal: AbortSignal): Promise<boolean> => {
+  while (ms > MAX_TIMER_MS) {
+    if (!(await sleepOnce(MAX_TIMER_MS, signal))) return false;
+    ms -= MAX_TIMER_MS;
+  }
+  return sleepOnce(ms, signal);
+};
+
+const sleepOnce = (ms: number, signal: AbortSignal): Promise<boolean> =>
   new Promise((resolve) => {
     if (signal.aborted) return resolve(false);
     const t = setTimeout(() => {
@@ -162,6 +175,7 @@ export function startSimulation(opts: SimulationOptions): SimulationHandle {
   const log = opts.log ?? (() => {});
   const root = new Prng(seed);
   const abort = new AbortController();
+  setMaxListeners(0, abort.signal); // every waiting session listens on it
   const auth: Record<string, string> = opts.token ? { authorization: `Bearer ${opts.token}` } : {};
 
   const report: SimulationReport = {
@@ -385,7 +399,6 @@ export function startSimulation(opts: SimulationOptions): SimulationHandle {
     const startedAt = Date.now();
     report.startedAt = startedAt;
     const endAt = startedAt + opts.durationMs;
-    const endTimer = setTimeout(() => abort.abort(), opts.durationMs);
     log('simulation started', { runId, seed, items: report.items, rate: opts.rate, durationMs: opts.durationMs, effects: report.effects });
 
     let browser: Promise<BrowserReport> | null = null;
@@ -417,7 +430,6 @@ export function startSimulation(opts: SimulationOptions): SimulationHandle {
     }
     await sleep(endAt - Date.now(), abort.signal);
     abort.abort();
-    clearTimeout(endTimer);
     await Promise.all([...inflight]);
     if (browser) report.browser = await browser;
     report.endedAt = Date.now();
