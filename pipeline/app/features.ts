@@ -21,6 +21,7 @@ import type { Logger } from './log.ts';
 import { resolverFeature } from '../resolver/feature.ts';
 import type { LiveHub } from '../live/hub.ts';
 import { warehouseFeature } from '../warehouse/feature.ts';
+import { telemetryFeature } from '../telemetry/feature.ts';
 
 export interface FeatureContext {
   cfg: PenumbraConfig;
@@ -56,4 +57,4 @@ export interface FeatureHandle {
 export type Feature = (ctx: FeatureContext) => Promise<FeatureHandle>;
 
 /** Registered features, in start order (core ones are prepended by penumbra.ts). */
-export const features: Feature[] = [resolverFeature(), warehouseFeature()];
+export const features: Feature[] = [resolverFeature(), warehouseFeature(), telemetryFeature()];

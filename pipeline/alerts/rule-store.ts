@@ -1,0 +1,75 @@
+/**
+ * Alert rules in memory, rebuilt from the compacted penumbra.alert.rules topic (key: rule id;
+ * the latest record per id wins, `deleted: true` removes it). Every process follows the topic:
+ * the API serves GET from here and the evaluator reads the rules it applies from here.
+ */
+import type { AlertRule } from '../../schemas/types.generated.ts';
+
+export type { AlertRule };
+
+/** What the API returns for a rule. */
+export interface AlertRuleView {
+  id: string;
+  itemId: string | null;
+  name: string;
+  metric: string;
+  comparison: AlertRule['comparison'];
+  threshold: number;
+  minSample: number;
+  forWindows: number;
+  guardrail: boolean;
+  updatedBy: string;
+  updatedAt: number;
+}
+
+export function ruleView(r: AlertRule): AlertRuleView {
+  const { deleted: _deleted, ...rest } = r;
+  return rest;
+}
+
+export class RuleStore {
+  private readonly rules = new Map<string, AlertRule>();
+  private readonly waiters = new Set<{ check: () => boolean; resolve: () => void }>();
+  applied = 0;
+
+  apply(r: AlertRule): void {
+    this.applied++;
+    const prev = this.rules.get(r.id);
+    // Compaction keeps the last record per key; across a replay keep the newest by time as well.
+    if (prev && prev.updatedAt > r.updatedAt) return;
+    if (r.deleted) this.rules.delete(r.id);
+    else this.rules.set(r.id, r);
+    for (const w of [...this.waiters]) {
+      if (w.check()) {
+        this.waiters.delete(w);
+        w.resolve();
+      }
+    }
+  }
+
+  get(id: string): AlertRule | undefined {
+    return this.rules.get(id);
+  }
+
+  all(): AlertRule[] {
+    return [...this.rules.values()].sort((a, b) => a.updatedAt - b.updatedAt || (a.id < b.id ? -1 : 1));
+  }
+
+  /** Rules that apply to an item: its own and the global ones (itemId null). */
+  forItem(itemId: string): AlertRule[] {
+    return this.all().filter((r) => r.itemId === null || r.itemId === itemId);
+  }
+
+  /** Resolves once `check` holds (read-your-writes after producing a rule), or rejects after `timeoutMs`. */
+  waitUntil(check: () => boolean, timeoutMs = 10_000): Promise<void> {
+    if (check()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const w = { check, resolve: () => { clearTimeout(timer); resolve(); } };
+      const timer = setTimeout(() => {
+        this.waiters.delete(w);
+        reject(new Error('alert rule change not visible yet'));
+      }, timeoutMs);
+      this.waiters.add(w);
+    });
+  }
+}

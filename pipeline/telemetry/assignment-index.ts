@@ -1,0 +1,114 @@
+/**
+ * Latest assignment per item × user, built from penumbra.assignments (pure state; the feature
+ * feeds it from a follower). Two uses:
+ *
+ * - **Join** (`join`): each telemetry event is checked against the variant the resolver last gave
+ *   its user. An event whose variant differs is counted as a *variant mismatch* (and still
+ *   counted in its own variant's windows — it ran that variant, whatever the resolver said);
+ *   an event of a user never resolved here is *unassigned* (telemetry from a native client, or
+ *   assignments older than the topic's retention). The latest assignment is used whatever its
+ *   profile version, because shadow artifacts keep the profile version they were built with
+ *   while traffic changes bump it.
+ * - **Exposures for SRM** (`exposures`): distinct users per variant among the assignments of the
+ *   item's newest profile version that went through bucketing (reason assigned, not_in_share or
+ *   holdout — the population the configured shares are defined on; `no_match` users never had a
+ *   chance of a shadow). A user resolved many times counts once, with the latest variant.
+ *
+ * Memory is bounded: past `maxUsers` entries the least recently assigned users are forgotten
+ * (their next event counts as unassigned; the SRM counts keep them).
+ */
+import type { Assignment } from '../../schemas/types.generated.ts';
+
+/** Assignment reasons whose users were bucketed (the SRM population). */
+export const BUCKETED_REASONS: ReadonlySet<string> = new Set(['assigned', 'not_in_share', 'holdout']);
+
+export type JoinResult = 'match' | 'mismatch' | 'unassigned';
+
+interface UserEntry {
+  variant: string;
+  profileVersion: number;
+  bucketed: boolean;
+}
+
+interface ItemExposures {
+  profileVersion: number;
+  counts: Map<string, number>;
+}
+
+export interface JoinCounters {
+  matched: number;
+  mismatched: number;
+  unassigned: number;
+}
+
+export class AssignmentIndex {
+  private readonly users = new Map<string, UserEntry>();
+  private readonly exposureByItem = new Map<string, ItemExposures>();
+  private readonly joinsByItem = new Map<string, JoinCounters>();
+  readonly totals: JoinCounters = { matched: 0, mismatched: 0, unassigned: 0 };
+  applied = 0;
+
+  constructor(private readonly maxUsers = 1_000_000) {}
+
+  apply(a: Pick<Assignment, 'itemId' | 'userId' | 'variant' | 'profileVersion' | 'reason'>): void {
+    this.applied++;
+    const key = `${a.itemId}\u0000${a.userId}`;
+    const prev = this.users.get(key);
+    const next: UserEntry = { variant: a.variant, profileVersion: a.profileVersion, bucketed: BUCKETED_REASONS.has(a.reason) };
+    // Delete first so Map insertion order is recency order (eviction takes the oldest).
+    if (prev) this.users.delete(key);
+    this.users.set(key, next);
+    if (this.users.size > this.maxUsers) {
+      const oldest = this.users.keys().next().value;
+      if (oldest !== undefined) this.users.delete(oldest);
+    }
+
+    let ex = this.exposureByItem.get(a.itemId);
+    if (!ex || a.profileVersion > ex.profileVersion) {
+      ex = { profileVersion: a.profileVersion, counts: new Map() };
+      this.exposureByItem.set(a.itemId, ex);
+    }
+    if (a.profileVersion !== ex.profileVersion) return; // an older version's straggler
+    if (prev && prev.profileVersion === ex.profileVersion && prev.bucketed) {
+      const n = (ex.counts.get(prev.variant) ?? 1) - 1;
+      if (n > 0) ex.counts.set(prev.variant, n);
+      else ex.counts.delete(prev.variant);
+    }
+    if (next.bucketed) ex.counts.set(next.variant, (ex.counts.get(next.variant) ?? 0) + 1);
+  }
+
+  /** Latest variant the resolver gave this user for the item, if known. */
+  variantOf(itemId: string, userId: string): string | undefined {
+    return this.users.get(`${itemId}\u0000${userId}`)?.variant;
+  }
+
+  /** Joins one telemetry event with its user's assignment and counts the outcome. */
+  join(e: { itemId: string; userId: string; variant: string }): JoinResult {
+    const v = this.variantOf(e.itemId, e.userId);
+    const r: JoinResult = v === undefined ? 'unassigned' : v === e.variant ? 'match' : 'mismatch';
+    let c = this.joinsByItem.get(e.itemId);
+    if (!c) this.joinsByItem.set(e.itemId, (c = { matched: 0, mismatched: 0, unassigned: 0 }));
+    const field = r === 'match' ? 'matched' : r === 'mismatch' ? 'mismatched' : 'unassigned';
+    c[field]++;
+    this.totals[field]++;
+    return r;
+  }
+
+  joins(itemId: string): JoinCounters {
+    return { ...(this.joinsByItem.get(itemId) ?? { matched: 0, mismatched: 0, unassigned: 0 }) };
+  }
+
+  /**
+   * Distinct bucketed users per variant for `profileVersion` (default: the newest seen). Empty
+   * when the index holds a different version (the resolvers have not logged the new one yet).
+   */
+  exposures(itemId: string, profileVersion?: number): { profileVersion: number | null; counts: Record<string, number> } {
+    const ex = this.exposureByItem.get(itemId);
+    if (!ex || (profileVersion !== undefined && ex.profileVersion !== profileVersion)) return { profileVersion: profileVersion ?? null, counts: {} };
+    return { profileVersion: ex.profileVersion, counts: Object.fromEntries([...ex.counts.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) };
+  }
+
+  get size(): number {
+    return this.users.size;
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * Stream processing feature (registered in pipeline/app/features.ts): telemetry windows, live
+ * statistics, alerts and the rollout schedule advancer.
+ *
+ * Every process: follows penumbra.telemetry.metrics into the MetricsStore behind
+ * GET /api/v1/items/{itemId}/metrics (and, where no metrics processor runs, republishes those
+ * windows on the live hub), plus the alert rules/alerts routes (pipeline/alerts/feature.ts).
+ * Processes that run the processors (`ctx.processors`) also: follow penumbra.assignments into the
+ * AssignmentIndex (variant join, SRM), run the metrics processor, the alert evaluator and the
+ * schedule advancer.
+ *
+ * Options are code, not environment: `streamOptions(prefix, {...})` sets them for the instance
+ * using that topic prefix (tests shorten the lateness so windows close quickly); the factory's
+ * argument gives the defaults.
+ */
+import path from 'node:path';
+import { Router } from 'express';
+import type { Feature, FeatureContext } from '../app/features.ts';
+import { followTopic, type Follower } from '../kafka/follow.ts';
+import { createMetricsRouter } from '../../connectors/http/metrics-router.ts';
+import { startAlerts, type AlertsOptions } from '../alerts/feature.ts';
+import { AssignmentIndex } from './assignment-index.ts';
+import { ComparisonStore } from './comparisons.ts';
+import { MetricsStore } from './metrics-store.ts';
+import { startMetricsProcessor, type MetricsProcessor, type MetricsProcessorOptions } from './metrics-processor.ts';
+import { startScheduleAdvancer, type ScheduleAdvancer } from './schedule.ts';
+
+export interface StreamOptions {
+  metrics?: MetricsProcessorOptions;
+  alerts?: AlertsOptions;
+  /** Schedule advancer period (default 1000 ms). */
+  scheduleTickMs?: number;
+  /** How long metric windows stay in memory for the route (default 2 h). */
+  metricsRetentionMs?: number;
+  /** Users remembered by the assignment join (default 1,000,000). */
+  maxAssignedUsers?: number;
+}
+
+const byPrefix = new Map<string, StreamOptions>();
+
+/** Options for the Penumbra instance on topic prefix `prefix` (set before createPenumbra). */
+export function streamOptions(prefix: string, opts: StreamOptions): void {
+  byPrefix.set(prefix, opts);
+}
+
+export interface StreamHandle {
+  metricsStore: MetricsStore;
+  comparisons: ComparisonStore | null;
+  assignments: AssignmentIndex | null;
+  processor: MetricsProcessor | null;
+  schedule: ScheduleAdvancer | null;
+}
+
+/** Handles of running instances, by FeatureContext (tests and the benchmark inspect them). */
+export const streamHandles = new WeakMap<FeatureContext, StreamHandle>();
+
+export function telemetryFeature(defaults: StreamOptions = {}): Feature {
+  return async (ctx) => {
+    const o: StreamOptions = { ...defaults, ...(byPrefix.get(ctx.cfg.topicPrefix) ?? {}) };
+    const { cfg } = ctx;
+    const stops: (() => Promise<void>)[] = [];
+    const stopAll = async () => {
+      for (const s of stops.reverse()) await s().catch((err) => ctx.log.warn('stream feature stop step failed', { err: String(err) }));
+    };
+    try {
+      const metricsStore = new MetricsStore(o.metricsRetentionMs);
+      let assignments: AssignmentIndex | null = null;
+      let comparisons: ComparisonStore | null = null;
+      let processor: MetricsProcessor | null = null;
+      let schedule: ScheduleAdvancer | null = null;
+
+      if (ctx.processors) {
+        const idx = new AssignmentIndex(o.maxAssignedUsers);
+        assignments = idx;
+        const assignmentFollower: Follower = await followTopic({
+          kafka: ctx.kafka, codec: ctx.codec, topic: cfg.topics.assignments, schema: 'assignment', groupPrefix: ctx.groupPrefix,
+          onRecord: (a) => idx.apply(a), onError: (err) => ctx.log.warn('assignment decode failed', { err: String(err) }),
+        });
+        stops.push(() => assignmentFollower.stop());
+        // Not awaited: a long assignment history must not hold up the start; joins and SRM fill in.
+        void assignmentFollower.ready.then(() => ctx.log.debug('assignment index caught up', { users: idx.size }));
+        comparisons = new ComparisonStore();
+        processor = await startMetricsProcessor(
+          { kafka: ctx.kafka, codec: ctx.codec, producer: ctx.producer, topics: cfg.topics, groupPrefix: ctx.groupPrefix, hub: ctx.hub, profileStore: ctx.profileStore, assignments: idx, comparisons, log: ctx.log.warn },
+          o.metrics,
+        );
+        stops.push(() => processor!.stop());
+        schedule = startScheduleAdvancer({ store: ctx.profileStore, profiles: ctx.profiles, intervalMs: o.scheduleTickMs, log: ctx.log.warn });
+        stops.push(async () => schedule!.stop());
+      }
+
+      const hasProcessor = processor !== null;
+      const metricsFollower = await followTopic({
+        kafka: ctx.kafka, codec: ctx.codec, topic: cfg.topics.telemetryMetrics, schema: 'metric-window', groupPrefix: ctx.groupPrefix,
+        onRecord: (w) => {
+          metricsStore.apply(w);
+          // The processor publishes its windows itself (sooner); elsewhere the topic is the source.
+          if (!hasProcessor) ctx.hub.publish({ event: 'metrics', itemId: w.itemId, data: w });
+        },
+        onError: (err) => ctx.log.warn('metric window decode failed', { err: String(err) }),
+      });
+      stops.push(() => metricsFollower.stop());
+
+      const alerts = await startAlerts(ctx, { assignments }, o.alerts);
+      stops.push(() => alerts.stop());
+
+      const router = Router();
+      router.use(createMetricsRouter({
+        store: metricsStore,
+        comparisons: comparisons ? (itemId) => comparisons!.latestFor(itemId) : undefined,
+        joins: assignments ? (itemId) => assignments!.joins(itemId) : undefined,
+        parquetDir: path.join(cfg.dataDir, 'warehouse', 'parquet'),
+        tokens: ctx.tokens,
+        openapi: ctx.openapi,
+      }));
+      router.use(alerts.router);
+
+      ctx.healthChecks.push(async () => ({
+        streamProcessing: {
+          status: 'ok',
+          metricsProcessor: processor?.health() ?? null,
+          metricWindowsInMemory: metricsStore.applied,
+          assignmentsIndexed: assignments?.size ?? null,
+          schedule: schedule?.stats ?? null,
+          alerts: alerts.health(),
+        },
+      }));
+      streamHandles.set(ctx, { metricsStore, comparisons, assignments, processor, schedule });
+      return { router, stop: stopAll };
+    } catch (err) {
+      await stopAll();
+      throw err;
+    }
+  };
+}

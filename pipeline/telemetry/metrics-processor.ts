@@ -1,0 +1,346 @@
+/**
+ * Metrics processor.
+ *
+ * Reads: penumbra.telemetry.raw (Avro TelemetryEvent, key sessionId) in the consumer group
+ * `<prefix>telemetry-metrics` — members share the partitions, so it scales with them — and the
+ * shared AssignmentIndex (penumbra.assignments) to join each event with its user's variant.
+ * Writes: one `MetricWindow` record per closed window (10 s and 60 s, event-time, tumbling) to
+ * penumbra.telemetry.metrics (key itemId), undecodable records to penumbra.dlq, and to the live
+ * hub: `metrics` (each emitted window, after Kafka acknowledged it; plus, every second, a
+ * `provisional: true` copy of the open 10 s windows that changed, so the console sees new events
+ * within ~1 s rather than at window close), and `comparison` (shadow vs original on the
+ * cumulative aggregates, with SRM, after every emission).
+ *
+ * Time: `WindowAggregator` (pipeline/windows) with a watermark trailing the newest event time by
+ * `allowedLatenessMs` (5 s). A 1 s timer also advances it by wall clock, so windows close on a
+ * quiet stream — but only while the consumer is caught up (or has received nothing for 2 ticks):
+ * during a catch-up the wall clock would run ahead of the backlog and turn it late.
+ *
+ * Guarantee — no event's contribution is ever lost, at-least-once output:
+ * - windows are produced and ACKNOWLEDGED before any offset behind them is committed;
+ * - per partition the committed offset is the lowest one still feeding an OPEN window
+ *   (offsets.ts), with metadata {watermark, next offset}; a restart (or the partition's next
+ *   owner) replays from there into fresh windows, skips events whose windows were all emitted and
+ *   never re-opens an emitted window (it raises its watermark to the committed one first);
+ * - the aggregator de-duplicates by event id, and a window emitted twice is an upsert downstream
+ *   (the warehouse keys metric_windows by item, variant, size, start).
+ * Late events (window already closed) are counted in the `late` field of the next window of the
+ * same item × variant × size, not added; they stay in telemetry.raw and the warehouse. A `late`
+ * count still pending when the process dies is not replayed (best effort), and replayed events
+ * whose 10 s window was emitted but 60 s window was not count as late for 10 s.
+ *
+ * Scaling caveat: telemetry.raw is keyed by session, so an item's events spread over partitions.
+ * One process holding all partitions (the default: one processors process) emits exact windows;
+ * with several members each emits windows over its own partitions for the same key, and the
+ * upsert keeps one of them. Exact multi-member windows need a repartition by item (or a shard
+ * field in MetricWindow merged at read time) — not done yet.
+ */
+import type { Consumer, EachBatchPayload, Kafka, Admin } from 'kafkajs';
+import type { TopicNames } from '../config/config.ts';
+import type { AvroCodec } from '../kafka/registry.ts';
+import type { AvroProducer, OutRecord } from '../kafka/client.ts';
+import { deadLetter } from '../kafka/dlq.ts';
+import { PenumbraError } from '../errors.ts';
+import type { LiveHub } from '../live/hub.ts';
+import type { ProfileStore } from '../profiles/profile-store.ts';
+import { WindowAggregator } from '../windows/window-aggregator.ts';
+import type { WindowState } from '../windows/window-state.ts';
+import { WINDOW_SIZES, type MetricWindow as AggregatedWindow, type TelemetryEvent, type WindowSize } from '../windows/types.ts';
+import { toMetricWindowRecord, type MetricWindowRecord } from './metric-record.ts';
+import { PartitionProgress, contributionEnd, decodeCommitMeta, encodeCommitMeta, lastWindowEnd, type ReplayMark } from './offsets.ts';
+import type { AssignmentIndex } from './assignment-index.ts';
+import { srmCheck, DEFAULT_SRM_MIN_EXPOSURES, type ComparisonStore } from './comparisons.ts';
+
+export const METRICS_PROCESSOR = 'telemetry-metrics';
+
+export interface MetricsProcessorOptions {
+  /** How far the watermark trails the newest event time (default 5000 ms). */
+  allowedLatenessMs?: number;
+  windowSizes?: readonly WindowSize[];
+  /** Wall-clock watermark / commit / provisional timer (default 1000 ms). */
+  tickMs?: number;
+  /** Publish provisional open 10 s windows on the hub every tick while someone listens (default true). */
+  provisional?: boolean;
+  /** SRM is flagged only from this many bucketed users on (default 100). */
+  srmMinExposures?: number;
+}
+
+export interface MetricsProcessorDeps {
+  kafka: Kafka;
+  codec: AvroCodec;
+  producer: AvroProducer;
+  topics: TopicNames;
+  groupPrefix: string;
+  hub: LiveHub;
+  profileStore: ProfileStore;
+  assignments: AssignmentIndex;
+  comparisons: ComparisonStore;
+  log?: (msg: string, extra?: Record<string, unknown>) => void;
+}
+
+export interface MetricsProcessorStats {
+  events: number;
+  duplicates: number;
+  /** Events re-read after a restart whose windows had all been emitted (skipped). */
+  replaySkipped: number;
+  windows: number;
+  provisional: number;
+  comparisons: number;
+  deadLettered: number;
+  commits: number;
+  batches: number;
+}
+
+export interface MetricsProcessor {
+  consumer: Consumer;
+  aggregator: WindowAggregator;
+  /** Resolves once the consumer joined its group. */
+  ready: Promise<void>;
+  stats: MetricsProcessorStats;
+  health(): Record<string, unknown>;
+  /** One timer pass now (tests): wall-clock advance, emit, commit. */
+  tick(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Serialises batch handling and timer passes: emitted-and-acked must precede every commit. */
+class Mutex {
+  private tail: Promise<unknown> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.tail.then(fn, fn);
+    this.tail = p.catch(() => undefined);
+    return p;
+  }
+}
+
+export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: MetricsProcessorOptions = {}): Promise<MetricsProcessor> {
+  const sizes = [...(opts.windowSizes ?? WINDOW_SIZES)].sort((a, b) => a - b);
+  const tickMs = opts.tickMs ?? 1000;
+  const smallest = sizes[0];
+  const aggregator = new WindowAggregator({ windowSizes: sizes, allowedLatenessMs: opts.allowedLatenessMs ?? 5000 });
+  const groupId = `${deps.groupPrefix}${METRICS_PROCESSOR}`;
+  const topic = deps.topics.telemetryRaw;
+  const stats: MetricsProcessorStats = { events: 0, duplicates: 0, replaySkipped: 0, windows: 0, provisional: 0, comparisons: 0, deadLettered: 0, commits: 0, batches: 0 };
+  const mutex = new Mutex();
+  const progress = new Map<number, PartitionProgress>();
+  const caughtUp = new Map<number, boolean>();
+  /** item × variant keys with events since the last provisional publish. */
+  const dirty = new Set<string>();
+  let lastBatchAt = 0;
+  let lastCommitAt = 0;
+  let stopped = false;
+
+  const admin: Admin = deps.kafka.admin();
+  await admin.connect();
+  const consumer = deps.kafka.consumer({ groupId, sessionTimeout: 10000, heartbeatInterval: 1000, maxWaitTimeInMs: 50 });
+  let resolveReady!: () => void;
+  const ready = new Promise<void>((r) => (resolveReady = r));
+
+  // GROUP_JOIN fires before fetching starts for the new generation; batches wait for this.
+  let assignment: Promise<void> = Promise.resolve();
+  consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    const parts = e.payload.memberAssignment[topic] ?? [];
+    assignment = mutex.run(async () => {
+      const marks = await fetchMarks(parts);
+      for (const p of [...progress.keys()]) if (!parts.includes(p)) progress.delete(p);
+      let maxWm = -Infinity;
+      for (const p of parts) {
+        // A partition kept across the rebalance keeps its progress (kafkajs replays it from the
+        // committed offset; those offsets are below `next` and the aggregator de-duplicates them).
+        if (!progress.has(p)) {
+          const mark = marks.get(p) ?? null;
+          progress.set(p, new PartitionProgress(p, mark));
+          if (mark && mark.wm > maxWm) maxWm = mark.wm;
+        }
+        caughtUp.set(p, false);
+      }
+      for (const p of [...caughtUp.keys()]) if (!parts.includes(p)) caughtUp.delete(p);
+      // Never re-open a window the previous owner emitted (see offsets.ts).
+      if (maxWm > aggregator.watermark) await emit(aggregator.advanceWatermark(maxWm + aggregator.allowedLatenessMs), []);
+    });
+    resolveReady();
+  });
+
+  async function fetchMarks(parts: number[]): Promise<Map<number, ReplayMark>> {
+    const out = new Map<number, ReplayMark>();
+    if (parts.length === 0) return out;
+    const res = await admin.fetchOffsets({ groupId, topics: [topic] });
+    for (const t of res) {
+      for (const p of t.partitions) {
+        const m = decodeCommitMeta(p.metadata);
+        if (m && parts.includes(p.partition)) out.set(p.partition, m);
+      }
+    }
+    return out;
+  }
+
+  /** Produce closed windows (+ dead letters), wait for the acks, then tell the hub and compare. */
+  async function emit(closed: AggregatedWindow[], dead: OutRecord[]): Promise<void> {
+    if (closed.length === 0 && dead.length === 0) return;
+    const now = Date.now();
+    const records = closed.map((w) => toMetricWindowRecord(w, now));
+    await deps.producer.send([...records.map((r) => ({ topic: deps.topics.telemetryMetrics, key: r.itemId, value: r })), ...dead]);
+    stats.windows += records.length;
+    stats.deadLettered += dead.length;
+    for (const r of records) deps.hub.publish({ event: 'metrics', itemId: r.itemId, data: r });
+    publishComparisons(records, now);
+  }
+
+  function publishComparisons(records: MetricWindowRecord[], now: number): void {
+    for (const itemId of new Set(records.map((r) => r.itemId))) {
+      const profile = deps.profileStore.get(itemId);
+      const srm = profile ? srmCheck(profile, deps.assignments.exposures(itemId, profile.profileVersion).counts, opts.srmMinExposures ?? DEFAULT_SRM_MIN_EXPOSURES) : null;
+      for (const c of deps.comparisons.compareItem(itemId, srm, now)) {
+        stats.comparisons++;
+        deps.hub.publish({ event: 'comparison', itemId, data: { itemId, variant: c.variant, comparison: c.comparison } });
+      }
+    }
+  }
+
+  async function commit(force: boolean): Promise<void> {
+    if (!force && Date.now() - lastCommitAt < 250) return;
+    lastCommitAt = Date.now();
+    const wm = aggregator.watermark;
+    const offsets: { topic: string; partition: number; offset: string; metadata: string }[] = [];
+    for (const prog of progress.values()) {
+      const safe = prog.safeOffset(wm);
+      const next = prog.next;
+      if (safe === null || next === null) continue;
+      if (prog.committed !== null && safe <= prog.committed) continue;
+      offsets.push({ topic, partition: prog.partition, offset: safe.toString(), metadata: encodeCommitMeta({ wm, hi: next }) });
+      prog.committed = safe;
+    }
+    if (offsets.length === 0) return;
+    try {
+      await consumer.commitOffsets(offsets);
+      stats.commits++;
+    } catch (err) {
+      // A commit lost to a rebalance only means a longer replay; the windows are already safe.
+      for (const o of offsets) {
+        const prog = progress.get(o.partition);
+        if (prog) prog.committed = null;
+      }
+      deps.log?.('metrics processor: commit failed', { err: String(err) });
+    }
+  }
+
+  async function handleBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    let prog = progress.get(batch.partition);
+    if (!prog) progress.set(batch.partition, (prog = new PartitionProgress(batch.partition)));
+    const closed: AggregatedWindow[] = [];
+    const dead: OutRecord[] = [];
+    let last: string | null = null;
+    for (const m of batch.messages) {
+      if (!payload.isRunning() || payload.isStale()) break;
+      const offset = BigInt(m.offset);
+      let e: TelemetryEvent;
+      try {
+        e = (await deps.codec.decode('telemetry-event', m.value)) as TelemetryEvent;
+        if (typeof e.id !== 'string' || e.id === '' || !Number.isFinite(e.ts)) throw new PenumbraError('validation', 'telemetry event needs a non-empty id and a finite ts');
+      } catch (err) {
+        if (err instanceof PenumbraError && !err.retriable) {
+          dead.push({ topic: deps.topics.dlq, key: null, value: deadLetter({ reason: err.message, error: err, processor: METRICS_PROCESSOR, sourceTopic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value }) });
+          prog.track(offset, -Infinity);
+          last = m.offset;
+          continue;
+        }
+        throw err; // registry down etc.: nothing of this batch past here is resolved; kafkajs refetches
+      }
+      last = m.offset;
+      if (prog.alreadyEmitted(offset, lastWindowEnd(e.ts, sizes))) {
+        stats.replaySkipped++;
+        deps.comparisons.add(e); // the cumulative of this process never saw it
+        prog.track(offset, -Infinity);
+        continue;
+      }
+      const wmBefore = aggregator.watermark;
+      const dupBefore = aggregator.duplicates;
+      const out = aggregator.add(e);
+      for (const w of out) closed.push(w);
+      if (aggregator.duplicates === dupBefore) {
+        stats.events++;
+        deps.comparisons.add(e);
+        deps.assignments.join(e);
+        dirty.add(`${e.itemId}\u0000${e.variant}`);
+      } else stats.duplicates++;
+      prog.track(offset, contributionEnd(e.ts, sizes, wmBefore));
+    }
+    if (last !== null) {
+      await emit(closed, dead);
+      payload.resolveOffset(last);
+    }
+    caughtUp.set(batch.partition, last !== null && last === batch.messages[batch.messages.length - 1]?.offset && batch.offsetLag() === '0');
+    lastBatchAt = Date.now();
+    stats.batches++;
+    await commit(false);
+  }
+
+  function publishProvisional(): void {
+    if (opts.provisional === false || dirty.size === 0 || deps.hub.size === 0) {
+      dirty.clear();
+      return;
+    }
+    // WindowAggregator has no read-only view of its open windows yet; this reads its private map
+    // without changing it (replace with a public peek when pipeline/windows grows one).
+    const open = (aggregator as unknown as { open: Map<string, WindowState> }).open;
+    const now = Date.now();
+    for (const w of open.values()) {
+      if (w.windowSize !== smallest || !dirty.has(`${w.itemId}\u0000${w.variant}`)) continue;
+      const r = toMetricWindowRecord(w.toMetricWindow(0), now);
+      stats.provisional++;
+      deps.hub.publish({ event: 'metrics', itemId: r.itemId, data: { ...r, provisional: true } });
+    }
+    dirty.clear();
+  }
+
+  const tick = () =>
+    mutex.run(async () => {
+      if (stopped) return;
+      const now = Date.now();
+      const idle = now - lastBatchAt >= 2 * tickMs;
+      const allCaughtUp = [...caughtUp.values()].every(Boolean);
+      if (idle || allCaughtUp) await emit(aggregator.advanceWatermark(now), []);
+      publishProvisional();
+      await commit(true);
+    });
+
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    eachBatch: async (payload) => {
+      await assignment;
+      await mutex.run(() => handleBatch(payload));
+      await payload.heartbeat();
+    },
+  });
+  const timer = setInterval(() => {
+    tick().catch((err) => deps.log?.('metrics processor: tick failed', { err: String(err) }));
+  }, tickMs);
+  timer.unref?.();
+
+  return {
+    consumer,
+    aggregator,
+    ready,
+    stats,
+    tick,
+    health: () => ({
+      ...stats,
+      watermark: Number.isFinite(aggregator.watermark) ? aggregator.watermark : null,
+      watermarkLagMs: Number.isFinite(aggregator.watermark) ? Date.now() - aggregator.watermark : null,
+      openWindows: aggregator.openWindows,
+      partitions: [...progress.keys()].sort((a, b) => a - b),
+      variantJoin: { ...deps.assignments.totals },
+    }),
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await mutex.run(async () => undefined);
+      await consumer.disconnect();
+      await admin.disconnect().catch(() => {});
+    },
+  };
+}
