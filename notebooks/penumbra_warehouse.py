@@ -77,3 +77,45 @@ def freshness(data_dir: str | os.PathLike | None = None) -> dict:
         "tables": meta["tables"],
         "offsets": meta["offsets"],
     }
+
+
+# ---- shared by the notebooks -------------------------------------------------------------
+
+#: Item the notebooks read when PENUMBRA_ITEM is not set (the `penumbra start --demo` item).
+DEFAULT_ITEM = "com.example.multipage"
+
+
+def item_id(default: str = DEFAULT_ITEM) -> str:
+    """The item a notebook reports on: ``$PENUMBRA_ITEM``, else ``default``."""
+    return os.environ.get("PENUMBRA_ITEM") or default
+
+
+def repo_root() -> Path:
+    """The Penumbra checkout (for the golden cases): ``$PENUMBRA_REPO``, else the parent of this file's folder."""
+    env = os.environ.get("PENUMBRA_REPO")
+    return Path(env).resolve() if env else Path(__file__).resolve().parent.parent
+
+
+def traffic_split_reference():
+    """The Python reference of the bucketing hash, ``pipeline/traffic-split/reference.py``, as a module."""
+    import importlib.util
+
+    path = repo_root() / "pipeline" / "traffic-split" / "reference.py"
+    spec = importlib.util.spec_from_file_location("penumbra_traffic_split_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_out(numbers: dict) -> str | None:
+    """Write the numbers a notebook computed as JSON to ``$PENUMBRA_NOTEBOOK_OUT`` (tests compare them).
+
+    NaN becomes null and ±inf "Infinity"/"-Infinity". Returns the path written, or None when unset.
+    """
+    out = os.environ.get("PENUMBRA_NOTEBOOK_OUT")
+    if not out:
+        return None
+    from penumbra_stats import jsonable
+
+    Path(out).write_text(json.dumps(jsonable(numbers), indent=1, allow_nan=False))
+    return out
