@@ -206,9 +206,13 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
       const safe = prog.safeOffset(wm);
       const next = prog.next;
       if (safe === null || next === null) continue;
-      if (prog.committed !== null && safe <= prog.committed) continue;
-      offsets.push({ topic, partition: prog.partition, offset: safe.toString(), metadata: encodeCommitMeta({ wm, hi: next }) });
+      // Re-commit the same offset when the marks moved: the next owner must know which windows
+      // were emitted since (a long-open 60 s window can pin the offset for a minute).
+      const metadata = encodeCommitMeta({ wm, hi: next });
+      if (prog.committed !== null && safe <= prog.committed && metadata === prog.committedMeta) continue;
+      offsets.push({ topic, partition: prog.partition, offset: safe.toString(), metadata });
       prog.committed = safe;
+      prog.committedMeta = metadata;
     }
     if (offsets.length === 0) return;
     try {
@@ -218,7 +222,10 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
       // A commit lost to a rebalance only means a longer replay; the windows are already safe.
       for (const o of offsets) {
         const prog = progress.get(o.partition);
-        if (prog) prog.committed = null;
+        if (prog) {
+          prog.committed = null;
+          prog.committedMeta = null;
+        }
       }
       deps.log?.('metrics processor: commit failed', { err: String(err) });
     }
@@ -338,7 +345,8 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
     async stop() {
       stopped = true;
       clearInterval(timer);
-      await mutex.run(async () => undefined);
+      // Last commit with the newest marks, so the next owner replays as little as possible.
+      await mutex.run(() => commit(true)).catch(() => undefined);
       await consumer.disconnect();
       await admin.disconnect().catch(() => {});
     },

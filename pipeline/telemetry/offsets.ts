@@ -59,6 +59,8 @@ export class PartitionProgress {
   private nextOffset: bigint | null = null;
   /** Last committed offset (what we told Kafka), null before the first commit. */
   committed: bigint | null = null;
+  /** Metadata sent with it. */
+  committedMeta: string | null = null;
 
   constructor(
     readonly partition: number,
