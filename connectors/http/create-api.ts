@@ -3,7 +3,8 @@
  * test can start two in one process. Feature routers are mounted in order; the one problem+json
  * handler is last. Security headers and body limits apply to every route.
  */
-import express, { type Router, type RequestHandler } from 'express';
+import express, { type Router, type RequestHandler, type ErrorRequestHandler } from 'express';
+import { PenumbraError } from '../../pipeline/errors.ts';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -75,9 +76,10 @@ export function createApi(deps: ApiDeps): express.Express {
   if (deps.metrics) app.use(createMetricsRouter({ registry: deps.metrics, openapi: deps.openapi }));
   for (const r of deps.routers) app.use(r);
 
-  app.use('/api', (req, res) => {
+  const notFound: RequestHandler = (req, res) => {
     sendProblem(res, { type: PROBLEM_BASE + 'not-found', title: 'Not Found', status: 404, detail: `No route ${req.method} ${req.originalUrl}`, instance: req.originalUrl });
-  });
+  };
+  app.use('/api', notFound);
 
   if (deps.consoleDir && existsSync(deps.consoleDir)) {
     const dir = deps.consoleDir;
@@ -90,6 +92,14 @@ export function createApi(deps: ApiDeps): express.Express {
     app.get(/^\/(?!api\/|d\/|launch\/).*/, (_req, res) => res.sendFile(path.join(dir, 'index.html')));
   }
 
+  // Anything else (device paths such as /d/…/ or /launch/ without a match, unknown paths) is a
+  // problem+json 404 too, never Express's HTML page.
+  app.use(notFound);
+  // A URIError is malformed percent-encoding in the request reaching a decodeURIComponent in a
+  // route (found by test/fuzz/routes): the client's input, so a 400, not a 500.
+  app.use(((err, _req, _res, next) => {
+    next(err instanceof URIError ? new PenumbraError('malformed-uri', `Malformed percent-encoding in the URL: ${err.message}`, { status: 400 }) : err);
+  }) as ErrorRequestHandler);
   app.use(problemHandler(deps.log));
   return app;
 }
