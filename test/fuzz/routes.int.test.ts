@@ -118,7 +118,7 @@ const KNOWN: { id: string; matches: (r: Req, a: Answer) => boolean }[] = [
     // items-router.ts runtime-config: ETag `"<version>-<variant>"` is built from the raw query;
     // a variant with a character above U+00FF makes setHeader throw (ERR_INVALID_CHAR) → 500.
     id: 'runtime-config-etag-non-latin1',
-    matches: (r, a) => a.status === 500 && r.op.template === '/api/v1/items/{itemId}/runtime-config' && r.query.some(([n, v]) => n === 'variant' && /[^\u0000-\u00ff]/.test(v)),
+    matches: (r, a) => a.status === 500 && r.op.template === '/api/v1/items/{itemId}/runtime-config' && r.query.some(([n, v]) => n === 'variant' && [...v].some((c) => c.codePointAt(0)! > 0xff)),
   },
 ];
 
