@@ -1,0 +1,282 @@
+/**
+ * The analysts' notebooks agree with the pipeline.
+ *
+ * A real Penumbra (own topic prefix, temp data folder, DuckDB sink on) ingests the multi-page-web
+ * sample with a 50 % mobile shadow; the simulator drives it for 18 s with a regression on the
+ * shadow (+20 % latency, +1 pp error sessions). Once every accepted event and every closed window
+ * is in the Parquet snapshot, the pipeline's live comparison is read from the API and Penumbra is
+ * stopped (its final snapshot freezes the files). Then notebooks/run_notebooks.py executes both
+ * notebooks with nbclient against that snapshot, and their numbers are checked:
+ *
+ * - rollout_health: every 10 s window equals the stream processor's `metric_windows` row, and the
+ *   same window recomputed here from `telemetry_events` in SQL (quantile_cont), to 1e-9;
+ * - experiment_readout: the cumulative sums equal a recomputation here; Welch, z-tests, SRM and
+ *   the verdict equal pipeline/stats on those sums, and the metrics processor's own live
+ *   comparison (GET /api/v1/items/{id}/metrics), to 1e-9; the bucketing hash check passed.
+ *
+ * Needs python3 with notebooks/requirements.txt installed.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { startTestPenumbra, TOKENS, uploadForm, type TestPenumbra } from './penumbra-helpers.ts';
+import { fixtureArchive } from '../pipeline/shadowing/fixtures.ts';
+import { runSimulation, type SimulationReport } from '../pipeline/simulator/runner.ts';
+import { warehousePaths } from '../pipeline/warehouse/feature.ts';
+import { queryParquet } from '../connectors/duckdb-sink/query.ts';
+import { compareVariants, srmChiSquare, summaryFromSums, twoProportionZTest, welchTTest } from '../pipeline/stats/index.ts';
+import type { ShadowConfig } from '../pipeline/domain/types.ts';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const TOL = 1e-9;
+const SHADOW = 'checkout-v2';
+
+const shadow: ShadowConfig = {
+  name: SHADOW,
+  instrumentation: { capture: { performance: true, errors: true, usage: true }, points: [{ id: 'buy', selector: '#buy', event: 'click' }], sampleRate: 1 },
+  endpoints: { api: 'https://shadow-api.example.com/v1' },
+  traffic: { percentage: 50, match: 'all', rules: [{ attribute: 'deviceType', op: 'in', values: ['android', 'ios'] }] },
+};
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+let t: TestPenumbra;
+let stopped = false;
+let itemId: string;
+let sim: SimulationReport;
+let live: { comparisons: Record<string, Json> };
+let parquetDir: string;
+let runs: Json[];
+let readout: Json;
+let health: Json;
+
+/** JSON numbers back: null = NaN (JSON has none), "Infinity" strings = ±∞. */
+function num(x: unknown): number {
+  if (x === null || x === undefined) return NaN;
+  if (x === 'Infinity') return Infinity;
+  if (x === '-Infinity') return -Infinity;
+  return typeof x === 'bigint' ? Number(x) : (x as number);
+}
+
+function expectClose(actual: unknown, expected: unknown, what: string): void {
+  const a = num(actual);
+  const e = num(expected);
+  if (Number.isNaN(e) || !Number.isFinite(e)) {
+    if (!Object.is(a, e) && !(Number.isNaN(a) && Number.isNaN(e))) throw new Error(`${what}: ${a} ≠ ${e}`);
+    return;
+  }
+  if (!(Math.abs(a - e) <= TOL * Math.max(1, Math.abs(e)))) throw new Error(`${what}: notebook ${a} vs pipeline ${e} (|Δ| = ${Math.abs(a - e)})`);
+}
+
+function expectStats(actual: Json, expected: Json, what: string, keys: string[]): void {
+  expect(actual.valid).toBe(expected.valid);
+  for (const k of keys) expectClose(actual[k], expected[k], `${what}.${k}`);
+  expectClose(actual.ci[0], expected.ci[0], `${what}.ci[0]`);
+  expectClose(actual.ci[1], expected.ci[1], `${what}.ci[1]`);
+}
+
+async function waitUntil<T>(what: string, fn: () => Promise<T | false | undefined>, timeoutMs: number): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== false && v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+function runNotebooks(outDir: string, env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('python3', [path.join(REPO, 'notebooks', 'run_notebooks.py'), '--out-dir', outDir, '--timeout', '120'], {
+      cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.once('error', reject);
+    p.once('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+beforeAll(async () => {
+  t = await startTestPenumbra('notebooks', {}, { sink: true });
+  parquetDir = warehousePaths(t.dataDir).parquetDir;
+  const up = await fetch(`${t.url}/api/v1/items`, { method: 'POST', headers: t.auth('operator'), body: uploadForm(await fixtureArchive('multi-page-web', 'zip'), shadow) });
+  expect(up.status).toBe(201);
+  const body = (await up.json()) as { item: { itemId: string }; profile: { profileVersion: number } };
+  itemId = body.item.itemId;
+  await t.p.ctx.profileStore.waitForVersion(itemId, body.profile.profileVersion);
+
+  sim = await runSimulation({
+    url: t.url, token: TOKENS.viewer, items: [itemId], users: 400, rate: 8, durationMs: 18_000, seed: 'notebooks-int',
+    effects: ['shadow:latency=+20%', 'shadow:errors=+1pp'],
+  });
+  expect(sim.errors).toEqual([]);
+  expect(sim.events.rejected).toBe(0);
+  expect(sim.sessions.byVariant[SHADOW]).toBeGreaterThan(20);
+  const lastEventTs = Date.now();
+
+  // Everything accepted is in the snapshot, and every window up to the last event is closed and stored.
+  await waitUntil('events and closed windows in the Parquet snapshot', async () => {
+    const [ev] = await queryParquet(parquetDir, 'SELECT count(*) AS n, max(epoch_ms(ts)) AS last FROM telemetry_events WHERE item_id = $item', { item: itemId });
+    if (num(ev.n) < sim.events.accepted) return false;
+    const [w] = await queryParquet(parquetDir, 'SELECT max(epoch_ms(window_end)) AS e FROM metric_windows WHERE item_id = $item AND window_size_ms = 10000', { item: itemId });
+    return num(w.e) >= Math.min(num(ev.last), lastEventTs) ? true : false;
+  }, 60_000);
+  expect(num((await queryParquet(parquetDir, 'SELECT count(*) AS n FROM telemetry_events WHERE item_id = $item', { item: itemId }))[0].n)).toBe(sim.events.accepted);
+
+  const health0 = (await (await fetch(`${t.url}/api/v1/health`)).json()) as { checks: Record<string, Json> };
+  expect(Object.keys(health0.checks)).toEqual(expect.arrayContaining(['kafka', 'registry', 'duckdb']));
+  expect(health0.checks.duckdb.status).toBe('ok');
+  expect(health0.checks.duckdb.lastSnapshotAt).toEqual(expect.any(String));
+
+  live = (await (await fetch(`${t.url}/api/v1/items/${itemId}/metrics?window=10s`, { headers: t.auth('viewer') })).json()) as typeof live;
+  stopped = true;
+  await t.stop(); // final snapshot: the files the notebooks read no longer change
+
+  const outDir = mkdtempSync(path.join(tmpdir(), 'penumbra-notebooks-out-'));
+  const r = await runNotebooks(outDir, { PENUMBRA_DATA_DIR: t.dataDir, PENUMBRA_ITEM: itemId });
+  runs = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Json);
+  if (r.code !== 0) throw new Error(`notebooks failed (exit ${r.code}):\n${r.stdout.slice(-6000)}\n${r.stderr.slice(-2000)}`);
+  readout = JSON.parse(readFileSync(path.join(outDir, 'experiment_readout.json'), 'utf8')) as Json;
+  health = JSON.parse(readFileSync(path.join(outDir, 'rollout_health.json'), 'utf8')) as Json;
+}, 240_000);
+
+afterAll(async () => {
+  if (!stopped) await t?.stop().catch(() => {});
+});
+
+test('both notebooks ran without error', () => {
+  expect(runs.map((r) => [r.notebook, r.ok])).toEqual([['experiment_readout', true], ['rollout_health', true]]);
+});
+
+test('rollout health: every 10 s window equals metric_windows and the SQL recomputation from telemetry_events', async () => {
+  expect(health.source).toBe('metric_windows');
+  const stream = await queryParquet(parquetDir, `
+    SELECT variant, epoch_ms(window_start) AS ws, events, sessions, error_sessions, error_rate, latency_count, latency_mean, latency_p50, latency_p95, latency_p99, late
+    FROM metric_windows WHERE item_id = $item AND window_size_ms = 10000`, { item: itemId });
+  const sql = await queryParquet(parquetDir, `
+    SELECT variant, (epoch_ms(ts) // 10000) * 10000 AS ws,
+           count(*) AS events,
+           count(DISTINCT session_id) AS sessions,
+           count(DISTINCT session_id) FILTER (WHERE type = 'error') AS error_sessions,
+           count(value) FILTER (WHERE type = 'request' AND isfinite(value)) AS latency_count,
+           avg(value) FILTER (WHERE type = 'request' AND isfinite(value)) AS latency_mean,
+           quantile_cont(value, 0.5) FILTER (WHERE type = 'request' AND isfinite(value)) AS latency_p50,
+           quantile_cont(value, 0.95) FILTER (WHERE type = 'request' AND isfinite(value)) AS latency_p95,
+           quantile_cont(value, 0.99) FILTER (WHERE type = 'request' AND isfinite(value)) AS latency_p99
+    FROM telemetry_events WHERE item_id = $item GROUP BY ALL`, { item: itemId });
+  const key = (v: unknown, ws: unknown) => `${String(v)}@${num(ws)}`;
+  const streamBy = new Map(stream.map((w) => [key(w.variant, w.ws), w]));
+  const sqlBy = new Map(sql.map((w) => [key(w.variant, w.ws), w]));
+  const lateByVariant: Record<string, number> = {};
+  for (const w of stream) lateByVariant[w.variant as string] = (lateByVariant[w.variant as string] ?? 0) + num(w.late);
+
+  expect(health.windows).toHaveLength(stream.length);
+  let compared = 0;
+  const perVariant: Record<string, number> = {};
+  for (const nw of health.windows as Json[]) {
+    const k = key(nw.variant, nw.window_start_ms);
+    const sw = streamBy.get(k)!;
+    expect(sw).toBeDefined();
+    // The notebook shows the stream's numbers…
+    for (const c of ['events', 'sessions', 'error_sessions', 'error_rate', 'latency_count', 'latency_mean', 'latency_p50', 'latency_p95', 'latency_p99']) expectClose(nw[c], sw[c], `notebook ${k} ${c}`);
+    // …and they equal the raw events recomputed in SQL (a window can differ only if its variant had late events).
+    const q = sqlBy.get(k)!;
+    expect(q).toBeDefined();
+    if (lateByVariant[nw.variant] > 0 && num(q.events) !== num(sw.events)) continue;
+    const errorRate = num(q.sessions) > 0 ? num(q.error_sessions) / num(q.sessions) : 0;
+    expectClose(sw.events, q.events, `${k} events`);
+    expectClose(sw.sessions, q.sessions, `${k} sessions`);
+    expectClose(sw.error_rate, errorRate, `${k} error rate`);
+    for (const c of ['latency_count', 'latency_mean', 'latency_p50', 'latency_p95', 'latency_p99']) expectClose(sw[c], q[c], `${k} ${c}`);
+    compared++;
+    perVariant[nw.variant] = (perVariant[nw.variant] ?? 0) + 1;
+  }
+  expect(perVariant.original).toBeGreaterThanOrEqual(2);
+  expect(perVariant[SHADOW]).toBeGreaterThanOrEqual(2);
+  expect(compared).toBeGreaterThanOrEqual(stream.length - Object.values(lateByVariant).reduce((a, b) => a + b, 0));
+  console.log(`notebooks: ${compared}/${stream.length} windows compared exactly (${JSON.stringify(perVariant)}, late ${JSON.stringify(lateByVariant)}); simulator ${sim.sessions.started} sessions, ${sim.events.accepted} events`);
+  // The notebook's own consistency check came to the same conclusion.
+  for (const d of Object.values(health.check.maxAbsDiff as Record<string, number>)) expect(Math.abs(num(d))).toBeLessThanOrEqual(1e-6);
+});
+
+test('experiment readout: sums, Welch, z-tests, SRM and verdict equal pipeline/stats and the live pipeline', async () => {
+  const rows = await queryParquet(parquetDir, `
+    WITH ev AS (SELECT * FROM telemetry_events WHERE item_id = $item QUALIFY profile_version = max(profile_version) OVER (PARTITION BY variant))
+    SELECT variant, max(profile_version) AS pv, count(DISTINCT session_id) AS sessions,
+           count(DISTINCT session_id) FILTER (WHERE type = 'error') AS error_sessions,
+           count(value) FILTER (WHERE type = 'request' AND isfinite(value)) AS n,
+           sum(value) FILTER (WHERE type = 'request' AND isfinite(value)) AS s,
+           sum(value * value) FILTER (WHERE type = 'request' AND isfinite(value)) AS ss,
+           count(DISTINCT session_id) FILTER (WHERE type = 'usage' AND name = 'buy') AS buy
+    FROM ev GROUP BY variant`, { item: itemId });
+  expect(rows.map((r) => r.variant).sort()).toEqual(['checkout-v2', 'original']);
+  const totals = readout.totals as Record<string, Json>;
+  for (const r of rows) {
+    const nb = totals[r.variant as string];
+    expect(nb.sessions).toBe(num(r.sessions));
+    expect(nb.errorSessions).toBe(num(r.error_sessions));
+    expect(nb.latency.count).toBe(num(r.n));
+    expectClose(nb.latency.sum, r.s, `${r.variant} latency sum`);
+    expectClose(nb.latency.sumSq, r.ss, `${r.variant} latency sumSq`);
+    expect(nb.conversions.buy ?? 0).toBe(num(r.buy));
+  }
+
+  // pipeline/stats on the notebook's own sums
+  const o = totals.original;
+  const s = totals[SHADOW];
+  const nbc = readout.comparisons[SHADOW] as Json;
+  const welch = welchTTest(summaryFromSums(s.latency.count, s.latency.sum, s.latency.sumSq), summaryFromSums(o.latency.count, o.latency.sum, o.latency.sumSq));
+  expectStats(nbc.latency, welch, 'welch', ['t', 'df', 'p', 'diff', 'se', 'relativeDiff']);
+  const err = twoProportionZTest(s.errorSessions, s.sessions, o.errorSessions, o.sessions);
+  expectStats(nbc.errorRate, err, 'errorRate', ['z', 'p', 'diff', 'p1', 'p2']);
+  const buy = twoProportionZTest(s.conversions.buy ?? 0, s.sessions, o.conversions.buy ?? 0, o.sessions);
+  expectStats(nbc.conversions.buy, buy, 'conversion buy', ['z', 'p', 'diff', 'p1', 'p2']);
+  const toTotals = (x: Json) => ({ itemId, variant: x.variant, profileVersion: x.profileVersion, sessions: x.sessions, errorSessions: x.errorSessions, requests: 0, requestErrors: 0, latency: x.latency, conversions: x.conversions });
+  const cmp = compareVariants(toTotals(o), toTotals(s));
+  expect(nbc.verdict).toEqual(cmp.verdict);
+  expect(nbc.sentence).toBe(cmp.sentence);
+  // The simulated regression is what the readout finds.
+  expect(nbc.verdict.latency).toBe('worse');
+  expect(num(nbc.latency.relativeDiff)).toBeGreaterThan(0.05);
+
+  // SRM: the notebook's χ² equals pipeline/stats on its observed counts and the configured shares.
+  const srm = readout.srm as Json;
+  expect(srm.shares).toEqual({ [SHADOW]: 50, original: 50 });
+  const srmTs = srmChiSquare(srm.observed, srm.shares);
+  expectClose(srm.result.chiSquare, srmTs.chiSquare, 'srm chi2');
+  expectClose(srm.result.p, srmTs.p, 'srm p');
+  expect(srm.result.df).toBe(srmTs.df);
+
+  // The metrics processor's live comparison (cumulative aggregates in memory) says the same.
+  const lc = live.comparisons[SHADOW];
+  expect(lc).toBeDefined();
+  expect(lc.sessions).toEqual({ original: o.sessions, shadow: s.sessions });
+  expectStats(nbc.latency, lc.latency, 'live welch', ['t', 'df', 'p', 'diff', 'se', 'relativeDiff']);
+  expectStats(nbc.errorRate, lc.errorRate, 'live errorRate', ['z', 'p', 'diff', 'p1', 'p2']);
+  expectStats(nbc.conversions.buy, lc.conversions.buy, 'live conversion buy', ['z', 'p', 'diff', 'p1', 'p2']);
+  expect(nbc.verdict).toEqual(lc.verdict);
+  console.log(`notebooks: ${nbc.sentence} SRM p=${num(srm.result.p).toFixed(3)} (live SRM ${lc.srm ? 'compared' : 'not computed'})`);
+  if (lc.srm) {
+    expect(lc.srm.observed).toEqual(srm.observed);
+    expectClose(srm.result.chiSquare, lc.srm.chi2, 'live srm chi2');
+    expectClose(srm.result.p, lc.srm.p, 'live srm p');
+  }
+});
+
+test('bucketing: golden cases and stored assignment buckets match the Python reference', () => {
+  const b = readout.bucketing as Json;
+  expect(b.cases).toBeGreaterThan(100);
+  expect(b.decisions).toBeGreaterThan(100);
+  expect(b.warehouseChecked).toBeGreaterThan(50);
+  expect([b.bucketMismatches, b.decisionMismatches, b.warehouseMismatches]).toEqual([0, 0, 0]);
+});
