@@ -49,14 +49,14 @@ export function formatReport(r: SimulationReport): string {
   const pct = (a: number, b: number) => (b ? `${((100 * a) / b).toFixed(1)} %` : '-');
   const lines = [
     `Simulation ${r.runId} (seed ${r.seed}) against ${r.url}: ${(r.durationMs / 1000).toFixed(1)} s, items ${r.items.join(', ')}${r.effects.length ? `, effects ${r.effects.join(' ')}` : ''}`,
-    `  sessions  started ${r.sessions.started}, completed ${r.sessions.completed} (cut at end ${r.sessions.cut}), skipped ${r.sessions.skipped}, sampled out ${r.sessions.sampledOut}, failed ${r.sessions.failed}`,
+    `  sessions  started ${r.sessions.started}, completed ${r.sessions.completed} (cut at end ${r.sessions.cut}), unsent ${r.sessions.unsent}, skipped ${r.sessions.skipped}, sampled out ${r.sessions.sampledOut}, failed ${r.sessions.failed}`,
     `  variants  ${Object.entries(r.sessions.byVariant).map(([v, n]) => `${v} ${n} (${pct(n, r.sessions.started)})`).join(', ') || '-'}`,
     `  resolves  ok ${r.resolves.ok}, failed ${r.resolves.failed}; reasons ${Object.entries(r.resolves.byReason).map(([k, n]) => `${k} ${n}`).join(', ') || '-'}`,
     `  artifacts downloaded ${r.artifacts.downloads} (${r.artifacts.bytes} bytes), from cache ${r.artifacts.cached}, failed ${r.artifacts.failed}`,
     `  batches   sent ${r.batches.sent}, accepted ${r.batches.accepted}, refused ${r.batches.refused}, failed ${r.batches.failed}; retries ${r.retries}`,
     `  events    sent ${r.events.sent}, accepted ${r.events.accepted}, rejected ${r.events.rejected} (${(r.events.accepted / Math.max(0.001, r.durationMs / 1000)).toFixed(0)} events/s)`,
   ];
-  if (r.browser) lines.push(`  browser   sessions ${r.browser.sessions} (${Object.entries(r.browser.byVariant).map(([v, n]) => `${v} ${n}`).join(', ') || '-'}), clicks ${r.browser.clicks}, failed ${r.browser.failed}`);
+  if (r.browser) lines.push(`  browser   sessions ${r.browser.sessions} (${Object.entries(r.browser.byVariant).map(([v, n]) => `${v} ${n}`).join(', ') || '-'}), clicks ${r.browser.clicks}, failed ${r.browser.failed}, ${r.browser.avgSessionMs} ms each`);
   if (r.errors.length) lines.push('  errors', ...r.errors.map((e) => `    ${e}`));
   return lines.join('\n');
 }

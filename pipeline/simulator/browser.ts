@@ -7,7 +7,9 @@
  * Per session: a fresh browser context (its own storage) → launch URL → wait for `load` and the
  * library's runtime-config fetch → click each configured point present on the page → navigate
  * away (pagehide: the library flushes with sendBeacon, including `session end`) → close.
- * Sessions start evenly spread over the run and go one at a time (Chromium is heavy on 2 cores).
+ * Sessions start evenly spread over the run and go one at a time (Chromium is heavy on 2 cores);
+ * those not started when the duration ends run back to back, so the run has its N sessions
+ * unless stop() is called.
  * playwright-core is imported only here, so HTTP-only runs never load it.
  */
 import type { BrowserReport } from './runner.ts';
@@ -18,6 +20,8 @@ export interface BrowserSessionsOptions {
   items: string[];
   sessions: number;
   durationMs: number;
+  /** stop(): no new browser session starts. (The end of the duration does not cut them short:
+   * sessions not started by then run back to back, so a run always has its N sessions.) */
   signal: AbortSignal;
   seed: string;
   runId: string;
@@ -40,7 +44,8 @@ const wait = (ms: number, signal: AbortSignal): Promise<void> =>
   });
 
 export async function runBrowserSessions(o: BrowserSessionsOptions): Promise<BrowserReport> {
-  const out: BrowserReport = { sessions: 0, byVariant: {}, clicks: 0, failed: 0 };
+  const out: BrowserReport = { sessions: 0, byVariant: {}, clicks: 0, failed: 0, avgSessionMs: 0 };
+  let totalMs = 0;
   const { chromium } = await import('playwright-core');
   let browser;
   try {
@@ -61,6 +66,7 @@ export async function runBrowserSessions(o: BrowserSessionsOptions): Promise<Bro
       const itemId = o.items[i % o.items.length];
       const userId = `${u.userId}-b${o.runId}`;
       const q = new URLSearchParams({ userId, deviceType: u.deviceType, country: u.country, appVersion: u.appVersion });
+      const t0 = Date.now();
       const context = await browser.newContext();
       try {
         const page = await context.newPage();
@@ -84,6 +90,7 @@ export async function runBrowserSessions(o: BrowserSessionsOptions): Promise<Bro
         await page.goto('about:blank'); // pagehide: the library sends the rest with sendBeacon
         await page.waitForTimeout(300);
         out.sessions++;
+        totalMs += Date.now() - t0;
       } catch (err) {
         out.failed++;
         o.noteError(`browser: ${(err as Error).message.split('\n')[0]}`);
@@ -94,6 +101,7 @@ export async function runBrowserSessions(o: BrowserSessionsOptions): Promise<Bro
   } finally {
     await browser.close().catch(() => {});
   }
+  out.avgSessionMs = out.sessions ? Math.round(totalMs / out.sessions) : 0;
   o.log('browser sessions done', { ...out });
   return out;
 }

@@ -65,10 +65,15 @@ export interface SimulationReport {
   rate: number;
   sessions: {
     started: number;
-    /** Sessions that sent telemetry to the end (including ones cut at the end of the run). */
+    /**
+     * Sessions that sent telemetry to their end (including ones cut at the end of the run).
+     * started = completed + sampledOut + unsent + failed (once the run is over).
+     */
     completed: number;
-    /** Cut at the end of the run (duration reached or stop()). */
+    /** Cut short at the end of the run (duration reached or stop()); counted in `completed` too. */
     cut: number;
+    /** Resolved, but the run ended before the session's first event (nothing sent). */
+    unsent: number;
     /** Arrivals dropped because `concurrency` sessions were in flight. */
     skipped: number;
     /** Shadow sessions the runtime config's sampleRate (or enabled: false) left silent. */
@@ -91,6 +96,8 @@ export interface BrowserReport {
   byVariant: Record<string, number>;
   clicks: number;
   failed: number;
+  /** Mean wall time of one completed browser session (context, launch, clicks, flush). */
+  avgSessionMs: number;
 }
 
 export interface SimulationHandle {
@@ -174,14 +181,17 @@ export function startSimulation(opts: SimulationOptions): SimulationHandle {
   const concurrency = opts.concurrency ?? 256;
   const log = opts.log ?? (() => {});
   const root = new Prng(seed);
+  /** Ends the run: the duration is over, or stop() was called. */
   const abort = new AbortController();
+  /** stop() only: also keeps browser sessions that have not started yet from starting. */
+  const stopAll = new AbortController();
   setMaxListeners(0, abort.signal); // every waiting session listens on it
   const auth: Record<string, string> = opts.token ? { authorization: `Bearer ${opts.token}` } : {};
 
   const report: SimulationReport = {
     runId, seed, url: base, items: Array.isArray(opts.items) ? [...opts.items] : [], effects: effects.map((e) => e.text),
     startedAt: Date.now(), endedAt: 0, durationMs: 0, rate: opts.rate,
-    sessions: { started: 0, completed: 0, cut: 0, skipped: 0, sampledOut: 0, failed: 0, byVariant: {} },
+    sessions: { started: 0, completed: 0, cut: 0, unsent: 0, skipped: 0, sampledOut: 0, failed: 0, byVariant: {} },
     resolves: { ok: 0, failed: 0, byReason: {} },
     artifacts: { downloads: 0, cached: 0, failed: 0, bytes: 0 },
     batches: { sent: 0, accepted: 0, refused: 0, failed: 0 },
@@ -364,7 +374,7 @@ export function startSimulation(opts: SimulationOptions): SimulationHandle {
       return;
     }
     if (abort.signal.aborted) {
-      report.sessions.cut++;
+      report.sessions.unsent++;
       return;
     }
     const points = answer.variant === 'original' ? [...(itemPoints.get(itemId) ?? [])].sort() : rc.points;
@@ -405,7 +415,7 @@ export function startSimulation(opts: SimulationOptions): SimulationHandle {
     if (opts.browser && opts.browser > 0) {
       const { runBrowserSessions } = await import('./browser.ts');
       browser = runBrowserSessions({
-        base, items: report.items, sessions: opts.browser, durationMs: opts.durationMs, signal: abort.signal, seed, runId,
+        base, items: report.items, sessions: opts.browser, durationMs: opts.durationMs, signal: stopAll.signal, seed, runId,
         user: (i) => makeUser(`${seed}/browser`, i, dist), chromiumPath: opts.chromiumPath, log, noteError,
       });
     }
@@ -443,6 +453,7 @@ export function startSimulation(opts: SimulationOptions): SimulationHandle {
     report,
     done,
     async stop() {
+      stopAll.abort();
       abort.abort();
       return done;
     },
