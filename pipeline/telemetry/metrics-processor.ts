@@ -6,10 +6,10 @@
  * shared AssignmentIndex (penumbra.assignments) to join each event with its user's variant.
  * Writes: one `MetricWindow` record per closed window (10 s and 60 s, event-time, tumbling) to
  * penumbra.telemetry.metrics (key itemId), undecodable records to penumbra.dlq, and to the live
- * hub: `metrics` (each emitted window, after Kafka acknowledged it; plus, every second, a
- * `provisional: true` copy of the open 10 s windows that changed, so the console sees new events
- * within ~1 s rather than at window close), and `comparison` (shadow vs original on the
- * cumulative aggregates, with SRM, after every emission).
+ * hub: `metrics` (each emitted window, after Kafka acknowledged it; plus, every 250 ms while
+ * anyone listens, a `provisional: true` copy of the open 10 s windows that changed, so the
+ * console sees new events within a fraction of a second rather than at window close), and
+ * `comparison` (shadow vs original on the cumulative aggregates, with SRM, after every emission).
  *
  * Time: `WindowAggregator` (pipeline/windows) with a watermark trailing the newest event time by
  * `allowedLatenessMs` (5 s). A 1 s timer also advances it by wall clock, so windows close on a
@@ -46,7 +46,7 @@ import type { ProfileStore } from '../profiles/profile-store.ts';
 import { WindowAggregator } from '../windows/window-aggregator.ts';
 import type { WindowState } from '../windows/window-state.ts';
 import { WINDOW_SIZES, type MetricWindow as AggregatedWindow, type TelemetryEvent, type WindowSize } from '../windows/types.ts';
-import { toMetricWindowRecord, type MetricWindowRecord } from './metric-record.ts';
+import { openWindowRecord, toMetricWindowRecord, type MetricWindowRecord } from './metric-record.ts';
 import { PartitionProgress, contributionEnd, decodeCommitMeta, encodeCommitMeta, lastWindowEnd, type ReplayMark } from './offsets.ts';
 import type { AssignmentIndex } from './assignment-index.ts';
 import { srmCheck, DEFAULT_SRM_MIN_EXPOSURES, type ComparisonStore } from './comparisons.ts';
@@ -59,8 +59,10 @@ export interface MetricsProcessorOptions {
   windowSizes?: readonly WindowSize[];
   /** Wall-clock watermark / commit / provisional timer (default 1000 ms). */
   tickMs?: number;
-  /** Publish provisional open 10 s windows on the hub every tick while someone listens (default true). */
+  /** Publish provisional open 10 s windows on the hub while someone listens (default true). */
   provisional?: boolean;
+  /** How often the provisional windows that changed are published (default 250 ms). */
+  provisionalMs?: number;
   /** SRM is flagged only from this many bucketed users on (default 100). */
   srmMinExposures?: number;
 }
@@ -294,7 +296,7 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
     const now = Date.now();
     for (const w of open.values()) {
       if (w.windowSize !== smallest || !dirty.has(`${w.itemId}\u0000${w.variant}`)) continue;
-      const r = toMetricWindowRecord(w.toMetricWindow(0), now);
+      const r = openWindowRecord(w, now);
       stats.provisional++;
       deps.hub.publish({ event: 'metrics', itemId: r.itemId, data: { ...r, provisional: true } });
     }
@@ -308,7 +310,6 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
       const idle = now - lastBatchAt >= 2 * tickMs;
       const allCaughtUp = [...caughtUp.values()].every(Boolean);
       if (idle || allCaughtUp) await emit(aggregator.advanceWatermark(now), []);
-      publishProvisional();
       await commit(true);
     });
 
@@ -327,6 +328,16 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
     tick().catch((err) => deps.log?.('metrics processor: tick failed', { err: String(err) }));
   }, tickMs);
   timer.unref?.();
+  // Outside the mutex on purpose: a read-only view must not queue behind batch handling, and JS
+  // runs it between two events, so every window it reads is consistent.
+  const liveTimer = setInterval(() => {
+    try {
+      publishProvisional();
+    } catch (err) {
+      deps.log?.('metrics processor: provisional publish failed', { err: String(err) });
+    }
+  }, opts.provisionalMs ?? 250);
+  liveTimer.unref?.();
 
   return {
     consumer,
@@ -345,6 +356,7 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
     async stop() {
       stopped = true;
       clearInterval(timer);
+      clearInterval(liveTimer);
       // Last commit with the newest marks, so the next owner replays as little as possible.
       await mutex.run(() => commit(true)).catch(() => undefined);
       await consumer.disconnect();

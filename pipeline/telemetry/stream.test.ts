@@ -7,7 +7,8 @@ import { WindowAggregator } from '../windows/window-aggregator.ts';
 import type { TelemetryEvent } from '../windows/types.ts';
 import type { ShadowProfile } from '../domain/types.ts';
 import { PartitionProgress, contributionEnd, decodeCommitMeta, encodeCommitMeta, lastWindowEnd } from './offsets.ts';
-import { toMetricWindowRecord } from './metric-record.ts';
+import { openWindowRecord, toMetricWindowRecord } from './metric-record.ts';
+import type { WindowState } from '../windows/window-state.ts';
 import { AssignmentIndex } from './assignment-index.ts';
 import { ComparisonStore, srmCheck, srmExpectedShares } from './comparisons.ts';
 import { dueScheduleTicks } from './schedule.ts';
@@ -142,6 +143,22 @@ describe('window → record', () => {
     });
     expect(r.errorRate).toBeCloseTo(1 / 3, 12);
     expect(avroType('metric-window').isValid(r)).toBe(true);
+  });
+
+  test('the provisional record of an open window equals the record it closes with', () => {
+    const agg = new WindowAggregator({ windowSizes: [10_000], allowedLatenessMs: 0 });
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const types = ['request', 'request', 'perf', 'usage', 'error', 'session'] as const;
+    for (let i = 0; i < 3000; i++) {
+      const type = types[Math.floor(rnd() * types.length)];
+      agg.add(ev(i, T + Math.floor(rnd() * 10_000), { type, name: type === 'perf' ? `m${i % 3}` : type === 'usage' ? `pt${i % 4}` : 'x', value: type === 'request' || type === 'perf' ? rnd() * 1000 : null, sessionId: `s${i % 97}`, attrs: { status: i % 13 === 0 ? '500' : '200' } }));
+    }
+    const open = (agg as unknown as { open: Map<string, WindowState> }).open;
+    const [w] = [...open.values()];
+    const live = openWindowRecord(w, 5);
+    const [closed] = agg.flush();
+    expect(live).toEqual(toMetricWindowRecord(closed, 5));
   });
 });
 

@@ -1,0 +1,286 @@
+/**
+ * End-to-end telemetry throughput and freshness, measured in one run on one fresh topic prefix:
+ *
+ *  - ours: sustained events/s from the first POST until the last accepted event has been both
+ *    aggregated by the metrics processor AND committed into DuckDB by the warehouse sink —
+ *    collector (HTTP, validation, Avro, acks=all) → Kafka → processors → DuckDB. Load: several
+ *    concurrent HTTP posters (worker threads, keep-alive) sending 400-event batches with
+ *    timestamps "now" for `durationMs`.
+ *  - peer: plain kafkajs `eachBatch` consuming the same telemetry.raw topic right after, counting
+ *    only (no decode, no storage) — the raw consumption ceiling of this machine.
+ *  - freshness: every 250 ms a probe batch (its own variant of a probe item) is POSTed with
+ *    ts = now; freshness = when the probe's variant first shows up in a `metrics` event on
+ *    GET /api/v1/stream (SSE, the console's feed) minus ts. The processor publishes provisional
+ *    open 10 s windows every second, so this is the live view's delay; a CLOSED window can only
+ *    appear after windowEnd + allowed lateness (5 s), reported in the notes.
+ *
+ * Everything shares the 2 cores: the load generator, the API, the processors and the sink.
+ * Penumbra runs with sink off and the bench starts `createWarehouseSink` itself, to count its
+ * commits. Run alone: `node --import tsx bench/e2e.bench.ts [--quick]`.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { Kafka } from 'kafkajs';
+import { loadConfig } from '../pipeline/config/config.ts';
+import { createPenumbra } from '../pipeline/app/penumbra.ts';
+import { createWarehouseSink } from '../connectors/duckdb-sink/sink.ts';
+import { streamHandles } from '../pipeline/telemetry/feature.ts';
+import type { BenchOptions, BenchResult } from './types.ts';
+
+const TOKEN = 'bench-viewer-token-0123456789abcdef';
+const BATCH = 400;
+const WORKERS = 4;
+const IN_FLIGHT = 2;
+
+/** Poster worker (plain JS, CommonJS eval): POSTs batches until the deadline, reports counts. */
+const POSTER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const http = require('node:http');
+const { port, deadline, batch, id, inFlight } = workerData;
+const agent = new http.Agent({ keepAlive: true, maxSockets: inFlight });
+let seq = 0, accepted = 0, failed = 0, batches = 0;
+function body() {
+  const n = seq++;
+  const now = Date.now();
+  const item = 'bench.item' + (n % 2);
+  const variant = (n >> 1) % 2 === 0 ? 'original' : 'shadow';
+  let ev = '';
+  for (let k = 0; k < batch; k++) {
+    const type = k % 50 === 0 ? 'error' : k % 10 === 0 ? 'usage' : 'request';
+    ev += (k ? ',' : '') + '{"id":"w' + id + '-' + n + '-' + k + '","type":"' + type + '","name":"' + (type === 'usage' ? 'buy' : type === 'error' ? 'E' : 'api') +
+      '","ts":' + now + (type === 'request' ? ',"value":' + (80 + ((k * 37 + n) % 120)) + ',"attrs":{"status":"' + (k % 97 === 0 ? 503 : 200) + '"}' : '') + '}';
+  }
+  return '{"itemId":"' + item + '","version":"1","variant":"' + variant + '","profileVersion":1,"sessionId":"w' + id + '-s' + n + '","userId":"u' + (n % 5000) + '","sentAt":' + now + ',"events":[' + ev + ']}';
+}
+function post(b) {
+  return new Promise((resolve) => {
+    const req = http.request({ host: '127.0.0.1', port, path: '/api/v1/telemetry', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(b) } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+    });
+    req.on('error', () => resolve(0));
+    req.end(b);
+  });
+}
+async function loop() {
+  while (Date.now() < deadline) {
+    const status = await post(body());
+    batches++;
+    if (status === 202) accepted += batch; else failed++;
+  }
+}
+Promise.all(Array.from({ length: inFlight }, loop)).then(() => { parentPort.postMessage({ accepted, failed, batches }); agent.destroy(); });
+`;
+
+function quantile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const h = (sorted.length - 1) * p;
+  const lo = Math.floor(h);
+  return sorted[lo] + (h - lo) * ((sorted[Math.min(lo + 1, sorted.length - 1)] ?? sorted[lo]) - sorted[lo]);
+}
+
+async function rawConsume(kafka: Kafka, topic: string, n: number): Promise<number> {
+  const consumer = kafka.consumer({ groupId: `bench-raw-${randomUUID()}`, maxWaitTimeInMs: 200, maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 32 * 1024 * 1024 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let count = 0;
+  let joined = 0;
+  consumer.on(consumer.events.GROUP_JOIN, () => (joined = performance.now()));
+  const elapsed = await new Promise<number>((resolve) => {
+    void consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        count += batch.messages.length;
+        if (count >= n) resolve(performance.now() - joined);
+      },
+    });
+  });
+  await consumer.disconnect();
+  return (n / elapsed) * 1000;
+}
+
+/** SSE reader: first time each probe variant appears in a `metrics` event (provisional or closed). */
+function watchProbes(url: string): { firstSeen: Map<string, number>; firstClosed: Map<string, number>; close(): void; opened: Promise<void> } {
+  const firstSeen = new Map<string, number>();
+  const firstClosed = new Map<string, number>();
+  const ac = new AbortController();
+  const opened = (async () => {
+    const res = await fetch(url, { signal: ac.signal });
+    const reader = res.body!.getReader();
+    const dec = new TextDecoder();
+    let buf = '';
+    void (async () => {
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) return;
+          const now = Date.now();
+          buf += dec.decode(value, { stream: true });
+          let i: number;
+          while ((i = buf.indexOf('\n\n')) >= 0) {
+            const block = buf.slice(0, i);
+            buf = buf.slice(i + 2);
+            if (!block.includes('event: metrics')) continue;
+            const data = block.split('\n').find((l) => l.startsWith('data: '));
+            if (!data) continue;
+            const w = JSON.parse(data.slice(6)) as { variant: string; provisional?: boolean; windowSize: number };
+            if (!firstSeen.has(w.variant)) firstSeen.set(w.variant, now);
+            if (!w.provisional && w.windowSize === 10_000 && !firstClosed.has(w.variant)) firstClosed.set(w.variant, now);
+          }
+        }
+      } catch {
+        /* closed */
+      }
+    })();
+  })();
+  return { firstSeen, firstClosed, opened, close: () => ac.abort() };
+}
+
+export async function run(opts: BenchOptions): Promise<BenchResult[]> {
+  const durationMs = opts.quick ? 6_000 : 20_000;
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'penumbra-bench-e2e-'));
+  const prefix = `bench-e2e-${randomUUID().slice(0, 8)}.`;
+  const cfg = loadConfig({
+    KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
+    SCHEMA_REGISTRY_URL: process.env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7',
+    PORT: '0', PENUMBRA_DATA_DIR: dataDir, PENUMBRA_TOPIC_PREFIX: prefix, PENUMBRA_PARTITIONS: '3', PENUMBRA_LOG_LEVEL: 'error',
+    PENUMBRA_TOKENS: `bench:viewer:${TOKEN}`,
+  });
+  const p = await createPenumbra(cfg, { sink: false });
+  let sinkEvents = 0;
+  const sink = createWarehouseSink({
+    cfg, kafka: p.ctx.kafka, codec: p.ctx.codec, dbPath: path.join(dataDir, 'warehouse', 'penumbra.duckdb'), parquetDir: path.join(dataDir, 'warehouse', 'parquet'),
+    onCommit: (c) => {
+      if (c.topic === cfg.topics.telemetryRaw) sinkEvents += c.records;
+    },
+  });
+  const probes = watchProbes(`${p.url}/api/v1/stream?access_token=${TOKEN}&itemId=bench.probe`);
+  try {
+    await sink.start();
+    await probes.opened;
+    const processor = streamHandles.get(p.ctx)!.processor!;
+    const port = Number(new URL(p.url).port);
+    const post = async (body: unknown): Promise<void> => {
+      const res = await fetch(`${p.url}/api/v1/telemetry`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      if (res.status !== 202) throw new Error(`telemetry ${res.status}: ${await res.text()}`);
+    };
+    // Warm-up: every consumer group joined and the path is hot before the clock starts.
+    let expected = 0;
+    for (let i = 0; i < 3; i++) {
+      await post({ itemId: 'bench.warmup', version: '1', variant: 'original', profileVersion: 1, sessionId: `warm-${i}`, userId: 'u', sentAt: Date.now(), events: [{ id: `warm-${i}`, type: 'usage', name: 'x', ts: Date.now() }] });
+      expected++;
+    }
+    const drained = async (n: number, timeoutMs: number): Promise<boolean> => {
+      const end = Date.now() + timeoutMs;
+      while (Date.now() < end) {
+        if (sinkEvents >= n && processor.stats.events + processor.stats.duplicates >= n) return true;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return false;
+    };
+    if (!(await drained(expected, 60_000))) throw new Error('warm-up events never reached the sink and the processor');
+
+    const start = Date.now();
+    const deadline = start + durationMs;
+    const workers = Array.from({ length: WORKERS }, (_, id) => new Worker(POSTER, { eval: true, workerData: { port, deadline, batch: BATCH, id, inFlight: IN_FLIGHT } }));
+    const results = workers.map((w) => new Promise<{ accepted: number; failed: number; batches: number }>((resolve, reject) => {
+      w.once('message', resolve);
+      w.once('error', reject);
+    }));
+    const probeTs = new Map<string, number>();
+    let k = 0;
+    const probeTimer = setInterval(() => {
+      const variant = `p${k++}`;
+      const ts = Date.now();
+      probeTs.set(variant, ts);
+      void post({ itemId: 'bench.probe', version: '1', variant, profileVersion: 1, sessionId: `probe-${variant}`, userId: 'probe', sentAt: ts, events: [{ id: `probe-${variant}`, type: 'request', name: 'api', ts, value: 1 }] })
+        .then(() => expected++, () => probeTs.delete(variant));
+    }, 250);
+    const totals = await Promise.all(results);
+    const loadEnd = Date.now();
+    clearInterval(probeTimer);
+    await Promise.all(workers.map((w) => w.terminate()));
+    await new Promise((r) => setTimeout(r, 300)); // the last probe's answer
+    const accepted = totals.reduce((s, x) => s + x.accepted, 0);
+    const failedBatches = totals.reduce((s, x) => s + x.failed, 0);
+    expected += accepted;
+    const complete = await drained(expected, 180_000);
+    const doneAt = Date.now();
+    // Closed windows of the last probes need windowEnd + lateness: give them time.
+    await new Promise((r) => setTimeout(r, 16_000));
+
+    const e2e = (accepted / (doneAt - start)) * 1000;
+    const collector = (accepted / (loadEnd - start)) * 1000;
+
+    // Behind the collector: a backlog produced straight to telemetry.raw, consumed by the metrics
+    // processor and the sink at the same time (timestamps now, so windows stay open and close).
+    const backlog = opts.quick ? 20_000 : 100_000;
+    const b0 = Date.now();
+    for (let i = 0; i < backlog; i += 10_000) {
+      const now = Date.now();
+      await p.ctx.producer.send(Array.from({ length: Math.min(10_000, backlog - i) }, (_, j) => {
+        const n = i + j;
+        return {
+          topic: cfg.topics.telemetryRaw, key: `bl-s${n >> 8}`,
+          value: { id: `bl-${n}`, itemId: `bench.backlog${n % 2}`, version: '1', variant: n % 4 < 2 ? 'original' : 'shadow', profileVersion: 1, sessionId: `bl-s${n >> 8}`, userId: `u${n % 5000}`, type: 'request' as const, name: 'api', ts: now, value: 80 + (n % 120), attrs: { status: '200' }, sentAt: now, receivedAt: now },
+        };
+      }));
+    }
+    expected += backlog;
+    const backlogDone = await drained(expected, 180_000);
+    const behind = (backlog / (Date.now() - b0)) * 1000;
+    const raw = await rawConsume(p.ctx.kafka, cfg.topics.telemetryRaw, expected);
+    const fresh = [...probeTs].filter(([v]) => probes.firstSeen.has(v)).map(([v, ts]) => probes.firstSeen.get(v)! - ts).sort((a, b) => a - b);
+    const closed = [...probeTs].filter(([v]) => probes.firstClosed.has(v)).map(([v, ts]) => probes.firstClosed.get(v)! - ts).sort((a, b) => a - b);
+    const p50 = quantile(fresh, 0.5);
+    const p95 = quantile(fresh, 0.95);
+    return [
+      {
+        name: 'telemetry end to end: collector → Kafka → processors → DuckDB',
+        unit: 'events/s',
+        ours: Math.round(e2e),
+        peer: Math.round(raw),
+        peerName: 'kafkajs eachBatch on the same topic, count only',
+        ratio: Number((e2e / raw).toFixed(3)),
+        notes:
+          `targets ≥ 50,000 events/s and ≥ 0.5× raw; ${accepted} events in ${durationMs / 1000}s of load (${WORKERS}×${IN_FLIGHT} posters, ${BATCH}/batch, ${failedBatches} batches refused), ` +
+          `collector accepted ${Math.round(collector)}/s, drained ${((doneAt - loadEnd) / 1000).toFixed(1)}s after the load${complete ? '' : ' (NOT fully drained)'}; ` +
+          `processor: ${processor.stats.windows} windows, ${processor.stats.provisional} provisional; sink ${sink.stats.transactions} transactions`,
+      },
+      {
+        name: 'telemetry processors + DuckDB sink on a produced backlog',
+        unit: 'events/s',
+        ours: Math.round(behind),
+        peer: Math.round(raw),
+        peerName: 'kafkajs eachBatch on the same topic, count only',
+        ratio: Number((behind / raw).toFixed(3)),
+        notes: `${backlog} events produced to telemetry.raw (no HTTP) while the metrics processor and the sink consume them; time from the first produce to both done${backlogDone ? '' : ' (NOT fully drained)'}`,
+      },
+      {
+        name: 'telemetry freshness p95: event time → on the SSE stream',
+        unit: 'ms',
+        ours: Math.round(p95),
+        peer: null,
+        peerName: null,
+        ratio: null,
+        notes: `target ≤ 2000 ms; p50 ${Math.round(p50)} ms over ${fresh.length}/${probeTs.size} probes (provisional live window, published every 250 ms); ` +
+          `closed 10 s window on SSE: p50 ${Math.round(quantile(closed, 0.5))} ms, p95 ${Math.round(quantile(closed, 0.95))} ms (bounded below by window end + 5 s lateness)`,
+      },
+    ];
+  } finally {
+    probes.close();
+    await sink.stop().catch(() => undefined);
+    await p.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const results = await run({ quick: process.argv.includes('--quick') });
+  console.log(JSON.stringify(results, null, 2));
+  process.exit(0);
+}
