@@ -127,7 +127,8 @@ export function createResolverRouter(deps: ResolverRouterDeps): Router {
     const request: ResolveRequest = { ...q, itemId: itemId.data, userId, attributes };
     const answer = resolver.resolve(request, req.headers);
     if (answer.launchUrl === null) throw new NotFoundError(`item ${itemId.data} has nothing to launch (unknown item or catalog not loaded)`);
-    res.redirect(302, answer.launchUrl);
+    // The injected library reports telemetry under this user id, so it joins the assignment.
+    res.redirect(302, `${answer.launchUrl}?penumbra_uid=${encodeURIComponent(userId)}`);
   });
 
   openapi.add({ method: 'get', path: '/api/v1/resolvers', auth: 'viewer', tags: ['ops'], summary: 'Resolver processes and the profile version of each item they serve (stale = no heartbeat for 15 s)', responses: { 200: '{ resolvers: [{ resolverId, host, pid, versions, at, stale }] }', 401: 'No token' } });

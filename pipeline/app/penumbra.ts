@@ -57,6 +57,8 @@ export interface Penumbra {
   ctx: FeatureContext;
   /** Prometheus registry behind GET /metrics. */
   metrics: MetricsRegistry;
+  /** Handles of the started features, in start order (tests and benchmarks inspect them). */
+  handles: FeatureHandle[];
   stop(): Promise<void>;
 }
 
@@ -180,7 +182,7 @@ export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions 
     const addr = server.address() as AddressInfo;
     const url = `http://${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${addr.port}`;
     log.info('api listening', { url, resolverId });
-    return { url, server, cfg, createdToken: created, ctx, metrics, stop: stopAll };
+    return { url, server, cfg, createdToken: created, ctx, metrics, handles, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;

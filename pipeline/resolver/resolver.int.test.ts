@@ -106,7 +106,8 @@ test('launch redirects to the resolved variant and keeps a browser in its bucket
     const { body } = await resolve(p.url, { itemId, userId, deviceType: 'ios' });
     const res = await fetch(`${p.url}/launch/${itemId}?userId=${userId}&deviceType=ios`, { redirect: 'manual' });
     expect(res.status).toBe(302);
-    expect(res.headers.get('location')).toBe(body.launchUrl);
+    // The user id rides along so the injected library reports telemetry under it.
+    expect(res.headers.get('location')).toBe(`${body.launchUrl}?penumbra_uid=${encodeURIComponent(userId)}`);
     expect(res.headers.get('set-cookie')).toBeNull();
   }
   const ua = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148';

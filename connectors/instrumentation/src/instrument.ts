@@ -130,7 +130,11 @@ function start(): void {
   };
 
   const sessionId = stored('sessionStorage', 'penumbra.sid', () => 's-' + uuid());
-  const userId = g.userId ? String(g.userId) : stored('localStorage', 'penumbra.uid', () => 'u-' + uuid());
+  // The resolver's user id wins, so telemetry joins the assignment: given by the page global, or
+  // by /launch as ?penumbra_uid= (then remembered for the item's other pages).
+  const launched = fromQuery('penumbra_uid');
+  if (launched) remember('localStorage', 'penumbra.uid', launched);
+  const userId = g.userId ? String(g.userId) : launched || stored('localStorage', 'penumbra.uid', () => 'u-' + uuid());
   // One uniform draw per session and item; the session is sampled while draw < sampleRate, so
   // a live change of the rate re-decides consistently (lowering it only ever drops sessions).
   let draw = parseFloat(stored('sessionStorage', 'penumbra.draw.' + g.itemId, () => String(Math.random())));
@@ -511,6 +515,23 @@ function start(): void {
 
   hook(true);
   load();
+}
+
+function fromQuery(name: string): string | null {
+  try {
+    const v = new URLSearchParams(w.location.search).get(name);
+    return v && v.length <= 256 ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+function remember(kind: 'localStorage' | 'sessionStorage', key: string, value: string): void {
+  try {
+    w[kind].setItem(key, value);
+  } catch {
+    // storage unavailable: the value still applies to this page
+  }
 }
 
 function stored(kind: 'localStorage' | 'sessionStorage', key: string, make: () => string): string {
