@@ -264,6 +264,8 @@ export async function startEvaluator(deps: EvaluatorDeps, opts: EvaluatorOptions
         const now = Date.now();
         const alerts: Alert[] = [];
         const actions: (() => void)[] = [];
+        // If producing the alerts fails, kafkajs re-delivers this chunk: undo what judging it changed.
+        const saved = { tracks: new Map(tracks), srm: new Map(srmIncidents), lastStart: new Map(lastStart), floor: new Map(floor), stats: { ...stats } };
         for (const g of [...groups.values()].sort((a, b) => a.windowStart - b.windowStart)) {
           if (!floor.has(g.itemId)) floor.set(g.itemId, deps.alerts.lastDecided(g.itemId));
           // Replays: a window already decided before a restart, or re-emitted by the processor.
@@ -274,7 +276,20 @@ export async function startEvaluator(deps: EvaluatorDeps, opts: EvaluatorOptions
           alerts.push(...r.out);
           actions.push(...r.actions);
         }
-        if (alerts.length > 0) await deps.producer.send(alerts.map((a) => ({ topic: deps.topics.alerts, key: a.itemId, value: a })));
+        try {
+          if (alerts.length > 0) await deps.producer.send(alerts.map((a) => ({ topic: deps.topics.alerts, key: a.itemId, value: a })));
+        } catch (err) {
+          const restore = <K, V>(m: Map<K, V>, from: Map<K, V>) => {
+            m.clear();
+            for (const [k, v] of from) m.set(k, v);
+          };
+          restore(tracks, saved.tracks);
+          restore(srmIncidents, saved.srm);
+          restore(lastStart, saved.lastStart);
+          restore(floor, saved.floor);
+          Object.assign(stats, saved.stats);
+          throw err;
+        }
         for (const a of alerts) {
           deps.hub.publish({ event: 'alert', itemId: a.itemId, data: a });
           deps.webhook?.send(a);

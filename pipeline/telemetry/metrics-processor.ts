@@ -17,7 +17,8 @@
  * during a catch-up the wall clock would run ahead of the backlog and turn it late.
  *
  * Guarantee — no event's contribution is ever lost, at-least-once output:
- * - windows are produced and ACKNOWLEDGED before any offset behind them is committed;
+ * - windows are produced and ACKNOWLEDGED before any offset behind them is committed (a failed
+ *   produce keeps them pending, retried on the next batch or tick, and holds the commits back);
  * - per partition the committed offset is the lowest one still feeding an OPEN window
  *   (offsets.ts), with metadata {watermark, next offset}; a restart (or the partition's next
  *   owner) replays from there into fresh windows, skips events whose windows were all emitted and
@@ -91,6 +92,8 @@ export interface MetricsProcessorStats {
   deadLettered: number;
   commits: number;
   batches: number;
+  /** Produce calls that failed (their windows stayed pending and were retried). */
+  sendFailures: number;
 }
 
 export interface MetricsProcessor {
@@ -122,7 +125,7 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
   const aggregator = new WindowAggregator({ windowSizes: sizes, allowedLatenessMs: opts.allowedLatenessMs ?? 5000 });
   const groupId = `${deps.groupPrefix}${METRICS_PROCESSOR}`;
   const topic = deps.topics.telemetryRaw;
-  const stats: MetricsProcessorStats = { events: 0, duplicates: 0, replaySkipped: 0, windows: 0, provisional: 0, comparisons: 0, deadLettered: 0, commits: 0, batches: 0 };
+  const stats: MetricsProcessorStats = { events: 0, duplicates: 0, replaySkipped: 0, windows: 0, provisional: 0, comparisons: 0, deadLettered: 0, commits: 0, batches: 0, sendFailures: 0 };
   const mutex = new Mutex();
   const progress = new Map<number, PartitionProgress>();
   const caughtUp = new Map<number, boolean>();
@@ -143,7 +146,16 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
     const parts = e.payload.memberAssignment[topic] ?? [];
     assignment = mutex.run(async () => {
-      const marks = await fetchMarks(parts);
+      const marks = await fetchMarks(parts).catch(async (err) => {
+        // Without the marks a replay could re-emit a partial copy of an emitted window: retry once
+        // after a pause, then go on without them (logged) rather than stall the partitions.
+        deps.log?.('metrics processor: reading commit metadata failed; retrying', { err: String(err) });
+        await new Promise((r) => setTimeout(r, 1000));
+        return fetchMarks(parts).catch((err2) => {
+          deps.log?.('metrics processor: no commit metadata; replayed windows may be re-emitted partially', { err: String(err2) });
+          return new Map<number, ReplayMark>();
+        });
+      });
       for (const p of [...progress.keys()]) if (!parts.includes(p)) progress.delete(p);
       let maxWm = -Infinity;
       for (const p of parts) {
@@ -176,16 +188,44 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
     return out;
   }
 
-  /** Produce closed windows (+ dead letters), wait for the acks, then tell the hub and compare. */
+  /** Closed windows and dead letters not yet acknowledged by Kafka (kept across a send failure). */
+  const pendingWindows: MetricWindowRecord[] = [];
+  const pendingDead: OutRecord[] = [];
+
+  /**
+   * Produce closed windows (+ dead letters), wait for the acks, then tell the hub and compare.
+   * A failed send (Kafka unavailable) keeps them pending — the aggregator has already let go of
+   * those windows — and `commit` stays behind them until a later emit or tick gets them out.
+   */
   async function emit(closed: AggregatedWindow[], dead: OutRecord[]): Promise<void> {
-    if (closed.length === 0 && dead.length === 0) return;
-    const now = Date.now();
-    const records = closed.map((w) => toMetricWindowRecord(w, now));
-    await deps.producer.send([...records.map((r) => ({ topic: deps.topics.telemetryMetrics, key: r.itemId, value: r })), ...dead]);
+    if (closed.length > 0) {
+      const now = Date.now();
+      for (const w of closed) pendingWindows.push(toMetricWindowRecord(w, now));
+    }
+    for (const d of dead) pendingDead.push(d);
+    if (pendingWindows.length === 0 && pendingDead.length === 0) return;
+    const records = pendingWindows.splice(0);
+    const dl = pendingDead.splice(0);
+    try {
+      await deps.producer.send([...records.map((r) => ({ topic: deps.topics.telemetryMetrics, key: r.itemId, value: r })), ...dl]);
+    } catch (err) {
+      pendingWindows.unshift(...records);
+      pendingDead.unshift(...dl);
+      stats.sendFailures++;
+      deps.log?.('metrics processor: producing windows failed; will retry', { windows: records.length, err: String(err) });
+      return;
+    }
     stats.windows += records.length;
-    stats.deadLettered += dead.length;
+    stats.deadLettered += dl.length;
     for (const r of records) deps.hub.publish({ event: 'metrics', itemId: r.itemId, data: r });
-    publishComparisons(records, now);
+    publishComparisons(records, Date.now());
+  }
+
+  /** Every window ending at or before this was emitted AND acknowledged. */
+  function ackedWatermark(): number {
+    let wm = aggregator.watermark;
+    for (const r of pendingWindows) wm = Math.min(wm, r.windowEnd - 1);
+    return wm;
   }
 
   function publishComparisons(records: MetricWindowRecord[], now: number): void {
@@ -201,8 +241,10 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
 
   async function commit(force: boolean): Promise<void> {
     if (!force && Date.now() - lastCommitAt < 250) return;
+    // An unsent dead letter's offset was tracked as done: commit nothing until it is out.
+    if (pendingDead.length > 0) return;
     lastCommitAt = Date.now();
-    const wm = aggregator.watermark;
+    const wm = ackedWatermark();
     const offsets: { topic: string; partition: number; offset: string; metadata: string }[] = [];
     for (const prog of progress.values()) {
       const safe = prog.safeOffset(wm);
@@ -309,7 +351,7 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
       const now = Date.now();
       const idle = now - lastBatchAt >= 2 * tickMs;
       const allCaughtUp = [...caughtUp.values()].every(Boolean);
-      if (idle || allCaughtUp) await emit(aggregator.advanceWatermark(now), []);
+      await emit(idle || allCaughtUp ? aggregator.advanceWatermark(now) : [], []);
       await commit(true);
     });
 
@@ -350,6 +392,7 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
       watermark: Number.isFinite(aggregator.watermark) ? aggregator.watermark : null,
       watermarkLagMs: Number.isFinite(aggregator.watermark) ? Date.now() - aggregator.watermark : null,
       openWindows: aggregator.openWindows,
+      pendingWindows: pendingWindows.length,
       partitions: [...progress.keys()].sort((a, b) => a - b),
       variantJoin: { ...deps.assignments.totals },
     }),
