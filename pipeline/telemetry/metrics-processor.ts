@@ -94,6 +94,8 @@ export interface MetricsProcessorStats {
   batches: number;
   /** Produce calls that failed (their windows stayed pending and were retried). */
   sendFailures: number;
+  /** When the consumer first joined its group (epoch ms). */
+  joinedAt: number | null;
 }
 
 export interface MetricsProcessor {
@@ -125,7 +127,7 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
   const aggregator = new WindowAggregator({ windowSizes: sizes, allowedLatenessMs: opts.allowedLatenessMs ?? 5000 });
   const groupId = `${deps.groupPrefix}${METRICS_PROCESSOR}`;
   const topic = deps.topics.telemetryRaw;
-  const stats: MetricsProcessorStats = { events: 0, duplicates: 0, replaySkipped: 0, windows: 0, provisional: 0, comparisons: 0, deadLettered: 0, commits: 0, batches: 0, sendFailures: 0 };
+  const stats: MetricsProcessorStats = { events: 0, duplicates: 0, replaySkipped: 0, windows: 0, provisional: 0, comparisons: 0, deadLettered: 0, commits: 0, batches: 0, sendFailures: 0, joinedAt: null };
   const mutex = new Mutex();
   const progress = new Map<number, PartitionProgress>();
   const caughtUp = new Map<number, boolean>();
@@ -144,6 +146,7 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
   // GROUP_JOIN fires before fetching starts for the new generation; batches wait for this.
   let assignment: Promise<void> = Promise.resolve();
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    stats.joinedAt ??= Date.now();
     const parts = e.payload.memberAssignment[topic] ?? [];
     assignment = mutex.run(async () => {
       const marks = await fetchMarks(parts).catch(async (err) => {
