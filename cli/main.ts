@@ -83,7 +83,8 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`penumbra: unknown command "${cmd}"\n\n${usage()}`);
     return 2;
   }
-  if ((rest[0] === '--help' || rest[0] === '-h') && cmd !== 'stack') {
+  // stack and simulate print their own, longer help.
+  if ((rest[0] === '--help' || rest[0] === '-h') && cmd !== 'stack' && cmd !== 'simulate') {
     console.log(c.help);
     return 0;
   }

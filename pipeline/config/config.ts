@@ -71,6 +71,9 @@ export const ENV_VARS = {
   PENUMBRA_CONTROLLER_PORT: 'Local stack: KRaft controller port',
   PENUMBRA_REGISTRY_PORT: 'Local stack: registry HTTP port',
   PENUMBRA_REGISTRY_MANAGEMENT_PORT: 'Local stack: registry management (health/metrics) port',
+  // Read by the notebooks only (listed so an analyst's shell does not stop `npm start`).
+  PENUMBRA_ITEM: 'Notebooks: item the readout is about',
+  PENUMBRA_NOTEBOOK_OUT: 'Notebooks: where to write the computed numbers (CI comparison)',
 } as const;
 
 export type EnvName = keyof typeof ENV_VARS;
