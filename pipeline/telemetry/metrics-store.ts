@@ -37,12 +37,17 @@ export class MetricsStore {
     if (now - this.lastPrune > 60_000) this.prune(now);
   }
 
-  /** Windows of one item and size with windowStart in [from, to), ordered by start then variant. */
+  /**
+   * Windows of one item and size with windowStart in [from, to), ordered by start then variant.
+   * Only windows inside the retention (ending at or after `horizon()`) — older ones are the
+   * warehouse's, even if not pruned yet.
+   */
   query(itemId: string, windowSize: number, from: number, to: number): MetricWindowRecord[] {
     const m = this.byItem.get(itemId);
     if (!m) return [];
+    const limit = this.horizon();
     const out: MetricWindowRecord[] = [];
-    for (const r of m.values()) if (r.windowSize === windowSize && r.windowStart >= from && r.windowStart < to) out.push(r);
+    for (const r of m.values()) if (r.windowSize === windowSize && r.windowStart >= from && r.windowStart < to && r.windowEnd >= limit) out.push(r);
     return out.sort((a, b) => a.windowStart - b.windowStart || (a.variant < b.variant ? -1 : a.variant > b.variant ? 1 : 0));
   }
 
