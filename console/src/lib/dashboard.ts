@@ -25,7 +25,9 @@ const pct = (r: number | undefined): number | null => (r === undefined || r === 
 
 export function metricDefs(points: readonly string[]): MetricDef[] {
   return [
-    { key: 'throughput', label: 'Throughput (events/s)', unit: 'per s', get: (w) => w.rate ?? (w.events !== undefined ? w.events / windowSeconds(w) : null) },
+    // A provisional (still open) window holds a fraction of its events: as a rate over the
+    // whole window it would plunge at the live edge, so throughput waits for the closed window.
+    { key: 'throughput', label: 'Throughput (events/s)', unit: 'per s', get: (w) => (w.provisional ? null : w.rate ?? (w.events !== undefined ? w.events / windowSeconds(w) : null)) },
     { key: 'errorRate', label: 'Error rate (% of sessions)', unit: '%', get: (w) => pct(w.errorRate) },
     { key: 'p50', label: 'Latency p50 (ms)', unit: 'ms', get: (w) => w.latency?.p50 },
     { key: 'p95', label: 'Latency p95 (ms)', unit: 'ms', get: (w) => w.latency?.p95 },

@@ -109,6 +109,9 @@ export interface MetricWindow {
   conversions?: Record<string, { sessions: number; rate: number }>;
   perf?: Record<string, { count: number; mean: number; p95: number }>;
   late?: number;
+  /** Live only: a copy of a still-open window (partial; replaced by the closed one). */
+  provisional?: boolean;
+  emittedAt?: number;
 }
 export interface MeanTest { t?: number; df?: number; p?: number; diff?: number; ci?: [number, number] }
 export interface PropTest { z?: number; p?: number; diff?: number; ci?: [number, number]; lift?: number }
