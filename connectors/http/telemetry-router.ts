@@ -8,7 +8,7 @@
 import express, { Router } from 'express';
 import { z } from 'zod';
 import type { TopicNames } from '../../pipeline/config/config.ts';
-import type { AvroProducer, OutRecord } from '../../pipeline/kafka/client.ts';
+import { CoalescingSender, type AvroProducer, type OutRecord } from '../../pipeline/kafka/client.ts';
 import { deadLetter } from '../../pipeline/kafka/dlq.ts';
 import { validateBatch, LIMITS, batchSchema } from '../../pipeline/telemetry/batch.ts';
 import { PenumbraError, ValidationError } from '../../pipeline/errors.ts';
@@ -25,6 +25,8 @@ export interface CollectorStats {
 
 export function createTelemetryRouter(deps: { producer: AvroProducer; topics: TopicNames; openapi: OpenApiRegistry; perSecond?: number }): { router: Router; stats: CollectorStats } {
   const r = Router();
+  // Concurrent batches share produce requests; each 202 still waits for its own records' ack.
+  const sender = new CoalescingSender(deps.producer, { lingerMs: 2, maxRecords: 5000 });
   const stats: CollectorStats = { batches: 0, accepted: 0, rejectedEvents: 0, refusedBatches: 0, deadLettered: 0 };
   const cors: express.RequestHandler = (_req, res, next) => {
     res.setHeader('Access-Control-Allow-Origin', '*');
@@ -76,7 +78,7 @@ export function createTelemetryRouter(deps: { producer: AvroProducer; topics: To
       for (const x of rejected) {
         out.push(dlq(`telemetry event ${x.index} refused: ${x.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, Buffer.from(JSON.stringify({ batch: { ...(body as object), events: undefined }, event: evs[x.index] })), 'validation'));
       }
-      await deps.producer.send(out); // throws UnavailableError → 503, nothing acknowledged
+      await sender.send(out); // throws UnavailableError → 503, nothing acknowledged
       stats.accepted += events.length;
       stats.rejectedEvents += rejected.length;
       stats.deadLettered += rejected.length;
