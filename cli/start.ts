@@ -68,6 +68,11 @@ export async function startCommand(argv: string[]): Promise<number> {
     say('Stopped.');
     process.exit(0);
   };
+  // A stray rejected promise in one request or background task must not take the whole server
+  // (and every device's resolve) down: log it loudly and keep serving.
+  process.on('unhandledRejection', (err) => {
+    process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), level: 'error', component: 'penumbra', msg: 'unhandled rejection', err: String((err as Error)?.stack ?? err) })}\n`);
+  });
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   if (demo) {

@@ -81,17 +81,25 @@ export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions 
     const producer = new AvroProducer(kafka, codec);
     await producer.connect();
     stops.push(() => producer.disconnect());
+    // The control path (commands, outcomes, profiles, audit of config changes) gets its own
+    // producer: kafkajs's idempotent producer has one request in flight, and a rollback must
+    // not queue behind telemetry batches under load.
+    const controlProducer = new AvroProducer(kafka, codec);
+    await controlProducer.connect();
+    stops.push(() => controlProducer.disconnect());
+    const controlHealth: (() => Record<string, { status: 'ok' | 'degraded'; [k: string]: unknown }>)[] = [];
     const groupPrefix = cfg.topicPrefix;
 
     const profileStore = new ProfileStore(path.join(cfg.dataDir, 'resolver', `profiles-${cfg.topicPrefix || 'default'}.json`));
     profileStore.loadSnapshot();
     if (opts.processors !== false) {
-      const writer = await startCommandProcessor({ kafka, codec, producer, topics: cfg.topics, groupPrefix, log: log.info });
+      const writer = await startCommandProcessor({ kafka, codec, producer: controlProducer, topics: cfg.topics, groupPrefix, log: log.warn });
+      controlHealth.push(() => ({ profileWriter: writer.processor.running ? { status: 'ok', restarts: writer.processor.stats.restarts } : { status: 'degraded', detail: `profile writer restarting after a crash: ${writer.processor.stats.lastCrash}`, restarts: writer.processor.stats.restarts } }));
       stops.push(() => writer.stop());
     }
     const profileFollower = await followProfiles({ kafka, codec, topic: cfg.topics.shadowProfiles, store: profileStore, groupPrefix, onError: (e) => log.warn('profile decode failed', { err: String(e) }) });
     stops.push(() => profileFollower.stop());
-    const profiles = new ProfileService({ kafka, codec, producer, topics: cfg.topics, store: profileStore, groupPrefix });
+    const profiles = new ProfileService({ kafka, codec, producer: controlProducer, topics: cfg.topics, store: profileStore, groupPrefix });
     await profiles.start();
     stops.push(() => profiles.stop());
 
@@ -110,7 +118,8 @@ export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions 
       publishCatalog: (entry) => producer.send([{ topic: cfg.topics.itemsCatalog, key: entry.itemId, value: entry }]),
     };
     if (opts.processors !== false) {
-      const ing = await startIngestProcessor({ kafka, codec, producer, topics: cfg.topics, groupPrefix, ingest, cfg, log: log.info });
+      const ing = await startIngestProcessor({ kafka, codec, producer, topics: cfg.topics, groupPrefix, ingest, cfg, log: log.warn });
+      controlHealth.push(() => ({ ingestProcessor: ing.running ? { status: 'ok', restarts: ing.stats.restarts } : { status: 'degraded', detail: `ingest processor restarting after a crash: ${ing.stats.lastCrash}` } }));
       stops.push(() => ing.stop());
     }
 
@@ -152,6 +161,7 @@ export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions 
         checks.registry = { status: 'down', detail: (err as Error).message };
       }
       checks.profiles = { status: profileStore.source === 'kafka' ? 'ok' : 'degraded', source: profileStore.source, items: profileStore.all().length };
+      for (const c of controlHealth) Object.assign(checks, c());
       for (const c of ctx.healthChecks) Object.assign(checks, await c());
       const statuses = Object.values(checks).map((c) => c.status);
       const status = statuses.includes('down') ? (checks.kafka?.status === 'down' ? 'degraded' : 'degraded') : statuses.includes('degraded') ? 'degraded' : 'ok';

@@ -44,7 +44,9 @@ export async function followTopic<N extends SchemaName>(opts: {
   const ready = new Promise<void>((r) => (resolveReady = r));
   const consumer = opts.kafka.consumer({
     groupId: `${opts.groupPrefix}follow-${randomUUID()}`,
-    maxWaitTimeInMs: 20,
+    // A fetch returns as soon as a record arrives (minBytes 1), so this bounds only idle polls:
+    // a short value costs CPU (a dozen followers per process) without making changes faster.
+    maxWaitTimeInMs: 250,
     sessionTimeout: 10000,
     heartbeatInterval: 1000,
   });

@@ -50,22 +50,24 @@ export interface ProcessorDeps {
 }
 
 export interface RunningProcessor {
-  consumer: Consumer;
+  /** The current consumer (replaced when the processor restarts after a crash). */
+  readonly consumer: Consumer;
   /** Resolves once the consumer joined its group and is fetching. */
   ready: Promise<void>;
-  stats: { processed: number; deadLettered: number; batches: number };
+  stats: { processed: number; deadLettered: number; batches: number; restarts: number; lastCrash: string | null };
+  /** False while the consumer is down between a crash and its restart. */
+  readonly running: boolean;
   stop(): Promise<void>;
 }
 
 export async function runProcessor<N extends SchemaName>(deps: ProcessorDeps, spec: ProcessorSpec<N>): Promise<RunningProcessor> {
-  const consumer = deps.kafka.consumer({ groupId: spec.groupId, sessionTimeout: 10000, heartbeatInterval: 1000, maxWaitTimeInMs: 100 });
-  const stats = { processed: 0, deadLettered: 0, batches: 0 };
+  const stats = { processed: 0, deadLettered: 0, batches: 0, restarts: 0, lastCrash: null as string | null };
   let resolveReady!: () => void;
   const ready = new Promise<void>((r) => (resolveReady = r));
-  consumer.on(consumer.events.GROUP_JOIN, () => resolveReady());
-  await consumer.connect();
-  await consumer.subscribe({ topic: spec.topic, fromBeginning: spec.fromBeginning ?? true });
   const maxBatch = spec.maxBatch ?? 1000;
+  let consumer!: Consumer;
+  let running = false;
+  let stopped = false;
 
   async function processChunk(payload: EachBatchPayload, messages: KafkaMessage[]): Promise<void> {
     const { batch } = payload;
@@ -99,24 +101,64 @@ export async function runProcessor<N extends SchemaName>(deps: ProcessorDeps, sp
     await payload.heartbeat();
   }
 
-  await consumer.run({
-    autoCommit: false,
-    eachBatchAutoResolve: false,
-    eachBatch: async (payload) => {
-      stats.batches++;
-      const msgs = payload.batch.messages;
-      for (let i = 0; i < msgs.length; i += maxBatch) {
-        if (!payload.isRunning() || payload.isStale()) return;
-        await processChunk(payload, msgs.slice(i, i + maxBatch));
-      }
-    },
-  });
+  /**
+   * (Re)start the consumer. kafkajs restarts by itself after retriable failures; a crash it does
+   * not restart from (e.g. evicted from the group under load and then a non-retriable error)
+   * would leave the group without this member forever, so we build a fresh consumer after a
+   * short backoff. Uncommitted input is simply processed again (at-least-once).
+   */
+  async function start(): Promise<void> {
+    const c = deps.kafka.consumer({ groupId: spec.groupId, sessionTimeout: 10000, heartbeatInterval: 1000, maxWaitTimeInMs: 100 });
+    consumer = c;
+    c.on(c.events.GROUP_JOIN, () => {
+      running = true;
+      resolveReady();
+    });
+    c.on(c.events.CRASH, (e) => {
+      const { error, restart } = e.payload as { error: Error; restart: boolean };
+      stats.lastCrash = `${new Date().toISOString()} ${error?.message ?? String(error)}`;
+      deps.log?.('processor crashed', { processor: spec.name, error: error?.message, restart });
+      if (restart || stopped) return;
+      running = false;
+      stats.restarts++;
+      setTimeout(() => {
+        if (stopped) return;
+        void c
+          .disconnect()
+          .catch(() => {})
+          .then(() => (stopped ? undefined : start()))
+          .catch((err: unknown) => deps.log?.('processor restart failed', { processor: spec.name, error: String(err) }));
+      }, 1000).unref();
+    });
+    await c.connect();
+    await c.subscribe({ topic: spec.topic, fromBeginning: spec.fromBeginning ?? true });
+    await c.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: async (payload) => {
+        stats.batches++;
+        const msgs = payload.batch.messages;
+        for (let i = 0; i < msgs.length; i += maxBatch) {
+          if (!payload.isRunning() || payload.isStale()) return;
+          await processChunk(payload, msgs.slice(i, i + maxBatch));
+        }
+      },
+    });
+  }
+  await start();
 
   return {
-    consumer,
+    get consumer() {
+      return consumer;
+    },
+    get running() {
+      return running;
+    },
     ready,
     stats,
     async stop() {
+      stopped = true;
+      running = false;
       await consumer.disconnect();
     },
   };

@@ -76,6 +76,9 @@ export class ProfileService {
         resolve(o);
       });
     });
+    // The outcome may time out while the send is still pending: keep that rejection handled
+    // here, so it surfaces from the await below instead of crashing the process.
+    outcome.catch(() => {});
     await this.deps.producer.send([
       {
         topic: this.deps.topics.shadowCommands,
