@@ -7,8 +7,8 @@
  *   OpenAPI path template the request matched (a bounded set), `unmatched` otherwise, so an
  *   attacker probing random URLs cannot blow up the series count.
  * - `penumbra_health_status{check}` (1 ok, 0.5 degraded, 0 down) and
- *   `penumbra_health_stat{check,stat}` for every numeric field the features' health checks
- *   report (collector batches/accepted/rejected/refused/dead-lettered, assignment queue depth and
+ *   `penumbra_health_stat{check,stat}` for every numeric field (nested ones as `a.b.c`) the
+ *   features' health checks report (collector batches/accepted/rejected/refused/dead-lettered, assignment queue depth and
  *   drops, windows late/dropped when that feature reports them, …) — a feature that adds a
  *   number to its health check gets a metric without touching this file.
  * - `penumbra_telemetry_*_total` and `penumbra_dead_letters_total{source="collector"}`: the
@@ -217,9 +217,14 @@ export function registerPenumbraCollectors(registry: MetricsRegistry, deps: Penu
     for (const check of deps.healthChecks) {
       for (const [name, c] of Object.entries(await check())) {
         healthStatus.set({ check: name }, STATUS_VALUE[c.status] ?? 0);
-        for (const [stat, v] of Object.entries(c)) {
-          if (typeof v === 'number' && Number.isFinite(v)) healthStat.set({ check: name, stat }, v);
-        }
+        // Nested objects (e.g. streamProcessing.metricsProcessor.late) flatten to dotted names.
+        const walk = (o: Record<string, unknown>, prefix: string, depth: number) => {
+          for (const [k, v] of Object.entries(o)) {
+            if (typeof v === 'number' && Number.isFinite(v)) healthStat.set({ check: name, stat: prefix + k }, v);
+            else if (v && typeof v === 'object' && !Array.isArray(v) && depth < 3) walk(v as Record<string, unknown>, `${prefix}${k}.`, depth + 1);
+          }
+        };
+        walk(c, '', 0);
         if (name === 'collector') {
           const s = c as unknown as Record<string, number>;
           batches.set(undefined, s.batches ?? 0);
