@@ -315,6 +315,11 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
          ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset, updated_at = excluded.updated_at`,
         { topic, partition, next, now: Date.now() },
       );
+      // Mark the touched tables for the next Parquet export BEFORE the commit: a snapshot that
+      // starts right after COMMIT (while we await below) must see them as changed. Marking a
+      // table whose transaction then rolls back only costs one needless re-export.
+      for (const name of Object.keys(changed)) dirty.add(name);
+      dirty.add(SINK_OFFSETS.name);
       await lane.conn.run('COMMIT');
     } catch (err) {
       await lane.conn.run('ROLLBACK').catch(() => {});
