@@ -136,7 +136,7 @@ export interface Health {
   profileVersions?: Record<string, number>;
 }
 
-export async function health(url: string): Promise<Health> {
-  const res = await fetch(`${url}/api/v1/health`, { signal: AbortSignal.timeout(15_000) });
+export async function health(url: string, timeoutMs = 15_000): Promise<Health> {
+  const res = await fetch(`${url}/api/v1/health`, { signal: AbortSignal.timeout(timeoutMs) });
   return (await res.json()) as Health;
 }

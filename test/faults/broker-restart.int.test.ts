@@ -1,0 +1,146 @@
+/**
+ * The broker dies mid-stream and comes back. The shared broker must stay up for everyone else,
+ * so this file starts a private stack (Kafka + registry) on free ports in a temp folder, runs
+ * `penumbra start` against it, kills the broker with SIGKILL under telemetry load, and starts it
+ * again on the same data.
+ *
+ * Guarantees checked:
+ *  - while the broker is down nothing is acknowledged falsely: answers are 202 only for events
+ *    the broker took (before the kill, or after it is back while the request was retrying), and
+ *    503 problem+json otherwise; health reports Kafka down and the process stays up;
+ *  - after the broker is back the process recovers by itself (no restart of Penumbra), and every
+ *    acknowledged event is in DuckDB exactly once; rows = records on the topic.
+ * Slow (two JVMs start): this is the last fault test and may take two minutes.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { kafkaBrokers, registryUrl, stackDown, stackStatus, stackUp, type StackOptions } from '../../infra/stack.ts';
+import { kafkaFor } from '../stack-helpers.ts';
+import { faultEnv, freePort, health, killAll, spawnPenumbra, waitFor, REPO } from './child.ts';
+
+let opts: StackOptions;
+/** How long GET /api/v1/health took while the broker was down (0 if never measured). */
+let healthMsWhileDown = 0;
+const stackLog: string[] = [];
+
+beforeAll(async () => {
+  opts = {
+    dataDir: mkdtempSync(path.join(tmpdir(), 'penumbra-fault-stack-')),
+    cacheDir: process.env.PENUMBRA_CACHE_DIR ? path.resolve(process.env.PENUMBRA_CACHE_DIR) : path.join(REPO, '.cache', 'stack'),
+    kafkaPort: await freePort(),
+    controllerPort: await freePort(),
+    registryPort: await freePort(),
+    registryManagementPort: await freePort(),
+    log: (l) => stackLog.push(l),
+  };
+  await stackUp(opts);
+}, 300_000);
+
+afterAll(async () => {
+  killAll();
+  await stackDown(opts).catch(() => undefined);
+  rmSync(opts.dataDir, { recursive: true, force: true });
+}, 120_000);
+
+test('broker killed and restarted under load: no false 202, self-recovery, every 202 in DuckDB once', async () => {
+  const env = await faultEnv('broker-restart', { KAFKA_BROKERS: kafkaBrokers(opts), SCHEMA_REGISTRY_URL: registryUrl(opts) });
+  const p = await spawnPenumbra(env, { timeoutMs: 120_000 });
+  const RUN = randomUUID().slice(0, 8);
+  const acked = new Set<string>();
+  const statuses = new Map<number | string, number>();
+  // A request that started after the kill (plus a margin for acks already on the wire) and was
+  // answered 202 before the broker was started again would be a false acknowledgement.
+  let killedAt = Infinity;
+  let restartAt = Infinity;
+  let ackedWhileDown = 0;
+  let running = true;
+  let seq = 0;
+  const loops = [0, 1, 2, 3].map(async (w) => {
+    while (running) {
+      const now = Date.now();
+      const startedAt = now;
+      const ids = Array.from({ length: 20 }, () => `${RUN}-${w}-${seq++}`);
+      try {
+        const res = await fetch(`${p.url}/api/v1/telemetry`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ itemId: 'com.example.fault', version: '1', variant: 'original', profileVersion: 0, sessionId: `s-${w}`, userId: 'u', sentAt: now, events: ids.map((id) => ({ id, type: 'usage', name: 'buy', ts: now })) }), signal: AbortSignal.timeout(60_000) });
+        const text = await res.text();
+        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+        if (res.status === 202) {
+          for (const id of ids) acked.add(id);
+          if (startedAt > killedAt + 2000 && Date.now() < restartAt) ackedWhileDown++;
+        } else {
+          expect(res.status).toBe(503);
+          expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+          expect(JSON.parse(text).type).toBe('https://penumbra.dev/problems/unavailable');
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      } catch (err) {
+        statuses.set('client-error', (statuses.get('client-error') ?? 0) + 1);
+        if ((err as Error).name === 'JestAssertionError') throw err;
+      }
+    }
+  });
+  await waitFor('500 acknowledged events', () => acked.size >= 500, 60_000);
+
+  // Kill the broker (SIGKILL: no controlled shutdown).
+  const kafka = (await stackStatus(opts)).find((s) => s.name === 'kafka')!;
+  expect(kafka.running).toBe(true);
+  process.kill(kafka.pid!, 'SIGKILL');
+  killedAt = Date.now();
+  const ackedAtKill = acked.size;
+  let healthMs = 0;
+  const degraded = await waitFor('health to report Kafka down', async () => {
+    const t0 = Date.now();
+    const h = await health(p.url, 90_000);
+    healthMs = Date.now() - t0;
+    healthMsWhileDown = healthMs;
+    return h.checks.kafka?.status === 'down' ? h : null;
+  }, 120_000, 1000);
+  expect(degraded.status).not.toBe('down'); // degraded, still answering
+  await new Promise((r) => setTimeout(r, 3000));
+
+  // Bring it back on the same data; Penumbra is not restarted.
+  restartAt = Date.now();
+  await stackUp(opts);
+  const backAfter = Date.now() - killedAt;
+  await waitFor('health to report Kafka ok again', async () => (await health(p.url, 90_000)).checks.kafka?.status === 'ok', 120_000, 1000);
+  await waitFor('more acknowledged events after the broker is back', () => acked.size >= ackedAtKill + 500, 120_000);
+  running = false;
+  await Promise.all(loops);
+
+  const raw = `${env.PENUMBRA_TOPIC_PREFIX}telemetry.raw`;
+  await waitFor('the sink to catch up', async () => ((await health(p.url)).checks.duckdb?.lagByTopic as Record<string, number> | undefined)?.[raw] === 0, 120_000, 1000);
+  expect((await p.stop()).code).toBe(0);
+
+  const admin = kafkaFor('fault-broker-restart', { brokers: [kafkaBrokers(opts)] }).admin();
+  await admin.connect();
+  const onTopic = (await admin.fetchTopicOffsets(raw)).reduce((s, o) => s + Number(o.high) - Number(o.low), 0);
+  await admin.disconnect();
+  const db = await DuckDBInstance.create(path.join(env.PENUMBRA_DATA_DIR, 'warehouse', 'penumbra.duckdb'));
+  const conn = await db.connect();
+  const ids = (await conn.runAndReadAll(`SELECT id FROM telemetry_events WHERE id LIKE '${RUN}-%'`)).getRowObjectsJS().map((r) => String(r.id));
+  conn.closeSync();
+  db.closeSync();
+  const stored = new Set(ids);
+  process.stderr.write(`broker-restart: statuses ${JSON.stringify(Object.fromEntries(statuses))}; ${acked.size} acked (${ackedAtKill} before the kill, ${ackedWhileDown} batches answered 202 while down), broker back after ${backAfter} ms; health took ${healthMs} ms while Kafka was down; topic ${onTopic}, rows ${ids.length}\n`);
+  expect(ids.length).toBe(stored.size);
+  expect([...acked].filter((id) => !stored.has(id)).slice(0, 5)).toEqual([]);
+  expect(ids.length).toBe(onTopic);
+  // A 202 while the broker was dead would be a lie (kafkajs only resolves on a broker ack).
+  expect(ackedWhileDown).toBe(0);
+  expect(statuses.get(503) ?? 0).toBeGreaterThan(0);
+}, 600_000);
+
+/*
+ * KNOWN DEFECT (reported; pipeline/app/penumbra.ts health, pipeline/warehouse/feature.ts lag):
+ * with the broker down, GET /api/v1/health takes ~20 s (kafkajs admin connects with 8 retries,
+ * and the duckdb check opens another admin), past the 2–5 s a load balancer or kubelet waits —
+ * so a degraded process looks dead. Fix: admin clients with `retry: { retries: 0 }` and a ~2 s
+ * timeout in the checks, or a background probe whose last result health returns.
+ */
+test.failing('known defect health-slow-when-kafka-down: health answers within 5 s while the broker is down', () => {
+  expect(healthMsWhileDown).toBeGreaterThan(0);
+  expect(healthMsWhileDown).toBeLessThan(5000);
+});
