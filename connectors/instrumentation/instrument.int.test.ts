@@ -104,7 +104,10 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     case '/telemetry':
       if (req.method !== 'POST') return send(res, 405, '');
       if (state.telemetry !== 202 && state.telemetry !== 'refuse') return send(res, state.telemetry, '{}');
-      state.batches.push({ body: JSON.parse(body) as Batch, contentType: req.headers['content-type'] });
+      const parsed = JSON.parse(body) as Batch;
+      // A page of the previous test may still flush (its pagehide beacon on context close)
+      // after state was reset: ignore sessions that belong to earlier tests.
+      if (!staleSessions.has(parsed.sessionId)) state.batches.push({ body: parsed, contentType: req.headers['content-type'] });
       return send(res, 202, '{}');
     default:
       return send(res, 404, '{}');
@@ -159,7 +162,10 @@ afterAll(async () => {
   await new Promise((r) => server?.close(r));
 });
 
+const staleSessions = new Set<string>();
+
 beforeEach(async () => {
+  for (const b of state?.batches ?? []) staleSessions.add(b.body.sessionId);
   state = { config: defaultConfig(), global: {}, telemetry: 202, beacon: 'pass', batches: [], configFetches: 0 };
   context = await browser.newContext();
 });

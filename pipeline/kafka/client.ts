@@ -29,15 +29,20 @@ export interface OutRecord<N extends SchemaName = SchemaName> {
 }
 
 export class AvroProducer {
-  readonly producer: Producer;
+  producer: Producer;
   private connected = false;
+  private readonly make: () => Producer;
+  /** Producers replaced after a failed send (see send). */
+  replaced = 0;
   constructor(kafka: Kafka, readonly codec: AvroCodec, opts: { transactionalId?: string } = {}) {
-    this.producer = kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      createPartitioner: Partitioners.DefaultPartitioner,
-      transactionalId: opts.transactionalId,
-    });
+    this.make = () =>
+      kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        createPartitioner: Partitioners.DefaultPartitioner,
+        transactionalId: opts.transactionalId,
+      });
+    this.producer = this.make();
   }
 
   async connect(): Promise<void> {
@@ -57,18 +62,41 @@ export class AvroProducer {
       list.push({ key: r.key, value: this.codec.encode(r.topic, r.value as never), headers: r.headers });
     }
     try {
+      await this.connect();
       await this.producer.sendBatch({
         acks: -1,
         topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
       });
     } catch (err) {
+      this.replaceProducer();
       throw new UnavailableError(`Kafka did not acknowledge ${records.length} record(s): ${(err as Error).message}`, err);
     }
   }
 
+  /**
+   * After a failed send the broker may still have stored the batch. kafkajs then rolls the
+   * partition's sequence number back, and its next batch of the same size would reuse the stored
+   * batch's sequence numbers: the broker takes it for a retry, acknowledges it and drops it — an
+   * ack for records that are nowhere (test/faults/lost-ack.int.test.ts). A fresh producer gets a
+   * fresh producer id and sequence space, so no later send can be mistaken for the lost one.
+   */
+  private replaceProducer(): void {
+    const old = this.producer;
+    this.producer = this.make();
+    this.connected = false;
+    this.replaced++;
+    void old.disconnect().catch(() => {});
+  }
+
   /** Send already-framed bytes (used for dead letters of raw input). */
-  async sendRaw(topic: string, messages: { key: string | null; value: Buffer }[]): Promise<void> {
-    await this.producer.send({ topic, acks: -1, messages });
+  async sendRaw(topic: string, messages: { key: string | null; value: Buffer | null }[]): Promise<void> {
+    try {
+      await this.connect();
+      await this.producer.send({ topic, acks: -1, messages });
+    } catch (err) {
+      this.replaceProducer();
+      throw err;
+    }
   }
 
   async disconnect(): Promise<void> {

@@ -90,7 +90,7 @@ test('scenario: the answer to batch A is lost on every retry (A fails to its cal
   expect(onTopic).toEqual(expect.arrayContaining(A.map((r) => r.value.id)));
 }, 120_000);
 
-test.failing('known defect idempotent-sequence-rollback: the acknowledged batch B is on the topic', () => {
+test('fixed defect idempotent-sequence-rollback (the producer is replaced after a failed send): the acknowledged batch B is on the topic', () => {
   expect(batchB).toHaveLength(5);
   expect(onTopic).toEqual(expect.arrayContaining(batchB));
 });

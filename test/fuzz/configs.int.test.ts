@@ -119,7 +119,9 @@ test(`regex rules that pass the safety check stay fast on worst-case device inpu
   );
   process.stderr.write(`regex fuzz: ${safe} safe patterns run, worst ${worst.toFixed(2)} ms on a ${MAX_REGEX_INPUT}-char input\n`);
   expect(safe).toBeGreaterThan(100);
-  expect(worst).toBeLessThan(50);
+  // A safety bound, not a speed test: catastrophic backtracking takes seconds to hours, a safe
+  // pattern milliseconds even on a loaded machine.
+  expect(worst).toBeLessThan(1000);
   // And the classic exponential shapes are refused.
   for (const p of ['(a+)+$', '(a|aa)*$', '(\\w+\\s?)*$', '(a*)*b']) expect(unsafeRegexReason(p)).not.toBeNull();
 });
