@@ -12,6 +12,7 @@ import avro from 'avsc';
 import { avroType, schemaFor, type SchemaName } from '../../schemas/index.ts';
 import type { SchemaTypes } from '../../schemas/types.generated.ts';
 import { PenumbraError, UnavailableError } from '../errors.ts';
+import { avroBoundsOk } from './avro-bounds.ts';
 
 export class DecodeError extends PenumbraError {
   constructor(message: string, cause?: unknown) {
@@ -110,9 +111,14 @@ export class AvroCodec {
     if (buf[0] !== MAGIC) throw new DecodeError(`unknown magic byte ${buf[0]} (expected 0: Confluent wire format)`);
     const id = buf.readInt32BE(1);
     const reader = await this.readerFor(name, id);
+    const body = buf.subarray(5);
+    // avsc trusts Avro block counts: a few bytes announcing 2^49 map entries would spin for
+    // hours. Walk the body against the writer schema first (linear time) and refuse overruns.
+    if (!avroBoundsOk(this.writers.get(id) ?? avroType(name), body)) {
+      throw new DecodeError(`Avro body of schema id ${id} announces more data than its ${body.length} bytes hold`);
+    }
     try {
       const type = avroType(name);
-      const body = buf.subarray(5);
       const value = reader === type ? type.fromBuffer(body) : type.fromBuffer(body, reader as avro.Resolver, true);
       return value as SchemaTypes[N];
     } catch (err) {
