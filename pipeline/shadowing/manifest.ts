@@ -41,6 +41,9 @@ export function endpointUrlProblem(value: string): string | null {
   // Credentials in a URL would be copied into every shadow asset in clear text.
   if (url.username !== '' || url.password !== '') return 'must not contain credentials';
   if (/\s/.test(value)) return 'must not contain whitespace';
+  // Endpoint URLs are substituted verbatim into HTML, JS and JSON of every shadow: characters that
+  // can end a string or a tag there would let a config inject script (stored XSS) or break JSON.
+  if (/["'<>`\\]/.test(value)) return 'must not contain quotes, angle brackets, backticks or backslashes';
   return null;
 }
 
