@@ -281,7 +281,8 @@ export function createItemsRouter(deps: ItemsRouterDeps): Router {
     res.setHeader('Access-Control-Allow-Origin', '*');
     // Short max-age: points and sampling must change live, yet a fleet must not hammer us.
     res.setHeader('Cache-Control', 'public, max-age=5, stale-while-revalidate=25');
-    res.setHeader('ETag', `"${p.profileVersion}-${q.variant}"`);
+    // Header values must be Latin-1: encode the (arbitrary) variant name.
+    res.setHeader('ETag', `"${p.profileVersion}-${encodeURIComponent(q.variant)}"`);
     res.json({
       itemId, variant: q.variant, profileVersion: p.profileVersion, enabled,
       sampleRate: s?.instrumentation.sampleRate ?? 0,
