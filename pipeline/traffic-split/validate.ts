@@ -37,6 +37,13 @@ function validateRule(rule: unknown, p: string, issues: FieldIssue[]): void {
     issues.push({ path: `${p}/op`, message: `op must be one of ${RULE_OPS.join(', ')}` });
     return;
   }
+  // Whatever the op, a `values` that is present must be an array of strings: it is stored as such
+  // (Avro array<string>) even where the op reads only `value`.
+  if (op !== 'in' && op !== 'not_in' && rule.values !== undefined) {
+    if (!Array.isArray(rule.values)) issues.push({ path: `${p}/values`, message: 'values must be an array of strings' });
+    else if (rule.values.length > MAX_VALUES) issues.push({ path: `${p}/values`, message: `at most ${MAX_VALUES} values` });
+    else rule.values.forEach((v: unknown, i: number) => checkString(v, `${p}/values/${i}`, issues, 'value'));
+  }
   switch (op) {
     case 'in':
     case 'not_in': {
@@ -52,9 +59,9 @@ function validateRule(rule: unknown, p: string, issues: FieldIssue[]): void {
     }
     case 'equals':
     case 'not_equals': {
+      // `value`, or values[0] (its strings were checked above).
       if (rule.value !== undefined) checkString(rule.value, `${p}/value`, issues, 'value');
-      else if (Array.isArray(rule.values) && rule.values.length > 0) checkString(rule.values[0], `${p}/values/0`, issues, 'value');
-      else issues.push({ path: `${p}/value`, message: `${op} needs a value` });
+      else if (!(Array.isArray(rule.values) && rule.values.length > 0)) issues.push({ path: `${p}/value`, message: `${op} needs a value` });
       break;
     }
     case 'semver': {
