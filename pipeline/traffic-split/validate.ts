@@ -39,6 +39,10 @@ function validateRule(rule: unknown, p: string, issues: FieldIssue[]): void {
   }
   // Whatever the op, a `values` that is present must be an array of strings: it is stored as such
   // (Avro array<string>) even where the op reads only `value`.
+  // Companion fields, when present, are strings whatever the op (they are stored as such).
+  for (const k of ['value', 'range', 'pattern'] as const) {
+    if (rule[k] !== undefined && typeof rule[k] !== 'string') issues.push({ path: `${p}/${k}`, message: `${k} must be a string` });
+  }
   if (op !== 'in' && op !== 'not_in' && rule.values !== undefined) {
     if (!Array.isArray(rule.values)) issues.push({ path: `${p}/values`, message: 'values must be an array of strings' });
     else if (rule.values.length > MAX_VALUES) issues.push({ path: `${p}/values`, message: `at most ${MAX_VALUES} values` });

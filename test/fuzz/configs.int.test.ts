@@ -13,6 +13,8 @@
  * problem+json (422 with field paths), never a 5xx.
  */
 import fc from 'fast-check';
+// CI pins FUZZ_SEED so a run is reproducible; locally each run explores new inputs.
+if (process.env.FUZZ_SEED) fc.configureGlobal({ seed: Number(process.env.FUZZ_SEED) });
 import { startTestPenumbra, uploadForm, type TestPenumbra } from '../penumbra-helpers.ts';
 import { fixtureArchive, fixtureTree, goldenConfig } from '../../pipeline/shadowing/fixtures.ts';
 import { parseShadowConfigs, POINT_EVENTS } from '../../pipeline/shadowing/shadow-config.ts';
