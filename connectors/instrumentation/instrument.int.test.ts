@@ -101,7 +101,7 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
       return send(res, 500, JSON.stringify({ error: 'down' }));
     case '/notapi':
       return send(res, 200, '{}');
-    case '/telemetry':
+    case '/telemetry': {
       if (req.method !== 'POST') return send(res, 405, '');
       if (state.telemetry !== 202 && state.telemetry !== 'refuse') return send(res, state.telemetry, '{}');
       const parsed = JSON.parse(body) as Batch;
@@ -109,6 +109,7 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
       // after state was reset: ignore sessions that belong to earlier tests.
       if (!staleSessions.has(parsed.sessionId)) state.batches.push({ body: parsed, contentType: req.headers['content-type'] });
       return send(res, 202, '{}');
+    }
     default:
       return send(res, 404, '{}');
   }
