@@ -16,7 +16,7 @@ import type { IngestDeps } from '../ingest/ingest-service.ts';
 import type { BlobStore } from '../../connectors/blob-store/blob-store.ts';
 import type { TokenStore } from '../../connectors/http/auth.ts';
 import type { OpenApiRegistry } from '../../connectors/http/openapi.ts';
-import type { HealthReport } from '../../connectors/http/create-api.ts';
+import type { HealthCheck } from './health.ts';
 import type { Logger } from './log.ts';
 import { resolverFeature } from '../resolver/feature.ts';
 import type { LiveHub } from '../live/hub.ts';
@@ -26,6 +26,8 @@ import { telemetryFeature } from '../telemetry/feature.ts';
 export interface FeatureContext {
   cfg: PenumbraConfig;
   kafka: Kafka;
+  /** Same brokers, no retries: for bounded questions (health, lag) — pipeline/kafka/probe.ts. */
+  probeKafka: Kafka;
   codec: AvroCodec;
   producer: AvroProducer;
   log: { debug: Logger; info: Logger; warn: Logger; error: Logger };
@@ -44,7 +46,7 @@ export interface FeatureContext {
   sink: boolean;
   /** In-process pub/sub feeding GET /api/v1/stream (SSE). */
   hub: LiveHub;
-  healthChecks: (() => Promise<HealthReport['checks']>)[];
+  healthChecks: HealthCheck[];
 }
 
 export interface FeatureHandle {

@@ -13,8 +13,10 @@ import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import type { Router } from 'express';
 import type { PenumbraConfig } from '../config/config.ts';
-import { createKafka, AvroProducer } from '../kafka/client.ts';
+import { createKafka, createProbeKafka, AvroProducer } from '../kafka/client.ts';
 import { provisionAll } from '../kafka/setup.ts';
+import { assertKafkaReachable, describeBrokers, rootMessage, singleFlight, withDeadline } from '../kafka/probe.ts';
+import { HEALTH_CHECK_MS, overallStatus, runHealthChecks } from './health.ts';
 import { followTopic, type Follower } from '../kafka/follow.ts';
 import { ProfileStore, followProfiles } from '../profiles/profile-store.ts';
 import { ProfileService } from '../profiles/profile-service.ts';
@@ -77,6 +79,9 @@ export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions 
   };
   try {
     const kafka = createKafka(cfg.kafkaBrokers, `penumbra-${resolverId}`);
+    const probeKafka = createProbeKafka(cfg.kafkaBrokers, `penumbra-${resolverId}`);
+    // One actionable sentence when the broker is not there, instead of kafkajs's error chain.
+    await assertKafkaReachable(probeKafka, cfg.kafkaBrokers);
     const { codec } = await provisionAll(kafka, cfg);
     const producer = new AvroProducer(kafka, codec);
     await producer.connect();
@@ -126,7 +131,7 @@ export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions 
     const { store: tokens, created } = loadTokenStore({ tokens: cfg.tokens, tokensFile: cfg.tokensFile, dataDir: cfg.dataDir, createIfMissing: opts.createToken ?? false });
     const openapi = new OpenApiRegistry();
     const ctx: FeatureContext = {
-      cfg, kafka, codec, producer, log, groupPrefix, resolverId, profileStore, profiles, catalog, blobs, ingest, tokens, openapi,
+      cfg, kafka, probeKafka, codec, producer, log, groupPrefix, resolverId, profileStore, profiles, catalog, blobs, ingest, tokens, openapi,
       processors: opts.processors !== false, sink: opts.sink ?? opts.processors !== false,
       hub: new LiveHub(),
       healthChecks: [],
@@ -142,34 +147,36 @@ export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions 
       if (h.stop) stops.push(h.stop);
     }
 
+    // Health answers within HEALTH_CHECK_MS whatever is down (health.ts); the Kafka question is
+    // shared by concurrent requests so an outage does not open a connection per health call.
+    const askBrokers = singleFlight(() => describeBrokers(probeKafka));
+    const kafkaCheck = async (): Promise<HealthReport['checks']> => {
+      try {
+        return { kafka: { status: 'ok', brokers: await withDeadline(askBrokers(), HEALTH_CHECK_MS - 200, 'Kafka metadata request') } };
+      } catch (err) {
+        return { kafka: { status: 'down', detail: `${cfg.kafkaBrokers.join(', ')}: ${rootMessage(err)}` } };
+      }
+    };
+    const registryCheck = async (): Promise<HealthReport['checks']> => {
+      try {
+        const r = await fetch(`${cfg.schemaRegistryUrl}/subjects`, { signal: AbortSignal.timeout(HEALTH_CHECK_MS - 200) });
+        await r.arrayBuffer();
+        return { registry: r.ok ? { status: 'ok' } : { status: 'down', detail: `HTTP ${r.status}` } };
+      } catch (err) {
+        return { registry: { status: 'down', detail: rootMessage(err) } };
+      }
+    };
     const health = async (): Promise<HealthReport> => {
-      const checks: HealthReport['checks'] = {};
-      const admin = kafka.admin();
-      try {
-        await admin.connect();
-        const d = await admin.describeCluster();
-        checks.kafka = { status: 'ok', brokers: d.brokers.length };
-      } catch (err) {
-        checks.kafka = { status: 'down', detail: (err as Error).message };
-      } finally {
-        await admin.disconnect().catch(() => {});
-      }
-      try {
-        const r = await fetch(`${cfg.schemaRegistryUrl}/subjects`, { signal: AbortSignal.timeout(2000) });
-        checks.registry = r.ok ? { status: 'ok' } : { status: 'down', detail: `HTTP ${r.status}` };
-      } catch (err) {
-        checks.registry = { status: 'down', detail: (err as Error).message };
-      }
-      checks.profiles = { status: profileStore.source === 'kafka' ? 'ok' : 'degraded', source: profileStore.source, items: profileStore.all().length };
+      const checks: HealthReport['checks'] = {
+        profiles: { status: profileStore.source === 'kafka' ? 'ok' : 'degraded', source: profileStore.source, items: profileStore.all().length },
+      };
       for (const c of controlHealth) Object.assign(checks, c());
-      for (const c of ctx.healthChecks) Object.assign(checks, await c());
-      const statuses = Object.values(checks).map((c) => c.status);
-      const status = statuses.includes('down') ? (checks.kafka?.status === 'down' ? 'degraded' : 'degraded') : statuses.includes('degraded') ? 'degraded' : 'ok';
-      return { status, checks, resolverId, profileVersions: profileStore.versions(), version: VERSION };
+      Object.assign(checks, await runHealthChecks([kafkaCheck, registryCheck, ...ctx.healthChecks]));
+      return { status: overallStatus(checks), checks, resolverId, profileVersions: profileStore.versions(), version: VERSION };
     };
 
     const metrics = new MetricsRegistry();
-    registerPenumbraCollectors(metrics, { kafka, groupPrefix, dlqTopic: cfg.topics.dlq, healthChecks: ctx.healthChecks, profileVersions: () => profileStore.versions() });
+    registerPenumbraCollectors(metrics, { kafka: probeKafka, groupPrefix, dlqTopic: cfg.topics.dlq, healthChecks: ctx.healthChecks, profileVersions: () => profileStore.versions() });
     const app = createApi({ openapi, tokens, routers, health, version: VERSION, log: log.error, consoleDir: opts.consoleDir, metrics, requestLog: log.debug });
     // Fast paths answer before Express; timedFastPaths gives them the same latency histogram.
     const fast = timedFastPaths(fastPaths, { registry: metrics, openapi, log: cfg.logLevel === 'debug' ? log.debug : undefined });

@@ -11,14 +11,23 @@ import type { SchemaTypes } from '../../schemas/types.generated.ts';
 import type { AvroCodec } from './registry.ts';
 import { UnavailableError } from '../errors.ts';
 
-export function createKafka(brokers: string[], clientId: string): Kafka {
+export function createKafka(brokers: string[], clientId: string, opts: { retries?: number; connectionTimeoutMs?: number } = {}): Kafka {
   return new Kafka({
     brokers,
     clientId,
     logLevel: process.env.PENUMBRA_KAFKAJS_DEBUG ? logLevel.DEBUG : logLevel.NOTHING,
-    retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 3000 },
-    connectionTimeout: 3000,
+    retry: { retries: opts.retries ?? 8, initialRetryTime: 100, maxRetryTime: 3000 },
+    connectionTimeout: opts.connectionTimeoutMs ?? 3000,
   });
+}
+
+/**
+ * A client for questions that must be answered quickly or not at all (health, lag, start-up
+ * check: pipeline/kafka/probe.ts). kafkajs applies the client's retry policy to connecting the
+ * cluster, whatever retry an admin client is given, so bounded questions need their own client.
+ */
+export function createProbeKafka(brokers: string[], clientId: string): Kafka {
+  return createKafka(brokers, `${clientId}-probe`, { retries: 0, connectionTimeoutMs: 1000 });
 }
 
 export interface OutRecord<N extends SchemaName = SchemaName> {

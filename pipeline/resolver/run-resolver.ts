@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import type { Router } from 'express';
 import { loadConfig, type PenumbraConfig } from '../config/config.ts';
-import { createKafka, AvroProducer } from '../kafka/client.ts';
+import { createKafka, createProbeKafka, AvroProducer } from '../kafka/client.ts';
 import { AvroCodec } from '../kafka/registry.ts';
 import { provisionAll } from '../kafka/setup.ts';
 import { followTopic, type Follower } from '../kafka/follow.ts';
@@ -40,6 +40,7 @@ import { createLogger } from '../app/log.ts';
 import type { FeatureContext } from '../app/features.ts';
 import { startResolver, type ResolverFeatureOptions, type ResolverParts } from './feature.ts';
 import { snapshotPaths } from './catalog-snapshot.ts';
+import { overallStatus, runHealthChecks } from '../app/health.ts';
 
 const VERSION = '0.1.0';
 
@@ -76,7 +77,7 @@ export async function startResolverProcess(cfg: PenumbraConfig, opts: ResolverFe
   const openapi = new OpenApiRegistry();
   // No feature using the live hub runs here, so the context carries none.
   const base = {
-    cfg, kafka, codec, producer, log, groupPrefix, resolverId, profileStore, profiles, catalog, blobs, ingest, tokens, openapi,
+    cfg, kafka, probeKafka: createProbeKafka(cfg.kafkaBrokers, `resolver-${resolverId}`), codec, producer, log, groupPrefix, resolverId, profileStore, profiles, catalog, blobs, ingest, tokens, openapi,
     processors: false, sink: false, healthChecks: [] as FeatureContext['healthChecks'],
   } satisfies Omit<FeatureContext, 'hub'>;
   const ctx = base as unknown as FeatureContext;
@@ -138,9 +139,8 @@ export async function startResolverProcess(cfg: PenumbraConfig, opts: ResolverFe
     const checks: HealthReport['checks'] = {
       kafka: connected ? { status: 'ok' } : { status: 'degraded', detail: lastError ?? 'connecting' },
     };
-    for (const c of ctx.healthChecks) Object.assign(checks, await c());
-    const status = Object.values(checks).some((c) => c.status !== 'ok') ? 'degraded' : 'ok';
-    return { status, checks, resolverId, mode: 'resolver', profileVersions: profileStore.versions(), version: VERSION };
+    Object.assign(checks, await runHealthChecks(ctx.healthChecks));
+    return { status: overallStatus(checks), checks, resolverId, mode: 'resolver', profileVersions: profileStore.versions(), version: VERSION };
   };
 
   const routers: Router[] = [

@@ -16,6 +16,7 @@ import path from 'node:path';
 import type { Feature, FeatureContext, FeatureHandle } from '../app/features.ts';
 import { createWarehouseSink, DEFAULT_SNAPSHOT_INTERVAL_MS, type WarehouseSink } from '../../connectors/duckdb-sink/sink.ts';
 import type { HealthReport } from '../../connectors/http/create-api.ts';
+import { withAdmin, withDeadline } from '../kafka/probe.ts';
 
 export interface WarehousePaths {
   dbPath: string;
@@ -53,11 +54,10 @@ async function computeLag(ctx: FeatureContext, sink: WarehouseSink): Promise<{ t
   }
   const t = ctx.cfg.topics;
   const topics = [t.itemsCatalog, t.shadowProfiles, t.assignments, t.telemetryRaw, t.telemetryMetrics, t.alerts, t.audit, t.dlq];
-  const admin = ctx.kafka.admin();
   const out: Record<string, number> = {};
   let total = 0;
-  try {
-    await admin.connect();
+  // Asked once and bounded: this runs inside the health endpoint (probe.ts says why).
+  await withDeadline(withAdmin(ctx.probeKafka, async (admin) => {
     for (const topic of topics) {
       let lag = 0;
       for (const o of await admin.fetchTopicOffsets(topic)) {
@@ -68,9 +68,7 @@ async function computeLag(ctx: FeatureContext, sink: WarehouseSink): Promise<{ t
       out[topic] = lag;
       total += lag;
     }
-  } finally {
-    await admin.disconnect().catch(() => {});
-  }
+  }), 1500, 'Kafka offsets request');
   return { total, topics: out };
 }
 

@@ -71,17 +71,14 @@ test('registry unreachable at start: one actionable message and a non-zero exit,
 }, 200_000);
 
 /*
- * KNOWN DEFECT (reported; pipeline/app/penumbra.ts or pipeline/kafka/setup.ts): with Kafka
- * unreachable, `penumbra start` exits 1 after ~15 s but prints kafkajs's raw error object
- * (KafkaJSNumberOfRetriesExceeded with stack frames and [cause] dumps) instead of one line such
- * as "Kafka at 127.0.0.1:9092 is unreachable (ECONNREFUSED): start it with `penumbra stack up`
- * or set KAFKA_BROKERS". Fix: wrap KafkaJS errors from provisionAll/producer.connect in an
- * UnavailableError naming cfg.kafkaBrokers. test.failing passes while the dump is printed.
+ * Was a defect: kafkajs's error chain (stack frames, [cause] dumps) was printed. createPenumbra
+ * now asks the brokers first (pipeline/kafka/probe.ts assertKafkaReachable) and stops with one
+ * UnavailableError naming them and KAFKA_BROKERS.
  */
-test.failing('known defect kafka-start-error-dump: Kafka unreachable at start gives one actionable message', async () => {
+test('Kafka unreachable at start: one actionable message and a non-zero exit, in bounded time', async () => {
   const deadPort = await freePort();
   const r = await startFailure(await faultEnv('no-kafka', { KAFKA_BROKERS: `127.0.0.1:${deadPort}` }));
-  expectActionable('kafka', r, [/kafka/i, new RegExp(`127\\.0\\.0\\.1:${deadPort}`), /unreachable/i]);
+  expectActionable('kafka', r, [/kafka/i, /KAFKA_BROKERS/, new RegExp(`127\\.0\\.0\\.1:${deadPort}`), /unreachable/i]);
 }, 200_000);
 
 test('registry down mid-run: degraded health, devices and the collector keep working, full recovery', async () => {
