@@ -84,6 +84,7 @@ export async function startCommand(argv: string[]): Promise<number> {
   say(`  console   ${p.url}/`);
   say(`  API       ${p.url}/api/v1  (OpenAPI: ${p.url}/api/v1/openapi.json)`);
   say(`  health    ${p.url}/api/v1/health`);
+  say(`  items     ${p.contentUrl}/d/…  (item pages: their own origin, never the console's)`);
   if (p.createdToken) {
     say(`  admin token (shown once, stored 0600 in ${p.createdToken.file}):`);
     say(`    ${p.createdToken.token}`);

@@ -33,6 +33,8 @@ export function testConfig(name: string, env: Record<string, string> = {}): { cf
     KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
     SCHEMA_REGISTRY_URL: process.env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7',
     PORT: '0',
+    // Item pages' own origin: any free port (PORT+1 may be taken when a test pins PORT).
+    PENUMBRA_CONTENT_PORT: '0',
     PENUMBRA_DATA_DIR: dataDir,
     PENUMBRA_TOPIC_PREFIX: prefix,
     PENUMBRA_PARTITIONS: '2',

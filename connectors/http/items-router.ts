@@ -20,6 +20,7 @@ import type { OpenApiRegistry } from './openapi.ts';
 import { requireRole, type Principal, type TokenStore } from './auth.ts';
 import { parseUpload } from './multipart.ts';
 import { parseOr422 } from './validate.ts';
+import { rateLimit } from './rate-limit.ts';
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.htm': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8',
@@ -38,7 +39,21 @@ export interface ItemsRouterDeps {
   ingest: IngestDeps;
   maxUploadBytes: number;
   publishCatalog: IngestDeps['publishCatalog'];
+  /** Per-client limits of the unauthenticated device routes (defaults: DEVICE_RATE_LIMITS). */
+  rate?: Partial<typeof DEVICE_RATE_LIMITS>;
 }
+
+/**
+ * Per-client (per address) limits of the unauthenticated routes. A page load fetches tens of
+ * files, so /d/ is generous; an archive costs a blob read of up to the upload limit, so
+ * artifacts are tight; the library refreshes runtime config every 30 s per device, so its
+ * limit leaves room for a few hundred devices behind one NAT address.
+ */
+export const DEVICE_RATE_LIMITS = {
+  files: { perSecond: 200, burst: 400 },
+  runtimeConfig: { perSecond: 50, burst: 100 },
+  artifacts: { perSecond: 5, burst: 20 },
+};
 
 const ruleSchema = z.object({
   attribute: z.string(), op: z.enum(['in', 'not_in', 'equals', 'not_equals', 'semver', 'regex']),
@@ -119,6 +134,7 @@ export function createItemsRouter(deps: ItemsRouterDeps): Router {
   const viewer = requireRole(tokens, 'viewer');
   const operator = requireRole(tokens, 'operator');
   const trees = new TreeCache(blobs);
+  const limits = { ...DEVICE_RATE_LIMITS, ...deps.rate };
 
   openapi.add({ method: 'post', path: '/api/v1/items', summary: 'Ingest an item archive with optional shadow config(s)', auth: 'operator', tags: ['items'], bodyContentType: 'multipart/form-data', body: z.object({ item: z.string().describe('The .zip or .tar.gz archive (binary)'), shadowConfig: z.string().optional().describe('JSON: one shadow config or an array') }), responses: { 201: 'Ingested; catalog entry, profile and per-shadow rewrite reports', 401: 'No token', 403: 'Role too low', 413: 'Archive too large', 422: 'Archive or shadow config refused (reason and field paths)' } });
   r.post('/api/v1/items', operator, async (req, res) => {
@@ -227,8 +243,8 @@ export function createItemsRouter(deps: ItemsRouterDeps): Router {
 
   // ---- device-facing -------------------------------------------------------------------
 
-  openapi.add({ method: 'get', path: '/api/v1/items/{itemId}/artifacts/{variant}', summary: 'Download an artifact (immutable, ETag = sha256)', auth: 'none', tags: ['device'], query: z.object({ version: z.string().optional() }), responses: { 200: 'Archive bytes', 304: 'Not modified', 404: 'Unknown item/variant' } });
-  r.get('/api/v1/items/:itemId/artifacts/:variant', async (req, res) => {
+  openapi.add({ method: 'get', path: '/api/v1/items/{itemId}/artifacts/{variant}', summary: 'Download an artifact (immutable, ETag = sha256)', auth: 'none', tags: ['device'], query: z.object({ version: z.string().optional() }), responses: { 200: 'Archive bytes', 304: 'Not modified', 404: 'Unknown item/variant', 429: 'Too many requests from this client' } });
+  r.get('/api/v1/items/:itemId/artifacts/:variant', rateLimit(limits.artifacts), async (req, res) => {
     const itemId = itemIdOf(req);
     const version = typeof req.query.version === 'string' ? req.query.version : undefined;
     const v = catalog.version(itemId, version);
@@ -247,10 +263,12 @@ export function createItemsRouter(deps: ItemsRouterDeps): Router {
     res.end(bytes);
   });
 
-  openapi.add({ method: 'get', path: '/d/{itemId}/{version}/{variant}/{file}', summary: 'Unpacked variant files, served like a CDN origin', auth: 'none', tags: ['device'], responses: { 200: 'File', 404: 'No such file (no directory listing)' } });
-  r.get(/^\/d\/([^/]+)\/([^/]+)\/([^/]+)\/(.*)$/, async (req, res) => {
+  openapi.add({ method: 'get', path: '/d/{itemId}/{version}/{variant}/{file}', summary: 'Unpacked variant files, served like a CDN origin', auth: 'none', tags: ['device'], responses: { 200: 'File', 404: 'No such file (no directory listing)', 429: 'Too many requests from this client' } });
+  r.get(/^\/d\/([^/]+)\/([^/]+)\/([^/]+)\/(.*)$/, rateLimit(limits.files), async (req, res) => {
     const params = req.params as unknown as Record<string, string>;
-    const [itemId, version, variantName, rest] = [0, 1, 2, 3].map((i) => decodeURIComponent(params[i] ?? ''));
+    // The router has already percent-decoded the captures; decoding again would turn a file
+    // literally named `a%25b` into `a%b` and a stray `%` into a 500.
+    const [itemId, version, variantName, rest] = [0, 1, 2, 3].map((i) => params[i] ?? '');
     const v = catalog.version(itemId, version);
     const variant = v.variants.find((x) => x.name === variantName);
     if (!variant) throw new NotFoundError(`no variant ${variantName}`);
@@ -263,13 +281,16 @@ export function createItemsRouter(deps: ItemsRouterDeps): Router {
     if (!file) throw new NotFoundError(`no file ${rel} in ${itemId} ${version} ${variantName}`);
     res.setHeader('Content-Type', CONTENT_TYPES[path.posix.extname(rel).toLowerCase()] ?? 'application/octet-stream');
     res.setHeader('X-Content-Type-Options', 'nosniff');
+    // Reached on the content origin only (content-origin.ts says why). Public files: any page
+    // may load them with CORS (module scripts, SRI-checked scripts, fonts).
+    res.setHeader('Access-Control-Allow-Origin', '*');
     res.setHeader('Cache-Control', 'public, max-age=300');
     res.setHeader('ETag', `"${variant.sha256.slice(0, 16)}-${rel.length}-${file.length}"`);
     res.end(file);
   });
 
-  openapi.add({ method: 'get', path: '/api/v1/items/{itemId}/runtime-config', summary: 'Live instrumentation config read by the injected library', auth: 'none', tags: ['device'], query: variantQuery, responses: { 200: 'Runtime config', 404: 'Unknown item', 422: 'Bad query' } });
-  r.get('/api/v1/items/:itemId/runtime-config', (req, res) => {
+  openapi.add({ method: 'get', path: '/api/v1/items/{itemId}/runtime-config', summary: 'Live instrumentation config read by the injected library', auth: 'none', tags: ['device'], query: variantQuery, responses: { 200: 'Runtime config', 404: 'Unknown item', 422: 'Bad query', 429: 'Too many requests from this client' } });
+  r.get('/api/v1/items/:itemId/runtime-config', rateLimit(limits.runtimeConfig), (req, res) => {
     const itemId = itemIdOf(req);
     const q = parseOr422(variantQuery, req.query, 'query', 'runtime-config query');
     const p = profiles.peek(itemId);

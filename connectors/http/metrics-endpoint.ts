@@ -28,8 +28,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Router, type RequestHandler } from 'express';
 import type { Kafka } from 'kafkajs';
 import type { MetricsRegistry } from '../../pipeline/app/metrics.ts';
-import type { HealthReport } from './create-api.ts';
 import type { OpenApiRegistry } from './openapi.ts';
+import { withAdmin, withDeadline } from '../../pipeline/kafka/probe.ts';
+import { runHealthChecks, type HealthCheck } from '../../pipeline/app/health.ts';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -137,29 +138,16 @@ export interface PenumbraCollectorDeps {
   /** Consumer groups of this deployment start with it. */
   groupPrefix: string;
   dlqTopic: string;
-  healthChecks: (() => Promise<HealthReport['checks']>)[];
+  healthChecks: HealthCheck[];
   profileVersions: () => Record<string, number>;
   lagCacheMs?: number;
 }
 
 const STATUS_VALUE = { ok: 1, degraded: 0.5, down: 0 } as const;
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-      timer.unref();
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
 /** Consumer lag per group and DLQ size, from one admin round trip. */
 async function readKafkaPosition(kafka: Kafka, groupPrefix: string, dlqTopic: string): Promise<{ lag: { group: string; topic: string; lag: number }[]; dlq: number }> {
-  const admin = kafka.admin({ retry: { retries: 0 } });
-  await admin.connect();
-  try {
+  return withAdmin(kafka, async (admin) => {
     const { groups } = await admin.listGroups();
     // Followers (`<prefix>follow-<uuid>`) never commit, so they have no lag to report.
     const mine = groups.map((g) => g.groupId).filter((g) => g.startsWith(groupPrefix) && !g.slice(groupPrefix.length).startsWith('follow-'));
@@ -189,9 +177,7 @@ async function readKafkaPosition(kafka: Kafka, groupPrefix: string, dlqTopic: st
     const dlqOffsets = await admin.fetchTopicOffsets(dlqTopic);
     const dlq = dlqOffsets.reduce((s, o) => s + Number(BigInt(o.high) - BigInt(o.low)), 0);
     return { lag, dlq };
-  } finally {
-    await admin.disconnect().catch(() => {});
-  }
+  });
 }
 
 /** Register the scrape-time collectors of a Penumbra process. */
@@ -211,11 +197,14 @@ export function registerPenumbraCollectors(registry: MetricsRegistry, deps: Penu
   const heap = registry.gauge('nodejs_heap_used_bytes', 'V8 heap in use');
   const uptime = registry.gauge('process_uptime_seconds', 'Seconds since the process started');
 
+  const windowLate = registry.observedCounter('penumbra_window_late_events_total', 'Events that arrived after their window had closed, per window size: counted in the next window\'s `late`, not in its metrics');
+  const windowDropped = registry.observedCounter('penumbra_window_dropped_events_total', 'Events the metrics processor did not aggregate, by reason (duplicate id, replay of emitted windows, invalid → DLQ)');
+
   registry.addCollector(async () => {
     healthStatus.reset();
     healthStat.reset();
-    for (const check of deps.healthChecks) {
-      for (const [name, c] of Object.entries(await check())) {
+    {
+      for (const [name, c] of Object.entries(await runHealthChecks(deps.healthChecks))) {
         healthStatus.set({ check: name }, STATUS_VALUE[c.status] ?? 0);
         // Nested objects (e.g. streamProcessing.metricsProcessor.late) flatten to dotted names.
         const walk = (o: Record<string, unknown>, prefix: string, depth: number) => {
@@ -232,6 +221,14 @@ export function registerPenumbraCollectors(registry: MetricsRegistry, deps: Penu
           rejected.set(undefined, s.rejectedEvents ?? 0);
           refused.set(undefined, s.refusedBatches ?? 0);
           dead.set({ source: 'collector' }, s.deadLettered ?? 0);
+        }
+        const mp = name === 'streamProcessing' ? (c.metricsProcessor as { lateBySize?: Record<string, number>; duplicates?: number; replaySkipped?: number; deadLettered?: number } | null | undefined) : null;
+        if (mp) {
+          for (const [size, n] of Object.entries(mp.lateBySize ?? {})) windowLate.set({ window: `${Number(size) / 1000}s` }, n);
+          windowDropped.set({ reason: 'duplicate' }, mp.duplicates ?? 0);
+          windowDropped.set({ reason: 'replay' }, mp.replaySkipped ?? 0);
+          windowDropped.set({ reason: 'invalid' }, mp.deadLettered ?? 0);
+          dead.set({ source: 'metrics-processor' }, mp.deadLettered ?? 0);
         }
       }
     }
@@ -251,7 +248,7 @@ export function registerPenumbraCollectors(registry: MetricsRegistry, deps: Penu
   let inFlight: Promise<void> | null = null;
   registry.addCollector(async () => {
     if (Date.now() - readAt >= cacheMs) {
-      inFlight ??= withTimeout(readKafkaPosition(deps.kafka, deps.groupPrefix, deps.dlqTopic), 3000, 'consumer lag read')
+      inFlight ??= withDeadline(readKafkaPosition(deps.kafka, deps.groupPrefix, deps.dlqTopic), 3000, 'consumer lag read')
         .then(({ lag, dlq }) => {
           lagGauge.reset();
           for (const l of lag) lagGauge.set({ group: l.group, topic: l.topic }, l.lag);

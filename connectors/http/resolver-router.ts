@@ -25,6 +25,8 @@ export interface ResolverRouterDeps {
   openapi: OpenApiRegistry;
   /** Per-client token bucket for the device routes (default 200/s, burst 400). */
   rate?: { perSecond: number; burst: number };
+  /** Base URL of the item-pages origin; /launch redirects there (content-origin.ts). */
+  contentUrl?: () => string;
 }
 
 const ITEM_ID = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'item id: letters, digits, . _ - (max 128)');
@@ -128,7 +130,7 @@ export function createResolverRouter(deps: ResolverRouterDeps): Router {
     const answer = resolver.resolve(request, req.headers);
     if (answer.launchUrl === null) throw new NotFoundError(`item ${itemId.data} has nothing to launch (unknown item or catalog not loaded)`);
     // The injected library reports telemetry under this user id, so it joins the assignment.
-    res.redirect(302, `${answer.launchUrl}?penumbra_uid=${encodeURIComponent(userId)}`);
+    res.redirect(302, `${deps.contentUrl?.() ?? ''}${answer.launchUrl}?penumbra_uid=${encodeURIComponent(userId)}`);
   });
 
   openapi.add({ method: 'get', path: '/api/v1/resolvers', auth: 'viewer', tags: ['ops'], summary: 'Resolver processes and the profile version of each item they serve (stale = no heartbeat for 15 s)', responses: { 200: '{ resolvers: [{ resolverId, host, pid, versions, at, stale }] }', 401: 'No token' } });

@@ -107,6 +107,7 @@ async function startServer(): Promise<Server> {
     KAFKA_BROKERS: testBrokers().join(','),
     SCHEMA_REGISTRY_URL: testRegistryUrl(),
     PORT: String(port),
+    PENUMBRA_CONTENT_PORT: '0',
     PENUMBRA_DATA_DIR: dataDir,
     PENUMBRA_TOPIC_PREFIX: uniquePrefix('console-e2e'),
     PENUMBRA_PARTITIONS: '2',

@@ -47,6 +47,8 @@ export interface FeatureContext {
   /** In-process pub/sub feeding GET /api/v1/stream (SSE). */
   hub: LiveHub;
   healthChecks: HealthCheck[];
+  /** Base URL of the item-pages origin, known once its listener is bound (connectors/http/content-origin.ts). */
+  contentUrl: () => string;
 }
 
 export interface FeatureHandle {

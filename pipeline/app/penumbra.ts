@@ -35,6 +35,7 @@ import { features, type FeatureContext, type FeatureHandle } from './features.ts
 import { collectorFeature, liveFeature, auditFeature } from './core-features.ts';
 import { LiveHub } from '../live/hub.ts';
 import { MetricsRegistry } from './metrics.ts';
+import { isContentPath, listenContent, redirectToContent } from '../../connectors/http/content-origin.ts';
 import { registerPenumbraCollectors, timedFastPaths } from '../../connectors/http/metrics-endpoint.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -53,6 +54,8 @@ export interface PenumbraOptions {
 
 export interface Penumbra {
   url: string;
+  /** Origin of the item pages (/d/…), never the console's. */
+  contentUrl: string;
   server: http.Server;
   cfg: PenumbraConfig;
   createdToken?: { name: string; token: string; file: string };
@@ -130,11 +133,13 @@ export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions 
 
     const { store: tokens, created } = loadTokenStore({ tokens: cfg.tokens, tokensFile: cfg.tokensFile, dataDir: cfg.dataDir, createIfMissing: opts.createToken ?? false });
     const openapi = new OpenApiRegistry();
+    let contentUrl = '';
     const ctx: FeatureContext = {
       cfg, kafka, probeKafka, codec, producer, log, groupPrefix, resolverId, profileStore, profiles, catalog, blobs, ingest, tokens, openapi,
       processors: opts.processors !== false, sink: opts.sink ?? opts.processors !== false,
       hub: new LiveHub(),
       healthChecks: [],
+      contentUrl: () => contentUrl,
     };
     const routers: Router[] = [createItemsRouter({ catalog, profiles, blobs, tokens, openapi, ingest, maxUploadBytes: cfg.maxUploadBytes, publishCatalog: ingest.publishCatalog })];
     const handles: FeatureHandle[] = [];
@@ -180,8 +185,13 @@ export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions 
     const app = createApi({ openapi, tokens, routers, health, version: VERSION, log: log.error, consoleDir: opts.consoleDir, metrics, requestLog: log.debug });
     // Fast paths answer before Express; timedFastPaths gives them the same latency histogram.
     const fast = timedFastPaths(fastPaths, { registry: metrics, openapi, log: cfg.logLevel === 'debug' ? log.debug : undefined });
+    // Item pages get their own origin, bound first so /launch and the redirect know its URL.
+    const content = await listenContent(app, { host: cfg.host, port: cfg.contentPort, publicUrl: cfg.contentUrl });
+    contentUrl = content.url;
+    stops.push(() => content.stop());
     const server = http.createServer((req, res) => {
       if (fast(req, res)) return;
+      if (isContentPath(req.url)) return redirectToContent(res, contentUrl, req.url!);
       app(req, res);
     });
     server.keepAliveTimeout = 65000;
@@ -199,7 +209,7 @@ export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions 
     const addr = server.address() as AddressInfo;
     const url = `http://${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${addr.port}`;
     log.info('api listening', { url, resolverId });
-    return { url, server, cfg, createdToken: created, ctx, metrics, handles, stop: stopAll };
+    return { url, contentUrl, server, cfg, createdToken: created, ctx, metrics, handles, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;

@@ -33,6 +33,10 @@ export interface PenumbraConfig {
   port: number;
   /** Base URL devices and injected libraries use to reach us. */
   publicUrl: string;
+  /** Port of the item-pages origin (/d/): never the console's origin (docs/security.md). 0 = any free port. */
+  contentPort: number;
+  /** Base URL of the item pages; null = http://HOST:<bound content port>. */
+  contentUrl: string | null;
   dataDir: string;
   cacheDir: string;
   topicPrefix: string;
@@ -55,6 +59,8 @@ export const ENV_VARS = {
   HOST: 'Interface the API binds to',
   PORT: 'API, console and device routes port',
   PENUMBRA_PUBLIC_URL: 'Base URL devices use to reach the API (defaults to http://HOST:PORT)',
+  PENUMBRA_CONTENT_PORT: 'Port of the item pages (/d/), a separate origin from the console (default PORT+1; 0 = any free port)',
+  PENUMBRA_CONTENT_URL: 'Base URL of the item pages as devices reach them (defaults to http://HOST:PENUMBRA_CONTENT_PORT)',
   PENUMBRA_DATA_DIR: 'Data folder: DuckDB, blobs, Parquet, stack data',
   PENUMBRA_CACHE_DIR: 'Folder for downloaded Kafka/registry jars',
   PENUMBRA_TOPIC_PREFIX: 'Prefix of every topic name (default "penumbra.")',
@@ -177,6 +183,16 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Penumbr
   const dataDir = path.resolve(cwd, merged.PENUMBRA_DATA_DIR || '.penumbra');
   const cacheDir = path.resolve(cwd, merged.PENUMBRA_CACHE_DIR || '.cache');
   const publicUrl = url('PENUMBRA_PUBLIC_URL', null) ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  // Item pages run uploaded HTML and JS: they get their own origin (another port) so they can
+  // never read the console's session or call the API as the operator looking at them.
+  const contentPort = int('PENUMBRA_CONTENT_PORT', port === 0 ? 0 : Math.min(port + 1, 65535), 0, 65535);
+  if (contentPort !== 0 && contentPort === port) {
+    issues.push({ path: 'PENUMBRA_CONTENT_PORT', message: `PENUMBRA_CONTENT_PORT must differ from PORT (${port}): item pages must not share the console's origin` });
+  }
+  const contentUrl = url('PENUMBRA_CONTENT_URL', null);
+  if (contentUrl && new URL(contentUrl).origin === new URL(publicUrl).origin) {
+    issues.push({ path: 'PENUMBRA_CONTENT_URL', message: `PENUMBRA_CONTENT_URL must be another origin than PENUMBRA_PUBLIC_URL (${publicUrl})` });
+  }
 
   const cfg: PenumbraConfig = {
     externalCluster,
@@ -185,6 +201,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Penumbr
     host,
     port,
     publicUrl,
+    contentPort,
+    contentUrl,
     dataDir,
     cacheDir,
     topicPrefix: prefix,

@@ -115,7 +115,7 @@ export function startResolver(ctx: FeatureContext, opts: ResolverFeatureOptions 
     };
   });
 
-  const router = createResolverRouter({ resolver, registry, exposures: (id) => exposures().view(id), tokens: ctx.tokens, openapi: ctx.openapi, rate: opts.rate });
+  const router = createResolverRouter({ resolver, registry, exposures: (id) => exposures().view(id), tokens: ctx.tokens, openapi: ctx.openapi, rate: opts.rate, contentUrl: ctx.contentUrl });
 
   const fastPath = createResolveFastPath({ resolver, rate: opts.rate ?? { perSecond: 200, burst: 400 } });
 

@@ -107,7 +107,9 @@ test('launch redirects to the resolved variant and keeps a browser in its bucket
     const res = await fetch(`${p.url}/launch/${itemId}?userId=${userId}&deviceType=ios`, { redirect: 'manual' });
     expect(res.status).toBe(302);
     // The user id rides along so the injected library reports telemetry under it.
-    expect(res.headers.get('location')).toBe(`${body.launchUrl}?penumbra_uid=${encodeURIComponent(userId)}`);
+    // …on the item pages' own origin, never the console's (connectors/http/content-origin.ts).
+    expect(res.headers.get('location')).toBe(`${p.contentUrl}${body.launchUrl}?penumbra_uid=${encodeURIComponent(userId)}`);
+    expect(new URL(p.contentUrl).origin).not.toBe(new URL(p.url).origin);
     expect(res.headers.get('set-cookie')).toBeNull();
   }
   const ua = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148';
@@ -124,7 +126,7 @@ test('launch redirects to the resolved variant and keeps a browser in its bucket
     expect(again.headers.get('set-cookie')).toBeNull();
   }
   // The redirect target is served (the variant's entry page).
-  const page = await fetch(`${p.url}${first.headers.get('location')}`);
+  const page = await fetch(first.headers.get('location')!);
   expect(page.status).toBe(200);
   expect(page.headers.get('content-type')).toMatch(/text\/html/);
   expect((await fetch(`${p.url}/launch/com.nobody.here?userId=u`, { redirect: 'manual' })).status).toBe(404);

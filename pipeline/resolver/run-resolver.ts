@@ -40,12 +40,15 @@ import { createLogger } from '../app/log.ts';
 import type { FeatureContext } from '../app/features.ts';
 import { startResolver, type ResolverFeatureOptions, type ResolverParts } from './feature.ts';
 import { snapshotPaths } from './catalog-snapshot.ts';
+import { isContentPath, listenContent, redirectToContent } from '../../connectors/http/content-origin.ts';
 import { overallStatus, runHealthChecks } from '../app/health.ts';
 
 const VERSION = '0.1.0';
 
 export interface ResolverProcess {
   url: string;
+  /** Origin of the item pages (/d/…). */
+  contentUrl: string;
   server: http.Server;
   resolverId: string;
   ctx: FeatureContext;
@@ -76,9 +79,10 @@ export async function startResolverProcess(cfg: PenumbraConfig, opts: ResolverFe
   const { store: tokens } = loadTokenStore({ tokens: cfg.tokens, tokensFile: cfg.tokensFile, dataDir: cfg.dataDir, createIfMissing: false });
   const openapi = new OpenApiRegistry();
   // No feature using the live hub runs here, so the context carries none.
+  let contentUrl = '';
   const base = {
     cfg, kafka, probeKafka: createProbeKafka(cfg.kafkaBrokers, `resolver-${resolverId}`), codec, producer, log, groupPrefix, resolverId, profileStore, profiles, catalog, blobs, ingest, tokens, openapi,
-    processors: false, sink: false, healthChecks: [] as FeatureContext['healthChecks'],
+    processors: false, sink: false, healthChecks: [] as FeatureContext['healthChecks'], contentUrl: () => contentUrl,
   } satisfies Omit<FeatureContext, 'hub'>;
   const ctx = base as unknown as FeatureContext;
 
@@ -149,8 +153,12 @@ export async function startResolverProcess(cfg: PenumbraConfig, opts: ResolverFe
   ];
   const app = createApi({ openapi, tokens, routers, health, version: VERSION, log: log.error });
   const fast = feature.fastPath;
+  // Item pages on their own origin, as in createPenumbra (connectors/http/content-origin.ts).
+  const content = await listenContent(app, { host: cfg.host, port: cfg.contentPort, publicUrl: cfg.contentUrl });
+  contentUrl = content.url;
   const server = http.createServer((req, res) => {
     if (fast && fast(req, res)) return;
+    if (isContentPath(req.url)) return redirectToContent(res, contentUrl, req.url!);
     app(req, res);
   });
   server.keepAliveTimeout = 65000;
@@ -163,7 +171,7 @@ export async function startResolverProcess(cfg: PenumbraConfig, opts: ResolverFe
   log.info('resolver listening', { url, resolverId, fromSnapshot, profileSource: profileStore.source });
 
   return {
-    url, server, resolverId, ctx, parts: feature.parts,
+    url, contentUrl, server, resolverId, ctx, parts: feature.parts,
     get connected() {
       return connected;
     },
@@ -176,6 +184,7 @@ export async function startResolverProcess(cfg: PenumbraConfig, opts: ResolverFe
         server.closeAllConnections?.();
         server.close(() => resolve());
       });
+      await content.stop();
       await feature.stop!().catch(() => {});
       if (profilesStarted) await profiles.stop().catch(() => {});
       for (const f of followers.reverse()) await f.stop().catch(() => {});

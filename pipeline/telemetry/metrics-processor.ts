@@ -92,6 +92,8 @@ export interface MetricsProcessorStats {
   deadLettered: number;
   commits: number;
   batches: number;
+  /** Events that arrived after their window of this size (ms) had closed: counted in the next window's `late`, not in its metrics. */
+  lateBySize: Record<string, number>;
   /** Produce calls that failed (their windows stayed pending and were retried). */
   sendFailures: number;
   /** When the consumer first joined its group (epoch ms). */
@@ -124,10 +126,16 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
   const sizes = [...(opts.windowSizes ?? WINDOW_SIZES)].sort((a, b) => a - b);
   const tickMs = opts.tickMs ?? 1000;
   const smallest = sizes[0];
-  const aggregator = new WindowAggregator({ windowSizes: sizes, allowedLatenessMs: opts.allowedLatenessMs ?? 5000 });
+  const stats: MetricsProcessorStats = { events: 0, duplicates: 0, replaySkipped: 0, windows: 0, provisional: 0, comparisons: 0, deadLettered: 0, commits: 0, batches: 0, lateBySize: Object.fromEntries(sizes.map((s) => [String(s), 0])), sendFailures: 0, joinedAt: null };
+  const aggregator = new WindowAggregator({
+    windowSizes: sizes,
+    allowedLatenessMs: opts.allowedLatenessMs ?? 5000,
+    onLate: (_e, lateFor) => {
+      for (const size of lateFor) stats.lateBySize[String(size)]++;
+    },
+  });
   const groupId = `${deps.groupPrefix}${METRICS_PROCESSOR}`;
   const topic = deps.topics.telemetryRaw;
-  const stats: MetricsProcessorStats = { events: 0, duplicates: 0, replaySkipped: 0, windows: 0, provisional: 0, comparisons: 0, deadLettered: 0, commits: 0, batches: 0, sendFailures: 0, joinedAt: null };
   const mutex = new Mutex();
   const progress = new Map<number, PartitionProgress>();
   const caughtUp = new Map<number, boolean>();

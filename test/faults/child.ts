@@ -33,6 +33,7 @@ export async function faultEnv(name: string, extra: Record<string, string> = {})
     HOST: '127.0.0.1',
     PORT: String(port),
     PENUMBRA_PUBLIC_URL: `http://127.0.0.1:${port}`,
+    PENUMBRA_CONTENT_PORT: '0',
     PENUMBRA_DATA_DIR: mkdtempSync(path.join(tmpdir(), `penumbra-fault-${name}-`)),
     PENUMBRA_TOPIC_PREFIX: `t-fault-${name}-${randomUUID().slice(0, 8)}.`,
     PENUMBRA_PARTITIONS: '2',

@@ -168,3 +168,64 @@ test('each request is logged at debug level with method, route, status and durat
   expect(typeof line!.ms).toBe('number');
   expect(typeof line!.t).toBe('string');
 });
+
+test('device routes are rate limited per client address: 429 problem+json with Retry-After, other clients unaffected', async () => {
+  const routes = [
+    { name: 'artifacts', path: `/api/v1/items/${itemId}/artifacts/checkout-v2`, requests: 60 },
+    { name: 'runtime-config', path: `/api/v1/items/${itemId}/runtime-config?variant=checkout-v2`, requests: 300 },
+    { name: 'files', path: `/d/${itemId}/3.0.0/checkout-v2/index.html`, requests: 1200 },
+  ];
+  for (const [i, r] of routes.entries()) {
+    const noisy = { 'x-forwarded-for': `198.51.100.${10 + i}` };
+    const statuses = new Map<number, number>();
+    let limited: Response | null = null;
+    // Concurrent waves, so the bucket cannot refill between requests on a slow machine.
+    for (let sent = 0; sent < r.requests; sent += 100) {
+      const wave = await Promise.all(Array.from({ length: Math.min(100, r.requests - sent) }, () => fetch(`${t.url}${r.path}`, { headers: noisy })));
+      for (const res of wave) {
+        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+        if (res.status === 429 && !limited) limited = res;
+        else await res.arrayBuffer();
+      }
+    }
+    expect({ route: r.name, ok: (statuses.get(200) ?? 0) > 0, limited: (statuses.get(429) ?? 0) > 0, other: [...statuses.keys()].filter((s) => s !== 200 && s !== 429) }).toEqual({ route: r.name, ok: true, limited: true, other: [] });
+    expect(limited!.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(Number(limited!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(((await limited!.json()) as { type: string }).type).toBe('https://penumbra.dev/problems/rate-limited');
+    // Another device is served meanwhile.
+    const other = await fetch(`${t.url}${r.path}`, { headers: { 'x-forwarded-for': `198.51.100.${100 + i}` } });
+    await other.arrayBuffer();
+    expect({ route: r.name, status: other.status }).toEqual({ route: r.name, status: 200 });
+  }
+}, 120_000);
+
+test('GET /metrics: windows late and dropped events are counted by window size and reason', async () => {
+  const post = async (events: { id: string; ts: number }[]) => {
+    const now = Date.now();
+    const res = await fetch(`${t.url}/api/v1/telemetry`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ itemId, version: '3.0.0', variant: 'original', profileVersion: 1, sessionId: 's-late', userId: 'u-late', sentAt: now, events: events.map((e) => ({ ...e, type: 'usage', name: 'buy' })) }),
+    });
+    expect(res.status).toBe(202);
+  };
+  const scrape = async () => parseExposition(await (await fetch(`${t.url}/metrics`)).text());
+  const onTime = { id: randomUUID(), ts: Date.now() };
+  await post([onTime]);
+  // Wait until the processor has seen it (its watermark now trails that event by 5 s).
+  let s = await scrape();
+  for (const until = Date.now() + 30_000; (s.get('penumbra_health_stat{check="streamProcessing",stat="metricsProcessor.events"}') ?? 0) < 1 && Date.now() < until; await new Promise((r) => setTimeout(r, 500))) s = await scrape();
+  const before = { late10: s.get('penumbra_window_late_events_total{window="10s"}') ?? -1, dup: s.get('penumbra_window_dropped_events_total{reason="duplicate"}') ?? -1 };
+  expect(before.late10).toBeGreaterThanOrEqual(0);
+  expect(before.dup).toBeGreaterThanOrEqual(0);
+  // Ten minutes old: both its 10 s and 60 s windows closed long ago. Then the on-time event again.
+  await post([{ id: randomUUID(), ts: Date.now() - 600_000 }]);
+  await post([onTime]);
+  for (const until = Date.now() + 30_000; Date.now() < until; await new Promise((r) => setTimeout(r, 500))) {
+    s = await scrape();
+    if ((s.get('penumbra_window_late_events_total{window="10s"}') ?? 0) > before.late10 && (s.get('penumbra_window_dropped_events_total{reason="duplicate"}') ?? 0) > before.dup) break;
+  }
+  expect(s.get('penumbra_window_late_events_total{window="10s"}')).toBe(before.late10 + 1);
+  expect(s.get('penumbra_window_late_events_total{window="60s"}')).toBeGreaterThanOrEqual(1);
+  expect(s.get('penumbra_window_dropped_events_total{reason="duplicate"}')).toBe(before.dup + 1);
+  expect(s.get('penumbra_window_dropped_events_total{reason="invalid"}')).toBeGreaterThanOrEqual(0);
+}, 60_000);

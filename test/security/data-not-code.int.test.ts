@@ -9,7 +9,7 @@
  */
 import { createServer } from 'node:net';
 import { chromium, type Browser } from 'playwright-core';
-import { startTestPenumbra, uploadForm, type TestPenumbra } from '../penumbra-helpers.ts';
+import { startTestPenumbra, uploadForm, TOKENS, type TestPenumbra } from '../penumbra-helpers.ts';
 import { fixtureArchive, fixtureTree, goldenConfig } from '../../pipeline/shadowing/fixtures.ts';
 import { readArchiveBuffer } from '../../pipeline/shadowing/archive.ts';
 
@@ -127,13 +127,9 @@ test('in Chromium, the shadow runs its points without executing any selector', a
 }, 60_000);
 
 /*
- * KNOWN GAP (reported, owned by pipeline/shadowing): endpoint override URLs are validated with
- * `new URL()` only, and then substituted verbatim into the shadow's HTML, JS and JSON files.
- * `https://x.example/v1";alert(1);//` or `…/</script><script>…` therefore becomes script in
- * every shadow page (stored XSS from an operator config; also breaks JSON data files). Fix:
- * refuse `"'<>\`\\` and whitespace in endpoint URLs (endpointUrlProblem in manifest.ts), or
- * require the URL's canonical href. `test.failing` passes while the hole exists and fails once
- * it is closed — then drop `.failing`.
+ * Was a gap: endpoint override URLs were substituted verbatim into shadow files. They are now
+ * refused with the field path when they carry quotes, angle brackets, backticks or backslashes
+ * (endpointUrlProblem in pipeline/shadowing/manifest.ts).
  */
 test('operator endpoint URLs cannot inject markup or script into shadow files (refused with a field path)', async () => {
   const cfg = goldenConfig('api-refs', fixtureTree('api-refs'));
@@ -145,3 +141,62 @@ test('operator endpoint URLs cannot inject markup or script into shadow files (r
   expect(((await res.json()) as { errors: { path: string }[] }).errors.map((e) => e.path)).toContain('shadowConfig/0/endpoints/api');
   expect((await fetch(`${t.url}/api/v1/items/com.example.apirefs/artifacts/endpoint-xss`)).status).toBe(404);
 });
+
+/*
+ * Item pages run uploaded HTML and JS. On the console's origin such a page could read the
+ * operator's token from sessionStorage (a preview opened in the console's tab) and call the API
+ * as that operator. /d/ is therefore served from its own origin (another port); the API's /d/
+ * answers 308 there (connectors/http/content-origin.ts).
+ */
+test('an item page runs on its own origin: no access to the console session, nothing to act with', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  // The console's tab: same origin as the API, token stored where the console keeps it.
+  await page.goto(`${t.url}/api/v1/health`);
+  await page.evaluate((tok) => sessionStorage.setItem('penumbra.token', tok), TOKENS.admin);
+  let telemetrySeen = false;
+  page.on('request', (r) => {
+    if (r.url().endsWith('/api/v1/telemetry') && r.method() === 'POST') telemetrySeen = true;
+  });
+  // Same tab moves on to the shadow, as a preview link would.
+  await page.goto(`${t.url}/launch/${itemId}?userId=origin-user`);
+  expect(page.url().startsWith(`${t.p.contentUrl}/d/`)).toBe(true);
+  const seen = await page.evaluate(async (api) => {
+    const status = async (u: string) => {
+      try {
+        return String((await fetch(u)).status);
+      } catch {
+        return 'blocked';
+      }
+    };
+    return {
+      origin: window.origin,
+      token: sessionStorage.getItem('penumbra.token'),
+      // Relative: this origin serves item pages only. Absolute: cross-origin, and bearer auth
+      // means the browser has nothing to attach that identifies the operator.
+      meHere: await status('/api/v1/whoami'),
+      meThere: await status(`${api}/api/v1/whoami`),
+      storage: (() => {
+        localStorage.setItem('item-key', 'works');
+        return localStorage.getItem('item-key');
+      })(),
+    };
+  }, t.url);
+  // The library works from there: telemetry goes to the API cross-origin.
+  await page.evaluate(() => document.getElementById('buy')!.click());
+  await page.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
+  for (const until = Date.now() + 15_000; !telemetrySeen && Date.now() < until; ) await page.waitForTimeout(200);
+  await context.close();
+
+  expect(seen.origin).toBe(new URL(t.p.contentUrl).origin);
+  expect(seen.origin).not.toBe(new URL(t.url).origin);
+  expect(seen.token).toBeNull();
+  expect(seen.meHere).toBe('404');
+  expect(seen.meThere).not.toBe('200');
+  expect(seen.storage).toBe('works'); // a normal origin of its own: items keep their storage
+  expect(telemetrySeen).toBe(true);
+  // Old relative links on the API origin are sent to the content origin.
+  const moved = await fetch(`${t.url}/d/${itemId}/1.0.0/checkout-v2/index.html`, { redirect: 'manual' });
+  expect(moved.status).toBe(308);
+  expect(moved.headers.get('location')).toBe(`${t.p.contentUrl}/d/${itemId}/1.0.0/checkout-v2/index.html`);
+}, 60_000);
