@@ -27,13 +27,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { Kafka } from 'kafkajs';
 import { loadConfig } from '../pipeline/config/config.ts';
 import { createKafka, AvroProducer } from '../pipeline/kafka/client.ts';
 import { provisionAll } from '../pipeline/kafka/setup.ts';
 import { createPenumbra } from '../pipeline/app/penumbra.ts';
 import { createWarehouseSink } from '../connectors/duckdb-sink/sink.ts';
 import { streamHandles } from '../pipeline/telemetry/feature.ts';
+import { rawConsume } from './raw-consume.ts';
 import type { BenchOptions, BenchResult } from './types.ts';
 
 const TOKEN = 'bench-viewer-token-0123456789abcdef';
@@ -86,26 +86,6 @@ function quantile(sorted: number[], p: number): number {
   const h = (sorted.length - 1) * p;
   const lo = Math.floor(h);
   return sorted[lo] + (h - lo) * ((sorted[Math.min(lo + 1, sorted.length - 1)] ?? sorted[lo]) - sorted[lo]);
-}
-
-async function rawConsume(kafka: Kafka, topic: string, n: number): Promise<number> {
-  const consumer = kafka.consumer({ groupId: `bench-raw-${randomUUID()}`, maxWaitTimeInMs: 200, maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 32 * 1024 * 1024 });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  let count = 0;
-  let joined = 0;
-  consumer.on(consumer.events.GROUP_JOIN, () => (joined = performance.now()));
-  const elapsed = await new Promise<number>((resolve) => {
-    void consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        count += batch.messages.length;
-        if (count >= n) resolve(performance.now() - joined);
-      },
-    });
-  });
-  await consumer.disconnect();
-  return (n / elapsed) * 1000;
 }
 
 /** SSE reader: first time each probe variant appears in a `metrics` event (provisional or closed). */

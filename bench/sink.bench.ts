@@ -22,27 +22,8 @@ import { createKafka, AvroProducer } from '../pipeline/kafka/client.ts';
 import { provisionAll } from '../pipeline/kafka/setup.ts';
 import { createWarehouseSink, DEFAULT_MAX_ROWS_PER_TX } from '../connectors/duckdb-sink/sink.ts';
 import { telemetryEvent } from '../connectors/duckdb-sink/fixtures.ts';
+import { rawConsume } from './raw-consume.ts';
 import type { BenchOptions, BenchResult } from './types.ts';
-
-async function rawConsume(kafka: Kafka, topic: string, n: number): Promise<number> {
-  const consumer = kafka.consumer({ groupId: `bench-raw-${randomUUID()}`, maxWaitTimeInMs: 200, maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 32 * 1024 * 1024 });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  let count = 0;
-  let joined = 0;
-  consumer.on(consumer.events.GROUP_JOIN, () => (joined = performance.now()));
-  const elapsed = await new Promise<number>((resolve) => {
-    void consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        count += batch.messages.length;
-        if (count >= n) resolve(performance.now() - joined);
-      },
-    });
-  });
-  await consumer.disconnect();
-  return (n / elapsed) * 1000;
-}
 
 async function sinkConsume(cfg: PenumbraConfig, kafka: Kafka, codec: ConstructorParameters<typeof AvroProducer>[1], n: number): Promise<{ rate: number; transactions: number }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'penumbra-bench-sink-'));

@@ -17,6 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { startTestPenumbra, uploadForm, TOKENS, type TestPenumbra } from '../../test/penumbra-helpers.ts';
 import { uniquePrefix } from '../../test/stack-helpers.ts';
+import { waitFor } from '../../test/wait-for.ts';
 import { fixtureArchive } from '../shadowing/fixtures.ts';
 import type { ShadowConfig } from '../domain/types.ts';
 import { streamHandles, streamOptions } from './feature.ts';
@@ -78,21 +79,6 @@ function openStream(url: string): { events: SseEvent[]; close(): void; opened: P
     })();
   })();
   return { events, opened, close: () => ac.abort() };
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false | null> | T | undefined | false | null, timeoutMs = 30_000, everyMs = 200): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false && v !== null) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
 }
 
 let t: TestPenumbra;

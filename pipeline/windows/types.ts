@@ -3,95 +3,37 @@
  * the telemetry batch (docs/ARCHITECTURE.md "Telemetry batch") flattened with its batch header,
  * which is how it travels on Kafka. Every metric formula is in pipeline/windows/README.md.
  */
+import type { ConversionStat, EventType, LatencyStats as LatencyRecord, MetricWindow as MetricWindowRecord, PerfStat, TelemetryEvent as TelemetryEventRecord } from '../../schemas/types.generated.ts';
 
-export type TelemetryType = 'perf' | 'request' | 'error' | 'usage' | 'session';
+export type TelemetryType = EventType;
 
-export interface TelemetryEvent {
-  /** Unique per event; the aggregator counts an id once (idempotent delivery). */
-  id: string;
-  itemId: string;
-  version: string;
-  /** "original" or a shadow name. */
-  variant: string;
-  profileVersion: number;
-  sessionId: string;
-  userId: string;
-  type: TelemetryType;
-  /** perf: metric name; request: endpoint name; error: message; usage: point id; session: start|end. */
-  name: string;
-  /** Event time, epoch ms (client clock). */
-  ts: number;
+// The Avro TelemetryEvent without the batch times (sentAt, receivedAt: not needed to aggregate), and `value` may be absent.
+export interface TelemetryEvent extends Omit<TelemetryEventRecord, 'value' | 'sentAt' | 'receivedAt'> {
   /** perf: ms; request: latency ms; otherwise unused. */
   value?: number | null;
-  attrs: Record<string, string>;
 }
 
 export type WindowSize = 10_000 | 60_000;
 export const WINDOW_SIZES: readonly WindowSize[] = [10_000, 60_000];
 
 /** Exact order statistics of the request latencies in a window; null fields when count = 0. */
-export interface LatencyStats {
-  count: number;
-  sum: number;
-  sumSq: number;
-  mean: number | null;
+// The Avro record's LatencyStats plus min/max: the window keeps them, the record does not carry them.
+export interface LatencyStats extends LatencyRecord {
   min: number | null;
   max: number | null;
-  /** Linear-interpolation quantiles (Hyndman–Fan type 7 = DuckDB quantile_cont = numpy 'linear'). */
-  p50: number | null;
-  p95: number | null;
-  p99: number | null;
 }
 
-export interface PerfStats {
-  count: number;
-  mean: number;
-  p95: number;
-}
+export type PerfStats = PerfStat;
 
-export interface ConversionStats {
-  /** Distinct sessions with ≥ 1 usage event of this point in the window. */
-  sessions: number;
-  /** sessions / window sessions. */
-  rate: number;
-}
+export type ConversionStats = ConversionStat;
 
-export interface WindowMetrics {
-  /** All on-time, de-duplicated events of the window, any type. */
-  events: number;
-  /** Distinct sessionIds among those events. */
-  sessions: number;
-  /** Distinct userIds. */
-  users: number;
-  /** Events of type `error`. */
-  errors: number;
-  /** Distinct sessions with ≥ 1 error event. */
-  errorSessions: number;
-  /** errorSessions / sessions. */
-  errorRate: number;
-  /** Events of type `request`. */
-  requests: number;
-  /** Request events with numeric attrs.status ≥ 500 or attrs.failed === "true". */
-  requestErrors: number;
-  /** Over request events with a finite `value`. */
+/** The metric fields of the Avro MetricWindow record (formulas: README.md), with the window's own LatencyStats. */
+export interface WindowMetrics extends Pick<MetricWindowRecord, 'events' | 'sessions' | 'users' | 'errors' | 'errorSessions' | 'errorRate' | 'requests' | 'requestErrors' | 'perf' | 'conversions' | 'rate'> {
   latency: LatencyStats;
-  /** Per perf name, over perf events with a finite `value`. */
-  perf: Record<string, PerfStats>;
-  /** Per usage point id (the usage event's `name`). */
-  conversions: Record<string, ConversionStats>;
-  /** events / window length in seconds. */
-  rate: number;
 }
 
-export interface MetricWindow {
-  itemId: string;
-  variant: string;
+// Not the Avro record itself: metrics stay nested (telemetry/metric-record.ts flattens them), windowSize is narrowed to WindowSize, and emittedAt is set on publish.
+export interface MetricWindow extends Pick<MetricWindowRecord, 'itemId' | 'variant' | 'windowStart' | 'windowEnd' | 'late'> {
   windowSize: WindowSize;
-  /** Inclusive, epoch ms, a multiple of windowSize. */
-  windowStart: number;
-  /** Exclusive: windowStart + windowSize. */
-  windowEnd: number;
   metrics: WindowMetrics;
-  /** Late events for this item × variant × windowSize seen since the previous emitted window of that key. */
-  late: number;
 }

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
+import { waitFor as poll, type Probe } from '../wait-for.ts';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const TOKENS = { viewer: 'fault-viewer-token-0123456789', operator: 'fault-operator-token-0123456789', admin: 'fault-admin-token-0123456789' } as const;
@@ -116,19 +117,9 @@ export function spawnPenumbra(env: Record<string, string>, opts: { timeoutMs?: n
   return Object.assign(p, { child: proc });
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false | null> | T | undefined | false | null, timeoutMs = 60_000, everyMs = 250): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false && v !== null) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
+/** `waitFor` with the fault tests' defaults: a child process takes longer (60 s, every 250 ms). */
+export function waitFor<T>(what: string, fn: Probe<T>, timeoutMs = 60_000, everyMs = 250): Promise<T> {
+  return poll(what, fn, timeoutMs, everyMs);
 }
 
 export interface Health {
