@@ -164,14 +164,9 @@ test('broker killed and restarted under load: no false 202, self-recovery, every
   expect(storedNotOnTopic.slice(0, 5)).toEqual([]);
   expect(ids.length).toBe(stored.size);
   expect(ids.length).toBe(onTopic);
-  // The collector's part: every 202 on the topic. KNOWN DEFECT idempotent-sequence-rollback
-  // (test/faults/lost-ack.int.test.ts reproduces it deterministically): when a produce failed
-  // after the broker stored it, the next same-sized batch is acknowledged but dropped as a
-  // "duplicate" — this test hits that in about one run in five. Until the producer is fixed,
-  // such losses are reported here, not failed on; set this to false with the fix.
-  const KNOWN_SEQUENCE_ROLLBACK = false; // fixed: AvroProducer replaces its producer after a failed send
-  if (KNOWN_SEQUENCE_ROLLBACK && ackedNotOnTopic.length > 0) process.stderr.write(`broker-restart: KNOWN DEFECT idempotent-sequence-rollback lost ${ackedNotOnTopic.length} acknowledged events\n`);
-  else expect(ackedNotOnTopic.slice(0, 5)).toEqual([]);
+  // The collector's part: every 202 on the topic. (A lost produce answer used to make the next
+  // same-sized batch acknowledged-but-dropped; test/faults/lost-ack.int.test.ts pins the fix.)
+  expect(ackedNotOnTopic.slice(0, 5)).toEqual([]);
   // A 202 while the broker was dead would be a lie (kafkajs only resolves on a broker ack).
   expect(ackedWhileDown).toBe(0);
   expect(statuses.get(503) ?? 0).toBeGreaterThan(0);

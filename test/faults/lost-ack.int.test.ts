@@ -5,15 +5,14 @@
  * only the answer to one batch is replaced by a connection error, on every retry, so the send
  * fails to its caller (the collector answers 503; the client will retry).
  *
- * KNOWN DEFECT (reported; pipeline/kafka/client.ts): kafkajs's idempotent producer rolls the
+ * Was a defect (fixed in pipeline/kafka/client.ts): kafkajs's idempotent producer rolls the
  * partition's sequence number back when a produce fails (sendMessages.js: updateSequence(…,
  * -messages.length)). The next, different batch with the same record count then carries the
  * sequence numbers of the batch the broker already stored; the broker takes it for a retry of
  * that batch, answers success with the old offset and does NOT store it. The caller gets its
- * ack — the collector answers 202 — for records that are nowhere. Fix: after any failed send,
- * replace the idempotent producer (disconnect, create a new one: a fresh producer id), or
- * produce telemetry non-idempotently (acks=all; retries may duplicate, and event ids already
- * de-duplicate downstream). `test.failing` passes while acknowledged records are lost.
+ * ack — the collector answers 202 — for records that are nowhere. AvroProducer now replaces its
+ * idempotent producer after any failed send (a fresh producer id, fresh sequences); the second
+ * test fails if an acknowledged batch is missing from the topic.
  */
 import { randomUUID } from 'node:crypto';
 import kafkajs from 'kafkajs';

@@ -105,23 +105,6 @@ const request = (op: Operation) =>
     headers: fc.tuple(credential, extraHeaders).map(([a, b]) => ({ ...b, ...a })),
   }) as fc.Arbitrary<Req>;
 
-// ---- known defects ---------------------------------------------------------------------------
-
-/*
- * Defects this fuzzer found in files owned elsewhere, reported and pinned by a `test.failing`
- * repro below. While one exists, requests matching it are counted and printed, not failed, so
- * the fuzzer keeps guarding everything else. When a repro starts passing (its test.failing
- * fails), delete the entry and its repro.
- */
-const KNOWN: { id: string; matches: (r: Req, a: Answer) => boolean }[] = [
-  {
-    // items-router.ts runtime-config: ETag `"<version>-<variant>"` is built from the raw query;
-    // a variant with a character above U+00FF makes setHeader throw (ERR_INVALID_CHAR) → 500.
-    id: 'runtime-config-etag-non-latin1',
-    matches: (r, a) => a.status === 500 && r.op.template === '/api/v1/items/{itemId}/runtime-config' && r.query.some(([n, v]) => n === 'variant' && [...v].some((c) => c.codePointAt(0)! > 0xff)),
-  },
-];
-
 // ---- the run -------------------------------------------------------------------------------
 
 async function send(r: Req, i: number): Promise<Answer & { url: string }> {
@@ -155,7 +138,6 @@ test(`${RUNS} fuzzed requests over every OpenAPI route meet the HTTP contract`, 
   const statuses = new Map<string, number>();
   const failures: string[] = [];
   const timing = new Map<string, { n: number; ms: number }>();
-  const knownHits = new Map<string, number>();
   await pool(reqs.length, 8, async (i) => {
     const r = reqs[i];
     const t0 = Date.now();
@@ -167,12 +149,9 @@ test(`${RUNS} fuzzed requests over every OpenAPI route meet the HTTP contract`, 
     timing.set(k, e);
     statuses.set(`${a.status}`, (statuses.get(`${a.status}`) ?? 0) + 1);
     const v = contractViolation(a);
-    const known = v ? KNOWN.find((d) => d.matches(r, a)) : undefined;
-    if (known) knownHits.set(known.id, (knownHits.get(known.id) ?? 0) + 1);
-    else if (v) failures.push(`${r.op.method.toUpperCase()} ${a.url} headers=${JSON.stringify(r.headers)} body=${JSON.stringify(String(r.body ?? '').slice(0, 300))}: ${v}`);
+    if (v) failures.push(`${r.op.method.toUpperCase()} ${a.url} headers=${JSON.stringify(r.headers)} body=${JSON.stringify(String(r.body ?? '').slice(0, 300))}: ${v}`);
   });
   process.stderr.write(`route fuzz (FUZZ_SEED=${seed}): ${RUNS} requests over ${ops.length} operations; statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}\n`);
-  if (knownHits.size) process.stderr.write(`known defects still present: ${JSON.stringify(Object.fromEntries(knownHits))}\n`);
   process.stderr.write(`${[...timing].sort((a, b) => b[1].ms - a[1].ms).map(([k, v]) => `${k}: ${v.n} × ${Math.round(v.ms / v.n)} ms`).join('\n')}\n`);
   expect(failures.slice(0, 5)).toEqual([]);
   // Not vacuous: the run reached handlers (2xx) and validation (422), not only auth and 404.
