@@ -75,3 +75,16 @@ test('a rollback through the API reaches all three resolvers, and /resolvers sho
   const fromChild = (await (await fetch(`${children[0].url}/api/v1/resolvers`, { headers: { authorization: `Bearer ${VIEWER_TOKEN}` } })).json()) as { resolvers: { resolverId: string }[] };
   for (const c of children) expect(fromChild.resolvers.map((x) => x.resolverId)).toContain(c.resolverId);
 });
+
+test('every resolver process exposes /metrics: the profile version it serves, resolve latency, health', async () => {
+  const { parseExposition } = await import('../app/metrics.ts');
+  for (const c of children) {
+    await resolve(c.url, 'metrics-user');
+    const res = await fetch(`${c.url}/metrics`);
+    expect(res.status).toBe(200);
+    const s = parseExposition(await res.text());
+    expect({ c: c.resolverId, v: s.get(`penumbra_resolver_profile_version{item="${itemId}"}`) }).toEqual({ c: c.resolverId, v: p.ctx.profileStore.get(itemId)!.profileVersion });
+    expect(s.get('penumbra_http_request_duration_seconds_count{method="GET",route="/api/v1/resolve",status="200"}')).toBeGreaterThanOrEqual(1);
+    expect(s.get('penumbra_health_status{check="resolver"}')).toBe(1);
+  }
+});

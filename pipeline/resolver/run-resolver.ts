@@ -42,6 +42,8 @@ import { startResolver, type ResolverFeatureOptions, type ResolverParts } from '
 import { snapshotPaths } from './catalog-snapshot.ts';
 import { isContentPath, listenContent, redirectToContent } from '../../connectors/http/content-origin.ts';
 import { overallStatus, runHealthChecks } from '../app/health.ts';
+import { MetricsRegistry } from '../app/metrics.ts';
+import { registerPenumbraCollectors, timedFastPaths } from '../../connectors/http/metrics-endpoint.ts';
 
 const VERSION = '0.1.0';
 
@@ -151,13 +153,17 @@ export async function startResolverProcess(cfg: PenumbraConfig, opts: ResolverFe
     feature.router!,
     createItemsRouter({ catalog, profiles, blobs, tokens, openapi, ingest, maxUploadBytes: cfg.maxUploadBytes, publishCatalog: ingest.publishCatalog }),
   ];
-  const app = createApi({ openapi, tokens, routers, health, version: VERSION, log: log.error });
-  const fast = feature.fastPath;
+  // Same /metrics as the main process (every process is scraped alike): latency per route,
+  // resolver profile versions, health numbers, lag of this process's groups.
+  const metrics = new MetricsRegistry();
+  registerPenumbraCollectors(metrics, { kafka: ctx.probeKafka, groupPrefix, dlqTopic: cfg.topics.dlq, healthChecks: ctx.healthChecks, profileVersions: () => profileStore.versions() });
+  const app = createApi({ openapi, tokens, routers, health, version: VERSION, log: log.error, metrics });
+  const fast = timedFastPaths(feature.fastPath ? [feature.fastPath] : [], { registry: metrics, openapi });
   // Item pages on their own origin, as in createPenumbra (connectors/http/content-origin.ts).
   const content = await listenContent(app, { host: cfg.host, port: cfg.contentPort, publicUrl: cfg.contentUrl });
   contentUrl = content.url;
   const server = http.createServer((req, res) => {
-    if (fast && fast(req, res)) return;
+    if (fast(req, res)) return;
     if (isContentPath(req.url)) return redirectToContent(res, contentUrl, req.url!);
     app(req, res);
   });
