@@ -90,6 +90,22 @@ export interface WarehouseSinkStats {
   firstBatchAt: number | null;
   lastCommitAt: number | null;
   lastSnapshotAt: number | null;
+  /** Duration of the last Parquet export (ms). */
+  lastExportMs: number | null;
+  /** Interval exports actually run at: max(snapshotIntervalMs, lastExportMs / EXPORT_DUTY). */
+  effectiveSnapshotIntervalMs: number;
+}
+
+/**
+ * Largest share of wall time Parquet exports may take. An export rewrites each changed table
+ * whole, so it grows with the warehouse; at a fixed 5 s interval a large warehouse would spend
+ * all its time exporting and fall behind the topics. The interval stretches instead.
+ */
+export const EXPORT_DUTY = 0.1;
+
+/** The interval the next export waits: the configured one, or longer when exports got slow. */
+export function effectiveSnapshotInterval(intervalMs: number, lastExportMs: number): number {
+  return Math.max(intervalMs, Math.ceil(lastExportMs / EXPORT_DUTY));
 }
 
 export interface SnapshotMeta {
@@ -173,6 +189,7 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
   const stats: WarehouseSinkStats = {
     records: 0, skipped: 0, rows: Object.fromEntries(ALL_TABLES.map((t) => [t.name, 0])), duplicates: 0, deadLettered: 0,
     transactions: 0, snapshots: 0, joinedAt: null, firstBatchAt: null, lastCommitAt: null, lastSnapshotAt: null,
+    lastExportMs: null, effectiveSnapshotIntervalMs: intervalMs,
   };
 
   let instance: DuckDBInstance | null = null;
@@ -477,6 +494,8 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     lastMeta = meta;
     stats.snapshots++;
     stats.lastSnapshotAt = exportedAt;
+    stats.lastExportMs = Date.now() - exportedAt;
+    stats.effectiveSnapshotIntervalMs = effectiveSnapshotInterval(intervalMs, stats.lastExportMs);
     return meta;
   }
 
@@ -511,7 +530,8 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     await consumer.subscribe({ topics: [...byTopic.keys()], fromBeginning: true });
     await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
     timer = setInterval(() => {
-      if (stopping) return;
+      if (stopping || snapshotRunning) return;
+      if (stats.lastSnapshotAt !== null && Date.now() - stats.lastSnapshotAt < stats.effectiveSnapshotIntervalMs - 50) return;
       snapshot().catch((err: Error) => log('warehouse sink: snapshot failed', { error: err.message }));
     }, intervalMs);
     timer.unref();

@@ -76,7 +76,7 @@ export function startWarehouse(ctx: FeatureContext, opts: WarehouseFeatureOption
   const { cfg, log } = ctx;
   const intervalMs = opts.snapshotIntervalMs ?? DEFAULT_SNAPSHOT_INTERVAL_MS;
   const retryMs = opts.retryMs ?? 10_000;
-  const staleMs = (opts.staleIntervals ?? 3) * intervalMs;
+  const staleIntervals = opts.staleIntervals ?? 3;
   const paths = warehousePaths(cfg.dataDir);
 
   let sink: WarehouseSink | null = null;
@@ -120,10 +120,14 @@ export function startWarehouse(ctx: FeatureContext, opts: WarehouseFeatureOption
     const st = sink.stats;
     const now = Date.now();
     const snapshotAge = st.lastSnapshotAt === null ? null : now - st.lastSnapshotAt;
+    // Exports stretch with the warehouse (EXPORT_DUTY in sink.ts): stale is relative to that.
+    const staleMs = staleIntervals * st.effectiveSnapshotIntervalMs;
     const base = {
       dbPath: paths.dbPath,
       parquetDir: paths.parquetDir,
       snapshotIntervalMs: intervalMs,
+      effectiveSnapshotIntervalMs: st.effectiveSnapshotIntervalMs,
+      lastExportMs: st.lastExportMs,
       lastSnapshotAt: st.lastSnapshotAt === null ? null : new Date(st.lastSnapshotAt).toISOString(),
       snapshotAgeMs: snapshotAge,
       lastCommitAt: st.lastCommitAt === null ? null : new Date(st.lastCommitAt).toISOString(),
@@ -140,7 +144,7 @@ export function startWarehouse(ctx: FeatureContext, opts: WarehouseFeatureOption
     const withLag = lag ? { ...base, lag: lag.total, lagByTopic: lag.topics } : { ...base, lag: null };
     if (!ready) return { status: 'degraded', detail: 'warehouse sink has not joined its consumer group yet', ...withLag };
     if (snapshotAge === null || snapshotAge > staleMs) {
-      return { status: 'degraded', detail: `last Parquet snapshot is ${snapshotAge === null ? 'missing' : `${Math.round(snapshotAge / 1000)} s old`} (interval ${intervalMs / 1000} s)`, ...withLag };
+      return { status: 'degraded', detail: `last Parquet snapshot is ${snapshotAge === null ? 'missing' : `${Math.round(snapshotAge / 1000)} s old`} (interval ${st.effectiveSnapshotIntervalMs / 1000} s)`, ...withLag };
     }
     if (lagError) return { status: 'degraded', detail: `cannot compute lag: ${lagError}`, ...withLag };
     return { status: 'ok', ...withLag };
