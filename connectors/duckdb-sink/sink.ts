@@ -216,7 +216,7 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     await mkdir(path.dirname(path.resolve(opts.dbPath)), { recursive: true });
     await mkdir(opts.parquetDir, { recursive: true });
     try {
-      instance = await DuckDBInstance.create(opts.dbPath);
+      instance = await DuckDBInstance.create(opts.dbPath, { memory_limit: opts.cfg.duckdbMemoryLimit });
     } catch (err) {
       // Typically the file lock: another sink (the one writer) already holds this database.
       throw new UnavailableError(`cannot open DuckDB ${opts.dbPath}: ${(err as Error).message}`, err, false);

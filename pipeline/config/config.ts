@@ -49,6 +49,8 @@ export interface PenumbraConfig {
   ingestUrlAllow: string[];
   maxUploadBytes: number;
   webhookUrl: string | null;
+  /** DuckDB buffer-pool limit of the warehouse sink (DuckDB's own default is 80 % of RAM). */
+  duckdbMemoryLimit: string;
   stack: { kafkaPort: number; controllerPort: number; registryPort: number; registryManagementPort: number };
 }
 
@@ -72,6 +74,7 @@ export const ENV_VARS = {
   PENUMBRA_INGEST_URL_ALLOW: 'Comma-separated URL prefixes ingest records may reference',
   PENUMBRA_MAX_UPLOAD_BYTES: 'Largest archive accepted by POST /api/v1/items',
   PENUMBRA_WEBHOOK_URL: 'Optional webhook receiving alert records',
+  PENUMBRA_DUCKDB_MEMORY_LIMIT: 'Memory limit of the warehouse DuckDB, e.g. 512MB or 2GB (default 512MB)',
   PENUMBRA_CONFIG_FILE: 'Optional JSON file with any of these variables',
   PENUMBRA_KAFKA_PORT: 'Local stack: Kafka broker port',
   PENUMBRA_CONTROLLER_PORT: 'Local stack: KRaft controller port',
@@ -189,6 +192,11 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Penumbr
   if (contentPort !== 0 && contentPort === port) {
     issues.push({ path: 'PENUMBRA_CONTENT_PORT', message: `PENUMBRA_CONTENT_PORT must differ from PORT (${port}): item pages must not share the console's origin` });
   }
+  // DuckDB would otherwise cache up to 80 % of the machine's RAM next to the API and processors.
+  const duckdbMemoryLimit = (merged.PENUMBRA_DUCKDB_MEMORY_LIMIT ?? '512MB').trim();
+  if (!/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i.test(duckdbMemoryLimit)) {
+    issues.push({ path: 'PENUMBRA_DUCKDB_MEMORY_LIMIT', message: `PENUMBRA_DUCKDB_MEMORY_LIMIT must be a size such as 512MB or 2GB, got "${duckdbMemoryLimit}"` });
+  }
   const contentUrl = url('PENUMBRA_CONTENT_URL', null);
   if (contentUrl && new URL(contentUrl).origin === new URL(publicUrl).origin) {
     issues.push({ path: 'PENUMBRA_CONTENT_URL', message: `PENUMBRA_CONTENT_URL must be another origin than PENUMBRA_PUBLIC_URL (${publicUrl})` });
@@ -215,6 +223,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Penumbr
     ingestUrlAllow: (merged.PENUMBRA_INGEST_URL_ALLOW ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     maxUploadBytes: int('PENUMBRA_MAX_UPLOAD_BYTES', 100 * 1024 * 1024, 1024, 2 * 1024 * 1024 * 1024),
     webhookUrl: url('PENUMBRA_WEBHOOK_URL', null),
+    duckdbMemoryLimit,
     stack: { kafkaPort, controllerPort, registryPort, registryManagementPort },
   };
   if (issues.length > 0) {
