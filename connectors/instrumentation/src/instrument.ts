@@ -189,9 +189,12 @@ function start(): void {
       if (!beacon) return post(body, events);
       let queued = false;
       try {
-        queued = navigator.sendBeacon(g!.telemetryUrl, new Blob([body], { type: 'application/json' }));
+        // text/plain is CORS-safelisted: no preflight, which a page that is going away (and a
+        // collector on another origin than the item, the normal case) would not get to finish.
+        // The collector parses the body as JSON whatever its type.
+        queued = navigator.sendBeacon(g!.telemetryUrl, new Blob([body], { type: 'text/plain;charset=UTF-8' }));
       } catch {
-        // some browsers refuse non-safelisted Blob types cross-origin: fall back below
+        // a refused beacon falls back below
       }
       if (!queued) post(body, events, true);
     }
@@ -216,7 +219,8 @@ function start(): void {
     try {
       p = origFetch!.call(w, g!.telemetryUrl, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        // The last flush must not wait for a preflight (see the beacon above).
+        headers: { 'content-type': last ? 'text/plain;charset=UTF-8' : 'application/json' },
         body,
         keepalive: body.length < KEEPALIVE_LIMIT,
         credentials: 'omit',
