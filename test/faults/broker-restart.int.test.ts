@@ -16,11 +16,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { kafkaBrokers, registryUrl, stackDown, stackStatus, stackUp, type StackOptions } from '../../infra/stack.ts';
 import { kafkaFor } from '../stack-helpers.ts';
 import { AvroCodec } from '../../pipeline/kafka/registry.ts';
-import { faultEnv, freePort, health, killAll, spawnPenumbra, waitFor, REPO } from './child.ts';
+import { faultEnv, freePort, health, killAll, spawnPenumbra, storedEventIds, waitFor, REPO } from './child.ts';
 
 let opts: StackOptions;
 /** How long GET /api/v1/health took while the broker was down (0 if never measured). */
@@ -148,11 +147,7 @@ test('broker killed and restarted under load: no false 202, self-recovery, every
     });
   });
   await consumer.disconnect();
-  const db = await DuckDBInstance.create(path.join(env.PENUMBRA_DATA_DIR, 'warehouse', 'penumbra.duckdb'));
-  const conn = await db.connect();
-  const ids = (await conn.runAndReadAll(`SELECT id FROM telemetry_events WHERE id LIKE '${RUN}-%'`)).getRowObjectsJS().map((r) => String(r.id));
-  conn.closeSync();
-  db.closeSync();
+  const ids = await storedEventIds(path.join(env.PENUMBRA_DATA_DIR, 'warehouse', 'penumbra.duckdb'), RUN);
   const stored = new Set(ids);
   process.stderr.write(`broker-restart: statuses ${JSON.stringify(Object.fromEntries(statuses))}; ${acked.size} acked (${ackedAtKill} before the kill, ${ackedWhileDown} batches answered 202 while down), broker back after ${backAfter} ms; slowest health call ${healthMsWhileDown} ms while Kafka was down; topic ${onTopic}, rows ${ids.length}\n`);
   const ackedNotOnTopic = [...acked].filter((id) => !topicIds.has(id));

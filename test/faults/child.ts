@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { waitFor as poll, type Probe } from '../wait-for.ts';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -131,4 +132,19 @@ export interface Health {
 export async function health(url: string, timeoutMs = 15_000): Promise<Health> {
   const res = await fetch(`${url}/api/v1/health`, { signal: AbortSignal.timeout(timeoutMs) });
   return (await res.json()) as Health;
+}
+
+/**
+ * Ids of this run's events stored in a stopped deployment's warehouse (every row, duplicates
+ * included: callers compare the count with the distinct count).
+ */
+export async function storedEventIds(dbPath: string, run: string): Promise<string[]> {
+  const db = await DuckDBInstance.create(dbPath);
+  const conn = await db.connect();
+  try {
+    return (await conn.runAndReadAll(`SELECT id FROM telemetry_events WHERE id LIKE '${run}-%'`)).getRowObjectsJS().map((r) => String(r.id));
+  } finally {
+    conn.closeSync();
+    db.closeSync();
+  }
 }

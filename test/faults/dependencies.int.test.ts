@@ -12,8 +12,7 @@
 import net from 'node:net';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { DuckDBInstance } from '@duckdb/node-api';
-import { faultEnv, freePort, health, killAll, spawnPenumbra, waitFor } from './child.ts';
+import { faultEnv, freePort, health, killAll, spawnPenumbra, storedEventIds, waitFor } from './child.ts';
 
 afterAll(() => killAll());
 
@@ -125,11 +124,7 @@ test('registry down mid-run: degraded health, devices and the collector keep wor
   expect((await p.stop()).code).toBe(0);
   await proxy.down();
 
-  const db = await DuckDBInstance.create(path.join(env.PENUMBRA_DATA_DIR, 'warehouse', 'penumbra.duckdb'));
-  const conn = await db.connect();
-  const rows = (await conn.runAndReadAll(`SELECT id FROM telemetry_events WHERE id LIKE '${RUN}-%'`)).getRowObjectsJS().map((x) => String(x.id));
-  conn.closeSync();
-  db.closeSync();
+  const rows = await storedEventIds(path.join(env.PENUMBRA_DATA_DIR, 'warehouse', 'penumbra.duckdb'), RUN);
   expect(rows.length).toBe(new Set(rows).size);
   expect(new Set(rows)).toEqual(acked);
   process.stderr.write(`registry outage: ${acked.size} events acknowledged (${duringOutage - 50} during the outage), all in DuckDB once\n`);

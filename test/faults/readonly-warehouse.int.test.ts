@@ -16,8 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { DuckDBInstance } from '@duckdb/node-api';
-import { faultEnv, health, killAll, spawnPenumbra, waitFor, type PenumbraChild } from './child.ts';
+import { faultEnv, health, killAll, spawnPenumbra, storedEventIds, waitFor, type PenumbraChild } from './child.ts';
 
 let env: Record<string, string>;
 let frozen: string[] = [];
@@ -101,11 +100,7 @@ test('a read-only warehouse folder degrades the sink, not the process; data is c
   }
   expect((await p.stop()).code).toBe(0);
 
-  const db = await DuckDBInstance.create(path.join(wh, 'penumbra.duckdb'));
-  const conn = await db.connect();
-  const ids = (await conn.runAndReadAll(`SELECT id FROM telemetry_events WHERE id LIKE '${RUN}-%'`)).getRowObjectsJS().map((r) => String(r.id));
-  conn.closeSync();
-  db.closeSync();
+  const ids = await storedEventIds(path.join(wh, 'penumbra.duckdb'), RUN);
   process.stderr.write(`readonly-warehouse: ${acked.size} acknowledged, ${ids.length} rows; recovered ${recoveredInPlace ? 'in place' : 'after a restart'}\n`);
   expect(ids.length).toBe(new Set(ids).size);
   expect(new Set(ids)).toEqual(acked);
