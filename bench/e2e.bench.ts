@@ -148,7 +148,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
       const n = from + j;
       return {
         topic: cfg.topics.telemetryRaw, key: `bl-s${n >> 8}`,
-        value: { id: `bl-${n}`, itemId: `bench.backlog${n % 2}`, version: '1', variant: n % 4 < 2 ? 'original' : 'shadow', profileVersion: 1, sessionId: `bl-s${n >> 8}`, userId: `u${n % 5000}`, type: 'request' as const, name: 'api', ts: now, value: 80 + (n % 120), attrs: { status: n % 97 === 0 ? '503' : '200' }, sentAt: now, receivedAt: now },
+        value: { id: `bl-${n}`, itemId: `bench.backlog${n % 2}`, version: '1', variant: n % 4 < 2 ? 'original' : 'shadow', profileVersion: 1, sessionId: `bl-s${n >> 8}`, userId: `u${n % 5000}`, type: 'request' as const, name: 'api', ts: now, value: 80 + (n % 120), attrs: { status: n % 97 === 0 ? '503' : '200' }, sentAt: now, receivedAt: now, controlOf: null, verified: true, unverifiedReason: null },
       };
     });
     // Sends of ≤ 2,000: kafkajs groups messages per partition with a quadratic array spread.

@@ -485,7 +485,7 @@ export interface ShadowProfile {
 
 export type EventType = 'perf' | 'request' | 'error' | 'usage' | 'session';
 
-/** One telemetry event on penumbra.telemetry.raw (key: sessionId), flattened from a collector batch and tagged with the batch identity. */
+/** One telemetry event on penumbra.telemetry.raw (key: sessionId), flattened from a collector batch and tagged with the batch identity. v2: control cohort and assignment-token verification. */
 export interface TelemetryEvent {
   /** Event id, unique per event; makes delivery idempotent (stored once). */
   id: string;
@@ -515,6 +515,12 @@ export interface TelemetryEvent {
   sentAt: number;
   /** Collector clock when the batch arrived. */
   receivedAt: number;
+  /** For variant 'control': the shadow whose control cohort the session belongs to; null otherwise. */
+  controlOf: null | string;
+  /** True when the batch carried a valid assignment token that agrees with its item, user, variant and profile version. Unverified events are stored but excluded from comparisons, alerts and guardrails. */
+  verified: boolean;
+  /** Why the event is unverified: missing, malformed, unknown_key, bad_signature, expired, mismatch (pipeline/assignment-token/README.md), or a profile check such as unknown_item, unknown_variant, unknown_profile_version; null when verified. */
+  unverifiedReason: null | string;
 }
 
 /** Value type of each schema name. */

@@ -16,6 +16,7 @@ export function telemetryEvent(i: number, id = `ev-${i}`): TelemetryEvent {
     sessionId: `s-${i % 97}`, userId: `u-${i % 89}`, type, name: type === 'request' ? 'api' : `n${i % 7}`, ts: T0 + i,
     value: type === 'request' || type === 'perf' ? 100 + (i % 50) : null,
     attrs: type === 'request' ? { status: '200', path: '/v1/notes' } : {}, sentAt: T0 + i + 5, receivedAt: T0 + i + 9,
+    controlOf: null, verified: true, unverifiedReason: null,
   };
 }
 

@@ -100,6 +100,8 @@ export function validateBatch(body: unknown, receivedAt: number): { ok: false; i
       id: e.id, itemId: b.itemId, version: b.version, variant: b.variant, profileVersion: b.profileVersion,
       sessionId: b.sessionId, userId: b.userId, type: e.type, name: e.name, ts, value: e.value ?? null,
       attrs: (e.attrs as Record<string, string> | undefined) ?? {}, sentAt: b.sentAt, receivedAt,
+      // Attribution is decided by the collector (assignment token, profile checks); until then unverified.
+      controlOf: null, verified: false, unverifiedReason: 'missing',
     });
   });
   return { ok: true, result: { events, rejected, skewMs } };

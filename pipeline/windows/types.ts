@@ -7,10 +7,14 @@ import type { ConversionStat, EventType, LatencyStats as LatencyRecord, MetricWi
 
 export type TelemetryType = EventType;
 
-// The Avro TelemetryEvent without the batch times (sentAt, receivedAt: not needed to aggregate), and `value` may be absent.
-export interface TelemetryEvent extends Omit<TelemetryEventRecord, 'value' | 'sentAt' | 'receivedAt'> {
+// The Avro TelemetryEvent without the batch times (sentAt, receivedAt: not needed to aggregate); `value` and the
+// v2 attribution fields may be absent (absent `verified` means unverified, as the Avro default says).
+export interface TelemetryEvent extends Omit<TelemetryEventRecord, 'value' | 'sentAt' | 'receivedAt' | 'controlOf' | 'verified' | 'unverifiedReason'> {
   /** perf: ms; request: latency ms; otherwise unused. */
   value?: number | null;
+  controlOf?: string | null;
+  verified?: boolean;
+  unverifiedReason?: string | null;
 }
 
 export type WindowSize = 10_000 | 60_000;
