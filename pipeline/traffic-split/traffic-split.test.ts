@@ -1,6 +1,6 @@
 import { ValidationError } from '../errors.ts';
 import type { ShadowProfile, ShadowSpec, TrafficRule } from '../domain/types.ts';
-import { unsafeRegexReason } from './regex-safety.ts';
+import { MAX_PATTERN_LENGTH, compileRegexRule, toRe2Syntax, unsafeRegexReason } from './regex-safety.ts';
 import {
   compileProfile, safeCompile, segmentOf, trafficSplit, trafficSplitProfile, validateTrafficConfig,
 } from './traffic-split.ts';
@@ -110,6 +110,40 @@ describe('regex safety', () => {
     const t0 = performance.now();
     for (let i = 0; i < 100; i++) trafficSplit({ userId: `u${i}`, attributes: { g: 'a'.repeat(256) + '!' } }, c);
     expect(performance.now() - t0).toBeLessThan(1000);
+  });
+});
+
+describe('regex rules run in linear time (issue 17, item 3)', () => {
+  // Both passed the old structural check; V8's backtracking engine then needed ~2^39 steps on
+  // `aaa…b` (measured before the fix: 20 groups 29 ms, 22 groups 166 ms — doubling per group).
+  const hostile = ['^' + '(a|a)'.repeat(39) + '$', '^(a|a){16}(a|a){16}$'];
+
+  it.each(hostile)('%s is either refused or resolves a hostile value in milliseconds', (pattern) => {
+    expect(pattern.length).toBeLessThanOrEqual(MAX_PATTERN_LENGTH);
+    const why = unsafeRegexReason(pattern);
+    if (why !== null) return; // refused with a reason: the API answers 422
+    const c = compileProfile(profile([shadow('s', 100, [{ attribute: 'userGroup', op: 'regex', pattern }])]));
+    const t0 = performance.now();
+    for (let i = 0; i < 100; i++) {
+      for (const userGroup of ['a'.repeat(63) + 'b', 'a'.repeat(39) + 'b', 'a'.repeat(64)]) trafficSplit({ userId: `u${i}`, userGroup }, c);
+    }
+    // A safety bound, not a speed test: the backtracking engine took hours for one call.
+    expect(performance.now() - t0).toBeLessThan(1000);
+    // And it still matches what it should.
+    expect(trafficSplit({ userId: 'u1', userGroup: 'a'.repeat(pattern.includes('{16}') ? 32 : 39) }, c).reason).toBe('assigned');
+  });
+
+  it('bounds the RE2 program size', () => {
+    expect(unsafeRegexReason('(?:abcdefghijklmnopqrstuvwxyz0123456789){999}')).toMatch(/RE2 instructions/);
+    expect(unsafeRegexReason('[a-z]{0,999}x')).toBeNull();
+  });
+
+  it('refuses what RE2 cannot run, translates JavaScript code-point escapes', () => {
+    expect(unsafeRegexReason('\\cJ')).toMatch(/RE2/);
+    expect(toRe2Syntax('\\u00e9\\u{1F600}\\\\u0041')).toBe('\\x{00e9}\\x{1F600}\\\\u0041');
+    expect(compileRegexRule('^caf\\u00e9$').test('café')).toBe(true);
+    expect(compileRegexRule('^\\u{1F600}$').test('\u{1F600}')).toBe(true);
+    expect(compileRegexRule('^\\p{L}+$').test('Ünïcödé')).toBe(true);
   });
 });
 

@@ -11,7 +11,7 @@ import semver from 'semver';
 import { ValidationError, type FieldIssue } from '../errors.ts';
 import { ORIGINAL, type ShadowProfile, type SplitDecision, type UserContext } from '../domain/types.ts';
 import { BUCKETS, hashWithPrefix, prefixState, type PrefixState } from './hash.ts';
-import { MAX_REGEX_INPUT } from './regex-safety.ts';
+import { MAX_REGEX_INPUT, compileRegexRule, type RegexMatcher } from './regex-safety.ts';
 import { isPercentage, MAX_STRING, validateTrafficConfig } from './validate.ts';
 
 export { HASH_VERSION, BUCKETS } from './hash.ts';
@@ -72,7 +72,7 @@ class CompiledRule {
     readonly value: string,
     readonly range: semver.Range | null,
     readonly memo: Map<string, boolean> | null,
-    readonly re: RegExp | null,
+    readonly re: RegexMatcher | null,
   ) {}
 }
 
@@ -160,7 +160,7 @@ function compileRule(r: Record<string, unknown>): CompiledRule {
         new semver.Range(r.range as string, { includePrerelease: true }), new Map(), null,
       );
     default:
-      return new CompiledRule(attr, attribute, op, null, '', null, null, new RegExp(r.pattern as string, 'u'));
+      return new CompiledRule(attr, attribute, op, null, '', null, null, compileRegexRule(r.pattern as string));
   }
 }
 
