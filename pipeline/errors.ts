@@ -84,8 +84,8 @@ export class AuthError extends PenumbraError {
 
 export class RateLimitedError extends PenumbraError {
   readonly retryAfterSeconds: number;
-  constructor(retryAfterSeconds: number) {
-    super('rate-limited', 'Too many requests from this client', { status: 429, retriable: true });
+  constructor(retryAfterSeconds: number, message = 'Too many requests from this client') {
+    super('rate-limited', message, { status: 429, retriable: true });
     this.retryAfterSeconds = retryAfterSeconds;
   }
 }

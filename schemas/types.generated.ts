@@ -191,7 +191,7 @@ export interface CommandOutcome {
   at: number;
 }
 
-/** A record or request that could not be processed, on penumbra.dlq, with its original bytes and the reason. Nothing is silently dropped. */
+/** A record or request that could not be processed, on penumbra.dlq, with its original bytes (a bounded prefix plus length and SHA-256 when large) and the reason. Nothing is silently dropped: records from a topic also name their source offset. */
 export interface DeadLetter {
   /** Unique id of the dead letter. */
   id: string;
@@ -203,7 +203,7 @@ export interface DeadLetter {
   offset: null | number;
   /** Original key bytes. */
   key: null | Buffer;
-  /** Original value bytes. */
+  /** Original value bytes, or their first bytes when valueLength is larger (bounded: a flood of large refused bodies must not fill the broker's disk). */
   value: null | Buffer;
   /** Human-readable reason. */
   reason: string;
@@ -213,6 +213,12 @@ export interface DeadLetter {
   processor: string;
   /** Epoch ms. */
   at: number;
+  /** Length of the original value in bytes (null: no value, or written before v2). */
+  valueLength: null | number;
+  /** Hex SHA-256 of the whole original value, to match it against its source (null: no value, or written before v2). */
+  valueSha256: null | string;
+  /** True when value holds only the first bytes of the original (valueLength says how many there were). */
+  valueTruncated: boolean;
 }
 
 /** A request to ingest a digital item, sent by data engineers or other systems on penumbra.items.ingest (key: itemId). The archive is inline (up to the configured limit) or referenced. */

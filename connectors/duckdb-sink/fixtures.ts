@@ -82,5 +82,6 @@ export function deadLetterRecord(i: number): DeadLetter {
   return {
     id: `dl-${i}`, sourceTopic: 'penumbra.telemetry.raw', partition: 0, offset: i, key: Buffer.from('k'), value: Buffer.from([1, 2, 3]),
     reason: 'invalid telemetry-event: ts: too old', errorCode: 'validation', processor: 'collector', at: T0 + i,
+    valueLength: 3, valueSha256: '039058c6f2c0cb492c533b0a4d14ef77cc0f78abccced5287d84a1a2011cfb81', valueTruncated: false,
   };
 }

@@ -35,6 +35,7 @@ import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kaf
 import type { PenumbraConfig } from '../../pipeline/config/config.ts';
 import type { AvroCodec } from '../../pipeline/kafka/registry.ts';
 import { isRetriable, PenumbraError, UnavailableError } from '../../pipeline/errors.ts';
+import { deadLetter } from '../../pipeline/kafka/dlq.ts';
 import type { DeadLetter } from '../../schemas/types.generated.ts';
 import {
   ALL_TABLES, DEAD_LETTERS, SINK_OFFSETS, TOPIC_TABLES, createStageSql, createTableSql, deadLetterRow, mergeSql,
@@ -270,13 +271,14 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
 
   /** Dead letter for a record the sink itself cannot store; the id makes a replay a no-op. */
   function ownDeadLetter(topic: string, partition: number, m: KafkaMessage, err: unknown): DeadLetter {
-    return {
+    // Bounded like every dead letter (pipeline/kafka/dlq.ts): a prefix, the length and SHA-256.
+    return deadLetter({
       id: `${SINK_PROCESSOR}:${topic}:${partition}:${m.offset}`,
-      sourceTopic: topic, partition, offset: Number(m.offset), key: m.key ?? null, value: m.value ?? null,
+      sourceTopic: topic, partition, offset: m.offset, key: m.key ?? null, value: m.value ?? null,
       reason: (err as Error)?.message ?? String(err),
       errorCode: err instanceof PenumbraError ? err.code : 'processing',
-      processor: SINK_PROCESSOR, at: Date.now(),
-    };
+      processor: SINK_PROCESSOR,
+    });
   }
 
   /** Decode one chunk of one partition and append it to `lane`'s staging tables (no transaction yet). */

@@ -5,12 +5,27 @@
  * per line, `#` comments). Only sha256 digests are kept in memory and compared with
  * timingSafeEqual against every entry (no early exit), so neither the token nor its position
  * leaks through timing. Roles are ordered viewer < operator < admin.
+ *
+ * Failed authentications (a bearer token that matches no entry) are throttled per client
+ * (PENUMBRA_RATE_AUTH_FAILURES): once a client's failure bucket is empty, every request of it
+ * that presents a token gets 429 before the token is even looked at, valid or not — otherwise a
+ * guesser could keep guessing and read success from the status.
+ *
+ * The live stream cannot send headers (EventSource), so instead of a token in the URL (where it
+ * lands in proxy logs and browser history) it takes a stream ticket: a random, single-use value
+ * that expires after STREAM_TICKET_TTL_MS, issued by POST /api/v1/stream/ticket to a caller who
+ * authenticated with the header. `?access_token=` is accepted nowhere.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { RequestHandler } from 'express';
-import { AuthError, ConfigError } from '../../pipeline/errors.ts';
+import { AuthError, ConfigError, RateLimitedError } from '../../pipeline/errors.ts';
+import { keyOf, type TokenBuckets, type TrustFn } from './rate-limit.ts';
+
+export const STREAM_TICKET_TTL_MS = 30_000;
+const MAX_TICKETS = 10_000;
 
 export type Role = 'viewer' | 'operator' | 'admin';
 export const ROLE_RANK: Record<Role, number> = { viewer: 1, operator: 2, admin: 3 };
@@ -42,7 +57,61 @@ export function parseTokens(spec: string, source: string): TokenEntry[] {
 }
 
 export class TokenStore {
+  private failures: TokenBuckets | null = null;
+  private trust: TrustFn = () => false;
+  private readonly tickets = new Map<string, { who: Principal; expires: number }>();
+
   constructor(private readonly entries: TokenEntry[]) {}
+
+  /** Throttle failed authentications per client (createDeviceLimits wires it). */
+  throttleFailures(buckets: TokenBuckets, trust: TrustFn): void {
+    this.failures = buckets;
+    this.trust = trust;
+  }
+
+  /**
+   * Authenticates a token presented by `req`: the principal, or null (a failure, counted for
+   * the client). Throws RateLimitedError when the client has failed too often recently.
+   */
+  authenticateRequest(req: IncomingMessage, token: string): Principal | null {
+    const key = this.failures ? keyOf(req, { trust: this.trust }) : '';
+    const wait = this.failures?.wait(key) ?? 0;
+    if (wait > 0) throw new RateLimitedError(wait);
+    const who = this.authenticate(token);
+    if (!who) this.failures?.take(key);
+    return who;
+  }
+
+  /** A request with a valid bearer token (a backend caller): not limited per address. */
+  isService(req: IncomingMessage): boolean {
+    const m = BEARER.exec(req.headers.authorization ?? '');
+    if (!m) return false;
+    try {
+      return this.authenticateRequest(req, m[1]) !== null;
+    } catch {
+      return false; // throttled guesser: an anonymous device as far as limits go
+    }
+  }
+
+  /** A single-use stream ticket for `who`, valid STREAM_TICKET_TTL_MS. */
+  issueTicket(who: Principal, now = Date.now()): { ticket: string; expiresAt: number } {
+    for (const [k, v] of this.tickets) {
+      if (v.expires > now && this.tickets.size < MAX_TICKETS) break;
+      this.tickets.delete(k); // expired, or the oldest when full (Map order is issue order)
+    }
+    const ticket = `pst_${randomBytes(24).toString('base64url')}`;
+    const expiresAt = now + STREAM_TICKET_TTL_MS;
+    this.tickets.set(ticket, { who, expires: expiresAt });
+    return { ticket, expiresAt };
+  }
+
+  /** Redeems a ticket once: the principal it was issued to, or null (unknown, used, expired). */
+  redeemTicket(ticket: string, now = Date.now()): Principal | null {
+    const t = this.tickets.get(ticket);
+    if (!t) return null;
+    this.tickets.delete(ticket);
+    return t.expires > now ? t.who : null;
+  }
 
   get size(): number {
     return this.entries.length;
@@ -75,16 +144,29 @@ export function loadTokenStore(opts: { tokens: string | null; tokensFile: string
   return { store: new TokenStore(parseTokens(`admin:admin:${token}`, file)), created: { name: 'admin', token, file } };
 }
 
-/** Middleware: authenticate the bearer token and require at least `role`. */
-export function requireRole(store: TokenStore, role: Role): RequestHandler {
+const BEARER = /^Bearer\s+(\S+)$/i;
+
+/**
+ * Middleware: authenticate the bearer token and require at least `role`. With `ticket: true`
+ * (GET /api/v1/stream only) a `?ticket=` from POST /api/v1/stream/ticket stands in for the header.
+ */
+export function requireRole(store: TokenStore, role: Role, opts: { ticket?: boolean } = {}): RequestHandler {
   return (req, res, next) => {
-    const header = req.headers.authorization ?? '';
-    const m = /^Bearer\s+(\S+)$/i.exec(header);
-    // Also accept ?access_token= for EventSource, which cannot set headers (SSE only).
-    const token = m?.[1] ?? (req.path.endsWith('/stream') && typeof req.query.access_token === 'string' ? req.query.access_token : undefined);
-    if (!token) return next(new AuthError('unauthorized', 'This route needs an operator token: Authorization: Bearer <token>'));
-    const who = store.authenticate(token);
-    if (!who) return next(new AuthError('unauthorized', 'Unknown or revoked token'));
+    const m = BEARER.exec(req.headers.authorization ?? '');
+    let who: Principal | null;
+    if (m) {
+      try {
+        who = store.authenticateRequest(req, m[1]);
+      } catch (err) {
+        return next(err);
+      }
+      if (!who) return next(new AuthError('unauthorized', 'Unknown or revoked token'));
+    } else if (opts.ticket && typeof req.query.ticket === 'string') {
+      who = store.redeemTicket(req.query.ticket);
+      if (!who) return next(new AuthError('unauthorized', 'Unknown, used or expired stream ticket (POST /api/v1/stream/ticket issues one)'));
+    } else {
+      return next(new AuthError('unauthorized', 'This route needs an operator token: Authorization: Bearer <token>'));
+    }
     if (ROLE_RANK[who.role] < ROLE_RANK[role]) {
       return next(new AuthError('forbidden', `Role ${who.role} may not do this; it needs ${role} or higher`));
     }

@@ -32,6 +32,8 @@ export interface ApiDeps {
   jsonLimit?: string;
   /** Prometheus registry: enables GET /metrics and the request latency histogram. */
   metrics?: MetricsRegistry;
+  /** Which peers may set X-Forwarded-For (PENUMBRA_TRUST_PROXY, compiled by rate-limit.ts). */
+  trust?: (addr: string, i: number) => boolean;
   /** Debug logger for one line per request (method, route, status, duration). */
   requestLog?: (msg: string, extra?: Record<string, unknown>) => void;
 }
@@ -46,7 +48,8 @@ const securityHeaders: RequestHandler = (_req, res, next) => {
 export function createApi(deps: ApiDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
+  // req.ip (and so every per-client limit) reads X-Forwarded-For only from trusted peers.
+  app.set('trust proxy', deps.trust ?? 'loopback');
   if (deps.metrics) app.use(requestTiming({ registry: deps.metrics, openapi: deps.openapi, log: deps.requestLog }));
   app.use(securityHeaders);
   app.use((req, res, next) => {

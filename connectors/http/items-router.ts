@@ -12,7 +12,7 @@ import { ingestDigitalItem, buildShadow, type IngestDeps } from '../../pipeline/
 import type { ProfileService } from '../../pipeline/profiles/profile-service.ts';
 import { publicConfigView } from '../../pipeline/profiles/codec.ts';
 import { parseShadowConfigs } from '../../pipeline/shadowing/shadow-config.ts';
-import { readArchiveBuffer, detectFormat, type ItemTree } from '../../pipeline/shadowing/archive.ts';
+import { readArchiveBuffer, detectFormat } from '../../pipeline/shadowing/archive.ts';
 import type { ItemManifest, ShadowSpec } from '../../pipeline/domain/types.ts';
 import { ORIGINAL } from '../../pipeline/domain/types.ts';
 import { NotFoundError, PreconditionRequiredError, ValidationError } from '../../pipeline/errors.ts';
@@ -20,7 +20,11 @@ import type { OpenApiRegistry } from './openapi.ts';
 import { requireRole, type Principal, type TokenStore } from './auth.ts';
 import { parseUpload } from './multipart.ts';
 import { parseOr422 } from './validate.ts';
-import { rateLimit } from './rate-limit.ts';
+import { FileCache } from './file-cache.ts';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import { rateLimit, defaultDeviceLimits, type DeviceLimits } from './rate-limit.ts';
+import { servedOnContentOrigin } from './content-origin.ts';
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.htm': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8',
@@ -39,21 +43,16 @@ export interface ItemsRouterDeps {
   ingest: IngestDeps;
   maxUploadBytes: number;
   publishCatalog: IngestDeps['publishCatalog'];
-  /** Per-client limits of the unauthenticated device routes (defaults: DEVICE_RATE_LIMITS). */
-  rate?: Partial<typeof DEVICE_RATE_LIMITS>;
+  /**
+   * Per-client limits of the unauthenticated device routes (PENUMBRA_RATE_*; defaults in
+   * pipeline/config). A page load fetches tens of files, so /d/ is generous; an artifact is a
+   * blob read of up to the upload limit, so artifacts are tight; the library refreshes runtime
+   * config every 30 s per device, leaving room for a few hundred devices behind one NAT address.
+   */
+  limits?: DeviceLimits;
+  /** Bytes of single /d/ files kept in memory (PENUMBRA_FILE_CACHE_BYTES). */
+  fileCacheBytes?: number;
 }
-
-/**
- * Per-client (per address) limits of the unauthenticated routes. A page load fetches tens of
- * files, so /d/ is generous; an archive costs a blob read of up to the upload limit, so
- * artifacts are tight; the library refreshes runtime config every 30 s per device, so its
- * limit leaves room for a few hundred devices behind one NAT address.
- */
-export const DEVICE_RATE_LIMITS = {
-  files: { perSecond: 200, burst: 400 },
-  runtimeConfig: { perSecond: 50, burst: 100 },
-  artifacts: { perSecond: 5, burst: 20 },
-};
 
 const ruleSchema = z.object({
   attribute: z.string(), op: z.enum(['in', 'not_in', 'equals', 'not_equals', 'semver', 'regex']),
@@ -109,23 +108,12 @@ export function itemView(catalog: CatalogStore, profiles: ProfileService, itemId
   };
 }
 
-/** Unpacked trees of artifacts, for the CDN-like route; small LRU keyed by sha256. */
-class TreeCache {
-  private readonly map = new Map<string, Promise<ItemTree>>();
-  constructor(private readonly blobs: BlobStore, private readonly max = 32) {}
-  get(sha256: string): Promise<ItemTree> {
-    let t = this.map.get(sha256);
-    if (t) {
-      this.map.delete(sha256);
-      this.map.set(sha256, t);
-      return t;
-    }
-    t = this.blobs.get(sha256).then((b) => readArchiveBuffer(b));
-    t.catch(() => this.map.delete(sha256));
-    this.map.set(sha256, t);
-    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value as string);
-    return t;
-  }
+/** The first bytes of a stream (to tell zip from gzip) and the stream to read the rest from. */
+async function firstBytes(stream: Readable): Promise<{ bytes: Buffer; rest: Readable }> {
+  const it = stream[Symbol.asyncIterator]();
+  const first = await it.next();
+  const bytes = first.done ? Buffer.alloc(0) : Buffer.from(first.value as Buffer);
+  return { bytes, rest: Readable.from({ [Symbol.asyncIterator]: () => it }) };
 }
 
 export function createItemsRouter(deps: ItemsRouterDeps): Router {
@@ -133,8 +121,9 @@ export function createItemsRouter(deps: ItemsRouterDeps): Router {
   const { catalog, profiles, blobs, tokens, openapi } = deps;
   const viewer = requireRole(tokens, 'viewer');
   const operator = requireRole(tokens, 'operator');
-  const trees = new TreeCache(blobs);
-  const limits = { ...DEVICE_RATE_LIMITS, ...deps.rate };
+  const files = new FileCache((sha256) => blobs.get(sha256).then((b) => readArchiveBuffer(b)), deps.fileCacheBytes);
+  const limits = deps.limits ?? defaultDeviceLimits();
+  const limited = (b: DeviceLimits['files']) => rateLimit(b, limits.identity);
 
   openapi.add({ method: 'post', path: '/api/v1/items', summary: 'Ingest an item archive with optional shadow config(s)', auth: 'operator', tags: ['items'], bodyContentType: 'multipart/form-data', body: z.object({ item: z.string().describe('The .zip or .tar.gz archive (binary)'), shadowConfig: z.string().optional().describe('JSON: one shadow config or an array') }), responses: { 201: 'Ingested; catalog entry, profile and per-shadow rewrite reports', 401: 'No token', 403: 'Role too low', 413: 'Archive too large', 422: 'Archive or shadow config refused (reason and field paths)' } });
   r.post('/api/v1/items', operator, async (req, res) => {
@@ -244,7 +233,7 @@ export function createItemsRouter(deps: ItemsRouterDeps): Router {
   // ---- device-facing -------------------------------------------------------------------
 
   openapi.add({ method: 'get', path: '/api/v1/items/{itemId}/artifacts/{variant}', summary: 'Download an artifact (immutable, ETag = sha256)', auth: 'none', tags: ['device'], query: z.object({ version: z.string().optional() }), responses: { 200: 'Archive bytes', 304: 'Not modified', 404: 'Unknown item/variant', 429: 'Too many requests from this client' } });
-  r.get('/api/v1/items/:itemId/artifacts/:variant', rateLimit(limits.artifacts), async (req, res) => {
+  r.get('/api/v1/items/:itemId/artifacts/:variant', limited(limits.artifacts), async (req, res) => {
     const itemId = itemIdOf(req);
     const version = typeof req.query.version === 'string' ? req.query.version : undefined;
     const v = catalog.version(itemId, version);
@@ -255,16 +244,24 @@ export function createItemsRouter(deps: ItemsRouterDeps): Router {
     // Content-addressed: the bytes behind this ETag never change.
     res.setHeader('Cache-Control', version ? 'public, max-age=31536000, immutable' : 'public, max-age=60');
     if (req.headers['if-none-match'] === etag) return void res.status(304).end();
-    const bytes = await blobs.get(variant.sha256);
-    const zip = detectFormat(bytes) === 'zip';
+    // Streamed from the blob store: an artifact may be as large as the upload limit, and reading
+    // it whole per request let a few concurrent downloads hold gigabytes (issue 17, item 4).
+    const { stream, size } = await blobs.stream(variant.sha256);
+    const head = await firstBytes(stream);
+    const zip = detectFormat(head.bytes) === 'zip';
     res.setHeader('Content-Type', zip ? 'application/zip' : 'application/gzip');
-    res.setHeader('Content-Length', String(bytes.length));
+    res.setHeader('Content-Length', String(size));
     res.setHeader('Content-Disposition', `attachment; filename="${itemId}-${v.version}-${variant.name}.${zip ? 'zip' : 'tar.gz'}"`);
-    res.end(bytes);
+    res.write(head.bytes);
+    await pipeline(head.rest, res).catch(() => undefined); // a client that goes away is not an error
   });
 
   openapi.add({ method: 'get', path: '/d/{itemId}/{version}/{variant}/{file}', summary: 'Unpacked variant files, served like a CDN origin', auth: 'none', tags: ['device'], responses: { 200: 'File', 404: 'No such file (no directory listing)', 429: 'Too many requests from this client' } });
-  r.get(/^\/d\/([^/]+)\/([^/]+)\/([^/]+)\/(.*)$/, rateLimit(limits.files), async (req, res) => {
+  r.get(/^\/d\/([^/]+)\/([^/]+)\/([^/]+)\/(.*)$/, (req, _res, next) => {
+    // Item pages only on the content listener (content-origin.ts): never on the API's origin,
+    // whatever form the request target took.
+    next(servedOnContentOrigin(req) ? undefined : new NotFoundError('item pages are served on the content origin only'));
+  }, limited(limits.files), async (req, res) => {
     const params = req.params as unknown as Record<string, string>;
     // The router has already percent-decoded the captures; decoding again would turn a file
     // literally named `a%25b` into `a%b` and a stray `%` into a 500.
@@ -276,8 +273,7 @@ export function createItemsRouter(deps: ItemsRouterDeps): Router {
     // exact key, so `..` or absolute paths can never reach outside the variant.
     const rel = path.posix.normalize(rest === '' ? v.entry : rest);
     if (rel.startsWith('..') || rel.startsWith('/')) throw new NotFoundError('no such file');
-    const tree = await trees.get(variant.sha256);
-    const file = tree.files.get(rel);
+    const file = await files.get(variant.sha256, rel);
     if (!file) throw new NotFoundError(`no file ${rel} in ${itemId} ${version} ${variantName}`);
     res.setHeader('Content-Type', CONTENT_TYPES[path.posix.extname(rel).toLowerCase()] ?? 'application/octet-stream');
     res.setHeader('X-Content-Type-Options', 'nosniff');
@@ -290,7 +286,7 @@ export function createItemsRouter(deps: ItemsRouterDeps): Router {
   });
 
   openapi.add({ method: 'get', path: '/api/v1/items/{itemId}/runtime-config', summary: 'Live instrumentation config read by the injected library', auth: 'none', tags: ['device'], query: variantQuery, responses: { 200: 'Runtime config', 404: 'Unknown item', 422: 'Bad query', 429: 'Too many requests from this client' } });
-  r.get('/api/v1/items/:itemId/runtime-config', rateLimit(limits.runtimeConfig), (req, res) => {
+  r.get('/api/v1/items/:itemId/runtime-config', limited(limits.runtimeConfig), (req, res) => {
     const itemId = itemIdOf(req);
     const q = parseOr422(variantQuery, req.query, 'query', 'runtime-config query');
     const p = profiles.peek(itemId);

@@ -12,6 +12,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Resolver } from '../../pipeline/resolver/resolver.ts';
+import { keyOf, type ClientIdentity, type TokenBuckets } from './rate-limit.ts';
 
 const PATH = '/api/v1/resolve';
 const ITEM_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -22,12 +23,13 @@ const LIMITS: Record<string, [number, number]> = {
 
 export interface FastPathOptions {
   resolver: Resolver;
-  /** Same token bucket parameters as the Express route (per client address). */
-  rate: { perSecond: number; burst: number };
+  /** The Express route's own buckets and client identity (rate-limit.ts): one limit, shared. */
+  buckets: TokenBuckets;
+  identity: ClientIdentity;
 }
 
 export function createResolveFastPath(opts: FastPathOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
-  const buckets = new Map<string, { tokens: number; at: number }>();
+  const { buckets, identity } = opts;
   return (req, res) => {
     const url = req.url;
     if (req.method !== 'GET' || !url || !url.startsWith(PATH) || (url.length > PATH.length && url[PATH.length] !== '?')) return false;
@@ -65,25 +67,12 @@ export function createResolveFastPath(opts: FastPathOptions): (req: IncomingMess
     }
     if (itemId === undefined || userId === undefined) return false;
 
-    // Same client key as Express with trust proxy 'loopback': X-Forwarded-For only from loopback.
-    const remote = req.socket.remoteAddress ?? 'unknown';
-    let client = remote;
-    const xff = req.headers['x-forwarded-for'];
-    if (typeof xff === 'string' && (remote === '127.0.0.1' || remote === '::1' || remote === '::ffff:127.0.0.1')) {
-      const parts = xff.split(',');
-      client = parts[parts.length - 1].trim() || remote;
+    // A backend caller with a valid token is not limited per address (issue 15, item 8); a
+    // device takes a token from the same bucket the Express route uses. An empty bucket falls
+    // through to Express, which answers the 429 problem from the same (empty) bucket.
+    if (buckets.spec.perSecond > 0 && !(req.headers.authorization && identity.isService(req))) {
+      if (buckets.take(keyOf(req, identity)) > 0) return false;
     }
-    const now = Date.now();
-    let b = buckets.get(client);
-    if (!b) {
-      if (buckets.size >= 100_000) buckets.clear();
-      b = { tokens: opts.rate.burst, at: now };
-      buckets.set(client, b);
-    }
-    b.tokens = Math.min(opts.rate.burst, b.tokens + ((now - b.at) / 1000) * opts.rate.perSecond);
-    b.at = now;
-    if (b.tokens < 1) return false; // Express answers the 429 problem (and shares no bucket state)
-    b.tokens -= 1;
 
     const answer = opts.resolver.resolve({ itemId, userId, deviceType, country, userGroup, appVersion, attributes }, req.headers);
     const body = JSON.stringify(answer);

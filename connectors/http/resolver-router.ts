@@ -14,8 +14,9 @@ import type { ResolverRegistry, ExposureView } from '../../pipeline/resolver/res
 import { NotFoundError, ValidationError, type FieldIssue } from '../../pipeline/errors.ts';
 import type { OpenApiRegistry } from './openapi.ts';
 import { requireRole, type TokenStore } from './auth.ts';
-import { rateLimit } from './rate-limit.ts';
+import { rateLimit, defaultDeviceLimits, type DeviceLimits } from './rate-limit.ts';
 import { zodIssues } from './validate.ts';
+import { contentBaseFor } from './content-origin.ts';
 
 export interface ResolverRouterDeps {
   resolver: Resolver;
@@ -23,8 +24,8 @@ export interface ResolverRouterDeps {
   exposures: (itemId: string) => ExposureView;
   tokens: TokenStore;
   openapi: OpenApiRegistry;
-  /** Per-client token bucket for the device routes (default 200/s, burst 400). */
-  rate?: { perSecond: number; burst: number };
+  /** Per-client limits; `resolve` is shared with the raw fast path (resolve-fast-path.ts). */
+  limits?: DeviceLimits;
   /** Base URL of the item-pages origin; /launch redirects there (content-origin.ts). */
   contentUrl?: () => string;
 }
@@ -81,7 +82,8 @@ function deviceHeaders(res: Response): void {
 export function createResolverRouter(deps: ResolverRouterDeps): Router {
   const r = Router();
   const { resolver, openapi } = deps;
-  const limited = rateLimit(deps.rate ?? { perSecond: 200, burst: 400 });
+  const limits = deps.limits ?? defaultDeviceLimits();
+  const limited = rateLimit(limits.resolve, limits.identity);
   const viewer = requireRole(deps.tokens, 'viewer');
 
   openapi.add({
@@ -130,7 +132,7 @@ export function createResolverRouter(deps: ResolverRouterDeps): Router {
     const answer = resolver.resolve(request, req.headers);
     if (answer.launchUrl === null) throw new NotFoundError(`item ${itemId.data} has nothing to launch (unknown item or catalog not loaded)`);
     // The injected library reports telemetry under this user id, so it joins the assignment.
-    res.redirect(302, `${deps.contentUrl?.() ?? ''}${answer.launchUrl}?penumbra_uid=${encodeURIComponent(userId)}`);
+    res.redirect(302, `${contentBaseFor(deps.contentUrl?.() ?? '', itemId.data)}${answer.launchUrl}?penumbra_uid=${encodeURIComponent(userId)}`);
   });
 
   openapi.add({ method: 'get', path: '/api/v1/resolvers', auth: 'viewer', tags: ['ops'], summary: 'Resolver processes and the profile version of each item they serve (stale = no heartbeat for 15 s)', responses: { 200: '{ resolvers: [{ resolverId, host, pid, versions, at, stale }] }', 401: 'No token' } });

@@ -13,7 +13,7 @@ import { deadLetter } from '../../pipeline/kafka/dlq.ts';
 import { validateBatch, LIMITS, batchSchema } from '../../pipeline/telemetry/batch.ts';
 import { PenumbraError, ValidationError } from '../../pipeline/errors.ts';
 import type { OpenApiRegistry } from './openapi.ts';
-import { rateLimit } from './rate-limit.ts';
+import { rateLimit, defaultDeviceLimits, type DeviceLimits } from './rate-limit.ts';
 
 export interface CollectorStats {
   batches: number;
@@ -23,8 +23,9 @@ export interface CollectorStats {
   deadLettered: number;
 }
 
-export function createTelemetryRouter(deps: { producer: AvroProducer; topics: TopicNames; openapi: OpenApiRegistry; perSecond?: number }): { router: Router; stats: CollectorStats } {
+export function createTelemetryRouter(deps: { producer: AvroProducer; topics: TopicNames; openapi: OpenApiRegistry; limits?: DeviceLimits }): { router: Router; stats: CollectorStats } {
   const r = Router();
+  const limits = deps.limits ?? defaultDeviceLimits();
   // Concurrent batches share produce requests; each 202 still waits for its own records' ack.
   const sender = new CoalescingSender(deps.producer, { lingerMs: 2, maxRecords: 5000 });
   const stats: CollectorStats = { batches: 0, accepted: 0, rejectedEvents: 0, refusedBatches: 0, deadLettered: 0 };
@@ -50,7 +51,7 @@ export function createTelemetryRouter(deps: { producer: AvroProducer; topics: To
   r.post(
     '/api/v1/telemetry',
     cors,
-    rateLimit({ perSecond: deps.perSecond ?? 500, burst: (deps.perSecond ?? 500) * 2 }),
+    rateLimit(limits.telemetry, limits.identity),
     express.raw({ type: () => true, limit: LIMITS.maxBodyBytes }),
     async (req, res) => {
       stats.batches++;

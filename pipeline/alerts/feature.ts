@@ -55,7 +55,7 @@ export async function startAlerts(ctx: FeatureContext, deps: { assignments: Assi
     let evaluator: Evaluator | null = null;
     let webhook: Webhook | null = null;
     if (ctx.processors && deps.assignments) {
-      webhook = cfg.webhookUrl ? new Webhook(cfg.webhookUrl, opts.webhook) : null;
+      webhook = cfg.webhookUrl ? new Webhook(cfg.webhookUrl, { secret: cfg.webhookSecret ?? undefined, ...opts.webhook }) : null;
       if (webhook) stops.push(async () => webhook!.stop());
       evaluator = await startEvaluator(
         {

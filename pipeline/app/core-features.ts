@@ -14,7 +14,7 @@ import { AuditLog, toView } from '../audit/audit-log.ts';
 import type { Feature } from './features.ts';
 
 export const collectorFeature: Feature = async (ctx) => {
-  const { router, stats } = createTelemetryRouter({ producer: ctx.producer, topics: ctx.cfg.topics, openapi: ctx.openapi });
+  const { router, stats } = createTelemetryRouter({ producer: ctx.producer, topics: ctx.cfg.topics, openapi: ctx.openapi, limits: ctx.limits });
   ctx.healthChecks.push(async () => ({ collector: { status: 'ok', ...stats } }));
   return { router };
 };
@@ -25,6 +25,7 @@ export const liveFeature: Feature = async (ctx) => {
     hub: ctx.hub,
     tokens: ctx.tokens,
     openapi: ctx.openapi,
+    streamsPerToken: ctx.cfg.listeners.streamsPerToken,
     // A new connection first gets the current profiles, so the console needs no extra round trip.
     snapshot: (itemId) => ctx.profileStore.all().filter((p) => !itemId || p.itemId === itemId).map((p) => ({ event: 'profile' as const, itemId: p.itemId, data: publicConfigView(p) })),
   });

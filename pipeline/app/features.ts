@@ -16,6 +16,7 @@ import type { IngestDeps } from '../ingest/ingest-service.ts';
 import type { BlobStore } from '../../connectors/blob-store/blob-store.ts';
 import type { TokenStore } from '../../connectors/http/auth.ts';
 import type { OpenApiRegistry } from '../../connectors/http/openapi.ts';
+import type { DeviceLimits } from '../../connectors/http/rate-limit.ts';
 import type { HealthCheck } from './health.ts';
 import type { Logger } from './log.ts';
 import { resolverFeature } from '../resolver/feature.ts';
@@ -47,6 +48,8 @@ export interface FeatureContext {
   /** In-process pub/sub feeding GET /api/v1/stream (SSE). */
   hub: LiveHub;
   healthChecks: HealthCheck[];
+  /** Per-client limits of the device routes, shared by Express routes and fast paths (rate-limit.ts). */
+  limits: DeviceLimits;
   /** Base URL of the item-pages origin, known once its listener is bound (connectors/http/content-origin.ts). */
   contentUrl: () => string;
 }

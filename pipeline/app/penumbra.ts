@@ -5,12 +5,10 @@
  * process, with different topic prefixes and ports); `penumbra start` adds the local stack and
  * signal handling around it.
  */
-import http from 'node:http';
 import path from 'node:path';
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import type { AddressInfo } from 'node:net';
 import type { Router } from 'express';
 import type { PenumbraConfig } from '../config/config.ts';
 import { createKafka, createProbeKafka, AvroProducer } from '../kafka/client.ts';
@@ -35,7 +33,8 @@ import { features, type FeatureContext, type FeatureHandle } from './features.ts
 import { collectorFeature, liveFeature, auditFeature } from './core-features.ts';
 import { LiveHub } from '../live/hub.ts';
 import { MetricsRegistry } from './metrics.ts';
-import { isContentPath, listenContent, redirectToContent } from '../../connectors/http/content-origin.ts';
+import { listenApi, listenContent } from '../../connectors/http/content-origin.ts';
+import { createDeviceLimits } from '../../connectors/http/rate-limit.ts';
 import { registerPenumbraCollectors, timedFastPaths } from '../../connectors/http/metrics-endpoint.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -56,7 +55,7 @@ export interface Penumbra {
   url: string;
   /** Origin of the item pages (/d/…), never the console's. */
   contentUrl: string;
-  server: http.Server;
+  server: import('node:http').Server;
   cfg: PenumbraConfig;
   createdToken?: { name: string; token: string; file: string };
   ctx: FeatureContext;
@@ -138,10 +137,11 @@ export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions 
       cfg, kafka, probeKafka, codec, producer, log, groupPrefix, resolverId, profileStore, profiles, catalog, blobs, ingest, tokens, openapi,
       processors: opts.processors !== false, sink: opts.sink ?? opts.processors !== false,
       hub: new LiveHub(),
+      limits: createDeviceLimits(cfg, tokens),
       healthChecks: [],
       contentUrl: () => contentUrl,
     };
-    const routers: Router[] = [createItemsRouter({ catalog, profiles, blobs, tokens, openapi, ingest, maxUploadBytes: cfg.maxUploadBytes, publishCatalog: ingest.publishCatalog })];
+    const routers: Router[] = [createItemsRouter({ catalog, profiles, blobs, tokens, openapi, ingest, maxUploadBytes: cfg.maxUploadBytes, publishCatalog: ingest.publishCatalog, limits: ctx.limits, fileCacheBytes: cfg.fileCacheBytes })];
     const handles: FeatureHandle[] = [];
     const fastPaths: NonNullable<FeatureHandle['fastPath']>[] = [];
     for (const f of [collectorFeature, liveFeature, auditFeature, ...features]) {
@@ -182,32 +182,16 @@ export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions 
 
     const metrics = new MetricsRegistry();
     registerPenumbraCollectors(metrics, { kafka: probeKafka, groupPrefix, dlqTopic: cfg.topics.dlq, healthChecks: ctx.healthChecks, profileVersions: () => profileStore.versions() });
-    const app = createApi({ openapi, tokens, routers, health, version: VERSION, log: log.error, consoleDir: opts.consoleDir, metrics, requestLog: log.debug });
+    const app = createApi({ openapi, tokens, routers, health, version: VERSION, log: log.error, consoleDir: opts.consoleDir, metrics, requestLog: log.debug, trust: ctx.limits.identity.trust });
     // Fast paths answer before Express; timedFastPaths gives them the same latency histogram.
     const fast = timedFastPaths(fastPaths, { registry: metrics, openapi, log: cfg.logLevel === 'debug' ? log.debug : undefined });
     // Item pages get their own origin, bound first so /launch and the redirect know its URL.
-    const content = await listenContent(app, { host: cfg.host, port: cfg.contentPort, publicUrl: cfg.contentUrl });
+    const content = await listenContent(app, { host: cfg.host, port: cfg.contentPort, publicUrl: cfg.contentUrl, limits: cfg.listeners });
     contentUrl = content.url;
     stops.push(() => content.stop());
-    const server = http.createServer((req, res) => {
-      if (fast(req, res)) return;
-      if (isContentPath(req.url)) return redirectToContent(res, contentUrl, req.url!);
-      app(req, res);
-    });
-    server.keepAliveTimeout = 65000;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(cfg.port, cfg.host, () => resolve());
-    });
-    stops.push(
-      () =>
-        new Promise<void>((resolve) => {
-          server.closeAllConnections?.();
-          server.close(() => resolve());
-        }),
-    );
-    const addr = server.address() as AddressInfo;
-    const url = `http://${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${addr.port}`;
+    const api = await listenApi(app, { host: cfg.host, port: cfg.port, contentUrl: () => contentUrl, fast, limits: cfg.listeners });
+    stops.push(() => api.stop());
+    const { server, url } = api;
     log.info('api listening', { url, resolverId });
     return { url, contentUrl, server, cfg, createdToken: created, ctx, metrics, handles, stop: stopAll };
   } catch (err) {

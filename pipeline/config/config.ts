@@ -6,7 +6,46 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import proxyaddr from 'proxy-addr';
 import { ConfigError, type FieldIssue } from '../errors.ts';
+
+/** A per-client token bucket: `perSecond` refill, `burst` capacity; perSecond 0 = no limit. */
+export interface RateSpec {
+  perSecond: number;
+  burst: number;
+}
+
+/** Per-client limits of the unauthenticated routes (docs/security.md, "Input limits"). */
+export interface RateLimits {
+  resolve: RateSpec;
+  telemetry: RateSpec;
+  files: RateSpec;
+  runtimeConfig: RateSpec;
+  artifacts: RateSpec;
+  /** Failed authentications (unknown bearer token) per client before 429. */
+  authFailures: RateSpec;
+  /** Clients remembered per bucket set (least recently seen evicted first). */
+  maxClients: number;
+}
+
+export const DEFAULT_RATE_LIMITS: RateLimits = {
+  resolve: { perSecond: 200, burst: 400 },
+  telemetry: { perSecond: 500, burst: 1000 },
+  files: { perSecond: 200, burst: 400 },
+  runtimeConfig: { perSecond: 50, burst: 100 },
+  artifacts: { perSecond: 5, burst: 20 },
+  authFailures: { perSecond: 1, burst: 20 },
+  maxClients: 100_000,
+};
+
+/** Connection limits of each listener (API and item pages). */
+export interface ListenerLimits {
+  maxConnections: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  /** Concurrent GET /api/v1/stream connections per operator token. */
+  streamsPerToken: number;
+}
 
 export interface TopicNames {
   itemsIngest: string;
@@ -49,6 +88,18 @@ export interface PenumbraConfig {
   ingestUrlAllow: string[];
   maxUploadBytes: number;
   webhookUrl: string | null;
+  /** HMAC-SHA256 key of the webhook's X-Penumbra-Signature header (required with webhookUrl). */
+  webhookSecret: string | null;
+  /** Ingest by URL may reach private, loopback and link-local addresses (development only). */
+  ingestUrlAllowPrivate: boolean;
+  /** Express `trust proxy` value: which peers may set X-Forwarded-For (PENUMBRA_TRUST_PROXY). */
+  trustProxy: string | number | boolean;
+  rateLimits: RateLimits;
+  listeners: ListenerLimits;
+  /** retention.bytes of new delete-policy topics, per partition; -1 = no size limit. */
+  topicRetentionBytes: number;
+  /** Bytes of single files /d/ keeps in memory (LRU). */
+  fileCacheBytes: number;
   /** DuckDB buffer-pool limit of the warehouse sink (DuckDB's own default is 80 % of RAM). */
   duckdbMemoryLimit: string;
   stack: { kafkaPort: number; controllerPort: number; registryPort: number; registryManagementPort: number };
@@ -71,9 +122,26 @@ export const ENV_VARS = {
   PENUMBRA_TOKENS_FILE: 'File with operator tokens (same format, one per line)',
   PENUMBRA_LOG_LEVEL: 'debug | info | warn | error',
   PENUMBRA_INGEST_INLINE_MAX_BYTES: 'Largest archive carried inline on penumbra.items.ingest',
-  PENUMBRA_INGEST_URL_ALLOW: 'Comma-separated URL prefixes ingest records may reference',
+  PENUMBRA_INGEST_URL_ALLOW: 'Comma-separated absolute URLs (origin + path prefix) ingest records may reference',
+  PENUMBRA_INGEST_URL_ALLOW_PRIVATE: 'true lets ingest by URL reach private, loopback and link-local addresses (development only; default false)',
   PENUMBRA_MAX_UPLOAD_BYTES: 'Largest archive accepted by POST /api/v1/items',
   PENUMBRA_WEBHOOK_URL: 'Optional webhook receiving alert records',
+  PENUMBRA_WEBHOOK_SECRET: 'HMAC key (>= 16 characters) signing webhook bodies; required with PENUMBRA_WEBHOOK_URL',
+  PENUMBRA_TRUST_PROXY: 'Peers trusted to set X-Forwarded-For: loopback (default), false, a hop count, or addresses/CIDRs/loopback/linklocal/uniquelocal, comma-separated',
+  PENUMBRA_RATE_RESOLVE: 'Per-client limit of /api/v1/resolve and /launch: perSecond:burst (default 200:400; 0 = off)',
+  PENUMBRA_RATE_TELEMETRY: 'Per-client limit of POST /api/v1/telemetry batches: perSecond:burst (default 500:1000)',
+  PENUMBRA_RATE_FILES: 'Per-client limit of item page files /d/…: perSecond:burst (default 200:400)',
+  PENUMBRA_RATE_RUNTIME_CONFIG: 'Per-client limit of runtime-config: perSecond:burst (default 50:100)',
+  PENUMBRA_RATE_ARTIFACTS: 'Per-client limit of artifact downloads: perSecond:burst (default 5:20)',
+  PENUMBRA_RATE_AUTH_FAILURES: 'Failed authentications per client before 429: perSecond:burst (default 1:20)',
+  PENUMBRA_RATE_MAX_CLIENTS: 'Clients remembered per limit (least recently seen evicted; default 100000)',
+  PENUMBRA_MAX_CONNECTIONS: 'Open connections per listener (API, item pages) before new ones are refused (default 10000)',
+  PENUMBRA_HEADERS_TIMEOUT_MS: 'Time a client has to send request headers (default 15000)',
+  PENUMBRA_REQUEST_TIMEOUT_MS: 'Time a client has to send a whole request, uploads included (default 300000)',
+  PENUMBRA_STREAMS_PER_TOKEN: 'Concurrent live streams (GET /api/v1/stream) per operator token (default 8)',
+  PENUMBRA_TOPIC_RETENTION_BYTES: 'retention.bytes per partition of new non-compacted topics (default 1073741824; -1 = no size limit)',
+  PENUMBRA_FILE_CACHE_BYTES: 'Memory for single item-page files served under /d/ (LRU; default 67108864)',
+  PENUMBRA_TOKEN: 'CLI: operator token for commands that call the API (instead of --token)',
   PENUMBRA_DUCKDB_MEMORY_LIMIT: 'Memory limit of the warehouse DuckDB, e.g. 512MB or 2GB (default 512MB)',
   PENUMBRA_CONFIG_FILE: 'Optional JSON file with any of these variables',
   PENUMBRA_KAFKA_PORT: 'Local stack: Kafka broker port',
@@ -202,6 +270,66 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Penumbr
     issues.push({ path: 'PENUMBRA_CONTENT_URL', message: `PENUMBRA_CONTENT_URL must be another origin than PENUMBRA_PUBLIC_URL (${publicUrl})` });
   }
 
+  const rate = (name: EnvName, def: RateSpec): RateSpec => {
+    const raw = merged[name];
+    if (raw === undefined || raw === '') return def;
+    const m = /^(\d+(?:\.\d+)?)(?::(\d+))?$/.exec(raw.trim());
+    if (!m) {
+      issues.push({ path: name, message: `${name} must be perSecond[:burst], e.g. 200:400 (0 = no limit), got "${raw}"` });
+      return def;
+    }
+    const perSecond = Number(m[1]);
+    const burst = m[2] === undefined ? Math.max(1, Math.ceil(perSecond * 2)) : Number(m[2]);
+    if (perSecond > 0 && burst < 1) issues.push({ path: name, message: `${name}: burst must be at least 1` });
+    return { perSecond, burst };
+  };
+  const rateLimits: RateLimits = {
+    resolve: rate('PENUMBRA_RATE_RESOLVE', DEFAULT_RATE_LIMITS.resolve),
+    telemetry: rate('PENUMBRA_RATE_TELEMETRY', DEFAULT_RATE_LIMITS.telemetry),
+    files: rate('PENUMBRA_RATE_FILES', DEFAULT_RATE_LIMITS.files),
+    runtimeConfig: rate('PENUMBRA_RATE_RUNTIME_CONFIG', DEFAULT_RATE_LIMITS.runtimeConfig),
+    artifacts: rate('PENUMBRA_RATE_ARTIFACTS', DEFAULT_RATE_LIMITS.artifacts),
+    authFailures: rate('PENUMBRA_RATE_AUTH_FAILURES', DEFAULT_RATE_LIMITS.authFailures),
+    maxClients: int('PENUMBRA_RATE_MAX_CLIENTS', DEFAULT_RATE_LIMITS.maxClients, 100, 10_000_000),
+  };
+  const trustRaw = (merged.PENUMBRA_TRUST_PROXY ?? 'loopback').trim();
+  let trustProxy: string | number | boolean = trustRaw;
+  if (/^(false|none|off)$/i.test(trustRaw)) trustProxy = false;
+  else if (/^\d+$/.test(trustRaw)) trustProxy = Number(trustRaw);
+  else {
+    try {
+      proxyaddr.compile(trustRaw.split(',').map((x) => x.trim()).filter(Boolean));
+    } catch (err) {
+      issues.push({ path: 'PENUMBRA_TRUST_PROXY', message: `PENUMBRA_TRUST_PROXY: ${(err as Error).message} (use loopback, false, a hop count, or addresses/CIDRs)` });
+    }
+  }
+  const webhookUrl = url('PENUMBRA_WEBHOOK_URL', null);
+  const webhookSecret = merged.PENUMBRA_WEBHOOK_SECRET || null;
+  if (webhookUrl && (!webhookSecret || webhookSecret.length < 16)) {
+    issues.push({ path: 'PENUMBRA_WEBHOOK_SECRET', message: 'PENUMBRA_WEBHOOK_URL needs PENUMBRA_WEBHOOK_SECRET (at least 16 characters): every webhook body is signed with it (X-Penumbra-Signature)' });
+  }
+  const allowPrivateRaw = (merged.PENUMBRA_INGEST_URL_ALLOW_PRIVATE ?? 'false').trim();
+  if (!/^(true|false)$/.test(allowPrivateRaw)) issues.push({ path: 'PENUMBRA_INGEST_URL_ALLOW_PRIVATE', message: `PENUMBRA_INGEST_URL_ALLOW_PRIVATE must be true or false, got "${allowPrivateRaw}"` });
+  const ingestUrlAllow = (merged.PENUMBRA_INGEST_URL_ALLOW ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const a of ingestUrlAllow) {
+    let u: URL | null = null;
+    try {
+      u = new URL(a);
+    } catch {
+      /* reported below */
+    }
+    if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.username || u.password || u.search || u.hash) {
+      issues.push({ path: 'PENUMBRA_INGEST_URL_ALLOW', message: `each entry must be an absolute http(s) URL without credentials, query or fragment (origin + path prefix), got "${a}"` });
+    }
+  }
+  const topicRetentionBytes = int('PENUMBRA_TOPIC_RETENTION_BYTES', 1024 * 1024 * 1024, -1, Number.MAX_SAFE_INTEGER);
+  if (topicRetentionBytes !== -1 && topicRetentionBytes < 1024 * 1024) {
+    issues.push({ path: 'PENUMBRA_TOPIC_RETENTION_BYTES', message: 'PENUMBRA_TOPIC_RETENTION_BYTES must be -1 (no size limit) or at least 1048576 bytes' });
+  }
+  if (contentUrl?.includes('*') && !/^https?:\/\/\*\.[^*/]+$/.test(contentUrl)) {
+    issues.push({ path: 'PENUMBRA_CONTENT_URL', message: `a wildcard PENUMBRA_CONTENT_URL must be scheme://*.domain[:port], one * as the whole first label, got "${contentUrl}"` });
+  }
+
   const cfg: PenumbraConfig = {
     externalCluster,
     kafkaBrokers,
@@ -220,9 +348,21 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Penumbr
     tokensFile: merged.PENUMBRA_TOKENS_FILE ? path.resolve(cwd, merged.PENUMBRA_TOKENS_FILE) : null,
     logLevel,
     ingestInlineMaxBytes: int('PENUMBRA_INGEST_INLINE_MAX_BYTES', 8 * 1024 * 1024, 0, 64 * 1024 * 1024),
-    ingestUrlAllow: (merged.PENUMBRA_INGEST_URL_ALLOW ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    ingestUrlAllow,
+    ingestUrlAllowPrivate: allowPrivateRaw === 'true',
     maxUploadBytes: int('PENUMBRA_MAX_UPLOAD_BYTES', 100 * 1024 * 1024, 1024, 2 * 1024 * 1024 * 1024),
-    webhookUrl: url('PENUMBRA_WEBHOOK_URL', null),
+    webhookUrl,
+    webhookSecret,
+    trustProxy,
+    rateLimits,
+    listeners: {
+      maxConnections: int('PENUMBRA_MAX_CONNECTIONS', 10_000, 10, 1_000_000),
+      headersTimeoutMs: int('PENUMBRA_HEADERS_TIMEOUT_MS', 15_000, 1000, 600_000),
+      requestTimeoutMs: int('PENUMBRA_REQUEST_TIMEOUT_MS', 300_000, 1000, 3_600_000),
+      streamsPerToken: int('PENUMBRA_STREAMS_PER_TOKEN', 8, 1, 1000),
+    },
+    topicRetentionBytes,
+    fileCacheBytes: int('PENUMBRA_FILE_CACHE_BYTES', 64 * 1024 * 1024, 0, 16 * 1024 * 1024 * 1024),
     duckdbMemoryLimit,
     stack: { kafkaPort, controllerPort, registryPort, registryManagementPort },
   };

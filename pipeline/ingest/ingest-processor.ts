@@ -16,9 +16,10 @@ import { runProcessor, type RunningProcessor } from '../kafka/processor.ts';
 import { deadLetter } from '../kafka/dlq.ts';
 import { PenumbraError, ValidationError } from '../errors.ts';
 import { ingestDigitalItem, type IngestDeps } from './ingest-service.ts';
+import { fetchArchive, parseAllowList } from './fetch-archive.ts';
 import type { ItemIngestRequest } from '../../schemas/types.generated.ts';
 
-async function loadArchive(req: ItemIngestRequest, deps: IngestDeps, cfg: Pick<PenumbraConfig, 'ingestInlineMaxBytes' | 'ingestUrlAllow' | 'maxUploadBytes'>): Promise<Buffer> {
+async function loadArchive(req: ItemIngestRequest, deps: IngestDeps, cfg: Pick<PenumbraConfig, 'ingestInlineMaxBytes' | 'ingestUrlAllow' | 'maxUploadBytes' | 'ingestUrlAllowPrivate'>): Promise<Buffer> {
   if (req.archive && req.archiveRef) throw new ValidationError('give either archive or archiveRef, not both', [{ path: 'archiveRef', message: 'both set' }]);
   if (req.archive) {
     if (req.archive.length > cfg.ingestInlineMaxBytes) {
@@ -30,17 +31,9 @@ async function loadArchive(req: ItemIngestRequest, deps: IngestDeps, cfg: Pick<P
   if (!ref) throw new ValidationError('archive or archiveRef is required', [{ path: 'archive', message: 'required' }]);
   const m = /^sha256:([0-9a-f]{64})$/.exec(ref);
   if (m) return deps.blobs.get(m[1]);
-  // URLs only under prefixes the operator allowed: the broker must not become an SSRF vector.
-  if (!cfg.ingestUrlAllow.some((p) => ref.startsWith(p))) {
-    throw new ValidationError(`archiveRef ${ref} is neither sha256:<hex> nor under an allowed URL prefix (PENUMBRA_INGEST_URL_ALLOW)`, [{ path: 'archiveRef', message: 'not allowed' }]);
-  }
-  const res = await fetch(ref, { signal: AbortSignal.timeout(30000), redirect: 'error' });
-  if (!res.ok) throw new ValidationError(`archiveRef answered HTTP ${res.status}`, [{ path: 'archiveRef', message: `HTTP ${res.status}` }]);
-  const len = Number(res.headers.get('content-length') ?? 0);
-  if (len > cfg.maxUploadBytes) throw new ValidationError('archiveRef is too large', [{ path: 'archiveRef', message: 'too large' }]);
-  const buf = Buffer.from(await res.arrayBuffer());
-  if (buf.length > cfg.maxUploadBytes) throw new ValidationError('archiveRef is too large', [{ path: 'archiveRef', message: 'too large' }]);
-  return buf;
+  // URLs only under origins and paths the operator allowed, never to private addresses, no
+  // redirects, body capped while it streams: the broker must not become an SSRF vector.
+  return fetchArchive(ref, { allow: parseAllowList(cfg.ingestUrlAllow), maxBytes: cfg.maxUploadBytes, allowPrivate: cfg.ingestUrlAllowPrivate });
 }
 
 export async function startIngestProcessor(deps: {
@@ -50,7 +43,7 @@ export async function startIngestProcessor(deps: {
   topics: TopicNames;
   groupPrefix: string;
   ingest: IngestDeps;
-  cfg: Pick<PenumbraConfig, 'ingestInlineMaxBytes' | 'ingestUrlAllow' | 'maxUploadBytes'>;
+  cfg: Pick<PenumbraConfig, 'ingestInlineMaxBytes' | 'ingestUrlAllow' | 'maxUploadBytes' | 'ingestUrlAllowPrivate'>;
   log?: (msg: string, extra?: Record<string, unknown>) => void;
 }): Promise<RunningProcessor> {
   return runProcessor(
@@ -75,7 +68,9 @@ export async function startIngestProcessor(deps: {
               }
             }
             const archive = await loadArchive(req, deps.ingest, deps.cfg);
-            await ingestDigitalItem(deps.ingest, { archive, shadowConfig, actor: { name: req.submittedBy, role: 'operator' }, requestId: req.requestId, expectItemId: req.itemId });
+            // The audit actor is the topic: anyone who can write to it can claim any submittedBy,
+            // so the claim is kept in the reason, never taken as who acted (issue 17, item 5).
+            await ingestDigitalItem(deps.ingest, { archive, shadowConfig, actor: { name: `topic:${deps.topics.itemsIngest}`, role: 'operator' }, requestId: req.requestId, expectItemId: req.itemId, note: `submittedBy ${JSON.stringify(req.submittedBy)} (claimed by the record)` });
             deps.log?.('ingested from topic', { itemId: req.itemId, requestId: req.requestId });
           } catch (err) {
             if (err instanceof PenumbraError && !err.retriable) {

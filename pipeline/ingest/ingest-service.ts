@@ -39,6 +39,8 @@ export interface IngestInput {
   requestId: string;
   /** When set (topic ingest), the manifest id must equal it. */
   expectItemId?: string;
+  /** Appended to the audited reason (topic ingest: the record's unverified submittedBy). */
+  note?: string;
 }
 
 export interface IngestResult {
@@ -103,7 +105,7 @@ export async function ingestDigitalItem(deps: IngestDeps, input: IngestInput): P
         payload: { itemVersion: manifest.version, original, shadows },
         actor: input.actor.name,
         role: input.actor.role,
-        reason: `ingest ${manifest.version} (${input.requestId})`,
+        reason: `ingest ${manifest.version} (${input.requestId})${input.note ? ` ${input.note}` : ''}`,
       });
     } catch (err) {
       // Someone changed the profile meanwhile: rebuild against the new version once more.

@@ -9,7 +9,7 @@ import { provisionTopics } from './topics.ts';
 import { AvroCodec } from './registry.ts';
 import { withRetry } from '../errors.ts';
 
-export async function provisionAll(kafka: Kafka, cfg: Pick<PenumbraConfig, 'topics' | 'partitions' | 'schemaRegistryUrl'>, codec = new AvroCodec(cfg.schemaRegistryUrl)) {
+export async function provisionAll(kafka: Kafka, cfg: Pick<PenumbraConfig, 'topics' | 'partitions' | 'schemaRegistryUrl'> & Partial<Pick<PenumbraConfig, 'topicRetentionBytes'>>, codec = new AvroCodec(cfg.schemaRegistryUrl)) {
   const admin = kafka.admin();
   await admin.connect();
   try {

@@ -2,9 +2,18 @@
  * Idempotent topic provisioning: creates what is missing with the configured partition count
  * and the cleanup policy of ARCHITECTURE.md (compaction for state topics), leaves existing
  * topics alone (and tells which ones differ), so `npm start` can run it every time.
+ *
+ * Non-compacted topics get a size bound as well as Kafka's time bound (retention.bytes per
+ * partition, PENUMBRA_TOPIC_RETENTION_BYTES, default 1 GiB): the input topics and the DLQ take
+ * writes from the internet through the collector, and a flood must cost old records, not the
+ * broker's disk. Existing topics keep their settings (change them with
+ * `kafka-configs.sh --alter --entity-type topics --entity-name <topic> --add-config retention.bytes=<n>`).
  */
 import type { Admin, ITopicConfig } from 'kafkajs';
 import type { PenumbraConfig, TopicNames } from '../config/config.ts';
+
+/** retention.bytes per partition of new delete-policy topics unless configured. */
+export const DEFAULT_RETENTION_BYTES = 1024 * 1024 * 1024;
 
 export const COMPACTED: ReadonlySet<keyof TopicNames> = new Set(['itemsCatalog', 'shadowProfiles', 'resolvers', 'alertRules']);
 
@@ -24,7 +33,7 @@ export function topicPlan(topics: TopicNames, partitions: number): TopicPlan[] {
   }));
 }
 
-export async function provisionTopics(admin: Admin, cfg: Pick<PenumbraConfig, 'topics' | 'partitions'>): Promise<{ created: string[]; existing: string[] }> {
+export async function provisionTopics(admin: Admin, cfg: Pick<PenumbraConfig, 'topics' | 'partitions'> & Partial<Pick<PenumbraConfig, 'topicRetentionBytes'>>): Promise<{ created: string[]; existing: string[] }> {
   const plan = topicPlan(cfg.topics, cfg.partitions);
   const existing = new Set(await admin.listTopics());
   const missing = plan.filter((p) => !existing.has(p.topic));
@@ -38,7 +47,7 @@ export async function provisionTopics(admin: Admin, cfg: Pick<PenumbraConfig, 't
           { name: 'segment.ms', value: String(60 * 60 * 1000) },
           { name: 'min.cleanable.dirty.ratio', value: '0.1' },
         ]
-      : [{ name: 'cleanup.policy', value: 'delete' }],
+      : [{ name: 'cleanup.policy', value: 'delete' }, { name: 'retention.bytes', value: String(cfg.topicRetentionBytes ?? DEFAULT_RETENTION_BYTES) }],
   }));
   if (configs.length > 0) {
     try {

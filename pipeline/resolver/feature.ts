@@ -15,8 +15,6 @@ import { ExposureCounter, ResolverRegistry, followInBackground } from './resolve
 import { keepCatalogSnapshot, loadCatalogSnapshot, snapshotPaths } from './catalog-snapshot.ts';
 
 export interface ResolverFeatureOptions {
-  /** Device routes' per-client rate limit (default 200/s, burst 400). */
-  rate?: { perSecond: number; burst: number };
   heartbeatMs?: number;
   staleMs?: number;
   /** Resolves once the codec has registered the topic schemas (lazy compositions only). */
@@ -115,9 +113,10 @@ export function startResolver(ctx: FeatureContext, opts: ResolverFeatureOptions 
     };
   });
 
-  const router = createResolverRouter({ resolver, registry, exposures: (id) => exposures().view(id), tokens: ctx.tokens, openapi: ctx.openapi, rate: opts.rate, contentUrl: ctx.contentUrl });
+  const router = createResolverRouter({ resolver, registry, exposures: (id) => exposures().view(id), tokens: ctx.tokens, openapi: ctx.openapi, limits: ctx.limits, contentUrl: ctx.contentUrl });
 
-  const fastPath = createResolveFastPath({ resolver, rate: opts.rate ?? { perSecond: 200, burst: 400 } });
+  // The fast path takes from the same buckets as the Express route: one limit, two code paths.
+  const fastPath = createResolveFastPath({ resolver, buckets: ctx.limits.resolve, identity: ctx.limits.identity });
 
   return {
     router,

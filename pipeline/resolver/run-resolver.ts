@@ -14,12 +14,10 @@
  *
  * Prints one JSON line `{"event":"listening","url":…,"resolverId":…}` on stdout once serving.
  */
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import type { AddressInfo } from 'node:net';
 import type { Router } from 'express';
 import { loadConfig, type PenumbraConfig } from '../config/config.ts';
 import { createKafka, createProbeKafka, AvroProducer } from '../kafka/client.ts';
@@ -40,7 +38,8 @@ import { createLogger } from '../app/log.ts';
 import type { FeatureContext } from '../app/features.ts';
 import { startResolver, type ResolverFeatureOptions, type ResolverParts } from './feature.ts';
 import { snapshotPaths } from './catalog-snapshot.ts';
-import { isContentPath, listenContent, redirectToContent } from '../../connectors/http/content-origin.ts';
+import { listenApi, listenContent } from '../../connectors/http/content-origin.ts';
+import { createDeviceLimits } from '../../connectors/http/rate-limit.ts';
 import { overallStatus, runHealthChecks } from '../app/health.ts';
 import { MetricsRegistry } from '../app/metrics.ts';
 import { registerPenumbraCollectors, timedFastPaths } from '../../connectors/http/metrics-endpoint.ts';
@@ -51,7 +50,7 @@ export interface ResolverProcess {
   url: string;
   /** Origin of the item pages (/d/…). */
   contentUrl: string;
-  server: http.Server;
+  server: import('node:http').Server;
   resolverId: string;
   ctx: FeatureContext;
   parts: ResolverParts;
@@ -85,6 +84,7 @@ export async function startResolverProcess(cfg: PenumbraConfig, opts: ResolverFe
   const base = {
     cfg, kafka, probeKafka: createProbeKafka(cfg.kafkaBrokers, `resolver-${resolverId}`), codec, producer, log, groupPrefix, resolverId, profileStore, profiles, catalog, blobs, ingest, tokens, openapi,
     processors: false, sink: false, healthChecks: [] as FeatureContext['healthChecks'], contentUrl: () => contentUrl,
+    limits: createDeviceLimits(cfg, tokens),
   } satisfies Omit<FeatureContext, 'hub'>;
   const ctx = base as unknown as FeatureContext;
 
@@ -151,29 +151,19 @@ export async function startResolverProcess(cfg: PenumbraConfig, opts: ResolverFe
 
   const routers: Router[] = [
     feature.router!,
-    createItemsRouter({ catalog, profiles, blobs, tokens, openapi, ingest, maxUploadBytes: cfg.maxUploadBytes, publishCatalog: ingest.publishCatalog }),
+    createItemsRouter({ catalog, profiles, blobs, tokens, openapi, ingest, maxUploadBytes: cfg.maxUploadBytes, publishCatalog: ingest.publishCatalog, limits: base.limits, fileCacheBytes: cfg.fileCacheBytes }),
   ];
   // Same /metrics as the main process (every process is scraped alike): latency per route,
   // resolver profile versions, health numbers, lag of this process's groups.
   const metrics = new MetricsRegistry();
   registerPenumbraCollectors(metrics, { kafka: ctx.probeKafka, groupPrefix, dlqTopic: cfg.topics.dlq, healthChecks: ctx.healthChecks, profileVersions: () => profileStore.versions() });
-  const app = createApi({ openapi, tokens, routers, health, version: VERSION, log: log.error, metrics });
+  const app = createApi({ openapi, tokens, routers, health, version: VERSION, log: log.error, metrics, trust: base.limits.identity.trust });
   const fast = timedFastPaths(feature.fastPath ? [feature.fastPath] : [], { registry: metrics, openapi });
   // Item pages on their own origin, as in createPenumbra (connectors/http/content-origin.ts).
-  const content = await listenContent(app, { host: cfg.host, port: cfg.contentPort, publicUrl: cfg.contentUrl });
+  const content = await listenContent(app, { host: cfg.host, port: cfg.contentPort, publicUrl: cfg.contentUrl, limits: cfg.listeners });
   contentUrl = content.url;
-  const server = http.createServer((req, res) => {
-    if (fast(req, res)) return;
-    if (isContentPath(req.url)) return redirectToContent(res, contentUrl, req.url!);
-    app(req, res);
-  });
-  server.keepAliveTimeout = 65000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(cfg.port, cfg.host, () => resolve());
-  });
-  const addr = server.address() as AddressInfo;
-  const url = `http://${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${addr.port}`;
+  const api = await listenApi(app, { host: cfg.host, port: cfg.port, contentUrl: () => contentUrl, fast, limits: cfg.listeners });
+  const { server, url } = api;
   log.info('resolver listening', { url, resolverId, fromSnapshot, profileSource: profileStore.source });
 
   return {
@@ -186,10 +176,7 @@ export async function startResolverProcess(cfg: PenumbraConfig, opts: ResolverFe
       (wake as (() => void) | null)?.();
       // An attempt in flight may sit in kafkajs retries for many seconds: don't wait for it.
       await Promise.race([connectLoop, new Promise((r) => setTimeout(r, 500).unref())]);
-      await new Promise<void>((resolve) => {
-        server.closeAllConnections?.();
-        server.close(() => resolve());
-      });
+      await api.stop();
       await content.stop();
       await feature.stop!().catch(() => {});
       if (profilesStarted) await profiles.stop().catch(() => {});

@@ -44,6 +44,10 @@ export function endpointUrlProblem(value: string): string | null {
   // Endpoint URLs are substituted verbatim into HTML, JS and JSON of every shadow: characters that
   // can end a string or a tag there would let a config inject script (stored XSS) or break JSON.
   if (/["'<>`\\]/.test(value)) return 'must not contain quotes, angle brackets, backticks or backslashes';
+  // Inside a JS template literal `${` starts an expression (and `}` ends one); inside a JS or CSS
+  // comment `*/` ends it and what follows runs as code (issue 17, item 7).
+  if (value.includes('${') || value.includes('}')) return 'must not contain ${ or } (template literal syntax)';
+  if (value.includes('*/')) return 'must not contain */ (ends a comment in JS and CSS)';
   return null;
 }
 

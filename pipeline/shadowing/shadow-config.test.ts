@@ -135,3 +135,15 @@ test('trafficShapeIssues fills defaults before validating and prefixes paths', (
   expect(trafficShapeIssues({ percentage: -1 }, 'x/traffic').map((i) => i.path)).toEqual(['x/traffic/percentage']);
   expect(trafficShapeIssues('all', 'x/traffic').map((i) => i.path)).toEqual(['x/traffic']);
 });
+
+// Issue 17, item 7: endpoint URLs are substituted verbatim into JS; inside a template literal
+// `${…}` would run as code, and `*/` would end a comment so what follows runs.
+test.each([
+  ['template literal', 'https://shadow.example.com/v1/${globalThis.__pwned=1}'],
+  ['closing brace', 'https://shadow.example.com/v1/}'],
+  ['comment end', 'https://shadow.example.com/v1/*/globalThis.__pwned=1/*'],
+])('an endpoint URL with %s syntax is refused with its field path', (_name, url) => {
+  const issues = issuesOf({ name: 's', endpoints: { api: url } });
+  expect(issues.map((i) => i.path)).toEqual(['shadowConfig/0/endpoints/api']);
+  expect(issues[0].message).toMatch(/\$\{|\*\//);
+});
