@@ -10,6 +10,11 @@ RUN if [ -f console/index.html ]; then npm run build:console; fi
 ENV PENUMBRA_DATA_DIR=/data \
     PORT=7070 \
     HOST=0.0.0.0
-EXPOSE 7070
+# Never as root (issue 17, item 7): the image's own `node` user (uid 1000) owns the data folder,
+# which a fresh named volume inherits from this directory; the app files stay root-owned and
+# read-only to it. The console build above needs a writable tree, so it runs before the switch.
+RUN mkdir -p /data && chown node:node /data && chmod 0700 /data
+USER node
+EXPOSE 7070 7071
 VOLUME ["/data"]
 CMD ["npm", "start"]

@@ -6,7 +6,7 @@
 import { existsSync, statSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { loadConfig } from '../pipeline/config/config.ts';
+import { ensureDataDir, loadConfig } from '../pipeline/config/config.ts';
 import { createPenumbra, REPO_ROOT } from '../pipeline/app/penumbra.ts';
 import { isStackHealthy, stackDown, stackUp } from '../infra/stack.ts';
 import { stackOptionsFor } from './stack-options.ts';
@@ -41,6 +41,7 @@ export async function startCommand(argv: string[]): Promise<number> {
   const demo = argv.includes('--demo');
   const keepStack = argv.includes('--no-stack-stop');
   const cfg = loadConfig();
+  ensureDataDir(cfg.dataDir); // 0700 before the stack writes its data into it
   const say = (l: string) => console.log(l);
   let startedStack = false;
   const stackOpts = stackOptionsFor(cfg, say);

@@ -53,6 +53,26 @@ describe('docker-compose.yml', () => {
     expect(KNOWN_ENV).toEqual(expect.arrayContaining([...REQUIRED_ENV]));
   });
 
+  test('Kafka and the registry are published on loopback only (unauthenticated listeners; issue 17, item 7)', () => {
+    for (const service of ['kafka', 'registry']) {
+      const ports = ((services[service] as Obj).ports ?? []) as YamlValue[];
+      expect(ports.length).toBeGreaterThan(0);
+      for (const p of ports) {
+        const hostIp = p && typeof p === 'object' && !Array.isArray(p) ? String((p as Obj).host_ip) : String(p).split(':').length === 3 ? String(p).split(':')[0] : '';
+        expect({ service, hostIp }).toEqual({ service, hostIp: '127.0.0.1' });
+      }
+    }
+  });
+
+  test('the image runs as a non-root user', () => {
+    const docker = readFileSync(new URL('../Dockerfile', import.meta.url), 'utf8');
+    const users = [...docker.matchAll(/^USER\s+(\S+)/gm)].map((m) => m[1]);
+    expect(users.length).toBeGreaterThan(0);
+    expect(users[users.length - 1]).not.toMatch(/^(root|0)(:|$)/);
+    // And the last USER comes before the command that starts Penumbra.
+    expect(docker.lastIndexOf('USER ')).toBeLessThan(docker.lastIndexOf('CMD '));
+  });
+
   test('publishes the default ports: Kafka 9092, registry 8081, API 7070', () => {
     expect(publishedPorts('kafka')).toContain(9092);
     expect(publishedPorts('registry')).toContain(8081);

@@ -43,9 +43,10 @@ export class FsBlobStore implements BlobStore {
     const sha256 = sha256Hex(bytes);
     const final = this.pathFor(sha256);
     if (await this.has(sha256)) return { sha256, size: bytes.length };
-    await mkdir(path.dirname(final), { recursive: true });
+    // Owner-only: blobs are every uploaded item's bytes (the data folder itself is 0700 too).
+    await mkdir(path.dirname(final), { recursive: true, mode: 0o700 });
     const tmp = `${final}.${randomUUID()}.tmp`;
-    await writeFile(tmp, bytes, { mode: 0o644 });
+    await writeFile(tmp, bytes, { mode: 0o600 });
     try {
       await rename(tmp, final);
     } catch (err) {

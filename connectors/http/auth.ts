@@ -137,7 +137,7 @@ export function loadTokenStore(opts: { tokens: string | null; tokensFile: string
   const file = path.join(opts.dataDir, 'tokens');
   if (existsSync(file)) return { store: new TokenStore(parseTokens(readFileSync(file, 'utf8'), file)) };
   if (!opts.createIfMissing) return { store: new TokenStore([]) };
-  mkdirSync(opts.dataDir, { recursive: true });
+  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   const token = `pnb_${randomBytes(24).toString('base64url')}`;
   writeFileSync(file, `# created by penumbra start; one name:role:token per line\nadmin:admin:${token}\n`, { mode: 0o600 });
   chmodSync(file, 0o600);

@@ -10,7 +10,7 @@ import os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Router } from 'express';
-import type { PenumbraConfig } from '../config/config.ts';
+import { ensureDataDir, type PenumbraConfig } from '../config/config.ts';
 import { createKafka, createProbeKafka, AvroProducer } from '../kafka/client.ts';
 import { provisionAll } from '../kafka/setup.ts';
 import { assertKafkaReachable, describeBrokers, rootMessage, singleFlight, withDeadline } from '../kafka/probe.ts';
@@ -80,6 +80,7 @@ export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions 
     }
   };
   try {
+    ensureDataDir(cfg.dataDir);
     const kafka = createKafka(cfg.kafkaBrokers, `penumbra-${resolverId}`);
     const probeKafka = createProbeKafka(cfg.kafkaBrokers, `penumbra-${resolverId}`);
     // One actionable sentence when the broker is not there, instead of kafkajs's error chain.

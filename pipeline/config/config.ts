@@ -4,7 +4,7 @@
  * at start: an unknown PENUMBRA_* variable or an invalid value stops the process with a
  * ConfigError naming the variable, rather than running half-configured.
  */
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import proxyaddr from 'proxy-addr';
 import { ConfigError, type FieldIssue } from '../errors.ts';
@@ -154,6 +154,16 @@ export const ENV_VARS = {
 } as const;
 
 export type EnvName = keyof typeof ENV_VARS;
+
+/**
+ * Creates the data folder readable by its owner only (0700) and tightens an existing one: it
+ * holds the tokens file, the warehouse, blobs of every uploaded item and the local stack's
+ * data, none of which other local users should read (issue 17, item 7).
+ */
+export function ensureDataDir(dataDir: string): void {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(dataDir, 0o700);
+}
 
 export function topicNames(prefix: string): TopicNames {
   return {

@@ -19,7 +19,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Router } from 'express';
-import { loadConfig, type PenumbraConfig } from '../config/config.ts';
+import { ensureDataDir, loadConfig, type PenumbraConfig } from '../config/config.ts';
 import { createKafka, createProbeKafka, AvroProducer } from '../kafka/client.ts';
 import { AvroCodec } from '../kafka/registry.ts';
 import { provisionAll } from '../kafka/setup.ts';
@@ -67,6 +67,7 @@ export async function startResolverProcess(cfg: PenumbraConfig, opts: ResolverFe
   const codec = new AvroCodec(cfg.schemaRegistryUrl);
   const producer = new AvroProducer(kafka, codec);
   const groupPrefix = cfg.topicPrefix;
+  ensureDataDir(cfg.dataDir);
 
   const profileStore = new ProfileStore(snapshotPaths(cfg.dataDir, cfg.topicPrefix).profiles);
   const fromSnapshot = profileStore.loadSnapshot();

@@ -15,7 +15,11 @@
  *   chance of a shadow). A user resolved many times counts once, with the latest variant.
  *
  * Memory is bounded: past `maxUsers` entries the least recently assigned users are forgotten
- * (their next event counts as unassigned; the SRM counts keep them).
+ * (their next event counts as unassigned; the SRM counts keep them). Per-item state (exposure
+ * counts, join counters) is kept for at most `maxItems` items, least recently touched evicted,
+ * and is never created for an item `isKnownItem` does not know: telemetry and resolves are
+ * anonymous, so an item id is attacker-chosen, and one per request would otherwise grow these
+ * maps without bound (issue 17, item 4). Such events still count in `totals`.
  */
 import type { Assignment } from '../../schemas/types.generated.ts';
 
@@ -41,17 +45,51 @@ export interface JoinCounters {
   unassigned: number;
 }
 
+export interface AssignmentIndexOptions {
+  /** Items with a profile; state is kept for these only (default: every item). */
+  isKnownItem?: (itemId: string) => boolean;
+  /** Items with per-item state at most (default 10,000). */
+  maxItems?: number;
+}
+
+/** Get-or-create in a Map kept in recency order, evicting the least recent past `max`. */
+function touch<V>(m: Map<string, V>, key: string, make: () => V, max: number): V {
+  let v = m.get(key);
+  if (v !== undefined) m.delete(key);
+  else {
+    v = make();
+    if (m.size >= max) m.delete(m.keys().next().value as string);
+  }
+  m.set(key, v);
+  return v;
+}
+
 export class AssignmentIndex {
   private readonly users = new Map<string, UserEntry>();
   private readonly exposureByItem = new Map<string, ItemExposures>();
   private readonly joinsByItem = new Map<string, JoinCounters>();
   readonly totals: JoinCounters = { matched: 0, mismatched: 0, unassigned: 0 };
   applied = 0;
+  /** Assignments and joins of items isKnownItem refused (counted, not stored). */
+  unknownItems = 0;
+  private readonly isKnownItem: (itemId: string) => boolean;
+  private readonly maxItems: number;
 
-  constructor(private readonly maxUsers = 1_000_000) {}
+  constructor(private readonly maxUsers = 1_000_000, opts: AssignmentIndexOptions = {}) {
+    this.isKnownItem = opts.isKnownItem ?? (() => true);
+    this.maxItems = opts.maxItems ?? 10_000;
+  }
+
+  get items(): number {
+    return Math.max(this.exposureByItem.size, this.joinsByItem.size);
+  }
 
   apply(a: Pick<Assignment, 'itemId' | 'userId' | 'variant' | 'profileVersion' | 'reason'>): void {
     this.applied++;
+    if (!this.isKnownItem(a.itemId)) {
+      this.unknownItems++;
+      return;
+    }
     const key = `${a.itemId}\u0000${a.userId}`;
     const prev = this.users.get(key);
     const next: UserEntry = { variant: a.variant, profileVersion: a.profileVersion, bucketed: BUCKETED_REASONS.has(a.reason) };
@@ -63,8 +101,8 @@ export class AssignmentIndex {
       if (oldest !== undefined) this.users.delete(oldest);
     }
 
-    let ex = this.exposureByItem.get(a.itemId);
-    if (!ex || a.profileVersion > ex.profileVersion) {
+    let ex = touch(this.exposureByItem, a.itemId, () => ({ profileVersion: a.profileVersion, counts: new Map<string, number>() }), this.maxItems);
+    if (a.profileVersion > ex.profileVersion) {
       ex = { profileVersion: a.profileVersion, counts: new Map() };
       this.exposureByItem.set(a.itemId, ex);
     }
@@ -86,11 +124,13 @@ export class AssignmentIndex {
   join(e: { itemId: string; userId: string; variant: string }): JoinResult {
     const v = this.variantOf(e.itemId, e.userId);
     const r: JoinResult = v === undefined ? 'unassigned' : v === e.variant ? 'match' : 'mismatch';
-    let c = this.joinsByItem.get(e.itemId);
-    if (!c) this.joinsByItem.set(e.itemId, (c = { matched: 0, mismatched: 0, unassigned: 0 }));
     const field = r === 'match' ? 'matched' : r === 'mismatch' ? 'mismatched' : 'unassigned';
-    c[field]++;
     this.totals[field]++;
+    if (v === undefined && !this.isKnownItem(e.itemId)) {
+      this.unknownItems++;
+      return r;
+    }
+    touch(this.joinsByItem, e.itemId, () => ({ matched: 0, mismatched: 0, unassigned: 0 }), this.maxItems)[field]++;
     return r;
   }
 

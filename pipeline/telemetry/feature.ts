@@ -70,7 +70,8 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
       let schedule: ScheduleAdvancer | null = null;
 
       if (ctx.processors) {
-        const idx = new AssignmentIndex(o.maxAssignedUsers);
+        // Per-item state only for items with a profile: item ids in telemetry are anonymous input.
+        const idx = new AssignmentIndex(o.maxAssignedUsers, { isKnownItem: (itemId) => ctx.profileStore.get(itemId) !== undefined });
         assignments = idx;
         const assignmentFollower: Follower = await followTopic({
           kafka: ctx.kafka, codec: ctx.codec, topic: cfg.topics.assignments, schema: 'assignment', groupPrefix: ctx.groupPrefix,
