@@ -89,12 +89,12 @@ function quantile(sorted: number[], p: number): number {
 }
 
 /** SSE reader: first time each probe variant appears in a `metrics` event (provisional or closed). */
-function watchProbes(url: string): { firstSeen: Map<string, number>; firstClosed: Map<string, number>; close(): void; opened: Promise<void> } {
+function watchProbes(url: string, headers: Record<string, string> = {}): { firstSeen: Map<string, number>; firstClosed: Map<string, number>; close(): void; opened: Promise<void> } {
   const firstSeen = new Map<string, number>();
   const firstClosed = new Map<string, number>();
   const ac = new AbortController();
   const opened = (async () => {
-    const res = await fetch(url, { signal: ac.signal });
+    const res = await fetch(url, { signal: ac.signal, headers });
     const reader = res.body!.getReader();
     const dec = new TextDecoder();
     let buf = '';
@@ -163,7 +163,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
       if (c.topic === cfg.topics.telemetryRaw) sinkEvents += c.records;
     },
   });
-  const probes = watchProbes(`${p.url}/api/v1/stream?access_token=${TOKEN}&itemId=bench.probe`);
+  const probes = watchProbes(`${p.url}/api/v1/stream?itemId=bench.probe`, { authorization: `Bearer ${TOKEN}` });
   try {
     await sink.start();
     await probes.opened;

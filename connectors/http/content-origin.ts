@@ -87,6 +87,11 @@ function notFound(res: http.ServerResponse, detail: string): void {
 
 export const DEFAULT_LISTENER_LIMITS: ListenerLimits = { maxConnections: 10_000, headersTimeoutMs: 15_000, requestTimeoutMs: 300_000, streamsPerToken: 8 };
 
+/** Node checks header/request timeouts on this interval (its default, 30 s, would let a short timeout wait that long). */
+function serverOptions(limits: ListenerLimits = DEFAULT_LISTENER_LIMITS): http.ServerOptions {
+  return { connectionsCheckingInterval: Math.max(250, Math.min(5000, Math.floor(limits.headersTimeoutMs / 2))) };
+}
+
 /** Timeouts and a connection cap: what every listener of ours gets. */
 export function harden(server: http.Server, limits: ListenerLimits = DEFAULT_LISTENER_LIMITS): void {
   server.headersTimeout = limits.headersTimeoutMs;
@@ -121,7 +126,7 @@ const hostUrl = (host: string, port: number) => `http://${host.includes(':') ? `
 
 export async function listenContent(app: NodeHandler, opts: { host: string; port: number; publicUrl: string | null; limits?: ListenerLimits }): Promise<Listening> {
   const wildcard = opts.publicUrl?.includes('*') ? opts.publicUrl : null;
-  const server = http.createServer((req, res) => {
+  const server = http.createServer(serverOptions(opts.limits), (req, res) => {
     if (!req.url?.startsWith('/d/')) return notFound(res, 'this origin serves item pages under /d/ only');
     if (wildcard) {
       // One origin per item: the Host must be this item's own label.
@@ -139,7 +144,7 @@ export async function listenContent(app: NodeHandler, opts: { host: string; port
 
 /** The API listener: fast paths first, `/d/` redirected to the content origin, Express for the rest. */
 export async function listenApi(app: NodeHandler, opts: { host: string; port: number; contentUrl: () => string; fast: (req: http.IncomingMessage, res: http.ServerResponse) => boolean; limits?: ListenerLimits }): Promise<Listening> {
-  const server = http.createServer((req, res) => {
+  const server = http.createServer(serverOptions(opts.limits), (req, res) => {
     if (opts.fast(req, res)) return;
     if (isContentPath(req.url)) return redirectToContent(res, opts.contentUrl(), req.url!);
     app(req, res);

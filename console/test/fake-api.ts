@@ -84,6 +84,7 @@ export function makeState(now = Date.now()) {
       { id: 'au1', itemId: 'com.example.shop', actor: 'sam', role: 'admin', action: 'rollback', outcome: 'applied', reason: 'checkout errors', before: { state: 'active' }, after: { state: 'rolled_back' }, requestId: 'req-1', at: now - 7_200_000 },
     ],
     sseClients: new Set<http.ServerResponse>(),
+    tickets: new Map<string, string>(),
     puts: 0,
   };
 }
@@ -99,13 +100,23 @@ export async function startFakeServer(distDir: string, opts: { withApi?: boolean
 
   async function api(req: http.IncomingMessage, res: http.ServerResponse, u: URL): Promise<void> {
     const p = u.pathname.slice('/api/v1'.length);
-    const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? (p === '/stream' ? u.searchParams.get('access_token') : null);
+    // The stream takes a single-use ticket from POST /stream/ticket (as the real API does).
+    let token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? null;
+    if (!token && p === '/stream') {
+      token = st.tickets.get(u.searchParams.get('ticket') ?? '') ?? null;
+      st.tickets.delete(u.searchParams.get('ticket') ?? '');
+    }
     const who = token ? TOKENS[token] : undefined;
     if (!who) return problem(res, 401, 'Missing or unknown operator token');
     const m = req.method ?? 'GET';
     const mutate = () => { if (who.role === 'viewer') { problem(res, 403, 'Viewers cannot change anything'); return false; } return true; };
     let mm: RegExpExecArray | null;
     if (p === '/whoami') return json(res, who);
+    if (p === '/stream/ticket' && m === 'POST') {
+      const ticket = `pst_${Math.random().toString(36).slice(2)}`;
+      st.tickets.set(ticket, token!);
+      return json(res, { ticket, expiresAt: Date.now() + 30_000 });
+    }
     if (p === '/stream') {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
       res.write('retry: 2000\n\n');

@@ -21,6 +21,7 @@ import { waitFor } from '../../test/wait-for.ts';
 import { fixtureArchive } from '../shadowing/fixtures.ts';
 import type { ShadowConfig } from '../domain/types.ts';
 import { streamHandles, streamOptions } from './feature.ts';
+import { verifyWebhookSignature } from '../alerts/webhook.ts';
 
 const ITEM = 'com.example.multipage';
 const SRM_ITEM = 'com.example.jsentry';
@@ -45,11 +46,11 @@ interface SseEvent {
 }
 
 /** Minimal text/event-stream reader over fetch. */
-function openStream(url: string): { events: SseEvent[]; close(): void; opened: Promise<void> } {
+function openStream(url: string, headers: Record<string, string> = {}): { events: SseEvent[]; close(): void; opened: Promise<void> } {
   const events: SseEvent[] = [];
   const ac = new AbortController();
   const opened = (async () => {
-    const res = await fetch(url, { signal: ac.signal });
+    const res = await fetch(url, { signal: ac.signal, headers });
     if (res.status !== 200) throw new Error(`stream answered ${res.status}`);
     const reader = res.body!.getReader();
     const dec = new TextDecoder();
@@ -84,6 +85,7 @@ function openStream(url: string): { events: SseEvent[]; close(): void; opened: P
 let t: TestPenumbra;
 let stream: ReturnType<typeof openStream>;
 let hookServer: http.Server;
+const HOOK_SECRET = 'stream-test-webhook-secret';
 const hooks: Record<string, unknown>[] = [];
 let sender: NodeJS.Timeout | null = null;
 let mode: 'normal' | 'regression' = 'normal';
@@ -159,6 +161,8 @@ beforeAll(async () => {
     let body = '';
     req.on('data', (d) => (body += d));
     req.on('end', () => {
+      // Only signed bodies count (pipeline/alerts/webhook.ts): what a receiver should check.
+      if (!verifyWebhookSignature(HOOK_SECRET, { signature: req.headers['x-penumbra-signature'] as string, timestamp: req.headers['x-penumbra-timestamp'] as string }, body)) return void res.writeHead(401).end();
       hooks.push(JSON.parse(body) as Record<string, unknown>);
       res.writeHead(204).end();
     });
@@ -166,10 +170,10 @@ beforeAll(async () => {
   await new Promise<void>((r) => hookServer.listen(0, '127.0.0.1', () => r()));
   const prefix = uniquePrefix('stream');
   streamOptions(prefix, { metrics: { allowedLatenessMs: LATENESS, srmMinExposures: 50 }, scheduleTickMs: 250 });
-  t = await startTestPenumbra('stream', { PENUMBRA_TOPIC_PREFIX: prefix, PENUMBRA_WEBHOOK_URL: `http://127.0.0.1:${(hookServer.address() as AddressInfo).port}/hook` }, { sink: false });
+  t = await startTestPenumbra('stream', { PENUMBRA_TOPIC_PREFIX: prefix, PENUMBRA_WEBHOOK_URL: `http://127.0.0.1:${(hookServer.address() as AddressInfo).port}/hook`, PENUMBRA_WEBHOOK_SECRET: HOOK_SECRET }, { sink: false });
   await ingest('multi-page-web', MAIN_SHADOW);
   await ingest('js-entry', SRM_SHADOW);
-  stream = openStream(`${t.url}/api/v1/stream?access_token=${TOKENS.viewer}`);
+  stream = openStream(`${t.url}/api/v1/stream`, { authorization: `Bearer ${TOKENS.viewer}` });
   await stream.opened;
 });
 

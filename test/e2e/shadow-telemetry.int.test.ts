@@ -81,12 +81,12 @@ async function userFor(variant: string): Promise<string> {
   throw new Error(`no user resolved to ${variant}`);
 }
 
-function sseCollector(url: string): { events: { event: string; data: unknown }[]; close(): void } {
+function sseCollector(url: string, headers: Record<string, string> = {}): { events: { event: string; data: unknown }[]; close(): void } {
   const events: { event: string; data: unknown }[] = [];
   const ctrl = new AbortController();
   void (async () => {
     try {
-      const res = await fetch(url, { signal: ctrl.signal });
+      const res = await fetch(url, { signal: ctrl.signal, headers });
       const reader = res.body!.getReader();
       let buf = '';
       for (;;) {
@@ -110,7 +110,7 @@ function sseCollector(url: string): { events: { event: string; data: unknown }[]
 }
 
 test('a shadow opened in Chromium sends usage, error and request events that reach DuckDB, windows and SSE within 5 s', async () => {
-  const sse = sseCollector(`${t.url}/api/v1/stream?itemId=${ITEM}&access_token=${TOKENS.viewer}`);
+  const sse = sseCollector(`${t.url}/api/v1/stream?itemId=${ITEM}`, { authorization: `Bearer ${TOKENS.viewer}` });
   const shadowUser = await userFor('checkout-v2');
   const page = await browser.newPage();
   const pageErrors: string[] = [];

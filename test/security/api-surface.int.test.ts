@@ -34,7 +34,9 @@ beforeAll(async () => {
   }) as typeof process.stderr.write;
   const consoleDir = mkdtempSync(path.join(tmpdir(), 'penumbra-console-'));
   writeFileSync(path.join(consoleDir, 'index.html'), '<!doctype html><title>console</title><div id="app"></div>');
-  t = await startTestPenumbra('api-surface', { PENUMBRA_LOG_LEVEL: 'debug' }, { consoleDir });
+  // Limits below the defaults (PENUMBRA_RATE_*): the rate-limit test must exceed them even on a
+  // loaded 2-core machine, where a wave of 100 requests can take as long as the refill of 100.
+  t = await startTestPenumbra('api-surface', { PENUMBRA_LOG_LEVEL: 'debug', PENUMBRA_RATE_FILES: '50:100', PENUMBRA_RATE_RUNTIME_CONFIG: '20:40' }, { consoleDir });
   const res = await fetch(`${t.url}/api/v1/items`, { method: 'POST', headers: t.auth('operator'), body: uploadForm(await fixtureArchive('api-refs', 'zip'), goldenConfig('api-refs', fixtureTree('api-refs'))) });
   expect(res.status).toBe(201);
   itemId = ((await res.json()) as { item: { itemId: string } }).item.itemId;

@@ -30,6 +30,7 @@ beforeAll(async () => {
     if (req.url === '/api/v1/items' && req.method === 'POST') return problem(422, { reason: 'path-traversal', errors: [{ path: 'shadowConfig/0/traffic/percentage', message: 'too big' }] });
     if (req.url?.startsWith('/api/v1/items/a/metrics')) { res.setHeader('content-type', 'application/json'); return res.end('{}'); }
     if (req.url === '/api/v1/alert-rules/r1' && req.method === 'DELETE') { res.writeHead(204); return res.end(); }
+    if (req.url === '/api/v1/stream/ticket' && req.method === 'POST') { res.setHeader('content-type', 'application/json'); return res.end(JSON.stringify({ ticket: 'pst_one', expiresAt: 1 })); }
     if (req.url === '/api/v1/broken') { res.writeHead(502, { 'content-type': 'text/html' }); return res.end('<h1>Bad gateway</h1>'); }
     problem(404, { detail: 'nope' });
   });
@@ -101,8 +102,11 @@ test('non-JSON errors and network failures still become ApiError', async () => {
   expect(parsed.current).toEqual({ updatedBy: 'x' });
 });
 
-test('stream URL carries the token as access_token; roles', () => {
-  const c = new ApiClient({ token: 'a b' });
-  expect(c.streamUrl('com.x')).toBe('/api/v1/stream?access_token=a+b&itemId=com.x');
+test('stream URL carries a ticket fetched with the header, never the token; roles', async () => {
+  const c = new ApiClient({ baseUrl: base, token: 'tok' });
+  const url = await c.streamUrl('com.x');
+  expect(url).toBe(`${base}/stream?ticket=pst_one&itemId=com.x`);
+  expect(url).not.toContain('tok');
+  expect(seen.at(-1)).toMatchObject({ method: 'POST', url: '/api/v1/stream/ticket', headers: expect.objectContaining({ authorization: 'Bearer tok' }) });
   expect([canMutate('viewer'), canMutate('operator'), canMutate('admin'), canMutate(null)]).toEqual([false, true, true, false]);
 });

@@ -201,10 +201,14 @@ export class ApiClient {
     return (await this.request<{ entries: AuditEntry[] }>('GET', `/audit${qs ? '?' + qs : ''}`)).data.entries ?? [];
   }
 
-  /** EventSource cannot send headers, so the stream takes the token as `access_token`. */
-  streamUrl(itemId?: string): string {
-    const p = new URLSearchParams();
-    if (this.token) p.set('access_token', this.token);
+  /**
+   * EventSource cannot send headers, and a token in a URL ends up in proxy logs and history, so
+   * the stream is opened with a single-use ticket (valid 30 s) that this call fetches with the
+   * Authorization header. Call it again for every (re)connection.
+   */
+  async streamUrl(itemId?: string): Promise<string> {
+    const { data } = await this.request<{ ticket: string; expiresAt: number }>('POST', '/stream/ticket');
+    const p = new URLSearchParams({ ticket: data.ticket });
     if (itemId) p.set('itemId', itemId);
     return `${this.baseUrl}/stream?${p.toString()}`;
   }

@@ -66,9 +66,9 @@ test('LiveStore: subscribes, reconnects with backoff after errors, resets on ope
   const store = new LiveStore({ createEventSource: (u) => new FakeES(u), setTimer: (fn, ms) => { timers.push({ fn, ms }); return timers.length; }, clearTimer: () => {}, random: () => 0.5, now: () => 42 });
   const statuses: string[] = [];
   const unsub = store.subscribe((s) => statuses.push(s.status));
-  store.connect('/api/v1/stream?access_token=t');
+  store.connect('/api/v1/stream?ticket=t');
   const first = FakeES.all[0];
-  expect(first.url).toBe('/api/v1/stream?access_token=t');
+  expect(first.url).toBe('/api/v1/stream?ticket=t');
   first.onopen!({});
   first.emit('metrics', w('original', 0));
   expect(store.snapshot.windows.i.original).toHaveLength(1);
@@ -85,12 +85,50 @@ test('LiveStore: subscribes, reconnects with backoff after errors, resets on ope
   FakeES.all[2].onopen!({});
   expect(store.snapshot).toMatchObject({ status: 'open', attempts: 0, retryInMs: null });
   // Same URL: no new connection; another URL replaces it.
-  store.connect('/api/v1/stream?access_token=t');
+  store.connect('/api/v1/stream?ticket=t');
   expect(FakeES.all).toHaveLength(3);
-  store.connect('/api/v1/stream?access_token=u');
+  store.connect('/api/v1/stream?ticket=u');
   expect(FakeES.all[2].closed).toBe(true);
   store.disconnect();
   expect(store.snapshot.status).toBe('closed');
   expect(statuses).toContain('connecting');
   unsub();
+});
+
+test('LiveStore: a function source gives every attempt a fresh URL (single-use stream tickets)', async () => {
+  FakeES.all = [];
+  const timers: { fn: () => void; ms: number }[] = [];
+  const store = new LiveStore({ createEventSource: (u) => new FakeES(u), setTimer: (fn, ms) => { timers.push({ fn, ms }); return timers.length; }, clearTimer: () => {}, random: () => 0.5 });
+  let n = 0;
+  let fail = false;
+  const source = async () => {
+    if (fail) throw new Error('ticket refused');
+    return `/api/v1/stream?ticket=t${++n}`;
+  };
+  const flush = () => new Promise((r) => setTimeout(r, 0));
+  store.connect(source, 'stream:olivia');
+  await flush();
+  expect(FakeES.all.map((e) => e.url)).toEqual(['/api/v1/stream?ticket=t1']);
+  FakeES.all[0].onerror!({});
+  timers.shift()!.fn();
+  await flush();
+  // The reconnect asked for a new ticket: a used one is refused by the server.
+  expect(FakeES.all.map((e) => e.url)).toEqual(['/api/v1/stream?ticket=t1', '/api/v1/stream?ticket=t2']);
+  // Same key while connected: nothing new.
+  store.connect(source, 'stream:olivia');
+  await flush();
+  expect(FakeES.all).toHaveLength(2);
+  // A failing ticket request backs off like a failed connection.
+  FakeES.all[1].onerror!({});
+  fail = true;
+  timers.shift()!.fn();
+  await flush();
+  expect(store.snapshot).toMatchObject({ status: 'reconnecting', attempts: 3 });
+  // A URL that arrives after a disconnect is dropped.
+  fail = false;
+  timers.shift()!.fn();
+  store.disconnect();
+  await flush();
+  expect(FakeES.all).toHaveLength(2);
+  expect(store.snapshot.status).toBe('closed');
 });

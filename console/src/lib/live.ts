@@ -1,6 +1,7 @@
 /**
- * Live state from the server-sent event stream `GET /api/v1/stream?access_token=…[&itemId=…]`
- * (EventSource cannot send an Authorization header). Reads the events `profile`, `metrics`,
+ * Live state from the server-sent event stream `GET /api/v1/stream?ticket=…[&itemId=…]`
+ * (EventSource cannot send an Authorization header; the ticket is single-use and short-lived,
+ * so every connection attempt asks its source for a fresh URL). Reads the events `profile`, `metrics`,
  * `alert`, `resolvers`, `exposures`, `comparison`; keeps a bounded buffer of recent metric
  * windows per item × variant (upserted by window start, so late re-emissions replace),
  * the newest alerts, resolver versions and exposure counts.
@@ -127,12 +128,18 @@ export interface LiveOptions {
 
 export const STREAM_EVENTS = ['profile', 'metrics', 'alert', 'resolvers', 'exposures', 'comparison'] as const;
 
+/** Where to connect: a URL, or a function giving a fresh one per attempt (a new stream ticket). */
+export type StreamSource = string | (() => Promise<string>);
+
 export class LiveStore {
   private state: LiveSnapshot = emptySnapshot();
   private readonly subs = new Set<(s: LiveSnapshot) => void>();
   private es: EventSourceLike | null = null;
   private timer: unknown = null;
-  private url: string | null = null;
+  private key: string | null = null;
+  private source: StreamSource | null = null;
+  /** Bumped by every teardown: an attempt still waiting for its URL then knows it is stale. */
+  private generation = 0;
   private readonly opts: Required<Omit<LiveOptions, 'limits'>> & { limits: LiveLimits };
 
   constructor(opts: LiveOptions = {}) {
@@ -157,18 +164,23 @@ export class LiveStore {
 
   get snapshot(): LiveSnapshot { return this.state; }
 
-  /** (Re)connect to `url`; a different URL (token or item changed) replaces the connection. */
-  connect(url: string): void {
-    if (this.url === url && this.es) return;
+  /**
+   * (Re)connect; a different `key` (default: the URL itself) replaces the connection — e.g. the
+   * signed-in operator or the item changed. Same key while connected: nothing happens.
+   */
+  connect(source: StreamSource, key: string = typeof source === 'string' ? source : 'stream'): void {
+    if (this.key === key && (this.es || this.timer !== null)) return;
     this.teardown();
-    this.url = url;
+    this.key = key;
+    this.source = source;
     this.set({ ...this.state, attempts: 0, retryInMs: null });
     this.open();
   }
 
   disconnect(): void {
     this.teardown();
-    this.url = null;
+    this.key = null;
+    this.source = null;
     this.set({ ...this.state, status: 'closed', retryInMs: null });
   }
 
@@ -178,11 +190,21 @@ export class LiveStore {
   }
 
   private open(): void {
-    if (!this.url) return;
+    const source = this.source;
+    if (source === null) return;
     this.set({ ...this.state, status: this.state.attempts > 0 ? 'reconnecting' : 'connecting' });
+    if (typeof source === 'string') return this.attach(source);
+    const gen = this.generation;
+    source().then(
+      (url) => { if (gen === this.generation) this.attach(url); },
+      () => { if (gen === this.generation) this.scheduleReconnect(); },
+    );
+  }
+
+  private attach(url: string): void {
     let es: EventSourceLike;
     try {
-      es = this.opts.createEventSource(this.url);
+      es = this.opts.createEventSource(url);
     } catch {
       this.scheduleReconnect();
       return;
@@ -209,6 +231,7 @@ export class LiveStore {
   }
 
   private teardown(): void {
+    this.generation++;
     if (this.timer !== null) { this.opts.clearTimer(this.timer); this.timer = null; }
     if (this.es) { this.es.close(); this.es = null; }
   }
