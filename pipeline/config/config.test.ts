@@ -20,6 +20,30 @@ describe('loadConfig', () => {
     expect(loadConfig({ PENUMBRA_DUCKDB_MEMORY_LIMIT: '2GB' }).duckdbMemoryLimit).toBe('2GB');
   });
 
+  it('reads the hardening settings (issue 17; issue 15 item 8)', () => {
+    const d = loadConfig({});
+    expect(d.rateLimits.resolve).toEqual({ perSecond: 200, burst: 400 });
+    expect(d.rateLimits.authFailures).toEqual({ perSecond: 1, burst: 20 });
+    expect(d.trustProxy).toBe('loopback');
+    expect(d.listeners).toEqual({ maxConnections: 10000, headersTimeoutMs: 15000, requestTimeoutMs: 300000, streamsPerToken: 8 });
+    expect(d.topicRetentionBytes).toBe(1073741824);
+    expect(d.ingestUrlAllowPrivate).toBe(false);
+    const c = loadConfig({
+      PENUMBRA_RATE_RESOLVE: '2000:5000', PENUMBRA_RATE_FILES: '0', PENUMBRA_RATE_ARTIFACTS: '2', PENUMBRA_TRUST_PROXY: '10.0.0.0/8, loopback',
+      PENUMBRA_WEBHOOK_URL: 'https://hooks.example.com/x', PENUMBRA_WEBHOOK_SECRET: 'whsec-0123456789abcdef', PENUMBRA_CONTENT_URL: 'https://*.items.example.com',
+      PENUMBRA_TOPIC_RETENTION_BYTES: '-1', PENUMBRA_TOKEN: 'used-by-the-cli-only',
+    });
+    expect(c.rateLimits.resolve).toEqual({ perSecond: 2000, burst: 5000 });
+    expect(c.rateLimits.files.perSecond).toBe(0);
+    expect(c.rateLimits.artifacts).toEqual({ perSecond: 2, burst: 4 });
+    expect(c.trustProxy).toBe('10.0.0.0/8, loopback');
+    expect(loadConfig({ PENUMBRA_TRUST_PROXY: 'false' }).trustProxy).toBe(false);
+    expect(loadConfig({ PENUMBRA_TRUST_PROXY: '2' }).trustProxy).toBe(2);
+    expect(c.webhookSecret).toBe('whsec-0123456789abcdef');
+    expect(c.contentUrl).toBe('https://*.items.example.com');
+    expect(c.topicRetentionBytes).toBe(-1);
+  });
+
   it('uses an existing cluster when both variables are set', () => {
     const c = loadConfig({ KAFKA_BROKERS: 'k1:9092,k2:9092', SCHEMA_REGISTRY_URL: 'http://reg:8080/apis/ccompat/v7/' });
     expect(c.externalCluster).toBe(true);
@@ -38,6 +62,17 @@ describe('loadConfig', () => {
     [{ PENUMBRA_DUCKDB_MEMORY_LIMIT: 'lots' }, 'PENUMBRA_DUCKDB_MEMORY_LIMIT'],
     [{ PORT: '7070', PENUMBRA_CONTENT_PORT: '7070' }, 'PENUMBRA_CONTENT_PORT'],
     [{ PENUMBRA_PUBLIC_URL: 'http://a.example:7070', PENUMBRA_CONTENT_URL: 'http://a.example:7070/items' }, 'PENUMBRA_CONTENT_URL'],
+    [{ PENUMBRA_WEBHOOK_URL: 'https://hooks.example.com/x' }, 'PENUMBRA_WEBHOOK_SECRET'],
+    [{ PENUMBRA_WEBHOOK_URL: 'https://hooks.example.com/x', PENUMBRA_WEBHOOK_SECRET: 'short' }, 'PENUMBRA_WEBHOOK_SECRET'],
+    [{ PENUMBRA_RATE_RESOLVE: 'fast' }, 'PENUMBRA_RATE_RESOLVE'],
+    [{ PENUMBRA_RATE_TELEMETRY: '10:0' }, 'PENUMBRA_RATE_TELEMETRY'],
+    [{ PENUMBRA_TRUST_PROXY: 'not an address' }, 'PENUMBRA_TRUST_PROXY'],
+    [{ PENUMBRA_INGEST_URL_ALLOW: 'cdn.example.com' }, 'PENUMBRA_INGEST_URL_ALLOW'],
+    [{ PENUMBRA_INGEST_URL_ALLOW: 'https://user@cdn.example.com/' }, 'PENUMBRA_INGEST_URL_ALLOW'],
+    [{ PENUMBRA_INGEST_URL_ALLOW_PRIVATE: 'yes' }, 'PENUMBRA_INGEST_URL_ALLOW_PRIVATE'],
+    [{ PENUMBRA_CONTENT_URL: 'https://items.*.example.com' }, 'PENUMBRA_CONTENT_URL'],
+    [{ PENUMBRA_TOPIC_RETENTION_BYTES: '0' }, 'PENUMBRA_TOPIC_RETENTION_BYTES'],
+    [{ PENUMBRA_MAX_CONNECTIONS: '1' }, 'PENUMBRA_MAX_CONNECTIONS'],
   ])('refuses %j naming %s', (env, name) => {
     let err: unknown;
     try {
