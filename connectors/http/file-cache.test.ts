@@ -47,3 +47,17 @@ test('a file larger than an eighth of the budget is served but not kept', async 
   expect((await cache.get('a', 'f0.js'))?.length).toBe(300_000);
   expect(cache.snapshot().bytes).toBe(0);
 });
+
+test('at most two archives are unpacked at once', async () => {
+  let now = 0;
+  let peak = 0;
+  const cache = new FileCache(async () => {
+    peak = Math.max(peak, ++now);
+    await new Promise((r) => setTimeout(r, 5));
+    now--;
+    return tree(1, 10);
+  });
+  const got = await Promise.all(Array.from({ length: 20 }, (_, i) => cache.get(`sha${i}`, 'f0.js')));
+  expect(got.every((b) => b?.length === 10)).toBe(true);
+  expect(peak).toBe(2);
+});

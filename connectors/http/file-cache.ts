@@ -9,7 +9,8 @@
  * - A name the archive does not hold is answered from its member list, without unpacking.
  * - A miss unpacks the archive once for all concurrent requests of it (single flight), keeps
  *   the requested file (if it fits in an eighth of the budget; larger ones are served uncached)
- *   and lets the tree go.
+ *   and lets the tree go. At most `maxUnpacks` archives are unpacked at once (others wait), so
+ *   misses spread over many archives cannot hold many unpacked trees at the same time either.
  */
 import type { ItemTree } from '../../pipeline/shadowing/archive.ts';
 
@@ -27,13 +28,29 @@ export class FileCache {
   private readonly members = new Map<string, Set<string>>();
   private readonly inflight = new Map<string, Promise<ItemTree>>();
   private bytes = 0;
+  private unpacking = 0;
+  private readonly waiting: (() => void)[] = [];
   readonly stats = { hits: 0, misses: 0, unpacks: 0 };
 
   constructor(
     private readonly load: (sha256: string) => Promise<ItemTree>,
     private readonly maxBytes = 64 * 1024 * 1024,
     private readonly maxArchives = 64,
+    private readonly maxUnpacks = 2,
   ) {}
+
+  /** Runs `fn` holding one of `maxUnpacks` slots; a finished holder hands its slot to the next waiter. */
+  private async slot<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.unpacking >= this.maxUnpacks) await new Promise<void>((r) => this.waiting.push(r));
+    else this.unpacking++;
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.unpacking--;
+    }
+  }
 
   snapshot(): FileCacheStats {
     return { ...this.stats, bytes: this.bytes, files: this.files.size, archives: this.members.size };
@@ -66,7 +83,7 @@ export class FileCache {
     let p = this.inflight.get(sha256);
     if (!p) {
       this.stats.unpacks++;
-      p = this.load(sha256).then((tree) => {
+      p = this.slot(() => this.load(sha256)).then((tree) => {
         this.members.delete(sha256);
         this.members.set(sha256, new Set(tree.files.keys()));
         while (this.members.size > this.maxArchives) this.members.delete(this.members.keys().next().value as string);
