@@ -15,13 +15,13 @@ test('memory stays within the byte budget whatever is requested', async () => {
   let loads = 0;
   const cache = new FileCache(async () => {
     loads++;
-    return tree(100, 100 * 1024); // 10 MiB unpacked per archive
-  }, 4 * 1024 * 1024);
+    return tree(100, 4 * 1024); // 400 KiB unpacked per archive
+  }, 160 * 1024);
   for (let a = 0; a < 40; a++) {
-    for (let f = 0; f < 100; f += 7) expect((await cache.get(`sha${a}`, `f${f}.js`))?.length).toBe(100 * 1024);
+    for (let f = 0; f < 100; f += 7) expect((await cache.get(`sha${a}`, `f${f}.js`))?.length).toBe(4 * 1024);
   }
   const s = cache.snapshot();
-  expect(s.bytes).toBeLessThanOrEqual(4 * 1024 * 1024);
+  expect(s.bytes).toBeLessThanOrEqual(160 * 1024);
   expect(s.files).toBeLessThanOrEqual(40);
   expect(loads).toBeGreaterThanOrEqual(40);
 });
