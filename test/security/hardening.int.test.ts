@@ -257,8 +257,9 @@ test('both listeners cap connections and close clients that never finish their h
       s.on('close', () => resolve({ closedWithin: Date.now() - t0, data }));
       s.on('error', () => undefined);
     });
+    // A full request on it got no answer at all: the connection was dropped, not served.
     expect(extra.data).toBe('');
-    expect(extra.closedWithin).toBeLessThan(1500);
+    expect(extra.closedWithin).toBeLessThan(10_000);
   } finally {
     for (const s of sockets) s.destroy();
   }
@@ -358,9 +359,21 @@ test('the resolve fast path and the Express route share one bucket per client', 
   expect(r.limited).toBe(true);
   expect(r.answered).toBeGreaterThanOrEqual(10);
   expect(r.answered).toBeLessThanOrEqual(r.allowed);
-  const limited = await fetch(`${t.url}/launch/${A}?userId=x`, { headers: client, redirect: 'manual' });
-  expect(limited.status).toBe(429); // /launch draws from the same bucket
-  expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+  // /launch draws from the same bucket: right after, it is refused within what the refill
+  // (5/s) allows — a bucket of its own would let 10 through first.
+  const t0 = Date.now();
+  let launched = 0;
+  for (;;) {
+    const res = await fetch(`${t.url}/launch/${A}?userId=x`, { headers: client, redirect: 'manual' });
+    await res.arrayBuffer();
+    if (res.status === 429) {
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+      break;
+    }
+    expect(res.status).toBe(302);
+    launched++;
+    expect(launched).toBeLessThanOrEqual(Math.ceil(((Date.now() - t0) / 1000) * 5) + 1);
+  }
 });
 
 test('an IPv6 /64 is one client', async () => {
