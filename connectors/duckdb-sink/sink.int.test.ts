@@ -6,7 +6,7 @@
  *
  * Each test gets its own topic prefix (under this file's unique prefix) and a fresh DuckDB file.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import os from 'node:os';
@@ -21,6 +21,7 @@ import { createWarehouseSink, type WarehouseSink } from './sink.ts';
 import { queryParquet, readSnapshotMeta } from './query.ts';
 import { ALL_TABLES } from './tables.ts';
 import * as fx from './fixtures.ts';
+import { requires } from '../../test/requires.ts';
 
 const base = loadConfig({ KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092', SCHEMA_REGISTRY_URL: process.env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7' });
 const filePrefix = `t-sink-${randomUUID().slice(0, 8)}.`;
@@ -226,7 +227,10 @@ test('a restarted sink resumes from sink_offsets: nothing lost, nothing re-read;
   expect(await count(third, 'SELECT count(DISTINCT id) FROM telemetry_events')).toBe(600);
 });
 
-test('Parquet snapshots are atomic files readable by another DuckDB, queryParquet and the Python helper', async () => {
+/** The folder of the snapshot test below, read again by the Python helper's test after it. */
+let snapshotDir: { dir: string; parquetDir: string } | undefined;
+
+test('Parquet snapshots are atomic files readable by another DuckDB and queryParquet', async () => {
   const ns = await namespace();
   await sendEvents(ns.cfg, Array.from({ length: 1000 }, (_, i) => fx.telemetryEvent(i)));
   await producer.send([{ topic: ns.cfg.topics.alerts, key: 'i', value: fx.alert(0) }]);
@@ -259,12 +263,13 @@ test('Parquet snapshots are atomic files readable by another DuckDB, queryParque
   // The timer keeps exporting: new rows show up in a later snapshot on their own.
   await sendEvents(ns.cfg, Array.from({ length: 10 }, (_, i) => fx.telemetryEvent(5000 + i)));
   await waitFor('timer snapshot with new rows', async () => (await readSnapshotMeta(ns.parquetDir))?.tables.telemetry_events === 1010, 15000);
+  snapshotDir = { dir: ns.dir, parquetDir: ns.parquetDir };
+});
 
-  const py = spawnSync('python3', ['-c', 'import duckdb'], { encoding: 'utf8' });
-  if (py.status !== 0) {
-    console.warn('python duckdb not importable: skipping the notebook helper check (CI installs it)');
-    return;
-  }
+requires(['python:duckdb'])('the Python notebook helper (notebooks/penumbra_warehouse.py) reads the same snapshot', () => {
+  // Needs the snapshot the test above left (1,010 telemetry events).
+  expect(snapshotDir).toBeDefined();
+  const ns = snapshotDir!;
   const script = [
     'import json, penumbra_warehouse as w',
     'con = w.connect()',

@@ -8,6 +8,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { buildLibrary } from './build.ts';
+import { requires } from '../../test/requires.ts';
+
+// Every test here drives Chromium: skipped visibly without it, a failure under CI (test/requires.ts).
+const it = requires(['chromium']);
 
 interface Ev { id: string; type: string; name: string; ts: number; value?: number; attrs?: Record<string, string> }
 interface Batch {

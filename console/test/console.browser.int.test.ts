@@ -12,6 +12,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startFakeServer, type FakeServer } from './fake-api.ts';
+import { requires } from '../../test/requires.ts';
+
+// Every test here drives Chromium: skipped visibly without it, a failure under CI (test/requires.ts).
+const test = requires(['chromium']);
 
 const require = createRequire(import.meta.url);
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -32,6 +32,10 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { uniquePrefix, testBrokers, testRegistryUrl } from '../../test/stack-helpers.ts';
 import { fixtureArchive } from '../../pipeline/shadowing/fixtures.ts';
+import { requires } from '../../test/requires.ts';
+
+// Every test here drives Chromium: skipped visibly without it, a failure under CI (test/requires.ts).
+const test = requires(['chromium']);
 
 const require = createRequire(import.meta.url);
 const here = path.dirname(fileURLToPath(import.meta.url));

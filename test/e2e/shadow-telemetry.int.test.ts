@@ -10,6 +10,10 @@ import { chromium, type Browser } from 'playwright-core';
 import { startTestPenumbra, uploadForm, TOKENS, type TestPenumbra } from '../penumbra-helpers.ts';
 import { writeArchive } from '../../pipeline/shadowing/archive.ts';
 import type { WarehouseFeatureHandle } from '../../pipeline/warehouse/feature.ts';
+import { requires } from '../requires.ts';
+
+// Every test here drives Chromium: skipped visibly without it, a failure under CI (test/requires.ts).
+const test = requires(['chromium']);
 
 const ITEM = 'com.example.shop';
 let t: TestPenumbra;

@@ -12,6 +12,9 @@ import { chromium, type Browser } from 'playwright-core';
 import { startTestPenumbra, uploadForm, TOKENS, type TestPenumbra } from '../penumbra-helpers.ts';
 import { fixtureArchive, fixtureTree, goldenConfig } from '../../pipeline/shadowing/fixtures.ts';
 import { readArchiveBuffer } from '../../pipeline/shadowing/archive.ts';
+import { available, requires } from '../requires.ts';
+
+const inChromium = requires(['chromium']);
 
 const HOSTILE_SELECTORS = [
   '</script><script>window.__pwned="s1";alert(1)</script>',
@@ -50,7 +53,7 @@ beforeAll(async () => {
   const res = await fetch(`${t.url}/api/v1/items`, { method: 'POST', headers: t.auth('operator'), body: uploadForm(await fixtureArchive('multi-page-web', 'zip'), cfg) });
   expect(res.status).toBe(201);
   itemId = ((await res.json()) as { item: { itemId: string } }).item.itemId;
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'] });
+  if (available(['chromium'])) browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'] });
 });
 afterAll(async () => {
   await browser?.close();
@@ -82,7 +85,7 @@ test('no shadow file contains a selector: points are read at run time, never bak
   }
 });
 
-test('in Chromium, the shadow runs its points without executing any selector', async () => {
+inChromium('in Chromium, the shadow runs its points without executing any selector', async () => {
   const context = await browser.newContext();
   const page = await context.newPage();
   const dialogs: string[] = [];
@@ -148,7 +151,7 @@ test('operator endpoint URLs cannot inject markup or script into shadow files (r
  * as that operator. /d/ is therefore served from its own origin (another port); the API's /d/
  * answers 308 there (connectors/http/content-origin.ts).
  */
-test('an item page runs on its own origin: no access to the console session, nothing to act with', async () => {
+inChromium('an item page runs on its own origin: no access to the console session, nothing to act with', async () => {
   const context = await browser.newContext();
   const page = await context.newPage();
   // The console's tab: same origin as the API, token stored where the console keeps it.

@@ -10,6 +10,7 @@ import { createKafka, AvroProducer } from '../../pipeline/kafka/client.ts';
 import { provisionAll } from '../../pipeline/kafka/setup.ts';
 import type { TelemetryEvent, AuditEntry } from '../../schemas/types.generated.ts';
 import { uniquePrefix } from '../stack-helpers.ts';
+import { requires } from '../requires.ts';
 
 const base = loadConfig({ KAFKA_BROKERS: process.env.KAFKA_BROKERS!, SCHEMA_REGISTRY_URL: process.env.SCHEMA_REGISTRY_URL! });
 const prefix = uniquePrefix('wire');
@@ -26,9 +27,15 @@ function python(args: string[]): Promise<{ code: number | null; out: string; err
   });
 }
 
-test('Confluent-framed Avro written by Penumbra decodes with confluent-kafka against our registry', async () => {
-  const kafka = createKafka(cfg.kafkaBrokers, 'wire-test');
-  const { codec } = await provisionAll(kafka, cfg);
+// Both tests read topics of this file's prefix; provisioned once, whichever of them runs.
+let codec: Awaited<ReturnType<typeof provisionAll>>['codec'];
+let kafka: ReturnType<typeof createKafka>;
+beforeAll(async () => {
+  kafka = createKafka(cfg.kafkaBrokers, 'wire-test');
+  ({ codec } = await provisionAll(kafka, cfg));
+}, 60_000);
+
+requires(['python:confluent_kafka.schema_registry.avro'])('Confluent-framed Avro written by Penumbra decodes with confluent-kafka against our registry', async () => {
   const producer = new AvroProducer(kafka, codec);
   await producer.connect();
   const ev: TelemetryEvent = { id: randomUUID(), itemId: 'com.example.notes', version: '1.4.0', variant: 'checkout-v2', profileVersion: 3, sessionId: 's-1', userId: 'u-1', type: 'request', name: 'api', ts: 1764200000420, value: 182.5, attrs: { status: '200', path: '/v1/notes' }, sentAt: 1764200001000, receivedAt: 1764200001005, controlOf: null, verified: true, unverifiedReason: null };
@@ -49,7 +56,7 @@ test('Confluent-framed Avro written by Penumbra decodes with confluent-kafka aga
   expect(JSON.parse(aud.out.trim()).value).toEqual(audit);
 }, 90000);
 
-test('kcat lists every topic of the contract', () => {
+requires(['kcat'])('kcat lists every topic of the contract', () => {
   const r = spawnSync('kcat', ['-b', cfg.kafkaBrokers[0], '-L'], { encoding: 'utf8', timeout: 20000 });
   expect(r.status).toBe(0);
   for (const t of Object.values(cfg.topics)) expect(r.stdout).toContain(`topic "${t}"`);
