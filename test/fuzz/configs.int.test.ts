@@ -13,8 +13,6 @@
  * problem+json (422 with field paths), never a 5xx.
  */
 import fc from 'fast-check';
-// CI pins FUZZ_SEED so a run is reproducible; locally each run explores new inputs.
-if (process.env.FUZZ_SEED) fc.configureGlobal({ seed: Number(process.env.FUZZ_SEED) });
 import { startTestPenumbra, uploadForm, type TestPenumbra } from '../penumbra-helpers.ts';
 import { fixtureArchive, fixtureTree, goldenConfig } from '../../pipeline/shadowing/fixtures.ts';
 import { parseShadowConfigs, POINT_EVENTS } from '../../pipeline/shadowing/shadow-config.ts';
@@ -22,6 +20,7 @@ import { readArchiveBuffer, normaliseMemberName } from '../../pipeline/shadowing
 import { unsafeRegexReason, compileRegexRule, MAX_REGEX_INPUT } from '../../pipeline/traffic-split/regex-safety.ts';
 import { PenumbraError, ValidationError } from '../../pipeline/errors.ts';
 import { contractViolation, runs, pool } from './fuzz-helpers.ts';
+import { fuzzSeed } from './seed.ts';
 
 const manifest = fixtureTree('api-refs').manifest;
 
@@ -92,7 +91,7 @@ test(`parseShadowConfigs: ${runs(10_000)} config shapes → configs, or field-pa
     }),
     { numRuns: runs(10_000) },
   );
-  process.stderr.write(`config fuzz: ${accepted} accepted, ${refused} refused\n`);
+  process.stderr.write(`config fuzz (FUZZ_SEED=${fuzzSeed()}): ${accepted} accepted, ${refused} refused\n`);
   expect(accepted).toBeGreaterThan(runs(10_000) / 50);
   expect(refused).toBeGreaterThan(runs(10_000) / 2);
 });

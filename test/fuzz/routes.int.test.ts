@@ -12,6 +12,7 @@ import { startTestPenumbra, uploadForm, TOKENS, type TestPenumbra } from '../pen
 import { fixtureArchive, fixtureTree, goldenConfig } from '../../pipeline/shadowing/fixtures.ts';
 import { fetchOperations, type Operation } from '../security/openapi-ops.ts';
 import { contractViolation, runs, clientIp, pool, type Answer } from './fuzz-helpers.ts';
+import { fuzzSeed } from './seed.ts';
 
 const RUNS = runs(10_000);
 let t: TestPenumbra;
@@ -133,7 +134,7 @@ test(`${RUNS} fuzzed requests over every OpenAPI route meet the HTTP contract`, 
   expect(ops.length).toBeGreaterThanOrEqual(15);
   // Sampled with a logged seed and sent 8 at a time (handlers that wait on Kafka would make a
   // sequential run take minutes); a failure prints the whole request, so it replays exactly.
-  const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31);
+  const seed = fuzzSeed();
   const reqs = fc.sample(fc.constantFrom(...ops).chain(request), { numRuns: RUNS, seed });
   const statuses = new Map<string, number>();
   const failures: string[] = [];

@@ -16,6 +16,7 @@ import { startTestPenumbra, uploadForm, type TestPenumbra } from '../penumbra-he
 import { fixtureArchive, fixtureTree, goldenConfig } from '../../pipeline/shadowing/fixtures.ts';
 import { kafkaFor } from '../stack-helpers.ts';
 import { contractViolation, runs, clientIp, pool } from './fuzz-helpers.ts';
+import { fuzzSeed } from './seed.ts';
 
 // Each POST is one envelope case and each event in it one more (events are validated one by one):
 // 2,000 POSTs carry ≥ 10,000 cases. Every POST waits for a broker acknowledgement (the collector's
@@ -246,7 +247,7 @@ async function sendOne(p: PayloadShape, i: number): Promise<void> {
 // ---- the run ------------------------------------------------------------------------------
 
 test(`${PAYLOADS} fuzzed and hostile telemetry POSTs (≥ ${PAYLOADS * 5} cases with their events): refused or DLQ'd, every valid event on telemetry.raw exactly as accepted`, async () => {
-  const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31);
+  const seed = fuzzSeed();
   const shapes = [...handWritten(), ...fc.sample(payload, { numRuns: PAYLOADS, seed })];
   const started = Date.now();
   await pool(shapes.length, 16, (i) => sendOne(shapes[i], i));
