@@ -73,7 +73,15 @@ export async function runProcessor<N extends SchemaName>(deps: ProcessorDeps, sp
     const { batch } = payload;
     const good: Decoded<N>[] = [];
     const dead: OutRecord[] = [];
+    let beatAt = Date.now();
     for (const m of messages) {
+      // Decoding a chunk can outlast the session timeout (a registry lookup per garbage record):
+      // heartbeat within it, or the broker evicts this member and the chunk is handled again
+      // (pipeline/telemetry/slow-batch.int.test.ts shows it for the metrics processor).
+      if (Date.now() - beatAt >= 1000) {
+        beatAt = Date.now();
+        await payload.heartbeat().catch(() => undefined);
+      }
       try {
         const value = await deps.codec.decode(spec.schema, m.value);
         const issues = spec.validate?.(value) ?? [];

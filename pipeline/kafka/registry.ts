@@ -27,6 +27,9 @@ export class SchemaRegistrationError extends PenumbraError {
 }
 
 export const MAGIC = 0;
+/** How long a schema id the registry refused stays refused without asking again (see refusedIds). */
+const REFUSED_ID_TTL_MS = 60_000;
+const REFUSED_IDS_MAX = 10_000;
 
 export class AvroCodec {
   readonly registry: SchemaRegistry;
@@ -105,6 +108,23 @@ export class AvroCodec {
     return buf;
   }
 
+  /**
+   * Schema ids the registry said it does not have (or not as Avro), remembered for a while: a
+   * topic full of garbage would otherwise cost one registry round trip per record, making a
+   * processor's batch slow enough to outlast its group session (found by the fresh-seed fuzz
+   * pass, test/fuzz/kafka-topics). The verdict is the same DecodeError either way — such a record
+   * is a dead letter whether it is asked again or not; the TTL only bounds how long an id that a
+   * registry gains later (a restored backup) stays refused. Bounded: oldest forgotten first.
+   */
+  private readonly refusedIds = new Map<number, { at: number; message: string }>();
+
+  private refuseId(id: number, message: string): DecodeError {
+    this.refusedIds.delete(id);
+    this.refusedIds.set(id, { at: Date.now(), message });
+    if (this.refusedIds.size > REFUSED_IDS_MAX) this.refusedIds.delete(this.refusedIds.keys().next().value!);
+    return new DecodeError(message);
+  }
+
   /** Decode a framed value into `name`'s latest shape; throws DecodeError on anything wrong. */
   async decode<N extends SchemaName>(name: N, buf: Buffer | null): Promise<SchemaTypes[N]> {
     if (!buf || buf.length < 6) throw new DecodeError(`value too short for the Confluent wire format (${buf?.length ?? 0} bytes)`);
@@ -132,14 +152,16 @@ export class AvroCodec {
     if (cached) return cached;
     let writer = this.writers.get(id);
     if (!writer) {
+      const refused = this.refusedIds.get(id);
+      if (refused && Date.now() - refused.at < REFUSED_ID_TTL_MS) throw new DecodeError(refused.message);
       let schemaJson: unknown;
       try {
         // Raw schema text rather than the library's getSchema(): we build our own avsc type.
         const res = await fetch(`${this.url}/schemas/ids/${id}`);
-        if (res.status === 404) throw new DecodeError(`schema id ${id} is unknown to the registry`);
+        if (res.status === 404) throw this.refuseId(id, `schema id ${id} is unknown to the registry`);
         if (!res.ok) throw new UnavailableError(`registry answered ${res.status} for schema id ${id}`);
         const body = (await res.json()) as { schema: string; schemaType?: string };
-        if (body.schemaType && body.schemaType !== 'AVRO') throw new DecodeError(`schema id ${id} is ${body.schemaType}, not AVRO`);
+        if (body.schemaType && body.schemaType !== 'AVRO') throw this.refuseId(id, `schema id ${id} is ${body.schemaType}, not AVRO`);
         schemaJson = JSON.parse(body.schema);
       } catch (err) {
         if (err instanceof PenumbraError) throw err;

@@ -293,8 +293,17 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
     const closed: AggregatedWindow[] = [];
     const dead: OutRecord[] = [];
     let last: string | null = null;
+    let beatAt = Date.now();
     for (const m of batch.messages) {
       if (!payload.isRunning() || payload.isStale()) break;
+      // A batch can take longer than the session timeout (thousands of records, each needing a
+      // registry lookup: slow-batch.int.test.ts): heartbeat within it, or the broker evicts this
+      // member and the partition is handled again. A failed heartbeat (rebalance under way) is
+      // left to isStale() above; what was handled so far is still emitted below.
+      if (Date.now() - beatAt >= 1000) {
+        beatAt = Date.now();
+        await payload.heartbeat().catch(() => undefined);
+      }
       const offset = BigInt(m.offset);
       let e: TelemetryEvent;
       try {
