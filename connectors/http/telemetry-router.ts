@@ -14,6 +14,7 @@ import { validateBatch, LIMITS, batchSchema } from '../../pipeline/telemetry/bat
 import { PenumbraError, ValidationError } from '../../pipeline/errors.ts';
 import type { OpenApiRegistry } from './openapi.ts';
 import { rateLimit, defaultDeviceLimits, type DeviceLimits } from './rate-limit.ts';
+import type { CollectorHealth } from '../../pipeline/collector-health/health.ts';
 
 export interface CollectorStats {
   batches: number;
@@ -23,11 +24,16 @@ export interface CollectorStats {
   deadLettered: number;
 }
 
-export function createTelemetryRouter(deps: { producer: AvroProducer; topics: TopicNames; openapi: OpenApiRegistry; limits?: DeviceLimits }): { router: Router; stats: CollectorStats } {
+export function createTelemetryRouter(deps: { producer: AvroProducer; topics: TopicNames; openapi: OpenApiRegistry; limits?: DeviceLimits; health?: CollectorHealth }): { router: Router; stats: CollectorStats; sender: CoalescingSender } {
   const r = Router();
   const limits = deps.limits ?? defaultDeviceLimits();
   // Concurrent batches share produce requests; each 202 still waits for its own records' ack.
-  const sender = new CoalescingSender(deps.producer, { lingerMs: 2, maxRecords: 5000 });
+  const health = deps.health;
+  const sender = new CoalescingSender(deps.producer, {
+    lingerMs: 2,
+    maxRecords: 5000,
+    observer: health && { acknowledged: (now) => health.acknowledged(now), failed: (now, reason) => health.produceFailed(now, reason) },
+  });
   const stats: CollectorStats = { batches: 0, accepted: 0, rejectedEvents: 0, refusedBatches: 0, deadLettered: 0 };
   const cors: express.RequestHandler = (_req, res, next) => {
     res.setHeader('Access-Control-Allow-Origin', '*');
@@ -89,5 +95,11 @@ export function createTelemetryRouter(deps: { producer: AvroProducer; topics: To
       res.status(202).json({ accepted: events.length, rejected: rejected.map((x) => ({ index: x.index, id: x.id, errors: x.issues })), skewCorrectedMs: v.result.skewMs });
     },
   );
-  return { router: r, stats };
+  // Every 503 this route answers (nothing of the batch is durable) counts against its health;
+  // the error goes on to the one problem+json handler.
+  r.use('/api/v1/telemetry', ((err, _req, _res, next) => {
+    if (health && err instanceof PenumbraError && err.status === 503) health.answered503(Date.now(), err.message);
+    next(err);
+  }) as express.ErrorRequestHandler);
+  return { router: r, stats, sender };
 }

@@ -12,10 +12,13 @@ import { followTopic } from '../kafka/follow.ts';
 import { publicConfigView } from '../profiles/codec.ts';
 import { AuditLog, toView } from '../audit/audit-log.ts';
 import type { Feature } from './features.ts';
+import { CollectorHealth } from '../collector-health/health.ts';
 
 export const collectorFeature: Feature = async (ctx) => {
-  const { router, stats } = createTelemetryRouter({ producer: ctx.producer, topics: ctx.cfg.topics, openapi: ctx.openapi, limits: ctx.limits });
-  ctx.healthChecks.push(async () => ({ collector: { status: 'ok', ...stats } }));
+  const health = new CollectorHealth();
+  const { router, stats, sender } = createTelemetryRouter({ producer: ctx.producer, topics: ctx.cfg.topics, openapi: ctx.openapi, limits: ctx.limits, health });
+  // From what the collector did (pipeline/collector-health): degraded while it refuses work.
+  ctx.healthChecks.push(async () => ({ collector: { ...stats, ...health.check(Date.now(), sender.pending()) } }));
   return { router };
 };
 

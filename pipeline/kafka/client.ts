@@ -125,20 +125,43 @@ export class AvroProducer {
  * throughput. A failed request fails every caller in it (each answers 503; ids make retries safe).
  */
 export class CoalescingSender {
-  private queue: { records: OutRecord[]; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  private queue: { records: OutRecord[]; at: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
   private queued = 0;
   private timer: NodeJS.Timeout | null = null;
+  /** Produce requests sent and not yet answered by the broker, oldest first (insertion order). */
+  private readonly inFlight = new Set<{ batches: number; records: number; at: number }>();
 
-  constructor(private readonly producer: AvroProducer, private readonly opts: { lingerMs?: number; maxRecords?: number } = {}) {}
+  constructor(
+    private readonly producer: AvroProducer,
+    private readonly opts: {
+      lingerMs?: number;
+      maxRecords?: number;
+      /** Told of every produce request's outcome (the collector's health: pipeline/collector-health). */
+      observer?: { acknowledged(now: number): void; failed(now: number, reason: string): void };
+    } = {},
+  ) {}
 
   send(records: OutRecord[]): Promise<void> {
     if (records.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ records, resolve, reject });
+      this.queue.push({ records, at: Date.now(), resolve, reject });
       this.queued += records.length;
       if (this.queued >= (this.opts.maxRecords ?? 5000)) this.flush();
       else this.timer ??= setTimeout(() => this.flush(), this.opts.lingerMs ?? 2);
     });
+  }
+
+  /** Callers still waiting for an acknowledgement: queued for the linger timer or in a request in flight. */
+  pending(): { batches: number; records: number; oldestAt: number | null } {
+    let batches = this.queue.length;
+    let records = this.queued;
+    let oldestAt: number | null = this.queue[0]?.at ?? null;
+    for (const f of this.inFlight) {
+      batches += f.batches;
+      records += f.records;
+      oldestAt = Math.min(oldestAt ?? f.at, f.at);
+    }
+    return { batches, records, oldestAt };
   }
 
   private flush(): void {
@@ -152,11 +175,17 @@ export class CoalescingSender {
     this.queued = 0;
     const all: OutRecord[] = [];
     for (const b of batch) for (const r of b.records) all.push(r);
+    const flight = { batches: batch.length, records: all.length, at: batch[0].at };
+    this.inFlight.add(flight);
     this.producer.send(all).then(
       () => {
+        this.inFlight.delete(flight);
+        this.opts.observer?.acknowledged(Date.now());
         for (const b of batch) b.resolve();
       },
       (err) => {
+        this.inFlight.delete(flight);
+        this.opts.observer?.failed(Date.now(), (err as Error)?.message ?? String(err));
         for (const b of batch) b.reject(err);
       },
     );

@@ -7,9 +7,11 @@
  * Guarantees checked:
  *  - while the broker is down nothing is acknowledged falsely: answers are 202 only for events
  *    the broker took (before the kill, or after it is back while the request was retrying), and
- *    503 problem+json otherwise; health reports Kafka down and the process stays up;
- *  - after the broker is back the process recovers by itself (no restart of Penumbra), and every
- *    acknowledged event is in DuckDB exactly once; rows = records on the topic.
+ *    503 problem+json otherwise; health reports Kafka down and the process stays up, and the
+ *    collector's own check (pipeline/collector-health) reports it refuses telemetry;
+ *  - after the broker is back the process recovers by itself (no restart of Penumbra; the
+ *    collector check is ok again), and every acknowledged event is in DuckDB exactly once;
+ *    rows = records on the topic.
  * Slow (two JVMs start): this is the last fault test and may take two minutes.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -106,6 +108,14 @@ test('broker killed and restarted under load: no false 202, self-recovery, every
     healthMsWhileDown = Math.max(healthMsWhileDown, Date.now() - t0);
     await new Promise((r) => setTimeout(r, 1000));
   }
+  // The collector's check reflects what it answers: 503s and nothing acknowledged since.
+  type CollectorView = { status: string; detail?: string; recent: { answered503: number; produceFailures: number } };
+  const refusing = await waitFor('the collector check to report that it refuses telemetry', async () => {
+    const c = (await health(p.url, 90_000)).checks.collector as unknown as CollectorView | undefined;
+    return c?.status === 'degraded' && c.recent.answered503 > 0 ? c : null;
+  }, 120_000, 1000);
+  expect(refusing.detail).toMatch(/refusing telemetry: \d+ batch\(es\) answered 503/);
+  expect(refusing.recent.produceFailures).toBeGreaterThan(0);
 
   // Bring it back on the same data; Penumbra is not restarted.
   restartAt = Date.now();
@@ -113,6 +123,7 @@ test('broker killed and restarted under load: no false 202, self-recovery, every
   const backAfter = Date.now() - killedAt;
   await waitFor('health to report Kafka ok again', async () => (await health(p.url, 90_000)).checks.kafka?.status === 'ok', 120_000, 1000);
   await waitFor('more acknowledged events after the broker is back', () => acked.size >= ackedAtKill + 500, 120_000);
+  await waitFor('the collector check to be ok again', async () => ((await health(p.url)).checks.collector?.status === 'ok' ? true : null), 60_000, 500);
   running = false;
   await Promise.all(loops);
 
