@@ -21,6 +21,19 @@ export interface RouteDoc {
   responses: Record<string, string>;
 }
 
+/**
+ * A route's declared answers plus those it gives without its router saying so: the auth
+ * middleware's 401 (and 403 above the lowest role) and express.json()'s 400 for a malformed
+ * body. console/test/fake-api.int.test.ts checks real answers against this document.
+ */
+function impliedResponses(r: RouteDoc): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (r.body && (r.bodyContentType ?? 'application/json') === 'application/json') out[400] = 'Malformed JSON body';
+  if (r.auth !== 'none') out[401] = 'No or unknown token';
+  if (r.auth === 'operator' || r.auth === 'admin') out[403] = `Role below ${r.auth}`;
+  return Object.fromEntries(Object.entries({ ...out, ...r.responses }).sort(([a], [b]) => Number(a) - Number(b)));
+}
+
 export class OpenApiRegistry {
   readonly routes: RouteDoc[] = [];
 
@@ -45,7 +58,7 @@ export class OpenApiRegistry {
         tags: r.tags ?? [],
         parameters: params,
         responses: Object.fromEntries(
-          Object.entries(r.responses).map(([code, description]) => [
+          Object.entries(impliedResponses(r)).map(([code, description]) => [
             code,
             Number(code) >= 400
               ? { description, content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } }

@@ -3,11 +3,18 @@
  * console uses (contract in shared ARCHITECTURE.md / the console brief). Used by the browser
  * test and bench/console.bench.ts; the real end-to-end test runs against `npm start`.
  * Tokens: `op-token` (operator olivia), `view-token` (viewer vic).
+ *
+ * Errors are the real server's: each is one of its error classes (pipeline/errors.ts) turned into
+ * problem+json by its own toProblem (connectors/http/problem.ts), so types, titles and fields
+ * cannot drift; fake-api.int.test.ts sends the same requests to this fake and to a real Penumbra
+ * and compares the answers, and checks each one against the real OpenAPI document.
  */
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { toProblem } from '../../connectors/http/problem.ts';
+import { ArchiveRejectedError, AuthError, ConflictError, NotFoundError, PenumbraError, PreconditionRequiredError, ValidationError, type FieldIssue } from '../../pipeline/errors.ts';
 
 const TOKENS: Record<string, { name: string; role: string }> = {
   'op-token': { name: 'olivia', role: 'operator' },
@@ -16,9 +23,34 @@ const TOKENS: Record<string, { name: string; role: string }> = {
 const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml', '.json': 'application/json' };
 export const CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'";
 
-function problem(res: http.ServerResponse, status: number, detail: string, extra: Record<string, unknown> = {}): void {
-  res.writeHead(status, { 'content-type': 'application/problem+json' });
-  res.end(JSON.stringify({ type: `https://penumbra.dev/problems/${status}`, title: http.STATUS_CODES[status], status, detail, ...extra }));
+/** The error the real server throws for this answer (the class decides type, title and fields). */
+function errorFor(status: number, detail: string, extra: { errors?: FieldIssue[]; reason?: string; current?: unknown }): unknown {
+  switch (status) {
+    case 401: return new AuthError('unauthorized', detail);
+    case 403: return new AuthError('forbidden', detail);
+    case 404: return new NotFoundError(detail);
+    case 409: return new ConflictError(detail, extra.current);
+    case 428: return new PreconditionRequiredError(detail);
+    case 422: return extra.reason ? new ArchiveRejectedError(extra.reason, detail, extra.errors ?? []) : new ValidationError(detail, extra.errors ?? []);
+    default: return new PenumbraError('internal', detail, { status });
+  }
+}
+function sendError(res: http.ServerResponse, err: unknown): void {
+  const p = toProblem(err, res.req?.url);
+  res.writeHead(p.status, { 'content-type': 'application/problem+json' });
+  res.end(JSON.stringify(p));
+}
+function problem(res: http.ServerResponse, status: number, detail: string, extra: { errors?: FieldIssue[]; reason?: string; current?: unknown } = {}): void {
+  sendError(res, errorFor(status, detail, extra));
+}
+/** JSON body, or the error express.json() raises on a malformed one (the real API answers 400 malformed-json). */
+async function readJson(req: http.IncomingMessage): Promise<Record<string, unknown>> {
+  const text = await readBody(req);
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch (err) {
+    throw Object.assign(new Error((err as Error).message), { status: 400, type: 'entity.parse.failed' });
+  }
 }
 function json(res: http.ServerResponse, body: unknown, headers: Record<string, string> = {}): void {
   res.writeHead(200, { 'content-type': 'application/json', ...headers });
@@ -149,13 +181,14 @@ export async function startFakeServer(distDir: string, opts: { withApi?: boolean
       if (decodeURIComponent(mm[1]) !== st.itemId) return problem(res, 404, 'No such item');
       if (m === 'GET') return json(res, st.profile, { etag: `"${st.profile.profileVersion}"` });
       if (!mutate()) return;
-      const ifMatch = Number(String(req.headers['if-match'] ?? '').replace(/"/g, ''));
-      const body = JSON.parse(await readBody(req));
+      if (req.headers['if-match'] === undefined) return problem(res, 428, 'PUT shadow-config needs If-Match: <profileVersion>');
+      const ifMatch = Number(String(req.headers['if-match']).replace(/"/g, ''));
+      const body = (await readJson(req)) as { shadows: Record<string, unknown>[] };
       if (ifMatch !== st.profile.profileVersion) return problem(res, 409, 'Stale If-Match', { current: { profileVersion: st.profile.profileVersion, updatedBy: st.profile.updatedBy, updatedAt: st.profile.updatedAt } });
       const bad = (body.shadows as { traffic: { percentage: number } }[]).findIndex((s) => s.traffic.percentage > 100);
       if (bad >= 0) return problem(res, 422, 'Invalid config', { errors: [{ path: `shadows/${bad}/traffic/percentage`, message: 'must be ≤ 100' }] });
       st.puts++;
-      Object.assign(st.profile, { shadows: body.shadows.map((s: Record<string, unknown>) => ({ ...s, artifact: { sha256: 'b'.repeat(64), size: 1 } })), profileVersion: st.profile.profileVersion + 1, updatedBy: who.name, updatedAt: Date.now() });
+      Object.assign(st.profile, { shadows: body.shadows.map((s) => ({ ...s, artifact: { sha256: 'b'.repeat(64), size: 1 } })), profileVersion: st.profile.profileVersion + 1, updatedBy: who.name, updatedAt: Date.now() });
       broadcast('profile', st.profile);
       return json(res, st.profile, { etag: `"${st.profile.profileVersion}"` });
     }
@@ -180,7 +213,7 @@ export async function startFakeServer(distDir: string, opts: { withApi?: boolean
     if (p === '/alert-rules' && m === 'GET') return json(res, { rules: st.rules });
     if (p === '/alert-rules' && m === 'POST') {
       if (!mutate()) return;
-      const r = { ...JSON.parse(await readBody(req)), id: `ar${st.rules.length + 1}` };
+      const r = { ...(await readJson(req)), id: `ar${st.rules.length + 1}` };
       st.rules.push(r);
       return json(res, r);
     }
@@ -188,7 +221,7 @@ export async function startFakeServer(distDir: string, opts: { withApi?: boolean
       if (!mutate()) return;
       const id = decodeURIComponent(mm[1]);
       if (m === 'DELETE') { st.rules = st.rules.filter((r) => r.id !== id); res.writeHead(204); res.end(); return; }
-      const r = { ...JSON.parse(await readBody(req)), id };
+      const r = { ...(await readJson(req)), id };
       st.rules = st.rules.map((x) => (x.id === id ? r : x));
       return json(res, r);
     }
@@ -203,7 +236,7 @@ export async function startFakeServer(distDir: string, opts: { withApi?: boolean
   const server = http.createServer((req, res) => {
     const u = new URL(req.url ?? '/', 'http://x');
     if (withApi && u.pathname.startsWith('/api/v1/')) {
-      api(req, res, u).catch((e) => { if (!res.headersSent) problem(res, 500, String(e)); });
+      api(req, res, u).catch((e) => { if (!res.headersSent) sendError(res, e); });
       return;
     }
     const extra = opts.extraFiles?.[u.pathname];
