@@ -12,6 +12,7 @@ import { queryParquet } from '../../connectors/duckdb-sink/query.ts';
 import type { ShadowConfig } from '../domain/types.ts';
 import { simulateCli } from '../../cli/simulate.ts';
 import { runSimulation, startSimulation } from './runner.ts';
+import { requires } from '../../test/requires.ts';
 
 let t: TestPenumbra;
 let itemId: string;
@@ -104,7 +105,7 @@ test('HTTP sessions: counts add up, artifacts are fetched once, stop() ends ever
   }
 }, 90_000);
 
-test('browser sessions: the injected library sends real telemetry, clicks included', async () => {
+requires(['chromium'])('browser sessions: the injected library sends real telemetry, clicks included', async () => {
   const r = await runSimulation({ url: t.url, items: [itemId], users: 20, rate: 0.5, durationMs: 16_000, browser: 3, seed: 'browser-int' });
   expect(r.errors).toEqual([]);
   expect(r.browser).toEqual({ sessions: 3, byVariant: { 'checkout-v2': 3 }, clicks: 3, failed: 0, avgSessionMs: expect.any(Number) });
