@@ -122,6 +122,15 @@ describe('parseShadowConfigs', () => {
     expect(c).not.toHaveProperty('artifact');
   });
 
+  // Found by the fresh-seed fuzz pass (test/fuzz/configs, FUZZ_SEED=63696294): -0 was kept, and
+  // JSON turns it into 0, so what GET returned differed from what was accepted.
+  test('-0 is stored as 0: accepted configs survive a JSON round trip unchanged', () => {
+    const [c] = parseShadowConfigs([{ name: '0', traffic: { percentage: -0 }, instrumentation: { sampleRate: -0 } }], manifest);
+    expect(Object.is(c.traffic.percentage, 0)).toBe(true);
+    expect(Object.is(c.instrumentation.sampleRate, 0)).toBe(true);
+    expect(parseShadowConfigs(JSON.parse(JSON.stringify([c])), manifest)).toEqual([c]);
+  });
+
   test('returned values do not alias the input', () => {
     const input = { name: 'a', traffic: { percentage: 1, match: 'any', rules: [{ attribute: 'country', op: 'in', values: ['FR'] }] } };
     const [c] = parseShadowConfigs(input, manifest);

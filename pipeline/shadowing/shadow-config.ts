@@ -73,6 +73,13 @@ const shadowSchema = z.strictObject({
   artifact: z.unknown().optional(),
 });
 
+/**
+ * JSON has no -0 (it prints 0): a config stored with -0 would come back from GET as a different
+ * value than was accepted, so GET → PUT would not be a fixed point (found by the fresh-seed
+ * fuzz pass, test/fuzz/configs, FUZZ_SEED=63696294).
+ */
+const noNegativeZero = (x: number): number => (Object.is(x, -0) ? 0 : x);
+
 export const DEFAULT_TRAFFIC: Readonly<TrafficConfig> = Object.freeze({ percentage: 0, match: 'all', rules: [] });
 
 /** Traffic with defaults filled in for absent fields (present fields are validated as given). */
@@ -158,11 +165,11 @@ export function parseShadowConfigs(input: unknown, manifest: ItemManifest, opts:
       instrumentation: {
         capture: { ...instrumentation.capture },
         points: instrumentation.points.map((p) => ({ ...p })),
-        sampleRate: instrumentation.sampleRate,
+        sampleRate: noNegativeZero(instrumentation.sampleRate),
       },
       endpoints: Object.fromEntries(Object.entries(endpoints).sort(([a], [b]) => (a < b ? -1 : 1))),
       traffic: {
-        percentage: traffic.percentage,
+        percentage: noNegativeZero(traffic.percentage),
         match: traffic.match,
         rules: traffic.rules.map((r) => ({ ...r, ...(r.values ? { values: [...r.values] } : {}) })),
       },
