@@ -21,6 +21,7 @@ import { itemOriginLabel } from '../../connectors/http/content-origin.ts';
 import { DLQ_VALUE_PREFIX_BYTES } from '../../pipeline/kafka/dlq.ts';
 import type { DeadLetter } from '../../schemas/types.generated.ts';
 import { waitFor } from '../wait-for.ts';
+import { requires } from '../requires.ts';
 
 const A = 'com.example.apirefs';
 const B = 'com.example.multipage';
@@ -265,7 +266,7 @@ test('both listeners cap connections and close clients that never finish their h
   }
 });
 
-test('in Chromium, two items\' pages cannot read each other\'s storage', async () => {
+requires(['chromium'])('in Chromium, two items\' pages cannot read each other\'s storage', async () => {
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
   const context = await browser.newContext();
   const page = await context.newPage();
