@@ -12,6 +12,12 @@ export interface ItemManifest {
   entry: string;
   /** Named server base URLs the item talks to; shadows may override any of these keys. */
   endpoints?: Record<string, string>;
+  /** Update bundles (Expo export layout) only: the native runtime the JS needs (pipeline/mobile). */
+  runtimeVersion?: string;
+  /** Update bundles only: platforms with a bundle in metadata.json. */
+  platforms?: ('ios' | 'android')[];
+  /** Update bundles only: handed to apps as the Expo manifest's `extra` (endpoint URLs rewritten in shadows). */
+  extra?: Record<string, unknown>;
 }
 
 export type RuleOp = 'in' | 'not_in' | 'equals' | 'not_equals' | 'semver' | 'regex';

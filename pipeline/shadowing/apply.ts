@@ -251,7 +251,7 @@ export function rewriteText(text: string, rewrites: Rewrite[]): { text: string; 
 
 // ---------------------------------------------------------------------------------------------
 
-function checkContext(item: ItemTree, config: ShadowConfig, ctx: ApplyContext): void {
+export function checkContext(item: ItemTree, config: ShadowConfig, ctx: ApplyContext): void {
   const issues = [];
   if (!LIBRARY_FILE_RE.test(ctx.library.fileName)) {
     issues.push({ path: 'library/fileName', message: 'must be a plain versioned file name such as penumbra-instrument-1.0.0.js' });

@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import type { ItemManifest } from '../domain/types.ts';
 import { ArchiveRejectedError, type FieldIssue } from '../errors.ts';
+import { EXPO_PLATFORMS, readExpoLayout } from '../mobile/expo-layout.ts';
 
 export const MANIFEST_PATH = 'manifest.json';
 /** A manifest is a few hundred bytes; anything past this is not a manifest. */
@@ -77,6 +78,21 @@ export const manifestSchema = z.object({
     .optional(),
 });
 
+/**
+ * An update bundle (Expo export layout, pipeline/mobile/README.md) is told apart by its
+ * `runtimeVersion`: it then needs `platforms` and no `entry` (each platform's bundle, named in
+ * metadata.json, is its entry). `extra` is handed to apps in the Expo manifest's `extra`.
+ */
+export const expoManifestSchema = manifestSchema.extend({
+  entry: manifestSchema.shape.entry.optional(),
+  runtimeVersion: z.string().trim().min(1, 'must not be empty').max(255).regex(/^[\x20-\x7e]+$/, 'printable ASCII only (it travels in the expo-runtime-version header)'),
+  platforms: z
+    .array(z.enum(EXPO_PLATFORMS))
+    .min(1, 'at least one of ios, android')
+    .refine((p) => new Set(p).size === p.length, 'platforms must be unique'),
+  extra: z.record(z.string(), z.unknown()).optional(),
+});
+
 /** zod issues → FieldIssue with `/`-joined paths under `prefix`. */
 export function zodIssues(error: z.ZodError, prefix: string): FieldIssue[] {
   return error.issues.map((i) => ({
@@ -102,11 +118,12 @@ export function parseManifest(bytes: Buffer): ItemManifest {
       { path: 'manifest', message: (err as Error).message },
     ]);
   }
-  const parsed = manifestSchema.safeParse(raw);
+  const expo = typeof raw === 'object' && raw !== null && 'runtimeVersion' in raw;
+  const parsed = (expo ? expoManifestSchema : manifestSchema).safeParse(raw);
   if (!parsed.success) {
     throw new ArchiveRejectedError('manifest-invalid', 'manifest.json is invalid', zodIssues(parsed.error, 'manifest'));
   }
-  const { endpoints, ...rest } = parsed.data;
+  const { endpoints, ...rest } = parsed.data as ItemManifest;
   return endpoints === undefined ? rest : { ...rest, endpoints };
 }
 
@@ -128,6 +145,18 @@ export function manifestFromFiles(files: Map<string, Buffer>): ItemManifest {
     );
   }
   const manifest = parseManifest(bytes);
+  if (manifest.runtimeVersion !== undefined) {
+    // Update bundle: metadata.json, bundles and assets are checked; the first platform's bundle
+    // is the entry (what the catalog lists), unless the manifest names one of the bundles.
+    const layout = readExpoLayout(files, manifest.platforms ?? []);
+    const bundles = Object.values(layout.platforms).map((p) => p.bundle);
+    if (manifest.entry !== undefined && !bundles.includes(manifest.entry)) {
+      throw new ArchiveRejectedError('entry-missing', `entry ${manifest.entry} is not one of the platform bundles in metadata.json`, [
+        { path: 'manifest/entry', message: `must be one of ${bundles.join(', ')} (or be left out)` },
+      ]);
+    }
+    return { ...manifest, entry: manifest.entry ?? bundles[0] };
+  }
   if (!files.has(manifest.entry)) {
     throw new ArchiveRejectedError('entry-missing', `entry ${manifest.entry} is not in the archive`, [
       { path: 'manifest/entry', message: `no file ${manifest.entry} in the archive` },
