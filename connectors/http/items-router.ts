@@ -182,9 +182,10 @@ export function createItemsRouter(deps: ItemsRouterDeps): Router {
       const origBytes = await blobs.get(origRef.sha256);
       const tree = await readArchiveBuffer(origBytes);
       const library = await deps.ingest.library();
+      const rnLibrary = tree.manifest.runtimeVersion !== undefined ? await deps.ingest.rnLibrary?.() : undefined;
       const format = detectFormat(origBytes) ?? 'zip';
       newVariants = await Promise.all(needBuild.map(async (c) => {
-        const b = await buildShadow(tree, c, format, { library, publicUrl: deps.ingest.publicUrl, profileVersion: ifMatch + 1 });
+        const b = await buildShadow(tree, c, format, { library, rnLibrary, publicUrl: deps.ingest.publicUrl, profileVersion: ifMatch + 1 });
         const info = await blobs.put(b.bytes);
         shadows.find((s) => s.name === c.name)!.artifact = info;
         return { name: c.name, ...info, files: b.files, replacements: b.report.totalReplacements };

@@ -5,7 +5,7 @@
  * in one place and lets features be developed side by side.
  */
 import type { Kafka } from 'kafkajs';
-import type { Router } from 'express';
+import { Router } from 'express';
 import type { PenumbraConfig } from '../config/config.ts';
 import type { AvroCodec } from '../kafka/registry.ts';
 import type { AvroProducer } from '../kafka/client.ts';
@@ -19,7 +19,8 @@ import type { OpenApiRegistry } from '../../connectors/http/openapi.ts';
 import type { DeviceLimits } from '../../connectors/http/rate-limit.ts';
 import type { HealthCheck } from './health.ts';
 import type { Logger } from './log.ts';
-import { resolverFeature } from '../resolver/feature.ts';
+import { resolverFeature, type ResolverFeatureHandle } from '../resolver/feature.ts';
+import { startExpoUpdates } from '../../connectors/expo-updates/feature.ts';
 import type { LiveHub } from '../live/hub.ts';
 import { warehouseFeature } from '../warehouse/feature.ts';
 import { telemetryFeature } from '../telemetry/feature.ts';
@@ -63,5 +64,21 @@ export interface FeatureHandle {
 
 export type Feature = (ctx: FeatureContext) => Promise<FeatureHandle>;
 
+/**
+ * The resolver, then the Expo Updates server on that same resolver (mobile decisions and
+ * exposures are /resolve's): one feature so the second gets the first's Resolver.
+ */
+function resolverAndExpoFeature(): Feature {
+  const resolver = resolverFeature();
+  return async (ctx) => {
+    const h = (await resolver(ctx)) as ResolverFeatureHandle;
+    const expo = startExpoUpdates(ctx, h.parts.resolver);
+    // One router holding both, so the composition stays "one handle per feature".
+    const combined = Router();
+    for (const r of [h.router, expo.router]) if (r) combined.use(r);
+    return { ...h, router: combined };
+  };
+}
+
 /** Registered features, in start order (core ones are prepended by penumbra.ts). */
-export const features: Feature[] = [resolverFeature(), warehouseFeature(), telemetryFeature()];
+export const features: Feature[] = [resolverAndExpoFeature(), warehouseFeature(), telemetryFeature()];

@@ -28,6 +28,7 @@ import { OpenApiRegistry } from '../../connectors/http/openapi.ts';
 import { loadTokenStore } from '../../connectors/http/auth.ts';
 import { createItemsRouter } from '../../connectors/http/items-router.ts';
 import { buildLibrary } from '../../connectors/instrumentation/build.ts';
+import { buildRnLibrary } from '../../connectors/instrumentation-rn/build.ts';
 import { createLogger } from './log.ts';
 import { features, type FeatureContext, type FeatureHandle } from './features.ts';
 import { collectorFeature, liveFeature, auditFeature } from './core-features.ts';
@@ -122,6 +123,7 @@ export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions 
       catalog,
       profiles,
       library: buildLibrary,
+      rnLibrary: buildRnLibrary,
       publicUrl: cfg.publicUrl,
       publishCatalog: (entry) => producer.send([{ topic: cfg.topics.itemsCatalog, key: entry.itemId, value: entry }]),
     };

@@ -8,6 +8,7 @@ import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import proxyaddr from 'proxy-addr';
 import { ConfigError, type FieldIssue } from '../errors.ts';
+import { parseKeyRing, type KeyRing } from '../assignment-token/token.ts';
 
 /** A per-client token bucket: `perSecond` refill, `burst` capacity; perSecond 0 = no limit. */
 export interface RateSpec {
@@ -103,6 +104,11 @@ export interface PenumbraConfig {
   /** DuckDB buffer-pool limit of the warehouse sink (DuckDB's own default is 80 % of RAM). */
   duckdbMemoryLimit: string;
   stack: { kafkaPort: number; controllerPort: number; registryPort: number; registryManagementPort: number };
+  /** HS256 key ring of assignment tokens (pipeline/assignment-token); null = tokens are not issued. */
+  assignmentKeys: KeyRing | null;
+  /** Expo Updates code signing: PEM RSA private key file and the keyid apps verify with (pipeline/mobile). */
+  expoSigningKeyFile: string | null;
+  expoSigningKeyId: string;
 }
 
 /** Every variable Penumbra reads. Anything else starting with PENUMBRA_ is refused. */
@@ -143,6 +149,9 @@ export const ENV_VARS = {
   PENUMBRA_FILE_CACHE_BYTES: 'Memory for single item-page files served under /d/ (LRU; default 67108864)',
   PENUMBRA_TOKEN: 'CLI: operator token for commands that call the API (instead of --token)',
   PENUMBRA_DUCKDB_MEMORY_LIMIT: 'Memory limit of the warehouse DuckDB, e.g. 512MB or 2GB (default 512MB)',
+  PENUMBRA_ASSIGNMENT_KEYS: 'Assignment token keys kid:base64secret,… (first signs, all verify; ≥ 32 bytes each)',
+  PENUMBRA_EXPO_SIGNING_KEY_FILE: 'PEM RSA private key signing Expo Updates manifests and directives (apps send expo-expect-signature)',
+  PENUMBRA_EXPO_SIGNING_KEY_ID: 'keyid of that key, as in the app\'s codeSigningMetadata (default "main")',
   PENUMBRA_CONFIG_FILE: 'Optional JSON file with any of these variables',
   PENUMBRA_KAFKA_PORT: 'Local stack: Kafka broker port',
   PENUMBRA_CONTROLLER_PORT: 'Local stack: KRaft controller port',
@@ -339,6 +348,18 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Penumbr
   if (contentUrl?.includes('*') && !/^https?:\/\/\*\.[^*/]+$/.test(contentUrl)) {
     issues.push({ path: 'PENUMBRA_CONTENT_URL', message: `a wildcard PENUMBRA_CONTENT_URL must be scheme://*.domain[:port], one * as the whole first label, got "${contentUrl}"` });
   }
+  let assignmentKeys: KeyRing | null = null;
+  if (merged.PENUMBRA_ASSIGNMENT_KEYS) {
+    try {
+      assignmentKeys = parseKeyRing(merged.PENUMBRA_ASSIGNMENT_KEYS);
+    } catch (err) {
+      issues.push({ path: 'PENUMBRA_ASSIGNMENT_KEYS', message: (err as Error).message });
+    }
+  }
+  const expoSigningKeyId = merged.PENUMBRA_EXPO_SIGNING_KEY_ID || 'main';
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(expoSigningKeyId)) {
+    issues.push({ path: 'PENUMBRA_EXPO_SIGNING_KEY_ID', message: `letters, digits, _ . - (max 64), got "${expoSigningKeyId}"` });
+  }
 
   const cfg: PenumbraConfig = {
     externalCluster,
@@ -375,6 +396,9 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Penumbr
     fileCacheBytes: int('PENUMBRA_FILE_CACHE_BYTES', 64 * 1024 * 1024, 0, 16 * 1024 * 1024 * 1024),
     duckdbMemoryLimit,
     stack: { kafkaPort, controllerPort, registryPort, registryManagementPort },
+    assignmentKeys,
+    expoSigningKeyFile: merged.PENUMBRA_EXPO_SIGNING_KEY_FILE ? path.resolve(cwd, merged.PENUMBRA_EXPO_SIGNING_KEY_FILE) : null,
+    expoSigningKeyId,
   };
   if (issues.length > 0) {
     throw new ConfigError(`Invalid configuration:\n${issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n')}`, issues);

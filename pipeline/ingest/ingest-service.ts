@@ -13,6 +13,7 @@ import type { BlobStore } from '../../connectors/blob-store/blob-store.ts';
 import { readArchiveBuffer, writeArchive, detectFormat, type ArchiveLimits, type ItemTree } from '../shadowing/archive.ts';
 import { parseShadowConfigs } from '../shadowing/shadow-config.ts';
 import { applyShadowConfig, type ShadowReport } from '../shadowing/apply.ts';
+import { applyExpoShadow } from '../mobile/rn-shadow.ts';
 import type { ShadowConfig, ShadowProfile, ShadowSpec } from '../domain/types.ts';
 import { ORIGINAL } from '../domain/types.ts';
 import type { CatalogEntry, CatalogVariant } from '../../schemas/types.generated.ts';
@@ -26,6 +27,8 @@ export interface IngestDeps {
   catalog: CatalogStore;
   profiles: ProfileService;
   library: () => Promise<{ fileName: string; source: string }>;
+  /** The React Native library, prepended to update bundles' JS (pipeline/mobile). */
+  rnLibrary?: () => Promise<{ fileName: string; source: string }>;
   publicUrl: string;
   limits?: Partial<ArchiveLimits>;
   publishCatalog: (entry: CatalogEntry) => Promise<void>;
@@ -53,10 +56,16 @@ export function runtimeConfigUrl(publicUrl: string, itemId: string, variant: str
   return `${publicUrl}/api/v1/items/${encodeURIComponent(itemId)}/runtime-config?variant=${encodeURIComponent(variant)}`;
 }
 
-/** Build one shadow archive (pure apart from the library input). Deterministic. */
-export async function buildShadow(tree: ItemTree, cfg: ShadowConfig, format: 'zip' | 'tar.gz', ctx: { library: { fileName: string; source: string }; publicUrl: string; profileVersion: number }) {
-  const { tree: shadowTree, report } = applyShadowConfig(tree, cfg, {
-    library: ctx.library,
+/**
+ * Build one shadow archive (pure apart from the library input). Deterministic. Update bundles
+ * (manifest with runtimeVersion) get the React Native library prepended to their bundles
+ * (pipeline/mobile/rn-shadow.ts); web items the browser library.
+ */
+export async function buildShadow(tree: ItemTree, cfg: ShadowConfig, format: 'zip' | 'tar.gz', ctx: { library: { fileName: string; source: string }; rnLibrary?: { fileName: string; source: string }; publicUrl: string; profileVersion: number }) {
+  const expo = tree.manifest.runtimeVersion !== undefined;
+  if (expo && !ctx.rnLibrary) throw new ValidationError(`${tree.manifest.id} is an update bundle but no React Native library is configured`);
+  const { tree: shadowTree, report } = (expo ? applyExpoShadow : applyShadowConfig)(tree, cfg, {
+    library: expo ? ctx.rnLibrary! : ctx.library,
     identity: { itemId: tree.manifest.id, version: tree.manifest.version, variant: cfg.name, profileVersion: ctx.profileVersion },
     runtimeConfigUrl: runtimeConfigUrl(ctx.publicUrl, tree.manifest.id, cfg.name),
     telemetryUrl: `${ctx.publicUrl}/api/v1/telemetry`,
@@ -77,6 +86,7 @@ export async function ingestDigitalItem(deps: IngestDeps, input: IngestInput): P
     throw new ValidationError(`record key/itemId ${input.expectItemId} does not match manifest id ${manifest.id}`, [{ path: 'itemId', message: 'does not match manifest.json id' }]);
   }
   const library = await deps.library();
+  const rnLibrary = manifest.runtimeVersion !== undefined ? await deps.rnLibrary?.() : undefined;
 
   for (let attempt = 0; ; attempt++) {
     const current = deps.profiles.peek(manifest.id);
@@ -84,7 +94,7 @@ export async function ingestDigitalItem(deps: IngestDeps, input: IngestInput): P
       ? parseShadowConfigs(input.shadowConfig, manifest)
       : stripArtifacts(current?.shadows ?? []).filter((s) => Object.keys(s.endpoints).every((k) => manifest.endpoints && k in manifest.endpoints));
     const profileVersion = (current?.profileVersion ?? 0) + 1;
-    const built = await Promise.all(configs.map((c) => buildShadow(tree, c, format, { library, publicUrl: deps.publicUrl, profileVersion })));
+    const built = await Promise.all(configs.map((c) => buildShadow(tree, c, format, { library, rnLibrary, publicUrl: deps.publicUrl, profileVersion })));
     // All checks passed: now (and only now) write blobs.
     const original = await deps.blobs.put(input.archive);
     const shadows: ShadowSpec[] = [];

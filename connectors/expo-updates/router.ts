@@ -1,0 +1,212 @@
+/**
+ * Expo Updates protocol v1 server for update bundles (pipeline/mobile): the update URL an app's
+ * `updates.url` points at, and the immutable asset URLs its manifests name.
+ *
+ *   GET /api/v1/expo/{itemId}/manifest                 manifest or directive (multipart/mixed, or
+ *                                                       application/expo+json / json for manifests)
+ *   GET /api/v1/expo/{itemId}/assets/{sha256}/{path}   a file of one variant archive (sha256 =
+ *                                                       the archive's; never changes), gzip/br
+ *
+ * Reads memory only (ProfileStore, CatalogStore, an LRU of unpacked variant archives from the
+ * blob store) and never waits on Kafka: the split goes through the same Resolver as
+ * /api/v1/resolve — platform as deviceType, runtimeVersion/channel/platform as custom
+ * attributes, the device id as userId — so the exposure is queued on penumbra.assignments, the
+ * decision is deterministic and ramps are monotone. The pure protocol (headers, choice, encoding,
+ * signing) is pipeline/mobile/protocol.ts.
+ */
+import { Router, type Request, type Response } from 'express';
+import zlib from 'node:zlib';
+import { z } from 'zod';
+import type { BlobStore } from '../blob-store/blob-store.ts';
+import type { CatalogStore } from '../../pipeline/ingest/catalog-store.ts';
+import type { ProfileStore } from '../../pipeline/profiles/profile-store.ts';
+import type { Resolver } from '../../pipeline/resolver/resolver.ts';
+import type { ItemManifest } from '../../pipeline/domain/types.ts';
+import { NotFoundError } from '../../pipeline/errors.ts';
+import { readArchiveBuffer, type ItemTree } from '../../pipeline/shadowing/archive.ts';
+import { readExpoLayout, type ExpoLayout, type ExpoPlatform } from '../../pipeline/mobile/expo-layout.ts';
+import { assetContentType, buildExpoManifest, expoAssetHash, type ExpoManifest } from '../../pipeline/mobile/expo-manifest.ts';
+import { checkSignatureRequest, chooseAnswer, encodeAnswer, newDeviceId, parseExpoRequest, USER_ID_HEADER } from '../../pipeline/mobile/protocol.ts';
+import type { CodeSigningKey } from '../../pipeline/mobile/signing.ts';
+import { claimsFor, signAssignment, type KeyRing } from '../../pipeline/assignment-token/token.ts';
+import type { OpenApiRegistry } from '../http/openapi.ts';
+import { rateLimit } from '../http/rate-limit.ts';
+import { parseOr422 } from '../http/validate.ts';
+
+export interface ExpoRouterDeps {
+  resolver: Resolver;
+  profiles: ProfileStore;
+  catalog: CatalogStore;
+  blobs: BlobStore;
+  openapi: OpenApiRegistry;
+  /** Base URL apps reach Penumbra at (asset URLs are absolute, as the spec's examples). */
+  publicUrl: string;
+  signingKey: CodeSigningKey | null;
+  /** Assignment token key ring (pipeline/assignment-token); null = no token in manifests. */
+  assignmentKeys: KeyRing | null;
+  /** Token lifetime; an app keeps running an update for days, so longer than web's (7 days). */
+  tokenTtlSeconds?: number;
+  rate?: { manifest?: { perSecond: number; burst: number }; assets?: { perSecond: number; burst: number } };
+  now?: () => number;
+}
+
+export const EXPO_TOKEN_TTL_SECONDS = 7 * 24 * 3600;
+
+const itemParam = z.object({ itemId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/) });
+const assetParams = z.object({ itemId: itemParam.shape.itemId, sha256: z.string().regex(/^[0-9a-f]{64}$/, 'the variant archive sha256') });
+
+interface VariantView {
+  tree: ItemTree;
+  layout: ExpoLayout;
+  /** Memoised base64url SHA-256 per path; content types per path (from metadata.json). */
+  hashes: Map<string, string>;
+  types: Map<string, string>;
+  compressed: Map<string, Buffer>;
+}
+
+/** Unpacked variant archives by sha256 (small LRU: a fleet asks for the same few variants). */
+class VariantCache {
+  private readonly map = new Map<string, Promise<VariantView>>();
+  constructor(private readonly blobs: BlobStore, private readonly max = 16) {}
+  get(sha256: string, platforms: readonly string[]): Promise<VariantView> {
+    let v = this.map.get(sha256);
+    if (v) {
+      this.map.delete(sha256);
+      this.map.set(sha256, v);
+      return v;
+    }
+    v = this.blobs.get(sha256).then(async (bytes) => {
+      const tree = await readArchiveBuffer(bytes);
+      const layout = readExpoLayout(tree.files, platforms);
+      const types = new Map<string, string>();
+      for (const p of Object.values(layout.platforms)) {
+        types.set(p.bundle, 'application/javascript');
+        for (const a of p.assets) types.set(a.path, assetContentType(a.ext));
+      }
+      return { tree, layout, hashes: new Map(), types, compressed: new Map() };
+    });
+    v.catch(() => this.map.delete(sha256));
+    this.map.set(sha256, v);
+    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value as string);
+    return v;
+  }
+}
+
+function send(res: Response, status: number, headers: Record<string, string>, body: Buffer): void {
+  res.status(status);
+  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+  res.setHeader('content-length', String(body.length));
+  res.end(body);
+}
+
+export function createExpoUpdatesRouter(deps: ExpoRouterDeps): Router {
+  const r = Router();
+  const cache = new VariantCache(deps.blobs);
+  const now = deps.now ?? Date.now;
+  const ttl = deps.tokenTtlSeconds ?? EXPO_TOKEN_TTL_SECONDS;
+  const base = deps.publicUrl.replace(/\/+$/, '');
+
+  deps.openapi.add({
+    method: 'get', path: '/api/v1/expo/{itemId}/manifest', auth: 'none', tags: ['device', 'mobile'],
+    summary: 'Expo Updates protocol v1 update URL: the assigned variant\'s manifest, or a rollBackToEmbedded / noUpdateAvailable directive',
+    responses: { 200: 'multipart/mixed (manifest or directive part) or application/expo+json manifest', 400: 'Missing or invalid expo-* request header (field named)', 404: 'Unknown item, or not an update bundle', 406: 'Protocol version, accept or signature expectation this server cannot meet', 429: 'Too many requests from this client' },
+  });
+  r.get('/api/v1/expo/:itemId/manifest', rateLimit(deps.rate?.manifest ?? { perSecond: 50, burst: 100 }), async (req: Request, res: Response) => {
+    const { itemId } = parseOr422(itemParam, req.params, 'path', 'item id');
+    const request = parseExpoRequest(req.headers, req.query as { userId?: unknown });
+    checkSignatureRequest(request.expectSignature, deps.signingKey);
+    const entry = deps.catalog.find(itemId);
+    if (!entry) throw new NotFoundError(`no item ${itemId}`);
+    const profile = deps.profiles.get(itemId);
+    const itemVersion = profile?.itemVersion ?? entry.latestVersion;
+    const version = entry.versions.find((v) => v.version === itemVersion);
+    const manifest = version ? (JSON.parse(version.manifestJson) as ItemManifest) : undefined;
+    if (!version || manifest?.runtimeVersion === undefined) throw new NotFoundError(`${itemId} ${itemVersion} is not an update bundle (its manifest has no runtimeVersion)`);
+    const userId = request.userId ?? newDeviceId();
+    const platforms = manifest.platforms ?? [];
+    // A split only covers apps that can run the bundle: same runtime version, a bundle for the
+    // platform. Others keep what they run, and no exposure is logged for them.
+    const runnable = request.runtimeVersion === manifest.runtimeVersion && (platforms as string[]).includes(request.platform);
+    let built: ExpoManifest | null = null;
+    let variant: string | null = null;
+    if (runnable) {
+      const attributes: Record<string, string> = { runtimeVersion: request.runtimeVersion, platform: request.platform };
+      if (request.channel !== undefined) attributes.channel = request.channel;
+      const answer = deps.resolver.resolve({ itemId, userId, deviceType: request.platform, attributes }, req.headers);
+      const v = version.variants.find((x) => x.name === answer.variant) ?? version.variants.find((x) => x.name === 'original');
+      if (v) {
+        variant = v.name;
+        const view = await cache.get(v.sha256, platforms);
+        const penumbra: Record<string, unknown> = { itemId, version: itemVersion, variant: v.name, profileVersion: answer.profileVersion, userId };
+        const controlOf = (answer as { controlOf?: string }).controlOf;
+        if (controlOf !== undefined) penumbra.controlOf = controlOf;
+        if (deps.assignmentKeys && deps.assignmentKeys.length > 0) {
+          const claims = claimsFor({ itemId, userId, variant: v.name, profileVersion: answer.profileVersion, ...(controlOf !== undefined ? { controlOf } : {}) }, now(), ttl);
+          penumbra.token = signAssignment(claims, deps.assignmentKeys);
+          penumbra.tokenExpiresAt = claims.exp;
+        }
+        built = buildExpoManifest({
+          itemId, variant: v.name, variantSha256: v.sha256, platform: request.platform as ExpoPlatform, layout: view.layout, files: view.tree.files,
+          runtimeVersion: manifest.runtimeVersion, createdAt: new Date(version.ingestedAt).toISOString(),
+          assetUrl: (p) => `${base}/api/v1/expo/${encodeURIComponent(itemId)}/assets/${v.sha256}/${p.split('/').map(encodeURIComponent).join('/')}`,
+          extra: { ...(view.tree.manifest.extra ?? {}), penumbra },
+          hash: (p, b) => {
+            let h = view.hashes.get(p);
+            if (h === undefined) view.hashes.set(p, (h = expoAssetHash(b)));
+            return h;
+          },
+        });
+      }
+    }
+    const answer = chooseAnswer({
+      rolledBack: profile?.state === 'rolled_back',
+      rolledBackAt: new Date(profile?.updatedAt ?? now()).toISOString(),
+      manifest: built, currentUpdateId: request.currentUpdateId, embeddedUpdateId: request.embeddedUpdateId,
+    });
+    const filters: Record<string, string> = { item: itemId };
+    if (answer.kind === 'manifest' && variant !== null) filters.variant = variant;
+    const encoded = encodeAnswer({ answer, request, filters, serverHeaders: { [USER_ID_HEADER]: userId }, signingKey: deps.signingKey });
+    send(res, encoded.status, encoded.headers, encoded.body);
+  });
+
+  deps.openapi.add({
+    method: 'get', path: '/api/v1/expo/{itemId}/assets/{sha256}/{path}', auth: 'none', tags: ['device', 'mobile'],
+    summary: 'A launch asset or asset of an update (immutable; gzip or br by accept-encoding)',
+    responses: { 200: 'Asset bytes', 304: 'Not modified', 404: 'No such variant or file', 429: 'Too many requests from this client' },
+  });
+  r.get(/^\/api\/v1\/expo\/([^/]+)\/assets\/([^/]+)\/(.+)$/, rateLimit(deps.rate?.assets ?? { perSecond: 100, burst: 200 }), async (req: Request, res: Response) => {
+    const params = req.params as unknown as Record<string, string>;
+    const { itemId, sha256 } = parseOr422(assetParams, { itemId: params[0], sha256: params[1] }, 'path', 'asset path');
+    const filePath = params[2];
+    const entry = deps.catalog.find(itemId);
+    const version = entry?.versions.find((v) => v.variants.some((x) => x.sha256 === sha256));
+    // Only archives of this item are served: a sha256 of another item's blob is not found here.
+    if (!entry || !version) throw new NotFoundError(`no variant ${sha256} of ${itemId}`);
+    const manifest = JSON.parse(version.manifestJson) as ItemManifest;
+    const view = await cache.get(sha256, manifest.platforms ?? []);
+    const type = view.types.get(filePath);
+    const bytes = view.tree.files.get(filePath);
+    // Only files a manifest can name (bundles and listed assets): not manifest.json and the like.
+    if (!bytes || type === undefined) throw new NotFoundError(`no asset ${filePath} in ${itemId} ${sha256.slice(0, 12)}`);
+    const etag = `"${sha256.slice(0, 16)}-${expoAssetHash(bytes).slice(0, 16)}"`;
+    res.setHeader('cache-control', 'public, max-age=31536000, immutable');
+    res.setHeader('etag', etag);
+    res.setHeader('vary', 'accept-encoding');
+    res.setHeader('x-content-type-options', 'nosniff');
+    // Served from the API origin: never let a browser run an asset as a page.
+    res.setHeader('content-security-policy', "default-src 'none'; sandbox");
+    res.setHeader('content-type', type);
+    if (req.headers['if-none-match'] === etag) return void res.status(304).end();
+    const accept = String(req.headers['accept-encoding'] ?? '');
+    const enc = /\bbr\b/.test(accept) ? 'br' : /\bgzip\b/.test(accept) ? 'gzip' : null;
+    if (enc === null || bytes.length < 256) return void send(res, 200, {}, bytes);
+    const key = `${enc}:${filePath}`;
+    let body = view.compressed.get(key);
+    if (body === undefined) {
+      body = enc === 'br' ? zlib.brotliCompressSync(bytes, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 9 } }) : zlib.gzipSync(bytes, { level: 9 });
+      view.compressed.set(key, body);
+    }
+    send(res, 200, { 'content-encoding': enc }, body);
+  });
+  return r;
+}
