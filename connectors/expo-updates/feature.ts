@@ -28,7 +28,7 @@ export function startExpoUpdates(ctx: FeatureContext, resolver: Resolver): Featu
     catalog: ctx.catalog,
     blobs: ctx.blobs,
     openapi: ctx.openapi,
-    publicUrl: ctx.cfg.publicUrl,
+    publicUrl: () => ctx.ingest.publicUrl,
     signingKey: loadSigningKeyFromConfig(ctx.cfg.expoSigningKeyFile, ctx.cfg.expoSigningKeyId),
     assignmentKeys: ctx.cfg.assignmentKeys,
   });

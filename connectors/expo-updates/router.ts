@@ -39,8 +39,8 @@ export interface ExpoRouterDeps {
   catalog: CatalogStore;
   blobs: BlobStore;
   openapi: OpenApiRegistry;
-  /** Base URL apps reach Penumbra at (asset URLs are absolute, as the spec's examples). */
-  publicUrl: string;
+  /** Base URL apps reach Penumbra at (asset URLs are absolute); read per request. */
+  publicUrl: () => string;
   signingKey: CodeSigningKey | null;
   /** Assignment token key ring (pipeline/assignment-token); null = no token in manifests. */
   assignmentKeys: KeyRing | null;
@@ -104,7 +104,6 @@ export function createExpoUpdatesRouter(deps: ExpoRouterDeps): Router {
   const cache = new VariantCache(deps.blobs);
   const now = deps.now ?? Date.now;
   const ttl = deps.tokenTtlSeconds ?? EXPO_TOKEN_TTL_SECONDS;
-  const base = deps.publicUrl.replace(/\/+$/, '');
 
   deps.openapi.add({
     method: 'get', path: '/api/v1/expo/{itemId}/manifest', auth: 'none', tags: ['device', 'mobile'],
@@ -123,6 +122,7 @@ export function createExpoUpdatesRouter(deps: ExpoRouterDeps): Router {
     const manifest = version ? (JSON.parse(version.manifestJson) as ItemManifest) : undefined;
     if (!version || manifest?.runtimeVersion === undefined) throw new NotFoundError(`${itemId} ${itemVersion} is not an update bundle (its manifest has no runtimeVersion)`);
     const userId = request.userId ?? newDeviceId();
+    const base = deps.publicUrl().replace(/\/+$/, '');
     const platforms = manifest.platforms ?? [];
     // A split only covers apps that can run the bundle: same runtime version, a bundle for the
     // platform. Others keep what they run, and no exposure is logged for them.

@@ -30,7 +30,7 @@
   Xhr.prototype.setRequestHeader = function (k, v) { this._h[String(k).toLowerCase()] = String(v); };
   Xhr.prototype.addEventListener = function (t, f) { if (t === 'readystatechange') this._l.push(f); };
   Xhr.prototype.send = function (body) {
-    var self = this;
+    var self = this; // eslint-disable-line @typescript-eslint/no-this-alias -- ES5 for Hermes: no arrow functions here
     var best = null;
     for (var i = 0; i < H.responses.length; i++) {
       var r = H.responses[i];
