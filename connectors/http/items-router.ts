@@ -90,9 +90,17 @@ function itemIdOf(req: Request): string {
 export function itemView(catalog: CatalogStore, profiles: ProfileService, itemId: string) {
   const e = catalog.get(itemId);
   const p = profiles.peek(itemId);
+  // Mobile (update bundle) or web, from the manifest of the version the profile serves.
+  const served = e.versions.find((v) => v.version === (p?.itemVersion ?? e.latestVersion)) ?? e.versions[e.versions.length - 1];
+  const servedManifest = served ? (JSON.parse(served.manifestJson) as ItemManifest) : undefined;
+  const mobile = servedManifest?.runtimeVersion !== undefined;
   return {
     itemId: e.itemId,
     name: e.name,
+    kind: mobile ? 'mobile' : 'web',
+    platforms: mobile ? (servedManifest?.platforms ?? []) : ['web'],
+    runtimeVersion: mobile ? servedManifest!.runtimeVersion! : null,
+    updateUrl: mobile ? `/api/v1/expo/${encodeURIComponent(e.itemId)}/manifest` : null,
     latestVersion: e.latestVersion,
     state: p?.state ?? 'active',
     profileVersion: p?.profileVersion ?? 0,

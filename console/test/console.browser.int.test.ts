@@ -192,6 +192,25 @@ test('operator: every view, upload errors, config diff/save/conflict, rollback a
   await page.context().close();
 }, 180_000);
 
+test('mobile items: platform and runtime-version columns; the rollback panel says apps revert to their embedded update', async () => {
+  const page = await signIn('op-token');
+  await visit(page, '#/', 'text=Ledger (iOS/Android update)');
+  const row = (name: string) => page.locator('tbody tr', { hasText: name });
+  await expect(row('Ledger (iOS/Android update)').getByTestId('platforms').innerText()).resolves.toBe('ios, android');
+  await expect(row('Ledger (iOS/Android update)').getByTestId('runtime-version').innerText()).resolves.toBe('1.0.0');
+  await expect(row('com.example.notes').first().getByTestId('platforms').innerText()).resolves.toBe('web');
+  await expect(row('com.example.shop').getByTestId('runtime-version').innerText()).resolves.toBe('—');
+  await axe(page, 'catalog-mobile');
+  await visit(page, '#/items/com.example.ledger.app', '[data-testid="mobile-item"]');
+  await page.getByRole('heading', { name: 'Rolled back — apps revert to their embedded update' }).waitFor();
+  expect(await page.getByTestId('rollback-explainer').innerText()).toMatch(/revert to the update embedded in their binary on their next launch/);
+  expect(await page.getByTestId('mobile-item').innerText()).toContain('/api/v1/expo/com.example.ledger.app/manifest');
+  await axe(page, 'item-mobile');
+  await shot(page, '10-mobile-item');
+  expect((page as unknown as { __errors: string[] }).__errors).toEqual([]);
+  await page.context().close();
+}, 60_000);
+
 test('viewer: every view read-only, no mutating control, axe clean', async () => {
   const page = await signIn('view-token');
   const views: [string, string, string][] = [

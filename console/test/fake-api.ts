@@ -82,6 +82,14 @@ export function makeState(now = Date.now()) {
     shadows: profile.shadows.map((s) => ({ name: s.name, percentage: s.traffic.percentage, rules: s.traffic.rules })) });
   const other = { itemId: 'com.example.shop', name: 'Shop', latestVersion: '2.0.1', state: 'rolled_back', profileVersion: 7, updatedAt: now - 7_200_000,
     versions: [{ version: '2.0.1', entry: 'index.html', ingestedAt: now - 90_000_000, manifest: { id: 'com.example.shop', version: '2.0.1', name: 'Shop', entry: 'index.html' }, variants: [] }], shadows: [] };
+  // A mobile item (an Expo update bundle, pipeline/mobile), rolled back: apps revert to their embedded update.
+  const mobileId = 'com.example.ledger.app';
+  const mobileProfile = { itemId: mobileId, profileVersion: 4, state: 'rolled_back', itemVersion: '1.0.0', holdout: null, guardrail: null, schedule: null,
+    shadows: [{ ...shadow, name: 'fast-api', traffic: { percentage: 50, match: 'all' as const, rules: [] } }], updatedBy: 'olivia', updatedAt: now - 600_000 };
+  const mobile = { itemId: mobileId, name: 'Ledger (iOS/Android update)', kind: 'mobile', platforms: ['ios', 'android'], runtimeVersion: '1.0.0', updateUrl: `/api/v1/expo/${mobileId}/manifest`,
+    latestVersion: '1.0.0', state: 'rolled_back', profileVersion: 4, updatedAt: now - 600_000,
+    versions: [{ version: '1.0.0', entry: '_expo/static/js/ios/index-0123.js', ingestedAt: now - 3_600_000, manifest: { id: mobileId, version: '1.0.0', name: 'Ledger', entry: '_expo/static/js/ios/index-0123.js', runtimeVersion: '1.0.0', platforms: ['ios', 'android'] },
+      variants: [] }], shadows: [{ name: 'fast-api', percentage: 50, rules: [] }] };
   const windows = (from: number, to: number, sizeMs: number) => {
     const out: unknown[] = [];
     const start = Math.floor(from / sizeMs) * sizeMs;
@@ -103,7 +111,7 @@ export function makeState(now = Date.now()) {
     verdicts: { latency: 'worse', errorRate: 'inconclusive', 'conversion:buy': 'better' },
   };
   return {
-    itemId, profile, item, other, windows, comparison,
+    itemId, profile, item, other, mobile, mobileProfile, windows, comparison,
     resolvers: [{ resolverId: 'r1', host: 'api-1', pid: 4121, versions: { [itemId]: 3 } as Record<string, number>, at: now - 2000, stale: false },
                 { resolverId: 'r2', host: 'api-2', pid: 4388, versions: { [itemId]: 3 } as Record<string, number>, at: now - 3000, stale: false }],
     exposures: { itemId, counts: { original: 8012, 'checkout-v2': 1988 }, total: 10000, since: now - 86_400_000 },
@@ -164,7 +172,7 @@ export async function startFakeServer(distDir: string, opts: { withApi?: boolean
     }
     if (p === '/items' && m === 'GET') {
       const q = (u.searchParams.get('q') ?? '').toLowerCase();
-      return json(res, { items: [st.item(), st.other].filter((i) => !q || i.itemId.includes(q) || i.name.toLowerCase().includes(q)) });
+      return json(res, { items: [st.item(), st.other, st.mobile].filter((i) => !q || i.itemId.includes(q) || i.name.toLowerCase().includes(q)) });
     }
     if (p === '/items' && m === 'POST') {
       if (!mutate()) return;
@@ -175,9 +183,11 @@ export async function startFakeServer(distDir: string, opts: { withApi?: boolean
       const id = decodeURIComponent(mm[1]);
       if (id === st.itemId) return json(res, st.item());
       if (id === st.other.itemId) return json(res, st.other);
+      if (id === st.mobile.itemId) return json(res, st.mobile);
       return problem(res, 404, `No item ${id}`);
     }
     if ((mm = /^\/items\/([^/]+)\/shadow-config$/.exec(p))) {
+      if (decodeURIComponent(mm[1]) === st.mobile.itemId && m === 'GET') return json(res, st.mobileProfile, { etag: `"${st.mobileProfile.profileVersion}"` });
       if (decodeURIComponent(mm[1]) !== st.itemId) return problem(res, 404, 'No such item');
       if (m === 'GET') return json(res, st.profile, { etag: `"${st.profile.profileVersion}"` });
       if (!mutate()) return;

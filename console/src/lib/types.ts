@@ -80,6 +80,12 @@ export interface ItemVersionView {
 export interface ItemView {
   itemId: string;
   name: string;
+  /** `mobile`: an update bundle served through the Expo Updates protocol (pipeline/mobile). */
+  kind?: 'web' | 'mobile';
+  platforms?: string[];
+  runtimeVersion?: string | null;
+  /** Mobile items: the URL an app's `updates.url` points at (relative to the API). */
+  updateUrl?: string | null;
   latestVersion: string;
   state: ItemState;
   profileVersion: number;
