@@ -140,11 +140,17 @@ export function createExpoUpdatesRouter(deps: ExpoRouterDeps): Router {
         const penumbra: Record<string, unknown> = { itemId, version: itemVersion, variant: v.name, profileVersion: answer.profileVersion, userId };
         const controlOf = (answer as { controlOf?: string }).controlOf;
         if (controlOf !== undefined) penumbra.controlOf = controlOf;
-        if (deps.assignmentKeys && deps.assignmentKeys.length > 0) {
+        if (deps.assignmentKeys && deps.assignmentKeys.length > 0 && v.name === answer.variant) {
           const claims = claimsFor({ itemId, userId, variant: v.name, profileVersion: answer.profileVersion, ...(controlOf !== undefined ? { controlOf } : {}) }, now(), ttl);
           penumbra.token = signAssignment(claims, deps.assignmentKeys);
-          penumbra.tokenExpiresAt = claims.exp;
+          penumbra.tokenExpiresAt = claims.exp * 1000;
         }
+        // What the library needs to refresh the token later (instrumentation-rn README).
+        penumbra.refreshUrl = `${base}/api/v1/expo/${encodeURIComponent(itemId)}/manifest`;
+        penumbra.refreshHeaders = {
+          'expo-protocol-version': '1', accept: 'application/expo+json', 'expo-platform': request.platform, 'expo-runtime-version': request.runtimeVersion,
+          [USER_ID_HEADER]: userId, ...(request.channel !== undefined ? { 'expo-channel-name': request.channel } : {}),
+        };
         built = buildExpoManifest({
           itemId, variant: v.name, variantSha256: v.sha256, platform: request.platform as ExpoPlatform, layout: view.layout, files: view.tree.files,
           runtimeVersion: manifest.runtimeVersion, createdAt: new Date(version.ingestedAt).toISOString(),

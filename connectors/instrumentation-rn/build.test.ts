@@ -17,7 +17,7 @@ if (!hermes.path) console.warn(`Hermes tests skipped: ${hermes.why}`);
 
 interface Batch { sessionId: string; userId: string; variant: string; token?: string; events: { type: string; name: string; value?: number; attrs?: Record<string, string> }[] }
 
-async function runShadow(engine: 'hermes' | 'node') {
+async function runShadow(engine: 'hermes' | 'node', penumbraExtra: Record<string, unknown> = { userId: 'device-1', token: 'tok.en.sig', variant: 'fast-api' }, extraResponses: { prefix: string; status: number; body: string }[] = []) {
   const lib = await buildRnLibrary();
   const identity = { itemId: 'com.example.notes.app', version: '1.0.0', variant: 'fast-api', profileVersion: 2, runtimeConfigUrl: 'https://pen/rc', telemetryUrl: 'https://pen/t', platform: 'ios' };
   const bundle = rnPrelude(identity, lib.source) + sampleBundle('ios', 'https://shadow-api.example.com/v1', 'k');
@@ -26,6 +26,7 @@ async function runShadow(engine: 'hermes' | 'node') {
       { prefix: 'https://pen/rc', status: 200, body: JSON.stringify({ enabled: true, sampleRate: 1, capture: { performance: true, errors: true, usage: true }, endpoints: { api: 'https://shadow-api.example.com/v1' }, flushIntervalMs: 500, maxBatch: 50, refreshSeconds: 30 }) },
       { prefix: 'https://pen/t', status: 202, body: '{}' },
       { prefix: 'https://shadow-api.example.com/v1/notes', status: 200, body: JSON.stringify({ notes: [{ title: 'a' }] }) },
+      ...extraResponses,
     ],
     actions: [
       { at: 1000, kind: 'call', fn: 'openNote', args: [7] },
@@ -34,7 +35,7 @@ async function runShadow(engine: 'hermes' | 'node') {
       { at: 3100, kind: 'call', fn: 'save' },
     ],
     untilMs: 5000,
-    expoManifest: JSON.stringify({ id: 'x', extra: { penumbra: { userId: 'device-1', token: 'tok.en.sig', variant: 'fast-api' } } }),
+    expoManifest: JSON.stringify({ id: 'x', extra: { penumbra: penumbraExtra } }),
   }, { engine });
   const batches = run.records.filter((r: HostRecord) => r.kind === 'request' && r.url === 'https://pen/t').map((r) => JSON.parse(r.body!) as Batch);
   return { run, batches, events: batches.flatMap((b) => b.events.map((e) => ({ ...e, sessionId: b.sessionId }))) };
@@ -79,6 +80,17 @@ describe('buildRnLibrary', () => {
     // The library's own requests (config, telemetry) are never captured as app requests.
     expect(events.every((e) => e.type !== 'request' || e.name === 'api')).toBe(true);
   }, 30000);
+
+  it('refreshes a token about to expire from the update URL, with the headers expo-updates sent', async () => {
+    const refreshHeaders = { 'expo-protocol-version': '1', accept: 'application/expo+json', 'expo-platform': 'ios', 'expo-runtime-version': '1.0.0', 'penumbra-user-id': 'device-1' };
+    const { run, batches } = await runShadow('node', { userId: 'device-1', variant: 'fast-api', token: 'old.to.ken', tokenExpiresAt: Date.now() + 60_000, refreshUrl: 'https://pen/expo/manifest', refreshHeaders },
+      [{ prefix: 'https://pen/expo/manifest', status: 200, body: JSON.stringify({ id: 'x', extra: { penumbra: { variant: 'fast-api', token: 'new.to.ken', tokenExpiresAt: Date.now() + 86_400_000 } } }) }]);
+    const refresh = run.records.filter((r) => r.kind === 'request' && r.url === 'https://pen/expo/manifest');
+    expect(refresh).toHaveLength(1);
+    expect(refresh[0].headers).toMatchObject(refreshHeaders);
+    expect(batches[0].token).toBe('old.to.ken');
+    expect(batches.at(-1)!.token).toBe('new.to.ken');
+  });
 
   it('behaves the same in Node\'s vm', async () => {
     const { batches, events } = await runShadow('node');

@@ -20,7 +20,7 @@ import { buildExpoManifest, expoAssetHash, expoUpdateId } from './expo-manifest.
 import { chooseAnswer, encodeAnswer, negotiateFormat, parseExpoRequest, checkSignatureRequest, type ExpoRequest } from './protocol.ts';
 import { parseSfvDictionary, serializeSfvDictionary } from './sfv.ts';
 import { loadCodeSigningKey } from './signing.ts';
-import { applyExpoShadow, rnPrelude } from './rn-shadow.ts';
+import { applyExpoControl, applyExpoShadow, rnPrelude } from './rn-shadow.ts';
 
 const treeOf = (files: Map<string, Buffer>) => ({ manifest: manifestFromFiles(files), files });
 const UPDATE_HEADERS = { 'expo-protocol-version': '1', 'expo-platform': 'ios', 'expo-runtime-version': '1.0.0', accept: 'application/expo+json;q=0.9, application/json;q=0.8, multipart/mixed' };
@@ -229,7 +229,8 @@ describe('RN shadow', () => {
   });
 
   it('builds the control arm with no rewrites when no endpoints are overridden', () => {
-    const { tree: sh, report } = applyExpoShadow(tree, { ...config, name: 'control', endpoints: {} }, { ...ctx, identity: { ...ctx.identity, variant: 'control' } });
+    const { tree: sh, report } = applyExpoControl(tree, { ...ctx, identity: { ...ctx.identity, variant: 'control' } });
+    expect(sh.files.get(tree.manifest.entry)!.toString()).toContain('"variant":"control"');
     expect(report.totalReplacements).toBe(0);
     expect(sh.manifest.extra).toEqual(tree.manifest.extra);
   });

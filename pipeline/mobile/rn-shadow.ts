@@ -134,3 +134,18 @@ export function applyExpoShadow(item: ItemTree, config: ShadowConfig, ctx: Apply
   report.injectedPages.sort(byPath);
   return { tree: { manifest, files: new Map([...files.entries()].sort(([a], [b]) => byPath(a, b))) }, report };
 }
+
+/**
+ * The control arm of an update bundle: the original bundles with the React Native library
+ * prepended and no endpoint rewrites (issue 11's control, mobile flavour). `ctx.identity.variant`
+ * names the arm (`control`).
+ */
+export function applyExpoControl(item: ItemTree, ctx: ApplyContext): { tree: ItemTree; report: ShadowReport } {
+  const config: ShadowConfig = {
+    name: ctx.identity.variant,
+    instrumentation: { capture: { performance: true, errors: true, usage: true }, points: [], sampleRate: 1 },
+    endpoints: {},
+    traffic: { percentage: 0, match: 'all', rules: [] },
+  };
+  return applyExpoShadow(item, config, ctx);
+}

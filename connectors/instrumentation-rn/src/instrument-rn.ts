@@ -90,6 +90,37 @@ interface TelemetryEvent {
   }
 
   const A = assignment();
+  // The token the manifest carried; refreshed from the update URL (refresh below) before it expires.
+  let token: string | undefined = typeof A.token === 'string' ? A.token : undefined;
+  let tokenExp: number = typeof A.tokenExpiresAt === 'number' ? A.tokenExpiresAt : 0;
+  let refreshing = false;
+  let refreshedAt = 0;
+
+  /**
+   * An app runs an update for days, longer than a token lives: ask the update URL again (JSON
+   * structure, same headers as expo-updates sent) for a fresh token of the same variant. That
+   * request goes through the resolver like any update check. If the resolver now assigns
+   * another variant, the old token stays: the app switches at its next launch, and telemetry
+   * sent meanwhile is flagged unverified once the old token expires.
+   */
+  function refreshToken(): void {
+    if (refreshing || !A.refreshUrl || !tokenExp || tokenExp - now() > 3600e3 || now() - refreshedAt < 60e3) return;
+    refreshing = true;
+    refreshedAt = now();
+    request('GET', String(A.refreshUrl), null, (status, text) => {
+      refreshing = false;
+      if (status !== 200) return;
+      try {
+        const p = (JSON.parse(text) as Obj).extra.penumbra as Obj;
+        if (p.variant === P!.variant && typeof p.token === 'string') {
+          token = p.token;
+          tokenExp = Number(p.tokenExpiresAt) || 0;
+        }
+      } catch (e) {
+        /* keep the old token */
+      }
+    }, A.refreshHeaders || {});
+  }
   const userId: string = typeof A.userId === 'string' ? A.userId : 'anon-' + uuid();
   let sessionId = 's-' + uuid();
   let sessionStart = now();
@@ -137,12 +168,13 @@ interface TelemetryEvent {
   }
 
   /** Plain request through the original XHR (never captured). */
-  function request(method: string, url: string, body: string | null, done: (status: number, text: string) => void): void {
+  function request(method: string, url: string, body: string | null, done: (status: number, text: string) => void, headers?: Obj): void {
     if (!XHR || !openOrig || !sendOrig) return done(0, '');
     const x: Obj = new (XHR as unknown as new () => Obj)();
     x.__penumbraOwn = true;
     openOrig.call(x, method, url, true);
     if (body !== null) x.setRequestHeader('content-type', 'application/json');
+    if (headers) for (const k in headers) x.setRequestHeader(k, String(headers[k]));
     x.onreadystatechange = safe(() => {
       if (x.readyState === 4) done(x.status, x.responseText || '');
     });
@@ -174,14 +206,14 @@ interface TelemetryEvent {
     while (k < queue.length && k < n && ((queue[k] as Obj)._s || sessionId) === sid) k++;
     const batch = queue.slice(0, k);
     queue = queue.slice(k);
-    const a = assignment();
+    refreshToken();
     const body: Obj = {
       itemId: P!.itemId, version: P!.version, variant: P!.variant, profileVersion: P!.profileVersion,
       sessionId: sid, userId, sentAt: now(), events: batch,
     };
     // The assignment token proves the resolver put this device in this variant (pipeline/assignment-token).
-    if (typeof a.token === 'string') body.token = a.token;
-    if (typeof a.controlOf === 'string') body.controlOf = a.controlOf;
+    if (token !== undefined) body.token = token;
+    if (typeof A.controlOf === 'string') body.controlOf = A.controlOf;
     sending = true;
     request('POST', P!.telemetryUrl, JSON.stringify(body, (key, v) => (key === '_s' ? undefined : v)), (status) => {
       sending = false;
