@@ -183,6 +183,29 @@ test('the shadow bundle runs with React Native stubbed and its telemetry reaches
   console.log(`RN shadow ran in ${run.engine}; ${posts.length} batches, ${rows.length} events stored`);
 }, 60_000);
 
+test('a ramp is monotone per device, and a changed shadow (PUT) is a new update id', async () => {
+  const devices = Array.from({ length: 40 }, (_, i) => `ramp-${i}`);
+  const variantOf = async () => Promise.all(devices.map(async (d) => JSON.parse((await ask({ ...BASE, 'penumbra-user-id': d })).part!.body) as ExpoManifest));
+  const before = await variantOf();
+  const cur = await fetch(`${t.url}/api/v1/items/${ITEM}/shadow-config`, { headers: t.auth('viewer') });
+  const profile = (await cur.json()) as { profileVersion: number; shadows: Record<string, unknown>[] };
+  const shadows = profile.shadows.map((s) => ({ ...s, endpoints: { api: 'https://shadow-api-2.example.com/v1' }, traffic: { ...(s.traffic as object), percentage: 90 } }));
+  const put = await fetch(`${t.url}/api/v1/items/${ITEM}/shadow-config`, { method: 'PUT', headers: { ...t.auth('operator'), 'content-type': 'application/json', 'if-match': `"${profile.profileVersion}"` }, body: JSON.stringify({ shadows }) });
+  expect(put.status).toBe(200);
+  const after = await waitFor('the new profile served', async () => {
+    const a = await variantOf();
+    return a.some((m) => m.extra.apiBase === 'https://shadow-api-2.example.com/v1') ? a : undefined;
+  }, 10_000);
+  for (const [i, m] of before.entries()) {
+    // Nobody on the shadow at 50 % leaves it at 90 %; the shadow's bytes changed, so its id did.
+    if (m.metadata.variant === SHADOW) {
+      expect(after[i].metadata.variant).toBe(SHADOW);
+      expect(after[i].id).not.toBe(m.id);
+    } else if (after[i].metadata.variant === 'original') expect(after[i].id).toBe(m.id);
+  }
+  expect(after.filter((m) => m.metadata.variant === SHADOW).length).toBeGreaterThan(before.filter((m) => m.metadata.variant === SHADOW).length);
+}, 30_000);
+
 test('a rolled-back item sends apps back to their embedded update', async () => {
   const device = await deviceFor(SHADOW);
   const current = manifests.get(device)!.id;
