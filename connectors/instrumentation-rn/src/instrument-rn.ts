@@ -249,7 +249,9 @@ interface TelemetryEvent {
   }
 
   function refreshConfig(): void {
-    request('GET', P!.runtimeConfigUrl, null, (status, text) => {
+    // A control session gets its shadow's instrumentation (runtime-config `controlOf`, issue 11).
+    const url = String(P!.runtimeConfigUrl) + (typeof A.controlOf === 'string' ? '&controlOf=' + encodeURIComponent(A.controlOf) : '');
+    request('GET', url, null, (status, text) => {
       if (status >= 200 && status < 300) applyConfig(text);
       const s = (cfg && cfg.refreshSeconds) || 30;
       if (typeof g.setTimeout === 'function') g.setTimeout(safe(refreshConfig), Math.max(1, s) * 1000);
