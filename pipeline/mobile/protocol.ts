@@ -109,9 +109,14 @@ export function parseExpoRequest(h: Headers, query: { userId?: unknown } = {}): 
     if (expectSignature === null) issues.push({ path: 'header/expo-expect-signature', message: 'not an Expo SFV dictionary (e.g. sig, keyid="main", alg="rsa-v1_5-sha256")' });
   }
   let userId: string | undefined;
-  for (const candidate of [one(h, USER_ID_HEADER), one(h, 'eas-client-id'), typeof query.userId === 'string' ? query.userId : undefined]) {
+  const sources: [string, string | undefined][] = [
+    [`header/${USER_ID_HEADER}`, one(h, USER_ID_HEADER)],
+    ['header/eas-client-id', one(h, 'eas-client-id')],
+    ['query/userId', typeof query.userId === 'string' ? query.userId : undefined],
+  ];
+  for (const [source, candidate] of sources) {
     if (candidate === undefined) continue;
-    if (!ID_RE.test(candidate)) issues.push({ path: 'header/penumbra-user-id', message: 'a device id: letters, digits, _ . : - (max 256)' });
+    if (!ID_RE.test(candidate)) issues.push({ path: source, message: 'a device id: letters, digits, _ . : - (max 256)' });
     else userId = candidate;
     break;
   }
