@@ -140,3 +140,6 @@ export interface SplitDecision {
 }
 
 export const ORIGINAL = 'original';
+
+/** Platforms of an update bundle (Expo export layout, pipeline/mobile). */
+export const EXPO_PLATFORMS = ['ios', 'android'] as const;

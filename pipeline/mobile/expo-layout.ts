@@ -15,9 +15,12 @@
 import { z } from 'zod';
 import { ArchiveRejectedError } from '../errors.ts';
 import { isNormalRelativePath } from '../shadowing/manifest.ts';
+// Defined with the domain types: pipeline/shadowing/manifest.ts needs it while this module (which
+// imports manifest.ts) may still be initialising — an import cycle must not see it uninitialised.
+import { EXPO_PLATFORMS } from '../domain/types.ts';
 
+export { EXPO_PLATFORMS };
 export const METADATA_PATH = 'metadata.json';
-export const EXPO_PLATFORMS = ['ios', 'android'] as const;
 export type ExpoPlatform = (typeof EXPO_PLATFORMS)[number];
 
 /** First four bytes of every Hermes bytecode file (the HBC magic, little-endian 0x1F1903C103BC1FC6). */

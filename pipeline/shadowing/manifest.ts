@@ -7,9 +7,9 @@
  * layer can point the uploader at the exact field.
  */
 import { z } from 'zod';
-import type { ItemManifest } from '../domain/types.ts';
+import { EXPO_PLATFORMS, type ItemManifest } from '../domain/types.ts';
 import { ArchiveRejectedError, type FieldIssue } from '../errors.ts';
-import { EXPO_PLATFORMS, readExpoLayout } from '../mobile/expo-layout.ts';
+import { readExpoLayout } from '../mobile/expo-layout.ts';
 
 export const MANIFEST_PATH = 'manifest.json';
 /** A manifest is a few hundred bytes; anything past this is not a manifest. */
