@@ -29,6 +29,7 @@ export function startExpoUpdates(ctx: FeatureContext, resolver: Resolver): Featu
     blobs: ctx.blobs,
     openapi: ctx.openapi,
     publicUrl: () => ctx.ingest.publicUrl,
+    limits: ctx.limits,
     signingKey: loadSigningKeyFromConfig(ctx.cfg.expoSigningKeyFile, ctx.cfg.expoSigningKeyId),
     assignmentKeys: ctx.cfg.assignmentKeys,
   });

@@ -30,7 +30,7 @@ import { checkSignatureRequest, chooseAnswer, encodeAnswer, newDeviceId, parseEx
 import type { CodeSigningKey } from '../../pipeline/mobile/signing.ts';
 import { claimsFor, signAssignment, type KeyRing } from '../../pipeline/assignment-token/token.ts';
 import type { OpenApiRegistry } from '../http/openapi.ts';
-import { rateLimit } from '../http/rate-limit.ts';
+import { rateLimit, defaultDeviceLimits, type DeviceLimits } from '../http/rate-limit.ts';
 import { parseOr422 } from '../http/validate.ts';
 
 export interface ExpoRouterDeps {
@@ -46,7 +46,11 @@ export interface ExpoRouterDeps {
   assignmentKeys: KeyRing | null;
   /** Token lifetime; an app keeps running an update for days, so longer than web's (7 days). */
   tokenTtlSeconds?: number;
-  rate?: { manifest?: { perSecond: number; burst: number }; assets?: { perSecond: number; burst: number } };
+  /**
+   * Per-client limits (connectors/http/rate-limit.ts): an update check is a resolve
+   * (PENUMBRA_RATE_RESOLVE, buckets shared with /resolve), assets are files (PENUMBRA_RATE_FILES).
+   */
+  limits?: DeviceLimits;
   now?: () => number;
 }
 
@@ -102,6 +106,7 @@ function send(res: Response, status: number, headers: Record<string, string>, bo
 export function createExpoUpdatesRouter(deps: ExpoRouterDeps): Router {
   const r = Router();
   const cache = new VariantCache(deps.blobs);
+  const limits = deps.limits ?? defaultDeviceLimits();
   const now = deps.now ?? Date.now;
   const ttl = deps.tokenTtlSeconds ?? EXPO_TOKEN_TTL_SECONDS;
 
@@ -110,7 +115,7 @@ export function createExpoUpdatesRouter(deps: ExpoRouterDeps): Router {
     summary: 'Expo Updates protocol v1 update URL: the assigned variant\'s manifest, or a rollBackToEmbedded / noUpdateAvailable directive',
     responses: { 200: 'multipart/mixed (manifest or directive part) or application/expo+json manifest', 400: 'Missing or invalid expo-* request header (field named)', 404: 'Unknown item, or not an update bundle', 406: 'Protocol version, accept or signature expectation this server cannot meet', 429: 'Too many requests from this client' },
   });
-  r.get('/api/v1/expo/:itemId/manifest', rateLimit(deps.rate?.manifest ?? { perSecond: 50, burst: 100 }), async (req: Request, res: Response) => {
+  r.get('/api/v1/expo/:itemId/manifest', rateLimit(limits.resolve, limits.identity), async (req: Request, res: Response) => {
     const { itemId } = parseOr422(itemParam, req.params, 'path', 'item id');
     const request = parseExpoRequest(req.headers, req.query as { userId?: unknown });
     checkSignatureRequest(request.expectSignature, deps.signingKey);
@@ -180,7 +185,7 @@ export function createExpoUpdatesRouter(deps: ExpoRouterDeps): Router {
     summary: 'A launch asset or asset of an update (immutable; gzip or br by accept-encoding)',
     responses: { 200: 'Asset bytes', 304: 'Not modified', 404: 'No such variant or file', 429: 'Too many requests from this client' },
   });
-  r.get(/^\/api\/v1\/expo\/([^/]+)\/assets\/([^/]+)\/(.+)$/, rateLimit(deps.rate?.assets ?? { perSecond: 100, burst: 200 }), async (req: Request, res: Response) => {
+  r.get(/^\/api\/v1\/expo\/([^/]+)\/assets\/([^/]+)\/(.+)$/, rateLimit(limits.files, limits.identity), async (req: Request, res: Response) => {
     const params = req.params as unknown as Record<string, string>;
     const { itemId, sha256 } = parseOr422(assetParams, { itemId: params[0], sha256: params[1] }, 'path', 'asset path');
     const filePath = params[2];
