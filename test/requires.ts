@@ -26,7 +26,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 /** `python:<module>` is a Python module importable by python3 (test/requirements.txt). */
-export type Dependency = 'python3' | `python:${string}` | 'chromium' | 'kcat' | 'chattr';
+export type Dependency = 'python3' | `python:${string}` | 'chromium' | 'kcat' | 'chattr' | 'hermes';
 
 interface Spec {
   /** Null when usable, otherwise what is wrong. */
@@ -69,6 +69,16 @@ function spec(dep: Dependency): Spec {
       },
       providedByTestCommand: true,
       hint: 'apt-get install chromium (npm test does it as root)',
+    };
+  }
+  if (dep === 'hermes') {
+    // The Hermes VM of npm's hermes-engine-cli (a devDependency; linux x64 binaries), which runs
+    // React Native bundles in connectors/instrumentation-rn's tests.
+    const bin = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', 'node_modules', 'hermes-engine-cli', 'linux64-bin', 'hermes');
+    return {
+      check: () => (process.platform !== 'linux' || process.arch !== 'x64' ? `hermes-engine-cli ships linux x64 binaries; this is ${process.platform}/${process.arch}` : runs(bin, ['-version'])),
+      providedByTestCommand: process.platform === 'linux' && process.arch === 'x64',
+      hint: 'npm ci installs hermes-engine-cli (linux x64)',
     };
   }
   if (dep === 'kcat') return { check: () => runs('kcat', ['-V']), providedByTestCommand: true, hint: 'apt-get install kcat (npm test does it as root)' };
