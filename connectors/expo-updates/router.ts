@@ -145,7 +145,15 @@ export function createExpoUpdatesRouter(deps: ExpoRouterDeps): Router {
         const penumbra: Record<string, unknown> = { itemId, version: itemVersion, variant: v.name, profileVersion: answer.profileVersion, userId };
         const controlOf = (answer as { controlOf?: string }).controlOf;
         if (controlOf !== undefined) penumbra.controlOf = controlOf;
-        if (deps.assignmentKeys && deps.assignmentKeys.length > 0 && v.name === answer.variant) {
+        // A resolver that signs its answers (issue 11) hands over its own token — the same proof
+        // /resolve gives web devices; otherwise it is signed here with the configured ring.
+        const signed = answer as { token?: unknown; tokenExpiresAt?: unknown };
+        if (v.name !== answer.variant) {
+          /* served another variant than assigned (artifact missing): no token, telemetry unverified */
+        } else if (typeof signed.token === 'string' && typeof signed.tokenExpiresAt === 'number') {
+          penumbra.token = signed.token;
+          penumbra.tokenExpiresAt = signed.tokenExpiresAt;
+        } else if (deps.assignmentKeys && deps.assignmentKeys.length > 0) {
           const claims = claimsFor({ itemId, userId, variant: v.name, profileVersion: answer.profileVersion, ...(controlOf !== undefined ? { controlOf } : {}) }, now(), ttl);
           penumbra.token = signAssignment(claims, deps.assignmentKeys);
           penumbra.tokenExpiresAt = claims.exp * 1000;
