@@ -11,6 +11,8 @@ export function stackOptionsFor(cfg: PenumbraConfig, log?: (l: string) => void):
     controllerPort: cfg.stack.controllerPort,
     registryPort: cfg.stack.registryPort,
     registryManagementPort: cfg.stack.registryManagementPort,
+    // S3Proxy only when S3 storage is configured without an endpoint of its own.
+    s3Port: cfg.s3?.local ? cfg.stack.s3Port : undefined,
     log,
   };
 }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { ensureDataDir, loadConfig } from '../pipeline/config/config.ts';
 import { createPenumbra, REPO_ROOT } from '../pipeline/app/penumbra.ts';
-import { isStackHealthy, stackDown, stackUp } from '../infra/stack.ts';
+import { isStackHealthy, s3Down, s3Endpoint, s3Healthy, s3Up, stackDown, stackUp } from '../infra/stack.ts';
 import { stackOptionsFor } from './stack-options.ts';
 
 function newestMtime(dir: string): number {
@@ -54,6 +54,13 @@ export async function startCommand(argv: string[]): Promise<number> {
       say('Using the local stack that is already running.');
     }
   }
+  // Blobs or Parquet on S3 without an endpoint: the local S3Proxy (started alone if the rest runs).
+  let startedS3 = false;
+  if (stackOpts.s3Port !== undefined && !(await s3Healthy(stackOpts.s3Port))) {
+    say(`Starting the local S3Proxy on ${s3Endpoint(stackOpts.s3Port)} (set PENUMBRA_S3_ENDPOINT to use your own object store) …`);
+    await s3Up({ ...stackOpts, s3Port: stackOpts.s3Port });
+    startedS3 = !startedStack;
+  }
   const consoleDir = ensureConsoleBuilt(say);
   const p = await createPenumbra(cfg, { createToken: true, consoleDir });
   let stopping = false;
@@ -65,6 +72,9 @@ export async function startCommand(argv: string[]): Promise<number> {
     if (startedStack && !keepStack) {
       say('Stopping the local stack …');
       await stackDown(stackOpts);
+    } else if (startedS3 && !keepStack) {
+      say('Stopping the local S3Proxy …');
+      await s3Down(stackOpts);
     }
     say('Stopped.');
     process.exit(0);

@@ -257,3 +257,40 @@ export async function ensureRegistry(cacheDir: string, log: (l: string) => void)
   log(`Apicurio Registry ready: ${jar}`);
   return jar;
 }
+
+/** S3Proxy 4.x runs on Java 17 (its pom's java.version); the jar-with-dependencies is one 55 MB file. */
+export const S3PROXY_VERSION = '4.1.0';
+
+export function s3proxyJar(cacheDir: string): string {
+  return path.join(cacheDir, `s3proxy-${S3PROXY_VERSION}`, `s3proxy-${S3PROXY_VERSION}-jar-with-dependencies.jar`);
+}
+
+/** Returns the S3Proxy jar, fetching `org.gaul:s3proxy:<v>:jar:jar-with-dependencies` on first use. */
+export async function ensureS3Proxy(cacheDir: string, log: (l: string) => void): Promise<string> {
+  const jar = s3proxyJar(cacheDir);
+  const dir = path.dirname(jar);
+  const marker = path.join(dir, '.complete');
+  if (existsSync(marker) && existsSync(jar)) return jar;
+  const mvn = await ensureMaven();
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const artifact = `org.gaul:s3proxy:${S3PROXY_VERSION}:jar:jar-with-dependencies`;
+  log(`Fetching S3Proxy ${S3PROXY_VERSION} (${artifact}, about 55 MB) from Maven Central (one time) …`);
+  const stop = watchBytes(path.join(homedir(), '.m2', 'repository', 'org', 'gaul'), 'S3Proxy', log);
+  let res: { code: number; tail: string[] };
+  try {
+    res = await runStreaming(
+      mvn,
+      ['-B', '-f', kafkaPomPath(), 'dependency:copy', `-Dartifact=${artifact}`, `-DoutputDirectory=${dir}`],
+      { onLine: mavenLineFilter(log), logFile: path.join(dir, 'maven.log') },
+    );
+  } catch (err) {
+    throw mavenFailure(`S3Proxy ${S3PROXY_VERSION}`, [], err);
+  } finally {
+    stop();
+  }
+  if (res.code !== 0 || !existsSync(jar)) throw mavenFailure(`S3Proxy ${S3PROXY_VERSION}`, res.tail);
+  writeFileSync(marker, `${new Date().toISOString()} ${path.basename(jar)}\n`);
+  log(`S3Proxy ready: ${jar}`);
+  return jar;
+}

@@ -17,6 +17,8 @@ import {
   ensureJava,
   ensureKafkaLibs,
   ensureRegistry,
+  ensureS3Proxy,
+  S3PROXY_VERSION,
   type JavaInfo,
 } from './artifacts.ts';
 import {
@@ -44,9 +46,14 @@ export interface StackOptions {
   log?: (line: string) => void;
   /** Bound on the wait for each service to become healthy; defaults to 90 s (Kafka) and 150 s (registry). */
   healthTimeoutMs?: number;
+  /**
+   * Port of the local S3Proxy (S3-compatible object store, filesystem backend): set when blobs or
+   * Parquet go to S3 without an endpoint of their own. Unset: `up` does not start it.
+   */
+  s3Port?: number;
 }
 
-export type ServiceName = 'kafka' | 'registry';
+export type ServiceName = 'kafka' | 'registry' | 's3';
 
 export interface ServiceStatus {
   name: ServiceName;
@@ -73,6 +80,8 @@ export function defaultStackOptions(repoRoot: string, dataDir: string, log?: (li
 
 export const kafkaBrokers = (o: Pick<StackOptions, 'kafkaPort'>) => `127.0.0.1:${o.kafkaPort}`;
 export const registryUrl = (o: Pick<StackOptions, 'registryPort'>) => `http://127.0.0.1:${o.registryPort}/apis/ccompat/v7`;
+export const s3Endpoint = (port: number) => `http://127.0.0.1:${port}`;
+export const DEFAULT_S3_PORT = 8333;
 
 interface Paths {
   stackDir: string;
@@ -80,6 +89,7 @@ interface Paths {
   kafkaDir: string;
   kafkaData: string;
   registryDir: string;
+  s3Dir: string;
   pid: Record<ServiceName, string>;
   log: Record<ServiceName, string>;
   marker: string;
@@ -94,8 +104,9 @@ function paths(o: StackOptions): Paths {
     kafkaDir: path.join(stackDir, 'kafka'),
     kafkaData: path.join(stackDir, 'kafka', 'data'),
     registryDir: path.join(stackDir, 'registry'),
-    pid: { kafka: path.join(stackDir, 'kafka.pid'), registry: path.join(stackDir, 'registry.pid') },
-    log: { kafka: path.join(logsDir, 'kafka.log'), registry: path.join(logsDir, 'registry.log') },
+    s3Dir: path.join(stackDir, 's3proxy'),
+    pid: { kafka: path.join(stackDir, 'kafka.pid'), registry: path.join(stackDir, 'registry.pid'), s3: path.join(stackDir, 's3proxy.pid') },
+    log: { kafka: path.join(logsDir, 'kafka.log'), registry: path.join(logsDir, 'registry.log'), s3: path.join(logsDir, 's3proxy.log') },
     // A system property on the JVM command line that names this stack's folder: it tells our
     // processes apart from any other Kafka on the machine before we signal a pid.
     marker: `-Dpenumbra.stack.home=${stackDir}`,
@@ -172,6 +183,20 @@ async function registryHealthy(port: number): Promise<boolean> {
   }
 }
 
+/**
+ * S3Proxy answers S3 over HTTP: an anonymous `GET /` is a ListAllMyBuckets (200) with an XML body.
+ * Anything else on the port (or nothing) is not healthy.
+ */
+export async function s3Healthy(port: number): Promise<boolean> {
+  try {
+    const res = await fetch(`${s3Endpoint(port)}/`, { signal: AbortSignal.timeout(3000) });
+    const body = await res.text();
+    return res.status < 500 && body.includes('ListAllMyBucketsResult');
+  } catch {
+    return false;
+  }
+}
+
 /** Cheap check that both services answer on the given ports, whoever started them. */
 export async function isStackHealthy(opts: StackOptions): Promise<boolean> {
   const [k, r] = await Promise.all([kafkaHealthy(opts.kafkaPort), registryHealthy(opts.registryPort)]);
@@ -186,7 +211,7 @@ function serviceStatusSync(o: StackOptions, p: Paths, name: ServiceName): Omit<S
     name,
     pid,
     running: pid !== null && isOurProcess(pid, p.marker),
-    port: name === 'kafka' ? o.kafkaPort : o.registryPort,
+    port: name === 'kafka' ? o.kafkaPort : name === 'registry' ? o.registryPort : (o.s3Port ?? DEFAULT_S3_PORT),
     logFile: p.log[name],
   };
 }
@@ -196,10 +221,14 @@ export async function stackStatus(opts: StackOptions): Promise<ServiceStatus[]> 
   const k = serviceStatusSync(opts, p, 'kafka');
   const r = serviceStatusSync(opts, p, 'registry');
   const [kh, rh] = await Promise.all([kafkaHealthy(opts.kafkaPort), registryHealthy(opts.registryPort)]);
-  return [
+  const out: ServiceStatus[] = [
     { ...k, healthy: kh },
     { ...r, healthy: rh },
   ];
+  const s3 = serviceStatusSync(opts, p, 's3');
+  // S3Proxy is optional: listed when asked for (s3Port) or when this stack runs one.
+  if (opts.s3Port !== undefined || s3.running) out.push({ ...s3, healthy: await s3Healthy(s3.port) });
+  return out;
 }
 
 // ---------------------------------------------------------------- up
@@ -548,7 +577,64 @@ async function stackUpLocked(opts: StackOptions, p: Paths, java: JavaInfo, log: 
   await ensureRegistry(opts.cacheDir, log);
   await startKafka(opts, p, java, log);
   await startRegistry(opts, p, java, log);
+  if (opts.s3Port !== undefined) await startS3Proxy(opts, p, java, log);
   return stackStatus(opts);
+}
+
+// ---------------------------------------------------------------- S3Proxy
+
+function s3proxyProperties(o: StackOptions, p: Paths): string {
+  return [
+    '# Written by penumbra stack up on every start; edit infra/stack.ts instead.',
+    `s3proxy.endpoint=${s3Endpoint(o.s3Port ?? DEFAULT_S3_PORT)}`,
+    // Loopback only, like the local Kafka (PLAINTEXT) and registry: no credentials to keep
+    // secret. Clients still sign (any key is accepted), exactly as they would against AWS.
+    's3proxy.authorization=none',
+    'jclouds.provider=filesystem',
+    `jclouds.filesystem.basedir=${path.join(p.s3Dir, 'data')}`,
+    '',
+  ].join('\n');
+}
+
+async function startS3Proxy(o: StackOptions, p: Paths, java: JavaInfo, log: (l: string) => void): Promise<void> {
+  const port = o.s3Port ?? DEFAULT_S3_PORT;
+  const timeout = o.healthTimeoutMs ?? 60000;
+  const current = serviceStatusSync(o, p, 's3');
+  if (current.running) {
+    log(`s3 already running (pid ${current.pid}); checking health …`);
+    await waitHealthy('s3', () => s3Healthy(port), null, current.pid, p, timeout, log);
+    return;
+  }
+  rmSync(p.pid.s3, { force: true });
+  if (!(await portFree(port))) {
+    throw portTakenError(port, 'S3Proxy', o, (await s3Healthy(port)) ? ` An S3-compatible server answers there: to use it, set PENUMBRA_S3_ENDPOINT=${s3Endpoint(port)}.` : '');
+  }
+  const jar = await ensureS3Proxy(o.cacheDir, log);
+  mkdirSync(path.join(p.s3Dir, 'data'), { recursive: true });
+  const props = path.join(p.s3Dir, 's3proxy.conf');
+  writeFileSync(props, s3proxyProperties(o, p));
+  log(`Starting S3Proxy ${S3PROXY_VERSION} (filesystem backend in ${path.join(p.s3Dir, 'data')}) on ${s3Endpoint(port)}; log ${p.log.s3}`);
+  const { pid, started } = launch('s3', java.java, ['-Xmx256m', p.marker, '-jar', jar, '--properties', props], p.s3Dir, p);
+  await waitHealthy('s3', () => s3Healthy(port), started, pid, p, timeout, log);
+}
+
+/**
+ * Start (or adopt) only the S3Proxy of this stack, leaving Kafka and the registry alone: what
+ * `npm start` and the test setup call when S3 storage is configured and nothing answers on the port.
+ */
+export async function s3Up(opts: StackOptions & { s3Port: number }): Promise<ServiceStatus> {
+  const log = opts.log ?? noop;
+  const p = paths(opts);
+  const java = await ensureJava();
+  mkdirSync(p.logsDir, { recursive: true });
+  mkdirSync(opts.cacheDir, { recursive: true });
+  const release = await acquireUpLock(p, log, (opts.healthTimeoutMs ?? 60000) + 120000);
+  try {
+    await startS3Proxy(opts, p, java, log);
+  } finally {
+    release();
+  }
+  return { ...serviceStatusSync(opts, p, 's3'), healthy: await s3Healthy(opts.s3Port) };
 }
 
 // ---------------------------------------------------------------- down
@@ -564,8 +650,10 @@ export async function stackDown(opts: StackOptions): Promise<StopResult[]> {
   const log = opts.log ?? noop;
   const p = paths(opts);
   const out: StopResult[] = [];
-  for (const name of ['registry', 'kafka'] as const) {
+  for (const name of ['s3', 'registry', 'kafka'] as const) {
     const pid = readPid(p.pid[name]);
+    // S3Proxy is optional: say nothing about it when this stack never ran one.
+    if (name === 's3' && pid === null) continue;
     let result: StopResult['result'] = 'not-running';
     if (pid !== null) {
       if (isOurProcess(pid, p.marker)) log(`Stopping ${name} (pid ${pid}) …`);
@@ -577,4 +665,16 @@ export async function stackDown(opts: StackOptions): Promise<StopResult[]> {
     out.push({ name, pid, result });
   }
   return out;
+}
+
+/** Stop only this stack's S3Proxy (what `npm start` started alone). */
+export async function s3Down(opts: StackOptions): Promise<StopResult> {
+  const p = paths(opts);
+  const pid = readPid(p.pid.s3);
+  let result: StopResult['result'] = 'not-running';
+  if (pid !== null) {
+    result = await stopProcess(pid, p.marker, 20000);
+    rmSync(p.pid.s3, { force: true });
+  }
+  return { name: 's3', pid, result };
 }

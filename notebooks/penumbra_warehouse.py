@@ -1,9 +1,11 @@
 """Read the Penumbra warehouse from a notebook.
 
 The DuckDB file has exactly one writer (the warehouse sink); notebooks never open it. They read
-the Parquet snapshots the sink publishes every few seconds under
-``<data dir>/warehouse/parquet/`` (one ``<table>.parquet`` per table, replaced atomically, plus
-``_meta.json``).
+the Parquet files the sink exports every few seconds under ``<data dir>/warehouse/parquet/``:
+one folder per table, Hive-partitioned by day for the big ones
+(``telemetry_events/date=2025-12-06/part-….parquet``, append-only parts, compacted in the
+background), plus ``_meta.json`` (docs/warehouse.md). Spark, Trino or DuckDB read the same layout
+directly, locally or from the S3 bucket the sink can publish it to.
 
     import penumbra_warehouse as pw
     con = pw.connect()                       # in-memory duckdb, one VIEW per table
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import duckdb
 
-#: Tables the sink exports (docs/warehouse.md).
+#: Tables the sink exports (docs/warehouse.md); their layout comes from ``_meta.json``.
 TABLES = (
     "items",
     "profile_history",
@@ -45,26 +47,57 @@ def _literal(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
+def _has_files(folder: Path, table: str, hive: bool) -> bool:
+    base = folder / table
+    if not base.is_dir():
+        return False
+    if not hive:
+        return any(p.suffix == ".parquet" for p in base.iterdir() if p.is_file())
+    return any(
+        f.suffix == ".parquet"
+        for d in base.iterdir()
+        if d.is_dir() and not d.name.startswith(".")
+        for f in d.iterdir()
+    )
+
+
+def view_sql(folder: Path, table: str, layout: dict) -> str:
+    """The VIEW over one table's files (the same as connectors/duckdb-sink/query.ts builds).
+
+    Partitioned tables are read with ``hive_partitioning`` and gain a DATE column ``date`` (UTC day
+    of the row, see docs/warehouse.md): filter on it to open only the days you need. A table
+    without files yet is an empty view with its columns.
+    """
+    if _has_files(folder, table, layout["hive"]):
+        glob = str(folder / layout["glob"])
+        hive = ", hive_partitioning = true" if layout["hive"] else ""
+        return f'CREATE OR REPLACE VIEW "{table}" AS SELECT * FROM read_parquet({_literal(glob)}, union_by_name = true{hive})'
+    cols = [f'CAST(NULL AS {t}) AS "{n}"' for n, t in layout["columns"]]
+    if layout["hive"]:
+        cols.append('CAST(NULL AS DATE) AS "date"')
+    return f'CREATE OR REPLACE VIEW "{table}" AS SELECT {", ".join(cols)} WHERE false'
+
+
 def connect(data_dir: str | os.PathLike | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with one VIEW per exported table.
 
-    Views read the Parquet file at query time, so a long-lived connection sees each new snapshot.
+    Views list the files at query time, so a long-lived connection sees each new export.
     """
     folder = parquet_dir(data_dir)
-    if not folder.is_dir():
+    meta_file = folder / "_meta.json"
+    if not meta_file.is_file():
         raise FileNotFoundError(
-            f"no warehouse snapshots in {folder}: is the warehouse sink running (and PENUMBRA_DATA_DIR right)?"
+            f"no warehouse export in {folder}: is the warehouse sink running (and PENUMBRA_DATA_DIR right)?"
         )
+    layout = json.loads(meta_file.read_text())["layout"]
     con = duckdb.connect(":memory:")
     for table in TABLES:
-        path = folder / f"{table}.parquet"
-        if path.exists():
-            con.execute(f'CREATE VIEW "{table}" AS SELECT * FROM read_parquet({_literal(str(path))})')
+        con.execute(view_sql(folder, table, layout[table]))
     return con
 
 
 def freshness(data_dir: str | os.PathLike | None = None) -> dict:
-    """What `_meta.json` says about the last export, plus its age in seconds.
+    """What ``_meta.json`` says about the last export, plus its age in seconds.
 
     Data in the views is at most (snapshot interval + one sink batch) behind the topics while the
     sink runs; ``age_seconds`` growing well past the interval means the sink is not running.

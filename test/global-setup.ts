@@ -6,11 +6,13 @@
  */
 import path from 'node:path';
 import { ConfigError } from '../pipeline/errors.ts';
-import { isStackHealthy, kafkaBrokers, registryUrl, stackUp, type StackOptions } from '../infra/stack.ts';
+import { DEFAULT_S3_PORT, isStackHealthy, kafkaBrokers, registryUrl, s3Endpoint, s3Healthy, s3Up, stackUp, type StackOptions } from '../infra/stack.ts';
 
 declare global {
   // Set only when this run started the stack, so teardown never stops someone else's.
   var __PENUMBRA_TEST_STACK__: StackOptions | undefined;
+  // Set only when this run started the S3Proxy alone (the stack was reused).
+  var __PENUMBRA_TEST_S3__: StackOptions | undefined;
 }
 
 function port(name: string, fallback: number): number {
@@ -28,20 +30,40 @@ export function testStackOptions(rootDir: string): StackOptions {
     controllerPort: port('PENUMBRA_CONTROLLER_PORT', 9093),
     registryPort: port('PENUMBRA_REGISTRY_PORT', 8081),
     registryManagementPort: port('PENUMBRA_REGISTRY_MANAGEMENT_PORT', 9081),
+    s3Port: port('PENUMBRA_S3_PORT', DEFAULT_S3_PORT),
     log: (line) => process.stderr.write(`[stack] ${line}\n`),
   };
 }
 
+/**
+ * The object store of the S3 tests: S3_TEST_ENDPOINT if set (any S3-compatible server), else the
+ * local S3Proxy on PENUMBRA_S3_PORT — reused when one answers there, started (alone, next to a
+ * running Kafka and registry) when none does. Tests read S3_TEST_ENDPOINT.
+ */
+async function ensureS3(opts: StackOptions): Promise<void> {
+  if (process.env.S3_TEST_ENDPOINT) return;
+  const s3Port = opts.s3Port ?? DEFAULT_S3_PORT;
+  if (!(await s3Healthy(s3Port))) {
+    process.stderr.write(`\n[stack] no S3Proxy on ${s3Endpoint(s3Port)}; starting one in ${opts.dataDir}\n`);
+    await s3Up({ ...opts, s3Port });
+    if (!globalThis.__PENUMBRA_TEST_STACK__) globalThis.__PENUMBRA_TEST_S3__ = opts;
+  }
+  process.env.S3_TEST_ENDPOINT = s3Endpoint(s3Port);
+}
+
 export default async function globalSetup(_globalConfig?: unknown, projectConfig?: { rootDir?: string }): Promise<void> {
   const { KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registry } = process.env;
-  if (brokers && registry) return;
+  const opts = testStackOptions(projectConfig?.rootDir ?? process.cwd());
+  if (brokers && registry) {
+    await ensureS3(opts);
+    return;
+  }
   if (brokers || registry) {
     throw new ConfigError(
       `Only ${brokers ? 'KAFKA_BROKERS' : 'SCHEMA_REGISTRY_URL'} is set. Set both to test against an existing ` +
         'cluster, or neither to let the tests reuse or start the local stack.',
     );
   }
-  const opts = testStackOptions(projectConfig?.rootDir ?? process.cwd());
   if (!(await isStackHealthy(opts))) {
     process.stderr.write(`\n[stack] no healthy stack on ${kafkaBrokers(opts)} / ${registryUrl(opts)}; starting one in ${opts.dataDir}\n`);
     await stackUp(opts);
@@ -49,4 +71,5 @@ export default async function globalSetup(_globalConfig?: unknown, projectConfig
   }
   process.env.KAFKA_BROKERS = kafkaBrokers(opts);
   process.env.SCHEMA_REGISTRY_URL = registryUrl(opts);
+  await ensureS3(opts);
 }

@@ -1,14 +1,15 @@
 /**
  * The warehouse sink against the real broker, registry and DuckDB: rows land in every table,
  * duplicates are stored once, garbage is dead-lettered, a restart resumes from sink_offsets,
- * a deleted database rebuilds from the topics, and the Parquet snapshots are readable by other
- * DuckDB instances, queryParquet and the Python notebook helper.
+ * a deleted database rebuilds from the topics, and the Parquet exports (incremental, Hive-partitioned,
+ * compacted) are readable by other DuckDB instances, queryParquet and the Python notebook helper;
+ * the DuckDB retention of raw events keeps them in Parquet.
  *
  * Each test gets its own topic prefix (under this file's unique prefix) and a fresh DuckDB file.
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Kafka } from 'kafkajs';
@@ -227,10 +228,24 @@ test('a restarted sink resumes from sink_offsets: nothing lost, nothing re-read;
   expect(await count(third, 'SELECT count(DISTINCT id) FROM telemetry_events')).toBe(600);
 });
 
-/** The folder of the snapshot test below, read again by the Python helper's test after it. */
+/** The folder of the export test below, read again by the Python helper's test after it. */
 let snapshotDir: { dir: string; parquetDir: string } | undefined;
 
-test('Parquet snapshots are atomic files readable by another DuckDB and queryParquet', async () => {
+/** Every `.parquet` file under `dir`, relative, sorted. */
+function parquetFiles(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (rel: string): void => {
+    for (const e of readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+      const r = path.join(rel, e.name);
+      if (e.isDirectory() && !e.name.startsWith('.')) walk(r);
+      else if (e.name.endsWith('.parquet')) out.push(r);
+    }
+  };
+  if (existsSync(dir)) walk('');
+  return out.sort();
+}
+
+test('Parquet exports: Hive-partitioned append-only parts, incremental, readable by another DuckDB, queryParquet and the Python helper', async () => {
   const ns = await namespace();
   await sendEvents(ns.cfg, Array.from({ length: 1000 }, (_, i) => fx.telemetryEvent(i)));
   await producer.send([{ topic: ns.cfg.topics.alerts, key: 'i', value: fx.alert(0) }]);
@@ -242,32 +257,48 @@ test('Parquet snapshots are atomic files readable by another DuckDB and queryPar
   expect(meta.tables.alerts).toBe(1);
   expect(meta.offsets.reduce((s, o) => s + o.nextOffset, 0)).toBe(1001);
   expect(await readSnapshotMeta(ns.parquetDir)).toEqual(meta);
-  for (const t of ALL_TABLES) expect(existsSync(path.join(ns.parquetDir, `${t.name}.parquet`))).toBe(true);
-  expect(existsSync(path.join(ns.parquetDir, 'telemetry_events.parquet.tmp'))).toBe(false);
+  // Layout: <table>/date=<UTC day of received_at>/part-<from>-<to>_<n>.parquet; no temp files left.
+  const day = new Date(fx.T0).toISOString().slice(0, 10);
+  const files = parquetFiles(ns.parquetDir);
+  expect(files.filter((f) => f.startsWith('telemetry_events/')).every((f) => new RegExp(`^telemetry_events/date=${day}/part-\\d+-\\d+_\\d+\\.parquet$`).test(f))).toBe(true);
+  expect(files).toContain('items/data_0.parquet');
+  expect(files).toContain('sink_offsets/data_0.parquet');
+  expect(existsSync(path.join(ns.parquetDir, '.staging')) ? readdirSync(path.join(ns.parquetDir, '.staging')) : []).toEqual([]);
 
-  // A separate DuckDB instance (what the API and notebooks do) sees the same counts.
+  // A separate DuckDB instance reads the layout with a glob and Hive partitioning, as Spark or
+  // Trino would, and sees the same counts as the live database.
   const other = await DuckDBInstance.create(':memory:');
   const conn = await other.connect();
   for (const t of ALL_TABLES) {
-    const file = path.join(ns.parquetDir, `${t.name}.parquet`);
-    const [row] = (await conn.runAndReadAll(`SELECT count(*) AS n FROM read_parquet('${file}')`)).getRowObjectsJS();
-    expect([t.name, Number(row.n)]).toEqual([t.name, meta.tables[t.name]]);
-    expect([t.name, Number(row.n)]).toEqual([t.name, await count(sink, `SELECT count(*) FROM ${t.name}`)]);
+    const layout = meta.layout[t.name];
+    const got = parquetFiles(path.join(ns.parquetDir, t.name)).length === 0 ? 0 : Number((await conn.runAndReadAll(
+      `SELECT count(*) AS n FROM read_parquet('${path.join(ns.parquetDir, layout.glob)}', hive_partitioning = ${layout.hive})`)).getRowObjectsJS()[0].n);
+    expect([t.name, got]).toEqual([t.name, meta.tables[t.name]]);
+    expect([t.name, got]).toEqual([t.name, await count(sink, `SELECT count(*) FROM ${t.name}`)]);
   }
+  const [byDay] = (await conn.runAndReadAll(`SELECT min("date")::VARCHAR AS d, count(*) AS n FROM read_parquet('${path.join(ns.parquetDir, 'telemetry_events/*/*.parquet')}', hive_partitioning = true)`)).getRowObjectsJS();
+  expect(byDay).toEqual({ d: day, n: 1000n });
   conn.closeSync();
   other.closeSync();
 
   const rows = await queryParquet(ns.parquetDir, "SELECT variant, count(*)::INT AS n FROM telemetry_events WHERE ts >= epoch_ms($from::BIGINT) GROUP BY variant ORDER BY variant", { from: fx.T0 + 500 });
   expect(rows).toEqual([{ variant: 'checkout-v2', n: 250 }, { variant: 'original', n: 250 }]);
+  // Tables without any file yet are empty views with their columns.
+  expect(await queryParquet(ns.parquetDir, 'SELECT count(*)::INT AS n, count(DISTINCT incident_id)::INT AS i FROM alerts')).toEqual([{ n: 1, i: 1 }]);
+  expect(await queryParquet(ns.parquetDir, 'SELECT count(*)::INT AS n FROM audit WHERE actor IS NOT NULL AND "date" IS NOT NULL')).toEqual([{ n: 0 }]);
 
-  // The timer keeps exporting: new rows show up in a later snapshot on their own.
+  // Incremental: the next export writes only the 10 new rows, as one more part.
+  const partsBefore = parquetFiles(path.join(ns.parquetDir, 'telemetry_events')).length;
   await sendEvents(ns.cfg, Array.from({ length: 10 }, (_, i) => fx.telemetryEvent(5000 + i)));
-  await waitFor('timer snapshot with new rows', async () => (await readSnapshotMeta(ns.parquetDir))?.tables.telemetry_events === 1010, 15000);
+  await waitFor('timer export with new rows', async () => (await readSnapshotMeta(ns.parquetDir))?.tables.telemetry_events === 1010, 15000);
+  const again = await sink.snapshot();
+  expect(again.lastExport.rows).toBeLessThan(20); // sink_offsets and nothing else (the 10 rows went out with the timer)
+  expect(parquetFiles(path.join(ns.parquetDir, 'telemetry_events')).length).toBe(partsBefore + 1);
   snapshotDir = { dir: ns.dir, parquetDir: ns.parquetDir };
 });
 
-requires(['python:duckdb'])('the Python notebook helper (notebooks/penumbra_warehouse.py) reads the same snapshot', () => {
-  // Needs the snapshot the test above left (1,010 telemetry events).
+requires(['python:duckdb'])('the Python notebook helper (notebooks/penumbra_warehouse.py) reads the same export', () => {
+  // Needs the export the test above left (1,010 telemetry events).
   expect(snapshotDir).toBeDefined();
   const ns = snapshotDir!;
   const script = [
@@ -287,4 +318,42 @@ requires(['python:duckdb'])('the Python notebook helper (notebooks/penumbra_ware
   expect(got.counts).toEqual(now.tables);
   expect(got.freshness.tables).toEqual(now.tables);
   expect(got.freshness.age_seconds).toBeLessThan(60);
+});
+
+test('compaction merges a partition\'s parts; a part above the committed watermark is removed on restart; retention keeps exported rows in Parquet only', async () => {
+  const ns = await namespace();
+  let sink = await startSink(ns);
+  // 14 exports of 50 events each: 14 parts in one day's partition, then compaction merges them.
+  for (let k = 0; k < 14; k++) {
+    await sendEvents(ns.cfg, Array.from({ length: 50 }, (_, i) => fx.telemetryEvent(k * 50 + i)));
+    await waitCount(sink, 'telemetry_events', (k + 1) * 50);
+    await sink.snapshot();
+  }
+  const dayDir = path.join(ns.parquetDir, 'telemetry_events', `date=${new Date(fx.T0).toISOString().slice(0, 10)}`);
+  const parts = readdirSync(dayDir);
+  expect(parts.length).toBeLessThan(14);
+  expect(parts.some((f) => /_c\.parquet$/.test(f))).toBe(true);
+  expect(await queryParquet(ns.parquetDir, 'SELECT count(*)::INT AS n, count(DISTINCT id)::INT AS d FROM telemetry_events')).toEqual([{ n: 700, d: 700 }]);
+  expect(sink.stats.compactions).toBeGreaterThanOrEqual(12);
+
+  // A crash between renaming a part in and committing the watermark leaves a part the database
+  // does not count as exported: the next start removes it, so no row is in Parquet twice.
+  await stopSink(sink);
+  const orphan = path.join(dayDir, 'part-99990-99999_0.parquet');
+  copyFileSync(path.join(dayDir, readdirSync(dayDir)[0]), orphan);
+  sink = await startSink(ns);
+  expect(existsSync(orphan)).toBe(false);
+  expect(await queryParquet(ns.parquetDir, 'SELECT count(*)::INT AS n FROM telemetry_events')).toEqual([{ n: 700 }]);
+
+  // The fixtures' events arrived in 2025: older than a 24 h retention, and exported, so DuckDB
+  // drops them while Parquet keeps them.
+  await stopSink(sink);
+  const s2 = createWarehouseSink({ cfg: ns.cfg, kafka, codec, dbPath: ns.dbPath, parquetDir: ns.parquetDir, snapshotIntervalMs: 60_000, retentionHours: 24 });
+  sinks.push(s2);
+  await s2.start();
+  expect(await s2.applyRetention()).toBe(700);
+  expect(await count(s2, 'SELECT count(*) FROM telemetry_events')).toBe(0);
+  const meta = await s2.snapshot();
+  expect(meta.tables.telemetry_events).toBe(700);
+  expect(await queryParquet(ns.parquetDir, 'SELECT count(*)::INT AS n FROM telemetry_events')).toEqual([{ n: 700 }]);
 });

@@ -1,11 +1,12 @@
 /**
- * Warehouse sink: Kafka topics → DuckDB, exactly once, plus Parquet snapshots for readers.
+ * Warehouse sink: Kafka topics → DuckDB, exactly once, plus incremental Parquet exports for readers.
  *
  * Reads: penumbra.items.catalog, penumbra.shadow.profiles, penumbra.assignments,
  * penumbra.telemetry.raw, penumbra.telemetry.metrics, penumbra.alerts, penumbra.audit and
  * penumbra.dlq (Avro, Confluent framing), consumer group `<prefix>warehouse-sink`.
  * Writes: the tables of tables.ts in one DuckDB file (this process is its only writer), and
- * every `snapshotIntervalMs` one `<table>.parquet` per table plus `_meta.json` in `parquetDir`.
+ * every `snapshotIntervalMs` the rows changed since the last export as Parquet parts under
+ * `parquetDir` (export.ts: Hive-partitioned, append-only, compacted in the background).
  *
  * Guarantee: exactly-once into DuckDB. Each chunk of a fetched batch (one topic-partition, at
  * most `maxRowsPerTx` records) is written in ONE DuckDB transaction together with the new
@@ -17,20 +18,26 @@
  * committed offsets). Batches fetched before the seek are dropped (kafkajs marks them stale),
  * and any record whose offset is below the stored next_offset is skipped, so a replay after
  * `kill -9` anywhere — before, during or after the DuckDB commit — neither loses nor repeats a
- * row. On top of that every table has a natural key (event id, …), so the same record produced
- * twice by an upstream retry is stored once as well.
+ * row. On top of that every table has a natural key (event id, …) enforced by its PRIMARY KEY,
+ * so the same record produced twice by an upstream retry is stored once as well (for raw events:
+ * within their DuckDB retention, export.ts).
+ *
+ * Write path (profiled: docs/warehouse.md "Throughput"). Insert-once tables are appended to
+ * directly with DuckDB's Appender inside the transaction — the key constraint checks each row as
+ * it is appended, no staging copy and no `INSERT … SELECT`. A chunk that holds a key already
+ * stored (a duplicate delivery) makes the append fail: the transaction rolls back and that chunk
+ * alone is redone through staging tables and `INSERT … ON CONFLICT` (mergeSql), which keeps the
+ * first row. Upsert tables (catalog, metric windows) always take the staged path. Decoding the
+ * next chunk overlaps the COMMIT of the previous one (DuckDB commits on its own thread); the
+ * transactions themselves stay strictly in offset order.
  *
  * Records that cannot be decoded (or mapped) go to `dead_letters` with their bytes, position and
  * reason, in the same transaction, and the partition moves on. A retriable failure (registry
  * unreachable, DuckDB I/O) rolls the transaction back and throws, so kafkajs refetches the batch.
- *
- * Snapshots read through their own connection inside one read transaction (MVCC), so the Parquet
- * files of one export are consistent with each other and never block the writer; each file is
- * written to `<table>.parquet.tmp` and renamed into place, so a reader never sees half a file.
  */
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection, type DuckDBTimestampValue } from '@duckdb/node-api';
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { PenumbraConfig } from '../../pipeline/config/config.ts';
 import type { AvroCodec } from '../../pipeline/kafka/registry.ts';
@@ -38,14 +45,17 @@ import { isRetriable, PenumbraError, UnavailableError } from '../../pipeline/err
 import { deadLetter } from '../../pipeline/kafka/dlq.ts';
 import type { DeadLetter } from '../../schemas/types.generated.ts';
 import {
-  ALL_TABLES, DEAD_LETTERS, SINK_OFFSETS, TOPIC_TABLES, createStageSql, createTableSql, deadLetterRow, mergeSql,
-  quoteIdent as q, stageName, type Cell, type ColumnType, type TableSpec,
+  ALL_TABLES, DEAD_LETTERS, SINK_OFFSETS, TOPIC_TABLES, createStageSql, createTableSql, deadLetterRow, mergeSql, migrateSql,
+  quoteIdent as q, stageName, storedColumns, type Cell, type ColumnType, type TableSpec,
 } from './tables.ts';
+import { createParquetExporter, type ExportMirror, type SnapshotMeta } from './export.ts';
+
+export type { SnapshotMeta } from './export.ts';
 
 export const SINK_PROCESSOR = 'warehouse-sink';
 export const DEFAULT_SNAPSHOT_INTERVAL_MS = 5000;
-/** Rows per DuckDB transaction: large enough to amortise the commit (WAL fsync), small enough to heartbeat. */
-export const DEFAULT_MAX_ROWS_PER_TX = 5000;
+/** Rows per DuckDB transaction: large enough to amortise the commit (WAL write), small enough to heartbeat. */
+export const DEFAULT_MAX_ROWS_PER_TX = 10_000;
 
 export interface WarehouseSinkOptions {
   cfg: PenumbraConfig;
@@ -55,10 +65,14 @@ export interface WarehouseSinkOptions {
   parquetDir: string;
   snapshotIntervalMs?: number;
   log?: (msg: string, extra?: Record<string, unknown>) => void;
-  /** Records per transaction (default 5000). */
+  /** Records per transaction (default 10,000). */
   maxRowsPerTx?: number;
   /** Called after every committed transaction (progress reporting, benchmarks). */
   onCommit?: (c: CommitInfo) => void;
+  /** Also publish every export to object storage (S3-compatible; connectors/blob-store/s3.ts). */
+  mirror?: ExportMirror | null;
+  /** Raw events older than this stay in Parquet only (default cfg.warehouseRetentionHours; 0 = keep). */
+  retentionHours?: number;
 }
 
 export interface CommitInfo {
@@ -70,6 +84,8 @@ export interface CommitInfo {
   records: number;
   /** Rows inserted or updated, per table. */
   changed: Record<string, number>;
+  /** The chunk met an already-stored key and was written through the staged (de-duplicating) path. */
+  staged: boolean;
   ms: number;
 }
 
@@ -80,8 +96,10 @@ export interface WarehouseSinkStats {
   skipped: number;
   /** Rows inserted or updated per table. */
   rows: Record<string, number>;
-  /** Staged rows that an existing row with the same key made a no-op (duplicate deliveries). */
+  /** Rows that an existing row with the same key made a no-op (duplicate deliveries). */
   duplicates: number;
+  /** Chunks redone through the staged path because they held an already-stored key. */
+  stagedRetries: number;
   deadLettered: number;
   transactions: number;
   snapshots: number;
@@ -91,16 +109,20 @@ export interface WarehouseSinkStats {
   firstBatchAt: number | null;
   lastCommitAt: number | null;
   lastSnapshotAt: number | null;
-  /** Duration of the last Parquet export (ms). */
+  /** Duration of the last Parquet export (ms) and the rows it wrote. */
   lastExportMs: number | null;
+  lastExportRows: number | null;
   /** Interval exports actually run at: max(snapshotIntervalMs, lastExportMs / EXPORT_DUTY). */
   effectiveSnapshotIntervalMs: number;
+  /** Parts merged by background compaction, and raw rows deleted by the DuckDB retention. */
+  compactions: number;
+  retentionDeleted: number;
 }
 
 /**
- * Largest share of wall time Parquet exports may take. An export rewrites each changed table
- * whole, so it grows with the warehouse; at a fixed 5 s interval a large warehouse would spend
- * all its time exporting and fall behind the topics. The interval stretches instead.
+ * Largest share of wall time Parquet exports may take. Exports are incremental (their cost
+ * follows what changed, not the warehouse's size), but a burst can still make one slow: the
+ * interval stretches rather than letting exports crowd out the writer.
  */
 export const EXPORT_DUTY = 0.1;
 
@@ -109,39 +131,33 @@ export function effectiveSnapshotInterval(intervalMs: number, lastExportMs: numb
   return Math.max(intervalMs, Math.ceil(lastExportMs / EXPORT_DUTY));
 }
 
-export interface SnapshotMeta {
-  /** Epoch ms and ISO time of the read transaction the files reflect. */
-  exportedAt: number;
-  exportedAtIso: string;
-  snapshotIntervalMs: number;
-  /** Row count of each `<table>.parquet`. */
-  tables: Record<string, number>;
-  /** sink_offsets at export time: how far each partition is reflected. */
-  offsets: { topic: string; partition: number; nextOffset: number }[];
-}
-
 export interface WarehouseSink {
   start(): Promise<void>;
-  /** Stops consuming, writes a final snapshot and closes the database. */
+  /** Stops consuming, writes a final export and closes the database. */
   stop(): Promise<void>;
   readonly stats: WarehouseSinkStats;
   /** Resolves once the group is joined and every assigned partition was positioned. */
   readonly ready: Promise<void>;
   /** Export now (the timer does this every snapshotIntervalMs). */
   snapshot(): Promise<SnapshotMeta>;
+  /** Run the DuckDB retention of raw events now (the timer does this every 10 minutes). */
+  applyRetention(): Promise<number>;
   /** Read the live database through a separate connection of the sink (tests, admin); rows as JS values. */
   query(sql: string): Promise<Record<string, unknown>[]>;
 }
 
 const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
-const sqlString = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 
 type CellWriter = (a: DuckDBAppender, v: Cell) => void;
-function writerFor(type: ColumnType): CellWriter {
+/** Writers for staging tables (TIMESTAMP staged as epoch-ms BIGINT) or the real table (`direct`). */
+function writerFor(type: ColumnType, direct: boolean): CellWriter {
   switch (type) {
     case 'VARCHAR': return (a, v) => a.appendVarchar(v as string);
-    case 'BIGINT':
-    case 'TIMESTAMP': return (a, v) => a.appendBigInt(BigInt(v as number));
+    case 'TIMESTAMP':
+      // The Appender takes microseconds; a plain { micros } is what the binding reads.
+      if (direct) return (a, v) => a.appendTimestamp({ micros: BigInt(v as number) * 1000n } as DuckDBTimestampValue);
+      return (a, v) => a.appendBigInt(BigInt(v as number));
+    case 'BIGINT': return (a, v) => a.appendBigInt(BigInt(v as number));
     case 'INTEGER': return (a, v) => a.appendInteger(v as number);
     case 'DOUBLE': return (a, v) => a.appendDouble(v as number);
     case 'BOOLEAN': return (a, v) => a.appendBoolean(v as boolean);
@@ -149,38 +165,37 @@ function writerFor(type: ColumnType): CellWriter {
   }
 }
 
-/** One staging table and its appender on a lane's connection. */
-interface Stage {
+/** Per table: the staging twin (always) and a direct appender (insert-once tables). */
+interface TableWriter {
   table: TableSpec;
-  appender: DuckDBAppender;
-  writers: CellWriter[];
+  stage: DuckDBAppender;
+  stageWriters: CellWriter[];
   merge: string;
-  staged: number;
+  direct: DuckDBAppender | null;
+  directWriters: CellWriter[];
 }
 
-/** A writer connection with its own TEMP staging tables (TEMP tables are per connection). */
-interface Lane {
-  conn: DuckDBConnection;
-  stages: Map<string, Stage>;
-}
-
-interface StagedChunk {
-  lane: Lane;
+/** One decoded chunk of one partition, ready to be written. */
+interface DecodedChunk {
   topic: string;
   partition: number;
   records: number;
   next: bigint;
+  lastOffset: string;
   dead: number;
-  staged: number;
-  used: Stage[];
+  /** Rows per table (cells in column order). */
+  rows: Map<TableWriter, Cell[][]>;
   started: number;
 }
+
+const isKeyViolation = (err: unknown): boolean => /constraint|duplicate key/i.test((err as Error)?.message ?? '');
 
 export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
   const { cfg, kafka, codec } = opts;
   const log = opts.log ?? (() => {});
   const intervalMs = opts.snapshotIntervalMs ?? DEFAULT_SNAPSHOT_INTERVAL_MS;
   const maxRows = opts.maxRowsPerTx ?? DEFAULT_MAX_ROWS_PER_TX;
+  const retentionHours = opts.retentionHours ?? cfg.warehouseRetentionHours;
   const groupId = `${cfg.topicPrefix}warehouse-sink`;
 
   // topic name → table fed by it
@@ -188,34 +203,35 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
   for (const t of TOPIC_TABLES) byTopic.set(cfg.topics[t.source!.topic], t);
 
   const stats: WarehouseSinkStats = {
-    records: 0, skipped: 0, rows: Object.fromEntries(ALL_TABLES.map((t) => [t.name, 0])), duplicates: 0, deadLettered: 0,
+    records: 0, skipped: 0, rows: Object.fromEntries(ALL_TABLES.map((t) => [t.name, 0])), duplicates: 0, stagedRetries: 0, deadLettered: 0,
     transactions: 0, snapshots: 0, joinedAt: null, firstBatchAt: null, lastCommitAt: null, lastSnapshotAt: null,
-    lastExportMs: null, effectiveSnapshotIntervalMs: intervalMs,
+    lastExportMs: null, lastExportRows: null, effectiveSnapshotIntervalMs: intervalMs, compactions: 0, retentionDeleted: 0,
   };
 
   let instance: DuckDBInstance | null = null;
   let writer!: DuckDBConnection;
-  const lanes: Lane[] = [];
   let reader!: DuckDBConnection;
   let adhoc!: DuckDBConnection;
+  let maint!: DuckDBConnection;
+  const writers = new Map<string, TableWriter>();
   let consumer: Consumer | null = null;
   let admin: Admin | null = null;
   /** In-memory copy of sink_offsets (this process is the only writer, so it never diverges). */
   const nextOffsets = new Map<string, bigint>();
+  /** Number of the last committed sink transaction (rows carry the number of theirs: `_sink_tx`). */
+  let lastTx = 0n;
   /** Positioning of the current assignment; eachBatch waits for it before touching any record. */
   let positioned: Promise<void> = Promise.resolve();
   let resolveReady!: () => void;
   const ready = new Promise<void>((r) => (resolveReady = r));
   let timer: NodeJS.Timeout | null = null;
+  let retentionTimer: NodeJS.Timeout | null = null;
   let snapshotRunning: Promise<SnapshotMeta> | null = null;
-  /** Tables changed since the last export; the first export writes all of them. */
-  let dirty = new Set<string>(ALL_TABLES.map((t) => t.name));
-  let lastMeta: SnapshotMeta | null = null;
+  let exporter: ReturnType<typeof createParquetExporter> | null = null;
   let stopping = false;
 
   async function openDatabase(): Promise<void> {
     await mkdir(path.dirname(path.resolve(opts.dbPath)), { recursive: true });
-    await mkdir(opts.parquetDir, { recursive: true });
     try {
       instance = await DuckDBInstance.create(opts.dbPath, { memory_limit: opts.cfg.duckdbMemoryLimit });
     } catch (err) {
@@ -225,48 +241,39 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     writer = await instance.connect();
     reader = await instance.connect();
     adhoc = await instance.connect();
-    for (const t of ALL_TABLES) await writer.run(createTableSql(t));
-    // Staging tables are TEMP: per-connection, never written to the WAL, gone after a crash.
-    for (let i = 0; i < 2; i++) {
-      const conn = i === 0 ? writer : await instance.connect();
-      const stages = new Map<string, Stage>();
-      for (const t of TOPIC_TABLES) {
-        await conn.run(createStageSql(t));
-        stages.set(t.name, {
-          table: t,
-          appender: await conn.createAppender(stageName(t)),
-          writers: [...t.columns.map((c) => writerFor(c.type)), writerFor('BIGINT')],
-          merge: mergeSql(t),
-          staged: 0,
-        });
+    maint = await instance.connect();
+    for (const t of ALL_TABLES) {
+      await writer.run(createTableSql(t));
+      for (const sql of migrateSql(t)) await writer.run(sql);
+    }
+    for (const t of TOPIC_TABLES) {
+      // Staging tables are TEMP: per-connection, never written to the WAL, gone after a crash.
+      await writer.run(createStageSql(t));
+      let direct: DuckDBAppender | null = null;
+      if (t.mode === 'insert-once') {
+        // The Appender fills columns by position: only when the stored order is ours (a table
+        // migrated from an older layout may differ, and then keeps the staged path).
+        const actual = (await writer.runAndReadAll(`SELECT column_name FROM duckdb_columns() WHERE table_name = '${t.name}' AND schema_name = 'main' ORDER BY column_index`))
+          .getRowObjectsJS().map((r) => r.column_name as string);
+        const expected = storedColumns(t).map((c) => c.name);
+        if (actual.join('\u0000') === expected.join('\u0000')) direct = await writer.createAppender(t.name);
+        else log('warehouse sink: column order differs from this version; staged writes only', { table: t.name, actual, expected });
       }
-      lanes.push({ conn, stages });
+      writers.set(t.name, {
+        table: t,
+        stage: await writer.createAppender(stageName(t)),
+        stageWriters: [...t.columns.map((c) => writerFor(c.type, false)), writerFor('BIGINT', false)],
+        merge: mergeSql(t),
+        direct,
+        directWriters: [...t.columns.map((c) => writerFor(c.type, true)), writerFor('BIGINT', false)],
+      });
     }
-    const rows = (await writer.runAndReadAll(`SELECT topic, partition, next_offset FROM ${q(SINK_OFFSETS.name)}`)).getRowObjectsJS();
-    for (const r of rows) nextOffsets.set(tpKey(r.topic as string, r.partition as number), r.next_offset as bigint);
-    log('warehouse sink: database open', { dbPath: opts.dbPath, storedPartitions: nextOffsets.size });
-  }
-
-  function append(stage: Stage, cells: Cell[], ord: number): void {
-    const { appender, writers } = stage;
-    for (let i = 0; i < cells.length; i++) {
-      const v = cells[i];
-      if (v === null || v === undefined) appender.appendNull();
-      else writers[i](appender, v);
+    const rows = (await writer.runAndReadAll(`SELECT topic, partition, next_offset, last_tx FROM ${q(SINK_OFFSETS.name)}`)).getRowObjectsJS();
+    for (const r of rows) {
+      nextOffsets.set(tpKey(r.topic as string, r.partition as number), r.next_offset as bigint);
+      if (r.last_tx !== null && (r.last_tx as bigint) > lastTx) lastTx = r.last_tx as bigint;
     }
-    appender.appendBigInt(BigInt(ord));
-    appender.endRow();
-    stage.staged++;
-  }
-
-  async function clearLane(lane: Lane): Promise<void> {
-    for (const st of lane.stages.values()) {
-      if (st.staged > 0) {
-        st.appender.clear();
-        await lane.conn.run(`DELETE FROM ${q(stageName(st.table))}`);
-        st.staged = 0;
-      }
-    }
+    log('warehouse sink: database open', { dbPath: opts.dbPath, storedPartitions: nextOffsets.size, lastTx: lastTx.toString() });
   }
 
   /** Dead letter for a record the sink itself cannot store; the id makes a replay a no-op. */
@@ -281,95 +288,147 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     });
   }
 
-  /** Decode one chunk of one partition and append it to `lane`'s staging tables (no transaction yet). */
-  async function stageChunk(lane: Lane, topic: string, partition: number, messages: KafkaMessage[]): Promise<StagedChunk> {
+  /** Decode one chunk of one partition into rows (pure JS; no DuckDB call, so it overlaps a COMMIT). */
+  async function decodeChunk(topic: string, partition: number, messages: KafkaMessage[]): Promise<DecodedChunk> {
     const started = Date.now();
     const table = byTopic.get(topic)!;
     const schema = table.source!.schema;
-    const main = lane.stages.get(table.name)!;
-    const dl = lane.stages.get(DEAD_LETTERS.name)!;
-    const used = [...new Set([main, dl])];
-    let ord = 0;
+    const main = writers.get(table.name)!;
+    const dl = writers.get(DEAD_LETTERS.name)!;
+    const mainRows: Cell[][] = [];
+    const deadRows: Cell[][] = main === dl ? mainRows : [];
     let dead = 0;
-    let staged = 0;
-    try {
-      for (const m of messages) {
-        let rows: Cell[][];
-        try {
-          const value = await codec.decode(schema, m.value);
-          rows = table.rows(value as never, { topic, partition, offset: m.offset });
-        } catch (err) {
-          if (isRetriable(err)) throw err; // registry outage: nothing is committed; kafkajs refetches the batch
-          append(dl, deadLetterRow(ownDeadLetter(topic, partition, m, err)), ord++);
-          dead++;
-          continue;
-        }
-        for (const r of rows) append(main, r, ord++);
+    for (const m of messages) {
+      try {
+        // Synchronous when the writer schema is known (every record after the first).
+        const value = codec.decodeKnown(schema, m.value) ?? (await codec.decode(schema, m.value));
+        for (const r of table.rows(value as never, { topic, partition, offset: m.offset })) mainRows.push(r);
+      } catch (err) {
+        if (isRetriable(err)) throw err; // registry outage: nothing is committed; kafkajs refetches the batch
+        deadRows.push(deadLetterRow(ownDeadLetter(topic, partition, m, err)));
+        dead++;
       }
-      for (const st of used) {
-        st.appender.flushSync();
-        staged += st.staged;
-      }
-    } catch (err) {
-      await clearLane(lane).catch(() => {});
-      throw err;
     }
-    const next = BigInt(messages[messages.length - 1].offset) + 1n;
-    return { lane, topic, partition, records: messages.length, next, dead, staged, used, started };
+    const rows = new Map<TableWriter, Cell[][]>([[main, mainRows]]);
+    if (deadRows !== mainRows && deadRows.length > 0) rows.set(dl, deadRows);
+    const lastOffset = messages[messages.length - 1].offset;
+    return { topic, partition, records: messages.length, next: BigInt(lastOffset) + 1n, lastOffset, dead, rows, started };
   }
 
-  /** ONE transaction: the staged rows of the chunk and the partition's new next_offset. */
-  async function commitChunk(c: StagedChunk): Promise<CommitInfo> {
-    const { lane, topic, partition, next } = c;
-    const changed: Record<string, number> = {};
-    await lane.conn.run('BEGIN TRANSACTION');
-    try {
-      for (const st of c.used) {
-        if (st.staged === 0) continue;
-        const res = await lane.conn.run(st.merge);
-        changed[st.table.name] = (changed[st.table.name] ?? 0) + res.rowsChanged;
+  function appendAll(a: DuckDBAppender, ws: CellWriter[], rows: Cell[][], last: (a: DuckDBAppender, i: number) => void): void {
+    const n = ws.length - 1;
+    for (let i = 0; i < rows.length; i++) {
+      const cells = rows[i];
+      for (let k = 0; k < n; k++) {
+        const v = cells[k];
+        if (v === null || v === undefined) a.appendNull();
+        else ws[k](a, v);
       }
-      await lane.conn.run(
-        `INSERT INTO ${q(SINK_OFFSETS.name)} VALUES ($topic, $partition, $next, epoch_ms($now::BIGINT))
-         ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset, updated_at = excluded.updated_at`,
-        { topic, partition, next, now: Date.now() },
-      );
-      // Mark the touched tables for the next Parquet export BEFORE the commit: a snapshot that
-      // starts right after COMMIT (while we await below) must see them as changed. Marking a
-      // table whose transaction then rolls back only costs one needless re-export.
-      for (const name of Object.keys(changed)) dirty.add(name);
-      dirty.add(SINK_OFFSETS.name);
-      await lane.conn.run('COMMIT');
+      last(a, i);
+      a.endRow();
+    }
+  }
+
+  /** Staged path: rows into the TEMP twin, then INSERT … SELECT … ON CONFLICT (collapses duplicates). */
+  async function writeStaged(w: TableWriter, rows: Cell[][], tx: bigint): Promise<number> {
+    try {
+      appendAll(w.stage, w.stageWriters, rows, (a, i) => a.appendBigInt(BigInt(i)));
+      w.stage.flushSync();
+      return (await writer.run(w.merge, { tx })).rowsChanged;
+    } finally {
+      w.stage.clear();
+      await writer.run(`DELETE FROM ${q(stageName(w.table))}`);
+    }
+  }
+
+  /**
+   * Append the chunk's rows and move the partition's offset inside the open transaction. Returns
+   * rows changed per table, or null when a direct append met an already-stored key (the caller
+   * rolls back and retries the chunk staged).
+   */
+  async function writeRows(c: DecodedChunk, tx: bigint, staged: boolean): Promise<Record<string, number> | null> {
+    const changed: Record<string, number> = {};
+    for (const [w, rows] of c.rows) {
+      if (rows.length === 0) continue;
+      if (w.direct && !staged) {
+        try {
+          const txCell = tx;
+          appendAll(w.direct, w.directWriters, rows, (a) => a.appendBigInt(txCell));
+          w.direct.flushSync();
+        } catch (err) {
+          w.direct.clear();
+          if (isKeyViolation(err)) return null;
+          throw err;
+        }
+        changed[w.table.name] = (changed[w.table.name] ?? 0) + rows.length;
+      } else {
+        changed[w.table.name] = (changed[w.table.name] ?? 0) + (await writeStaged(w, rows, tx));
+      }
+    }
+    await writer.run(
+      `INSERT INTO ${q(SINK_OFFSETS.name)} VALUES ($topic, $partition, $next, epoch_ms($now::BIGINT), $tx)
+       ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset, updated_at = excluded.updated_at, last_tx = excluded.last_tx`,
+      { topic: c.topic, partition: c.partition, next: c.next, now: Date.now(), tx },
+    );
+    return changed;
+  }
+
+  /**
+   * ONE transaction: the chunk's rows and the partition's new next_offset. Resolves with the
+   * pending COMMIT (awaited by the caller after it decoded the next chunk) and what it changed.
+   */
+  async function beginChunk(c: DecodedChunk): Promise<{ commit: Promise<unknown>; changed: Record<string, number>; staged: boolean; tx: bigint }> {
+    const tx = lastTx + 1n;
+    let staged = false;
+    try {
+      await writer.run('BEGIN TRANSACTION');
+      let changed = await writeRows(c, tx, false);
+      if (changed === null) {
+        // A duplicate delivery: redo this chunk through the de-duplicating staged path.
+        await writer.run('ROLLBACK');
+        await writer.run('BEGIN TRANSACTION');
+        staged = true;
+        changed = (await writeRows(c, tx, true))!;
+      }
+      const commit = writer.run('COMMIT');
+      commit.catch(() => {}); // observed by the caller; keeps a failure from being unhandled meanwhile
+      return { commit, changed, staged, tx };
     } catch (err) {
-      await lane.conn.run('ROLLBACK').catch(() => {});
-      await clearLane(lane).catch(() => {});
-      throw new UnavailableError(`DuckDB transaction for ${topic}[${partition}] failed: ${(err as Error).message}`, err);
+      await writer.run('ROLLBACK').catch(() => {});
+      throw new UnavailableError(`DuckDB transaction for ${c.topic}[${c.partition}] failed: ${(err as Error).message}`, err);
+    }
+  }
+
+  async function finishChunk(c: DecodedChunk, pending: Awaited<ReturnType<typeof beginChunk>>): Promise<CommitInfo> {
+    try {
+      await pending.commit;
+    } catch (err) {
+      await writer.run('ROLLBACK').catch(() => {});
+      throw new UnavailableError(`DuckDB commit for ${c.topic}[${c.partition}] failed: ${(err as Error).message}`, err);
     }
     // Committed: from here on the rows and the offset are durable together.
-    nextOffsets.set(tpKey(topic, partition), next);
-    await clearLane(lane);
-    const info: CommitInfo = { topic, partition, nextOffset: next.toString(), records: c.records, changed, ms: Date.now() - c.started };
+    lastTx = pending.tx;
+    nextOffsets.set(tpKey(c.topic, c.partition), c.next);
+    let rowsIn = 0;
+    for (const rows of c.rows.values()) rowsIn += rows.length;
+    let stored = 0;
+    for (const [name, n] of Object.entries(pending.changed)) {
+      stats.rows[name] += n;
+      exporter?.touched(name, pending.tx);
+      stored += n;
+    }
+    exporter?.touched(SINK_OFFSETS.name, pending.tx);
     stats.records += c.records;
     stats.deadLettered += c.dead;
     stats.transactions++;
+    stats.duplicates += rowsIn - stored;
+    if (pending.staged) stats.stagedRetries++;
     stats.lastCommitAt = Date.now();
-    let stored = 0;
-    for (const [name, n] of Object.entries(changed)) {
-      stats.rows[name] += n;
-      dirty.add(name);
-      stored += n;
-    }
-    dirty.add(SINK_OFFSETS.name);
-    stats.duplicates += c.staged - stored;
+    const info: CommitInfo = { topic: c.topic, partition: c.partition, nextOffset: c.next.toString(), records: c.records, changed: pending.changed, staged: pending.staged, ms: Date.now() - c.started };
     opts.onCommit?.(info);
     return info;
   }
 
-  /**
-   * Chunks alternate between two lanes so the JS work of chunk i+1 (decode, append) overlaps
-   * DuckDB's merge and commit of chunk i on its worker threads. Transactions stay strictly in
-   * offset order: chunk i+1's transaction begins only after chunk i's committed.
-   */
   async function eachBatch(payload: EachBatchPayload): Promise<void> {
     await positioned;
     const { batch } = payload;
@@ -387,41 +446,33 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
       payload.resolveOffset(batch.messages[batch.messages.length - 1].offset);
       return;
     }
-    let pending: { commit: Promise<CommitInfo>; lastOffset: string } | null = null;
-    const settle = async (): Promise<void> => {
-      if (!pending) return;
-      const { commit, lastOffset } = pending;
-      pending = null;
-      const info = await commit;
-      payload.resolveOffset(lastOffset);
+    let last: CommitInfo | null = null;
+    let next: DecodedChunk | null = await decodeChunk(topic, partition, messages.slice(0, maxRows));
+    for (let i = 0; next; ) {
+      const c: DecodedChunk = next;
+      const pending = await beginChunk(c);
+      // While DuckDB commits chunk i on its thread, decode chunk i+1 here.
+      i += c.records;
+      next = null;
+      let decodeErr: unknown = null;
+      if (i < messages.length && payload.isRunning() && !payload.isStale()) {
+        try {
+          next = await decodeChunk(topic, partition, messages.slice(i, i + maxRows));
+        } catch (err) {
+          decodeErr = err;
+        }
+      }
+      last = await finishChunk(c, pending);
+      payload.resolveOffset(c.lastOffset);
+      if (decodeErr) throw decodeErr;
+      await payload.heartbeat();
+    }
+    if (last) {
       // Only a hint (lag monitoring); sink_offsets decides where we resume.
-      await consumer!.commitOffsets([{ topic, partition, offset: info.nextOffset }]).catch((err: Error) => {
+      await consumer!.commitOffsets([{ topic, partition, offset: last.nextOffset }]).catch((err: Error) => {
         log('warehouse sink: Kafka offset commit (hint) failed', { topic, partition, error: err.message });
       });
-      await payload.heartbeat();
-    };
-    try {
-      for (let i = 0, k = 0; i < messages.length; i += maxRows, k++) {
-        if (!payload.isRunning() || payload.isStale()) break;
-        const chunk = messages.slice(i, i + maxRows);
-        const lane = lanes[k % lanes.length];
-        const staged = await stageChunk(lane, topic, partition, chunk);
-        try {
-          await settle(); // the previous transaction commits first (offset order, and its lane is free again)
-        } catch (err) {
-          await clearLane(lane).catch(() => {});
-          throw err;
-        }
-        const commit = commitChunk(staged);
-        commit.catch(() => {}); // observed in settle(); keeps a failure from being an unhandled rejection meanwhile
-        pending = { commit, lastOffset: chunk[chunk.length - 1].offset };
-      }
-    } finally {
-      // Whatever happened, no transaction is left running when eachBatch returns.
-      const last = pending as { commit: Promise<CommitInfo> } | null;
-      if (last) await last.commit.catch(() => {});
     }
-    await settle();
   }
 
   /** Seek every assigned partition to its stored next_offset, or to the log start without one. */
@@ -447,10 +498,25 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
   }
 
   async function snapshot(): Promise<SnapshotMeta> {
-    if (!instance) throw new UnavailableError('warehouse sink is not started');
+    if (!instance || !exporter) throw new UnavailableError('warehouse sink is not started');
     // One export at a time; a timer tick during an export just waits for it.
     while (snapshotRunning) await snapshotRunning.catch(() => {});
-    snapshotRunning = exportParquet();
+    const ex = exporter;
+    snapshotRunning = (async () => {
+      const started = Date.now();
+      const meta = await ex.exportChanged(intervalMs);
+      stats.snapshots++;
+      stats.lastSnapshotAt = meta.exportedAt;
+      stats.lastExportMs = Date.now() - started;
+      stats.lastExportRows = meta.lastExport.rows;
+      stats.effectiveSnapshotIntervalMs = effectiveSnapshotInterval(intervalMs, stats.lastExportMs);
+      // Background compaction, in the export's slot so it never races an export's renames.
+      if (!stopping) stats.compactions += await ex.compact().catch((err: Error) => {
+        log('warehouse sink: compaction failed', { error: err.message });
+        return 0;
+      });
+      return meta;
+    })();
     try {
       return await snapshotRunning;
     } finally {
@@ -458,51 +524,19 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     }
   }
 
-  async function exportParquet(): Promise<SnapshotMeta> {
-    const todo = dirty;
-    dirty = new Set();
-    const tables: Record<string, number> = { ...(lastMeta?.tables ?? {}) };
-    const written: string[] = [];
-    let offsets: SnapshotMeta['offsets'] = [];
-    const exportedAt = Date.now();
-    try {
-      // One read transaction: every file of this export reflects the same committed state.
-      await reader.run('BEGIN TRANSACTION');
-      try {
-        for (const t of ALL_TABLES) {
-          if (!todo.has(t.name) && t.name in tables) continue;
-          const file = path.join(opts.parquetDir, `${t.name}.parquet`);
-          await reader.run(`COPY (SELECT * FROM ${q(t.name)}) TO ${sqlString(`${file}.tmp`)} (FORMAT PARQUET)`);
-          const [row] = (await reader.runAndReadAll(`SELECT count(*)::BIGINT AS n FROM ${q(t.name)}`)).getRowObjectsJS();
-          tables[t.name] = Number(row.n);
-          written.push(file);
-        }
-        offsets = (await reader.runAndReadAll(`SELECT topic, partition, next_offset FROM ${q(SINK_OFFSETS.name)} ORDER BY topic, partition`))
-          .getRowObjectsJS()
-          .map((r) => ({ topic: r.topic as string, partition: r.partition as number, nextOffset: Number(r.next_offset) }));
-      } finally {
-        await reader.run('COMMIT').catch(() => {});
-      }
-      for (const f of written) await rename(`${f}.tmp`, f);
-    } catch (err) {
-      for (const t of todo) dirty.add(t); // try these again next time
-      throw err;
-    }
-    const meta: SnapshotMeta = { exportedAt, exportedAtIso: new Date(exportedAt).toISOString(), snapshotIntervalMs: intervalMs, tables, offsets };
-    // _meta.json last: its counts describe files that are already in place.
-    const metaFile = path.join(opts.parquetDir, '_meta.json');
-    await writeFile(`${metaFile}.tmp`, JSON.stringify(meta, null, 2));
-    await rename(`${metaFile}.tmp`, metaFile);
-    lastMeta = meta;
-    stats.snapshots++;
-    stats.lastSnapshotAt = exportedAt;
-    stats.lastExportMs = Date.now() - exportedAt;
-    stats.effectiveSnapshotIntervalMs = effectiveSnapshotInterval(intervalMs, stats.lastExportMs);
-    return meta;
+  async function applyRetention(): Promise<number> {
+    if (!exporter) throw new UnavailableError('warehouse sink is not started');
+    if (!retentionHours || retentionHours <= 0) return 0;
+    const n = await exporter.applyRetention(maint, retentionHours);
+    stats.retentionDeleted += n;
+    if (n > 0) log('warehouse sink: retention deleted exported raw rows from DuckDB', { rows: n, retentionHours });
+    return n;
   }
 
   async function start(): Promise<void> {
     await openDatabase();
+    exporter = createParquetExporter({ parquetDir: opts.parquetDir, reader, state: adhoc, mirror: opts.mirror ?? null, log });
+    await exporter.init();
     admin = kafka.admin();
     await admin.connect();
     await snapshot(); // readers find every table (possibly empty) as soon as the sink runs
@@ -537,31 +571,35 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
       snapshot().catch((err: Error) => log('warehouse sink: snapshot failed', { error: err.message }));
     }, intervalMs);
     timer.unref();
+    retentionTimer = setInterval(() => {
+      if (!stopping) applyRetention().catch((err: Error) => log('warehouse sink: retention failed', { error: err.message }));
+    }, 10 * 60_000);
+    retentionTimer.unref();
   }
 
   async function stop(): Promise<void> {
     stopping = true;
     if (timer) clearInterval(timer);
+    if (retentionTimer) clearInterval(retentionTimer);
     timer = null;
+    retentionTimer = null;
     await consumer?.disconnect().catch(() => {});
     consumer = null;
     await admin?.disconnect().catch(() => {});
     admin = null;
     if (instance) {
-      await snapshot().catch((err: Error) => log('warehouse sink: final snapshot failed', { error: err.message }));
-      for (const lane of lanes) {
-        for (const st of lane.stages.values()) {
+      if (exporter) await snapshot().catch((err: Error) => log('warehouse sink: final snapshot failed', { error: err.message }));
+      for (const w of writers.values()) {
+        for (const a of [w.stage, w.direct]) {
           try {
-            st.appender.closeSync();
+            a?.closeSync();
           } catch {
             /* already closed */
           }
         }
-        lane.conn.closeSync();
       }
-      lanes.length = 0;
-      reader.closeSync();
-      adhoc.closeSync();
+      writers.clear();
+      for (const c of [writer, reader, adhoc, maint]) c.closeSync();
       instance.closeSync();
       instance = null;
     }
@@ -573,5 +611,5 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     return (await adhoc.runAndReadAll(sql)).getRowObjectsJS() as Record<string, unknown>[];
   }
 
-  return { start, stop, stats, ready, snapshot, query };
+  return { start, stop, stats, ready, snapshot, applyRetention, query };
 }

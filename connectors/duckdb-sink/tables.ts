@@ -45,6 +45,16 @@ export interface TableSpec<N extends SchemaName = SchemaName> {
   mode: 'insert-once' | 'upsert';
   doc: string;
   columns: Column[];
+  /**
+   * TIMESTAMP column whose UTC date names the table's Hive partition in the Parquet export
+   * (`<table>/date=YYYY-MM-DD/…`); null for small tables exported as one file.
+   */
+  partitionBy: string | null;
+  /**
+   * TIMESTAMP column the DuckDB retention of raw rows is measured on (rows older than the
+   * retention are deleted from DuckDB once exported; their Parquet parts stay). Null: kept.
+   */
+  retentionBy?: string;
   /** Rows for one decoded record, cells in `columns` order. */
   rows: (value: SchemaTypes[N], meta: RecordMeta) => Cell[][];
 }
@@ -60,6 +70,7 @@ export const ITEMS = spec({
   source: { topic: 'itemsCatalog', schema: 'catalog-entry' },
   key: ['item_id', 'version', 'variant'],
   mode: 'upsert',
+  partitionBy: null,
   doc: 'The distribution catalog flattened: one row per item version and variant (original or shadow). A later catalog record for the item replaces the rows it lists.',
   columns: [
     { name: 'item_id', type: 'VARCHAR', notNull: true, doc: 'Item id from the manifest (reverse-DNS style).' },
@@ -92,6 +103,7 @@ export const PROFILE_HISTORY = spec({
   source: { topic: 'shadowProfiles', schema: 'shadow-profile' },
   key: ['item_id', 'profile_version'],
   mode: 'insert-once',
+  partitionBy: 'updated_at',
   doc: 'Every shadow profile version ever seen, appended. The topic is compacted (it keeps only the latest per item), so this table is the history; a rebuild from the topic only recovers what compaction kept.',
   columns: [
     { name: 'item_id', type: 'VARCHAR', notNull: true, doc: 'Item the profile belongs to.' },
@@ -119,6 +131,8 @@ export const ASSIGNMENTS = spec({
   source: { topic: 'assignments', schema: 'assignment' },
   key: ['id'],
   mode: 'insert-once',
+  partitionBy: 'ts',
+  retentionBy: 'ts',
   doc: 'One exposure per resolve decision.',
   columns: [
     { name: 'id', type: 'VARCHAR', notNull: true, doc: 'Decision id.' },
@@ -148,7 +162,9 @@ export const TELEMETRY_EVENTS = spec({
   source: { topic: 'telemetryRaw', schema: 'telemetry-event' },
   key: ['id'],
   mode: 'insert-once',
-  doc: 'Raw telemetry events. The event id is the primary key: the same event delivered twice (client retry, collector retry, topic replay) is stored once.',
+  partitionBy: 'received_at',
+  retentionBy: 'received_at',
+  doc: 'Raw telemetry events. The event id is the primary key: the same event delivered twice (client retry, collector retry, topic replay) is stored once — within the DuckDB retention of raw events (older rows live on in Parquet only).',
   columns: [
     { name: 'id', type: 'VARCHAR', notNull: true, doc: 'Event id, unique per event.' },
     { name: 'item_id', type: 'VARCHAR', notNull: true, doc: 'Item that sent the event.' },
@@ -164,10 +180,13 @@ export const TELEMETRY_EVENTS = spec({
     { name: 'attrs_json', type: 'VARCHAR', notNull: true, doc: "String attributes (status, path, selector, stack), JSON object text: json_extract_string(attrs_json, '$.status')." },
     { name: 'sent_at', type: 'TIMESTAMP', notNull: true, doc: 'Device clock when the batch was sent.' },
     { name: 'received_at', type: 'TIMESTAMP', notNull: true, doc: 'Collector clock when the batch arrived.' },
+    { name: 'control_of', type: 'VARCHAR', doc: "For variant 'control': the shadow whose control cohort the session belongs to; NULL otherwise (telemetry-event v2)." },
+    { name: 'verified', type: 'BOOLEAN', doc: 'True when the batch carried a valid assignment token consistent with item, user, variant and profile version; unverified events never enter comparisons, alerts or guardrails. NULL for rows stored before telemetry-event v2.' },
+    { name: 'unverified_reason', type: 'VARCHAR', doc: 'Why the event is unverified (missing, malformed, unknown_key, bad_signature, expired, mismatch, …); NULL when verified.' },
   ],
   rows: (e) => [[
     e.id, e.itemId, e.version, e.variant, e.profileVersion, e.sessionId, e.userId, e.type, e.name, e.ts, e.value,
-    json(e.attrs), e.sentAt, e.receivedAt,
+    json(e.attrs), e.sentAt, e.receivedAt, e.controlOf ?? null, e.verified, e.unverifiedReason ?? null,
   ]],
 });
 
@@ -176,6 +195,7 @@ export const METRIC_WINDOWS = spec({
   source: { topic: 'telemetryMetrics', schema: 'metric-window' },
   key: ['item_id', 'variant', 'window_size_ms', 'window_start'],
   mode: 'upsert',
+  partitionBy: 'window_start',
   doc: 'Windowed aggregates per item × variant. A window re-emitted with late data replaces the earlier row (last record on the topic wins).',
   columns: [
     { name: 'item_id', type: 'VARCHAR', notNull: true, doc: 'Item.' },
@@ -216,6 +236,7 @@ export const ALERTS = spec({
   source: { topic: 'alerts', schema: 'alert' },
   key: ['id'],
   mode: 'insert-once',
+  partitionBy: 'at',
   doc: 'Fired and resolved alerts; a fired record and its resolved record share incident_id.',
   columns: [
     { name: 'id', type: 'VARCHAR', notNull: true, doc: 'Alert record id.' },
@@ -244,6 +265,7 @@ export const AUDIT = spec({
   source: { topic: 'audit', schema: 'audit-entry' },
   key: ['id'],
   mode: 'insert-once',
+  partitionBy: 'at',
   doc: 'Who changed what, with before/after state.',
   columns: [
     { name: 'id', type: 'VARCHAR', notNull: true, doc: 'Entry id.' },
@@ -266,6 +288,7 @@ export const DEAD_LETTERS = spec({
   source: { topic: 'dlq', schema: 'dead-letter' },
   key: ['id'],
   mode: 'insert-once',
+  partitionBy: 'at',
   doc: "Dead letters from penumbra.dlq, plus records the sink itself could not decode (processor 'warehouse-sink', id 'warehouse-sink:<topic>:<partition>:<offset>', so a replay stores them once).",
   columns: [
     { name: 'id', type: 'VARCHAR', notNull: true, doc: 'Dead letter id.' },
@@ -292,12 +315,14 @@ export const SINK_OFFSETS = spec({
   source: null,
   key: ['topic', 'partition'],
   mode: 'upsert',
+  partitionBy: null,
   doc: 'Next Kafka offset to read per topic-partition, committed in the same DuckDB transaction as the rows it covers. The sink seeks here on start and on every partition assignment.',
   columns: [
     { name: 'topic', type: 'VARCHAR', notNull: true, doc: 'Source topic.' },
     { name: 'partition', type: 'INTEGER', notNull: true, doc: 'Source partition.' },
     { name: 'next_offset', type: 'BIGINT', notNull: true, doc: 'Offset of the next record to store (last stored offset + 1).' },
     { name: 'updated_at', type: 'TIMESTAMP', notNull: true, doc: 'When the transaction that moved it committed.' },
+    { name: 'last_tx', type: 'BIGINT', doc: 'Number of the sink transaction that moved it (the export watermark: rows carry the number of the transaction that stored them). NULL for rows written before exports were incremental.' },
   ],
   rows: () => [],
 });
@@ -307,14 +332,38 @@ export const TOPIC_TABLES: TableSpec[] = [ITEMS, PROFILE_HISTORY, ASSIGNMENTS, T
 export const ALL_TABLES: TableSpec[] = [...TOPIC_TABLES, SINK_OFFSETS as TableSpec];
 
 /** What the SQL builders need of a spec (structural, so any TableSpec<N> fits). */
-export type TableShape = Pick<TableSpec, 'name' | 'key' | 'mode' | 'columns'>;
+export type TableShape = Pick<TableSpec, 'name' | 'key' | 'mode' | 'columns' | 'source'>;
 
 const q = (ident: string): string => `"${ident.replace(/"/g, '""')}"`;
 export const quoteIdent = q;
 
+/**
+ * Internal column of every topic-fed table: the number of the sink transaction that stored (or
+ * last replaced) the row. Exports copy only rows above the last exported number, which is what
+ * makes them incremental; it is not part of the documented columns and never exported.
+ */
+export const SINK_TX = '_sink_tx';
+
+/** Columns as stored: the documented ones, then `_sink_tx` for tables fed from a topic. */
+export function storedColumns(t: TableShape): { name: string; type: ColumnType }[] {
+  return t.source ? [...t.columns, { name: SINK_TX, type: 'BIGINT' as const }] : t.columns;
+}
+
 export function createTableSql(t: TableShape): string {
   const cols = t.columns.map((c) => `${q(c.name)} ${c.type}${c.notNull || t.key.includes(c.name) ? ' NOT NULL' : ''}`);
+  if (t.source) cols.push(`${q(SINK_TX)} BIGINT NOT NULL DEFAULT 0`);
   return `CREATE TABLE IF NOT EXISTS ${q(t.name)} (${cols.join(', ')}, PRIMARY KEY (${t.key.map(q).join(', ')}))`;
+}
+
+/**
+ * Columns added since a table was first created (a database written by an older Penumbra):
+ * added at the end, nullable, so old rows read as NULL (`_sink_tx` 0: exported by the first
+ * incremental export).
+ */
+export function migrateSql(t: TableShape): string[] {
+  const out = t.columns.filter((c) => !t.key.includes(c.name)).map((c) => `ALTER TABLE ${q(t.name)} ADD COLUMN IF NOT EXISTS ${q(c.name)} ${c.type}`);
+  if (t.source) out.push(`ALTER TABLE ${q(t.name)} ADD COLUMN IF NOT EXISTS ${q(SINK_TX)} BIGINT DEFAULT 0`);
+  return out;
 }
 
 export const stageName = (t: TableShape): string => `_stage_${t.name}`;
@@ -326,20 +375,19 @@ export function createStageSql(t: TableShape): string {
 }
 
 /**
- * Move the staged rows into the table. Duplicates inside the batch are collapsed first (the
- * first arrival for insert-once tables, the last for upserts) so ON CONFLICT only ever meets
- * rows already stored by earlier transactions.
+ * Move the staged rows into the table, stamped with the transaction number `$tx`. Duplicates
+ * inside the batch are collapsed first (the first arrival for insert-once tables, the last for
+ * upserts) so ON CONFLICT only ever meets rows already stored by earlier transactions.
  */
 export function mergeSql(t: TableShape): string {
-  const names = t.columns.map((c) => q(c.name)).join(', ');
-  const exprs = t.columns.map((c) => (c.type === 'TIMESTAMP' ? `epoch_ms(${q(c.name)})` : q(c.name))).join(', ');
+  const names = [...t.columns.map((c) => q(c.name)), q(SINK_TX)].join(', ');
+  const exprs = [...t.columns.map((c) => (c.type === 'TIMESTAMP' ? `epoch_ms(${q(c.name)})` : q(c.name))), '$tx::BIGINT'].join(', ');
   const order = t.mode === 'upsert' ? 'DESC' : 'ASC';
   const dedup = `QUALIFY row_number() OVER (PARTITION BY ${t.key.map(q).join(', ')} ORDER BY "_ord" ${order}) = 1`;
   const onConflict =
     t.mode === 'upsert'
-      ? `ON CONFLICT (${t.key.map(q).join(', ')}) DO UPDATE SET ${t.columns
-          .filter((c) => !t.key.includes(c.name))
-          .map((c) => `${q(c.name)} = excluded.${q(c.name)}`)
+      ? `ON CONFLICT (${t.key.map(q).join(', ')}) DO UPDATE SET ${[...t.columns.filter((c) => !t.key.includes(c.name)).map((c) => c.name), SINK_TX]
+          .map((c) => `${q(c)} = excluded.${q(c)}`)
           .join(', ')}`
       : 'ON CONFLICT DO NOTHING';
   return `INSERT INTO ${q(t.name)} (${names}) SELECT ${exprs} FROM ${q(stageName(t))} ${dedup} ${onConflict}`;

@@ -6,7 +6,7 @@
  * windowStart in [from, to) (epoch ms; default: the last 30 min for 10 s, 2 h for 1 min), ordered
  * by start then variant. The live range comes from memory (MetricsStore, fed by
  * penumbra.telemetry.metrics, last 2 h); the part of the range older than that comes from the
- * warehouse Parquet snapshot (`metric_windows`, docs/warehouse.md) — if no snapshot exists yet,
+ * warehouse Parquet export (`metric_windows/date=…/`, docs/warehouse.md) — if no snapshot exists yet,
  * memory is all there is. Where both have a window, memory wins (it is at least as new).
  * `comparisons` is the latest shadow-vs-original comparison per shadow (with SRM) computed by the
  * metrics processor of this process (empty in processes that do not run it). `join` counts how
@@ -57,7 +57,7 @@ const parseJson = (s: unknown): Record<string, never> => {
 
 /** Rows of the warehouse's metric_windows back into records. */
 export async function windowsFromParquet(parquetDir: string, itemId: string, windowSize: number, from: number, to: number): Promise<MetricWindowRecord[]> {
-  if (!existsSync(path.join(parquetDir, 'metric_windows.parquet'))) return [];
+  if (!existsSync(path.join(parquetDir, 'metric_windows'))) return [];
   const rows = await queryParquet(
     parquetDir,
     `SELECT item_id, variant, window_size_ms, epoch_ms(window_start) AS ws, epoch_ms(window_end) AS we, events, sessions, users, errors,
@@ -65,6 +65,8 @@ export async function windowsFromParquet(parquetDir: string, itemId: string, win
             latency_sum, latency_sum_sq, conversions_json, perf_json, late, epoch_ms(emitted_at) AS emitted
      FROM metric_windows
      WHERE item_id = $item AND window_size_ms = $size AND window_start >= epoch_ms($from::BIGINT) AND window_start < epoch_ms($to::BIGINT)
+       -- the Hive partition (UTC day of window_start): only the days of the range are opened
+       AND "date" >= CAST(epoch_ms($from::BIGINT) AS DATE) AND "date" <= CAST(epoch_ms($to::BIGINT) AS DATE)
      ORDER BY window_start, variant LIMIT ${MAX_WINDOWS}`,
     { item: itemId, size: windowSize, from, to },
   );

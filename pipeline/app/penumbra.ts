@@ -23,6 +23,7 @@ import { CatalogStore } from '../ingest/catalog-store.ts';
 import { startIngestProcessor } from '../ingest/ingest-processor.ts';
 import type { IngestDeps } from '../ingest/ingest-service.ts';
 import { FsBlobStore } from '../../connectors/blob-store/blob-store.ts';
+import { blobStoreFor } from '../../connectors/blob-store/s3.ts';
 import { createApi, type HealthReport } from '../../connectors/http/create-api.ts';
 import { OpenApiRegistry } from '../../connectors/http/openapi.ts';
 import { loadTokenStore } from '../../connectors/http/auth.ts';
@@ -117,7 +118,7 @@ export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions 
     stops.push(() => catalogFollower.stop());
     await Promise.all([profileFollower.ready, catalogFollower.ready]);
 
-    const blobs = new FsBlobStore(path.join(cfg.dataDir, 'blobs'));
+    const blobs = await blobStoreFor(cfg, () => new FsBlobStore(path.join(cfg.dataDir, 'blobs')));
     const ingest: IngestDeps = {
       blobs,
       catalog,

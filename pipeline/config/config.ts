@@ -103,12 +103,36 @@ export interface PenumbraConfig {
   fileCacheBytes: number;
   /** DuckDB buffer-pool limit of the warehouse sink (DuckDB's own default is 80 % of RAM). */
   duckdbMemoryLimit: string;
-  stack: { kafkaPort: number; controllerPort: number; registryPort: number; registryManagementPort: number };
   /** HS256 key ring of assignment tokens (pipeline/assignment-token); null = tokens are not issued. */
   assignmentKeys: KeyRing | null;
   /** Expo Updates code signing: PEM RSA private key file and the keyid apps verify with (pipeline/mobile). */
   expoSigningKeyFile: string | null;
   expoSigningKeyId: string;
+  /** Raw events (telemetry_events, assignments) kept in DuckDB; older ones live in Parquet only. 0 = keep all. */
+  warehouseRetentionHours: number;
+  /** Where item archives live: the data folder, or the S3-compatible bucket of `s3`. */
+  blobStore: 'fs' | 's3';
+  /** Also publish the warehouse's Parquet exports to the bucket of `s3` (Hive layout under `<prefix>warehouse/`). */
+  parquetToS3: boolean;
+  /** The S3-compatible object store, when blobs or Parquet go there; null otherwise. */
+  s3: S3Settings | null;
+  stack: { kafkaPort: number; controllerPort: number; registryPort: number; registryManagementPort: number; s3Port: number };
+}
+
+export interface S3Settings {
+  /** Endpoint URL; for `local` the stack's S3Proxy on 127.0.0.1:stack.s3Port. */
+  endpoint: string;
+  /** No endpoint was configured: the local stack runs S3Proxy (loopback, no authorization). */
+  local: boolean;
+  bucket: string;
+  region: string;
+  /** Null: the AWS SDK's default chain (AWS_ACCESS_KEY_ID, profiles, instance roles). */
+  accessKeyId: string | null;
+  secretAccessKey: string | null;
+  /** Key prefix inside the bucket ('' or ending in '/'). */
+  prefix: string;
+  /** Path-style URLs (http://host/bucket/key): what S3Proxy, MinIO and most non-AWS stores need. */
+  forcePathStyle: boolean;
 }
 
 /** Every variable Penumbra reads. Anything else starting with PENUMBRA_ is refused. */
@@ -152,6 +176,17 @@ export const ENV_VARS = {
   PENUMBRA_ASSIGNMENT_KEYS: 'Assignment token keys kid:base64secret,… (first signs, all verify; ≥ 32 bytes each)',
   PENUMBRA_EXPO_SIGNING_KEY_FILE: 'PEM RSA private key signing Expo Updates manifests and directives (apps send expo-expect-signature)',
   PENUMBRA_EXPO_SIGNING_KEY_ID: 'keyid of that key, as in the app\'s codeSigningMetadata (default "main")',
+  PENUMBRA_WAREHOUSE_RETENTION_HOURS: 'Hours raw events stay in DuckDB once exported to Parquet (default 168; 0 = keep all)',
+  PENUMBRA_BLOB_STORE: 'fs (default: <data>/blobs) or s3 (the PENUMBRA_S3_* bucket)',
+  PENUMBRA_PARQUET_S3: 'true: also publish Parquet exports to the PENUMBRA_S3_* bucket (Hive layout under <prefix>warehouse/)',
+  PENUMBRA_S3_ENDPOINT: 'S3-compatible endpoint URL; unset with s3 in use: the local stack starts S3Proxy',
+  PENUMBRA_S3_BUCKET: 'Bucket for blobs and Parquet (default penumbra; created if missing)',
+  PENUMBRA_S3_REGION: 'Region of the bucket (default us-east-1)',
+  PENUMBRA_S3_ACCESS_KEY_ID: 'Access key (default: the AWS SDK chain; the local S3Proxy needs none)',
+  PENUMBRA_S3_SECRET_ACCESS_KEY: 'Secret key matching PENUMBRA_S3_ACCESS_KEY_ID',
+  PENUMBRA_S3_PREFIX: 'Key prefix inside the bucket (default none)',
+  PENUMBRA_S3_FORCE_PATH_STYLE: 'true/false: path-style URLs (default true with an endpoint, false for AWS)',
+  PENUMBRA_S3_PORT: 'Local stack: S3Proxy port (default 8333)',
   PENUMBRA_CONFIG_FILE: 'Optional JSON file with any of these variables',
   PENUMBRA_KAFKA_PORT: 'Local stack: Kafka broker port',
   PENUMBRA_CONTROLLER_PORT: 'Local stack: KRaft controller port',
@@ -244,6 +279,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Penumbr
   const controllerPort = int('PENUMBRA_CONTROLLER_PORT', 9093, 1, 65535);
   const registryPort = int('PENUMBRA_REGISTRY_PORT', 8081, 1, 65535);
   const registryManagementPort = int('PENUMBRA_REGISTRY_MANAGEMENT_PORT', 9081, 1, 65535);
+  const s3Port = int('PENUMBRA_S3_PORT', 8333, 1, 65535);
 
   const brokersRaw = merged.KAFKA_BROKERS;
   let kafkaBrokers = [`127.0.0.1:${kafkaPort}`];
@@ -283,6 +319,41 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Penumbr
   const duckdbMemoryLimit = (merged.PENUMBRA_DUCKDB_MEMORY_LIMIT ?? '512MB').trim();
   if (!/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i.test(duckdbMemoryLimit)) {
     issues.push({ path: 'PENUMBRA_DUCKDB_MEMORY_LIMIT', message: `PENUMBRA_DUCKDB_MEMORY_LIMIT must be a size such as 512MB or 2GB, got "${duckdbMemoryLimit}"` });
+  }
+  const bool = (name: EnvName, def: boolean): boolean => {
+    const raw = merged[name];
+    if (raw === undefined || raw === '') return def;
+    if (/^(true|1|yes)$/i.test(raw)) return true;
+    if (/^(false|0|no)$/i.test(raw)) return false;
+    issues.push({ path: name, message: `${name} must be true or false, got "${raw}"` });
+    return def;
+  };
+  const blobStore = (merged.PENUMBRA_BLOB_STORE || 'fs') as PenumbraConfig['blobStore'];
+  if (blobStore !== 'fs' && blobStore !== 's3') issues.push({ path: 'PENUMBRA_BLOB_STORE', message: `PENUMBRA_BLOB_STORE must be fs or s3, got "${blobStore}"` });
+  const parquetToS3 = bool('PENUMBRA_PARQUET_S3', false);
+  let s3: S3Settings | null = null;
+  if (blobStore === 's3' || parquetToS3) {
+    const endpoint = url('PENUMBRA_S3_ENDPOINT', null);
+    const bucket = merged.PENUMBRA_S3_BUCKET || 'penumbra';
+    // S3 bucket naming rules (the subset every S3-compatible store accepts).
+    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) issues.push({ path: 'PENUMBRA_S3_BUCKET', message: `PENUMBRA_S3_BUCKET must be 3-63 lowercase letters, digits, '.' or '-', got "${bucket}"` });
+    let prefix = merged.PENUMBRA_S3_PREFIX ?? '';
+    if (prefix && !prefix.endsWith('/')) prefix += '/';
+    const accessKeyId = merged.PENUMBRA_S3_ACCESS_KEY_ID || null;
+    const secretAccessKey = merged.PENUMBRA_S3_SECRET_ACCESS_KEY || null;
+    if (Boolean(accessKeyId) !== Boolean(secretAccessKey)) {
+      issues.push({ path: accessKeyId ? 'PENUMBRA_S3_SECRET_ACCESS_KEY' : 'PENUMBRA_S3_ACCESS_KEY_ID', message: 'PENUMBRA_S3_ACCESS_KEY_ID and PENUMBRA_S3_SECRET_ACCESS_KEY go together' });
+    }
+    s3 = {
+      endpoint: endpoint ?? `http://127.0.0.1:${s3Port}`,
+      local: endpoint === null,
+      bucket,
+      region: merged.PENUMBRA_S3_REGION || 'us-east-1',
+      accessKeyId,
+      secretAccessKey,
+      prefix,
+      forcePathStyle: bool('PENUMBRA_S3_FORCE_PATH_STYLE', true),
+    };
   }
   const contentUrl = url('PENUMBRA_CONTENT_URL', null);
   if (contentUrl && new URL(contentUrl).origin === new URL(publicUrl).origin) {
@@ -395,10 +466,14 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Penumbr
     topicRetentionBytes,
     fileCacheBytes: int('PENUMBRA_FILE_CACHE_BYTES', 64 * 1024 * 1024, 0, 16 * 1024 * 1024 * 1024),
     duckdbMemoryLimit,
-    stack: { kafkaPort, controllerPort, registryPort, registryManagementPort },
     assignmentKeys,
     expoSigningKeyFile: merged.PENUMBRA_EXPO_SIGNING_KEY_FILE ? path.resolve(cwd, merged.PENUMBRA_EXPO_SIGNING_KEY_FILE) : null,
     expoSigningKeyId,
+    warehouseRetentionHours: int('PENUMBRA_WAREHOUSE_RETENTION_HOURS', 168, 0, 24 * 365 * 100),
+    blobStore,
+    parquetToS3,
+    s3,
+    stack: { kafkaPort, controllerPort, registryPort, registryManagementPort, s3Port },
   };
   if (issues.length > 0) {
     throw new ConfigError(`Invalid configuration:\n${issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n')}`, issues);

@@ -127,10 +127,28 @@ export class AvroCodec {
 
   /** Decode a framed value into `name`'s latest shape; throws DecodeError on anything wrong. */
   async decode<N extends SchemaName>(name: N, buf: Buffer | null): Promise<SchemaTypes[N]> {
+    const id = this.frameId(buf);
+    return this.decodeWith(name, id, await this.readerFor(name, id), buf!);
+  }
+
+  /**
+   * `decode` without a promise, for hot loops (the warehouse sink): the value when the reader for
+   * the record's schema id is already known, `undefined` when it is not (then call `decode`,
+   * which fetches the writer schema once). Throws DecodeError like `decode`.
+   */
+  decodeKnown<N extends SchemaName>(name: N, buf: Buffer | null): SchemaTypes[N] | undefined {
+    const id = this.frameId(buf);
+    const reader = this.readers.get(`${name}:${id}`);
+    return reader === undefined ? undefined : this.decodeWith(name, id, reader, buf!);
+  }
+
+  private frameId(buf: Buffer | null): number {
     if (!buf || buf.length < 6) throw new DecodeError(`value too short for the Confluent wire format (${buf?.length ?? 0} bytes)`);
     if (buf[0] !== MAGIC) throw new DecodeError(`unknown magic byte ${buf[0]} (expected 0: Confluent wire format)`);
-    const id = buf.readInt32BE(1);
-    const reader = await this.readerFor(name, id);
+    return buf.readInt32BE(1);
+  }
+
+  private decodeWith<N extends SchemaName>(name: N, id: number, reader: avro.Type | avro.Resolver, buf: Buffer): SchemaTypes[N] {
     const body = buf.subarray(5);
     // avsc trusts Avro block counts: a few bytes announcing 2^49 map entries would spin for
     // hours. Walk the body against the writer schema first (linear time) and refuse overruns.

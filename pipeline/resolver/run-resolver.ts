@@ -29,6 +29,7 @@ import { ProfileService } from '../profiles/profile-service.ts';
 import { CatalogStore } from '../ingest/catalog-store.ts';
 import type { IngestDeps } from '../ingest/ingest-service.ts';
 import { FsBlobStore } from '../../connectors/blob-store/blob-store.ts';
+import { blobStoreFor } from '../../connectors/blob-store/s3.ts';
 import { createApi, type HealthReport } from '../../connectors/http/create-api.ts';
 import { OpenApiRegistry } from '../../connectors/http/openapi.ts';
 import { loadTokenStore } from '../../connectors/http/auth.ts';
@@ -73,7 +74,7 @@ export async function startResolverProcess(cfg: PenumbraConfig, opts: ResolverFe
   const fromSnapshot = profileStore.loadSnapshot();
   const catalog = new CatalogStore();
   const profiles = new ProfileService({ kafka, codec, producer, topics: cfg.topics, store: profileStore, groupPrefix });
-  const blobs = new FsBlobStore(path.join(cfg.dataDir, 'blobs'));
+  const blobs = await blobStoreFor(cfg, () => new FsBlobStore(path.join(cfg.dataDir, 'blobs')));
   const ingest: IngestDeps = {
     blobs, catalog, profiles, library: buildLibrary, publicUrl: cfg.publicUrl,
     publishCatalog: (entry) => producer.send([{ topic: cfg.topics.itemsCatalog, key: entry.itemId, value: entry }]),

@@ -17,6 +17,7 @@ import type { Feature, FeatureContext, FeatureHandle } from '../app/features.ts'
 import { createWarehouseSink, DEFAULT_SNAPSHOT_INTERVAL_MS, type WarehouseSink } from '../../connectors/duckdb-sink/sink.ts';
 import type { HealthReport } from '../../connectors/http/create-api.ts';
 import { withAdmin, withDeadline } from '../kafka/probe.ts';
+import { exportMirrorFor } from '../../connectors/blob-store/s3.ts';
 
 export interface WarehousePaths {
   dbPath: string;
@@ -87,14 +88,17 @@ export function startWarehouse(ctx: FeatureContext, opts: WarehouseFeatureOption
   let starting: Promise<void> | null = null;
 
   const attempt = async (): Promise<void> => {
-    const s = createWarehouseSink({
-      cfg, kafka: ctx.kafka, codec: ctx.codec, ...paths, snapshotIntervalMs: intervalMs,
-      log: (msg, extra) => log.debug(msg, extra),
-    });
+    let s: WarehouseSink | null = null;
     try {
+      // Exports also go to the S3 bucket when PENUMBRA_PARQUET_S3 is set (connectors/blob-store/s3.ts).
+      const mirror = await exportMirrorFor(cfg);
+      s = createWarehouseSink({
+        cfg, kafka: ctx.kafka, codec: ctx.codec, ...paths, snapshotIntervalMs: intervalMs, mirror,
+        log: (msg, extra) => log.debug(msg, extra),
+      });
       await s.start();
     } catch (err) {
-      await s.stop().catch(() => {});
+      await s?.stop().catch(() => {});
       lastError = (err as Error).message;
       log.warn('warehouse sink could not start; retrying', { err: lastError, retryMs });
       if (!stopped) {
