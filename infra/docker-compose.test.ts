@@ -36,8 +36,8 @@ function containerPort(service: string, published: number): number {
 }
 
 describe('docker-compose.yml', () => {
-  test('has the three services', () => {
-    expect(Object.keys(services)).toEqual(expect.arrayContaining(['kafka', 'registry', 'penumbra']));
+  test('has the services', () => {
+    expect(Object.keys(services)).toEqual(expect.arrayContaining(['kafka', 'registry', 's3', 'penumbra']));
   });
 
   test('penumbra only uses environment variables Penumbra knows', () => {
@@ -130,5 +130,18 @@ describe('yaml-lite', () => {
     expect(() => parseYaml('a: &anchor 1')).toThrow(/anchors/);
     expect(() => parseYaml('a:\n  b: 1\n    c: 2')).toThrow(/indentation/);
     expect(() => parseYaml('a: 1\na: 2')).toThrow(/duplicate/);
+  });
+});
+
+describe('docker-compose.yml object storage', () => {
+  test('penumbra keeps blobs and the Parquet export in the s3 service, on a port compose serves', () => {
+    const env = envOf('penumbra');
+    expect(env.PENUMBRA_BLOB_STORE).toBe('s3');
+    expect(env.PENUMBRA_PARQUET_S3).toBe('true');
+    const url = new URL(env.PENUMBRA_S3_ENDPOINT);
+    expect(url.hostname).toBe('s3');
+    expect(Number(url.port || 80)).toBe(containerPort('s3', 8333));
+    expect(publishedPorts('s3')).toContain(8333);
+    expect(envOf('s3').JCLOUDS_PROVIDER).toBe('filesystem');
   });
 });
