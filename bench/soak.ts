@@ -1,5 +1,7 @@
 /**
  * Soak (issue 7; a benchmark mode, not CI): `npm run soak -- [--minutes 30] [--rate 20] [--users 5000]`.
+ * `npm run soak -- --mode export …` runs the export soak instead (bench/soak-export.ts: export
+ * time while the warehouse grows).
  *
  * Starts Penumbra in this process on its own topic prefix and data folder (against the local
  * stack or KAFKA_BROKERS/SCHEMA_REGISTRY_URL), ingests a sample item with a shadow, and runs
@@ -137,4 +139,8 @@ async function main(): Promise<void> {
   process.exitCode = result.memoryFlat && drainedAfterS !== null ? 0 : 1;
 }
 
-await main();
+const modeAt = process.argv.indexOf('--mode');
+const mode = modeAt >= 0 ? process.argv[modeAt + 1] : 'memory';
+if (mode === 'export') await (await import('./soak-export.ts')).soakExport();
+else if (mode === 'memory') await main();
+else throw new Error(`--mode must be memory (default) or export, not ${mode}`);
