@@ -22,14 +22,16 @@
  * so the same record produced twice by an upstream retry is stored once as well (for raw events:
  * within their DuckDB retention, export.ts).
  *
- * Write path (profiled: docs/warehouse.md "Throughput"). Insert-once tables are appended to
- * directly with DuckDB's Appender inside the transaction — the key constraint checks each row as
- * it is appended, no staging copy and no `INSERT … SELECT`. A chunk that holds a key already
- * stored (a duplicate delivery) makes the append fail: the transaction rolls back and that chunk
- * alone is redone through staging tables and `INSERT … ON CONFLICT` (mergeSql), which keeps the
- * first row. Upsert tables (catalog, metric windows) always take the staged path. Decoding the
- * next chunk overlaps the COMMIT of the previous one (DuckDB commits on its own thread); the
- * transactions themselves stay strictly in offset order.
+ * Write path (profiled: docs/warehouse.md "Throughput"). A chunk is decoded straight into
+ * per-connection TEMP staging tables with DuckDB's Appender (no constraints, never in the WAL).
+ * Its transaction is ONE call into DuckDB — `BEGIN; INSERT INTO <table> SELECT … FROM <stage>;
+ * <sink_offsets upsert>; COMMIT` — so all the database work (primary-key checks, table insert,
+ * WAL write) runs on DuckDB's threads while JavaScript decodes the next chunk into the other of
+ * two connections' staging tables. Insert-once tables take a plain INSERT whose primary key
+ * refuses the whole statement if a key is already stored (a duplicate delivery); then the
+ * transaction rolls back and the same staged rows go in through `INSERT … ON CONFLICT DO NOTHING`
+ * after collapsing in-chunk duplicates (mergeSql; first arrival wins). Upsert tables (catalog,
+ * metric windows) always take mergeSql with `DO UPDATE`. Transactions stay strictly in offset order.
  *
  * Records that cannot be decoded (or mapped) go to `dead_letters` with their bytes, position and
  * reason, in the same transaction, and the partition moves on. A retriable failure (registry
@@ -45,8 +47,8 @@ import { isRetriable, PenumbraError, UnavailableError } from '../../pipeline/err
 import { deadLetter } from '../../pipeline/kafka/dlq.ts';
 import type { DeadLetter } from '../../schemas/types.generated.ts';
 import {
-  ALL_TABLES, DEAD_LETTERS, SINK_OFFSETS, TOPIC_TABLES, createStageSql, createTableSql, deadLetterRow, mergeSql, migrateSql,
-  quoteIdent as q, stageName, storedColumns, type Cell, type ColumnType, type TableSpec,
+  ALL_TABLES, DEAD_LETTERS, SINK_OFFSETS, TOPIC_TABLES, createStageSql, createTableSql, deadLetterRow, insertSql, mergeSql, migrateSql,
+  quoteIdent as q, stageName, type Cell, type ColumnType, type TableSpec,
 } from './tables.ts';
 import { createParquetExporter, type ExportMirror, type SnapshotMeta } from './export.ts';
 
@@ -149,14 +151,11 @@ export interface WarehouseSink {
 const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
 type CellWriter = (a: DuckDBAppender, v: Cell) => void;
-/** Writers for staging tables (TIMESTAMP staged as epoch-ms BIGINT) or the real table (`direct`). */
-function writerFor(type: ColumnType, direct: boolean): CellWriter {
+function writerFor(type: ColumnType): CellWriter {
   switch (type) {
     case 'VARCHAR': return (a, v) => a.appendVarchar(v as string);
-    case 'TIMESTAMP':
-      // The Appender takes microseconds; a plain { micros } is what the binding reads.
-      if (direct) return (a, v) => a.appendTimestamp({ micros: BigInt(v as number) * 1000n } as DuckDBTimestampValue);
-      return (a, v) => a.appendBigInt(BigInt(v as number));
+    // The Appender takes microseconds; a plain { micros } is what the binding reads.
+    case 'TIMESTAMP': return (a, v) => a.appendTimestamp({ micros: BigInt(v as number) * 1000n } as DuckDBTimestampValue);
     case 'BIGINT': return (a, v) => a.appendBigInt(BigInt(v as number));
     case 'INTEGER': return (a, v) => a.appendInteger(v as number);
     case 'DOUBLE': return (a, v) => a.appendDouble(v as number);
@@ -165,30 +164,35 @@ function writerFor(type: ColumnType, direct: boolean): CellWriter {
   }
 }
 
-/** Per table: the staging twin (always) and a direct appender (insert-once tables). */
-interface TableWriter {
+/** One staging table and its appender on a lane's connection. */
+interface Stage {
   table: TableSpec;
-  stage: DuckDBAppender;
-  stageWriters: CellWriter[];
-  merge: string;
-  direct: DuckDBAppender | null;
-  directWriters: CellWriter[];
+  appender: DuckDBAppender;
+  writers: CellWriter[];
+  staged: number;
 }
 
-/** One decoded chunk of one partition, ready to be written. */
-interface DecodedChunk {
+/** A writer connection with its own TEMP staging tables (TEMP tables are per connection). */
+interface Lane {
+  conn: DuckDBConnection;
+  stages: Map<string, Stage>;
+}
+
+/** One staged chunk of one partition, ready to be committed. */
+interface StagedChunk {
+  lane: Lane;
   topic: string;
   partition: number;
   records: number;
   next: bigint;
   lastOffset: string;
   dead: number;
-  /** Rows per table (cells in column order). */
-  rows: Map<TableWriter, Cell[][]>;
+  used: Stage[];
   started: number;
 }
 
 const isKeyViolation = (err: unknown): boolean => /constraint|duplicate key/i.test((err as Error)?.message ?? '');
+const sqlString = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 
 export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
   const { cfg, kafka, codec } = opts;
@@ -213,7 +217,7 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
   let reader!: DuckDBConnection;
   let adhoc!: DuckDBConnection;
   let maint!: DuckDBConnection;
-  const writers = new Map<string, TableWriter>();
+  const lanes: Lane[] = [];
   let consumer: Consumer | null = null;
   let admin: Admin | null = null;
   /** In-memory copy of sink_offsets (this process is the only writer, so it never diverges). */
@@ -246,27 +250,15 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
       await writer.run(createTableSql(t));
       for (const sql of migrateSql(t)) await writer.run(sql);
     }
-    for (const t of TOPIC_TABLES) {
-      // Staging tables are TEMP: per-connection, never written to the WAL, gone after a crash.
-      await writer.run(createStageSql(t));
-      let direct: DuckDBAppender | null = null;
-      if (t.mode === 'insert-once') {
-        // The Appender fills columns by position: only when the stored order is ours (a table
-        // migrated from an older layout may differ, and then keeps the staged path).
-        const actual = (await writer.runAndReadAll(`SELECT column_name FROM duckdb_columns() WHERE table_name = '${t.name}' AND schema_name = 'main' ORDER BY column_index`))
-          .getRowObjectsJS().map((r) => r.column_name as string);
-        const expected = storedColumns(t).map((c) => c.name);
-        if (actual.join('\u0000') === expected.join('\u0000')) direct = await writer.createAppender(t.name);
-        else log('warehouse sink: column order differs from this version; staged writes only', { table: t.name, actual, expected });
+    // Staging tables are TEMP: per-connection, never written to the WAL, gone after a crash.
+    for (let i = 0; i < 2; i++) {
+      const conn = i === 0 ? writer : await instance.connect();
+      const stages = new Map<string, Stage>();
+      for (const t of TOPIC_TABLES) {
+        await conn.run(createStageSql(t));
+        stages.set(t.name, { table: t, appender: await conn.createAppender(stageName(t)), writers: t.columns.map((c) => writerFor(c.type)), staged: 0 });
       }
-      writers.set(t.name, {
-        table: t,
-        stage: await writer.createAppender(stageName(t)),
-        stageWriters: [...t.columns.map((c) => writerFor(c.type, false)), writerFor('BIGINT', false)],
-        merge: mergeSql(t),
-        direct,
-        directWriters: [...t.columns.map((c) => writerFor(c.type, true)), writerFor('BIGINT', false)],
-      });
+      lanes.push({ conn, stages });
     }
     const rows = (await writer.runAndReadAll(`SELECT topic, partition, next_offset, last_tx FROM ${q(SINK_OFFSETS.name)}`)).getRowObjectsJS();
     for (const r of rows) {
@@ -288,143 +280,121 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     });
   }
 
-  /** Decode one chunk of one partition into rows (pure JS; no DuckDB call, so it overlaps a COMMIT). */
-  async function decodeChunk(topic: string, partition: number, messages: KafkaMessage[]): Promise<DecodedChunk> {
+  function append(stage: Stage, cells: Cell[]): void {
+    const { appender, writers } = stage;
+    for (let i = 0; i < writers.length; i++) {
+      const v = cells[i];
+      if (v === null || v === undefined) appender.appendNull();
+      else writers[i](appender, v);
+    }
+    appender.appendBigInt(BigInt(stage.staged++));
+    appender.endRow();
+  }
+
+  async function clearLane(lane: Lane): Promise<void> {
+    const dirty: string[] = [];
+    for (const st of lane.stages.values()) {
+      st.appender.clear();
+      if (st.staged > 0) dirty.push(`DELETE FROM ${q(stageName(st.table))}`);
+      st.staged = 0;
+    }
+    if (dirty.length) await lane.conn.run(dirty.join(';\n'));
+  }
+
+  /**
+   * Decode one chunk of one partition into `lane`'s staging tables (no transaction: TEMP tables
+   * belong to this connection alone). Synchronous except for the first record of a new schema id.
+   */
+  async function stageChunk(lane: Lane, topic: string, partition: number, messages: KafkaMessage[]): Promise<StagedChunk> {
     const started = Date.now();
     const table = byTopic.get(topic)!;
     const schema = table.source!.schema;
-    const main = writers.get(table.name)!;
-    const dl = writers.get(DEAD_LETTERS.name)!;
-    const mainRows: Cell[][] = [];
-    const deadRows: Cell[][] = main === dl ? mainRows : [];
+    const main = lane.stages.get(table.name)!;
+    const dl = lane.stages.get(DEAD_LETTERS.name)!;
     let dead = 0;
-    for (const m of messages) {
-      try {
-        // Synchronous when the writer schema is known (every record after the first).
-        const value = codec.decodeKnown(schema, m.value) ?? (await codec.decode(schema, m.value));
-        for (const r of table.rows(value as never, { topic, partition, offset: m.offset })) mainRows.push(r);
-      } catch (err) {
-        if (isRetriable(err)) throw err; // registry outage: nothing is committed; kafkajs refetches the batch
-        deadRows.push(deadLetterRow(ownDeadLetter(topic, partition, m, err)));
-        dead++;
-      }
-    }
-    const rows = new Map<TableWriter, Cell[][]>([[main, mainRows]]);
-    if (deadRows !== mainRows && deadRows.length > 0) rows.set(dl, deadRows);
-    const lastOffset = messages[messages.length - 1].offset;
-    return { topic, partition, records: messages.length, next: BigInt(lastOffset) + 1n, lastOffset, dead, rows, started };
-  }
-
-  function appendAll(a: DuckDBAppender, ws: CellWriter[], rows: Cell[][], last: (a: DuckDBAppender, i: number) => void): void {
-    const n = ws.length - 1;
-    for (let i = 0; i < rows.length; i++) {
-      const cells = rows[i];
-      for (let k = 0; k < n; k++) {
-        const v = cells[k];
-        if (v === null || v === undefined) a.appendNull();
-        else ws[k](a, v);
-      }
-      last(a, i);
-      a.endRow();
-    }
-  }
-
-  /** Staged path: rows into the TEMP twin, then INSERT … SELECT … ON CONFLICT (collapses duplicates). */
-  async function writeStaged(w: TableWriter, rows: Cell[][], tx: bigint): Promise<number> {
     try {
-      appendAll(w.stage, w.stageWriters, rows, (a, i) => a.appendBigInt(BigInt(i)));
-      w.stage.flushSync();
-      return (await writer.run(w.merge, { tx })).rowsChanged;
-    } finally {
-      w.stage.clear();
-      await writer.run(`DELETE FROM ${q(stageName(w.table))}`);
-    }
-  }
-
-  /**
-   * Append the chunk's rows and move the partition's offset inside the open transaction. Returns
-   * rows changed per table, or null when a direct append met an already-stored key (the caller
-   * rolls back and retries the chunk staged).
-   */
-  async function writeRows(c: DecodedChunk, tx: bigint, staged: boolean): Promise<Record<string, number> | null> {
-    const changed: Record<string, number> = {};
-    for (const [w, rows] of c.rows) {
-      if (rows.length === 0) continue;
-      if (w.direct && !staged) {
+      for (const m of messages) {
+        let rows: Cell[][];
         try {
-          const txCell = tx;
-          appendAll(w.direct, w.directWriters, rows, (a) => a.appendBigInt(txCell));
-          w.direct.flushSync();
+          // Synchronous when the writer schema is known (every record after the first).
+          const value = codec.decodeKnown(schema, m.value) ?? (await codec.decode(schema, m.value));
+          rows = table.rows(value as never, { topic, partition, offset: m.offset });
         } catch (err) {
-          w.direct.clear();
-          if (isKeyViolation(err)) return null;
-          throw err;
+          if (isRetriable(err)) throw err; // registry outage: nothing is committed; kafkajs refetches the batch
+          append(dl, deadLetterRow(ownDeadLetter(topic, partition, m, err)));
+          dead++;
+          continue;
         }
-        changed[w.table.name] = (changed[w.table.name] ?? 0) + rows.length;
-      } else {
-        changed[w.table.name] = (changed[w.table.name] ?? 0) + (await writeStaged(w, rows, tx));
+        for (const r of rows) append(main, r);
       }
+      for (const st of new Set([main, dl])) st.appender.flushSync();
+    } catch (err) {
+      await clearLane(lane).catch(() => {});
+      throw err;
     }
-    await writer.run(
-      `INSERT INTO ${q(SINK_OFFSETS.name)} VALUES ($topic, $partition, $next, epoch_ms($now::BIGINT), $tx)
-       ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset, updated_at = excluded.updated_at, last_tx = excluded.last_tx`,
-      { topic: c.topic, partition: c.partition, next: c.next, now: Date.now(), tx },
-    );
-    return changed;
+    const used = [...new Set([main, dl])].filter((st) => st.staged > 0);
+    const lastOffset = messages[messages.length - 1].offset;
+    return { lane, topic, partition, records: messages.length, next: BigInt(lastOffset) + 1n, lastOffset, dead, used, started };
   }
 
+  const offsetsSql = (c: StagedChunk, tx: bigint): string =>
+    `INSERT INTO ${q(SINK_OFFSETS.name)} VALUES (${sqlString(c.topic)}, ${c.partition}, ${c.next}, epoch_ms(${Date.now()}::BIGINT), ${tx})
+     ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset, updated_at = excluded.updated_at, last_tx = excluded.last_tx`;
+
   /**
-   * ONE transaction: the chunk's rows and the partition's new next_offset. Resolves with the
-   * pending COMMIT (awaited by the caller after it decoded the next chunk) and what it changed.
+   * ONE transaction: the staged rows of the chunk and the partition's new next_offset, sent as a
+   * single call so DuckDB runs it on its own thread while JavaScript stages the next chunk.
    */
-  async function beginChunk(c: DecodedChunk): Promise<{ commit: Promise<unknown>; changed: Record<string, number>; staged: boolean; tx: bigint }> {
+  async function commitChunk(c: StagedChunk): Promise<CommitInfo> {
+    const { lane } = c;
     const tx = lastTx + 1n;
+    const changed: Record<string, number> = {};
     let staged = false;
     try {
-      await writer.run('BEGIN TRANSACTION');
-      let changed = await writeRows(c, tx, false);
-      if (changed === null) {
-        // A duplicate delivery: redo this chunk through the de-duplicating staged path.
-        await writer.run('ROLLBACK');
-        await writer.run('BEGIN TRANSACTION');
+      const fast = c.used.map((st) => (st.table.mode === 'insert-once' ? insertSql(st.table, tx) : mergeSql(st.table, tx)));
+      try {
+        await lane.conn.run(['BEGIN TRANSACTION', ...fast, offsetsSql(c, tx), 'COMMIT'].join(';\n'));
+        for (const st of c.used) changed[st.table.name] = (changed[st.table.name] ?? 0) + st.staged;
+      } catch (err) {
+        await lane.conn.run('ROLLBACK').catch(() => {});
+        if (!isKeyViolation(err)) throw err;
+        // A key already stored (a duplicate delivery) or repeated in the chunk: the same staged
+        // rows again, de-duplicated, statement by statement to count what each one stored.
         staged = true;
-        changed = (await writeRows(c, tx, true))!;
+        await lane.conn.run('BEGIN TRANSACTION');
+        try {
+          for (const st of c.used) changed[st.table.name] = (changed[st.table.name] ?? 0) + (await lane.conn.run(mergeSql(st.table, tx))).rowsChanged;
+          await lane.conn.run(offsetsSql(c, tx));
+          await lane.conn.run('COMMIT');
+        } catch (err2) {
+          await lane.conn.run('ROLLBACK').catch(() => {});
+          throw err2;
+        }
       }
-      const commit = writer.run('COMMIT');
-      commit.catch(() => {}); // observed by the caller; keeps a failure from being unhandled meanwhile
-      return { commit, changed, staged, tx };
     } catch (err) {
-      await writer.run('ROLLBACK').catch(() => {});
+      await clearLane(lane).catch(() => {});
       throw new UnavailableError(`DuckDB transaction for ${c.topic}[${c.partition}] failed: ${(err as Error).message}`, err);
     }
-  }
-
-  async function finishChunk(c: DecodedChunk, pending: Awaited<ReturnType<typeof beginChunk>>): Promise<CommitInfo> {
-    try {
-      await pending.commit;
-    } catch (err) {
-      await writer.run('ROLLBACK').catch(() => {});
-      throw new UnavailableError(`DuckDB commit for ${c.topic}[${c.partition}] failed: ${(err as Error).message}`, err);
-    }
     // Committed: from here on the rows and the offset are durable together.
-    lastTx = pending.tx;
+    lastTx = tx;
     nextOffsets.set(tpKey(c.topic, c.partition), c.next);
     let rowsIn = 0;
-    for (const rows of c.rows.values()) rowsIn += rows.length;
+    for (const st of c.used) rowsIn += st.staged;
+    await clearLane(lane);
     let stored = 0;
-    for (const [name, n] of Object.entries(pending.changed)) {
+    for (const [name, n] of Object.entries(changed)) {
       stats.rows[name] += n;
-      exporter?.touched(name, pending.tx);
+      exporter?.touched(name, tx);
       stored += n;
     }
-    exporter?.touched(SINK_OFFSETS.name, pending.tx);
+    exporter?.touched(SINK_OFFSETS.name, tx);
     stats.records += c.records;
     stats.deadLettered += c.dead;
     stats.transactions++;
     stats.duplicates += rowsIn - stored;
-    if (pending.staged) stats.stagedRetries++;
+    if (staged) stats.stagedRetries++;
     stats.lastCommitAt = Date.now();
-    const info: CommitInfo = { topic: c.topic, partition: c.partition, nextOffset: c.next.toString(), records: c.records, changed: pending.changed, staged: pending.staged, ms: Date.now() - c.started };
+    const info: CommitInfo = { topic: c.topic, partition: c.partition, nextOffset: c.next.toString(), records: c.records, changed, staged, ms: Date.now() - c.started };
     opts.onCommit?.(info);
     return info;
   }
@@ -447,24 +417,31 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
       return;
     }
     let last: CommitInfo | null = null;
-    let next: DecodedChunk | null = await decodeChunk(topic, partition, messages.slice(0, maxRows));
+    let k = 0;
+    let next: StagedChunk | null = await stageChunk(lanes[0], topic, partition, messages.slice(0, maxRows));
     for (let i = 0; next; ) {
-      const c: DecodedChunk = next;
-      const pending = await beginChunk(c);
-      // While DuckDB commits chunk i on its thread, decode chunk i+1 here.
+      const c: StagedChunk = next;
+      // The transaction runs on DuckDB's thread; meanwhile the next chunk is staged on the other lane.
+      const commit = commitChunk(c);
+      commit.catch(() => {}); // observed below; keeps a failure from being unhandled meanwhile
       i += c.records;
       next = null;
-      let decodeErr: unknown = null;
+      let stageErr: unknown = null;
       if (i < messages.length && payload.isRunning() && !payload.isStale()) {
         try {
-          next = await decodeChunk(topic, partition, messages.slice(i, i + maxRows));
+          next = await stageChunk(lanes[++k % lanes.length], topic, partition, messages.slice(i, i + maxRows));
         } catch (err) {
-          decodeErr = err;
+          stageErr = err;
         }
       }
-      last = await finishChunk(c, pending);
+      try {
+        last = await commit;
+      } catch (err) {
+        if (next) await clearLane(next.lane).catch(() => {});
+        throw err;
+      }
       payload.resolveOffset(c.lastOffset);
-      if (decodeErr) throw decodeErr;
+      if (stageErr) throw stageErr;
       await payload.heartbeat();
     }
     if (last) {
@@ -589,16 +566,17 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     admin = null;
     if (instance) {
       if (exporter) await snapshot().catch((err: Error) => log('warehouse sink: final snapshot failed', { error: err.message }));
-      for (const w of writers.values()) {
-        for (const a of [w.stage, w.direct]) {
+      for (const lane of lanes) {
+        for (const st of lane.stages.values()) {
           try {
-            a?.closeSync();
+            st.appender.closeSync();
           } catch {
             /* already closed */
           }
         }
+        if (lane.conn !== writer) lane.conn.closeSync();
       }
-      writers.clear();
+      lanes.length = 0;
       for (const c of [writer, reader, adhoc, maint]) c.closeSync();
       instance.closeSync();
       instance = null;

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ALL_TABLES, TOPIC_TABLES, ITEMS, TELEMETRY_EVENTS, METRIC_WINDOWS, createTableSql, mergeSql, type TableSpec } from './tables.ts';
+import { ALL_TABLES, TOPIC_TABLES, ITEMS, TELEMETRY_EVENTS, METRIC_WINDOWS, createTableSql, insertSql, mergeSql, type TableSpec } from './tables.ts';
 import * as fx from './fixtures.ts';
 
 const doc = readFileSync(path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../docs/warehouse.md'), 'utf8');
@@ -45,6 +45,7 @@ test('every table has a primary key; insert-once tables ignore conflicts, upsert
   expect(upsert).toContain('"late" = excluded."late"');
   expect(upsert).not.toContain('"window_start" = excluded');
   expect(upsert).toContain('ORDER BY "_ord" DESC) = 1');
-  expect(upsert).toContain('epoch_ms("window_start")');
+  expect(upsert).toContain('"_sink_tx" = excluded."_sink_tx"');
+  expect(insertSql(TELEMETRY_EVENTS, 7)).toBe(`INSERT INTO "telemetry_events" (${TELEMETRY_EVENTS.columns.map((c) => `"${c.name}"`).join(', ')}, "_sink_tx") SELECT ${TELEMETRY_EVENTS.columns.map((c) => `"${c.name}"`).join(', ')}, 7::BIGINT FROM "_stage_telemetry_events"`);
   expect(new Set(TOPIC_TABLES.map((t) => t.source!.topic)).size).toBe(TOPIC_TABLES.length);
 });

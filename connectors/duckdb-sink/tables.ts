@@ -10,8 +10,7 @@
  *    same event delivered twice is stored once.
  *  - `upsert` tables let a later record replace the row (`ON CONFLICT DO UPDATE`): a catalog
  *    record re-lists every version, a re-emitted metric window carries late data.
- * Time columns are TIMESTAMP (UTC, millisecond precision); they are staged as epoch-ms BIGINT
- * and converted with `epoch_ms()` in the INSERT, because the Appender has no cheap ms path.
+ * Time columns are TIMESTAMP (UTC, millisecond precision), appended as microseconds.
  */
 import type { TopicNames } from '../../pipeline/config/config.ts';
 import type { SchemaName } from '../../schemas/index.ts';
@@ -368,20 +367,30 @@ export function migrateSql(t: TableShape): string[] {
 
 export const stageName = (t: TableShape): string => `_stage_${t.name}`;
 
-/** Staging twin: TIMESTAMP staged as epoch-ms BIGINT, no constraints, plus `_ord` (arrival order). */
+/** Staging twin: the table's columns and types, no constraints, plus `_ord` (arrival order). */
 export function createStageSql(t: TableShape): string {
-  const cols = t.columns.map((c) => `${q(c.name)} ${c.type === 'TIMESTAMP' ? 'BIGINT' : c.type}`);
+  const cols = t.columns.map((c) => `${q(c.name)} ${c.type}`);
   return `CREATE OR REPLACE TEMP TABLE ${q(stageName(t))} (${cols.join(', ')}, "_ord" BIGINT)`;
 }
 
 /**
- * Move the staged rows into the table, stamped with the transaction number `$tx`. Duplicates
+ * The fast path of an insert-once table: every staged row into the table, stamped with
+ * transaction `tx`; the primary key refuses the whole statement if any key is already stored
+ * or repeated (then the sink redoes the chunk with mergeSql).
+ */
+export function insertSql(t: TableShape, tx: bigint | number): string {
+  const names = t.columns.map((c) => q(c.name)).join(', ');
+  return `INSERT INTO ${q(t.name)} (${names}, ${q(SINK_TX)}) SELECT ${names}, ${BigInt(tx)}::BIGINT FROM ${q(stageName(t))}`;
+}
+
+/**
+ * Move the staged rows into the table, stamped with transaction `tx`, de-duplicating. Duplicates
  * inside the batch are collapsed first (the first arrival for insert-once tables, the last for
  * upserts) so ON CONFLICT only ever meets rows already stored by earlier transactions.
  */
-export function mergeSql(t: TableShape): string {
+export function mergeSql(t: TableShape, tx: bigint | number = 0): string {
   const names = [...t.columns.map((c) => q(c.name)), q(SINK_TX)].join(', ');
-  const exprs = [...t.columns.map((c) => (c.type === 'TIMESTAMP' ? `epoch_ms(${q(c.name)})` : q(c.name))), '$tx::BIGINT'].join(', ');
+  const exprs = [...t.columns.map((c) => q(c.name)), `${BigInt(tx)}::BIGINT`].join(', ');
   const order = t.mode === 'upsert' ? 'DESC' : 'ASC';
   const dedup = `QUALIFY row_number() OVER (PARTITION BY ${t.key.map(q).join(', ')} ORDER BY "_ord" ${order}) = 1`;
   const onConflict =

@@ -60,75 +60,115 @@ function minSize(t: AnyType): number {
   }
 }
 
-function walk(t: AnyType, buf: Buffer, c: Cursor): boolean {
+type Check = (buf: Buffer, c: Cursor) => boolean;
+
+const checkString: Check = (buf, c) => {
+  const len = readLong(buf, c);
+  if (len === null || len < 0 || c.pos + len > buf.length) return false;
+  c.pos += len;
+  return true;
+};
+const checkLong: Check = (buf, c) => readLong(buf, c) !== null;
+const fixedSize = (n: number): Check => (buf, c) => {
+  c.pos += n;
+  return c.pos <= buf.length;
+};
+
+/**
+ * The walker for `t`, built once per type (a closure per schema node): the hot path of every
+ * decode (the warehouse sink checks each record), so no per-value type dispatch or allocation.
+ */
+function compile(t: AnyType, seen: Map<AnyType, Check>): Check {
+  const known = seen.get(t);
+  if (known) return known;
+  // Recursive schemas: the slot is filled before the children are compiled.
+  let impl: Check = () => false;
+  const self: Check = (buf, c) => impl(buf, c);
+  seen.set(t, self);
+  impl = build(t, seen);
+  return impl;
+}
+
+function build(t: AnyType, seen: Map<AnyType, Check>): Check {
   const name = t.typeName;
-  if (name.startsWith('logical')) return t.underlyingType ? walk(t.underlyingType, buf, c) : false;
+  if (name.startsWith('logical')) return t.underlyingType ? compile(t.underlyingType, seen) : () => false;
   switch (name) {
     case 'null':
-      return true;
+      return () => true;
     case 'boolean':
-      c.pos += 1;
-      return c.pos <= buf.length;
+      return fixedSize(1);
     case 'int':
     case 'long':
-      return readLong(buf, c) !== null;
+      return checkLong;
     case 'float':
-      c.pos += 4;
-      return c.pos <= buf.length;
+      return fixedSize(4);
     case 'double':
-      c.pos += 8;
-      return c.pos <= buf.length;
+      return fixedSize(8);
     case 'string':
-    case 'bytes': {
-      const len = readLong(buf, c);
-      if (len === null || len < 0 || c.pos + len > buf.length) return false;
-      c.pos += len;
-      return true;
-    }
+    case 'bytes':
+      return checkString;
     case 'fixed':
-      c.pos += t.size ?? 0;
-      return c.pos <= buf.length;
+      return fixedSize(t.size ?? 0);
     case 'enum': {
-      const i = readLong(buf, c);
-      return i !== null && i >= 0 && i < (t.symbols?.length ?? 0);
+      const count = t.symbols?.length ?? 0;
+      return (buf, c) => {
+        const i = readLong(buf, c);
+        return i !== null && i >= 0 && i < count;
+      };
     }
     case 'record':
-    case 'error':
-      return (t.fields ?? []).every((f) => walk(f.type, buf, c));
+    case 'error': {
+      const fields = (t.fields ?? []).map((f) => compile(f.type, seen));
+      return (buf, c) => {
+        for (let i = 0; i < fields.length; i++) if (!fields[i](buf, c)) return false;
+        return true;
+      };
+    }
     case 'union:unwrapped':
     case 'union:wrapped': {
-      const i = readLong(buf, c);
-      const branch = i === null ? undefined : t.types?.[i];
-      return branch !== undefined && walk(branch, buf, c);
+      const branches = (t.types ?? []).map((b) => compile(b, seen));
+      return (buf, c) => {
+        const i = readLong(buf, c);
+        const branch = i === null || i < 0 ? undefined : branches[i];
+        return branch !== undefined && branch(buf, c);
+      };
     }
     case 'map':
     case 'array': {
-      const item = name === 'map' ? t.valuesType! : t.itemsType!;
-      const perItem = (name === 'map' ? 1 : 0) + minSize(item);
-      for (;;) {
-        let n = readLong(buf, c);
-        if (n === null) return false;
-        if (n === 0) return true;
-        if (n < 0) {
-          n = -n;
-          if (readLong(buf, c) === null) return false; // block size in bytes
+      const isMap = name === 'map';
+      const itemType = isMap ? t.valuesType! : t.itemsType!;
+      const item = compile(itemType, seen);
+      const perItem = (isMap ? 1 : 0) + minSize(itemType);
+      return (buf, c) => {
+        for (;;) {
+          let n = readLong(buf, c);
+          if (n === null) return false;
+          if (n === 0) return true;
+          if (n < 0) {
+            n = -n;
+            if (readLong(buf, c) === null) return false; // block size in bytes
+          }
+          // A block cannot announce more items than the remaining bytes can hold.
+          if (perItem > 0 ? n > (buf.length - c.pos) / perItem : n > 1_000_000) return false;
+          for (let k = 0; k < n; k++) {
+            if (isMap && !checkString(buf, c)) return false;
+            if (!item(buf, c)) return false;
+          }
         }
-        // A block cannot announce more items than the remaining bytes can hold.
-        if (perItem > 0 ? n > (buf.length - c.pos) / perItem : n > 1_000_000) return false;
-        for (let k = 0; k < n; k++) {
-          if (name === 'map' && !walk({ typeName: 'string' } as AnyType, buf, c)) return false;
-          if (!walk(item, buf, c)) return false;
-        }
-      }
+      };
     }
     default:
-      return false;
+      return () => false;
   }
 }
 
+const compiled = new WeakMap<avro.Type, Check>();
+
 /** True when `body` (Avro binary, without the 5-byte Confluent header) stays within its bytes under `type`. */
 export function avroBoundsOk(type: avro.Type, body: Buffer): boolean {
-  return walk(type as AnyType, body, { pos: 0 });
+  let check = compiled.get(type);
+  if (!check) compiled.set(type, (check = compile(type as AnyType, new Map())));
+  return check(body, { pos: 0 });
 }
 
 /**
