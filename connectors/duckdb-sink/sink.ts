@@ -39,7 +39,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection, type DuckDBTimestampValue } from '@duckdb/node-api';
+import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { PenumbraConfig } from '../../pipeline/config/config.ts';
 import type { AvroCodec } from '../../pipeline/kafka/registry.ts';
@@ -48,7 +48,7 @@ import { deadLetter } from '../../pipeline/kafka/dlq.ts';
 import type { DeadLetter } from '../../schemas/types.generated.ts';
 import {
   ALL_TABLES, DEAD_LETTERS, SINK_OFFSETS, TOPIC_TABLES, createStageSql, createTableSql, deadLetterRow, insertSql, mergeSql, migrateSql,
-  quoteIdent as q, stageName, type Cell, type ColumnType, type TableSpec,
+  quoteIdent as q, stageName, stageType, type Cell, type ColumnType, type TableSpec,
 } from './tables.ts';
 import { createParquetExporter, type ExportMirror, type SnapshotMeta } from './export.ts';
 
@@ -151,16 +151,15 @@ export interface WarehouseSink {
 const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
 type CellWriter = (a: DuckDBAppender, v: Cell) => void;
+/** Appends one cell to a staging column (stageType: BIGINT and TIMESTAMP are staged as DOUBLE). */
 function writerFor(type: ColumnType): CellWriter {
-  switch (type) {
+  switch (stageType(type)) {
     case 'VARCHAR': return (a, v) => a.appendVarchar(v as string);
-    // The Appender takes microseconds; a plain { micros } is what the binding reads.
-    case 'TIMESTAMP': return (a, v) => a.appendTimestamp({ micros: BigInt(v as number) * 1000n } as DuckDBTimestampValue);
-    case 'BIGINT': return (a, v) => a.appendBigInt(BigInt(v as number));
-    case 'INTEGER': return (a, v) => a.appendInteger(v as number);
     case 'DOUBLE': return (a, v) => a.appendDouble(v as number);
+    case 'INTEGER': return (a, v) => a.appendInteger(v as number);
     case 'BOOLEAN': return (a, v) => a.appendBoolean(v as boolean);
     case 'BLOB': return (a, v) => a.appendBlob(v as Uint8Array);
+    default: throw new Error(`no staging writer for ${type}`);
   }
 }
 
@@ -287,7 +286,7 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
       if (v === null || v === undefined) appender.appendNull();
       else writers[i](appender, v);
     }
-    appender.appendBigInt(BigInt(stage.staged++));
+    appender.appendInteger(stage.staged++);
     appender.endRow();
   }
 

@@ -46,6 +46,7 @@ test('every table has a primary key; insert-once tables ignore conflicts, upsert
   expect(upsert).not.toContain('"window_start" = excluded');
   expect(upsert).toContain('ORDER BY "_ord" DESC) = 1');
   expect(upsert).toContain('"_sink_tx" = excluded."_sink_tx"');
-  expect(insertSql(TELEMETRY_EVENTS, 7)).toBe(`INSERT INTO "telemetry_events" (${TELEMETRY_EVENTS.columns.map((c) => `"${c.name}"`).join(', ')}, "_sink_tx") SELECT ${TELEMETRY_EVENTS.columns.map((c) => `"${c.name}"`).join(', ')}, 7::BIGINT FROM "_stage_telemetry_events"`);
+  expect(upsert).toContain('epoch_ms("window_start"::BIGINT)');
+  expect(insertSql(TELEMETRY_EVENTS, 7)).toBe(`INSERT INTO "telemetry_events" (${TELEMETRY_EVENTS.columns.map((c) => `"${c.name}"`).join(', ')}, "_sink_tx") SELECT ${TELEMETRY_EVENTS.columns.map((c) => (c.type === 'TIMESTAMP' ? `epoch_ms("${c.name}"::BIGINT)` : c.type === 'BIGINT' ? `"${c.name}"::BIGINT` : `"${c.name}"`)).join(', ')}, 7::BIGINT FROM "_stage_telemetry_events"`);
   expect(new Set(TOPIC_TABLES.map((t) => t.source!.topic)).size).toBe(TOPIC_TABLES.length);
 });

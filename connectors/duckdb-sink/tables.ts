@@ -10,7 +10,8 @@
  *    same event delivered twice is stored once.
  *  - `upsert` tables let a later record replace the row (`ON CONFLICT DO UPDATE`): a catalog
  *    record re-lists every version, a re-emitted metric window carries late data.
- * Time columns are TIMESTAMP (UTC, millisecond precision), appended as microseconds.
+ * Time columns are TIMESTAMP (UTC, millisecond precision); they are staged as epoch-ms numbers
+ * and converted with `epoch_ms()` in the INSERT (stageType).
  */
 import type { TopicNames } from '../../pipeline/config/config.ts';
 import type { SchemaName } from '../../schemas/index.ts';
@@ -367,10 +368,22 @@ export function migrateSql(t: TableShape): string[] {
 
 export const stageName = (t: TableShape): string => `_stage_${t.name}`;
 
-/** Staging twin: the table's columns and types, no constraints, plus `_ord` (arrival order). */
+/**
+ * How a column is staged. BIGINT and TIMESTAMP (epoch ms) go in as DOUBLE: Avro longs are JS
+ * numbers already (exact below 2^53), and appending a double needs no BigInt per cell — the
+ * Appender calls are the sink's hottest JavaScript. The INSERT converts them back (stagedExpr).
+ */
+export function stageType(type: ColumnType): ColumnType {
+  return type === 'BIGINT' || type === 'TIMESTAMP' ? 'DOUBLE' : type;
+}
+
+const stagedExpr = (c: { name: string; type: ColumnType }): string =>
+  c.type === 'TIMESTAMP' ? `epoch_ms(${q(c.name)}::BIGINT)` : c.type === 'BIGINT' ? `${q(c.name)}::BIGINT` : q(c.name);
+
+/** Staging twin: the table's columns (see stageType), no constraints, plus `_ord` (arrival order). */
 export function createStageSql(t: TableShape): string {
-  const cols = t.columns.map((c) => `${q(c.name)} ${c.type}`);
-  return `CREATE OR REPLACE TEMP TABLE ${q(stageName(t))} (${cols.join(', ')}, "_ord" BIGINT)`;
+  const cols = t.columns.map((c) => `${q(c.name)} ${stageType(c.type)}`);
+  return `CREATE OR REPLACE TEMP TABLE ${q(stageName(t))} (${cols.join(', ')}, "_ord" INTEGER)`;
 }
 
 /**
@@ -380,7 +393,7 @@ export function createStageSql(t: TableShape): string {
  */
 export function insertSql(t: TableShape, tx: bigint | number): string {
   const names = t.columns.map((c) => q(c.name)).join(', ');
-  return `INSERT INTO ${q(t.name)} (${names}, ${q(SINK_TX)}) SELECT ${names}, ${BigInt(tx)}::BIGINT FROM ${q(stageName(t))}`;
+  return `INSERT INTO ${q(t.name)} (${names}, ${q(SINK_TX)}) SELECT ${t.columns.map(stagedExpr).join(', ')}, ${BigInt(tx)}::BIGINT FROM ${q(stageName(t))}`;
 }
 
 /**
@@ -390,7 +403,7 @@ export function insertSql(t: TableShape, tx: bigint | number): string {
  */
 export function mergeSql(t: TableShape, tx: bigint | number = 0): string {
   const names = [...t.columns.map((c) => q(c.name)), q(SINK_TX)].join(', ');
-  const exprs = [...t.columns.map((c) => q(c.name)), `${BigInt(tx)}::BIGINT`].join(', ');
+  const exprs = [...t.columns.map(stagedExpr), `${BigInt(tx)}::BIGINT`].join(', ');
   const order = t.mode === 'upsert' ? 'DESC' : 'ASC';
   const dedup = `QUALIFY row_number() OVER (PARTITION BY ${t.key.map(q).join(', ')} ORDER BY "_ord" ${order}) = 1`;
   const onConflict =
