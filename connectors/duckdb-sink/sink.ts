@@ -51,6 +51,7 @@ import {
   quoteIdent as q, stageName, stageType, type Cell, type ColumnType, type TableSpec,
 } from './tables.ts';
 import { createParquetExporter, type ExportMirror, type SnapshotMeta } from './export.ts';
+import { hashId, RecentIds } from './recent-ids.ts';
 
 export type { SnapshotMeta } from './export.ts';
 
@@ -100,6 +101,9 @@ export interface WarehouseSinkStats {
   rows: Record<string, number>;
   /** Rows that an existing row with the same key made a no-op (duplicate deliveries). */
   duplicates: number;
+  /** telemetry_events: ids remembered for de-duplication, and the arrival time they reach back to. */
+  dedupIds: number;
+  dedupCoveredFrom: number | null;
   /** Chunks redone through the staged path because they held an already-stored key. */
   stagedRetries: number;
   deadLettered: number;
@@ -187,6 +191,10 @@ interface StagedChunk {
   lastOffset: string;
   dead: number;
   used: Stage[];
+  /** De-duplicated rows dropped before staging (a recentDedup table's repeated ids). */
+  dropped: number;
+  /** Ids this chunk stores in a recentDedup table (remembered once it committed): hash, arrival. */
+  remember: { table: string; ids: Set<string>; hashes: number[]; arrivals: number[] } | null;
   started: number;
 }
 
@@ -206,7 +214,7 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
   for (const t of TOPIC_TABLES) byTopic.set(cfg.topics[t.source!.topic], t);
 
   const stats: WarehouseSinkStats = {
-    records: 0, skipped: 0, rows: Object.fromEntries(ALL_TABLES.map((t) => [t.name, 0])), duplicates: 0, stagedRetries: 0, deadLettered: 0,
+    records: 0, skipped: 0, rows: Object.fromEntries(ALL_TABLES.map((t) => [t.name, 0])), duplicates: 0, dedupIds: 0, dedupCoveredFrom: null, stagedRetries: 0, deadLettered: 0,
     transactions: 0, snapshots: 0, joinedAt: null, firstBatchAt: null, lastCommitAt: null, lastSnapshotAt: null,
     lastExportMs: null, lastExportRows: null, effectiveSnapshotIntervalMs: intervalMs, compactions: 0, retentionDeleted: 0,
   };
@@ -221,6 +229,10 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
   let admin: Admin | null = null;
   /** In-memory copy of sink_offsets (this process is the only writer, so it never diverges). */
   const nextOffsets = new Map<string, bigint>();
+  /** Recently stored ids of the recentDedup tables (telemetry_events), by table. */
+  const recent = new Map<string, RecentIds>();
+  /** Ids of the chunk being committed right now (not yet in `recent`), by table. */
+  const inflight = new Map<string, Set<string>>();
   /** Number of the last committed sink transaction (rows carry the number of theirs: `_sink_tx`). */
   let lastTx = 0n;
   /** Positioning of the current assignment; eachBatch waits for it before touching any record. */
@@ -264,7 +276,26 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
       nextOffsets.set(tpKey(r.topic as string, r.partition as number), r.next_offset as bigint);
       if (r.last_tx !== null && (r.last_tx as bigint) > lastTx) lastTx = r.last_tx as bigint;
     }
+    for (const t of TOPIC_TABLES) if (t.recentDedup) await loadRecent(t);
     log('warehouse sink: database open', { dbPath: opts.dbPath, storedPartitions: nextOffsets.size, lastTx: lastTx.toString() });
+  }
+
+  /** Rebuild the de-duplication index from the rows stored within its horizon (after a restart). */
+  async function loadRecent(t: TableSpec): Promise<void> {
+    const idx = new RecentIds({ horizonMs: cfg.dedupHorizonMinutes * 60_000, maxIds: cfg.dedupMaxIds });
+    recent.set(t.name, idx);
+    const arrival = t.recentDedup!.arrival;
+    const res = await writer.stream(
+      `SELECT ${q(t.key[0])} AS id, epoch_ms(${q(arrival)}) AS at FROM ${q(t.name)} WHERE ${q(arrival)} >= epoch_ms(${Date.now() - cfg.dedupHorizonMinutes * 60_000}::BIGINT)`,
+    );
+    for (;;) {
+      const chunk = await res.fetchChunk();
+      if (!chunk || chunk.rowCount === 0) break;
+      const [ids, ats] = chunk.getColumns() as [string[], bigint[]];
+      for (let i = 0; i < ids.length; i++) idx.add(hashId(ids[i]), Number(ats[i]));
+    }
+    stats.dedupIds = idx.size;
+    stats.dedupCoveredFrom = idx.coveredFrom();
   }
 
   /** Dead letter for a record the sink itself cannot store; the id makes a replay a no-op. */
@@ -311,6 +342,15 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     const main = lane.stages.get(table.name)!;
     const dl = lane.stages.get(DEAD_LETTERS.name)!;
     let dead = 0;
+    let dropped = 0;
+    // recentDedup (telemetry_events): repeated ids are dropped here, before staging.
+    const idx = recent.get(table.name);
+    const remember = idx ? { table: table.name, ids: new Set<string>(), hashes: [] as number[], arrivals: [] as number[] } : null;
+    const idCol = table.columns.findIndex((c) => c.name === table.key[0]);
+    const atCol = table.recentDedup ? table.columns.findIndex((c) => c.name === table.recentDedup!.arrival) : -1;
+    const committing = inflight.get(table.name);
+    /** Rows whose id hash is in the index: stored before, or a hash collision — confirmed below. */
+    const candidates: Cell[][] = [];
     try {
       for (const m of messages) {
         let rows: Cell[][];
@@ -324,7 +364,45 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
           dead++;
           continue;
         }
-        for (const r of rows) append(main, r);
+        for (const r of rows) {
+          if (remember) {
+            const id = r[idCol] as string;
+            // Repeated in this chunk, or in the chunk committing right now: certainly a duplicate.
+            if (remember.ids.has(id) || committing?.has(id)) {
+              dropped++;
+              continue;
+            }
+            const h = hashId(id);
+            if (idx!.has(h)) {
+              candidates.push(r);
+              continue;
+            }
+            remember.ids.add(id);
+            remember.hashes.push(h);
+            remember.arrivals.push(r[atCol] as number);
+          }
+          append(main, r);
+        }
+      }
+      if (candidates.length > 0) {
+        // Which candidates are really stored (within the index's horizon)? Rare: only retries.
+        const list = candidates.map((r) => sqlString(r[idCol] as string)).join(', ');
+        const from = idx!.coveredFrom() ?? 0;
+        const stored = new Set(
+          (await lane.conn.runAndReadAll(`SELECT ${q(table.key[0])} AS id FROM ${q(table.name)} WHERE ${q(table.recentDedup!.arrival)} >= epoch_ms(${from}::BIGINT) AND ${q(table.key[0])} IN (${list})`))
+            .getRowObjectsJS().map((x) => x.id as string),
+        );
+        for (const r of candidates) {
+          const id = r[idCol] as string;
+          if (stored.has(id) || remember!.ids.has(id)) {
+            dropped++;
+            continue;
+          }
+          remember!.ids.add(id);
+          remember!.hashes.push(hashId(id));
+          remember!.arrivals.push(r[atCol] as number);
+          append(main, r);
+        }
       }
       for (const st of new Set([main, dl])) st.appender.flushSync();
     } catch (err) {
@@ -333,7 +411,7 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     }
     const used = [...new Set([main, dl])].filter((st) => st.staged > 0);
     const lastOffset = messages[messages.length - 1].offset;
-    return { lane, topic, partition, records: messages.length, next: BigInt(lastOffset) + 1n, lastOffset, dead, used, started };
+    return { lane, topic, partition, records: messages.length, next: BigInt(lastOffset) + 1n, lastOffset, dead, used, dropped, remember, started };
   }
 
   const offsetsSql = (c: StagedChunk, tx: bigint): string =>
@@ -349,6 +427,7 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     const tx = lastTx + 1n;
     const changed: Record<string, number> = {};
     let staged = false;
+    if (c.remember) inflight.set(c.remember.table, c.remember.ids);
     try {
       const fast = c.used.map((st) => (st.table.mode === 'insert-once' ? insertSql(st.table, tx) : mergeSql(st.table, tx)));
       try {
@@ -371,11 +450,21 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
         }
       }
     } catch (err) {
+      if (c.remember) inflight.delete(c.remember.table);
       await clearLane(lane).catch(() => {});
       throw new UnavailableError(`DuckDB transaction for ${c.topic}[${c.partition}] failed: ${(err as Error).message}`, err);
     }
     // Committed: from here on the rows and the offset are durable together.
     lastTx = tx;
+    if (c.remember) {
+      // Only committed ids enter the index: a rolled-back chunk comes again and must not be dropped.
+      const idx = recent.get(c.remember.table)!;
+      const { hashes, arrivals } = c.remember;
+      for (let i = 0; i < hashes.length; i++) idx.add(hashes[i], arrivals[i]);
+      inflight.delete(c.remember.table);
+      stats.dedupIds = idx.size;
+      stats.dedupCoveredFrom = idx.coveredFrom();
+    }
     nextOffsets.set(tpKey(c.topic, c.partition), c.next);
     let rowsIn = 0;
     for (const st of c.used) rowsIn += st.staged;
@@ -390,7 +479,7 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     stats.records += c.records;
     stats.deadLettered += c.dead;
     stats.transactions++;
-    stats.duplicates += rowsIn - stored;
+    stats.duplicates += rowsIn - stored + c.dropped;
     if (staged) stats.stagedRetries++;
     stats.lastCommitAt = Date.now();
     const info: CommitInfo = { topic: c.topic, partition: c.partition, nextOffset: c.next.toString(), records: c.records, changed, staged, ms: Date.now() - c.started };

@@ -51,6 +51,12 @@ export interface TableSpec<N extends SchemaName = SchemaName> {
    */
   partitionBy: string | null;
   /**
+   * De-duplication without a primary key (telemetry_events): the sink keeps the recently stored
+   * keys in memory (recent-ids.ts) and drops a repeated one before it is staged; `arrival` is the
+   * TIMESTAMP column the index's horizon is measured on. Unset: the PRIMARY KEY de-duplicates.
+   */
+  recentDedup?: { arrival: string };
+  /**
    * TIMESTAMP column the DuckDB retention of raw rows is measured on (rows older than the
    * retention are deleted from DuckDB once exported; their Parquet parts stay). Null: kept.
    */
@@ -164,7 +170,8 @@ export const TELEMETRY_EVENTS = spec({
   mode: 'insert-once',
   partitionBy: 'received_at',
   retentionBy: 'received_at',
-  doc: 'Raw telemetry events. The event id is the primary key: the same event delivered twice (client retry, collector retry, topic replay) is stored once — within the DuckDB retention of raw events (older rows live on in Parquet only).',
+  recentDedup: { arrival: 'received_at' },
+  doc: 'Raw telemetry events. The event id is the key: a topic replay is never stored twice (stored offsets), and an event delivered twice by a retry (client or collector) is stored once when the copies arrive within the de-duplication horizon (PENUMBRA_DEDUP_HORIZON_MINUTES, 60) — no primary-key index, the sink remembers recent ids.',
   columns: [
     { name: 'id', type: 'VARCHAR', notNull: true, doc: 'Event id, unique per event.' },
     { name: 'item_id', type: 'VARCHAR', notNull: true, doc: 'Item that sent the event.' },
@@ -332,7 +339,7 @@ export const TOPIC_TABLES: TableSpec[] = [ITEMS, PROFILE_HISTORY, ASSIGNMENTS, T
 export const ALL_TABLES: TableSpec[] = [...TOPIC_TABLES, SINK_OFFSETS as TableSpec];
 
 /** What the SQL builders need of a spec (structural, so any TableSpec<N> fits). */
-export type TableShape = Pick<TableSpec, 'name' | 'key' | 'mode' | 'columns' | 'source'>;
+export type TableShape = Pick<TableSpec, 'name' | 'key' | 'mode' | 'columns' | 'source' | 'recentDedup'>;
 
 const q = (ident: string): string => `"${ident.replace(/"/g, '""')}"`;
 export const quoteIdent = q;
@@ -352,7 +359,9 @@ export function storedColumns(t: TableShape): { name: string; type: ColumnType }
 export function createTableSql(t: TableShape): string {
   const cols = t.columns.map((c) => `${q(c.name)} ${c.type}${c.notNull || t.key.includes(c.name) ? ' NOT NULL' : ''}`);
   if (t.source) cols.push(`${q(SINK_TX)} BIGINT NOT NULL DEFAULT 0`);
-  return `CREATE TABLE IF NOT EXISTS ${q(t.name)} (${cols.join(', ')}, PRIMARY KEY (${t.key.map(q).join(', ')}))`;
+  // recentDedup tables de-duplicate in the sink (recent-ids.ts): no key index to maintain.
+  if (!t.recentDedup) cols.push(`PRIMARY KEY (${t.key.map(q).join(', ')})`);
+  return `CREATE TABLE IF NOT EXISTS ${q(t.name)} (${cols.join(', ')})`;
 }
 
 /**

@@ -108,6 +108,9 @@ export interface PenumbraConfig {
   /** Expo Updates code signing: PEM RSA private key file and the keyid apps verify with (pipeline/mobile). */
   expoSigningKeyFile: string | null;
   expoSigningKeyId: string;
+  /** Telemetry event ids remembered for de-duplication: arrival span (minutes) and most ids. */
+  dedupHorizonMinutes: number;
+  dedupMaxIds: number;
   /** Raw events (telemetry_events, assignments) kept in DuckDB; older ones live in Parquet only. 0 = keep all. */
   warehouseRetentionHours: number;
   /** Where item archives live: the data folder, or the S3-compatible bucket of `s3`. */
@@ -176,6 +179,8 @@ export const ENV_VARS = {
   PENUMBRA_ASSIGNMENT_KEYS: 'Assignment token keys kid:base64secret,… (first signs, all verify; ≥ 32 bytes each)',
   PENUMBRA_EXPO_SIGNING_KEY_FILE: 'PEM RSA private key signing Expo Updates manifests and directives (apps send expo-expect-signature)',
   PENUMBRA_EXPO_SIGNING_KEY_ID: 'keyid of that key, as in the app\'s codeSigningMetadata (default "main")',
+  PENUMBRA_DEDUP_HORIZON_MINUTES: 'Warehouse: an event id repeated within this many minutes of arrival is stored once (default 60)',
+  PENUMBRA_DEDUP_MAX_IDS: 'Warehouse: most event ids remembered for that (16 bytes each; default 4000000)',
   PENUMBRA_WAREHOUSE_RETENTION_HOURS: 'Hours raw events stay in DuckDB once exported to Parquet (default 168; 0 = keep all)',
   PENUMBRA_BLOB_STORE: 'fs (default: <data>/blobs) or s3 (the PENUMBRA_S3_* bucket)',
   PENUMBRA_PARQUET_S3: 'true: also publish Parquet exports to the PENUMBRA_S3_* bucket (Hive layout under <prefix>warehouse/)',
@@ -469,6 +474,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Penumbr
     assignmentKeys,
     expoSigningKeyFile: merged.PENUMBRA_EXPO_SIGNING_KEY_FILE ? path.resolve(cwd, merged.PENUMBRA_EXPO_SIGNING_KEY_FILE) : null,
     expoSigningKeyId,
+    dedupHorizonMinutes: int('PENUMBRA_DEDUP_HORIZON_MINUTES', 60, 1, 7 * 24 * 60),
+    dedupMaxIds: int('PENUMBRA_DEDUP_MAX_IDS', 4_000_000, 10_000, 1_000_000_000),
     warehouseRetentionHours: int('PENUMBRA_WAREHOUSE_RETENTION_HOURS', 168, 0, 24 * 365 * 100),
     blobStore,
     parquetToS3,
