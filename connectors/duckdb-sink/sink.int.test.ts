@@ -179,6 +179,24 @@ test('the same event id delivered twice, in one batch or across batches, is stor
   expect(sink.stats.rows.telemetry_events).toBe(300);
 });
 
+test('telemetry_events has no key index: a restarted sink rebuilds its id index from the stored rows and still stores a re-delivered event once', async () => {
+  const ns = await namespace();
+  const events = Array.from({ length: 100 }, (_, i) => fx.telemetryEvent(i, `re-${i}`));
+  await sendEvents(ns.cfg, events);
+  let sink = await startSink(ns);
+  await waitCount(sink, 'telemetry_events', 100);
+  await stopSink(sink);
+  sink = await startSink(ns);
+  expect(sink.stats.dedupIds).toBe(100);
+  await sendEvents(ns.cfg, [...events.slice(0, 60), fx.telemetryEvent(500, 're-new')]);
+  await waitFor('the re-delivery', async () => sink.stats.records >= 61);
+  // No PRIMARY KEY backs this: count = distinct is the sink's de-duplication at work.
+  expect(await count(sink, "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'telemetry_events' AND constraint_type = 'PRIMARY KEY'")).toBe(0);
+  expect(await count(sink, 'SELECT count(*) FROM telemetry_events')).toBe(101);
+  expect(await count(sink, 'SELECT count(DISTINCT id) FROM telemetry_events')).toBe(101);
+  expect(sink.stats.duplicates).toBe(60);
+});
+
 test('an undecodable record lands in dead_letters with bytes, position and reason; the partition moves on', async () => {
   const ns = await namespace();
   const garbage = Buffer.from('definitely not avro');

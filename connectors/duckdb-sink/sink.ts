@@ -285,9 +285,11 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     const idx = new RecentIds({ horizonMs: cfg.dedupHorizonMinutes * 60_000, maxIds: cfg.dedupMaxIds });
     recent.set(t.name, idx);
     const arrival = t.recentDedup!.arrival;
-    const res = await writer.stream(
-      `SELECT ${q(t.key[0])} AS id, epoch_ms(${q(arrival)}) AS at FROM ${q(t.name)} WHERE ${q(arrival)} >= epoch_ms(${Date.now() - cfg.dedupHorizonMinutes * 60_000}::BIGINT)`,
-    );
+    // The horizon runs back from the newest stored arrival, as the index's own slices do.
+    const [newest] = (await writer.runAndReadAll(`SELECT epoch_ms(max(${q(arrival)})) AS m FROM ${q(t.name)}`)).getRowObjectsJS();
+    if (newest.m === null) return;
+    const from = Number(newest.m) - cfg.dedupHorizonMinutes * 60_000;
+    const res = await writer.stream(`SELECT ${q(t.key[0])} AS id, epoch_ms(${q(arrival)}) AS at FROM ${q(t.name)} WHERE ${q(arrival)} >= epoch_ms(${from}::BIGINT)`);
     for (;;) {
       const chunk = await res.fetchChunk();
       if (!chunk || chunk.rowCount === 0) break;

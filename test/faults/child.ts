@@ -136,7 +136,8 @@ export async function health(url: string, timeoutMs = 15_000): Promise<Health> {
 
 /**
  * Ids of this run's events stored in a stopped deployment's warehouse (every row, duplicates
- * included: callers compare the count with the distinct count).
+ * included: callers compare the count with the distinct count — a real check, since
+ * telemetry_events has no primary key and the sink de-duplicates ids itself).
  */
 export async function storedEventIds(dbPath: string, run: string): Promise<string[]> {
   const db = await DuckDBInstance.create(dbPath);

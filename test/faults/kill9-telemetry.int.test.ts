@@ -7,7 +7,9 @@
  *    and the sink resumes from the offsets stored in DuckDB;
  *  - exactly once: rows = distinct ids = records on penumbra.telemetry.raw, and the stored
  *    offsets equal the topic's end — no offset was stored past data that was not written, and
- *    nothing written before the kill was written again;
+ *    nothing written before the kill was written again. telemetry_events has no primary key
+ *    (the sink de-duplicates ids itself: connectors/duckdb-sink/recent-ids.ts, rebuilt from the
+ *    rows after the restart), so rows = distinct ids is a real check, not a constraint's echo;
  *  - nothing that was never sent appears.
  * Events sent while the process was down fail at the client (connection refused) and are simply
  * not acknowledged — that is the contract: retry until 202.
