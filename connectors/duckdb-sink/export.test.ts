@@ -1,0 +1,26 @@
+/**
+ * The pure parts of the incremental export: part names carry their transaction range, and
+ * compaction merges a partition's small parts into one whose range covers them all.
+ */
+import { COMPACT_MIN_PARTS, partRange, planCompaction, tableLayout } from './export.ts';
+import { ITEMS, TELEMETRY_EVENTS } from './tables.ts';
+
+test('part names carry the transaction range they hold; other files are not parts', () => {
+  expect(partRange('part-12-40_0.parquet')).toEqual([12, 40]);
+  expect(partRange('part-1-400_c.parquet')).toEqual([1, 400]);
+  expect(partRange('data_0.parquet')).toBeNull();
+  expect(partRange('part-1-2_0.parquet.tmp')).toBeNull();
+});
+
+test('compaction waits for enough small parts, then merges them into one covering their ranges', () => {
+  const parts = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `part-${i * 10 + 1}-${i * 10 + 10}_0.parquet`, bytes: 1000 }));
+  expect(planCompaction(parts(COMPACT_MIN_PARTS - 1))).toBeNull();
+  const plan = planCompaction([...parts(COMPACT_MIN_PARTS), { name: 'part-900-999_c.parquet', bytes: 10 ** 9 }, { name: 'data_0.parquet', bytes: 5 }]);
+  expect(plan).toEqual({ inputs: parts(COMPACT_MIN_PARTS).map((p) => p.name), output: `part-1-${COMPACT_MIN_PARTS * 10}_c.parquet` });
+});
+
+test('layout: partitioned tables are read with a Hive glob, small ones as one folder', () => {
+  expect(tableLayout(TELEMETRY_EVENTS)).toMatchObject({ glob: 'telemetry_events/*/*.parquet', hive: true });
+  expect(tableLayout(ITEMS)).toMatchObject({ glob: 'items/*.parquet', hive: false });
+  expect(tableLayout(TELEMETRY_EVENTS).columns.map(([n]) => n)).not.toContain('_sink_tx');
+});
