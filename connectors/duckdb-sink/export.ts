@@ -74,7 +74,7 @@ export interface ExportMirror {
   list(prefix: string): Promise<string[]>;
 }
 
-export const tableLayout = (t: TableSpec): TableLayout => ({
+export const tableLayout = (t: Pick<TableSpec, 'name' | 'partitionBy' | 'columns'>): TableLayout => ({
   glob: t.partitionBy ? `${t.name}/*/*.parquet` : `${t.name}/*.parquet`,
   hive: t.partitionBy !== null,
   columns: t.columns.map((c) => [c.name, c.type]),
