@@ -265,13 +265,17 @@ export function createParquetExporter(o: ParquetExporterOptions) {
     } finally {
       await o.reader.run('COMMIT').catch(() => {});
     }
-    // The files are in place: commit the watermark, so a restart neither repeats nor skips rows.
-    for (const d of done) {
-      await o.state.run(
-        `INSERT INTO "_sink_exports" VALUES ($t, $tx, $rows, epoch_ms($now::BIGINT)) ON CONFLICT (table_name) DO UPDATE SET exported_tx = excluded.exported_tx, parquet_rows = excluded.parquet_rows, updated_at = excluded.updated_at`,
-        { t: d.t.name, tx: d.tx, rows: d.rows, now: Date.now() },
-      );
-      exported.set(d.t.name, { tx: d.tx, rows: d.rows });
+    // The files are in place: commit the watermarks (one transaction, one WAL write), so a
+    // restart neither repeats nor skips rows.
+    if (done.length > 0) {
+      const now = Date.now();
+      await o.state.run([
+        'BEGIN TRANSACTION',
+        ...done.map((d) => `INSERT INTO "_sink_exports" VALUES (${sqlString(d.t.name)}, ${d.tx}, ${d.rows}, epoch_ms(${now}::BIGINT))
+           ON CONFLICT (table_name) DO UPDATE SET exported_tx = excluded.exported_tx, parquet_rows = excluded.parquet_rows, updated_at = excluded.updated_at`),
+        'COMMIT',
+      ].join(';\n'));
+      for (const d of done) exported.set(d.t.name, { tx: d.tx, rows: d.rows });
     }
     const meta: SnapshotMeta = {
       exportedAt: started,

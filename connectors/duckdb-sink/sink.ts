@@ -127,14 +127,16 @@ export interface WarehouseSinkStats {
 
 /**
  * Largest share of wall time Parquet exports may take. Exports are incremental (their cost
- * follows what changed, not the warehouse's size), but a burst can still make one slow: the
- * interval stretches rather than letting exports crowd out the writer.
+ * follows what changed, not the warehouse's size), but a burst or a stalled machine can still
+ * make one slow: the interval stretches rather than letting exports crowd out the writer — by at
+ * most EXPORT_MAX_STRETCH times, since one slow export says little about the next.
  */
 export const EXPORT_DUTY = 0.1;
+export const EXPORT_MAX_STRETCH = 6;
 
 /** The interval the next export waits: the configured one, or longer when exports got slow. */
 export function effectiveSnapshotInterval(intervalMs: number, lastExportMs: number): number {
-  return Math.max(intervalMs, Math.ceil(lastExportMs / EXPORT_DUTY));
+  return Math.max(intervalMs, Math.min(Math.ceil(lastExportMs / EXPORT_DUTY), intervalMs * EXPORT_MAX_STRETCH));
 }
 
 export interface WarehouseSink {
