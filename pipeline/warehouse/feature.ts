@@ -4,9 +4,10 @@
  *
  * Reads: every topic the sink stores (see connectors/duckdb-sink/sink.ts), consumer group
  * `<prefix>warehouse-sink`. Writes: `<dataDir>/warehouse/penumbra.duckdb` (this process is its
- * only writer) and Parquet snapshots under `<dataDir>/warehouse/parquet/` every
- * `snapshotIntervalMs` — the paths docs/warehouse.md and notebooks/penumbra_warehouse.py read.
- * Guarantees: those of the sink (exactly-once into DuckDB; atomic snapshot files).
+ * only writer) and incremental Parquet exports under `<dataDir>/warehouse/parquet/` every
+ * `snapshotIntervalMs` (and to the S3 bucket with PENUMBRA_PARQUET_S3) — the layout
+ * docs/warehouse.md and notebooks/penumbra_warehouse.py read.
+ * Guarantees: those of the sink (exactly-once into DuckDB; whole Parquet files only).
  *
  * A sink that cannot start (typically: another process already holds the DuckDB file lock, the
  * "one writer" rule) does not take the API down: the check reports `degraded` with the reason
@@ -137,6 +138,13 @@ export function startWarehouse(ctx: FeatureContext, opts: WarehouseFeatureOption
       lastCommitAt: st.lastCommitAt === null ? null : new Date(st.lastCommitAt).toISOString(),
       records: st.records,
       deadLettered: st.deadLettered,
+      lastExportRows: st.lastExportRows,
+      compactions: st.compactions,
+      retentionDeleted: st.retentionDeleted,
+      // telemetry_events de-duplication (docs/warehouse.md "Exactly once"): ids remembered and
+      // the arrival time they reach back to.
+      dedupIds: st.dedupIds,
+      dedupCoveredFrom: st.dedupCoveredFrom === null ? null : new Date(st.dedupCoveredFrom).toISOString(),
     };
     let lag: Awaited<ReturnType<typeof computeLag>> | null = null;
     let lagError: string | undefined;
