@@ -39,7 +39,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection, type DuckDBTimestampValue } from '@duckdb/node-api';
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { PenumbraConfig } from '../../pipeline/config/config.ts';
 import type { AvroCodec } from '../../pipeline/kafka/registry.ts';
@@ -47,7 +47,7 @@ import { isRetriable, PenumbraError, UnavailableError } from '../../pipeline/err
 import { deadLetter } from '../../pipeline/kafka/dlq.ts';
 import type { DeadLetter } from '../../schemas/types.generated.ts';
 import {
-  ALL_TABLES, DEAD_LETTERS, SINK_OFFSETS, TOPIC_TABLES, createStageSql, createTableSql, deadLetterRow, insertSql, mergeSql, migrateSql,
+  ALL_TABLES, DEAD_LETTERS, SINK_OFFSETS, SINK_TX, TOPIC_TABLES, createStageSql, createTableSql, deadLetterRow, insertSql, mergeSql, migrateSql,
   quoteIdent as q, stageName, stageType, type Cell, type ColumnType, type TableSpec,
 } from './tables.ts';
 import { createParquetExporter, type ExportMirror, type SnapshotMeta } from './export.ts';
@@ -157,6 +157,23 @@ export interface WarehouseSink {
 const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
 type CellWriter = (a: DuckDBAppender, v: Cell) => void;
+/** Appends one cell to the table's own column (the direct path). */
+function directWriterFor(type: ColumnType): CellWriter {
+  switch (type) {
+    // The Appender takes microseconds; a plain { micros } is what the binding reads.
+    case 'TIMESTAMP': return (a, v) => a.appendTimestamp({ micros: BigInt(v as number) * 1000n } as DuckDBTimestampValue);
+    case 'BIGINT': return (a, v) => a.appendBigInt(BigInt(v as number));
+    default: return writerFor(type);
+  }
+}
+
+/**
+ * Rows an Appender buffers before it flushes on its own (DuckDB: 100 vectors of 2,048). The direct
+ * path relies on nothing reaching the table before the flush inside the transaction, so a chunk
+ * must stay well below this (maxRowsPerTx is capped at half of it).
+ */
+export const APPENDER_AUTOFLUSH_ROWS = 204_800;
+
 /** Appends one cell to a staging column (stageType: BIGINT and TIMESTAMP are staged as DOUBLE). */
 function writerFor(type: ColumnType): CellWriter {
   switch (stageType(type)) {
@@ -174,6 +191,13 @@ interface Stage {
   table: TableSpec;
   appender: DuckDBAppender;
   writers: CellWriter[];
+  /**
+   * recentDedup tables (telemetry_events, no key index): an Appender on the table itself. Rows
+   * are buffered in it while the previous transaction commits and flushed inside this chunk's
+   * transaction — no staging copy, no INSERT … SELECT.
+   */
+  direct: DuckDBAppender | null;
+  directWriters: CellWriter[];
   staged: number;
 }
 
@@ -198,6 +222,12 @@ interface StagedChunk {
   /** Ids this chunk stores in a recentDedup table (remembered once it committed): hash, arrival. */
   remember: { table: string; ids: Set<string>; hashes: number[]; arrivals: number[] } | null;
   started: number;
+  /** The records (kept to stage the chunk again when the direct path meets a key). */
+  messages: KafkaMessage[];
+  /** The stage whose rows wait in its direct Appender, flushed inside the transaction. */
+  direct: Stage | null;
+  /** Transaction number the rows were stamped with. */
+  tx: bigint;
 }
 
 const isKeyViolation = (err: unknown): boolean => /constraint|duplicate key/i.test((err as Error)?.message ?? '');
@@ -207,7 +237,7 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
   const { cfg, kafka, codec } = opts;
   const log = opts.log ?? (() => {});
   const intervalMs = opts.snapshotIntervalMs ?? DEFAULT_SNAPSHOT_INTERVAL_MS;
-  const maxRows = opts.maxRowsPerTx ?? DEFAULT_MAX_ROWS_PER_TX;
+  const maxRows = Math.min(opts.maxRowsPerTx ?? DEFAULT_MAX_ROWS_PER_TX, APPENDER_AUTOFLUSH_ROWS / 2);
   const retentionHours = opts.retentionHours ?? cfg.warehouseRetentionHours;
   const groupId = `${cfg.topicPrefix}warehouse-sink`;
 
@@ -233,6 +263,8 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
   const nextOffsets = new Map<string, bigint>();
   /** Recently stored ids of the recentDedup tables (telemetry_events), by table. */
   const recent = new Map<string, RecentIds>();
+  /** The lane whose transaction is in flight (a chunk staged meanwhile commits one number later). */
+  let committingLane: Lane | null = null;
   /** Ids of the chunk being committed right now (not yet in `recent`), by table. */
   const inflight = new Map<string, Set<string>>();
   /** Number of the last committed sink transaction (rows carry the number of theirs: `_sink_tx`). */
@@ -263,13 +295,30 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
       await writer.run(createTableSql(t));
       for (const sql of migrateSql(t)) await writer.run(sql);
     }
+    // The direct path needs the stored column order to be ours (the Appender fills by position;
+    // a table migrated from an older layout may differ and then keeps the staged path).
+    const directOk = new Set<string>();
+    for (const t of TOPIC_TABLES) {
+      if (!t.recentDedup) continue;
+      const actual = (await writer.runAndReadAll(`SELECT column_name FROM duckdb_columns() WHERE table_name = ${sqlString(t.name)} AND schema_name = 'main' ORDER BY column_index`))
+        .getRowObjectsJS().map((r) => r.column_name as string);
+      if (actual.join('\u0000') === [...t.columns.map((c) => c.name), SINK_TX].join('\u0000')) directOk.add(t.name);
+      else log('warehouse sink: column order differs from this version; staged writes only', { table: t.name });
+    }
     // Staging tables are TEMP: per-connection, never written to the WAL, gone after a crash.
     for (let i = 0; i < 2; i++) {
       const conn = i === 0 ? writer : await instance.connect();
       const stages = new Map<string, Stage>();
       for (const t of TOPIC_TABLES) {
         await conn.run(createStageSql(t));
-        stages.set(t.name, { table: t, appender: await conn.createAppender(stageName(t)), writers: t.columns.map((c) => writerFor(c.type)), staged: 0 });
+        stages.set(t.name, {
+          table: t,
+          appender: await conn.createAppender(stageName(t)),
+          writers: t.columns.map((c) => writerFor(c.type)),
+          direct: directOk.has(t.name) ? await conn.createAppender(t.name) : null,
+          directWriters: t.columns.map((c) => directWriterFor(c.type)),
+          staged: 0,
+        });
       }
       lanes.push({ conn, stages });
     }
@@ -314,6 +363,19 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     });
   }
 
+  function appendDirect(stage: Stage, cells: Cell[], tx: bigint): void {
+    const a = stage.direct!;
+    const ws = stage.directWriters;
+    for (let i = 0; i < ws.length; i++) {
+      const v = cells[i];
+      if (v === null || v === undefined) a.appendNull();
+      else ws[i](a, v);
+    }
+    a.appendBigInt(tx);
+    a.endRow();
+    stage.staged++;
+  }
+
   function append(stage: Stage, cells: Cell[]): void {
     const { appender, writers } = stage;
     for (let i = 0; i < writers.length; i++) {
@@ -329,6 +391,7 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     const dirty: string[] = [];
     for (const st of lane.stages.values()) {
       st.appender.clear();
+      st.direct?.clear();
       if (st.staged > 0) dirty.push(`DELETE FROM ${q(stageName(st.table))}`);
       st.staged = 0;
     }
@@ -339,11 +402,14 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
    * Decode one chunk of one partition into `lane`'s staging tables (no transaction: TEMP tables
    * belong to this connection alone). Synchronous except for the first record of a new schema id.
    */
-  async function stageChunk(lane: Lane, topic: string, partition: number, messages: KafkaMessage[]): Promise<StagedChunk> {
+  async function stageChunk(lane: Lane, topic: string, partition: number, messages: KafkaMessage[], staged = false): Promise<StagedChunk> {
     const started = Date.now();
     const table = byTopic.get(topic)!;
     const schema = table.source!.schema;
     const main = lane.stages.get(table.name)!;
+    // The transaction number this chunk will commit under: transactions commit one after another.
+    const tx = lastTx + (committingLane && committingLane !== lane ? 2n : 1n);
+    const direct = !staged && main.direct ? main : null;
     const dl = lane.stages.get(DEAD_LETTERS.name)!;
     let dead = 0;
     let dropped = 0;
@@ -385,7 +451,8 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
             remember.hashes.push(h);
             remember.arrivals.push(r[atCol] as number);
           }
-          append(main, r);
+          if (direct) appendDirect(main, r, tx);
+          else append(main, r);
         }
       }
       if (candidates.length > 0) {
@@ -405,9 +472,11 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
           remember!.ids.add(id);
           remember!.hashes.push(hashId(id));
           remember!.arrivals.push(r[atCol] as number);
-          append(main, r);
+          if (direct) appendDirect(main, r, tx);
+          else append(main, r);
         }
       }
+      // The direct appender is flushed inside the transaction (commitChunk), never here.
       for (const st of new Set([main, dl])) st.appender.flushSync();
     } catch (err) {
       await clearLane(lane).catch(() => {});
@@ -415,7 +484,7 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     }
     const used = [...new Set([main, dl])].filter((st) => st.staged > 0);
     const lastOffset = messages[messages.length - 1].offset;
-    return { lane, topic, partition, records: messages.length, next: BigInt(lastOffset) + 1n, lastOffset, dead, used, dropped, remember, started };
+    return { lane, topic, partition, records: messages.length, next: BigInt(lastOffset) + 1n, lastOffset, dead, used, dropped, remember, started, messages, direct, tx };
   }
 
   const offsetsSql = (c: StagedChunk, tx: bigint): string =>
@@ -426,23 +495,38 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
    * ONE transaction: the staged rows of the chunk and the partition's new next_offset, sent as a
    * single call so DuckDB runs it on its own thread while JavaScript stages the next chunk.
    */
-  async function commitChunk(c: StagedChunk): Promise<CommitInfo> {
+  async function commitChunk(chunk: StagedChunk): Promise<CommitInfo> {
+    let c = chunk;
     const { lane } = c;
     const tx = lastTx + 1n;
+    if (c.tx !== tx) throw new UnavailableError(`sink transaction order broken: chunk stamped ${c.tx}, next is ${tx}`, undefined, false);
     const changed: Record<string, number> = {};
     let staged = false;
     if (c.remember) inflight.set(c.remember.table, c.remember.ids);
+    committingLane = lane;
     try {
-      const fast = c.used.map((st) => (st.table.mode === 'insert-once' ? insertSql(st.table, tx) : mergeSql(st.table, tx)));
+      const sql = (x: StagedChunk) => x.used.filter((st) => st !== x.direct).map((st) => (st.table.mode === 'insert-once' ? insertSql(st.table, tx) : mergeSql(st.table, tx)));
       try {
-        await lane.conn.run(['BEGIN TRANSACTION', ...fast, offsetsSql(c, tx), 'COMMIT'].join(';\n'));
+        if (c.direct) {
+          await lane.conn.run('BEGIN TRANSACTION');
+          c.direct.direct!.flushSync();
+          await lane.conn.run([...sql(c), offsetsSql(c, tx), 'COMMIT'].join(';\n'));
+        } else {
+          await lane.conn.run(['BEGIN TRANSACTION', ...sql(c), offsetsSql(c, tx), 'COMMIT'].join(';\n'));
+        }
         for (const st of c.used) changed[st.table.name] = (changed[st.table.name] ?? 0) + st.staged;
       } catch (err) {
+        c.direct?.direct?.clear();
         await lane.conn.run('ROLLBACK').catch(() => {});
         if (!isKeyViolation(err)) throw err;
-        // A key already stored (a duplicate delivery) or repeated in the chunk: the same staged
-        // rows again, de-duplicated, statement by statement to count what each one stored.
+        // A key already stored (a duplicate delivery) or repeated in the chunk: the same rows
+        // again through the staging tables, de-duplicated, statement by statement to count what
+        // each one stored.
         staged = true;
+        if (c.direct) {
+          await clearLane(lane);
+          c = await stageChunk(lane, c.topic, c.partition, c.messages, true);
+        }
         await lane.conn.run('BEGIN TRANSACTION');
         try {
           for (const st of c.used) changed[st.table.name] = (changed[st.table.name] ?? 0) + (await lane.conn.run(mergeSql(st.table, tx))).rowsChanged;
@@ -455,9 +539,11 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
       }
     } catch (err) {
       if (c.remember) inflight.delete(c.remember.table);
+      committingLane = null;
       await clearLane(lane).catch(() => {});
       throw new UnavailableError(`DuckDB transaction for ${c.topic}[${c.partition}] failed: ${(err as Error).message}`, err);
     }
+    committingLane = null;
     // Committed: from here on the rows and the offset are durable together.
     lastTx = tx;
     if (c.remember) {
@@ -660,10 +746,12 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
       if (exporter) await snapshot().catch((err: Error) => log('warehouse sink: final snapshot failed', { error: err.message }));
       for (const lane of lanes) {
         for (const st of lane.stages.values()) {
-          try {
-            st.appender.closeSync();
-          } catch {
-            /* already closed */
+          for (const a of [st.appender, st.direct]) {
+            try {
+              a?.closeSync();
+            } catch {
+              /* already closed */
+            }
           }
         }
         if (lane.conn !== writer) lane.conn.closeSync();
