@@ -22,16 +22,18 @@
  * so the same record produced twice by an upstream retry is stored once as well (for raw events:
  * within their DuckDB retention, export.ts).
  *
- * Write path (profiled: docs/warehouse.md "Throughput"). A chunk is decoded straight into
- * per-connection TEMP staging tables with DuckDB's Appender (no constraints, never in the WAL).
- * Its transaction is ONE call into DuckDB — `BEGIN; INSERT INTO <table> SELECT … FROM <stage>;
- * <sink_offsets upsert>; COMMIT` — so all the database work (primary-key checks, table insert,
- * WAL write) runs on DuckDB's threads while JavaScript decodes the next chunk into the other of
- * two connections' staging tables. Insert-once tables take a plain INSERT whose primary key
- * refuses the whole statement if a key is already stored (a duplicate delivery); then the
- * transaction rolls back and the same staged rows go in through `INSERT … ON CONFLICT DO NOTHING`
- * after collapsing in-chunk duplicates (mergeSql; first arrival wins). Upsert tables (catalog,
- * metric windows) always take mergeSql with `DO UPDATE`. Transactions stay strictly in offset order.
+ * Write path (profiled: docs/warehouse.md "Throughput"). Chunks alternate between two writer
+ * connections ("lanes"): while DuckDB commits chunk i on its own thread, JavaScript decodes chunk
+ * i+1 into the other lane. `telemetry_events` (no key index; its ids are de-duplicated against
+ * recent-ids.ts before anything is appended) goes through an Appender on the table itself whose
+ * rows stay buffered until it is flushed inside the chunk's transaction. Every other table is
+ * staged in per-connection TEMP tables and moved by ONE call — `BEGIN; INSERT INTO <table> SELECT …
+ * FROM <stage>; <sink_offsets upsert>; COMMIT` — where a primary key refuses the whole statement if
+ * a key is already stored (a duplicate delivery); then the transaction rolls back and the chunk
+ * goes in through `INSERT … ON CONFLICT DO NOTHING` after collapsing in-chunk duplicates
+ * (mergeSql; first arrival wins). Upsert tables (catalog, metric windows) always take mergeSql
+ * with `DO UPDATE`. Transactions commit strictly in offset order, numbered (`_sink_tx`) for the
+ * incremental export.
  *
  * Records that cannot be decoded (or mapped) go to `dead_letters` with their bytes, position and
  * reason, in the same transaction, and the partition moves on. A retriable failure (registry
