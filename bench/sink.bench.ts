@@ -2,7 +2,7 @@
  * Warehouse sink throughput on a produced backlog, next to two peers, measured in one run on the
  * same topic — every contender a process of its own, started fresh for each round:
  *  - ours: `connectors/duckdb-sink/run-sink.ts` end to end — consume, Avro decode (with the
- *    bounds walk), Appender writes under the primary key, `sink_offsets` in the same DuckDB
+ *    bounds walk), id de-duplication, Appender writes, `sink_offsets` in the same DuckDB
  *    transaction (exactly-once), incremental Parquet exports on their default 5 s timer;
  *  - peer `decode`: a kafkajs consumer that decodes every record with avsc and discards it
  *    (bench/peer-consume.ts) — the least any consumer that looks at the data does;
