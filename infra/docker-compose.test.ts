@@ -53,8 +53,8 @@ describe('docker-compose.yml', () => {
     expect(KNOWN_ENV).toEqual(expect.arrayContaining([...REQUIRED_ENV]));
   });
 
-  test('Kafka and the registry are published on loopback only (unauthenticated listeners; issue 17, item 7)', () => {
-    for (const service of ['kafka', 'registry']) {
+  test('Kafka, the registry and S3Proxy are published on loopback only (unauthenticated listeners; issue 17, item 7)', () => {
+    for (const service of ['kafka', 'registry', 's3']) {
       const ports = ((services[service] as Obj).ports ?? []) as YamlValue[];
       expect(ports.length).toBeGreaterThan(0);
       for (const p of ports) {
