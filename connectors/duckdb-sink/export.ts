@@ -229,7 +229,27 @@ export function createParquetExporter(o: ParquetExporterOptions) {
 
   let lastMeta: SnapshotMeta | null = null;
 
+  /** The previous export failed after renaming parts in (or mirroring them) but before committing. */
+  let failed = false;
+
   async function exportChanged(intervalMs: number): Promise<SnapshotMeta> {
+    if (failed) {
+      // Its parts are above the committed watermark and are about to be exported again.
+      for (const t of ALL_TABLES) {
+        const e = exported.get(t.name);
+        if (e) await removeOrphans(t, e.tx);
+      }
+      failed = false;
+    }
+    try {
+      return await exportOnce(intervalMs);
+    } catch (err) {
+      failed = true;
+      throw err;
+    }
+  }
+
+  async function exportOnce(intervalMs: number): Promise<SnapshotMeta> {
     const started = Date.now();
     exportSeq++;
     await mkdir(staging, { recursive: true });

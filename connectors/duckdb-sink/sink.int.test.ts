@@ -20,6 +20,7 @@ import { provisionAll } from '../../pipeline/kafka/setup.ts';
 import { AvroCodec } from '../../pipeline/kafka/registry.ts';
 import { createWarehouseSink, type WarehouseSink } from './sink.ts';
 import { queryParquet, readSnapshotMeta } from './query.ts';
+import type { ExportMirror } from './export.ts';
 import { ALL_TABLES } from './tables.ts';
 import * as fx from './fixtures.ts';
 import { requires } from '../../test/requires.ts';
@@ -374,4 +375,35 @@ test('compaction merges a partition\'s parts; a part above the committed waterma
   const meta = await s2.snapshot();
   expect(meta.tables.telemetry_events).toBe(700);
   expect(await queryParquet(ns.parquetDir, 'SELECT count(*)::INT AS n FROM telemetry_events')).toEqual([{ n: 700 }]);
+});
+
+test('an export that fails after renaming its parts in (here: the mirror refuses once) leaves no row twice in Parquet', async () => {
+  const ns = await namespace();
+  await sendEvents(ns.cfg, Array.from({ length: 100 }, (_, i) => fx.telemetryEvent(i, `mf-${i}`)));
+  let refuse = false;
+  // The sink's own extension point (connectors/blob-store/s3.ts implements it for S3): this one
+  // only records keys, and refuses on demand — what a bucket outage looks like to the exporter.
+  const mirror: ExportMirror = {
+    description: 'test mirror',
+    async put(key) {
+      if (refuse && key.startsWith('telemetry_events/')) throw new Error('bucket unavailable');
+    },
+    async delete() {},
+    async list() {
+      return [];
+    },
+  };
+  const sink = createWarehouseSink({ cfg: ns.cfg, kafka, codec, dbPath: ns.dbPath, parquetDir: ns.parquetDir, snapshotIntervalMs: 600_000, mirror });
+  sinks.push(sink);
+  await sink.start();
+  await waitCount(sink, 'telemetry_events', 100);
+  refuse = true;
+  await expect(sink.snapshot()).rejects.toThrow(/bucket unavailable/);
+  refuse = false;
+  // More rows before the retry: the retried range ends later, so its part gets another name.
+  await sendEvents(ns.cfg, Array.from({ length: 50 }, (_, i) => fx.telemetryEvent(100 + i, `mf-${100 + i}`)));
+  await waitCount(sink, 'telemetry_events', 150);
+  const meta = await sink.snapshot();
+  expect(meta.tables.telemetry_events).toBe(150);
+  expect(await queryParquet(ns.parquetDir, 'SELECT count(*)::INT AS n, count(DISTINCT id)::INT AS d FROM telemetry_events')).toEqual([{ n: 150, d: 150 }]);
 });
