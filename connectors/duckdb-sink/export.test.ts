@@ -2,7 +2,7 @@
  * The pure parts of the incremental export: part names carry their transaction range, and
  * compaction merges a partition's small parts into one whose range covers them all.
  */
-import { COMPACT_MIN_PARTS, partRange, planCompaction, tableLayout } from './export.ts';
+import { COMPACT_MIN_PARTS, partRange, planCompaction, stale, tableLayout } from './export.ts';
 import { ITEMS, TELEMETRY_EVENTS } from './tables.ts';
 
 test('part names carry the transaction range they hold; other files are not parts', () => {
@@ -23,4 +23,11 @@ test('layout: partitioned tables are read with a Hive glob, small ones as one fo
   expect(tableLayout(TELEMETRY_EVENTS)).toMatchObject({ glob: 'telemetry_events/*/*.parquet', hive: true });
   expect(tableLayout(ITEMS)).toMatchObject({ glob: 'items/*.parquet', hive: false });
   expect(tableLayout(TELEMETRY_EVENTS).columns.map(([n]) => n)).not.toContain('_sink_tx');
+});
+
+test('parts that must not be read: above the committed watermark, or inside a compacted part\'s range', () => {
+  const files = ['part-1-10_0.parquet', 'part-11-20_0.parquet', 'part-1-20_c.parquet', 'part-21-30_0.parquet', 'part-31-40_0.parquet', 'data_0.parquet'];
+  expect(stale(files, 30).sort()).toEqual(['part-1-10_0.parquet', 'part-11-20_0.parquet', 'part-31-40_0.parquet']);
+  // Several files of one export share a range (one per partition folder, or _0/_1 in one folder): kept.
+  expect(stale(['part-5-9_0.parquet', 'part-5-9_1.parquet'], 9)).toEqual([]);
 });

@@ -99,6 +99,17 @@ export function planCompaction(files: { name: string; bytes: number }[], minPart
   return { inputs: small.map((f) => f.name), output: `part-${Math.min(...ranges.map((r) => r[0]))}-${Math.max(...ranges.map((r) => r[1]))}_c.parquet` };
 }
 
+/**
+ * Parts of one partition that must go: those ending above `watermark`, and those whose range lies
+ * inside another part's (a compaction's inputs next to its output).
+ */
+export function stale(files: string[], watermark: number): string[] {
+  const parts = files.map((f) => ({ f, r: partRange(f) })).filter((x): x is { f: string; r: [number, number] } => x.r !== null);
+  return parts
+    .filter(({ f, r }) => r[1] > watermark || parts.some((o) => o.f !== f && o.r[0] <= r[0] && r[1] <= o.r[1] && (o.r[0] !== r[0] || o.r[1] !== r[1] || o.f.endsWith('_c.parquet'))))
+    .map(({ f }) => f);
+}
+
 const sqlString = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 const dayExpr = (col: string): string => `strftime(${q(col)}, '%Y-%m-%d')`;
 
@@ -129,25 +140,28 @@ export function createParquetExporter(o: ParquetExporterOptions) {
     if (o.mirror) await o.mirror.put(rel, file);
   }
 
-  /** Remove parts above the committed watermark (an export that crashed before committing it). */
+  /**
+   * Remove parts that must not be read: above the committed watermark (an export that crashed or
+   * failed before committing it), and parts whose range a compacted part already covers (a
+   * compaction interrupted between renaming the merged part in and deleting its inputs).
+   */
   async function removeOrphans(t: TableSpec, watermark: number): Promise<void> {
     if (!t.partitionBy || t.mode !== 'insert-once') return;
     const dir = path.join(root, t.name);
     for (const p of await listFiles(dir)) {
-      for (const f of await listFiles(path.join(dir, p))) {
-        const r = partRange(f);
-        if (r && r[1] > watermark) {
-          await rm(path.join(dir, p, f), { force: true });
-          o.log('warehouse export: removed a part above the committed watermark', { table: t.name, file: `${p}/${f}` });
-        }
+      for (const f of stale(await listFiles(path.join(dir, p)), watermark)) {
+        await rm(path.join(dir, p, f), { force: true });
+        o.log('warehouse export: removed a part that must not be read', { table: t.name, file: `${p}/${f}` });
       }
     }
     if (o.mirror) {
-      const stale = (await o.mirror.list(`${t.name}/`)).filter((k) => {
-        const r = partRange(path.posix.basename(k));
-        return r !== null && r[1] > watermark;
-      });
-      if (stale.length) await o.mirror.delete(stale);
+      const byPartition = new Map<string, string[]>();
+      for (const k of await o.mirror.list(`${t.name}/`)) {
+        const d = path.posix.dirname(k);
+        byPartition.set(d, [...(byPartition.get(d) ?? []), path.posix.basename(k)]);
+      }
+      const gone = [...byPartition].flatMap(([d, files]) => stale(files, watermark).map((f) => `${d}/${f}`));
+      if (gone.length) await o.mirror.delete(gone);
     }
   }
 
@@ -318,6 +332,15 @@ export function createParquetExporter(o: ParquetExporterOptions) {
 
   /** Merge the parts of at most one partition per call (bounded work per export slot). */
   async function compact(): Promise<number> {
+    try {
+      return await compactOnce();
+    } catch (err) {
+      failed = true; // the next export first removes what an interrupted compaction left
+      throw err;
+    }
+  }
+
+  async function compactOnce(): Promise<number> {
     for (const t of ALL_TABLES) {
       if (!t.partitionBy || t.mode !== 'insert-once') continue;
       const dir = path.join(root, t.name);

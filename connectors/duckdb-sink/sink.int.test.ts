@@ -360,8 +360,15 @@ test('compaction merges a partition\'s parts; a part above the committed waterma
   await stopSink(sink);
   const orphan = path.join(dayDir, 'part-99990-99999_0.parquet');
   copyFileSync(path.join(dayDir, readdirSync(dayDir)[0]), orphan);
+  // And a compaction interrupted between renaming its output in and deleting its inputs leaves an
+  // input whose range the compacted part covers: removed too.
+  const merged = readdirSync(dayDir).find((f) => f.endsWith('_c.parquet'))!;
+  const from = Number(/^part-(\d+)-/.exec(merged)![1]);
+  const leftover = path.join(dayDir, `part-${from}-${from}_0.parquet`);
+  copyFileSync(path.join(dayDir, merged), leftover);
   sink = await startSink(ns);
   expect(existsSync(orphan)).toBe(false);
+  expect(existsSync(leftover)).toBe(false);
   expect(await queryParquet(ns.parquetDir, 'SELECT count(*)::INT AS n FROM telemetry_events')).toEqual([{ n: 700 }]);
 
   // The fixtures' events arrived in 2025: older than a 24 h retention, and exported, so DuckDB
