@@ -15,6 +15,11 @@
  * exactly on who is eligible, and that at 20% each puts ~20% of eligible users in.
  * Unleash runs offline: bootstrap data, refreshInterval 0 (its fetcher never starts), metrics
  * off, in-memory storage; it must report ready from the bootstrap without any error event.
+ *
+ * The headline runs our shadow without a control cohort (`control: false`), the same workload as
+ * the peers' plain rollout. The same rounds also time ours with the control cohort on (20 % shadow
+ * + 20 % control, the default for new configs), reported in the notes: the control only adds a
+ * parity test inside the shadow's range.
  */
 import { GrowthBookClient } from '@growthbook/growthbook';
 import { InMemStorageProvider, Unleash, UnleashEvents } from 'unleash-client';
@@ -61,7 +66,7 @@ function makeUsers(count: number, distinctVersions = false): BenchUser[] {
   return users;
 }
 
-function oursFor(percentage: number) {
+function oursFor(percentage: number, control = false) {
   const rules: TrafficRule[] = [
     { attribute: 'deviceType', op: 'in', values: ['android', 'ios'] },
     { attribute: 'country', op: 'in', values: TARGET_COUNTRIES },
@@ -74,10 +79,30 @@ function oursFor(percentage: number) {
       name: FEATURE, endpoints: {},
       instrumentation: { capture: { performance: true, errors: true, usage: true }, points: [], sampleRate: 1 },
       traffic: { percentage, match: 'all', rules },
+      control,
     }],
   };
   const compiled = compileProfile(profile);
-  return (u: BenchUser) => trafficSplit(u.ours, compiled).variant !== 'original';
+  // With a control: true for the shadow only (the control cohort is counted apart in the sanity check).
+  return (u: BenchUser) => trafficSplit(u.ours, compiled).variant === FEATURE;
+}
+
+/** The arm (shadow, control or original) of each user, for the control sanity check. */
+function oursArms(percentage: number) {
+  const compiled = compileProfile({
+    itemId: 'com.example.bench', profileVersion: 1, state: 'active', seed: 'com.example.bench', holdout: 0,
+    itemVersion: '1.0.0', updatedBy: 'bench', updatedAt: 0,
+    shadows: [{
+      name: FEATURE, endpoints: {}, control: true,
+      instrumentation: { capture: { performance: true, errors: true, usage: true }, points: [], sampleRate: 1 },
+      traffic: { percentage, match: 'all', rules: [
+        { attribute: 'deviceType', op: 'in', values: ['android', 'ios'] },
+        { attribute: 'country', op: 'in', values: TARGET_COUNTRIES },
+        { attribute: 'appVersion', op: 'semver', range: `>=${MIN_VERSION}` },
+      ] },
+    }],
+  });
+  return (u: BenchUser) => trafficSplit(u.ours, compiled).variant;
 }
 
 function growthbookFor(coverage: number) {
@@ -176,6 +201,18 @@ async function sanityCheck(users: BenchUser[]): Promise<string> {
       if (Math.abs(share - 20) > 1.5) throw new Error(`${name} put ${share.toFixed(2)}% of eligible users in, not ~20%`);
       shares.push(`${name} ${share.toFixed(1)}%`);
     }
+    // With a control cohort: the shadow keeps its 20 % and the control gets as many.
+    const withControl = oursFor(20, true);
+    const arms = oursArms(20);
+    let shadow = 0;
+    let control = 0;
+    for (const u of users) {
+      if (withControl(u)) shadow++;
+      if (arms(u) === 'control') control++;
+    }
+    const [s, c] = [(100 * shadow) / eligible, (100 * control) / eligible];
+    if (Math.abs(s - 20) > 1.5 || Math.abs(c - 20) > 1.5) throw new Error(`with a control: shadow ${s.toFixed(2)}%, control ${c.toFixed(2)}%, not ~20% each`);
+    shares.push(`ours with control: shadow ${s.toFixed(1)}%, control ${c.toFixed(1)}%`);
   } finally {
     partial.gb.close();
     partial.unleash.close();
@@ -205,22 +242,25 @@ const newMeasure = (): Measure => new Function('decide', 'users', 'minMs', MEASU
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-async function measurePopulation(opts: BenchOptions, users: BenchUser[]): Promise<{ sanity: string; samples: { ours: number[]; gb: number[]; unleash: number[] }; rounds: number }> {
+async function measurePopulation(opts: BenchOptions, users: BenchUser[]): Promise<{ sanity: string; samples: { ours: number[]; oursControl: number[]; gb: number[]; unleash: number[] }; rounds: number }> {
   const sanity = await sanityCheck(users);
   const ours = oursFor(20);
+  const oursControl = oursFor(20, true);
   const gb = growthbookFor(0.2);
   const unleash = await unleashFor(20);
   const rounds = opts.quick ? 7 : 15;
   const minMs = opts.quick ? 120 : 400;
-  const samples = { ours: [] as number[], gb: [] as number[], unleash: [] as number[] };
+  const samples = { ours: [] as number[], oursControl: [] as number[], gb: [] as number[], unleash: [] as number[] };
   try {
-    const [mOurs, mGb, mUnleash] = [newMeasure(), newMeasure(), newMeasure()];
+    const [mOurs, mOursControl, mGb, mUnleash] = [newMeasure(), newMeasure(), newMeasure(), newMeasure()];
     // Warm-up so every contender is optimised before the first timed round.
     mOurs(ours, users, opts.quick ? 100 : 300);
+    mOursControl(oursControl, users, opts.quick ? 100 : 300);
     mGb(gb.decide, users, opts.quick ? 100 : 300);
     mUnleash(unleash.decide, users, opts.quick ? 100 : 300);
     for (let r = 0; r < rounds; r++) {
       samples.ours.push(mOurs(ours, users, minMs));
+      samples.oursControl.push(mOursControl(oursControl, users, minMs));
       samples.gb.push(mGb(gb.decide, users, minMs));
       samples.unleash.push(mUnleash(unleash.decide, users, minMs));
     }
@@ -251,7 +291,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
         peer: Math.round(g),
         peerName: '@growthbook/growthbook GrowthBookClient.isOn',
         ratio: o / g,
-        notes: `target ≥15×; median of ${rounds} interleaved rounds over ${count} users (range ours ${range(samples.ours)}, peer ${range(samples.gb)}); ${sanity}`,
+        notes: `target ≥15×; median of ${rounds} interleaved rounds over ${count} users (range ours ${range(samples.ours)}, peer ${range(samples.gb)}); ours with a control cohort (20 % + 20 %): median ${Math.round(median(samples.oursControl))} (range ${range(samples.oursControl)}); ${sanity}`,
       },
       {
         name: `traffic split: 20% rollout + 3 conditions, ${pop.label}`,

@@ -65,7 +65,7 @@ export interface AlertRule {
   updatedAt: number;
 }
 
-/** One exposure per resolve decision on penumbra.assignments (key: userId). */
+/** One exposure per resolve decision on penumbra.assignments (key: userId). v2: controlOf of control-cohort decisions. */
 export interface Assignment {
   /** Unique id of the decision (idempotent storage). */
   id: string;
@@ -73,14 +73,16 @@ export interface Assignment {
   itemId: string;
   /** User the decision is for. */
   userId: string;
-  /** 'original' or the shadow name served. */
+  /** 'original', the shadow name served, or 'control' (the control cohort of the shadow in controlOf). */
   variant: string;
   /** Profile version evaluated (0 when the item had no profile). */
   profileVersion: number;
   /** Bucket 0..9999 of the user, -1 when no bucketing took place. */
   bucket: number;
-  /** Why: assigned, not_in_share, no_match, holdout, rolled_back, no_profile, invalid_profile. */
+  /** Why: assigned, control, not_in_share, no_match, holdout, rolled_back, no_profile, invalid_profile. */
   reason: string;
+  /** For variant control: the shadow whose control cohort the user is in; null otherwise. */
+  controlOf: null | string;
   /** Device type used for the decision. */
   deviceType: null | string;
   /** ISO country code used for the decision. */
@@ -432,6 +434,8 @@ export interface ShadowSpec {
   traffic: Traffic;
   /** Shadow archive built for itemVersion. */
   artifact: null | ArtifactRef;
+  /** Whether the shadow has an equally sized control cohort (variant control: the original with the same instrumentation, no endpoint rewrites) drawn from the same eligible users; false = no baseline for its comparisons. Configs default to true (API, upload); the Avro default false only applies to profiles written before v2, whose running shadows must keep their users and their shares (reading them as true would reshuffle every live shadow and refuse shares above 50 %). */
+  control: boolean;
 }
 
 export interface RolloutStep {
@@ -459,7 +463,7 @@ export interface RolloutSchedule {
   pausedReason: null | string;
 }
 
-/** Current shadow profile of an item on the compacted penumbra.shadow.profiles topic (key: itemId). The resolver evaluates it; every accepted change bumps profileVersion. */
+/** Current shadow profile of an item on the compacted penumbra.shadow.profiles topic (key: itemId). The resolver evaluates it; every accepted change bumps profileVersion. v2: per-shadow control cohort switch and the control artifact. */
 export interface ShadowProfile {
   /** Item the profile belongs to. */
   itemId: string;
@@ -475,6 +479,8 @@ export interface ShadowProfile {
   itemVersion: string;
   /** Artifact of the original for itemVersion. */
   original: null | ArtifactRef;
+  /** Artifact of the control arm for itemVersion: the original item with the instrumentation library injected and no endpoint rewrites; one for every shadow whose control is on (which shadow a control session belongs to comes from its assignment token). */
+  controlArtifact: null | ArtifactRef;
   /** Shadows in evaluation order (A/B/n). */
   shadows: ShadowSpec[];
   /** Optional rollout schedule. */

@@ -40,8 +40,9 @@ export function shadowProfile(profileVersion: number): ShadowProfile {
     shadows: [{
       name: 'checkout-v2', endpoints: { api: 'https://shadow.example.com' }, artifact: null,
       instrumentation: { capture: { performance: true, errors: true, usage: true }, points: [], sampleRate: 1 },
-      traffic: { percentage: 20, match: 'all', rules: [] },
+      traffic: { percentage: 20, match: 'all', rules: [] }, control: true,
     }],
+    controlArtifact: null,
     schedule: null, guardrail: true, recentCommands: [], updatedBy: 'alice', updatedAt: T0 + profileVersion,
   };
 }
@@ -49,7 +50,7 @@ export function shadowProfile(profileVersion: number): ShadowProfile {
 export function assignment(i: number): Assignment {
   return {
     id: `a-${i}`, itemId: 'com.example.notes', userId: `u-${i}`, variant: i % 2 ? 'checkout-v2' : 'original', profileVersion: 3,
-    bucket: i, reason: 'assigned', deviceType: 'android', country: null, userGroup: null, appVersion: '1.4.0',
+    bucket: i, reason: 'assigned', controlOf: null, deviceType: 'android', country: null, userGroup: null, appVersion: '1.4.0',
     attributes: { plan: 'pro' }, derived: ['country'], resolverId: 'r1', ts: T0 + i,
   };
 }

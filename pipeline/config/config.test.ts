@@ -44,6 +44,14 @@ describe('loadConfig', () => {
     expect(c.topicRetentionBytes).toBe(-1);
   });
 
+  it('parses PENUMBRA_ASSIGNMENT_KEYS into a key ring (null when unset: the data folder\'s key file)', () => {
+    expect(loadConfig({}).assignmentKeys).toBeNull();
+    const secret = Buffer.alloc(32, 7).toString('base64');
+    const ring = loadConfig({ PENUMBRA_ASSIGNMENT_KEYS: `new:${secret},old:${secret}` }).assignmentKeys!;
+    expect(ring.map((k) => k.kid)).toEqual(['new', 'old']);
+    expect(ring[0].secret).toEqual(Buffer.alloc(32, 7));
+  });
+
   it('uses an existing cluster when both variables are set', () => {
     const c = loadConfig({ KAFKA_BROKERS: 'k1:9092,k2:9092', SCHEMA_REGISTRY_URL: 'http://reg:8080/apis/ccompat/v7/' });
     expect(c.externalCluster).toBe(true);
@@ -61,6 +69,7 @@ describe('loadConfig', () => {
     [{ PENUMBRA_WEBHOOK_URL: 'ftp://x' }, 'PENUMBRA_WEBHOOK_URL'],
     [{ PENUMBRA_DUCKDB_MEMORY_LIMIT: 'lots' }, 'PENUMBRA_DUCKDB_MEMORY_LIMIT'],
     [{ PORT: '7070', PENUMBRA_CONTENT_PORT: '7070' }, 'PENUMBRA_CONTENT_PORT'],
+    [{ PENUMBRA_ASSIGNMENT_KEYS: 'k1:c2hvcnQ=' }, 'PENUMBRA_ASSIGNMENT_KEYS'],
     [{ PENUMBRA_PUBLIC_URL: 'http://a.example:7070', PENUMBRA_CONTENT_URL: 'http://a.example:7070/items' }, 'PENUMBRA_CONTENT_URL'],
     [{ PENUMBRA_WEBHOOK_URL: 'https://hooks.example.com/x' }, 'PENUMBRA_WEBHOOK_SECRET'],
     [{ PENUMBRA_WEBHOOK_URL: 'https://hooks.example.com/x', PENUMBRA_WEBHOOK_SECRET: 'short' }, 'PENUMBRA_WEBHOOK_SECRET'],

@@ -66,6 +66,13 @@ export interface ShadowConfig {
   instrumentation: InstrumentationConfig;
   endpoints: Record<string, string>;
   traffic: TrafficConfig;
+  /**
+   * Equally sized control cohort (variant `control`: the original with the same
+   * instrumentation, no endpoint rewrites) drawn from the same eligible users. Absent = true;
+   * false = no baseline for this shadow's comparisons. Toggling it reshuffles the shadow's users
+   * (pipeline/traffic-split/README.md).
+   */
+  control?: boolean;
 }
 
 /** A step of an automatic ramp: set the share, then hold for `holdSeconds`. */
@@ -111,6 +118,8 @@ export interface ShadowProfile {
   /** Item version the profile's artifacts belong to. */
   itemVersion: string;
   original?: ArtifactRef;
+  /** The control arm's archive for itemVersion (original + instrumentation, no rewrites); one for every shadow's control. */
+  controlArtifact?: ArtifactRef;
   shadows: ShadowSpec[];
   schedule?: RolloutSchedule | null;
   /** Roll back automatically when a guardrail alert fires. */
@@ -131,15 +140,19 @@ export interface UserContext {
   attributes?: Record<string, string>;
 }
 
-/** A traffic decision. `variant` is "original" or a shadow name. */
+/** A traffic decision. `variant` is "original", a shadow name or "control". */
 export interface SplitDecision {
   variant: string;
   /** 0..9999, or -1 when no bucketing took place (rolled back, unknown item). */
   bucket: number;
-  reason: 'rolled_back' | 'no_profile' | 'invalid_profile' | 'holdout' | 'no_match' | 'not_in_share' | 'assigned';
+  reason: 'rolled_back' | 'no_profile' | 'invalid_profile' | 'holdout' | 'no_match' | 'not_in_share' | 'assigned' | 'control';
+  /** Only for variant `control`: the shadow whose control cohort the user is in. */
+  controlOf?: string;
 }
 
 export const ORIGINAL = 'original';
+/** Reserved variant of every shadow's control cohort (the original, instrumented, no rewrites). */
+export const CONTROL = 'control';
 
 /** Platforms of an update bundle (Expo export layout, pipeline/mobile). */
 export const EXPO_PLATFORMS = ['ios', 'android'] as const;

@@ -35,7 +35,7 @@ afterAll(async () => {
 function assignment(i: number): Assignment {
   return {
     id: `a-${i}`, itemId: 'com.example.notes', userId: `u-${i}`, variant: i % 2 ? 'checkout-v2' : 'original',
-    profileVersion: 3, bucket: i, reason: 'assigned', deviceType: 'android', country: null, userGroup: null,
+    profileVersion: 3, bucket: i, reason: 'assigned', controlOf: null, deviceType: 'android', country: null, userGroup: null,
     appVersion: '1.4.0', attributes: { plan: 'pro' }, derived: [], resolverId: 'r1', ts: 1764200000000 + i,
   };
 }

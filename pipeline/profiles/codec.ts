@@ -28,6 +28,7 @@ export function profileToRecord(p: ShadowProfile): ProfileRecord {
     holdout: p.holdout,
     itemVersion: p.itemVersion,
     original: p.original ? { sha256: p.original.sha256, size: p.original.size } : null,
+    controlArtifact: p.controlArtifact ? { sha256: p.controlArtifact.sha256, size: p.controlArtifact.size } : null,
     shadows: p.shadows.map((s) => ({
       name: s.name,
       instrumentation: {
@@ -38,6 +39,7 @@ export function profileToRecord(p: ShadowProfile): ProfileRecord {
       endpoints: { ...s.endpoints },
       traffic: { percentage: s.traffic.percentage, match: s.traffic.match, rules: s.traffic.rules.map(ruleToRecord) },
       artifact: s.artifact ? { sha256: s.artifact.sha256, size: s.artifact.size } : null,
+      control: s.control !== false,
     })),
     schedule: p.schedule
       ? { ...p.schedule, steps: p.schedule.steps.map((s) => ({ ...s })), pausedReason: p.schedule.pausedReason ?? null }
@@ -58,12 +60,14 @@ export function profileFromRecord(r: ProfileRecord): ShadowProfile {
     holdout: r.holdout,
     itemVersion: r.itemVersion,
     original: r.original ?? undefined,
+    ...(r.controlArtifact ? { controlArtifact: { ...r.controlArtifact } } : {}),
     shadows: r.shadows.map((s) => ({
       name: s.name,
       instrumentation: { capture: { ...s.instrumentation.capture }, points: s.instrumentation.points.map((x) => ({ ...x })), sampleRate: s.instrumentation.sampleRate },
       endpoints: { ...s.endpoints },
       traffic: { percentage: s.traffic.percentage, match: s.traffic.match, rules: s.traffic.rules.map(ruleFromRecord) },
       ...(s.artifact ? { artifact: { ...s.artifact } } : {}),
+      control: s.control,
     })),
     schedule: r.schedule ? { ...r.schedule, steps: r.schedule.steps.map((s) => ({ ...s })), pausedReason: r.schedule.pausedReason ?? undefined } : null,
     guardrail: r.guardrail,
@@ -83,7 +87,8 @@ export function publicConfigView(p: ShadowProfile) {
     holdout: p.holdout,
     guardrail: p.guardrail ?? false,
     schedule: p.schedule ?? null,
-    shadows: p.shadows.map(({ artifact, ...s }) => ({ ...s, artifact: artifact ?? null })),
+    shadows: p.shadows.map(({ artifact, ...s }) => ({ ...s, control: s.control !== false, artifact: artifact ?? null })),
+    controlArtifact: p.controlArtifact ?? null,
     updatedBy: p.updatedBy,
     updatedAt: p.updatedAt,
   };

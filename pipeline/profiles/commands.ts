@@ -7,7 +7,7 @@
  * A command whose id is already in `recentCommands` was applied before a crash and is answered
  * as accepted without applying it again (idempotent replay).
  */
-import type { ShadowProfile, ShadowSpec, RolloutSchedule } from '../domain/types.ts';
+import type { ArtifactRef, ShadowProfile, ShadowSpec, RolloutSchedule } from '../domain/types.ts';
 import type { FieldIssue } from '../errors.ts';
 import { compileProfile } from '../traffic-split/traffic-split.ts';
 import { PenumbraError } from '../errors.ts';
@@ -33,6 +33,8 @@ export interface PutConfigPayload {
   holdout?: number;
   guardrail?: boolean;
   schedule?: { shadow: string; steps: { percentage: number; holdSeconds: number }[] } | null;
+  /** A control artifact built for this change (a control was switched on); absent keeps the current one. */
+  controlArtifact?: ArtifactRef;
 }
 
 /** new_version payload: an ingest produced artifacts for a (new) item version. */
@@ -40,6 +42,8 @@ export interface NewVersionPayload {
   itemVersion: string;
   original: { sha256: string; size: number };
   shadows: ShadowSpec[];
+  /** The control arm's archive for itemVersion; absent when no shadow has a control cohort. */
+  controlArtifact?: ArtifactRef;
 }
 
 /** alert_action payload: a guardrail rollback or a schedule pause/resume from the alert processor. */
@@ -117,6 +121,7 @@ export function applyCommand(current: ShadowProfile | null, cmd: Command, now: n
         holdout: current?.holdout ?? 0,
         itemVersion: pl.itemVersion,
         original: pl.original,
+        ...(pl.controlArtifact ? { controlArtifact: pl.controlArtifact } : {}),
         shadows: pl.shadows,
         schedule: current?.schedule ?? null,
         guardrail: current?.guardrail ?? false,
@@ -136,6 +141,7 @@ export function applyCommand(current: ShadowProfile | null, cmd: Command, now: n
       }
       const next = base({
         ...current,
+        ...(pl.controlArtifact ? { controlArtifact: pl.controlArtifact } : {}),
         shadows: applySchedule(pl.shadows, schedule),
         state: pl.state ?? current.state,
         holdout: pl.holdout ?? current.holdout,

@@ -6,7 +6,7 @@ import { AssignmentLog } from './assignment-log.ts';
 import type { Assignment } from '../../schemas/types.generated.ts';
 
 function rec(i: number): Assignment {
-  return { id: `a-${i}`, itemId: 'it', userId: `u-${i}`, variant: 'original', profileVersion: 1, bucket: i, reason: 'assigned', deviceType: null, country: null, userGroup: null, appVersion: null, attributes: {}, derived: [], resolverId: 'r', ts: i };
+  return { id: `a-${i}`, itemId: 'it', userId: `u-${i}`, variant: 'original', profileVersion: 1, bucket: i, reason: 'assigned', controlOf: null, deviceType: null, country: null, userGroup: null, appVersion: null, attributes: {}, derived: [], resolverId: 'r', ts: i };
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -92,6 +92,7 @@ export class Resolver {
       profileVersion,
       bucket: decision.bucket,
       reason: decision.reason,
+      controlOf: decision.controlOf ?? null,
       deviceType: deviceType ?? null,
       country: country ?? null,
       userGroup: req.userGroup ?? null,

@@ -40,7 +40,9 @@ describe('parseShadowConfigs', () => {
         ],
       },
     };
-    expect(parseShadowConfigs(example, manifest)).toEqual([example]);
+    // `control` defaults to on: the shadow gets an equally sized control cohort.
+    expect(parseShadowConfigs(example, manifest)).toEqual([{ ...example, control: true }]);
+    expect(parseShadowConfigs({ ...example, control: false }, manifest)).toEqual([{ ...example, control: false }]);
   });
 
   test('defaults: capture flags true, no points, sampleRate 1, no endpoints, 0% to all', () => {
@@ -50,6 +52,7 @@ describe('parseShadowConfigs', () => {
         instrumentation: { capture: { performance: true, errors: true, usage: true }, points: [], sampleRate: 1 },
         endpoints: {},
         traffic: { percentage: 0, match: 'all', rules: [] },
+        control: true,
       },
     ]);
     const [c] = parseShadowConfigs({ name: 'a', instrumentation: { capture: { errors: false } }, traffic: { percentage: 5 } }, manifest);
@@ -83,6 +86,8 @@ describe('parseShadowConfigs', () => {
     [{ name: 'a', endpoints: { api: 'shadow-api.example.com' } }, 'shadowConfig/0/endpoints/api'],
     [{ name: 'a', endpoints: { api: 'javascript:alert(1)' } }, 'shadowConfig/0/endpoints/api'],
     [{ name: 'a', traffic: { percentage: 101 } }, 'shadowConfig/0/traffic/percentage'],
+    [{ name: 'control' }, 'shadowConfig/0/name'],
+    [{ name: 'a', control: 'yes' }, 'shadowConfig/0/control'],
     [{ name: 'a', traffic: { match: 'some' } }, 'shadowConfig/0/traffic/match'],
     [{ name: 'a', traffic: { rules: [{ attribute: 'country', op: 'in' }] } }, 'shadowConfig/0/traffic/rules/0/values'],
     [{ name: 'a', traffic: { rules: [{ attribute: 'appVersion', op: 'semver', range: 'not a range' }] } }, 'shadowConfig/0/traffic/rules/0/range'],
@@ -98,11 +103,17 @@ describe('parseShadowConfigs', () => {
     expect(issues[0].message).toMatch(/declared: api/);
   });
 
-  test('A/B/n shares of all users cannot add up past 100%', () => {
-    expect(parseShadowConfigs([{ name: 'a', traffic: { percentage: 60 } }, { name: 'b', traffic: { percentage: 40 } }], manifest)).toHaveLength(2);
-    expect(paths([{ name: 'a', traffic: { percentage: 60 } }, { name: 'b', traffic: { percentage: 40.01 } }])).toEqual([
+  test('A/B/n shares of all users cannot add up past 100%, a control cohort counting like its shadow', () => {
+    const off = { control: false };
+    expect(parseShadowConfigs([{ name: 'a', traffic: { percentage: 60 }, ...off }, { name: 'b', traffic: { percentage: 40 }, ...off }], manifest)).toHaveLength(2);
+    expect(paths([{ name: 'a', traffic: { percentage: 60 }, ...off }, { name: 'b', traffic: { percentage: 40.01 }, ...off }])).toEqual([
       'shadowConfig/1/traffic/percentage',
     ]);
+    expect(parseShadowConfigs([{ name: 'a', traffic: { percentage: 30 } }, { name: 'b', traffic: { percentage: 20 } }], manifest)).toHaveLength(2);
+    const over = issuesOf({ name: 'a', traffic: { percentage: 50.5 } });
+    expect(over.map((i) => i.path)).toEqual(['shadowConfig/0/traffic/percentage']);
+    expect(over[0].message).toMatch(/at most 50%/);
+    expect(parseShadowConfigs({ name: 'a', traffic: { percentage: 100 }, control: false }, manifest)[0].control).toBe(false);
   });
 
   test('a manifest without endpoints accepts no overrides; pathPrefix is configurable', () => {

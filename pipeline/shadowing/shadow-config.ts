@@ -10,7 +10,7 @@
  */
 import { z } from 'zod';
 import type { ItemManifest, ShadowConfig, TrafficConfig } from '../domain/types.ts';
-import { ORIGINAL } from '../domain/types.ts';
+import { CONTROL, ORIGINAL } from '../domain/types.ts';
 import { ValidationError, type FieldIssue } from '../errors.ts';
 import { MAX_SHADOWS } from '../traffic-split/traffic-split.ts';
 import { validateTrafficConfig } from '../traffic-split/validate.ts';
@@ -65,9 +65,12 @@ const shadowSchema = z.strictObject({
   name: z
     .string()
     .regex(SHADOW_NAME_RE, 'must match ^[a-z0-9][a-z0-9-]{0,62}$')
-    .refine((n) => n !== ORIGINAL, `"${ORIGINAL}" is reserved for the unmodified item`),
+    .refine((n) => n !== ORIGINAL, `"${ORIGINAL}" is reserved for the unmodified item`)
+    .refine((n) => n !== CONTROL, `"${CONTROL}" is reserved for the control cohorts`),
   instrumentation: instrumentationSchema.prefault({}),
   endpoints: z.record(z.string(), z.string()).default({}),
+  // An equally sized control cohort (the original, instrumented alike) unless switched off.
+  control: z.boolean().default(true),
   // Checked by trafficShapeIssues (one place, shared with the resolver's compile step).
   traffic: z.unknown().optional(),
   artifact: z.unknown().optional(),
@@ -147,7 +150,7 @@ export function parseShadowConfigs(input: unknown, manifest: ItemManifest, opts:
       issues.push(...zodIssues(parsed.error, at).filter((x) => !x.path.startsWith(`${at}/traffic`)));
       return;
     }
-    const { name, instrumentation, endpoints } = parsed.data;
+    const { name, instrumentation, endpoints, control } = parsed.data;
     const eIssues = endpointIssues(endpoints, manifest, `${at}/endpoints`);
     issues.push(...eIssues);
     const prev = names.get(name);
@@ -155,10 +158,12 @@ export function parseShadowConfigs(input: unknown, manifest: ItemManifest, opts:
     names.set(name, i);
     if (tIssues.length > 0 || eIssues.length > 0) return;
     const traffic = trafficWithDefaults(trafficRaw) as TrafficConfig;
-    share += traffic.percentage;
+    // A control cohort is as large as its shadow, so it counts twice.
+    share += control ? 2 * traffic.percentage : traffic.percentage;
     // Shares are of ALL users of the item, so A/B/n shares cannot add up past everyone.
     if (share > 100 + 1e-9) {
-      issues.push({ path: `${at}/traffic/percentage`, message: `shares of all shadows add up to ${share}%, more than 100%` });
+      const note = control ? ' (a shadow with a control cohort takes its share twice: one shadow can take at most 50%; "control": false drops the baseline)' : '';
+      issues.push({ path: `${at}/traffic/percentage`, message: `shares of all shadows and their control cohorts add up to ${share}%, more than 100%${note}` });
     }
     out.push({
       name,
@@ -173,6 +178,7 @@ export function parseShadowConfigs(input: unknown, manifest: ItemManifest, opts:
         match: traffic.match,
         rules: traffic.rules.map((r) => ({ ...r, ...(r.values ? { values: [...r.values] } : {}) })),
       },
+      control,
     });
   });
   if (issues.length > 0) {

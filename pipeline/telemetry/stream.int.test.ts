@@ -329,7 +329,7 @@ test('exposures that do not match the split raise an SRM alert that pauses the s
   // A resolver that sends everyone to the original although the split says 50 %.
   await t.p.ctx.producer.send(Array.from({ length: 120 }, (_, i) => ({
     topic: t.cfg.topics.assignments, key: `srm-u${i}`,
-    value: { id: randomUUID(), itemId: SRM_ITEM, userId: `srm-u${i}`, variant: 'original', profileVersion: p.profileVersion, bucket: i, reason: 'not_in_share', deviceType: null, country: null, userGroup: null, appVersion: null, attributes: {}, derived: [], resolverId: 'test', ts: Date.now() },
+    value: { id: randomUUID(), itemId: SRM_ITEM, userId: `srm-u${i}`, variant: 'original', profileVersion: p.profileVersion, bucket: i, reason: 'not_in_share', controlOf: null, deviceType: null, country: null, userGroup: null, appVersion: null, attributes: {}, derived: [], resolverId: 'test', ts: Date.now() },
   })));
   const srmSender = setInterval(() => {
     void postBatch(SRM_ITEM, 'original', `srm-s-${Date.now()}`, 'srm-u1', [{ id: randomUUID(), type: 'request', name: 'api', ts: Date.now(), value: 50 }]).catch(() => undefined);

@@ -30,9 +30,16 @@ describe('golden cases (cases.json)', () => {
     expect([...matches].sort()).toEqual(['all', 'any']);
     const reasons = new Set(cases.map((c) => c.expected.reason));
     expect([...reasons].sort()).toEqual(
-      ['assigned', 'holdout', 'invalid_profile', 'no_match', 'no_profile', 'not_in_share', 'rolled_back'],
+      ['assigned', 'control', 'holdout', 'invalid_profile', 'no_match', 'no_profile', 'not_in_share', 'rolled_back'],
     );
     expect(new Set(cases.map((c) => c.name)).size).toBe(cases.length);
+    // Control cohorts in every layout situation: growing up and down, pairs, holdout, ramps.
+    const controlOf = new Set(cases.filter((c) => c.expected.reason === 'control').map((c) => `${c.profile!.itemId}/${c.expected.controlOf}`));
+    for (const s of ['ctl/ctl-up', 'ctl-pair/up', 'ctl-pair/down', 'ctl-mixed/with-ctl', 'ctl-mixed2/with-ctl', 'ctl-hold/a', 'ctl-hold/b', 'ctl-hold/c', 'ctl-ramp/ramp']) {
+      expect(controlOf).toContain(`com.example.${s}`);
+    }
+    // Cases written before control cohorts pin the layout without one: their shadows say so.
+    expect(cases.filter((c) => !c.name.startsWith('control:') && !c.name.includes('control')).every((c) => (c.profile?.shadows ?? []).every((s) => s.control === false))).toBe(true);
   });
 
   it.each(cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
@@ -49,6 +56,7 @@ describe('golden cases (cases.json)', () => {
     expect(run.status).toBe(0);
     const summary = JSON.parse(run.stdout);
     expect(summary.failures).toBe(0);
-    expect(summary.checked).toBeGreaterThanOrEqual(200);
+    expect(summary.checked).toBeGreaterThanOrEqual(350);
+    expect(summary.control).toBeGreaterThanOrEqual(30);
   });
 });

@@ -1,8 +1,8 @@
 /**
  * Statistical guarantees over 1,000,000 deterministic synthetic users: each shadow's observed
- * share of eligible users is its target ±0.3 pp in every deviceType × country segment, a user
- * outside the rules never gets a shadow, and the holdout (an independent hash) neither skews
- * the shares nor correlates with them.
+ * share of eligible users — and its control cohort's — is its target ±0.3 pp in every
+ * deviceType × country segment, a user outside the rules never gets a shadow or a control, and
+ * the holdout (an independent hash) neither skews the shares nor correlates with them.
  */
 import type { ShadowProfile, ShadowSpec, TrafficRule, UserContext } from '../domain/types.ts';
 import { compileProfile, trafficSplit } from './traffic-split.ts';
@@ -52,8 +52,8 @@ for (let i = 0; i < N; i++) {
 }
 
 const instrumentation = { capture: { performance: true, errors: true, usage: true }, points: [], sampleRate: 1 };
-const shadow = (name: string, percentage: number, rules: TrafficRule[]): ShadowSpec =>
-  ({ name, instrumentation, endpoints: {}, traffic: { percentage, match: 'all', rules } });
+const shadow = (name: string, percentage: number, rules: TrafficRule[], control: boolean): ShadowSpec =>
+  ({ name, instrumentation, endpoints: {}, traffic: { percentage, match: 'all', rules }, control });
 const rulesA: TrafficRule[] = [
   { attribute: 'deviceType', op: 'in', values: ['android', 'ios'] },
   { attribute: 'country', op: 'in', values: ['DE', 'US'] },
@@ -65,18 +65,18 @@ const rulesB: TrafficRule[] = [
   { attribute: 'appVersion', op: 'regex', pattern: '^(1\\.[2-9]|[2-9]\\.)' },
 ];
 
-function profile(holdout: number): ShadowProfile {
+function profile(holdout: number, controlB: boolean): ShadowProfile {
   return {
     itemId: 'com.example.dist', profileVersion: 1, state: 'active', seed: 'com.example.dist', holdout, itemVersion: '1',
-    shadows: [shadow('a', 20, rulesA), shadow('b', 5, rulesB)], updatedBy: 't', updatedAt: 0,
+    shadows: [shadow('a', 20, rulesA, true), shadow('b', 5, rulesB, controlB)], updatedBy: 't', updatedAt: 0,
   };
 }
 
-interface Tally { eligible: number; a: number; b: number; holdout: number }
+interface Tally { eligible: number; a: number; b: number; controlA: number; controlB: number; holdout: number }
 
-function run(holdout: number): Map<string, Tally> {
-  const compiled = compileProfile(profile(holdout));
-  const tallies: Tally[] = SEGMENTS.map(() => ({ eligible: 0, a: 0, b: 0, holdout: 0 }));
+function run(holdout: number, controlB: boolean): Map<string, Tally> {
+  const compiled = compileProfile(profile(holdout, controlB));
+  const tallies: Tally[] = SEGMENTS.map(() => ({ eligible: 0, a: 0, b: 0, controlA: 0, controlB: 0, holdout: 0 }));
   for (let i = 0; i < N; i++) {
     const u = users[i];
     const d = trafficSplit(u, compiled);
@@ -90,7 +90,11 @@ function run(holdout: number): Map<string, Tally> {
     t.eligible++;
     if (d.variant === 'a') t.a++;
     else if (d.variant === 'b') t.b++;
-    else if (d.reason === 'holdout') t.holdout++;
+    else if (d.variant === 'control') {
+      if (d.controlOf === 'a') t.controlA++;
+      else if (d.controlOf === 'b') t.controlB++;
+      else throw new Error(`control of ${d.controlOf}`);
+    } else if (d.reason === 'holdout') t.holdout++;
   }
   return new Map(SEGMENTS.map((key, k) => [key, tallies[k]]));
 }
@@ -98,13 +102,20 @@ function run(holdout: number): Map<string, Tally> {
 const pp = (count: number, total: number) => (100 * count) / total;
 
 describe('distribution over 1,000,000 users', () => {
-  it.each([0, 10])('hits every target within ±0.3 pp per device × country (holdout %d%%)', (holdout) => {
-    const segments = run(holdout);
-        for (const [key, t] of segments) {
+  it.each([
+    [0, true],
+    [10, false],
+  ])('hits every target, control cohorts included, within ±0.3 pp per device × country (holdout %d%%, b has a control: %s)', (holdout, controlB) => {
+    const segments = run(holdout, controlB);
+    for (const [key, t] of segments) {
       expect(t.eligible).toBeGreaterThan(150_000);
       const shares = { key, a: pp(t.a, t.eligible), b: pp(t.b, t.eligible), holdout: pp(t.holdout, t.eligible) };
       expect(Math.abs(shares.a - 20)).toBeLessThanOrEqual(TOLERANCE_PP);
       expect(Math.abs(shares.b - 5)).toBeLessThanOrEqual(TOLERANCE_PP);
+      // Each control cohort is as large as its shadow, drawn from the same eligible users.
+      expect(Math.abs(pp(t.controlA, t.eligible) - 20)).toBeLessThanOrEqual(TOLERANCE_PP);
+      if (controlB) expect(Math.abs(pp(t.controlB, t.eligible) - 5)).toBeLessThanOrEqual(TOLERANCE_PP);
+      else expect(t.controlB).toBe(0);
       expect(Math.abs(shares.holdout - holdout)).toBeLessThanOrEqual(TOLERANCE_PP);
     }
   });

@@ -6,6 +6,11 @@
  *
  * For each (profile, user template) the generator walks a fixed pool of user ids and keeps the
  * first ids that produce each distinct outcome, so every profile shows both sides of its share.
+ *
+ * History: sections 1–11 were generated before control cohorts existed; their shadows carry an
+ * explicit `"control": false` (the layout they pin is the one without control, byte for byte).
+ * Section 12 (control cohorts, issue 11) was added with the control layout and reviewed by hand
+ * against README "Control cohorts".
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -16,12 +21,16 @@ interface Case {
   name: string;
   profile: ShadowProfile | null;
   user: UserContext;
-  expected: { variant: string; bucket: number; reason: string };
+  expected: { variant: string; bucket: number; reason: string; controlOf?: string };
 }
 
 const instrumentation = { capture: { performance: true, errors: true, usage: false }, points: [], sampleRate: 1 };
-function shadow(name: string, percentage: number, rules: TrafficRule[] = [], match: 'all' | 'any' = 'all'): ShadowSpec {
-  return { name, instrumentation, endpoints: {}, traffic: { percentage, match, rules } };
+function shadow(name: string, percentage: number, rules: TrafficRule[] = [], match: 'all' | 'any' = 'all', control = false): ShadowSpec {
+  return { name, instrumentation, endpoints: {}, traffic: { percentage, match, rules }, control };
+}
+/** A shadow with its control cohort (the default for operator configs). */
+function withControl(name: string, percentage: number, rules: TrafficRule[] = [], match: 'all' | 'any' = 'all'): ShadowSpec {
+  return shadow(name, percentage, rules, match, true);
 }
 function profile(itemId: string, shadows: ShadowSpec[], extra: Partial<ShadowProfile> = {}): ShadowProfile {
   return {
@@ -40,7 +49,7 @@ const UNICODE_IDS = [
 const cases: Case[] = [];
 function add(name: string, p: ShadowProfile | null, user: UserContext): void {
   const d = trafficSplit(user, p === null ? undefined : safeCompile(p));
-  cases.push({ name, profile: p, user, expected: { variant: d.variant, bucket: d.bucket, reason: d.reason } });
+  cases.push({ name, profile: p, user, expected: { variant: d.variant, bucket: d.bucket, reason: d.reason, ...(d.controlOf !== undefined ? { controlOf: d.controlOf } : {}) } });
 }
 /** Keeps up to `perOutcome` pool ids for each distinct outcome, scanning at most `scan` ids. */
 function sweep(label: string, p: ShadowProfile, template: Omit<UserContext, 'userId'>, perOutcome = 2, scan = 120): void {
@@ -48,7 +57,7 @@ function sweep(label: string, p: ShadowProfile, template: Omit<UserContext, 'use
   for (const userId of POOL.slice(0, scan)) {
     const user = { ...template, userId };
     const d = trafficSplit(user, safeCompile(p));
-    const key = `${d.variant}/${d.reason}`;
+    const key = `${d.variant}${d.controlOf ? `(${d.controlOf})` : ''}/${d.reason}`;
     const count = seen.get(key) ?? 0;
     if (count >= perOutcome) continue;
     seen.set(key, count + 1);
@@ -236,6 +245,48 @@ const invalid: [string, ShadowProfile][] = [
   ['unknown op', profile('bad.op', [shadow('s', 10, [{ attribute: 'country', op: 'startsWith' as never, values: ['D'] }])])],
 ];
 for (const [label, p] of invalid) add(`invalid profile: ${label}`, p, { ...mobile, userId: POOL[1] });
+
+// 12. control cohorts (issue 11): shadow and control interleave from the range's anchor
+const pCtl = profile('com.example.ctl', [withControl('ctl-up', 20)]);
+sweep('control: one shadow 20% grows up', pCtl, {}, 3);
+const pCtlMax = profile('com.example.ctl-max', [withControl('half', 50)]);
+sweep('control: one shadow at its 50% maximum fills every bucket', pCtlMax, {}, 3);
+const pCtlRules = profile('com.example.ctl-rules', [withControl('android-ctl', 30, [{ attribute: 'deviceType', op: 'equals', value: 'android' }])]);
+sweep('control: rules eligible', pCtlRules, { deviceType: 'android' }, 2);
+sweep('control: rules not eligible (never control)', pCtlRules, { deviceType: 'ios' }, 1);
+const pCtlPair = profile('com.example.ctl-pair', [withControl('up', 20), withControl('down', 15)]);
+sweep('control: pair, first grows up, second grows down', pCtlPair, {}, 3, 200);
+const pCtlMixed = profile('com.example.ctl-mixed', [withControl('with-ctl', 25), shadow('no-ctl', 30)]);
+sweep('control: pair, only the first has a control', pCtlMixed, {}, 3, 200);
+const pCtlMixed2 = profile('com.example.ctl-mixed2', [shadow('no-ctl', 30), withControl('with-ctl', 25)]);
+sweep('control: pair, only the second (growing down) has a control', pCtlMixed2, {}, 3, 200);
+const pCtlHold = profile('com.example.ctl-hold', [withControl('a', 10), withControl('b', 10), withControl('c', 10)], { holdout: 10 });
+sweep('control: three shadows with controls, holdout 10', pCtlHold, {}, 2, 300);
+const pCtlAny = profile('com.example.ctl-any', [
+  withControl('eu', 20, [{ attribute: 'country', op: 'in', values: ['DE', 'FR'] }, { attribute: 'userGroup', op: 'equals', value: 'beta' }], 'any'),
+  withControl('br', 20, [{ attribute: 'country', op: 'equals', value: 'BR' }]),
+]);
+sweep('control: A/B with rules, eligible for the first only', pCtlAny, { country: 'DE' }, 2, 200);
+sweep('control: A/B with rules, eligible for the second only', pCtlAny, { country: 'BR' }, 2, 200);
+sweep('control: A/B with rules, eligible for neither', pCtlAny, { country: 'US' }, 1);
+const pCtlABCD = profile('com.example.ctl-abcd', [withControl('a', 12.5), withControl('b', 12.5), withControl('c', 12.5), withControl('d', 12.5)]);
+sweep('control: A/B/C/D 12.5 each with controls', pCtlABCD, {}, 1, 300);
+// A ramp: the same users at 5 %, 10 %, 25 %; shadow and control users stay where they are.
+for (const pct of [5, 10, 25]) {
+  const pRamp = profile('com.example.ctl-ramp', [withControl('ramp', pct)]);
+  for (let i = 0; i < 12; i++) add(`control: ramp ${pct}% user #${i + 1}`, pRamp, { userId: POOL[200 + i] });
+}
+const pCtlSeed = profile('com.example.ctl-seed', [withControl('s', 30)], { seed: 'ctl-sééd-🌱' });
+for (const id of UNICODE_IDS.slice(0, 6)) add(`control: unicode user id ${JSON.stringify(id.slice(0, 12))}`, pCtlSeed, { userId: id });
+const pCtlRolled = { ...pCtl, state: 'rolled_back' as const, profileVersion: 2 };
+for (let i = 0; i < 3; i++) add(`control: rolled back #${i + 1}`, pCtlRolled, { userId: POOL[i] });
+const invalidCtl: [string, ShadowProfile][] = [
+  ['shadow named control', profile('bad.ctl-name', [withControl('control', 10)])],
+  ['one shadow with control over 50%', profile('bad.ctl-60', [withControl('s', 60)])],
+  ['pair with controls over its segment', profile('bad.ctl-pair', [withControl('a', 30), withControl('b', 30)])],
+  ['control not a boolean', profile('bad.ctl-type', [{ ...shadow('s', 10), control: 'yes' as never }])],
+];
+for (const [label, p] of invalidCtl) add(`invalid profile: ${label}`, p, { ...mobile, userId: POOL[1] });
 
 const out = fileURLToPath(new URL('./cases.json', import.meta.url));
 writeFileSync(out, JSON.stringify(cases, null, 1) + '\n');

@@ -6,6 +6,9 @@ Spec: pipeline/traffic-split/README.md. Standard library only.
     python3 reference.py [cases.json]   # checks every golden case, exit 1 on a mismatch
     python3 reference.py --hash SALT USERID   # prints murmur3 and bucket
 
+Control cohorts (issue 11) are implemented: a shadow whose `control` is not false owns twice its
+width, odd offsets from its anchor being its control (variant "control", plus the shadow's name).
+
 Semver rules: only primitive comparators (`>=1.2.0 <2.0.0-0 || =3.0.0`) are implemented;
 cases whose range uses ^, ~, x-ranges or hyphen ranges have their bucket checked but their
 variant/reason skipped (counted in the summary).
@@ -154,10 +157,12 @@ def eligible(user: dict, traffic: dict) -> bool:
     return all(results) if traffic["match"] == "all" else any(results)
 
 
-def layout(shares_bp, holdout_bp):
-    """[lo, hi) of each shadow in the assignment-bucket space."""
+def layout(shares_bp, holdout_bp, controls=None):
+    """[lo, hi) of each shadow in the assignment-bucket space (2w wide with a control cohort)."""
     n = len(shares_bp)
-    widths = [0 if holdout_bp >= BUCKETS else s * BUCKETS // (BUCKETS - holdout_bp) for s in shares_bp]
+    controls = controls or [False] * n
+    widths = [(0 if holdout_bp >= BUCKETS else s * BUCKETS // (BUCKETS - holdout_bp)) * (2 if c else 1)
+              for s, c in zip(shares_bp, controls)]
     ranges = []
     for i, w in enumerate(widths):
         first = i - i % 2
@@ -174,7 +179,12 @@ def js_round(x: float) -> int:
 
 
 def decide(profile, user):
-    """-> (variant, bucket, reason); profile=None means no profile. Assumes a valid profile."""
+    """-> (variant, bucket, reason[, controlOf]); profile=None means no profile. Assumes a valid profile.
+
+    Control cohorts: a shadow with `control` (absent = true) owns 2w buckets from its anchor; the
+    offset d from the anchor (b - lo growing up, hi - 1 - b growing down) decides: even -> the
+    shadow, odd -> ("control", b, "control", <shadow name>).
+    """
     if profile is None:
         return ("original", -1, "no_profile")
     if profile["state"] == "rolled_back":
@@ -188,10 +198,16 @@ def decide(profile, user):
     holdout_bp = js_round((profile.get("holdout") or 0) * 100)
     if holdout_bp > 0 and bucket(seed + ":holdout", user["userId"]) < holdout_bp:
         return ("original", b, "holdout")
-    ranges = layout([js_round(s["traffic"]["percentage"] * 100) for s in shadows], holdout_bp)
-    for s, ok, (lo, hi) in zip(shadows, elig, ranges):
+    controls = [s.get("control", True) is not False for s in shadows]
+    ranges = layout([js_round(s["traffic"]["percentage"] * 100) for s in shadows], holdout_bp, controls)
+    for i, (s, ok, (lo, hi)) in enumerate(zip(shadows, elig, ranges)):
         if lo <= b < hi:
-            return (s["name"], b, "assigned") if ok else ("original", b, "not_in_share")
+            if not ok:
+                return ("original", b, "not_in_share")
+            d = hi - 1 - b if i % 2 == 1 else b - lo
+            if controls[i] and d % 2 == 1:
+                return ("control", b, "control", s["name"])
+            return (s["name"], b, "assigned")
     return ("original", b, "not_in_share")
 
 
@@ -215,11 +231,12 @@ def check(path: str) -> int:
                     failures += 1
                     print(f"MISMATCH bucket {case['name']}", file=sys.stderr)
             continue
-        want = (exp["variant"], exp["bucket"], exp["reason"])
+        want = (exp["variant"], exp["bucket"], exp["reason"]) + ((exp["controlOf"],) if "controlOf" in exp else ())
         if got != want:
             failures += 1
             print(f"MISMATCH {case['name']}: got {got}, expected {want}", file=sys.stderr)
-    print(json.dumps({"cases": len(cases), "checked": len(cases) - skipped, "skipped": skipped, "failures": failures}))
+    controls = sum(1 for c in cases if c["expected"]["reason"] == "control")
+    print(json.dumps({"cases": len(cases), "checked": len(cases) - skipped, "skipped": skipped, "failures": failures, "control": controls}))
     return 1 if failures else 0
 
 

@@ -6,8 +6,10 @@ import {
 } from './traffic-split.ts';
 
 const instrumentation = { capture: { performance: true, errors: true, usage: true }, points: [], sampleRate: 1 };
-const shadow = (name: string, percentage: number, rules: TrafficRule[] = [], match: 'all' | 'any' = 'all'): ShadowSpec =>
-  ({ name, instrumentation, endpoints: {}, traffic: { percentage, match, rules } });
+// Without a control cohort unless asked: most tests pin the layout without one.
+const shadow = (name: string, percentage: number, rules: TrafficRule[] = [], match: 'all' | 'any' = 'all', control = false): ShadowSpec =>
+  ({ name, instrumentation, endpoints: {}, traffic: { percentage, match, rules }, control });
+const withControl = (name: string, percentage: number, rules: TrafficRule[] = []): ShadowSpec => shadow(name, percentage, rules, 'all', true);
 const profile = (shadows: ShadowSpec[], extra: Partial<ShadowProfile> = {}): ShadowProfile => ({
   itemId: 'com.example.t', profileVersion: 3, state: 'active', seed: 'com.example.t', holdout: 0, itemVersion: '1.0.0',
   shadows, updatedBy: 'test', updatedAt: 0, ...extra,
@@ -75,6 +77,25 @@ describe('compileProfile validation', () => {
       'shadows/2/name',
       'state',
     ]);
+  });
+
+  it('counts a control cohort like its shadow: one shadow with a control takes at most 50%', () => {
+    const one = issuesOf(profile([withControl('a', 50.01)]));
+    expect(one).toEqual([expect.objectContaining({ path: 'shadows' })]);
+    expect(one[0].message).toMatch(/each control cohort counted like its shadow/);
+    expect(() => compileProfile(profile([withControl('a', 50)]))).not.toThrow();
+    // A shadow without control keeps the old capacity; absent `control` means on.
+    expect(() => compileProfile(profile([shadow('a', 100)]))).not.toThrow();
+    expect(issuesOf(profile([{ ...shadow('a', 60), control: undefined }]))[0].path).toBe('shadows');
+    // In a pair the message states what fits, the control included.
+    const pair = issuesOf(profile([withControl('a', 20), withControl('b', 15), withControl('c', 10)]));
+    expect(pair.map((i) => i.path)).toEqual(['shadows/0/traffic/percentage', 'shadows/1/traffic/percentage']);
+    expect(pair[0].message).toMatch(/at most 18\.33% \(its control cohort takes as much again\) while "b" holds 15% \(\+ its control\)/);
+  });
+
+  it('reserves the name "control" and wants a boolean control flag', () => {
+    expect(issuesOf(profile([withControl('control', 10)])).map((i) => i.path)).toEqual(['shadows/0/name']);
+    expect(issuesOf(profile([{ ...shadow('s', 10), control: 'yes' as never }])).map((i) => i.path)).toEqual(['shadows/0/control']);
   });
 
   it('validateTrafficConfig prefixes paths for the shadowing validator', () => {
@@ -212,6 +233,38 @@ describe('trafficSplit semantics', () => {
       if (want.has(d.bucket) && !found.has(d.bucket)) found.set(d.bucket, d.variant);
     }
     expect(found).toEqual(want);
+  });
+
+  it('interleaves shadow and control from the anchor: even offsets the shadow, odd its control', () => {
+    // a grows up [0, 4000), b grows down [7000, 10000).
+    const c = compileProfile(profile([withControl('a', 20), withControl('b', 15)]));
+    expect(c.shadows.map((s) => [s.lo, s.hi, s.control, s.growsDown])).toEqual([[0, 4000, true, false], [7000, 10000, true, true]]);
+    const want = new Map<number, string>([
+      [0, 'a'], [1, 'control:a'], [3998, 'a'], [3999, 'control:a'], [4000, 'original'], [6999, 'original'],
+      [7000, 'control:b'], [7001, 'b'], [9998, 'control:b'], [9999, 'b'],
+    ]);
+    const found = new Map<number, string>();
+    for (let i = 0; found.size < want.size && i < 600_000; i++) {
+      const d = trafficSplit({ userId: `edge-${i}` }, c);
+      if (want.has(d.bucket) && !found.has(d.bucket)) {
+        found.set(d.bucket, d.controlOf ? `${d.variant}:${d.controlOf}` : d.variant);
+        if (d.variant === 'control') expect(d.reason).toBe('control');
+      }
+    }
+    expect(found).toEqual(want);
+  });
+
+  it('gives the control cohort only to users eligible for its shadow', () => {
+    const c = compileProfile(profile([withControl('a', 50, rules)]));
+    const arms = new Set<string>();
+    for (let i = 0; i < 400; i++) {
+      const no = trafficSplit({ userId: `u${i}`, deviceType: 'web', appVersion: '2.0.0' }, c);
+      expect(no).toEqual({ variant: 'original', bucket: -1, reason: 'no_match' });
+      arms.add(trafficSplit({ userId: `u${i}`, deviceType: 'ios', appVersion: '2.0.0' }, c).variant);
+    }
+    expect([...arms].sort()).toEqual(['a', 'control']); // 50 % + its control: everyone eligible
+    const rolled = compileProfile(profile([withControl('a', 50)], { state: 'rolled_back' }));
+    expect(trafficSplit({ userId: 'u1' }, rolled)).toEqual({ variant: 'original', bucket: -1, reason: 'rolled_back' });
   });
 
   it('lays out segments in pairs growing towards each other', () => {

@@ -1,6 +1,6 @@
 /**
- * The pure traffic-splitting core: which variant (original or one shadow) a user gets for an
- * item's shadow profile. No I/O, no clock, no randomness — same (user, profile) → same answer,
+ * The pure traffic-splitting core: which variant (original, one shadow, or that shadow's control
+ * cohort) a user gets for an item's shadow profile. No I/O, no clock, no randomness — same (user, profile) → same answer,
  * in this process, in the Python reference (reference.py) and in cases.json.
  *
  * compileProfile runs once per profile change (validation, regex/semver compilation, bucket
@@ -9,7 +9,7 @@
  */
 import semver from 'semver';
 import { ValidationError, type FieldIssue } from '../errors.ts';
-import { ORIGINAL, type ShadowProfile, type SplitDecision, type UserContext } from '../domain/types.ts';
+import { CONTROL, ORIGINAL, type ShadowProfile, type SplitDecision, type UserContext } from '../domain/types.ts';
 import { BUCKETS, hashWithPrefix, prefixState, type PrefixState } from './hash.ts';
 import { MAX_REGEX_INPUT, compileRegexRule, type RegexMatcher } from './regex-safety.ts';
 import { isPercentage, MAX_STRING, validateTrafficConfig } from './validate.ts';
@@ -78,11 +78,18 @@ class CompiledRule {
 
 export interface CompiledShadow {
   readonly name: string;
-  /** Target share of eligible users, basis points of 10,000. */
+  /** Target share of eligible users, basis points of 10,000 (the control cohort gets as many). */
   readonly shareBp: number;
-  /** Bucket range [lo, hi) of the assignment bucket that this shadow owns at its share. */
+  /**
+   * Bucket range [lo, hi) of the assignment bucket that this shadow (and its control cohort,
+   * when `control`) owns at its share: w buckets, or 2w with a control.
+   */
   readonly lo: number;
   readonly hi: number;
+  /** Has a control cohort: inside [lo, hi) an odd offset from the anchor is the control. */
+  readonly control: boolean;
+  /** The range grows down from segmentHi (offset = hi − 1 − b), else up from segmentLo (b − lo). */
+  readonly growsDown: boolean;
   /** Bounds of the fixed segment the range grows inside (see README, "Bucket layout"). */
   readonly segmentLo: number;
   readonly segmentHi: number;
@@ -195,10 +202,15 @@ export function compileProfile(profile: ShadowProfile): CompiledProfile {
         issues.push({ path: `shadows/${i}/name`, message: 'name must be a non-empty string' });
       } else if (name === ORIGINAL) {
         issues.push({ path: `shadows/${i}/name`, message: `"${ORIGINAL}" is reserved for the unshadowed item` });
+      } else if (name === CONTROL) {
+        issues.push({ path: `shadows/${i}/name`, message: `"${CONTROL}" is reserved for the control cohorts` });
       } else if (seen.has(name)) {
         issues.push({ path: `shadows/${i}/name`, message: `duplicate shadow name (also shadows/${seen.get(name)})` });
       } else {
         seen.set(name, i);
+      }
+      if (s.control !== undefined && typeof s.control !== 'boolean') {
+        issues.push({ path: `shadows/${i}/control`, message: 'control must be true or false' });
       }
       issues.push(...validateTrafficConfig(s.traffic, `shadows/${i}/traffic`));
     });
@@ -208,13 +220,17 @@ export function compileProfile(profile: ShadowProfile): CompiledProfile {
   const specs = profile.shadows;
   const holdoutBp = toBasisPoints(holdout as number);
   const shares = specs.map((s) => toBasisPoints(s.traffic.percentage));
-  const total = shares.reduce((a, b) => a + b, 0);
+  // A control cohort is as large as its shadow: it occupies the same share again.
+  const controls = specs.map((s) => s.control !== false);
+  const total = shares.reduce((a, b, i) => a + (controls[i] ? 2 * b : b), 0);
   if (total + holdoutBp > BUCKETS) {
+    const withControls = controls.some(Boolean) ? ', each control cohort counted like its shadow' : '';
     throw new ValidationError('shadow shares plus holdout exceed 100%', [
-      { path: 'shadows', message: `shares of all shadows (${total / 100}%) plus holdout (${holdoutBp / 100}%) exceed 100%` },
+      { path: 'shadows', message: `shares of all shadows (${total / 100}%${withControls}) plus holdout (${holdoutBp / 100}%) exceed 100%` },
     ]);
   }
-  const widths = shares.map((s) => widthOf(s, holdoutBp));
+  // Buckets each shadow occupies: w for itself, as many again for its control cohort.
+  const widths = shares.map((s, i) => widthOf(s, holdoutBp) * (controls[i] ? 2 : 1));
   const n = specs.length;
   const compiled: CompiledShadow[] = specs.map((s, i) => {
     const seg = segmentOf(i, n);
@@ -223,11 +239,13 @@ export function compileProfile(profile: ShadowProfile): CompiledProfile {
     const partnerW = partner >= 0 ? widths[partner] : 0;
     if (w + partnerW > seg.hi - seg.lo) {
       const room = seg.hi - seg.lo - partnerW;
-      const maxPct = Math.floor((room * (BUCKETS - holdoutBp)) / BUCKETS) / 100;
-      const withPartner = partner >= 0 ? ` while "${specs[partner].name}" holds ${shares[partner] / 100}%` : '';
+      const own = controls[i] ? Math.floor(room / 2) : room;
+      const maxPct = Math.floor((own * (BUCKETS - holdoutBp)) / BUCKETS) / 100;
+      const withPartner = partner >= 0 ? ` while "${specs[partner].name}" holds ${shares[partner] / 100}%${controls[partner] ? ' (+ its control)' : ''}` : '';
+      const withControl = controls[i] ? ' (its control cohort takes as much again)' : '';
       issues.push({
         path: `shadows/${i}/traffic/percentage`,
-        message: `with ${n} shadows and ${holdoutBp / 100}% holdout this shadow can take at most ${maxPct}%${withPartner}`,
+        message: `with ${n} shadows and ${holdoutBp / 100}% holdout this shadow can take at most ${maxPct}%${withControl}${withPartner}`,
       });
     }
     const lo = seg.growsDown ? seg.hi - w : seg.lo;
@@ -236,6 +254,8 @@ export function compileProfile(profile: ShadowProfile): CompiledProfile {
       shareBp: shares[i],
       lo,
       hi: lo + w,
+      control: controls[i],
+      growsDown: seg.growsDown,
       segmentLo: seg.lo,
       segmentHi: seg.hi,
       matchAll: s.traffic.match === 'all',
@@ -348,7 +368,8 @@ function eligible(user: UserContext, shadow: CompiledShadow): boolean {
 /**
  * The variant for `user`. Order: no profile → invalid → rolled back → rules (no shadow
  * matches: no_match, unbucketed) → holdout → the shadow owning the user's bucket, if the user
- * is eligible for it (assigned), else not_in_share.
+ * is eligible for it (assigned, or `control` with `controlOf` for the odd offsets of a shadow
+ * with a control cohort), else not_in_share.
  */
 export function trafficSplit(user: UserContext, compiled: CompiledProfile | undefined): SplitDecision {
   if (compiled === undefined) return NO_PROFILE;
@@ -372,8 +393,13 @@ export function trafficSplit(user: UserContext, compiled: CompiledProfile | unde
   for (let i = firstEligible; i < n; i++) {
     const s = shadows[i];
     if (bucket >= s.lo && bucket < s.hi) {
-      if (i === firstEligible || eligible(user, s)) return { variant: s.name, bucket, reason: 'assigned' };
-      break;
+      if (i !== firstEligible && !eligible(user, s)) break;
+      // Shadow and control interleave from the range's fixed anchor (even offset: shadow, odd:
+      // control), so both grow together and stay equal (README "Control cohorts").
+      if (s.control && ((s.growsDown ? s.hi - 1 - bucket : bucket - s.lo) & 1) === 1) {
+        return { variant: CONTROL, bucket, reason: 'control', controlOf: s.name };
+      }
+      return { variant: s.name, bucket, reason: 'assigned' };
     }
   }
   return { variant: ORIGINAL, bucket, reason: 'not_in_share' };
