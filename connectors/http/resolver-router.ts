@@ -88,8 +88,8 @@ export function createResolverRouter(deps: ResolverRouterDeps): Router {
 
   openapi.add({
     method: 'get', path: '/api/v1/resolve', auth: 'none', tags: ['device'], query: resolveQuerySchema,
-    summary: 'Which variant this user runs (original or a shadow), from memory. Custom attributes: attr.<name>=<value>. Unknown items answer the original with profileVersion 0.',
-    responses: { 200: '{ itemId, variant, artifactUrl, launchUrl, profileVersion, reason, bucket, derived }', 422: 'Invalid query (field paths)', 429: 'Rate limited' },
+    summary: 'Which variant this user runs (original, a shadow, or control: the original instrumented like the shadow in controlOf), from memory, with a signed assignment token to send as the telemetry batch\'s `token`. Custom attributes: attr.<name>=<value>. Unknown items answer the original with profileVersion 0.',
+    responses: { 200: '{ itemId, variant, controlOf? (control only), artifactUrl, launchUrl, profileVersion, reason, bucket, derived, token, tokenExpiresAt (epoch ms) }', 422: 'Invalid query (field paths)', 429: 'Rate limited' },
   });
   r.options('/api/v1/resolve', (_req, res) => {
     res.setHeader('Access-Control-Allow-Origin', '*');
@@ -110,7 +110,7 @@ export function createResolverRouter(deps: ResolverRouterDeps): Router {
 
   openapi.add({
     method: 'get', path: '/launch/{itemId}', auth: 'none', tags: ['device'], query: launchQuerySchema,
-    summary: 'Resolve (same logic and assignment record as /api/v1/resolve), then 302 to the variant launchUrl. Without userId the penumbra_uid cookie keeps a browser in its bucket.',
+    summary: 'Resolve (same logic and assignment record as /api/v1/resolve), then 302 to the variant launchUrl with ?penumbra_uid=<user>&penumbra_token=<assignment token> (the injected library keeps both). Without userId the penumbra_uid cookie keeps a browser in its bucket.',
     responses: { 302: 'Redirect to /d/{itemId}/{version}/{variant}/{entry}', 404: 'Item unknown or has nothing to launch', 422: 'Invalid query', 429: 'Rate limited' },
   });
   r.get('/launch/:itemId', limited, (req: Request, res: Response) => {
@@ -131,8 +131,9 @@ export function createResolverRouter(deps: ResolverRouterDeps): Router {
     const request: ResolveRequest = { ...q, itemId: itemId.data, userId, attributes };
     const answer = resolver.resolve(request, req.headers);
     if (answer.launchUrl === null) throw new NotFoundError(`item ${itemId.data} has nothing to launch (unknown item or catalog not loaded)`);
-    // The injected library reports telemetry under this user id, so it joins the assignment.
-    res.redirect(302, `${contentBaseFor(deps.contentUrl?.() ?? '', itemId.data)}${answer.launchUrl}?penumbra_uid=${encodeURIComponent(userId)}`);
+    // The injected library reports telemetry under this user id, so it joins the assignment, and
+    // sends the token with every batch, so the collector can verify what it claims.
+    res.redirect(302, `${contentBaseFor(deps.contentUrl?.() ?? '', itemId.data)}${answer.launchUrl}?penumbra_uid=${encodeURIComponent(userId)}&penumbra_token=${encodeURIComponent(answer.token)}`);
   });
 
   openapi.add({ method: 'get', path: '/api/v1/resolvers', auth: 'viewer', tags: ['ops'], summary: 'Resolver processes and the profile version of each item they serve (stale = no heartbeat for 15 s)', responses: { 200: '{ resolvers: [{ resolverId, host, pid, versions, at, stale }] }', 401: 'No token' } });

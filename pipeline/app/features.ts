@@ -18,6 +18,7 @@ import type { TokenStore } from '../../connectors/http/auth.ts';
 import type { OpenApiRegistry } from '../../connectors/http/openapi.ts';
 import type { DeviceLimits } from '../../connectors/http/rate-limit.ts';
 import type { HealthCheck } from './health.ts';
+import type { KeyRing } from '../assignment-token/token.ts';
 import type { Logger } from './log.ts';
 import { resolverFeature, type ResolverFeatureHandle } from '../resolver/feature.ts';
 import { startExpoUpdates } from '../../connectors/expo-updates/feature.ts';
@@ -41,6 +42,8 @@ export interface FeatureContext {
   blobs: BlobStore;
   ingest: IngestDeps;
   tokens: TokenStore;
+  /** Assignment-token key ring: resolve signs with its first key, the collector verifies with all. */
+  assignmentKeys: KeyRing;
   openapi: OpenApiRegistry;
   /** This process runs the stream processors (not a resolver-only replica). */
   processors: boolean;

@@ -27,6 +27,7 @@ import { blobStoreFor } from '../../connectors/blob-store/s3.ts';
 import { createApi, type HealthReport } from '../../connectors/http/create-api.ts';
 import { OpenApiRegistry } from '../../connectors/http/openapi.ts';
 import { loadTokenStore } from '../../connectors/http/auth.ts';
+import { loadAssignmentKeys } from '../assignment-token/key-file.ts';
 import { createItemsRouter } from '../../connectors/http/items-router.ts';
 import { buildLibrary } from '../../connectors/instrumentation/build.ts';
 import { buildRnLibrary } from '../../connectors/instrumentation-rn/build.ts';
@@ -135,10 +136,15 @@ export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions 
     }
 
     const { store: tokens, created } = loadTokenStore({ tokens: cfg.tokens, tokensFile: cfg.tokensFile, dataDir: cfg.dataDir, createIfMissing: opts.createToken ?? false });
+    // Resolve signs assignment tokens and the collector verifies them: every process of a
+    // deployment must share this ring (PENUMBRA_ASSIGNMENT_KEYS, or the data folder's key file).
+    const keys = loadAssignmentKeys({ configured: cfg.assignmentKeys, dataDir: cfg.dataDir });
+    if (keys.created) log.info('created an assignment-token key (share it with every process of this deployment)', { file: keys.source });
     const openapi = new OpenApiRegistry();
     let contentUrl = '';
     const ctx: FeatureContext = {
       cfg, kafka, probeKafka, codec, producer, log, groupPrefix, resolverId, profileStore, profiles, catalog, blobs, ingest, tokens, openapi,
+      assignmentKeys: keys.ring,
       processors: opts.processors !== false, sink: opts.sink ?? opts.processors !== false,
       hub: new LiveHub(),
       limits: createDeviceLimits(cfg, tokens),

@@ -56,7 +56,7 @@ export function startResolver(ctx: FeatureContext, opts: ResolverFeatureOptions 
     send: (batch) => producer.send(batch.map((a) => ({ topic: cfg.topics.assignments, key: a.userId, value: a }))),
     onError: warn('assignment batch'),
   });
-  const resolver = new Resolver({ profiles: profileStore, catalog, log: assignments, resolverId: ctx.resolverId });
+  const resolver = new Resolver({ profiles: profileStore, catalog, log: assignments, resolverId: ctx.resolverId, keys: ctx.assignmentKeys });
 
   const registry = new ResolverRegistry({
     self: { resolverId: ctx.resolverId, host: os.hostname(), pid: process.pid, startedAt },

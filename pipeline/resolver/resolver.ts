@@ -7,9 +7,14 @@
  * throws for an unknown item or a bad profile — the device gets the original (contract:
  * "an unknown item or a bad profile → original, never an error to the device"); the decision
  * is exactly trafficSplit(user, compiledFor(itemId)).
+ *
+ * Every answer carries a signed assignment token (pipeline/assignment-token: item, user,
+ * variant, controlOf, profile version, expiry) that the device sends with its telemetry, so the
+ * collector can tell attributable events from self-declared ones. One HMAC per resolve.
  */
 import { randomUUID } from 'node:crypto';
 import type { Assignment, CatalogEntry } from '../../schemas/types.generated.ts';
+import { claimsFor, signAssignment, type KeyRing } from '../assignment-token/token.ts';
 import { ORIGINAL, type ShadowProfile, type SplitDecision, type UserContext } from '../domain/types.ts';
 import { trafficSplit } from '../traffic-split/traffic-split.ts';
 import type { ProfileStore } from '../profiles/profile-store.ts';
@@ -30,12 +35,18 @@ export interface ResolveRequest {
 export interface ResolveAnswer {
   itemId: string;
   variant: string;
+  /** Only for variant `control`: the shadow whose control cohort the user is in. */
+  controlOf?: string;
   artifactUrl: string | null;
   launchUrl: string | null;
   profileVersion: number;
   reason: SplitDecision['reason'];
   bucket: number;
   derived: Derivation;
+  /** Signed assignment token for telemetry batches (`token` field); HS256 JWS. */
+  token: string;
+  /** When the token expires, epoch ms (resolve again before, or telemetry turns unverified). */
+  tokenExpiresAt: number;
 }
 
 interface Urls {
@@ -70,7 +81,16 @@ export interface AssignmentSink {
 export class Resolver {
   private readonly urlCache = new Map<string, UrlCacheEntry>();
 
-  constructor(private readonly deps: { profiles: ProfileStore; catalog: CatalogStore; log: AssignmentSink; resolverId: string; now?: () => number }) {}
+  constructor(
+    private readonly deps: {
+      profiles: ProfileStore; catalog: CatalogStore; log: AssignmentSink; resolverId: string;
+      /** Assignment-token key ring (first key signs). */
+      keys: KeyRing;
+      /** Token lifetime, seconds (default 24 h: pipeline/assignment-token). */
+      tokenTtlSeconds?: number;
+      now?: () => number;
+    },
+  ) {}
 
   /** Decide, queue the assignment record, answer. `headers` fill deviceType/country when absent. */
   resolve(req: ResolveRequest, headers: HeaderBag = {}): ResolveAnswer {
@@ -84,6 +104,10 @@ export class Resolver {
     const derivedNames: string[] = [];
     if (derived.deviceType) derivedNames.push('deviceType');
     if (derived.country) derivedNames.push('country');
+    const now = this.deps.now?.() ?? Date.now();
+    const controlOf = decision.controlOf;
+    const claims = claimsFor({ itemId, userId: req.userId, variant: decision.variant, controlOf, profileVersion }, now, this.deps.tokenTtlSeconds);
+    const token = signAssignment(claims, this.deps.keys);
     this.deps.log.enqueue({
       id: randomUUID(),
       itemId,
@@ -100,9 +124,12 @@ export class Resolver {
       attributes: req.attributes ?? {},
       derived: derivedNames,
       resolverId: this.deps.resolverId,
-      ts: this.deps.now?.() ?? Date.now(),
+      ts: now,
     });
-    return { itemId, variant: decision.variant, artifactUrl: urls.artifactUrl, launchUrl: urls.launchUrl, profileVersion, reason: decision.reason, bucket: decision.bucket, derived };
+    return {
+      itemId, variant: decision.variant, ...(controlOf !== undefined ? { controlOf } : {}), artifactUrl: urls.artifactUrl, launchUrl: urls.launchUrl,
+      profileVersion, reason: decision.reason, bucket: decision.bucket, derived, token, tokenExpiresAt: claims.exp * 1000,
+    };
   }
 
   private urlsFor(itemId: string, profile: ShadowProfile | undefined, variant: string): Urls {

@@ -44,6 +44,7 @@ import { createDeviceLimits } from '../../connectors/http/rate-limit.ts';
 import { overallStatus, runHealthChecks } from '../app/health.ts';
 import { MetricsRegistry } from '../app/metrics.ts';
 import { registerPenumbraCollectors, timedFastPaths } from '../../connectors/http/metrics-endpoint.ts';
+import { loadAssignmentKeys } from '../assignment-token/key-file.ts';
 
 const VERSION = '0.1.0';
 
@@ -80,11 +81,13 @@ export async function startResolverProcess(cfg: PenumbraConfig, opts: ResolverFe
     publishCatalog: (entry) => producer.send([{ topic: cfg.topics.itemsCatalog, key: entry.itemId, value: entry }]),
   };
   const { store: tokens } = loadTokenStore({ tokens: cfg.tokens, tokensFile: cfg.tokensFile, dataDir: cfg.dataDir, createIfMissing: false });
+  // The same ring as the other processes of the deployment (config, or the shared key file).
+  const assignmentKeys = loadAssignmentKeys({ configured: cfg.assignmentKeys, dataDir: cfg.dataDir }).ring;
   const openapi = new OpenApiRegistry();
   // No feature using the live hub runs here, so the context carries none.
   let contentUrl = '';
   const base = {
-    cfg, kafka, probeKafka: createProbeKafka(cfg.kafkaBrokers, `resolver-${resolverId}`), codec, producer, log, groupPrefix, resolverId, profileStore, profiles, catalog, blobs, ingest, tokens, openapi,
+    cfg, kafka, probeKafka: createProbeKafka(cfg.kafkaBrokers, `resolver-${resolverId}`), codec, producer, log, groupPrefix, resolverId, profileStore, profiles, catalog, blobs, ingest, tokens, openapi, assignmentKeys,
     processors: false, sink: false, healthChecks: [] as FeatureContext['healthChecks'], contentUrl: () => contentUrl,
     limits: createDeviceLimits(cfg, tokens),
   } satisfies Omit<FeatureContext, 'hub'>;
