@@ -8,13 +8,14 @@ import { z } from 'zod';
 import type { BlobStore } from '../blob-store/blob-store.ts';
 import type { CatalogStore } from '../../pipeline/ingest/catalog-store.ts';
 import { withVersion } from '../../pipeline/ingest/catalog-store.ts';
-import { ingestDigitalItem, buildShadow, type IngestDeps } from '../../pipeline/ingest/ingest-service.ts';
+import { ingestDigitalItem, buildControl, buildShadow, needsControl, type IngestDeps } from '../../pipeline/ingest/ingest-service.ts';
 import type { ProfileService } from '../../pipeline/profiles/profile-service.ts';
 import { publicConfigView } from '../../pipeline/profiles/codec.ts';
 import { parseShadowConfigs } from '../../pipeline/shadowing/shadow-config.ts';
+import { controlInstrumentation } from '../../pipeline/shadowing/control.ts';
 import { readArchiveBuffer, detectFormat } from '../../pipeline/shadowing/archive.ts';
 import type { ItemManifest, ShadowSpec } from '../../pipeline/domain/types.ts';
-import { ORIGINAL } from '../../pipeline/domain/types.ts';
+import { CONTROL, ORIGINAL } from '../../pipeline/domain/types.ts';
 import { NotFoundError, PreconditionRequiredError, ValidationError } from '../../pipeline/errors.ts';
 import type { OpenApiRegistry } from './openapi.ts';
 import { requireRole, type Principal, type TokenStore } from './auth.ts';
@@ -77,6 +78,9 @@ export const putConfigSchema = z.object({
 });
 const itemIdParam = z.object({ itemId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/) });
 const variantQuery = z.object({ variant: z.string().min(1).max(64), version: z.string().max(64).optional() });
+const runtimeQuery = variantQuery.extend({
+  controlOf: z.string().min(1).max(64).optional().describe('For variant control: the shadow whose control cohort the session is in (from its assignment token)'),
+});
 const actionBody = z.object({ reason: z.string().max(500).optional() });
 
 function actor(res: Response): Principal {
@@ -184,33 +188,49 @@ export function createItemsRouter(deps: ItemsRouterDeps): Router {
       return !old?.artifact || JSON.stringify(old.endpoints) !== JSON.stringify(c.endpoints);
     });
     const shadows: ShadowSpec[] = configs.map((c) => ({ ...c, artifact: current.shadows.find((s) => s.name === c.name)?.artifact }));
+    // A control switched on where the item version has no control artifact yet gets one built,
+    // exactly like a new shadow (the control artifact does not depend on the shadows' configs).
+    const buildCtl = needsControl(configs) && !(current.controlArtifact && ver.variants.some((v) => v.name === CONTROL));
     let newVariants: { name: string; sha256: string; size: number; files: number; replacements: number }[] = [];
-    if (needBuild.length > 0) {
+    let controlArtifact: { sha256: string; size: number } | undefined;
+    if (needBuild.length > 0 || buildCtl) {
       const origRef = ver.variants.find((v) => v.name === ORIGINAL)!;
       const origBytes = await blobs.get(origRef.sha256);
       const tree = await readArchiveBuffer(origBytes);
       const library = await deps.ingest.library();
       const rnLibrary = tree.manifest.runtimeVersion !== undefined ? await deps.ingest.rnLibrary?.() : undefined;
       const format = detectFormat(origBytes) ?? 'zip';
+      const ctx = { library, rnLibrary, publicUrl: deps.ingest.publicUrl, profileVersion: ifMatch + 1 };
       newVariants = await Promise.all(needBuild.map(async (c) => {
-        const b = await buildShadow(tree, c, format, { library, rnLibrary, publicUrl: deps.ingest.publicUrl, profileVersion: ifMatch + 1 });
+        const b = await buildShadow(tree, c, format, ctx);
         const info = await blobs.put(b.bytes);
         shadows.find((s) => s.name === c.name)!.artifact = info;
         return { name: c.name, ...info, files: b.files, replacements: b.report.totalReplacements };
       }));
+      if (buildCtl) {
+        const b = await buildControl(tree, format, ctx);
+        controlArtifact = await blobs.put(b.bytes);
+        newVariants.push({ name: CONTROL, ...controlArtifact, files: b.files, replacements: 0 });
+      }
     }
     const who = actor(res);
     const next = await profiles.submit({
       itemId, kind: 'put_config', ifMatch,
-      payload: { shadows, state: body.state, holdout: body.holdout, guardrail: body.guardrail, schedule: body.schedule },
+      payload: { shadows, state: body.state, holdout: body.holdout, guardrail: body.guardrail, schedule: body.schedule, ...(controlArtifact ? { controlArtifact } : {}) },
       actor: who.name, role: who.role, reason: null, commandId: res.locals.requestId as string,
     });
-    if (newVariants.length > 0 || configs.length !== ver.variants.length - 1) {
-      const variants = [ver.variants.find((v) => v.name === ORIGINAL)!, ...next.shadows.map((s) => {
-        const built = newVariants.find((v) => v.name === s.name);
-        const old = ver.variants.find((v) => v.name === s.name);
-        return { name: s.name, sha256: s.artifact!.sha256, size: s.artifact!.size, files: built?.files ?? old?.files ?? 0, profileVersion: next.profileVersion, replacements: built?.replacements ?? old?.replacements ?? 0 };
-      })];
+    const shadowVariants = ver.variants.filter((v) => v.name !== ORIGINAL && v.name !== CONTROL);
+    if (newVariants.length > 0 || configs.length !== shadowVariants.length) {
+      const variant = (name: string, ref: { sha256: string; size: number }) => {
+        const built = newVariants.find((v) => v.name === name);
+        const old = ver.variants.find((v) => v.name === name);
+        return { name, sha256: ref.sha256, size: ref.size, files: built?.files ?? old?.files ?? 0, profileVersion: next.profileVersion, replacements: built?.replacements ?? old?.replacements ?? 0 };
+      };
+      const variants = [
+        ver.variants.find((v) => v.name === ORIGINAL)!,
+        ...next.shadows.map((s) => variant(s.name, s.artifact!)),
+        ...(next.controlArtifact ? [variant(CONTROL, next.controlArtifact)] : []),
+      ];
       const updated = withVersion(catalog.find(itemId), itemId, entry.name, { ...ver, variants }, Date.now());
       await deps.publishCatalog(updated);
       catalog.apply(updated);
@@ -294,23 +314,25 @@ export function createItemsRouter(deps: ItemsRouterDeps): Router {
     res.end(file);
   });
 
-  openapi.add({ method: 'get', path: '/api/v1/items/{itemId}/runtime-config', summary: 'Live instrumentation config read by the injected library', auth: 'none', tags: ['device'], query: variantQuery, responses: { 200: 'Runtime config', 404: 'Unknown item', 422: 'Bad query', 429: 'Too many requests from this client' } });
+  openapi.add({ method: 'get', path: '/api/v1/items/{itemId}/runtime-config', summary: 'Live instrumentation config read by the injected library. variant=control gets the instrumentation of the shadow in controlOf (or the union over every shadow with a control) and the original endpoints', auth: 'none', tags: ['device'], query: runtimeQuery, responses: { 200: 'Runtime config', 404: 'Unknown item', 422: 'Bad query', 429: 'Too many requests from this client' } });
   r.get('/api/v1/items/:itemId/runtime-config', limited(limits.runtimeConfig), (req, res) => {
     const itemId = itemIdOf(req);
-    const q = parseOr422(variantQuery, req.query, 'query', 'runtime-config query');
+    const q = parseOr422(runtimeQuery, req.query, 'query', 'runtime-config query');
     const p = profiles.peek(itemId);
     if (!p) throw new NotFoundError(`item ${itemId} has no profile`);
-    const s = p.shadows.find((x) => x.name === q.variant);
     const entry = catalog.find(itemId);
     const manifest = entry ? (JSON.parse(entry.versions.find((v) => v.version === p.itemVersion)?.manifestJson ?? '{}') as ItemManifest) : undefined;
-    const enabled = Boolean(s) && p.state === 'active';
+    // The control measures like its shadow but talks to the original's servers (no overrides).
+    const ctl = q.variant === CONTROL ? controlInstrumentation(p.shadows, q.controlOf) : null;
+    const s = ctl ? { instrumentation: ctl.instrumentation, endpoints: {} as Record<string, string> } : p.shadows.find((x) => x.name === q.variant);
+    const enabled = (ctl ? ctl.enabled : Boolean(s)) && p.state === 'active';
     res.setHeader('Access-Control-Allow-Origin', '*');
     // Short max-age: points and sampling must change live, yet a fleet must not hammer us.
     res.setHeader('Cache-Control', 'public, max-age=5, stale-while-revalidate=25');
     // Header values must be Latin-1: encode the (arbitrary) variant name.
-    res.setHeader('ETag', `"${p.profileVersion}-${encodeURIComponent(q.variant)}"`);
+    res.setHeader('ETag', `"${p.profileVersion}-${encodeURIComponent(q.variant)}${q.controlOf ? `-${encodeURIComponent(q.controlOf)}` : ''}"`);
     res.json({
-      itemId, variant: q.variant, profileVersion: p.profileVersion, enabled,
+      itemId, variant: q.variant, ...(ctl && q.controlOf ? { controlOf: q.controlOf } : {}), profileVersion: p.profileVersion, enabled,
       sampleRate: s?.instrumentation.sampleRate ?? 0,
       capture: s?.instrumentation.capture ?? { performance: false, errors: false, usage: false },
       points: s?.instrumentation.points ?? [],

@@ -3,8 +3,10 @@
  * topic (SEED.md's pseudocode, step by step):
  *   1. validate the archive (untrusted: limits, traversal, bombs, manifest) — pipeline/shadowing
  *   2. validate the shadow config(s) against the manifest, or carry over the current ones
- *   3. build each shadow copy: library injected, endpoints rewritten, deterministic archive
- *   4. store original (bytes unchanged) and shadows in the content-addressed blob store
+ *   3. build each shadow copy: library injected, endpoints rewritten, deterministic archive;
+ *      and, when a shadow has a control cohort, the control: the original with the library
+ *      injected and no endpoint rewrites (one for every shadow's control)
+ *   4. store original (bytes unchanged), shadows and control in the content-addressed blob store
  *   5. hand the artifacts to the profile writer (`new_version`), which bumps the profile
  *   6. publish the catalog entry (all versions stay addressable)
  * Nothing is stored when validation fails: blobs are written only after every check passed.
@@ -12,10 +14,10 @@
 import type { BlobStore } from '../../connectors/blob-store/blob-store.ts';
 import { readArchiveBuffer, writeArchive, detectFormat, type ArchiveLimits, type ItemTree } from '../shadowing/archive.ts';
 import { parseShadowConfigs } from '../shadowing/shadow-config.ts';
-import { applyShadowConfig, type ShadowReport } from '../shadowing/apply.ts';
+import { applyControl, applyShadowConfig, type ShadowReport } from '../shadowing/apply.ts';
 import { applyExpoShadow } from '../mobile/rn-shadow.ts';
 import type { ShadowConfig, ShadowProfile, ShadowSpec } from '../domain/types.ts';
-import { ORIGINAL } from '../domain/types.ts';
+import { CONTROL, ORIGINAL } from '../domain/types.ts';
 import type { CatalogEntry, CatalogVariant } from '../../schemas/types.generated.ts';
 import { ConflictError, ValidationError } from '../errors.ts';
 import type { CatalogStore } from './catalog-store.ts';
@@ -74,6 +76,23 @@ export async function buildShadow(tree: ItemTree, cfg: ShadowConfig, format: 'zi
   return { bytes, report, files: shadowTree.files.size };
 }
 
+/** The control arm's archive (pipeline/shadowing applyControl). Deterministic. */
+export async function buildControl(tree: ItemTree, format: 'zip' | 'tar.gz', ctx: { library: { fileName: string; source: string }; publicUrl: string; profileVersion: number }) {
+  const { tree: controlTree, report } = applyControl(tree, {
+    library: ctx.library,
+    identity: { itemId: tree.manifest.id, version: tree.manifest.version, variant: CONTROL, profileVersion: ctx.profileVersion },
+    runtimeConfigUrl: runtimeConfigUrl(ctx.publicUrl, tree.manifest.id, CONTROL),
+    telemetryUrl: `${ctx.publicUrl}/api/v1/telemetry`,
+  });
+  const bytes = await writeArchive(controlTree, format);
+  return { bytes, report, files: controlTree.files.size };
+}
+
+/** Any shadow with a control cohort (absent `control` means on) needs the control artifact. */
+export function needsControl(shadows: readonly { control?: boolean }[]): boolean {
+  return shadows.some((s) => s.control !== false);
+}
+
 function stripArtifacts(shadows: ShadowSpec[]): ShadowConfig[] {
   return shadows.map(({ artifact: _a, ...s }) => s);
 }
@@ -95,6 +114,7 @@ export async function ingestDigitalItem(deps: IngestDeps, input: IngestInput): P
       : stripArtifacts(current?.shadows ?? []).filter((s) => Object.keys(s.endpoints).every((k) => manifest.endpoints && k in manifest.endpoints));
     const profileVersion = (current?.profileVersion ?? 0) + 1;
     const built = await Promise.all(configs.map((c) => buildShadow(tree, c, format, { library, rnLibrary, publicUrl: deps.publicUrl, profileVersion })));
+    const control = needsControl(configs) ? await buildControl(tree, format, { library, publicUrl: deps.publicUrl, profileVersion }) : null;
     // All checks passed: now (and only now) write blobs.
     const original = await deps.blobs.put(input.archive);
     const shadows: ShadowSpec[] = [];
@@ -106,13 +126,19 @@ export async function ingestDigitalItem(deps: IngestDeps, input: IngestInput): P
       variants.push({ name: configs[i].name, sha256: info.sha256, size: info.size, files: b.files, profileVersion, replacements: b.report.totalReplacements });
       reports[configs[i].name] = b.report;
     }
+    let controlArtifact: ShadowProfile['controlArtifact'];
+    if (control) {
+      controlArtifact = await deps.blobs.put(control.bytes);
+      variants.push({ name: CONTROL, sha256: controlArtifact.sha256, size: controlArtifact.size, files: control.files, profileVersion, replacements: 0 });
+      reports[CONTROL] = control.report;
+    }
     let profile: ShadowProfile;
     try {
       profile = await deps.profiles.submit({
         itemId: manifest.id,
         kind: 'new_version',
         ifMatch: current?.profileVersion ?? 0,
-        payload: { itemVersion: manifest.version, original, shadows },
+        payload: { itemVersion: manifest.version, original, shadows, ...(controlArtifact ? { controlArtifact } : {}) },
         actor: input.actor.name,
         role: input.actor.role,
         reason: `ingest ${manifest.version} (${input.requestId})${input.note ? ` ${input.note}` : ''}`,

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ShadowConfig } from '../domain/types.ts';
 import { ArchiveRejectedError, ValidationError } from '../errors.ts';
-import { applyShadowConfig, endpointRewrites, injectionPoint, rewriteText, scriptSafeJson, type ApplyContext } from './apply.ts';
+import { applyControl, applyShadowConfig, endpointRewrites, injectionPoint, rewriteText, scriptSafeJson, type ApplyContext } from './apply.ts';
 import type { ItemTree } from './archive.ts';
 import { writeArchive } from './archive.ts';
 import { goldenConfig, goldenContext, loadFixture } from './fixtures.ts';
@@ -181,5 +181,40 @@ describe('guards and purity', () => {
     const b2 = applyShadowConfig(input, goldenConfig('api-refs', input), goldenContext(input));
     expect((await writeArchive(b1.tree, 'zip')).equals(await writeArchive(b2.tree, 'zip'))).toBe(true);
     expect(b1.report).toEqual(b2.report);
+  });
+});
+
+describe('applyControl', () => {
+  const controlCtx = (over: Partial<ApplyContext> = {}) =>
+    ctx({ identity: { itemId: 'com.example.t', version: '1.0.0', variant: 'control', profileVersion: 7 }, runtimeConfigUrl: 'http://127.0.0.1:7070/api/v1/items/com.example.t/runtime-config?variant=control', ...over });
+
+  test('is the original with the library and identity injected and no endpoint rewritten', () => {
+    const input = item({
+      'index.html': '<head><script src="app.js"></script></head>',
+      'app.js': 'fetch("https://api.example.com/v1/orders")',
+      'data.json': '{"api":"https:\\/\\/api.example.com\\/v1"}',
+    });
+    const { tree, report } = applyControl(input, controlCtx());
+    expect(report.totalReplacements).toBe(0);
+    expect(report.injectedPages).toEqual(['index.html']);
+    // Every file of the original is byte-identical, except the pages that carry the injection.
+    for (const [p, bytes] of input.files) {
+      if (p === 'index.html' || p === 'manifest.json') continue;
+      expect(tree.files.get(p)).toEqual(bytes);
+    }
+    expect(text(tree, 'index.html')).toMatch(/^<head><script>window\.__PENUMBRA__=\{[^<]*"variant":"control"/);
+    expect(text(tree, 'index.html')).toContain(`integrity="${SRI}"`);
+    expect(JSON.parse(text(tree, 'manifest.json')).endpoints).toEqual({ api: 'https://api.example.com/v1' });
+    expect(JSON.parse(text(tree, '__penumbra/identity.json')).variant).toBe('control');
+    // The original tree is not touched.
+    expect((input.files.get('index.html') as Buffer).toString()).toBe('<head><script src="app.js"></script></head>');
+  });
+
+  test('refuses an identity that is not the control, and is deterministic', async () => {
+    expect(() => applyControl(item({ 'index.html': 'x' }), ctx())).toThrow(ValidationError);
+    const input = item({ 'index.html': '<p>x</p>' });
+    const a = await writeArchive(applyControl(input, controlCtx()).tree, 'zip');
+    const b = await writeArchive(applyControl(input, controlCtx()).tree, 'zip');
+    expect(a.equals(b)).toBe(true);
   });
 });

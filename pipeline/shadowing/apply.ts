@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import type { ItemManifest, ShadowConfig } from '../domain/types.ts';
+import { CONTROL, type ItemManifest, type ShadowConfig } from '../domain/types.ts';
 import { ArchiveRejectedError, ValidationError } from '../errors.ts';
 import type { ItemTree } from './archive.ts';
 import { MANIFEST_PATH } from './manifest.ts';
@@ -367,6 +367,27 @@ export function applyShadowConfig(item: ItemTree, config: ShadowConfig, ctx: App
   report.files.sort((a, b) => byPath(a.path, b.path));
   const sorted = new Map([...files.entries()].sort(([a], [b]) => byPath(a, b)));
   return { tree: { manifest, files: sorted }, report };
+}
+
+/**
+ * The control arm's tree (issue 11): the ORIGINAL item with the same instrumentation library and
+ * identity injection as a shadow (variant `control`), and no endpoint rewrites — so its telemetry
+ * is measured exactly like a shadow's while it talks to the original's servers. One artifact
+ * serves every shadow's control cohort: nothing in it depends on a shadow (points and sampling
+ * come from the runtime config, the shadow a session belongs to from its assignment token).
+ * Pure, deterministic, input never mutated — applyShadowConfig with an empty override map.
+ */
+export function applyControl(item: ItemTree, ctx: ApplyContext): { tree: ItemTree; report: ShadowReport } {
+  if (ctx.identity.variant !== CONTROL) {
+    throw new ValidationError('cannot build the control', [{ path: 'identity/variant', message: `must be ${CONTROL}` }]);
+  }
+  const config: ShadowConfig = {
+    name: CONTROL,
+    instrumentation: { capture: { performance: true, errors: true, usage: true }, points: [], sampleRate: 1 },
+    endpoints: {},
+    traffic: { percentage: 0, match: 'all', rules: [] },
+  };
+  return applyShadowConfig(item, config, ctx);
 }
 
 /** Insert module-level imports after a BOM and a hashbang line, which must stay first. */
