@@ -147,7 +147,7 @@ export const ASSIGNMENTS = spec({
     { name: 'variant', type: 'VARCHAR', notNull: true, doc: "'original' or the shadow served." },
     { name: 'profile_version', type: 'BIGINT', notNull: true, doc: 'Profile version evaluated (0 without profile).' },
     { name: 'bucket', type: 'INTEGER', notNull: true, doc: 'Bucket 0..9999 of the user, -1 when no bucketing took place.' },
-    { name: 'reason', type: 'VARCHAR', notNull: true, doc: 'assigned, not_in_share, no_match, holdout, rolled_back, no_profile, invalid_profile.' },
+    { name: 'reason', type: 'VARCHAR', notNull: true, doc: 'assigned, control, not_in_share, no_match, holdout, rolled_back, no_profile, invalid_profile.' },
     { name: 'device_type', type: 'VARCHAR', doc: 'Device type used.' },
     { name: 'country', type: 'VARCHAR', doc: 'ISO country code used.' },
     { name: 'user_group', type: 'VARCHAR', doc: 'User group used.' },
@@ -156,10 +156,11 @@ export const ASSIGNMENTS = spec({
     { name: 'derived_json', type: 'VARCHAR', notNull: true, doc: 'Attribute names derived from request headers, JSON array text.' },
     { name: 'resolver_id', type: 'VARCHAR', notNull: true, doc: 'Resolver process that decided.' },
     { name: 'ts', type: 'TIMESTAMP', notNull: true, doc: 'Decision time.' },
+    { name: 'control_of', type: 'VARCHAR', doc: "For variant 'control': the shadow whose control cohort the user is in; NULL otherwise (and for decisions stored before assignment v2)." },
   ],
   rows: (a) => [[
     a.id, a.itemId, a.userId, a.variant, a.profileVersion, a.bucket, a.reason, a.deviceType, a.country, a.userGroup,
-    a.appVersion, json(a.attributes), json(a.derived), a.resolverId, a.ts,
+    a.appVersion, json(a.attributes), json(a.derived), a.resolverId, a.ts, a.controlOf ?? null,
   ]],
 });
 
@@ -188,8 +189,8 @@ export const TELEMETRY_EVENTS = spec({
     { name: 'sent_at', type: 'TIMESTAMP', notNull: true, doc: 'Device clock when the batch was sent.' },
     { name: 'received_at', type: 'TIMESTAMP', notNull: true, doc: 'Collector clock when the batch arrived.' },
     { name: 'control_of', type: 'VARCHAR', doc: "For variant 'control': the shadow whose control cohort the session belongs to; NULL otherwise (telemetry-event v2)." },
-    { name: 'verified', type: 'BOOLEAN', doc: 'True when the batch carried a valid assignment token consistent with item, user, variant and profile version; unverified events never enter comparisons, alerts or guardrails. NULL for rows stored before telemetry-event v2.' },
-    { name: 'unverified_reason', type: 'VARCHAR', doc: 'Why the event is unverified (missing, malformed, unknown_key, bad_signature, expired, mismatch, …); NULL when verified.' },
+    { name: 'verified', type: 'BOOLEAN', doc: 'True when the batch carried a valid assignment token consistent with its item, user, variant and controlOf, for an item and variant the profile knows (the profile version is not compared: pipeline/telemetry/attribution.ts); unverified events never enter comparisons, alerts or guardrails. NULL for rows stored before telemetry-event v2.' },
+    { name: 'unverified_reason', type: 'VARCHAR', doc: 'Why the event is unverified: missing, malformed, unknown_key, bad_signature, expired, mismatch, unknown_item, unknown_variant; NULL when verified.' },
   ],
   rows: (e) => [[
     e.id, e.itemId, e.version, e.variant, e.profileVersion, e.sessionId, e.userId, e.type, e.name, e.ts, e.value,

@@ -4,6 +4,11 @@
  * accepted event (idempotent producer, acks=all); 503 when it could not (the client retries;
  * event ids make the retry harmless). Malformed bodies, refused envelopes and refused events go
  * to penumbra.dlq with their bytes and reason before the answer, so nothing is silently lost.
+ *
+ * Attribution: the batch's assignment token is verified against the batch's item, user, variant
+ * and controlOf, and the item's current profile (pipeline/telemetry/attribution.ts); the verdict
+ * (verified, unverifiedReason, controlOf) is stamped on every event. Unverified events are stored
+ * like the others — the 202 counts them and names the reason — and kept out of comparisons.
  */
 import express, { Router } from 'express';
 import { z } from 'zod';
@@ -11,6 +16,9 @@ import type { TopicNames } from '../../pipeline/config/config.ts';
 import { CoalescingSender, type AvroProducer, type OutRecord } from '../../pipeline/kafka/client.ts';
 import { deadLetter } from '../../pipeline/kafka/dlq.ts';
 import { validateBatch, LIMITS, batchSchema } from '../../pipeline/telemetry/batch.ts';
+import { attributeBatch } from '../../pipeline/telemetry/attribution.ts';
+import type { KeyRing } from '../../pipeline/assignment-token/token.ts';
+import type { ShadowProfile } from '../../pipeline/domain/types.ts';
 import { PenumbraError, ValidationError } from '../../pipeline/errors.ts';
 import type { OpenApiRegistry } from './openapi.ts';
 import { rateLimit, defaultDeviceLimits, type DeviceLimits } from './rate-limit.ts';
@@ -22,9 +30,24 @@ export interface CollectorStats {
   rejectedEvents: number;
   refusedBatches: number;
   deadLettered: number;
+  /** Accepted events whose batch had no valid assignment token (or an item/variant the profile does not know), by reason. */
+  unverified: Record<string, number>;
 }
 
-export function createTelemetryRouter(deps: { producer: AvroProducer; topics: TopicNames; openapi: OpenApiRegistry; limits?: DeviceLimits; health?: CollectorHealth }): { router: Router; stats: CollectorStats; sender: CoalescingSender } {
+export interface TelemetryRouterDeps {
+  producer: AvroProducer;
+  topics: TopicNames;
+  openapi: OpenApiRegistry;
+  /** Assignment-token key ring (every key verifies). */
+  keys: KeyRing;
+  /** The item's current profile (known items and variants). */
+  profile: (itemId: string) => ShadowProfile | undefined;
+  limits?: DeviceLimits;
+  health?: CollectorHealth;
+  now?: () => number;
+}
+
+export function createTelemetryRouter(deps: TelemetryRouterDeps): { router: Router; stats: CollectorStats; sender: CoalescingSender } {
   const r = Router();
   const limits = deps.limits ?? defaultDeviceLimits();
   // Concurrent batches share produce requests; each 202 still waits for its own records' ack.
@@ -34,7 +57,7 @@ export function createTelemetryRouter(deps: { producer: AvroProducer; topics: To
     maxRecords: 5000,
     observer: health && { acknowledged: (now) => health.acknowledged(now), failed: (now, reason) => health.produceFailed(now, reason) },
   });
-  const stats: CollectorStats = { batches: 0, accepted: 0, rejectedEvents: 0, refusedBatches: 0, deadLettered: 0 };
+  const stats: CollectorStats = { batches: 0, accepted: 0, rejectedEvents: 0, refusedBatches: 0, deadLettered: 0, unverified: {} };
   const cors: express.RequestHandler = (_req, res, next) => {
     res.setHeader('Access-Control-Allow-Origin', '*');
     res.setHeader('Access-Control-Allow-Methods', 'POST, OPTIONS');
@@ -47,7 +70,7 @@ export function createTelemetryRouter(deps: { producer: AvroProducer; topics: To
   deps.openapi.add({
     method: 'post', path: '/api/v1/telemetry', summary: 'Telemetry batch from the injected library or any client (partial acceptance)', auth: 'none', tags: ['device'],
     body: batchSchema as unknown as z.ZodType,
-    responses: { 202: 'Accepted events are durable in Kafka; rejected events listed by index', 400: 'Malformed JSON (dead-lettered)', 413: 'Body too large', 422: 'Envelope invalid or no valid event (dead-lettered)', 429: 'Rate limited', 503: 'Kafka did not acknowledge; retry' },
+    responses: { 202: 'Accepted events are durable in Kafka (unverified ones too: `verified`, `unverifiedReason`); rejected events listed by index', 400: 'Malformed JSON (dead-lettered)', 413: 'Body too large', 422: 'Envelope invalid or no valid event (dead-lettered)', 429: 'Rate limited', 503: 'Kafka did not acknowledge; retry' },
   });
 
   const dlq = (reason: string, value: Buffer, code: string): OutRecord => ({
@@ -72,7 +95,7 @@ export function createTelemetryRouter(deps: { producer: AvroProducer; topics: To
         await deps.producer.send([dlq(`malformed telemetry JSON: ${(err as Error).message}`, raw, 'malformed-json')]);
         throw new PenumbraError('malformed-json', `Body is not valid JSON: ${(err as Error).message}`, { status: 400, issues: [{ path: '', message: 'malformed JSON' }] });
       }
-      const v = validateBatch(body, receivedAt);
+      const v = validateBatch(body, receivedAt, (b) => attributeBatch(b, deps.keys, deps.now?.() ?? receivedAt, deps.profile(b.itemId)));
       if (!v.ok) {
         stats.refusedBatches++;
         stats.deadLettered++;
@@ -87,12 +110,17 @@ export function createTelemetryRouter(deps: { producer: AvroProducer; topics: To
       }
       await sender.send(out); // throws UnavailableError → 503, nothing acknowledged
       stats.accepted += events.length;
+      const att = v.result.attribution;
+      if (!att.verified && events.length > 0) stats.unverified[att.unverifiedReason!] = (stats.unverified[att.unverifiedReason!] ?? 0) + events.length;
       stats.rejectedEvents += rejected.length;
       stats.deadLettered += rejected.length;
       if (events.length === 0) {
         throw new ValidationError('no valid event in the batch', rejected.flatMap((x) => x.issues));
       }
-      res.status(202).json({ accepted: events.length, rejected: rejected.map((x) => ({ index: x.index, id: x.id, errors: x.issues })), skewCorrectedMs: v.result.skewMs });
+      res.status(202).json({
+        accepted: events.length, rejected: rejected.map((x) => ({ index: x.index, id: x.id, errors: x.issues })), skewCorrectedMs: v.result.skewMs,
+        verified: att.verified, ...(att.verified ? {} : { unverifiedReason: att.unverifiedReason }),
+      });
     },
   );
   // Every 503 this route answers (nothing of the batch is durable) counts against its health;

@@ -16,7 +16,10 @@ import { CollectorHealth } from '../collector-health/health.ts';
 
 export const collectorFeature: Feature = async (ctx) => {
   const health = new CollectorHealth();
-  const { router, stats, sender } = createTelemetryRouter({ producer: ctx.producer, topics: ctx.cfg.topics, openapi: ctx.openapi, limits: ctx.limits, health });
+  const { router, stats, sender } = createTelemetryRouter({
+    producer: ctx.producer, topics: ctx.cfg.topics, openapi: ctx.openapi, limits: ctx.limits, health,
+    keys: ctx.assignmentKeys, profile: (itemId) => ctx.profileStore.get(itemId),
+  });
   // From what the collector did (pipeline/collector-health): degraded while it refuses work.
   ctx.healthChecks.push(async () => ({ collector: { ...stats, ...health.check(Date.now(), sender.pending()) } }));
   return { router };

@@ -32,7 +32,11 @@ class StubProducer {
 
 const producer = new StubProducer();
 const health = new CollectorHealth();
-const { router, sender } = createTelemetryRouter({ producer: producer as unknown as AvroProducer, topics: topicNames('t.'), openapi: new OpenApiRegistry(), health });
+const { router, sender } = createTelemetryRouter({
+  producer: producer as unknown as AvroProducer, topics: topicNames('t.'), openapi: new OpenApiRegistry(), health,
+  // Attribution is not under test here: the batches are stored unverified (no token, no profile).
+  keys: [{ kid: 'k1', secret: Buffer.alloc(32, 1) }], profile: () => undefined,
+});
 const app = express();
 app.use(router);
 app.use(problemHandler(() => {}));

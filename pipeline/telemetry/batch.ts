@@ -10,10 +10,15 @@
  * Clock skew: device clocks drift. skew = receivedAt − sentAt; when |skew| > 2 s we shift every
  * event ts by it (the device's own clock is consistent within a batch). After correction an
  * event more than 5 min in the future or 24 h in the past is refused.
+ *
+ * Attribution: the envelope's `token` (the signed assignment token from resolve/launch) and
+ * `controlOf` are checked by `attribute` (attribution.ts) once per batch; its verdict is stamped
+ * on every event. A bad or missing token never refuses anything: the events are stored unverified.
  */
 import { z } from 'zod';
 import type { FieldIssue } from '../errors.ts';
 import type { TelemetryEvent } from '../../schemas/types.generated.ts';
+import type { Attribution, BatchIdentity } from './attribution.ts';
 
 export const LIMITS = {
   maxEvents: 500,
@@ -35,6 +40,11 @@ export const envelopeSchema = z.object({
   sessionId: idStr,
   userId: idStr,
   sentAt: z.number().int().positive(),
+  // For variant control: the shadow whose control cohort the session is in (the token says it too).
+  controlOf: z.string().min(1).max(64).nullable().optional(),
+  // The assignment token from resolve / launch. Any value is accepted here — a missing, odd or
+  // forged token makes the events unverified, never refused (attribution.ts).
+  token: z.unknown().optional().describe('Signed assignment token from GET /api/v1/resolve (or penumbra_token of /launch); without a valid one the events are stored unverified'),
   events: z.array(z.unknown()).min(1).max(LIMITS.maxEvents),
 });
 
@@ -62,11 +72,22 @@ function issuesOf(err: z.ZodError, root: string): FieldIssue[] {
   return err.issues.map((i) => ({ path: [root, ...i.path.map(String)].filter(Boolean).join('/'), message: i.message }));
 }
 
-/** Envelope issues (whole batch refused) or the accepted/rejected split. */
-export function validateBatch(body: unknown, receivedAt: number): { ok: false; issues: FieldIssue[] } | { ok: true; result: BatchResult } {
+/** Before attribution ran (unit tests, tools): unverified, token missing. */
+const UNATTRIBUTED: Attribution = { verified: false, unverifiedReason: 'missing', controlOf: null };
+
+/**
+ * Envelope issues (whole batch refused) or the accepted/rejected split. `attribute` decides the
+ * batch's verified / unverifiedReason / controlOf (the collector passes attributeBatch).
+ */
+export function validateBatch(
+  body: unknown,
+  receivedAt: number,
+  attribute: (b: BatchIdentity) => Attribution = () => UNATTRIBUTED,
+): { ok: false; issues: FieldIssue[] } | { ok: true; result: BatchResult & { attribution: Attribution } } {
   const env = envelopeSchema.safeParse(body);
   if (!env.success) return { ok: false, issues: issuesOf(env.error, '') };
   const b = env.data;
+  const attribution = attribute(b);
   const rawSkew = receivedAt - b.sentAt;
   const skewMs = Math.abs(rawSkew) > LIMITS.skewCorrectMs ? rawSkew : 0;
   const events: TelemetryEvent[] = [];
@@ -100,9 +121,8 @@ export function validateBatch(body: unknown, receivedAt: number): { ok: false; i
       id: e.id, itemId: b.itemId, version: b.version, variant: b.variant, profileVersion: b.profileVersion,
       sessionId: b.sessionId, userId: b.userId, type: e.type, name: e.name, ts, value: e.value ?? null,
       attrs: (e.attrs as Record<string, string> | undefined) ?? {}, sentAt: b.sentAt, receivedAt,
-      // Attribution is decided by the collector (assignment token, profile checks); until then unverified.
-      controlOf: null, verified: false, unverifiedReason: 'missing',
+      controlOf: attribution.controlOf, verified: attribution.verified, unverifiedReason: attribution.unverifiedReason,
     });
   });
-  return { ok: true, result: { events, rejected, skewMs } };
+  return { ok: true, result: { events, rejected, skewMs, attribution } };
 }
