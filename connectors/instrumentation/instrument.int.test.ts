@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { buildLibrary } from './build.ts';
+import { LIBRARY_VERSION } from './version.ts';
 import { requires } from '../../test/requires.ts';
 
 // Every test here drives Chromium: skipped visibly without it, a failure under CI (test/requires.ts).
@@ -16,7 +17,7 @@ const it = requires(['chromium']);
 interface Ev { id: string; type: string; name: string; ts: number; value?: number; attrs?: Record<string, string> }
 interface Batch {
   itemId: string; version: string; variant: string; profileVersion: number;
-  sessionId: string; userId: string; sentAt: number; events: Ev[];
+  sessionId: string; userId: string; sentAt: number; events: Ev[]; token?: string; controlOf?: string;
 }
 
 interface State {
@@ -28,6 +29,8 @@ interface State {
   beacon: 'pass' | 'false';
   batches: { body: Batch; contentType: string | undefined }[];
   configFetches: number;
+  /** Query strings of the runtime-config fetches. */
+  configQueries: string[];
 }
 
 let server: Server;
@@ -50,11 +53,11 @@ function defaultConfig(): Record<string, unknown> {
   };
 }
 
-function page(s: State): string {
+function page(s: State, body = ''): string {
   const telemetryUrl = s.telemetry === 'refuse' ? `http://127.0.0.1:${closedPort}/telemetry` : `${base}/telemetry`;
   const global = {
     itemId: 'com.example.notes', version: '1.4.0', variant: 'checkout-v2', profileVersion: 3,
-    runtimeConfigUrl: `${base}/rc`, telemetryUrl, ...s.global,
+    runtimeConfigUrl: `${base}/rc?variant=checkout-v2`, telemetryUrl, ...s.global,
   };
   return `<!doctype html><html><head><title>t</title>
 <script>
@@ -75,7 +78,36 @@ function page(s: State): string {
 <button id="buy"><span id="buy-label">Buy</span></button>
 <button id="later">Later</button>
 <p>Hello shadow</p>
+${body}
 </body></html>`;
+}
+
+/**
+ * Content for the Core Web Vitals: a large heading (the LCP candidate), a banner inserted above
+ * the content 100 ms after load without any input (a layout shift), and a button whose click
+ * handler blocks the main thread for 150 ms (a slow interaction for INP).
+ */
+const VITALS_BODY = `<h1 id="hero" style="font-size:64px;margin:0">Largest text on the page</h1>
+<div id="content"><p style="height:400px">content that the banner pushes down</p></div>
+<button id="slow">Slow</button>
+<script>
+  addEventListener('load', () => setTimeout(() => {
+    const b = document.createElement('div');
+    b.style.height = '200px';
+    b.textContent = 'late banner';
+    document.body.insertBefore(b, document.getElementById('content'));
+  }, 100));
+  document.getElementById('slow').addEventListener('click', () => {
+    const until = performance.now() + 150;
+    while (performance.now() < until) { /* busy: the interaction takes > 150 ms to paint */ }
+    document.getElementById('slow').textContent = 'done';
+  });
+</script>`;
+
+/** A token as /launch hands it: only its payload matters to the library (the collector verifies). */
+function fakeToken(claims: Record<string, unknown>): string {
+  const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  return `${b64({ alg: 'HS256', typ: 'JWT', kid: 'k1' })}.${b64(claims)}.${Buffer.alloc(32, 1).toString('base64url')}`;
 }
 
 function send(res: ServerResponse, status: number, body: string, type = 'application/json'): void {
@@ -91,12 +123,15 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   switch (url.pathname) {
     case '/page':
       return send(res, 200, page(state), 'text/html');
+    case '/vitals':
+      return send(res, 200, page(state, VITALS_BODY), 'text/html');
     case '/other':
       return send(res, 200, '<!doctype html><p>elsewhere</p>', 'text/html');
     case '/penumbra-instrument.js':
       return send(res, 200, librarySource, 'text/javascript');
     case '/rc':
       state.configFetches++;
+      state.configQueries.push(url.search);
       return send(res, 200, JSON.stringify(state.config));
     case '/api/ok':
       await new Promise((r) => setTimeout(r, 60));
@@ -171,7 +206,7 @@ const staleSessions = new Set<string>();
 
 beforeEach(async () => {
   for (const b of state?.batches ?? []) staleSessions.add(b.body.sessionId);
-  state = { config: defaultConfig(), global: {}, telemetry: 202, beacon: 'pass', batches: [], configFetches: 0 };
+  state = { config: defaultConfig(), global: {}, telemetry: 202, beacon: 'pass', batches: [], configFetches: 0, configQueries: [] };
   context = await browser.newContext();
 });
 
@@ -184,7 +219,7 @@ describe('instrumentation library in Chromium', () => {
     state.global = { userId: 'u-from-resolve' };
     const { p, uncaught } = await open();
     const start = await waitFor('session start', () => find('session', 'start')[0]);
-    expect(start.attrs).toEqual({ lib: '1.0.0' });
+    expect(start.attrs).toEqual({ lib: LIBRARY_VERSION });
     await waitFor('perf events', () => ['ttfb', 'domContentLoaded', 'load', 'first-contentful-paint']
       .every((n) => find('perf', n).length === 1));
     for (const e of find('perf')) expect(e.value).toBeGreaterThan(0);
@@ -501,6 +536,58 @@ describe('instrumentation library in Chromium', () => {
     await waitFor('usage after return', () => find('usage', 'buy')[0]);
     expect(find('session', 'end')).toHaveLength(1);
     expect(await p.evaluate(() => localStorage.getItem('beacons'))).toBe('2');
+  });
+
+  it('sends the assignment token from ?penumbra_token= with every batch, and keeps it for the next page of the tab', async () => {
+    const token = fakeToken({ iss: 'penumbra', sub: 'u-launch', item: 'com.example.notes', var: 'checkout-v2', pv: 3, iat: 1, exp: 2 ** 31 });
+    const p = await context.newPage();
+    await p.goto(`${base}/page?penumbra_uid=u-launch&penumbra_token=${token}`);
+    await waitFor('session start', () => find('session', 'start')[0]);
+    expect(state.batches[0].body).toMatchObject({ token, userId: 'u-launch', variant: 'checkout-v2' });
+    expect(state.batches[0].body).not.toHaveProperty('controlOf'); // only the control says whose it is
+    await p.goto(`${base}/page`); // another page of the item: no query any more
+    await waitFor('the second page', () => find('session', 'start').length === 2 || find('session', 'end')[0]);
+    await p.click('#buy');
+    await waitFor('usage on the second page', () => find('usage', 'buy')[0]);
+    expect(state.batches.every((b) => b.body.token === token)).toBe(true);
+    // The page contract wins over the query.
+    state.global = { token: 'from-the-page' };
+    await p.goto(`${base}/page?penumbra_token=${token}`);
+    await waitFor('a batch with the page token', () => state.batches.some((b) => b.body.token === 'from-the-page'));
+  });
+
+  it('as the control, sends controlOf from the token claims and asks for that shadow\'s runtime config', async () => {
+    state.global = { variant: 'control', runtimeConfigUrl: `${base}/rc?variant=control` };
+    const token = fakeToken({ iss: 'penumbra', sub: 'u-c', item: 'com.example.notes', var: 'control', ctl: 'checkout-v2', pv: 3, iat: 1, exp: 2 ** 31 });
+    const p = await context.newPage();
+    await p.goto(`${base}/page?penumbra_uid=u-c&penumbra_token=${token}`);
+    await waitFor('session start', () => find('session', 'start')[0]);
+    expect(state.batches[0].body).toMatchObject({ variant: 'control', controlOf: 'checkout-v2', token, userId: 'u-c' });
+    expect(state.configQueries[0]).toBe('?variant=control&controlOf=checkout-v2');
+    await p.click('#buy');
+    await waitFor('usage', () => find('usage', 'buy')[0]);
+    expect(state.batches.every((b) => b.body.controlOf === 'checkout-v2')).toBe(true);
+  });
+
+  it('reports Core Web Vitals when the page is left: LCP, INP of a slow click, CLS of a late banner', async () => {
+    state.config = { ...defaultConfig(), flushIntervalMs: 60000 };
+    const p = await context.newPage();
+    await p.goto(`${base}/vitals`);
+    await waitFor('config fetch', () => state.configFetches >= 1);
+    await p.waitForFunction(() => document.body.textContent!.includes('late banner'));
+    await sleep(600); // the shift happened without recent input; the click comes well after it
+    await p.click('#slow');
+    await p.waitForFunction(() => document.getElementById('slow')!.textContent === 'done');
+    await sleep(300); // the event-timing entry is delivered after the next paint
+    await p.goto(`${base}/other`);
+    await waitFor('vitals', () => ['lcp', 'inp', 'cls'].every((n) => find('perf', n).length === 1));
+    const [lcp, inp, cls] = ['lcp', 'inp', 'cls'].map((n) => find('perf', n)[0].value!);
+    expect(lcp).toBeGreaterThan(0);
+    expect(lcp).toBeLessThan(10000);
+    expect(inp).toBeGreaterThanOrEqual(150); // the handler blocked for 150 ms
+    expect(inp).toBeLessThan(2000);
+    expect(cls).toBeGreaterThan(0); // the banner pushed the content down
+    expect(cls).toBeLessThan(1);
   });
 
   it('falls back to fetch(keepalive) when sendBeacon refuses', async () => {

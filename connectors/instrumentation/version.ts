@@ -3,4 +3,4 @@
  * (`penumbra-instrument-<version>.js`) so CDN caches can keep it immutable; bump it whenever
  * `src/instrument.ts` changes behaviour or its wire output.
  */
-export const LIBRARY_VERSION = '1.0.0';
+export const LIBRARY_VERSION = '1.1.0';

@@ -5,8 +5,11 @@
  *
  * Reads
  *   window.__PENUMBRA__ = { itemId, version, variant, profileVersion, runtimeConfigUrl,
- *     telemetryUrl, userId?, disabled? } — set by the ingest step before this script runs.
- *     Missing or `disabled` → the library does nothing at all (fetch/XHR stay native).
+ *     telemetryUrl, userId?, token?, controlOf?, disabled? } — set by the ingest step before this
+ *     script runs. Missing or `disabled` → the library does nothing at all (fetch/XHR stay native).
+ *   The assignment token: `token` of the global, else `?penumbra_token=` (what /launch appends),
+ *     kept in sessionStorage for the item's other pages. For variant `control`, `controlOf` (the
+ *     shadow whose control cohort this is) comes from the global or from the token's claims.
  *   GET runtimeConfigUrl → { enabled, sampleRate, capture: { performance, errors, usage,
  *     requests? }, points: [{ id, selector, event }], endpoints: { name: url },
  *     flushIntervalMs?, maxBatch?, refreshSeconds? }, re-fetched every refreshSeconds (30) so
@@ -14,8 +17,10 @@
  *     with none, nothing is captured or sent (events seen before the first config wait in a
  *     small buffer and are replayed through it).
  * Writes
- *   POST telemetryUrl ← { itemId, version, variant, profileVersion, sessionId, userId, sentAt,
- *     events: [{ id, type, name, ts, value?, attrs? }] } (ARCHITECTURE.md "Telemetry batch");
+ *   POST telemetryUrl ← { itemId, version, variant, controlOf?, profileVersion, sessionId, userId,
+ *     sentAt, token?, events: [{ id, type, name, ts, value?, attrs? }] } (ARCHITECTURE.md
+ *     "Telemetry batch"); Core Web Vitals `lcp`, `inp` (ms) and `cls` as perf events when the page
+ *     is hidden or left;
  *     `fetch(keepalive)` every flushIntervalMs (2000) or at maxBatch (50) events,
  *     `navigator.sendBeacon` on pagehide / hidden. attrs values are always strings.
  * Guarantees
@@ -40,6 +45,10 @@ interface PenumbraGlobal {
   runtimeConfigUrl: string;
   telemetryUrl: string;
   userId?: string;
+  /** Signed assignment token (else ?penumbra_token=). */
+  token?: string;
+  /** Variant control: the shadow whose control cohort this is (else the token's `ctl` claim). */
+  controlOf?: string;
   disabled?: boolean;
 }
 
@@ -135,6 +144,14 @@ function start(): void {
   const launched = fromQuery('penumbra_uid');
   if (launched) remember('localStorage', 'penumbra.uid', launched);
   const userId = g.userId ? String(g.userId) : launched || stored('localStorage', 'penumbra.uid', () => 'u-' + uuid());
+  // The assignment token makes the telemetry attributable (the collector verifies it); per tab,
+  // like the session: /launch hands it to the first page, the item's other pages find it stored.
+  const tokenKey = 'penumbra.token.' + g.itemId;
+  const launchedToken = fromQuery('penumbra_token', 2048);
+  if (launchedToken) remember('sessionStorage', tokenKey, launchedToken);
+  const token = g.token || launchedToken || stored('sessionStorage', tokenKey, () => '') || undefined;
+  const controlOf = g.variant === 'control' ? g.controlOf || claim(token, 'ctl') : undefined;
+  const configUrl = g.runtimeConfigUrl + (controlOf ? '&controlOf=' + encodeURIComponent(controlOf) : '');
   // One uniform draw per session and item; the session is sampled while draw < sampleRate, so
   // a live change of the rate re-decides consistently (lowering it only ever drops sessions).
   let draw = parseFloat(stored('sessionStorage', 'penumbra.draw.' + g.itemId, () => String(Math.random())));
@@ -183,8 +200,8 @@ function start(): void {
         dropped = 0;
       }
       const body = JSON.stringify({
-        itemId: g!.itemId, version: g!.version, variant: g!.variant, profileVersion: g!.profileVersion,
-        sessionId, userId, sentAt: Date.now(), events,
+        itemId: g!.itemId, version: g!.version, variant: g!.variant, controlOf, profileVersion: g!.profileVersion,
+        sessionId, userId, sentAt: Date.now(), token, events,
       });
       if (!beacon) return post(body, events);
       let queued = false;
@@ -292,7 +309,7 @@ function start(): void {
   function load(): void {
     let p: Promise<Response>;
     try {
-      p = origFetch!.call(w, g!.runtimeConfigUrl, { credentials: 'omit', cache: 'no-store' });
+      p = origFetch!.call(w, configUrl, { credentials: 'omit', cache: 'no-store' });
     } catch (e) {
       p = Promise.reject(e);
     }
@@ -482,9 +499,77 @@ function start(): void {
     // no paint timing in this browser
   }
 
+  // ---- Core Web Vitals (web.dev definitions), reported when the page is hidden or left ----
+
+  // LCP: the latest largest-contentful-paint candidate, until the user first interacts (later
+  // candidates are caused by the interaction, not by loading).
+  let lcp = 0;
+  let interacted = false;
+  // CLS: layout shifts without recent input, grouped in session windows (gap < 1 s, window
+  // < 5 s); the largest window's sum.
+  let cls = 0;
+  let win = 0;
+  let winFirst = 0;
+  let winLast = 0;
+  let hasCls = false;
+  // INP: per interaction (interactionId) its longest event duration; INP is the worst, or for
+  // many interactions roughly the 98th percentile: the n/50-th longest (the 10 longest are kept).
+  const longest: number[] = [];
+  const seenIds: Record<number, number> = {};
+  let interactions = 0;
+  const reported: Record<string, number> = {};
+  const observe = (type: string, fn: (e: PerformanceEntry & Record<string, number>) => void, extra?: object): void => {
+    try {
+      new PerformanceObserver(safe((list: PerformanceObserverEntryList) => list.getEntries().forEach(fn as (e: PerformanceEntry) => void)))
+        .observe({ type, buffered: true, ...extra });
+    } catch {
+      // entry type not supported by this browser: that vital is not reported
+    }
+  };
+  observe('largest-contentful-paint', (e) => {
+    if (!interacted) lcp = e.startTime;
+  });
+  ['keydown', 'pointerdown'].forEach((t) => addEventListener(t, () => (interacted = true), { once: true, capture: true, passive: true }));
+  hasCls = !!(w.PerformanceObserver && (PerformanceObserver.supportedEntryTypes || []).indexOf('layout-shift') >= 0);
+  observe('layout-shift', (e) => {
+    if (e.hadRecentInput) return;
+    if (win && e.startTime - winLast < 1000 && e.startTime - winFirst < 5000) win += e.value;
+    else {
+      win = e.value;
+      winFirst = e.startTime;
+    }
+    winLast = e.startTime;
+    if (win > cls) cls = win;
+  });
+  observe('event', (e) => {
+    const id = e.interactionId;
+    if (!id) return;
+    const d = e.duration;
+    const old = seenIds[id];
+    if (old === undefined) interactions++;
+    else if (old >= d) return;
+    else if (longest.indexOf(old) >= 0) longest.splice(longest.indexOf(old), 1);
+    seenIds[id] = d;
+    longest.push(d);
+    longest.sort((a, b) => b - a).splice(10);
+  }, { durationThreshold: 16 });
+  const vital = (name: string, v: number) => {
+    // Each vital once per value: a tab hidden, shown and hidden again reports only changes.
+    if (reported[name] !== v) {
+      reported[name] = v;
+      emit('perf', name, v);
+    }
+  };
+  const vitals = () => {
+    if (lcp) vital('lcp', round(lcp));
+    if (interactions) vital('inp', round(longest[Math.min(Math.floor(interactions / 50), longest.length - 1)]));
+    if (hasCls) vital('cls', Math.round(cls * 10000) / 10000);
+  };
+
   // ---- session end: last flush through sendBeacon ----
 
   const leave = safe(() => {
+    vitals();
     if (!ended) {
       // `end` once per page load, even when the tab is hidden and shown again.
       ended = true;
@@ -521,12 +606,22 @@ function start(): void {
   load();
 }
 
-function fromQuery(name: string): string | null {
+function fromQuery(name: string, max = 256): string | null {
   try {
     const v = new URLSearchParams(w.location.search).get(name);
-    return v && v.length <= 256 ? v : null;
+    return v && v.length <= max ? v : null;
   } catch {
     return null;
+  }
+}
+
+/** A claim of the token's payload (base64url JSON), unverified — only to know what to ask for. */
+function claim(token: string | undefined, name: string): string | undefined {
+  try {
+    const v = JSON.parse(atob(token!.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')))[name];
+    return typeof v === 'string' ? v : undefined;
+  } catch {
+    return undefined;
   }
 }
 
