@@ -49,7 +49,7 @@ export function formatReport(r: SimulationReport): string {
   const pct = (a: number, b: number) => (b ? `${((100 * a) / b).toFixed(1)} %` : '-');
   const lines = [
     `Simulation ${r.runId} (seed ${r.seed}) against ${r.url}: ${(r.durationMs / 1000).toFixed(1)} s, items ${r.items.join(', ')}${r.effects.length ? `, effects ${r.effects.join(' ')}` : ''}`,
-    `  sessions  started ${r.sessions.started}, completed ${r.sessions.completed} (cut at end ${r.sessions.cut}), unsent ${r.sessions.unsent}, skipped ${r.sessions.skipped}, sampled out ${r.sessions.sampledOut}, failed ${r.sessions.failed}`,
+    `  sessions  started ${r.sessions.started}, completed ${r.sessions.completed} (cut at end ${r.sessions.cut}), unsent ${r.sessions.unsent}, skipped ${r.sessions.skipped}, sampled out ${r.sessions.sampledOut}, original (sends nothing) ${r.sessions.original}, failed ${r.sessions.failed}`,
     `  variants  ${Object.entries(r.sessions.byVariant).map(([v, n]) => `${v} ${n} (${pct(n, r.sessions.started)})`).join(', ') || '-'}`,
     `  resolves  ok ${r.resolves.ok}, failed ${r.resolves.failed}; reasons ${Object.entries(r.resolves.byReason).map(([k, n]) => `${k} ${n}`).join(', ') || '-'}`,
     `  artifacts downloaded ${r.artifacts.downloads} (${r.artifacts.bytes} bytes), from cache ${r.artifacts.cached}, failed ${r.artifacts.failed}`,

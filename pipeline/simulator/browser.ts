@@ -1,8 +1,9 @@
 /**
  * Real-browser sessions for the simulator (`--browser N`): N headless Chromium sessions open
- * `/launch/{itemId}?userId=…` like a device would, so the shadow copy runs its injected library
- * and sends real telemetry (navigation timings, endpoint requests, errors, usage) through the
- * collector; original sessions send nothing (the original is not instrumented).
+ * `/launch/{itemId}?userId=…` like a device would, so the shadow copy (or its control: the
+ * original, instrumented alike) runs its injected library and sends real telemetry (navigation
+ * timings, web vitals, endpoint requests, errors, usage) with the assignment token /launch handed
+ * it; original sessions send nothing (the original is not instrumented).
  *
  * Per session: a fresh browser context (its own storage) → launch URL → wait for `load` and the
  * library's runtime-config fetch → click each configured point present on the page → navigate

@@ -72,13 +72,14 @@ describe('effects', () => {
     expect(parseEffect('shadow:latency=+30ms')).toMatchObject({ unit: 'ms', amount: 30 });
   });
 
-  test.each(['original:latency=+20%', 'shadow:latency=20', 'shadow:latency=+1pp', 'shadow:errors=+5ms', 'shadow:latency:buy=+1%', 'shadow:speed=+1%', ''])('refuse %p', (text) => {
+  test.each(['original:latency=+20%', 'control:errors=+1pp', 'shadow:latency=20', 'shadow:latency=+1pp', 'shadow:errors=+5ms', 'shadow:latency:buy=+1%', 'shadow:speed=+1%', ''])('refuse %p', (text) => {
     expect(() => parseEffect(text)).toThrow(/invalid effect/);
   });
 
   test('apply to shadows only', () => {
     const effects = ['shadow:latency=+20%', 'shadow:errors=+1pp', 'shadow:conversion:buy=+10%'].map(parseEffect);
     expect(behaviourFor('original', effects)).toEqual(BASELINE);
+    expect(behaviourFor('control', effects)).toEqual(BASELINE); // the shadow's baseline
     const b = behaviourFor('checkout-v2', effects);
     expect(b.latencyFactor).toBeCloseTo(1.2, 12);
     expect(b.errorSessionRate).toBeCloseTo(0.03, 12);
@@ -102,7 +103,7 @@ describe('effects', () => {
       }
       return { p50: median(lat), errorRate: errorSessions / n };
     };
-    const o = collect('original');
+    const o = collect('control');
     const s = collect('checkout-v2');
     expect(Math.abs(s.p50 / o.p50 - 1.2)).toBeLessThan(0.02);
     expect(Math.abs(o.errorRate - 0.02)).toBeLessThan(0.003);
@@ -134,7 +135,9 @@ describe('sessions and batches', () => {
     expect(ev[ev.length - 1]).toMatchObject({ type: 'session', name: 'end', ts: a.input.startTs + a.durationMs, value: a.durationMs });
     expect(new Set(ev.map((e) => e.id)).size).toBe(ev.length);
     for (let i = 1; i < ev.length; i++) expect(ev[i].ts).toBeGreaterThanOrEqual(ev[i - 1].ts);
-    expect(ev.filter((e) => e.type === 'perf').map((e) => e.name).sort()).toEqual(['domContentLoaded', 'first-contentful-paint', 'load', 'ttfb']);
+    const perf = ev.filter((e) => e.type === 'perf').map((e) => e.name).sort();
+    expect(perf).toEqual(['cls', 'domContentLoaded', 'first-contentful-paint', 'lcp', 'load', 'ttfb', ...(a.converted.length ? ['inp'] : [])].sort());
+    for (const e of ev.filter((x) => x.type === 'perf')) expect(e.value).toBeGreaterThanOrEqual(0);
     for (const e of ev) if (e.type === 'usage') expect(['buy', 'share']).toContain(e.name);
   });
 
@@ -150,7 +153,7 @@ describe('sessions and batches', () => {
           expect(b.sendAt).toBeGreaterThanOrEqual(e.ts);
           expect(b.sendAt - e.ts).toBeLessThanOrEqual(2000);
         }
-        const v = validateBatch(JSON.parse(JSON.stringify(batchBody(plan, b.events, b.sendAt))), b.sendAt + 30);
+        const v = validateBatch(JSON.parse(JSON.stringify(batchBody({ ...plan, input: { ...plan.input, token: 'tok', controlOf: 'checkout-v2', variant: 'control' } }, b.events, b.sendAt))), b.sendAt + 30);
         expect(v.ok).toBe(true);
         if (v.ok) expect(v.result.rejected).toEqual([]);
       }

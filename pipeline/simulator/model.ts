@@ -7,7 +7,8 @@
  * start time in and sends what comes out.
  *
  * Effects (`--effect shadow:latency=+20%`) change a shadow's behaviour only — never the
- * original's — so a simulated run has a known true difference for the statistics to find:
+ * original's or the control's (the shadow's baseline) — so a simulated run has a known true
+ * difference between shadow and control for the statistics to find:
  *
  *   <target>:<metric>=<change>
  *   target  `shadow` (every non-original variant) or one shadow name
@@ -41,8 +42,8 @@ export function parseEffect(text: string): Effect {
   const grammar = 'expected <shadow|shadowName>:<latency|errors|conversion[:point]>=<±N%|±Nms|±Npp>, e.g. shadow:latency=+20% or shadow:errors=+1pp';
   if (!m) throw new ValidationError(`invalid effect "${text}": ${grammar}`, [{ path: 'effect', message: grammar }]);
   const [, target, metric, point, amount, unit] = m;
-  if (target === 'original') {
-    throw new ValidationError(`invalid effect "${text}": effects apply to shadows only (the original is the baseline)`, [{ path: 'effect', message: 'target must be "shadow" or a shadow name' }]);
+  if (target === 'original' || target === 'control') {
+    throw new ValidationError(`invalid effect "${text}": effects apply to shadows only (the control is their baseline, the original is not measured)`, [{ path: 'effect', message: 'target must be "shadow" or a shadow name' }]);
   }
   if (point !== undefined && metric !== 'conversion') throw new ValidationError(`invalid effect "${text}": only conversion takes a :point`, [{ path: 'effect', message: grammar }]);
   if (unit === 'ms' && metric !== 'latency') throw new ValidationError(`invalid effect "${text}": ms applies to latency only`, [{ path: 'effect', message: grammar }]);
@@ -90,7 +91,7 @@ function changeRate(rate: number, e: Effect): number {
 }
 
 export function effectApplies(e: Effect, variant: string): boolean {
-  if (variant === 'original') return false;
+  if (variant === 'original' || variant === 'control') return false;
   return e.target === 'shadow' || e.target === variant;
 }
 
@@ -178,8 +179,12 @@ export interface SessionInput {
   userId: string;
   /** Epoch ms the session starts (the runner's clock). */
   startTs: number;
-  /** Usage point ids from the runtime config (the original uses the shadows' points). */
+  /** Usage point ids from the runtime config (the control gets its shadow's points). */
   points: string[];
+  /** Assignment token from resolve, sent with every batch (the collector verifies it). */
+  token?: string;
+  /** Variant control: the shadow whose control cohort the session is in. */
+  controlOf?: string;
   /** Endpoint keys from the runtime config (empty → behaviour.endpoints). */
   endpoints: string[];
   behaviour: Behaviour;
@@ -250,6 +255,14 @@ export function planSession(rng: Prng, input: SessionInput): SessionPlan {
     for (let i = 0; i < clicks; i++) add({ type: 'usage', name: point, ts: at(), attrs: { selector: `#${point}` } });
   }
 
+  // Core Web Vitals, reported by the library when the page goes away (drawn last, so the draws
+  // above stay the same stream as before vitals existed): LCP after the first paint, CLS mostly
+  // small, INP only after an interaction.
+  const lcp = fcp + rng.logNormal(400, 0.5);
+  const cls = rng.bernoulli(0.4) ? 0 : rng.logNormal(0.04, 0.9);
+  add({ type: 'perf', name: 'lcp', ts: t0 + durationMs, value: r1(lcp) });
+  if (converted.length > 0) add({ type: 'perf', name: 'inp', ts: t0 + durationMs, value: r1(rng.logNormal(120, 0.6)) });
+  add({ type: 'perf', name: 'cls', ts: t0 + durationMs, value: Math.round(cls * 10000) / 10000 });
   add({ type: 'session', name: 'end', ts: t0 + durationMs, value: durationMs });
   // Stable order: by ts, then by creation (ids are numbered in creation order).
   const order = new Map(events.map((e, i) => [e, i]));
@@ -265,6 +278,8 @@ export interface TelemetryBatchBody {
   sessionId: string;
   userId: string;
   sentAt: number;
+  controlOf?: string;
+  token?: string;
   events: SimEvent[];
 }
 
@@ -302,7 +317,10 @@ export function batchesOf(plan: SessionPlan, flushIntervalMs = 2000, maxBatch = 
 /** The JSON body of one batch (docs/ARCHITECTURE.md "Telemetry batch"). */
 export function batchBody(plan: SessionPlan, events: SimEvent[], sentAt: number): TelemetryBatchBody {
   const i = plan.input;
-  return { itemId: i.itemId, version: i.version, variant: i.variant, profileVersion: i.profileVersion, sessionId: i.sessionId, userId: i.userId, sentAt, events };
+  return {
+    itemId: i.itemId, version: i.version, variant: i.variant, ...(i.controlOf ? { controlOf: i.controlOf } : {}), profileVersion: i.profileVersion,
+    sessionId: i.sessionId, userId: i.userId, sentAt, ...(i.token ? { token: i.token } : {}), events,
+  };
 }
 
 /**

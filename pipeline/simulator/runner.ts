@@ -7,10 +7,13 @@
  *      downloaded) and its runtime config (cached for the config's refreshSeconds);
  *   3. POST /api/v1/telemetry batches as the injected library would (model.ts: batchesOf), each
  *      when its flush interval ends, so event time stays within ~2 s of arrival (the windows'
- *      5 s lateness bound holds while the API keeps up).
- * Both the original and the shadows send telemetry (like a native app that reports for every
- * variant); effects change shadows only. Shadow sessions honour the runtime config's
- * sampleRate; `enabled: false` (rolled back) stops a shadow's telemetry like the library would.
+ *      5 s lateness bound holds while the API keeps up), with the assignment token from resolve
+ *      (and controlOf for the control), so the collector verifies them like a real device's.
+ * Only the instrumented arms send telemetry, as on real devices: a shadow and its control cohort
+ * (the original instrumented alike). The original is served untouched and sends nothing.
+ * Effects change shadows only, so a run has a known difference between shadow and control.
+ * Sessions honour the runtime config's sampleRate; `enabled: false` (rolled back) stops the
+ * telemetry like the library would.
  *
  * Bounded: at most `concurrency` sessions in flight; an arrival beyond that is counted as
  * `skipped` (open-loop load: the generator never slows down to hide a slow server). At the end
@@ -32,7 +35,7 @@ export interface SimulationOptions {
   url: string;
   /** Item ids, or N = the first N items of the catalog (needs `token`). */
   items: string[] | number;
-  /** Operator/viewer token: lists the catalog for `items: N` and reads shadow configs (points). Optional otherwise. */
+  /** Operator/viewer token: lists the catalog for `items: N`. Optional otherwise. */
   token?: string;
   /** Size of the user pool sessions draw from. */
   users: number;
@@ -73,7 +76,7 @@ export interface SimulationReport {
     started: number;
     /**
      * Sessions that sent telemetry to their end (including ones cut at the end of the run).
-     * started = completed + sampledOut + unsent + failed (once the run is over).
+     * started = completed + sampledOut + original + unsent + failed (once the run is over).
      */
     completed: number;
     /** Cut short at the end of the run (duration reached or stop()); counted in `completed` too. */
@@ -82,8 +85,10 @@ export interface SimulationReport {
     unsent: number;
     /** Arrivals dropped because `concurrency` sessions were in flight. */
     skipped: number;
-    /** Shadow sessions the runtime config's sampleRate (or enabled: false) left silent. */
+    /** Shadow or control sessions the runtime config's sampleRate (or enabled: false) left silent. */
     sampledOut: number;
+    /** Sessions resolved to the original: served uninstrumented, they send nothing. */
+    original: number;
     failed: number;
     byVariant: Record<string, number>;
   };
@@ -127,6 +132,8 @@ interface RuntimeConfig {
 interface ResolveAnswer {
   itemId: string;
   variant: string;
+  controlOf?: string;
+  token?: string;
   artifactUrl: string | null;
   launchUrl: string | null;
   profileVersion: number;
@@ -197,7 +204,7 @@ export function startSimulation(opts: SimulationOptions): SimulationHandle {
   const report: SimulationReport = {
     runId, seed, url: base, items: Array.isArray(opts.items) ? [...opts.items] : [], effects: effects.map((e) => e.text),
     startedAt: Date.now(), endedAt: 0, durationMs: 0, rate: opts.rate,
-    sessions: { started: 0, completed: 0, cut: 0, unsent: 0, skipped: 0, sampledOut: 0, failed: 0, byVariant: {} },
+    sessions: { started: 0, completed: 0, cut: 0, unsent: 0, skipped: 0, sampledOut: 0, original: 0, failed: 0, byVariant: {} },
     resolves: { ok: 0, failed: 0, byReason: {} },
     artifacts: { downloads: 0, cached: 0, failed: 0, bytes: 0 },
     batches: { sent: 0, accepted: 0, refused: 0, failed: 0 },
@@ -239,44 +246,20 @@ export function startSimulation(opts: SimulationOptions): SimulationHandle {
     if (!u) users.set(i, (u = makeUser(seed, i, dist)));
     return u;
   };
-  /** Point ids of the item's shadows: the original is the same app, so it has the same buttons. */
-  const itemPoints = new Map<string, Set<string>>();
-  const itemInfo = new Map<string, Promise<void>>();
-  const loadItemInfo = (itemId: string): Promise<void> => {
-    let p = itemInfo.get(itemId);
-    if (!p) {
-      p = (async () => {
-        const set = itemPoints.get(itemId) ?? new Set<string>();
-        itemPoints.set(itemId, set);
-        if (!opts.token) return;
-        try {
-          const cfg = await json<{ shadows: { instrumentation?: { points?: { id: string }[] } }[] }>(`/api/v1/items/${encodeURIComponent(itemId)}/shadow-config`, { headers: auth });
-          for (const s of cfg.shadows) for (const pt of s.instrumentation?.points ?? []) set.add(pt.id);
-        } catch (err) {
-          noteError(`shadow-config of ${itemId}: ${(err as Error).message}`);
-        }
-      })();
-      itemInfo.set(itemId, p);
-    }
-    return p;
-  };
-
   const configs = new Map<string, { at: number; value: Promise<RuntimeConfig> }>();
-  const runtimeConfig = (itemId: string, variant: string): Promise<RuntimeConfig> => {
-    const key = `${itemId}\u0000${variant}`;
+  /** The variant's runtime config; a control session asks for its shadow's (controlOf), like the library. */
+  const runtimeConfig = (itemId: string, variant: string, controlOf?: string): Promise<RuntimeConfig> => {
+    const key = `${itemId}\u0000${variant}\u0000${controlOf ?? ''}`;
     const c = configs.get(key);
     if (c) {
       // The server's refreshSeconds (30): points and sampling changes reach simulated devices too.
       if (Date.now() - c.at < 30_000) return c.value;
     }
     const value = json<{ enabled: boolean; sampleRate: number; points: { id: string }[]; endpoints: Record<string, string>; flushIntervalMs?: number; maxBatch?: number }>(
-      `/api/v1/items/${encodeURIComponent(itemId)}/runtime-config?variant=${encodeURIComponent(variant)}`,
+      `/api/v1/items/${encodeURIComponent(itemId)}/runtime-config?variant=${encodeURIComponent(variant)}${controlOf ? `&controlOf=${encodeURIComponent(controlOf)}` : ''}`,
     ).then(
       (rc): RuntimeConfig => {
         const points = rc.points.map((p) => p.id);
-        const set = itemPoints.get(itemId) ?? new Set<string>();
-        for (const p of points) set.add(p);
-        itemPoints.set(itemId, set);
         return {
           enabled: rc.enabled, sampleRate: rc.sampleRate, points, endpoints: Object.keys(rc.endpoints ?? {}),
           flushIntervalMs: rc.flushIntervalMs ?? 2000, maxBatch: rc.maxBatch ?? 50,
@@ -373,9 +356,14 @@ export function startSimulation(opts: SimulationOptions): SimulationHandle {
     report.sessions.started++;
     report.sessions.byVariant[answer.variant] = (report.sessions.byVariant[answer.variant] ?? 0) + 1;
     const version = new URL(answer.artifactUrl, base).searchParams.get('version') ?? '0.0.0';
-    await Promise.all([ensureArtifact(answer.artifactUrl), loadItemInfo(itemId)]);
-    const rc = await runtimeConfig(itemId, answer.variant);
-    if (answer.variant !== 'original' && (!rc.enabled || !rng.bernoulli(rc.sampleRate))) {
+    await ensureArtifact(answer.artifactUrl);
+    if (answer.variant === 'original') {
+      // The original is served byte for byte: no library, no telemetry (as on a real device).
+      report.sessions.original++;
+      return;
+    }
+    const rc = await runtimeConfig(itemId, answer.variant, answer.controlOf);
+    if (!rc.enabled || !rng.bernoulli(rc.sampleRate)) {
       report.sessions.sampledOut++;
       return;
     }
@@ -383,10 +371,10 @@ export function startSimulation(opts: SimulationOptions): SimulationHandle {
       report.sessions.unsent++;
       return;
     }
-    const points = answer.variant === 'original' ? [...(itemPoints.get(itemId) ?? [])].sort() : rc.points;
     const plan = planSession(rng, {
       itemId, version, variant: answer.variant, profileVersion: answer.profileVersion, sessionId: `sim-${runId}-${n}`, userId: user.userId,
-      startTs: Date.now(), points, endpoints: rc.endpoints, behaviour: behaviourFor(answer.variant, effects, behaviourBase),
+      startTs: Date.now(), points: rc.points, endpoints: rc.endpoints, behaviour: behaviourFor(answer.variant, effects, behaviourBase),
+      token: answer.token, controlOf: answer.controlOf,
     });
     const sent = new Set<string>();
     for (const b of batchesOf(plan, opts.flushIntervalMs ?? rc.flushIntervalMs, rc.maxBatch)) {

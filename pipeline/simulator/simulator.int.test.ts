@@ -1,7 +1,8 @@
 /**
  * The simulator against a real Penumbra (own topic prefix and data folder, sink on): HTTP
  * sessions with consistent counts, a stop() that still ends every started session in the
- * warehouse, and real headless-Chromium sessions whose injected library sends telemetry.
+ * warehouse, and real headless-Chromium sessions whose injected library sends telemetry. Only the
+ * instrumented arms (the shadow and its control) send, with the token from resolve: verified.
  */
 import { createServer } from 'node:net';
 import { jest } from '@jest/globals';
@@ -18,12 +19,12 @@ let t: TestPenumbra;
 let itemId: string;
 let parquetDir: string;
 
-// Every user gets the shadow, so each browser session runs the instrumented copy.
+// Every user gets the shadow (50 %) or its control cohort (50 %), so each session is instrumented.
 const shadow: ShadowConfig = {
   name: 'checkout-v2',
   instrumentation: { capture: { performance: true, errors: true, usage: true }, points: [{ id: 'buy', selector: '#buy', event: 'click' }], sampleRate: 1 },
   endpoints: { api: 'https://shadow-api.example.com/v1' },
-  traffic: { percentage: 100, match: 'all', rules: [] },
+  traffic: { percentage: 50, match: 'all', rules: [] },
 };
 
 async function freePort(): Promise<number> {
@@ -80,10 +81,12 @@ test('HTTP sessions: counts add up, artifacts are fetched once, stop() ends ever
   expect(r.durationMs).toBeLessThan(15_000); // stopped, not run for the full minute
   expect(r.errors).toEqual([]);
   expect(r.sessions.started).toBeGreaterThan(10);
-  expect(r.sessions.byVariant).toEqual({ 'checkout-v2': r.sessions.started });
-  expect(r.sessions.completed + r.sessions.sampledOut + r.sessions.unsent + r.sessions.failed).toBe(r.sessions.started);
-  expect(r.artifacts.downloads).toBe(1);
-  expect(r.artifacts.cached).toBe(r.sessions.started - 1);
+  expect(Object.keys(r.sessions.byVariant).sort()).toEqual(['checkout-v2', 'control']);
+  expect(r.sessions.byVariant['checkout-v2'] + r.sessions.byVariant.control).toBe(r.sessions.started);
+  expect(r.sessions.original).toBe(0);
+  expect(r.sessions.completed + r.sessions.sampledOut + r.sessions.original + r.sessions.unsent + r.sessions.failed).toBe(r.sessions.started);
+  expect(r.artifacts.downloads).toBe(2); // the shadow's and the control's archive, once each
+  expect(r.artifacts.cached).toBe(r.sessions.started - 2);
   expect(r.batches.accepted).toBe(r.batches.sent);
   expect(r.events.accepted).toBe(r.events.sent);
   expect(r.events.rejected).toBe(0);
@@ -103,12 +106,18 @@ test('HTTP sessions: counts add up, artifacts are fetched once, stop() ends ever
     expect([n(s.starts), n(s.ends)]).toEqual([1, 1]);
     expect(n(s.end_ts)).toBe(n(s.last)); // the end is the session's last event
   }
+  // Every simulated event carries the token from resolve: attributable, and the control says whose.
+  const arms = await queryParquet(parquetDir, `
+    SELECT variant, control_of, verified, count(*) AS events FROM telemetry_events
+    WHERE starts_with(session_id, $p) GROUP BY ALL ORDER BY variant`, { p: prefix });
+  expect(arms.map((a) => [a.variant, a.control_of, a.verified])).toEqual([['checkout-v2', null, true], ['control', 'checkout-v2', true]]);
 }, 90_000);
 
 requires(['chromium'])('browser sessions: the injected library sends real telemetry, clicks included', async () => {
   const r = await runSimulation({ url: t.url, items: [itemId], users: 20, rate: 0.5, durationMs: 16_000, browser: 3, seed: 'browser-int' });
   expect(r.errors).toEqual([]);
-  expect(r.browser).toEqual({ sessions: 3, byVariant: { 'checkout-v2': 3 }, clicks: 3, failed: 0, avgSessionMs: expect.any(Number) });
+  expect(r.browser).toMatchObject({ sessions: 3, clicks: 3, failed: 0, avgSessionMs: expect.any(Number) });
+  expect(Object.entries(r.browser!.byVariant).every(([v]) => v === 'checkout-v2' || v === 'control')).toBe(true);
   console.log(`simulator: browser sessions took ${r.browser!.avgSessionMs} ms each`);
   // Browser users are `<pool user>-b<runId>`; their events come from the library, not the simulator.
   const rows = await waitFor('library telemetry in the warehouse', async () => {
@@ -121,4 +130,7 @@ requires(['chromium'])('browser sessions: the injected library sends real teleme
   const start = rows.find((e) => e.type === 'session' && e.name === 'start')!;
   expect(start.lib).not.toBe('simulator');
   expect(rows.some((e) => e.type === 'perf')).toBe(true);
+  // /launch handed each page its token: the library's telemetry is verified too.
+  const [v] = await queryParquet(parquetDir, 'SELECT count(*) FILTER (WHERE NOT verified) AS unverified, count(*) AS n FROM telemetry_events WHERE ends_with(user_id, $suffix)', { suffix: `-b${r.runId}` });
+  expect([n(v.unverified), n(v.n) > 0]).toEqual([0, true]);
 }, 90_000);
