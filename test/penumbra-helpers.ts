@@ -9,6 +9,7 @@ import path from 'node:path';
 import { loadConfig, type PenumbraConfig } from '../pipeline/config/config.ts';
 import { createPenumbra, type Penumbra, type PenumbraOptions } from '../pipeline/app/penumbra.ts';
 import { uniquePrefix } from './stack-helpers.ts';
+import { claimsFor, signAssignment } from '../pipeline/assignment-token/token.ts';
 
 export const TOKENS = {
   viewer: 'viewer-token-0123456789abcdef',
@@ -67,4 +68,52 @@ export function uploadForm(archive: Buffer, shadowConfig?: unknown, fileName = '
   if (shadowConfig !== undefined) fd.append('shadowConfig', typeof shadowConfig === 'string' ? shadowConfig : JSON.stringify(shadowConfig));
   fd.append('item', new Blob([new Uint8Array(archive)]), fileName);
   return fd;
+}
+
+/** What GET /api/v1/resolve answers (the fields tests use). */
+export interface ResolvedUser {
+  variant: string;
+  controlOf?: string;
+  profileVersion: number;
+  token: string;
+  tokenExpiresAt: number;
+  launchUrl: string | null;
+}
+
+/**
+ * Resolve `userId` like a device: the real variant and a real assignment token, to send as the
+ * telemetry batch's `token` (plus `controlOf` for the control) so the collector verifies it.
+ */
+export async function resolveUser(t: TestPenumbra, itemId: string, userId: string, attrs: Record<string, string> = {}): Promise<ResolvedUser> {
+  const res = await fetch(`${t.url}/api/v1/resolve?${new URLSearchParams({ itemId, userId, ...attrs })}`);
+  if (!res.ok) throw new Error(`resolve ${itemId}/${userId}: HTTP ${res.status} ${await res.text()}`);
+  return (await res.json()) as ResolvedUser;
+}
+
+/** The first users (`${prefix}0`, `${prefix}1`, …) the resolver puts in `variant` (and `controlOf`). */
+export async function usersIn(t: TestPenumbra, itemId: string, variant: string, count = 1, opts: { controlOf?: string; prefix?: string; scan?: number } = {}): Promise<(ResolvedUser & { userId: string })[]> {
+  const out: (ResolvedUser & { userId: string })[] = [];
+  for (let i = 0; i < (opts.scan ?? 2000) && out.length < count; i++) {
+    const userId = `${opts.prefix ?? 'user-'}${i}`;
+    const r = await resolveUser(t, itemId, userId);
+    if (r.variant === variant && (opts.controlOf === undefined || r.controlOf === opts.controlOf)) out.push({ ...r, userId });
+  }
+  if (out.length < count) throw new Error(`only ${out.length} of ${count} users resolved to ${variant}${opts.controlOf ? ` of ${opts.controlOf}` : ''}`);
+  return out;
+}
+
+/**
+ * A valid assignment token for a synthetic batch, signed with the deployment's own key ring —
+ * for tests that post telemetry for made-up users without resolving each (the collector then
+ * stores it as verified, provided the item and variant are in the current profile).
+ */
+export function mintToken(t: TestPenumbra, claims: { itemId: string; userId: string; variant: string; controlOf?: string; profileVersion?: number }, ttlSeconds = 3600): string {
+  const { itemId, userId, variant, controlOf, profileVersion } = claims;
+  return signAssignment(claimsFor({ itemId, userId, variant, controlOf, profileVersion: profileVersion ?? 0 }, Date.now(), ttlSeconds), t.p.ctx.assignmentKeys);
+}
+
+/** The batch with a valid token (and its controlOf) for its own item, user and variant. */
+export function withToken<B extends { itemId: string; userId: string; variant: string; profileVersion?: number; controlOf?: string | null }>(t: TestPenumbra, batch: B): B & { token: string } {
+  const controlOf = batch.controlOf ?? undefined;
+  return { ...batch, token: mintToken(t, { itemId: batch.itemId, userId: batch.userId, variant: batch.variant, controlOf, profileVersion: batch.profileVersion }) };
 }

@@ -1,15 +1,20 @@
 /**
- * Issue 5 acceptance, end to end in a real headless Chromium: a device opens the shadow through
- * /launch/…, clicks an instrumented element, causes a JS error and calls the rewritten API
- * endpoint; within 5 s the events are in DuckDB, in the window aggregates and on the SSE
- * stream. The original variant, opened the same way, sends nothing.
+ * Issue 5 and issue 11 acceptance, end to end in a real headless Chromium: a device opens the
+ * shadow through /launch/…, clicks an instrumented element, causes a JS error and calls the
+ * rewritten API endpoint; within 5 s the events are in DuckDB, in the window aggregates and on
+ * the SSE stream. A control user (the original, instrumented alike, talking to the ORIGINAL API)
+ * sends the same kinds of events; both arms' events are on Kafka and in DuckDB verified, the
+ * control's with controlOf. The untouched original sends nothing. Forged batches (no token, a
+ * token for another variant, an expired one) are stored, unverified, with the reason.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser } from 'playwright-core';
-import { startTestPenumbra, uploadForm, TOKENS, type TestPenumbra } from '../penumbra-helpers.ts';
+import { startTestPenumbra, uploadForm, TOKENS, mintToken, usersIn, type TestPenumbra } from '../penumbra-helpers.ts';
 import { writeArchive } from '../../pipeline/shadowing/archive.ts';
 import type { WarehouseFeatureHandle } from '../../pipeline/warehouse/feature.ts';
+import { followTopic, type Follower } from '../../pipeline/kafka/follow.ts';
+import type { TelemetryEvent } from '../../schemas/types.generated.ts';
 import { requires } from '../requires.ts';
 
 // Every test here drives Chromium: skipped visibly without it, a failure under CI (test/requires.ts).
@@ -21,15 +26,22 @@ let browser: Browser;
 let shadowApi: http.Server;
 let shadowApiUrl: string;
 const shadowApiHits: string[] = [];
+// The item's own (original) API: what the original and the control talk to.
+let originalApi: http.Server;
+let originalApiUrl: string;
+const originalApiHits: string[] = [];
+// Everything on penumbra.telemetry.raw since the start of the file, decoded.
+let raw: Follower;
+const onKafka: TelemetryEvent[] = [];
 
 /** A small web app: a buy button that calls the API, and a button that throws. */
 async function shopArchive(): Promise<Buffer> {
-  const manifest = { id: ITEM, version: '1.0.0', name: 'Shop', entry: 'index.html', endpoints: { api: 'https://api.shop.example/v1' } };
+  const manifest = { id: ITEM, version: '1.0.0', name: 'Shop', entry: 'index.html', endpoints: { api: originalApiUrl } };
   const files = new Map<string, Buffer>([
     ['manifest.json', Buffer.from(JSON.stringify(manifest))],
     ['index.html', Buffer.from(`<!doctype html><html><head><meta charset="utf-8"><title>Shop</title><script src="app.js"></script></head>
 <body><button id="buy">Buy</button><button id="boom">Boom</button><p id="out"></p></body></html>`)],
-    ['app.js', Buffer.from(`const API = "https://api.shop.example/v1";
+    ['app.js', Buffer.from(`const API = ${JSON.stringify(originalApiUrl)};
 document.addEventListener('click', (e) => {
   if (e.target.id === 'buy') fetch(API + '/orders', { method: 'POST' }).then(r => r.text()).then(t => { document.getElementById('out').textContent = t; });
   if (e.target.id === 'boom') setTimeout(() => { undefinedFunctionCall(); }, 0);
@@ -56,14 +68,26 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => shadowApi.listen(0, '127.0.0.1', r));
   shadowApiUrl = `http://127.0.0.1:${(shadowApi.address() as AddressInfo).port}/v1`;
+  originalApi = http.createServer((req, res) => {
+    originalApiHits.push(`${req.method} ${req.url}`);
+    res.setHeader('Access-Control-Allow-Origin', '*');
+    res.end('order placed (original api)');
+  });
+  await new Promise<void>((r) => originalApi.listen(0, '127.0.0.1', r));
+  originalApiUrl = `http://127.0.0.1:${(originalApi.address() as AddressInfo).port}/v1`;
   t = await startTestPenumbra('e2e-telemetry');
+  raw = await followTopic({
+    kafka: t.p.ctx.kafka, codec: t.p.ctx.codec, topic: t.cfg.topics.telemetryRaw, schema: 'telemetry-event', groupPrefix: `${t.prefix}e2e-`,
+    onRecord: (e) => void onKafka.push(e),
+  });
   // Shadows embed the public URL; with port 0 it is only known now, so set it before ingest.
   t.p.ctx.ingest.publicUrl = t.url;
   const cfg = {
     name: 'checkout-v2',
     instrumentation: { capture: { performance: true, errors: true, usage: true }, points: [{ id: 'buy', selector: '#buy', event: 'click' }], sampleRate: 1 },
     endpoints: { api: shadowApiUrl },
-    traffic: { percentage: 50, match: 'all', rules: [] },
+    // 25 % shadow + 25 % its control cohort (the default "control": true); 50 % keep the original.
+    traffic: { percentage: 25, match: 'all', rules: [] },
   };
   const res = await fetch(`${t.url}/api/v1/items`, { method: 'POST', headers: t.auth('operator'), body: uploadForm(await shopArchive(), cfg) });
   expect(res.status).toBe(201);
@@ -72,18 +96,18 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
+  await raw?.stop();
   await t?.stop();
   shadowApi?.close();
+  originalApi?.close();
 });
 
-/** Find users the resolver puts in each variant (50 % split, so a few tries suffice). */
+/** A user the resolver puts in `variant` (25/25/50 split, so a few tries suffice). */
 async function userFor(variant: string): Promise<string> {
-  for (let i = 0; i < 200; i++) {
-    const r = (await (await fetch(`${t.url}/api/v1/resolve?itemId=${ITEM}&userId=user-${i}`)).json()) as { variant: string };
-    if (r.variant === variant) return `user-${i}`;
-  }
-  throw new Error(`no user resolved to ${variant}`);
+  return (await usersIn(t, ITEM, variant, 1))[0].userId;
 }
+
+const sink = () => (t.p.handles.find((h) => typeof (h as WarehouseFeatureHandle).sink === 'function') as WarehouseFeatureHandle).sink();
 
 function sseCollector(url: string, headers: Record<string, string> = {}): { events: { event: string; data: unknown }[]; close(): void } {
   const events: { event: string; data: unknown }[] = [];
@@ -181,3 +205,78 @@ test('the original variant sends nothing', async () => {
   expect(Number(r[0].n)).toBe(0);
   await page.close();
 }, 30000);
+
+test('a control user gets the original, instrumented, talking to the original API; both arms arrive verified on Kafka and in DuckDB', async () => {
+  // Users of their own (the first test's shadow user has events already).
+  const [shadowUser, controlUser] = [(await usersIn(t, ITEM, 'checkout-v2', 1, { prefix: 'arm-' }))[0].userId, (await usersIn(t, ITEM, 'control', 1, { prefix: 'arm-' }))[0].userId];
+  for (const [user, variant] of [[shadowUser, 'checkout-v2'], [controlUser, 'control']] as const) {
+    const page = await browser.newPage();
+    await page.goto(`${t.url}/launch/${ITEM}?userId=${user}&deviceType=android`);
+    expect(page.url()).toContain(`/d/${ITEM}/1.0.0/${variant}/`);
+    expect(new URL(page.url()).searchParams.get('penumbra_token')).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+    await page.waitForFunction(() => Boolean((window as unknown as { penumbra?: unknown }).penumbra));
+    await page.click('#buy');
+    await page.waitForFunction((v) => document.getElementById('out')?.textContent === `order placed (${v} api)`, variant === 'control' ? 'original' : 'shadow');
+    await page.goto('about:blank'); // pagehide: the rest (session end, web vitals) goes by beacon
+    await page.close();
+  }
+  // The control ran the original's code against the original's API: nothing was rewritten.
+  expect(originalApiHits).toContain('POST /v1/orders');
+
+  const arms = await waitFor('both arms in DuckDB, session ends included', async () => {
+    const r = await sink()!.query(`SELECT user_id, variant, control_of, verified, unverified_reason, type, name FROM telemetry_events
+      WHERE item_id = '${ITEM}' AND user_id IN ('${shadowUser}', '${controlUser}')`);
+    const ended = (u: string) => r.some((x) => x.user_id === u && x.type === 'session' && x.name === 'end');
+    return ended(shadowUser) && ended(controlUser) ? r : undefined;
+  }, 15000);
+  for (const [user, variant, controlOf] of [[shadowUser, 'checkout-v2', null], [controlUser, 'control', 'checkout-v2']] as const) {
+    const rows = arms.filter((x) => x.user_id === user);
+    expect(new Set(rows.map((x) => `${x.variant}/${x.control_of}/${x.verified}/${x.unverified_reason}`))).toEqual(new Set([`${variant}/${controlOf}/true/null`]));
+    // The same kinds of events from both arms: that is what makes them comparable.
+    for (const [type, name] of [['usage', 'buy'], ['request', 'api'], ['session', 'start'], ['session', 'end'], ['perf', 'lcp']]) {
+      expect(rows.some((x) => x.type === type && x.name === name)).toBe(true);
+    }
+  }
+  // The same records on penumbra.telemetry.raw, as analysts' consumers see them.
+  const kafka = await waitFor('both arms on Kafka', async () => {
+    const mine = onKafka.filter((e) => e.userId === controlUser || e.userId === shadowUser);
+    return mine.some((e) => e.variant === 'control') && mine.some((e) => e.variant === 'checkout-v2') ? mine : undefined;
+  }, 10000);
+  expect(kafka.every((e) => e.verified && e.unverifiedReason === null)).toBe(true);
+  expect(new Set(kafka.filter((e) => e.variant === 'control').map((e) => e.controlOf))).toEqual(new Set(['checkout-v2']));
+  expect(kafka.filter((e) => e.variant !== 'control').every((e) => e.controlOf === null)).toBe(true);
+}, 60000);
+
+test('forged batches are stored, unverified, with the reason: no token, a token for another variant, an expired token', async () => {
+  const [user] = await usersIn(t, ITEM, 'control', 1, { prefix: 'forge-' });
+  const profileVersion = t.p.ctx.profileStore.get(ITEM)!.profileVersion;
+  const batch = (id: string, extra: Record<string, unknown>) => ({
+    itemId: ITEM, version: '1.0.0', variant: 'checkout-v2', profileVersion, sessionId: `forged-${id}`, userId: user.userId,
+    sentAt: Date.now(), events: [{ id: `forged-${id}-${Date.now()}`, type: 'error', name: 'forged burst', ts: Date.now() }], ...extra,
+  });
+  const cases: [string, Record<string, unknown>, string][] = [
+    ['none', {}, 'missing'],
+    // The user's real token says control, the batch claims the shadow.
+    ['other-variant', { token: user.token }, 'mismatch'],
+    ['expired', { token: mintToken(t, { itemId: ITEM, userId: user.userId, variant: 'checkout-v2', profileVersion }, -120) }, 'expired'],
+  ];
+  for (const [id, extra, reason] of cases) {
+    const res = await fetch(`${t.url}/api/v1/telemetry`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(batch(id, extra)) });
+    expect(res.status).toBe(202);
+    expect(await res.json()).toMatchObject({ accepted: 1, verified: false, unverifiedReason: reason });
+  }
+  // A genuine batch of the same user with its own token is verified (the control check above is not luck).
+  const genuine = { ...batch('genuine', { token: user.token }), variant: 'control', controlOf: 'checkout-v2' };
+  expect(await (await fetch(`${t.url}/api/v1/telemetry`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(genuine) })).json()).toMatchObject({ verified: true });
+
+  const rows = await waitFor('the forged events in DuckDB', async () => {
+    const r = await sink()!.query(`SELECT session_id, verified, unverified_reason, control_of FROM telemetry_events WHERE starts_with(session_id, 'forged-') ORDER BY session_id`);
+    return r.length === 4 ? r : undefined;
+  }, 15000);
+  expect(rows.map((r) => [r.session_id, r.verified, r.unverified_reason, r.control_of])).toEqual([
+    ['forged-expired', false, 'expired', null],
+    ['forged-genuine', true, null, 'checkout-v2'],
+    ['forged-none', false, 'missing', null],
+    ['forged-other-variant', false, 'mismatch', null],
+  ]);
+}, 60000);
