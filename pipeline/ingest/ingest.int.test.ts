@@ -2,6 +2,7 @@
  * Ingest end to end on the real stack: REST upload, the Kafka ingest topic and the CLI all give
  * byte-identical shadows; hostile archives are refused with problem+json and store nothing;
  * the catalog, profiles and artifacts survive an API restart; old versions stay addressable.
+ * The control arm's artifact (the original + the library, no rewrites) is built alongside.
  */
 import { readdirSync, existsSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,8 +54,9 @@ test('REST ingest stores the original unchanged and a shadow with rewritten endp
   const res = await upload(archive, cfg);
   expect(res.status).toBe(201);
   const body = (await res.json()) as { item: { itemId: string; versions: { variants: { name: string; sha256: string; replacements: number }[] }[] }; reports: Record<string, { totalReplacements: number }> };
-  const [orig, shadow] = body.item.versions[0].variants;
+  const [orig, shadow, control] = body.item.versions[0].variants;
   expect(orig.name).toBe('original');
+  expect(control).toMatchObject({ name: 'control', replacements: 0 });
   expect(orig.sha256).toBe(sha(archive));
   expect(shadow.name).toBe('checkout-v2');
   expect(shadow.replacements).toBeGreaterThan(0);
@@ -73,6 +75,24 @@ test('REST ingest stores the original unchanged and a shadow with rewritten endp
   expect(html).toContain('https://shadow-api.example.com/v1');
   expect(html).toContain('__penumbra/penumbra-instrument-');
   expect(html).toContain(`${PUBLIC}/api/v1/items/${body.item.itemId}/runtime-config?variant=checkout-v2`);
+
+  // The control: the original's files and endpoints, with the library and identity injected.
+  const controlBytes = Buffer.from(await (await fetch(`${t.url}/api/v1/items/${body.item.itemId}/artifacts/control`)).arrayBuffer());
+  expect(sha(controlBytes)).toBe(control.sha256);
+  const ctree = await readArchiveBuffer(controlBytes);
+  const ohtml = (await readArchiveBuffer(archive)).files.get('index.html')!.toString('utf8');
+  const chtml = ctree.files.get('index.html')!.toString('utf8');
+  expect(chtml).not.toContain('https://shadow-api.example.com/v1');
+  expect(chtml.replace(/<script>window\.__PENUMBRA__=.*?<\/script><script src="[^"]*" integrity="[^"]*" crossorigin="anonymous"><\/script>/, '')).toBe(ohtml);
+  expect(chtml).toContain(`${PUBLIC}/api/v1/items/${body.item.itemId}/runtime-config?variant=control`);
+  expect(body.reports.control.totalReplacements).toBe(0);
+  expect((await fetch(`${t.url}/d/${body.item.itemId}/3.0.0/control/index.html`)).status).toBe(200);
+  // Its runtime config: the shadow's points and sampling, the original's endpoints.
+  const rc = (await (await fetch(`${t.url}/api/v1/items/${body.item.itemId}/runtime-config?variant=control&controlOf=checkout-v2`)).json()) as { enabled: boolean; controlOf: string; points: unknown[]; endpoints: Record<string, string> };
+  const src = (await (await fetch(`${t.url}/api/v1/items/${body.item.itemId}/runtime-config?variant=checkout-v2`)).json()) as { points: unknown[]; endpoints: Record<string, string> };
+  expect(rc).toMatchObject({ enabled: true, controlOf: 'checkout-v2', points: src.points });
+  expect(rc.endpoints).toEqual((await readArchiveBuffer(archive)).manifest.endpoints);
+  expect(src.endpoints).not.toEqual(rc.endpoints);
 
   // The unpacked CDN-like origin: right content type, no escaping the variant folder.
   const page = await fetch(`${t.url}/d/${body.item.itemId}/3.0.0/checkout-v2/index.html`);
@@ -217,7 +237,7 @@ test('a new version keeps the old one addressable and carries the shadow config 
   const item = (await (await fetch(`${t.url}/api/v1/items/com.example.jsentry`, { headers: t.auth('viewer') })).json()) as { latestVersion: string; versions: { version: string; variants: { name: string }[] }[] };
   expect(item.latestVersion).toBe('2.4.0');
   expect(item.versions.map((v) => v.version)).toEqual(['2.3.1-beta.1', '2.4.0']);
-  expect(item.versions[1].variants.map((v) => v.name)).toEqual(['original', 'checkout-v2']);
+  expect(item.versions[1].variants.map((v) => v.name)).toEqual(['original', 'checkout-v2', 'control']);
   const old = await fetch(`${t.url}/api/v1/items/com.example.jsentry/artifacts/checkout-v2?version=2.3.1-beta.1`);
   expect(old.status).toBe(200);
   expect(old.headers.get('cache-control')).toContain('immutable');

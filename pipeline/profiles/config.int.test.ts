@@ -105,8 +105,8 @@ test('runtime config follows a PUT without re-ingest (points, sampling)', async 
 test('rollback sends everyone to the original at once, is audited, and re-activation is explicit', async () => {
   const { body } = await getConfig();
   const s = body.shadows[0];
-  // Everyone eligible at 100 % first, so the switch is visible for every user.
-  const full = await put(`"${body.profileVersion}"`, { shadows: [{ ...s, artifact: undefined, traffic: { percentage: 100, match: 'all', rules: [] } }] });
+  // Everyone eligible at 100 % first (no control cohort, so it fits), so the switch is visible for every user.
+  const full = await put(`"${body.profileVersion}"`, { shadows: [{ ...s, artifact: undefined, control: false, traffic: { percentage: 100, match: 'all', rules: [] } }] });
   expect(full.status).toBe(200);
   const resolve = async (u: string) => ((await (await fetch(`${t.url}/api/v1/resolve?itemId=${ITEM}&userId=${u}`)).json()) as { variant: string; profileVersion: number });
   expect((await resolve('u-1')).variant).toBe(s.name);
@@ -141,4 +141,39 @@ test('a rollout schedule ramps the share by itself', async () => {
   const first = (await res.json()) as ConfigView & { schedule: { currentStep: number; status: string } };
   expect(first.shadows[0].traffic.percentage).toBe(5);
   expect(first.schedule.status).toBe('running');
+});
+
+test('switching a control on builds the control artifact; switching it off sends its users back to the original', async () => {
+  const item = 'com.example.jsentry';
+  const cfg = { ...goldenConfig('js-entry', fixtureTree('js-entry')), control: false, traffic: { percentage: 30, match: 'all', rules: [] } };
+  const up = await fetch(`${t.url}/api/v1/items`, { method: 'POST', headers: t.auth('operator'), body: uploadForm(await fixtureArchive('js-entry', 'zip'), cfg) });
+  expect(up.status).toBe(201);
+  expect(((await up.json()) as { item: { versions: { variants: { name: string }[] }[] } }).item.versions[0].variants.map((v) => v.name)).toEqual(['original', 'checkout-v2']);
+  expect((await fetch(`${t.url}/api/v1/items/${item}/artifacts/control`)).status).toBe(404);
+  const cur = await fetch(`${t.url}/api/v1/items/${item}/shadow-config`, { headers: t.auth('viewer') });
+  const body = (await cur.json()) as ConfigView & { shadows: { control: boolean }[] };
+  expect(body.shadows[0].control).toBe(false);
+  const on = await fetch(`${t.url}/api/v1/items/${item}/shadow-config`, {
+    method: 'PUT', headers: { ...t.auth('operator'), 'content-type': 'application/json', 'if-match': cur.headers.get('etag')! },
+    body: JSON.stringify({ shadows: [{ ...body.shadows[0], artifact: undefined, control: true }] }),
+  });
+  expect(on.status).toBe(200);
+  const next = (await on.json()) as { profileVersion: number; controlArtifact: { sha256: string } | null; shadows: { control: boolean }[] };
+  expect(next.shadows[0].control).toBe(true);
+  expect(next.controlArtifact).not.toBeNull();
+  const dl = await fetch(`${t.url}/api/v1/items/${item}/artifacts/control`);
+  expect(dl.status).toBe(200);
+  expect(dl.headers.get('etag')).toBe(`"${next.controlArtifact!.sha256}"`);
+  const resolve = async (u: string) => ((await (await fetch(`${t.url}/api/v1/resolve?itemId=${item}&userId=${u}`)).json()) as { variant: string; controlOf?: string; launchUrl: string });
+  const users = await Promise.all(Array.from({ length: 60 }, (_, i) => resolve(`c-${i}`)));
+  const control = users.find((u) => u.variant === 'control')!;
+  expect(control).toMatchObject({ controlOf: 'checkout-v2' });
+  expect((await fetch(`${t.url}${control.launchUrl}`, { redirect: 'follow' })).status).toBe(200);
+  // Off again: no more control users (the artifact stays for the version; nobody is sent there).
+  const off = await fetch(`${t.url}/api/v1/items/${item}/shadow-config`, {
+    method: 'PUT', headers: { ...t.auth('operator'), 'content-type': 'application/json', 'if-match': `"${next.profileVersion}"` },
+    body: JSON.stringify({ shadows: [{ ...next.shadows[0], artifact: undefined, control: false }] }),
+  });
+  expect(off.status).toBe(200);
+  expect((await Promise.all(Array.from({ length: 60 }, (_, i) => resolve(`c-${i}`)))).some((u) => u.variant === 'control')).toBe(false);
 });

@@ -42,7 +42,7 @@ afterAll(async () => {
 test('a rollback through the API reaches all three resolvers, and /resolvers shows it', async () => {
   // Users that get the shadow on the main process.
   const shadowUsers: string[] = [];
-  for (let i = 0; shadowUsers.length < 5 && i < 200; i++) if ((await resolve(p.url, `m-${i}`)).variant !== 'original') shadowUsers.push(`m-${i}`);
+  for (let i = 0; shadowUsers.length < 5 && i < 200; i++) if ((await resolve(p.url, `m-${i}`)).variant === 'checkout-v2') shadowUsers.push(`m-${i}`);
   expect(shadowUsers).toHaveLength(5);
   // Every resolver has caught up with the profile (from Kafka: their data folders are empty).
   for (const c of children) {

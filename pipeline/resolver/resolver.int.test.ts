@@ -3,13 +3,15 @@
  * real Kafka and registry): answers equal trafficSplit, headers fill attributes, launch
  * redirects and keeps a browser's bucket, assignments reach Kafka (seen through /exposures),
  * heartbeats reach /resolvers, a resolver-only process with Kafka DOWN answers from the
- * on-disk snapshot, and a rollback turns every answer to the original.
+ * on-disk snapshot, and a rollback turns every answer to the original. Every answer carries a
+ * signed assignment token for exactly that decision (control cohorts with their controlOf).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createPenumbra, type Penumbra } from '../app/penumbra.ts';
 import { trafficSplit } from '../traffic-split/traffic-split.ts';
+import { verifyAssignment } from '../assignment-token/token.ts';
 import { snapshotPaths } from './catalog-snapshot.ts';
-import { ADMIN_TOKEN, VIEWER_TOKEN, configFrom, ingestFixture, resolverEnv, spawnResolver, waitFor, type ChildResolver } from './test-support.ts';
+import { ADMIN_TOKEN, VIEWER_TOKEN, configFrom, ingestFixture, mobileShadow, resolverEnv, spawnResolver, waitFor, type ChildResolver } from './test-support.ts';
 
 const env = resolverEnv('resolver');
 let p: Penumbra;
@@ -21,12 +23,15 @@ const users = Array.from({ length: 120 }, (_, i) => `user-${i}`);
 interface Answer {
   itemId: string;
   variant: string;
+  controlOf?: string;
   artifactUrl: string | null;
   launchUrl: string | null;
   profileVersion: number;
   reason: string;
   bucket: number;
   derived: Record<string, string>;
+  token: string;
+  tokenExpiresAt: number;
 }
 
 async function resolve(base: string, q: Record<string, string>, headers: Record<string, string> = {}): Promise<{ status: number; body: Answer; headers: Headers }> {
@@ -36,7 +41,8 @@ async function resolve(base: string, q: Record<string, string>, headers: Record<
 
 beforeAll(async () => {
   p = await createPenumbra(configFrom(env), { sink: false });
-  ({ itemId, profileVersion: version } = await ingestFixture(p.ctx));
+  // 25 % of mobile users get the shadow, 25 % its control cohort, the rest the original.
+  ({ itemId, profileVersion: version } = await ingestFixture(p.ctx, mobileShadow(25)));
   await p.ctx.profileStore.waitForVersion(itemId, version);
   await waitFor('catalog entry', () => p.ctx.catalog.find(itemId));
   // Start the (lazy) exposure counter now, so it has caught up when the exposures test reads it.
@@ -58,15 +64,20 @@ test('answers equal trafficSplit for a sample of users, with artifact and launch
     expect(headers.get('cache-control')).toBe('no-store');
     expect(headers.get('access-control-allow-origin')).toBe('*');
     const want = trafficSplit({ userId, deviceType: 'android', country: 'DE' }, compiled);
-    expect({ variant: body.variant, bucket: body.bucket, reason: body.reason }).toEqual(want);
+    expect({ variant: body.variant, bucket: body.bucket, reason: body.reason, ...(body.controlOf ? { controlOf: body.controlOf } : {}) }).toEqual(want);
+    // The token signs exactly this decision, for a day.
+    const v = verifyAssignment(body.token, p.ctx.assignmentKeys, Date.now());
+    expect(v.ok && v.claims).toMatchObject({ itemId, userId, variant: body.variant, profileVersion: version });
+    expect(v.ok && v.claims.controlOf).toBe(body.controlOf);
+    expect(Math.abs(body.tokenExpiresAt - (Date.now() + 86_400_000))).toBeLessThan(60_000);
     expect(body.profileVersion).toBe(version);
     expect(body.artifactUrl).toBe(`/api/v1/items/${itemId}/artifacts/${body.variant}?version=${entry.version}`);
     expect(body.launchUrl).toBe(`/d/${itemId}/${entry.version}/${body.variant}/${entry.entry}`);
     expect(body.derived).toEqual({});
     seen.add(body.variant);
   }
-  // 50 % of mobile users: both variants must show up in 120 users.
-  expect([...seen].sort()).toEqual(['checkout-v2', 'original']);
+  // 25 % shadow + 25 % control of mobile users: all three arms show up in 120 users.
+  expect([...seen].sort()).toEqual(['checkout-v2', 'control', 'original']);
   // Rules apply: a desktop user never gets the shadow.
   const desk = await resolve(p.url, { itemId, userId: users[0], deviceType: 'windows' });
   expect(desk.body).toMatchObject({ variant: 'original', reason: 'no_match' });
@@ -93,7 +104,7 @@ test('derives deviceType and country from headers when the query omits them', as
 test('unknown items get the original, never an error; bad queries get 422 with field paths', async () => {
   const unknown = await resolve(p.url, { itemId: 'com.nobody.here', userId: 'u1', deviceType: 'android' });
   expect(unknown.status).toBe(200);
-  expect(unknown.body).toEqual({ itemId: 'com.nobody.here', variant: 'original', artifactUrl: null, launchUrl: null, profileVersion: 0, reason: 'no_profile', bucket: -1, derived: {} });
+  expect(unknown.body).toEqual({ itemId: 'com.nobody.here', variant: 'original', artifactUrl: null, launchUrl: null, profileVersion: 0, reason: 'no_profile', bucket: -1, derived: {}, token: expect.any(String), tokenExpiresAt: expect.any(Number) });
   const bad = await fetch(`${p.url}/api/v1/resolve?itemId=${itemId}&userId=${'x'.repeat(300)}&attr.b%40d=1`);
   expect(bad.status).toBe(422);
   expect(bad.headers.get('content-type')).toMatch(/application\/problem\+json/);
@@ -108,7 +119,13 @@ test('launch redirects to the resolved variant and keeps a browser in its bucket
     expect(res.status).toBe(302);
     // The user id rides along so the injected library reports telemetry under it.
     // …on the item pages' own origin, never the console's (connectors/http/content-origin.ts).
-    expect(res.headers.get('location')).toBe(`${p.contentUrl}${body.launchUrl}?penumbra_uid=${encodeURIComponent(userId)}`);
+    // So does the assignment token, which the library sends with every batch.
+    const location = new URL(res.headers.get('location')!);
+    expect(`${location.origin}${location.pathname}`).toBe(`${p.contentUrl}${body.launchUrl}`);
+    expect([...location.searchParams.keys()]).toEqual(['penumbra_uid', 'penumbra_token']);
+    expect(location.searchParams.get('penumbra_uid')).toBe(userId);
+    const claims = verifyAssignment(location.searchParams.get('penumbra_token'), p.ctx.assignmentKeys, Date.now(), { userId, variant: body.variant, itemId });
+    expect(claims.ok).toBe(true);
     expect(new URL(p.contentUrl).origin).not.toBe(new URL(p.url).origin);
     expect(res.headers.get('set-cookie')).toBeNull();
   }
@@ -180,7 +197,11 @@ test('a resolver-only process started while Kafka is DOWN answers from the snaps
     const q = { itemId, userId, deviceType: 'android' };
     const [live, offline] = await Promise.all([resolve(p.url, q), resolve(child.url, q)]);
     expect(offline.status).toBe(200);
-    expect(offline.body).toEqual(live.body);
+    // Same decision; the token differs at most in its issue time, and is signed with the key the
+    // data folder's processes share, so the main process verifies what the child signed.
+    const strip = ({ token: _t, tokenExpiresAt: _e, ...rest }: Answer) => rest;
+    expect(strip(offline.body)).toEqual(strip(live.body));
+    expect(verifyAssignment(offline.body.token, p.ctx.assignmentKeys, Date.now(), { userId, variant: live.body.variant }).ok).toBe(true);
   }
   const health = (await (await fetch(`${child.url}/api/v1/health`)).json()) as { status: string; checks: Record<string, Record<string, unknown>> };
   expect(health.status).toBe('degraded');
