@@ -50,6 +50,7 @@ beforeAll(async () => {
     ...HOSTILE_SELECTORS.map((selector, i) => ({ id: `hostile-${i}`, selector, event: 'click' as const })),
   ];
   cfg.traffic = { percentage: 100, match: 'all', rules: [] };
+  cfg.control = false; // everyone in the shadow (a control cohort would take half)
   const res = await fetch(`${t.url}/api/v1/items`, { method: 'POST', headers: t.auth('operator'), body: uploadForm(await fixtureArchive('multi-page-web', 'zip'), cfg) });
   expect(res.status).toBe(201);
   itemId = ((await res.json()) as { item: { itemId: string } }).item.itemId;
