@@ -38,6 +38,7 @@ function shadows(percentage: number) {
     instrumentation: { capture: { performance: true, errors: true, usage: true }, points: [{ id: 'buy', selector: '#buy', event: 'click' }], sampleRate: 1 },
     endpoints: { api: 'https://shadow-api.example.com/v1' },
     traffic: { percentage, match: 'all', rules: [] },
+    control: false, // shares up to 100 % (with a control cohort one shadow takes at most 50 %)
   }];
 }
 
