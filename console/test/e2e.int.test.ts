@@ -302,9 +302,10 @@ test('4. with the simulator running, exposure counts and the dashboard charts mo
   const throughput = page.locator('.chart[aria-label^="Throughput"]');
   await throughput.waitFor({ timeout: 60_000 });
   const chartState = () => throughput.evaluate((el) => ({ label: el.getAttribute('aria-label') ?? '', points: Number(el.getAttribute('data-points') ?? '0') }));
-  const before = await until('the throughput chart to show data for both variants', async () => {
+  // The shadow and its control cohort send telemetry (the untouched original sends none).
+  const before = await until('the throughput chart to show data for the shadow and its control', async () => {
     const s = await chartState();
-    return s.points > 0 && s.label.includes('original latest') && !/original latest no data/.test(s.label) && s.label.includes(`${SHADOW} latest`) ? s : null;
+    return s.points > 0 && s.label.includes('control latest') && !/control latest no data/.test(s.label) && s.label.includes(`${SHADOW} latest`) ? s : null;
   }, 60_000, 250);
   await until('the throughput chart to move', async () => {
     const s = await chartState();
