@@ -207,6 +207,7 @@ test('the original variant sends nothing', async () => {
 }, 30000);
 
 test('a control user gets the original, instrumented, talking to the original API; both arms arrive verified on Kafka and in DuckDB', async () => {
+  const sse = sseCollector(`${t.url}/api/v1/stream?itemId=${ITEM}&access_token=${TOKENS.viewer}`);
   // Users of their own (the first test's shadow user has events already).
   const [shadowUser, controlUser] = [(await usersIn(t, ITEM, 'checkout-v2', 1, { prefix: 'arm-' }))[0].userId, (await usersIn(t, ITEM, 'control', 1, { prefix: 'arm-' }))[0].userId];
   for (const [user, variant] of [[shadowUser, 'checkout-v2'], [controlUser, 'control']] as const) {
@@ -245,6 +246,11 @@ test('a control user gets the original, instrumented, talking to the original AP
   expect(kafka.every((e) => e.verified && e.unverifiedReason === null)).toBe(true);
   expect(new Set(kafka.filter((e) => e.variant === 'control').map((e) => e.controlOf))).toEqual(new Set(['checkout-v2']));
   expect(kafka.filter((e) => e.variant !== 'control').every((e) => e.controlOf === null)).toBe(true);
+  // Both arms show sessions in the live windows (what the dashboard draws), with no simulator.
+  type W = { variant: string; sessions: number };
+  const arm = (v: string) => sse.events.some((e) => e.event === 'metrics' && (e.data as W).variant === v && (e.data as W).sessions > 0);
+  await waitFor('live windows with sessions for the shadow and its control', async () => arm('checkout-v2') && arm('control'), 15000);
+  sse.close();
 }, 60000);
 
 test('forged batches are stored, unverified, with the reason: no token, a token for another variant, an expired token', async () => {
