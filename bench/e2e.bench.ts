@@ -5,7 +5,9 @@
  *    aggregated by the metrics processor AND committed into DuckDB by the warehouse sink —
  *    collector (HTTP, validation, Avro, acks=all) → Kafka → processors → DuckDB. Load: several
  *    concurrent HTTP posters (worker threads, keep-alive) sending 400-event batches with
- *    timestamps "now" for `durationMs`.
+ *    timestamps "now" for `durationMs`, each batch with a valid assignment token for its user and
+ *    variant (signed up front with the deployment's key ring), so the collector's one HMAC
+ *    verification per batch is part of the figure.
  *  - peers, each a process of its own (bench/peer-consume.ts), consuming the same telemetry.raw
  *    topic right after: a kafkajs consumer counting only (no decode, no storage) — the raw
  *    consumption ceiling of this machine — and one decoding every record with avsc and
@@ -36,6 +38,7 @@ import { createKafka, AvroProducer } from '../pipeline/kafka/client.ts';
 import { provisionAll } from '../pipeline/kafka/setup.ts';
 import { createPenumbra } from '../pipeline/app/penumbra.ts';
 import { createWarehouseSink } from '../connectors/duckdb-sink/sink.ts';
+import { claimsFor, signAssignment } from '../pipeline/assignment-token/token.ts';
 import { streamHandles } from '../pipeline/telemetry/feature.ts';
 import { peerConsume } from './peer-consume.ts';
 import type { BenchOptions, BenchResult } from './types.ts';
@@ -49,7 +52,7 @@ const IN_FLIGHT = 2;
 const POSTER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const http = require('node:http');
-const { port, deadline, batch, id, inFlight } = workerData;
+const { port, deadline, batch, id, inFlight, tokens } = workerData;
 const agent = new http.Agent({ keepAlive: true, maxSockets: inFlight });
 let seq = 0, accepted = 0, failed = 0, batches = 0;
 function body() {
@@ -63,7 +66,8 @@ function body() {
     ev += (k ? ',' : '') + '{"id":"w' + id + '-' + n + '-' + k + '","type":"' + type + '","name":"' + (type === 'usage' ? 'buy' : type === 'error' ? 'E' : 'api') +
       '","ts":' + now + (type === 'request' ? ',"value":' + (80 + ((k * 37 + n) % 120)) + ',"attrs":{"status":"' + (k % 97 === 0 ? 503 : 200) + '"}' : '') + '}';
   }
-  return '{"itemId":"' + item + '","version":"1","variant":"' + variant + '","profileVersion":1,"sessionId":"w' + id + '-s' + n + '","userId":"u' + (n % 5000) + '","sentAt":' + now + ',"events":[' + ev + ']}';
+  // tokens[n % 5000] is signed for exactly this item, variant and user (5000 is a multiple of 4).
+  return '{"itemId":"' + item + '","version":"1","variant":"' + variant + '","profileVersion":1,"sessionId":"w' + id + '-s' + n + '","userId":"u' + (n % 5000) + '","sentAt":' + now + ',"token":"' + tokens[n % 5000] + '","events":[' + ev + ']}';
 }
 function post(b) {
   return new Promise((resolve) => {
@@ -213,7 +217,11 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
 
     const start = Date.now();
     const deadline = start + durationMs;
-    const workers = Array.from({ length: WORKERS }, (_, id) => new Worker(POSTER, { eval: true, workerData: { port, deadline, batch: BATCH, id, inFlight: IN_FLIGHT } }));
+    // One token per poster batch identity: n % 5000 fixes the user and (5000 being a multiple of 4) the item and variant.
+    const tokens = Array.from({ length: 5000 }, (_, m) => signAssignment(claimsFor({
+      itemId: `bench.item${m % 2}`, userId: `u${m}`, variant: (m >> 1) % 2 === 0 ? 'original' : 'shadow', profileVersion: 1,
+    }, Date.now()), p.ctx.assignmentKeys));
+    const workers = Array.from({ length: WORKERS }, (_, id) => new Worker(POSTER, { eval: true, workerData: { port, deadline, batch: BATCH, id, inFlight: IN_FLIGHT, tokens } }));
     const results = workers.map((w) => new Promise<{ accepted: number; failed: number; batches: number }>((resolve, reject) => {
       w.once('message', resolve);
       w.once('error', reject);
