@@ -68,6 +68,7 @@ export const shadowConfigSchema = z.object({
   }).optional(),
   endpoints: z.record(z.string(), z.string()).optional(),
   traffic: z.object({ percentage: z.number(), match: z.enum(['all', 'any']).optional(), rules: z.array(ruleSchema).optional() }).optional(),
+  control: z.boolean().optional().describe('Equally sized control cohort (variant control: the original, instrumented alike, no endpoint rewrites); default true. A shadow with a control takes its share twice (one shadow: at most 50 %)'),
 });
 export const putConfigSchema = z.object({
   shadows: z.array(z.unknown()).describe('Shadow configs (see shadowConfigSchema); validated against the item manifest'),
