@@ -97,7 +97,12 @@ export class ProfileStore {
     try {
       const data = JSON.parse(readFileSync(this.snapshotFile, 'utf8')) as { profiles: ShadowProfile[] };
       let n = 0;
-      for (const p of data.profiles) if (this.apply(p)) n++;
+      for (const p of data.profiles) {
+        // A snapshot written before control cohorts existed has no `control` on its shadows: read
+        // it like a v1 profile record (control off), so a restart with Kafka down moves nobody.
+        const shadows = p.shadows.map((x) => (x.control === undefined ? { ...x, control: false } : x));
+        if (this.apply({ ...p, shadows })) n++;
+      }
       if (n > 0 && this.source === 'empty') this.source = 'snapshot';
       return n;
     } catch {
