@@ -207,7 +207,7 @@ test('the original variant sends nothing', async () => {
 }, 30000);
 
 test('a control user gets the original, instrumented, talking to the original API; both arms arrive verified on Kafka and in DuckDB', async () => {
-  const sse = sseCollector(`${t.url}/api/v1/stream?itemId=${ITEM}&access_token=${TOKENS.viewer}`);
+  const sse = sseCollector(`${t.url}/api/v1/stream?itemId=${ITEM}`, { authorization: `Bearer ${TOKENS.viewer}` });
   // Users of their own (the first test's shadow user has events already).
   const [shadowUser, controlUser] = [(await usersIn(t, ITEM, 'checkout-v2', 1, { prefix: 'arm-' }))[0].userId, (await usersIn(t, ITEM, 'control', 1, { prefix: 'arm-' }))[0].userId];
   for (const [user, variant] of [[shadowUser, 'checkout-v2'], [controlUser, 'control']] as const) {
