@@ -44,7 +44,8 @@ beforeAll(async () => {
   t.p.ctx.ingest.publicUrl = t.url;
   const files = sampleExpoFiles();
   const archive = await writeArchive({ manifest: manifestFromFiles(files), files }, 'zip');
-  const shadow = { name: SHADOW, instrumentation: { capture: { performance: true, errors: true, usage: true }, points: [], sampleRate: 1 }, endpoints: { api: SHADOW_API }, traffic: { percentage: 50, match: 'all', rules: [{ attribute: 'runtimeVersion', op: 'in', values: ['1.0.0'] }] } };
+  const shadow = { name: SHADOW, instrumentation: { capture: { performance: true, errors: true, usage: true }, points: [], sampleRate: 1 }, endpoints: { api: SHADOW_API }, traffic: { percentage: 25, match: 'all', rules: [{ attribute: 'runtimeVersion', op: 'in', values: ['1.0.0'] }] } };
+  // 25 % shadow, 25 % its control cohort (the original bundle with the RN library: issue 11), 50 % original.
   const res = await fetch(`${t.url}/api/v1/items`, { method: 'POST', headers: t.auth('operator'), body: uploadForm(archive, shadow) });
   expect(res.status).toBe(201);
 }, 90_000);
@@ -87,6 +88,7 @@ async function deviceFor(variant: string): Promise<string> {
 test('conforming, signed manifests per variant; assets hash as announced; the split is the resolver\'s', async () => {
   const shadowDevice = await deviceFor(SHADOW);
   const originalDevice = await deviceFor('original');
+  const controlDevice = await deviceFor('control');
   const a = await ask({ ...BASE, 'penumbra-user-id': shadowDevice });
   expect(a.status).toBe(200);
   expect(a.headers.get('expo-protocol-version')).toBe('1');
@@ -105,6 +107,14 @@ test('conforming, signed manifests per variant; assets hash as announced; the sp
   // The token in extra is a valid assignment token for this device and variant.
   const token = (m.extra.penumbra as { token: string }).token;
   expect(verifyAssignment(token, parseKeyRing(KEYS), Date.now(), { itemId: ITEM, userId: shadowDevice, variant: SHADOW })).toMatchObject({ ok: true });
+  // The control: the original's endpoints, instrumented, and a token that says whose control it is.
+  const c = manifests.get(controlDevice)!;
+  expect(c).toMatchObject({ metadata: { item: ITEM, variant: 'control' }, extra: { apiBase: 'https://api.example.com/v1', penumbra: { userId: controlDevice, variant: 'control', controlOf: SHADOW } } });
+  expect(verifyAssignment((c.extra.penumbra as { token: string }).token, parseKeyRing(KEYS), Date.now(), { itemId: ITEM, userId: controlDevice, variant: 'control', controlOf: SHADOW })).toMatchObject({ ok: true });
+  const controlBundle = await (await fetch(c.launchAsset.url)).text();
+  expect(controlBundle.startsWith('globalThis.__PENUMBRA__=')).toBe(true);
+  expect(controlBundle).not.toContain(SHADOW_API);
+  expect(new Set([m.id, c.id, manifests.get(originalDevice)!.id]).size).toBe(3);
 
   // Assets: served bytes hash to what the manifest says (plain, gzip and br alike), immutable.
   for (const asset of [m.launchAsset, ...m.assets]) {
@@ -142,9 +152,9 @@ test('conforming, signed manifests per variant; assets hash as announced; the sp
   // Every manifest answer was an exposure through the resolver.
   const counts = await waitFor('exposures', async () => {
     const r = (await (await fetch(`${t.url}/api/v1/exposures?itemId=${ITEM}`, { headers: t.auth('viewer') })).json()) as { counts: Record<string, number> };
-    return (r.counts[SHADOW] ?? 0) > 0 && (r.counts.original ?? 0) > 0 ? r.counts : undefined;
+    return (r.counts[SHADOW] ?? 0) > 0 && (r.counts.original ?? 0) > 0 && (r.counts.control ?? 0) > 0 ? r.counts : undefined;
   }, 15_000);
-  expect(counts[SHADOW] + counts.original).toBeGreaterThanOrEqual(manifests.size);
+  expect(counts[SHADOW] + counts.original + counts.control).toBeGreaterThanOrEqual(manifests.size);
 }, 60_000);
 
 test('the shadow bundle runs with React Native stubbed and its telemetry reaches Kafka and DuckDB', async () => {
@@ -189,7 +199,7 @@ test('a ramp is monotone per device, and a changed shadow (PUT) is a new update 
   const before = await variantOf();
   const cur = await fetch(`${t.url}/api/v1/items/${ITEM}/shadow-config`, { headers: t.auth('viewer') });
   const profile = (await cur.json()) as { profileVersion: number; shadows: Record<string, unknown>[] };
-  const shadows = profile.shadows.map((s) => ({ ...s, endpoints: { api: 'https://shadow-api-2.example.com/v1' }, traffic: { ...(s.traffic as object), percentage: 90 } }));
+  const shadows = profile.shadows.map((s) => ({ ...s, endpoints: { api: 'https://shadow-api-2.example.com/v1' }, traffic: { ...(s.traffic as object), percentage: 45 } }));
   const put = await fetch(`${t.url}/api/v1/items/${ITEM}/shadow-config`, { method: 'PUT', headers: { ...t.auth('operator'), 'content-type': 'application/json', 'if-match': `"${profile.profileVersion}"` }, body: JSON.stringify({ shadows }) });
   expect(put.status).toBe(200);
   const after = await waitFor('the new profile served', async () => {
@@ -197,10 +207,14 @@ test('a ramp is monotone per device, and a changed shadow (PUT) is a new update 
     return a.some((m) => m.extra.apiBase === 'https://shadow-api-2.example.com/v1') ? a : undefined;
   }, 10_000);
   for (const [i, m] of before.entries()) {
-    // Nobody on the shadow at 50 % leaves it at 90 %; the shadow's bytes changed, so its id did.
+    // Nobody on the shadow (or its control) at 25 % leaves it at 45 %; the shadow's bytes changed,
+    // so its id did; the control's (the original, instrumented) did not.
     if (m.metadata.variant === SHADOW) {
       expect(after[i].metadata.variant).toBe(SHADOW);
       expect(after[i].id).not.toBe(m.id);
+    } else if (m.metadata.variant === 'control') {
+      expect(after[i].metadata.variant).toBe('control');
+      expect(after[i].id).toBe(m.id);
     } else if (after[i].metadata.variant === 'original') expect(after[i].id).toBe(m.id);
   }
   expect(after.filter((m) => m.metadata.variant === SHADOW).length).toBeGreaterThan(before.filter((m) => m.metadata.variant === SHADOW).length);

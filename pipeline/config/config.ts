@@ -103,7 +103,11 @@ export interface PenumbraConfig {
   fileCacheBytes: number;
   /** DuckDB buffer-pool limit of the warehouse sink (DuckDB's own default is 80 % of RAM). */
   duckdbMemoryLimit: string;
-  /** HS256 key ring of assignment tokens (pipeline/assignment-token); null = tokens are not issued. */
+  /**
+   * HS256 key ring of assignment tokens (pipeline/assignment-token), first signs, all verify;
+   * null = not configured: createPenumbra then uses `<data>/assignment-keys`, generated once
+   * (pipeline/assignment-token/key-file.ts), so resolve always issues tokens.
+   */
   assignmentKeys: KeyRing | null;
   /** Expo Updates code signing: PEM RSA private key file and the keyid apps verify with (pipeline/mobile). */
   expoSigningKeyFile: string | null;
@@ -176,7 +180,7 @@ export const ENV_VARS = {
   PENUMBRA_FILE_CACHE_BYTES: 'Memory for single item-page files served under /d/ (LRU; default 67108864)',
   PENUMBRA_TOKEN: 'CLI: operator token for commands that call the API (instead of --token)',
   PENUMBRA_DUCKDB_MEMORY_LIMIT: 'Memory limit of the warehouse DuckDB, e.g. 512MB or 2GB (default 512MB)',
-  PENUMBRA_ASSIGNMENT_KEYS: 'Assignment token keys kid:base64secret,… (first signs, all verify; ≥ 32 bytes each)',
+  PENUMBRA_ASSIGNMENT_KEYS: 'Assignment token keys kid:base64secret,… (first signs, all verify; ≥ 32 bytes each; shared by every process of a deployment; unset: <data>/assignment-keys)',
   PENUMBRA_EXPO_SIGNING_KEY_FILE: 'PEM RSA private key signing Expo Updates manifests and directives (apps send expo-expect-signature)',
   PENUMBRA_EXPO_SIGNING_KEY_ID: 'keyid of that key, as in the app\'s codeSigningMetadata (default "main")',
   PENUMBRA_DEDUP_HORIZON_MINUTES: 'Warehouse: an event id repeated within this many minutes of arrival is stored once (default 60)',

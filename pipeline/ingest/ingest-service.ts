@@ -15,7 +15,7 @@ import type { BlobStore } from '../../connectors/blob-store/blob-store.ts';
 import { readArchiveBuffer, writeArchive, detectFormat, type ArchiveLimits, type ItemTree } from '../shadowing/archive.ts';
 import { parseShadowConfigs } from '../shadowing/shadow-config.ts';
 import { applyControl, applyShadowConfig, type ShadowReport } from '../shadowing/apply.ts';
-import { applyExpoShadow } from '../mobile/rn-shadow.ts';
+import { applyExpoControl, applyExpoShadow } from '../mobile/rn-shadow.ts';
 import type { ShadowConfig, ShadowProfile, ShadowSpec } from '../domain/types.ts';
 import { CONTROL, ORIGINAL } from '../domain/types.ts';
 import type { CatalogEntry, CatalogVariant } from '../../schemas/types.generated.ts';
@@ -76,10 +76,16 @@ export async function buildShadow(tree: ItemTree, cfg: ShadowConfig, format: 'zi
   return { bytes, report, files: shadowTree.files.size };
 }
 
-/** The control arm's archive (pipeline/shadowing applyControl). Deterministic. */
-export async function buildControl(tree: ItemTree, format: 'zip' | 'tar.gz', ctx: { library: { fileName: string; source: string }; publicUrl: string; profileVersion: number }) {
-  const { tree: controlTree, report } = applyControl(tree, {
-    library: ctx.library,
+/**
+ * The control arm's archive: the original with the instrumentation and no endpoint rewrites
+ * (pipeline/shadowing applyControl; update bundles: pipeline/mobile applyExpoControl with the React
+ * Native library). Deterministic.
+ */
+export async function buildControl(tree: ItemTree, format: 'zip' | 'tar.gz', ctx: { library: { fileName: string; source: string }; rnLibrary?: { fileName: string; source: string }; publicUrl: string; profileVersion: number }) {
+  const expo = tree.manifest.runtimeVersion !== undefined;
+  if (expo && !ctx.rnLibrary) throw new ValidationError(`${tree.manifest.id} is an update bundle but no React Native library is configured`);
+  const { tree: controlTree, report } = (expo ? applyExpoControl : applyControl)(tree, {
+    library: expo ? ctx.rnLibrary! : ctx.library,
     identity: { itemId: tree.manifest.id, version: tree.manifest.version, variant: CONTROL, profileVersion: ctx.profileVersion },
     runtimeConfigUrl: runtimeConfigUrl(ctx.publicUrl, tree.manifest.id, CONTROL),
     telemetryUrl: `${ctx.publicUrl}/api/v1/telemetry`,
@@ -114,7 +120,7 @@ export async function ingestDigitalItem(deps: IngestDeps, input: IngestInput): P
       : stripArtifacts(current?.shadows ?? []).filter((s) => Object.keys(s.endpoints).every((k) => manifest.endpoints && k in manifest.endpoints));
     const profileVersion = (current?.profileVersion ?? 0) + 1;
     const built = await Promise.all(configs.map((c) => buildShadow(tree, c, format, { library, rnLibrary, publicUrl: deps.publicUrl, profileVersion })));
-    const control = needsControl(configs) ? await buildControl(tree, format, { library, publicUrl: deps.publicUrl, profileVersion }) : null;
+    const control = needsControl(configs) ? await buildControl(tree, format, { library, rnLibrary, publicUrl: deps.publicUrl, profileVersion }) : null;
     // All checks passed: now (and only now) write blobs.
     const original = await deps.blobs.put(input.archive);
     const shadows: ShadowSpec[] = [];
