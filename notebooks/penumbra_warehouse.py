@@ -34,6 +34,10 @@ TABLES = (
     "alerts",
     "audit",
     "dead_letters",
+    "change_features",
+    "rollout_outcomes",
+    "risk_scores",
+    "risk_models",
     "sink_offsets",
 )
 

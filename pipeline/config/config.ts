@@ -62,6 +62,14 @@ export interface TopicNames {
   alertRules: string;
   audit: string;
   dlq: string;
+  /** [added #13] change features of each ingested version (pipeline/change-features). */
+  changeFeatures: string;
+  /** [added #13] rollout-risk scores (pipeline/risk-model). */
+  riskScores: string;
+  /** [added #13] how version rollouts ended: the risk model's labels. */
+  riskOutcomes: string;
+  /** [added #13] trained risk model versions (compacted). */
+  riskModels: string;
 }
 
 export interface PenumbraConfig {
@@ -229,6 +237,10 @@ export function topicNames(prefix: string): TopicNames {
     alertRules: `${prefix}alert.rules`,
     audit: `${prefix}audit`,
     dlq: `${prefix}dlq`,
+    changeFeatures: `${prefix}change.features`,
+    riskScores: `${prefix}risk.scores`,
+    riskOutcomes: `${prefix}risk.outcomes`,
+    riskModels: `${prefix}risk.models`,
   };
 }
 
