@@ -142,6 +142,7 @@ export function createItemsRouter(deps: ItemsRouterDeps): Router {
       item: itemView(catalog, profiles, result.entry.itemId),
       profile: publicConfigView(result.profile),
       reports: result.reports,
+      risk: result.risk ? { featuresId: result.risk.featuresId, ...result.risk.score } : null,
     });
   });
 

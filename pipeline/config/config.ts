@@ -111,6 +111,8 @@ export interface PenumbraConfig {
   fileCacheBytes: number;
   /** DuckDB buffer-pool limit of the warehouse sink (DuckDB's own default is 80 % of RAM). */
   duckdbMemoryLimit: string;
+  /** [#13] Rollout-risk model: retraining schedule, training window and minimum history, Python interpreter. */
+  risk: { retrainHours: number; windowDays: number; minRows: number; minClass: number; python: string };
   /** HS256 key ring of assignment tokens (pipeline/assignment-token); null = tokens are not issued. */
   assignmentKeys: KeyRing | null;
   /** Expo Updates code signing: PEM RSA private key file and the keyid apps verify with (pipeline/mobile). */
@@ -200,6 +202,11 @@ export const ENV_VARS = {
   PENUMBRA_S3_PREFIX: 'Key prefix inside the bucket (default none)',
   PENUMBRA_S3_FORCE_PATH_STYLE: 'true/false: path-style URLs (default true with an endpoint, false for AWS)',
   PENUMBRA_S3_PORT: 'Local stack: S3Proxy port (default 8333)',
+  PENUMBRA_RISK_RETRAIN_HOURS: 'Retrain the rollout-risk model every N hours (default 24; 0 = only on demand)',
+  PENUMBRA_RISK_WINDOW_DAYS: 'Training window of the rollout-risk model in days (default 90)',
+  PENUMBRA_RISK_MIN_ROWS: 'Labelled rollouts needed to train a risk model (default 30; fewer → the documented prior)',
+  PENUMBRA_RISK_MIN_CLASS: 'Regressions and successes each needed to train (default 5)',
+  PENUMBRA_PYTHON: 'Python interpreter that trains the risk model (default python3; needs scikit-learn, skl2onnx)',
   PENUMBRA_CONFIG_FILE: 'Optional JSON file with any of these variables',
   PENUMBRA_KAFKA_PORT: 'Local stack: Kafka broker port',
   PENUMBRA_CONTROLLER_PORT: 'Local stack: KRaft controller port',
@@ -483,6 +490,13 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Penumbr
     topicRetentionBytes,
     fileCacheBytes: int('PENUMBRA_FILE_CACHE_BYTES', 64 * 1024 * 1024, 0, 16 * 1024 * 1024 * 1024),
     duckdbMemoryLimit,
+    risk: {
+      retrainHours: int('PENUMBRA_RISK_RETRAIN_HOURS', 24, 0, 24 * 365),
+      windowDays: int('PENUMBRA_RISK_WINDOW_DAYS', 90, 1, 3650),
+      minRows: int('PENUMBRA_RISK_MIN_ROWS', 30, 4, 1_000_000),
+      minClass: int('PENUMBRA_RISK_MIN_CLASS', 5, 2, 1_000_000),
+      python: merged.PENUMBRA_PYTHON || 'python3',
+    },
     assignmentKeys,
     expoSigningKeyFile: merged.PENUMBRA_EXPO_SIGNING_KEY_FILE ? path.resolve(cwd, merged.PENUMBRA_EXPO_SIGNING_KEY_FILE) : null,
     expoSigningKeyId,

@@ -32,6 +32,21 @@ export interface IngestDeps {
   publicUrl: string;
   limits?: Partial<ArchiveLimits>;
   publishCatalog: (entry: CatalogEntry) => Promise<void>;
+  /**
+   * [#13] Change assessment, set by the risk feature (pipeline/risk-model/feature.ts): computes
+   * the change features and risk score of the new version before anything is stored, and
+   * publishes them once the ingest succeeded. Failing here never fails the ingest (it logs and
+   * returns null); absent in processes without the feature.
+   */
+  assess?: (a: { tree: ItemTree; requestId: string; proactive: boolean }) => Promise<ChangeAssessment | null>;
+}
+
+/** What the risk feature hands back to the ingest core (pipeline/risk-model/assessor.ts). */
+export interface ChangeAssessment {
+  featuresId: string;
+  score: { probability: number; source: 'model' | 'prior'; modelVersion: number | null; note: string };
+  /** Publish the change-features record and the score (after the ingest succeeded). */
+  publish(): Promise<void>;
 }
 
 export interface IngestInput {
@@ -50,6 +65,8 @@ export interface IngestResult {
   entry: CatalogEntry;
   profile: ShadowProfile;
   reports: Record<string, ShadowReport>;
+  /** [#13] The new version's change assessment (null without the risk feature). */
+  risk: ChangeAssessment | null;
 }
 
 export function runtimeConfigUrl(publicUrl: string, itemId: string, variant: string): string {
@@ -87,6 +104,7 @@ export async function ingestDigitalItem(deps: IngestDeps, input: IngestInput): P
   }
   const library = await deps.library();
   const rnLibrary = manifest.runtimeVersion !== undefined ? await deps.rnLibrary?.() : undefined;
+  const risk = deps.assess ? await deps.assess({ tree, requestId: input.requestId, proactive: false }) : null;
 
   for (let attempt = 0; ; attempt++) {
     const current = deps.profiles.peek(manifest.id);
@@ -132,6 +150,7 @@ export async function ingestDigitalItem(deps: IngestDeps, input: IngestInput): P
     }, Date.now());
     await deps.publishCatalog(entry);
     deps.catalog.apply(entry);
-    return { entry, profile, reports };
+    await risk?.publish();
+    return { entry, profile, reports, risk };
   }
 }

@@ -1,0 +1,84 @@
+/**
+ * The item history the change features need, kept in memory from two topics:
+ *  - penumbra.risk.outcomes: each item's earlier rollouts and how they ended (and the global
+ *    counts of the window, which the prior uses);
+ *  - penumbra.telemetry.metrics: the current version's recent error-session rate, summed over
+ *    the 60 s windows of its baseline arms (`original`, and `control` once shadows have one) in
+ *    the last `errorWindowMs`.
+ * Pure state: the feature feeds it records; `inputsFor` reads it at a given time.
+ */
+import type { MetricWindow, RolloutOutcome } from '../../schemas/types.generated.ts';
+import type { HistoryInputs } from '../change-features/features.ts';
+
+export interface HistoryOptions {
+  /** Outcomes older than this are out of the window (default 90 days, the trainer's default). */
+  windowMs?: number;
+  /** Recent-error window (default 15 min). */
+  errorWindowMs?: number;
+}
+
+const BASELINE_VARIANTS = new Set(['original', 'control']);
+
+export class RiskHistory {
+  private readonly outcomes = new Map<string, RolloutOutcome>();
+  /** itemId → windowStart → { sessions, errorSessions } (60 s windows of baseline arms, summed). */
+  private readonly windows = new Map<string, Map<string, { at: number; sessions: number; errorSessions: number }>>();
+  readonly windowMs: number;
+  readonly errorWindowMs: number;
+
+  constructor(opts: HistoryOptions = {}) {
+    this.windowMs = opts.windowMs ?? 90 * 86_400_000;
+    this.errorWindowMs = opts.errorWindowMs ?? 15 * 60_000;
+  }
+
+  addOutcome(o: RolloutOutcome): void {
+    this.outcomes.set(o.id, o);
+  }
+
+  addWindow(w: MetricWindow): void {
+    if (w.windowSize !== 60_000 || !BASELINE_VARIANTS.has(w.variant)) return;
+    let m = this.windows.get(w.itemId);
+    if (!m) this.windows.set(w.itemId, (m = new Map()));
+    // A re-emitted window (late data) replaces the earlier emission of the same window and arm.
+    m.set(`${w.variant}@${w.windowStart}`, { at: w.windowEnd, sessions: w.sessions, errorSessions: w.errorSessions });
+  }
+
+  /** First outcome per (item, version) in the window: the end of that version's rollout. */
+  private ended(now: number, itemId?: string): RolloutOutcome[] {
+    const first = new Map<string, RolloutOutcome>();
+    for (const o of this.outcomes.values()) {
+      if (o.decidedAt < now - this.windowMs || o.decidedAt > now) continue;
+      if (itemId !== undefined && o.itemId !== itemId) continue;
+      const k = `${o.itemId}@${o.version}`;
+      const cur = first.get(k);
+      if (!cur || o.decidedAt < cur.decidedAt) first.set(k, o);
+    }
+    return [...first.values()].sort((a, b) => a.decidedAt - b.decidedAt);
+  }
+
+  /** Labelled rollouts in the window across all items (the prior's evidence). */
+  counts(now: number): { rollouts: number; regressions: number } {
+    const all = this.ended(now);
+    return { rollouts: all.length, regressions: all.filter((o) => o.outcome === 'regression').length };
+  }
+
+  inputsFor(itemId: string, now: number, currentIngestedAt: number | null, excludeVersion?: string): HistoryInputs {
+    const mine = this.ended(now, itemId).filter((o) => o.version !== excludeVersion);
+    let sessions = 0;
+    let errors = 0;
+    for (const w of this.windows.get(itemId)?.values() ?? []) {
+      if (w.at < now - this.errorWindowMs || w.at > now + 60_000) continue;
+      sessions += w.sessions;
+      errors += w.errorSessions;
+    }
+    const last = mine[mine.length - 1];
+    return {
+      priorRollouts: mine.length,
+      priorRegressions: mine.filter((o) => o.outcome === 'regression').length,
+      lastOutcome: last ? (last.outcome === 'regression' ? 'regression' : 'success') : null,
+      currentErrorRate: sessions > 0 ? errors / sessions : null,
+      currentSessions: sessions,
+      currentIngestedAt,
+    };
+  }
+}
