@@ -8,7 +8,7 @@
  * intercept + Σ contributions = logit(probability). A score lists the inputs that pushed it up
  * (positive terms), largest first; a test checks the identity on every score it makes.
  */
-import ort from 'onnxruntime-node';
+import type { InferenceSession } from 'onnxruntime-node';
 import { ValidationError } from '../errors.ts';
 
 export interface RiskModelMetadata {
@@ -47,16 +47,19 @@ export class LoadedRiskModel {
   private constructor(
     readonly meta: RiskModelMetadata,
     readonly version: number,
-    private readonly session: ort.InferenceSession,
+    private readonly session: InferenceSession,
+    private readonly ort: typeof import('onnxruntime-node'),
   ) {}
 
   static async load(onnxBytes: Buffer, meta: RiskModelMetadata, version: number): Promise<LoadedRiskModel> {
     if (!Array.isArray(meta.features) || meta.features.length === 0) throw new ValidationError('model metadata lists no features', [{ path: 'metadata/features', message: 'empty' }]);
+    // Loaded on first use: processes that never load a model never map the native library.
+    const ort = (await import('onnxruntime-node')).default;
     const session = await ort.InferenceSession.create(onnxBytes, { executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1 });
     for (const out of [meta.onnx.probabilityOutput, meta.onnx.contributionsOutput]) {
       if (!session.outputNames.includes(out)) throw new ValidationError(`ONNX model has no output ${out} (outputs: ${session.outputNames.join(', ')})`, [{ path: 'onnx', message: `missing output ${out}` }]);
     }
-    return new LoadedRiskModel(meta, version, session);
+    return new LoadedRiskModel(meta, version, session, ort);
   }
 
   /**
@@ -71,7 +74,9 @@ export class LoadedRiskModel {
     const f = this.meta.features;
     const data = new Float32Array(rows.length * f.length);
     rows.forEach((r, i) => f.forEach((name, j) => (data[i * f.length + j] = Number.isFinite(r[name]) ? r[name] : 0)));
-    const out = await this.session.run({ [this.meta.onnx.inputName]: new ort.Tensor('float32', data, [rows.length, f.length]) });
+    // Only the two float outputs are fetched: the int64 `label` output is not needed (and jest's
+    // VM realm cannot build BigInt64Array tensors from the native binding).
+    const out = await this.session.run({ [this.meta.onnx.inputName]: new this.ort.Tensor('float32', data, [rows.length, f.length]) }, [this.meta.onnx.probabilityOutput, this.meta.onnx.contributionsOutput]);
     const probs = out[this.meta.onnx.probabilityOutput].data as Float32Array;
     const contrib = out[this.meta.onnx.contributionsOutput].data as Float32Array;
     return rows.map((r, i) => {
