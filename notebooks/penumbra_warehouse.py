@@ -144,6 +144,18 @@ def traffic_split_reference():
     return module
 
 
+def risk_trainer():
+    """The rollout-risk trainer, ``pipeline/risk-model/train_risk.py``, as a module (the same code the
+    pipeline's retrain route runs: TRAINING_QUERY, evaluate, export_onnx, train)."""
+    import importlib.util
+
+    path = repo_root() / "pipeline" / "risk-model" / "train_risk.py"
+    spec = importlib.util.spec_from_file_location("penumbra_train_risk", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def write_out(numbers: dict) -> str | None:
     """Write the numbers a notebook computed as JSON to ``$PENUMBRA_NOTEBOOK_OUT`` (tests compare them).
 

@@ -215,6 +215,9 @@ export const ENV_VARS = {
   // Read by the notebooks only (listed so an analyst's shell does not stop `npm start`).
   PENUMBRA_ITEM: 'Notebooks: item the readout is about',
   PENUMBRA_NOTEBOOK_OUT: 'Notebooks: where to write the computed numbers (CI comparison)',
+  PENUMBRA_API_URL: 'Notebooks: Penumbra API the risk notebook registers its model with (optional)',
+  PENUMBRA_API_TOKEN: 'Notebooks: admin token for PENUMBRA_API_URL',
+  PENUMBRA_RISK_MIN_ROWS_NOTEBOOK: 'Notebooks: minimum labelled rollouts the risk notebook trains on (default 30)',
 } as const;
 
 export type EnvName = keyof typeof ENV_VARS;

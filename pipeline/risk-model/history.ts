@@ -43,17 +43,21 @@ export class RiskHistory {
     m.set(`${w.variant}@${w.windowStart}`, { at: w.windowEnd, sessions: w.sessions, errorSessions: w.errorSessions });
   }
 
-  /** First outcome per (item, version) in the window: the end of that version's rollout. */
+  /**
+   * One outcome per (item, version) in the window, as the trainer's TRAINING_QUERY labels it: a
+   * regression if any outcome of the version is one (a guardrail may roll a version back after
+   * its schedule finished), else a success; dated by its first outcome.
+   */
   private ended(now: number, itemId?: string): RolloutOutcome[] {
-    const first = new Map<string, RolloutOutcome>();
+    const byVersion = new Map<string, RolloutOutcome>();
     for (const o of this.outcomes.values()) {
-      if (o.decidedAt < now - this.windowMs || o.decidedAt > now) continue;
       if (itemId !== undefined && o.itemId !== itemId) continue;
       const k = `${o.itemId}@${o.version}`;
-      const cur = first.get(k);
-      if (!cur || o.decidedAt < cur.decidedAt) first.set(k, o);
+      const cur = byVersion.get(k);
+      if (!cur) byVersion.set(k, o);
+      else byVersion.set(k, { ...cur, outcome: cur.outcome === 'regression' || o.outcome === 'regression' ? 'regression' : 'success', decidedAt: Math.min(cur.decidedAt, o.decidedAt) });
     }
-    return [...first.values()].sort((a, b) => a.decidedAt - b.decidedAt);
+    return [...byVersion.values()].filter((o) => o.decidedAt >= now - this.windowMs && o.decidedAt <= now).sort((a, b) => a.decidedAt - b.decidedAt);
   }
 
   /** Labelled rollouts in the window across all items (the prior's evidence). */

@@ -157,19 +157,21 @@ describe('outcomes and history', () => {
     expect(detectOutcome({ ...base, state: 'active' }, { ...base, profileVersion: 4, itemVersion: '1.2.0', state: 'rolled_back' })).toBeNull();
   });
 
-  it('history counts the first outcome per version in the window and the baseline arms\' recent error rate', () => {
+  it('history: one outcome per version in the window (a regression if any) and the baseline arms\' recent error rate', () => {
     const h = new RiskHistory({ windowMs: 10_000, errorWindowMs: 120_000 });
     const o = (id: string, version: string, outcome: string, at: number) => ({ id, itemId: 'i', version, shadow: 's', outcome, cause: 'x', actor: 'a', profileVersion: 1, startedAt: null, decidedAt: at });
     h.addOutcome(o('1', '1.0.0', 'regression', 95_000));
-    h.addOutcome(o('2', '1.0.0', 'success', 96_000)); // a later outcome of the same version does not count
+    h.addOutcome(o('2', '1.0.0', 'success', 96_000)); // any regression of a version makes it one
     h.addOutcome(o('3', '1.1.0', 'success', 97_000));
+    h.addOutcome(o('5', '1.1.1', 'success', 98_000));
+    h.addOutcome(o('6', '1.1.1', 'regression', 99_000)); // rolled back after its schedule finished
     h.addOutcome(o('4', '0.9.0', 'regression', 10_000)); // out of the window
     const w = (variant: string, start: number, sessions: number, errorSessions: number) => ({ windowSize: 60_000, variant, windowStart: start, windowEnd: start + 60_000, sessions, errorSessions, itemId: 'i' }) as never;
     h.addWindow(w('original', 0, 100, 2));
     h.addWindow(w('control', 0, 100, 4));
     h.addWindow(w('shadow-x', 0, 100, 50)); // not a baseline arm
     const i = h.inputsFor('i', 100_000, 50, '1.2.0');
-    expect(i).toEqual({ priorRollouts: 2, priorRegressions: 1, lastOutcome: 'success', currentErrorRate: 0.03, currentSessions: 200, currentIngestedAt: 50 });
-    expect(h.counts(100_000)).toEqual({ rollouts: 2, regressions: 1 });
+    expect(i).toEqual({ priorRollouts: 3, priorRegressions: 2, lastOutcome: 'regression', currentErrorRate: 0.03, currentSessions: 200, currentIngestedAt: 50 });
+    expect(h.counts(100_000)).toEqual({ rollouts: 3, regressions: 2 });
   });
 });

@@ -37,21 +37,22 @@ MODEL_NAME = "rollout-risk"
 KIND = "logistic_regression"
 
 #: The named training query: one row per (item, version) that has a rollout outcome decided in the
-#: window — its newest change-features record and its first outcome (the rollout's end). $window_start
-#: is epoch ms.
+#: window — its newest change-features record, labelled 1 when ANY outcome of that version is a
+#: regression (a guardrail may roll a version back after its schedule finished: it regressed all
+#: the same), 0 when all are successes. $window_start / $window_end are epoch ms.
 TRAINING_QUERY = """
 WITH f AS (
   SELECT id, item_id, version, inputs_json, computed_at,
          row_number() OVER (PARTITION BY item_id, version ORDER BY computed_at DESC, id) AS rn
   FROM change_features),
 o AS (
-  SELECT item_id, version, outcome, cause, decided_at,
-         row_number() OVER (PARTITION BY item_id, version ORDER BY decided_at ASC, id) AS rn
-  FROM rollout_outcomes)
+  SELECT item_id, version, bool_or(outcome = 'regression') AS regressed, min(epoch_ms(decided_at)) AS decided_at,
+         string_agg(DISTINCT cause, ',' ORDER BY cause) AS causes
+  FROM rollout_outcomes GROUP BY item_id, version)
 SELECT f.id AS features_id, f.item_id, f.version, f.inputs_json,
-       CAST(o.outcome = 'regression' AS INTEGER) AS label, o.cause, epoch_ms(o.decided_at) AS decided_at
-FROM f JOIN o ON o.item_id = f.item_id AND o.version = f.version AND o.rn = 1
-WHERE f.rn = 1 AND epoch_ms(o.decided_at) >= $window_start AND epoch_ms(o.decided_at) <= $window_end
+       CAST(o.regressed AS INTEGER) AS label, o.causes, o.decided_at
+FROM f JOIN o ON o.item_id = f.item_id AND o.version = f.version
+WHERE f.rn = 1 AND o.decided_at >= $window_start AND o.decided_at <= $window_end
 ORDER BY o.decided_at, f.item_id, f.version
 """
 

@@ -1,0 +1,157 @@
+/**
+ * The history generator's driver: plays a generated release history (generate.ts) through a
+ * running Penumbra and the simulator, so every label in the warehouse is decided by the real
+ * pipeline. GENERATED DATA.
+ *
+ * Round 0 ingests each item's first version (it becomes the original). Each later round, for
+ * every item at once: ingest the next version with a 50 % shadow named after it, turn on the
+ * item's guardrail and a one-step schedule holding `holdSeconds`; then run the simulator over
+ * all items — bad versions' shadows with `errors=+60pp` — until every item's rollout ended:
+ * rolled back by the guardrail rule (errorRate vs original > 15 pp, one 10 s window of ≥ 8
+ * sessions) or the schedule finished — and `settleSeconds` more, because a guardrail that fires
+ * after the schedule finished still rolls the version back, which labels it a regression. The pipeline writes the rollout outcome itself
+ * (penumbra.risk.outcomes, pipeline/risk-model/outcomes.ts); this driver only reports what it
+ * saw next to the truth it knew.
+ *
+ * HTTP only (the API a data engineer would use), so it runs against any Penumbra URL.
+ */
+import { writeArchive } from '../shadowing/archive.ts';
+import { startSimulation } from '../simulator/runner.ts';
+import type { ShadowConfig } from '../domain/types.ts';
+import { BAD_ERROR_PP, generateHistory, type GeneratedItem, type GeneratedVersion } from './generate.ts';
+
+export interface HistoryRunOptions {
+  url: string;
+  /** An operator (or admin) token. */
+  token: string;
+  seed: string;
+  items: number;
+  versionsPerItem: number;
+  /** Item id prefix part (gen.<prefix>.i<n>). */
+  prefix?: string;
+  /** Hold of the one schedule step: how long a healthy rollout runs (default 30 s: the guardrail needs two 10 s windows and the 5 s lateness to judge). */
+  holdSeconds?: number;
+  /** Simulated sessions per second over all items (default 4 per item). */
+  rate?: number;
+  /** Longest wait for a round's outcomes (default holdSeconds + 60 s). */
+  roundTimeoutMs?: number;
+  /**
+   * Traffic keeps flowing this long after every rollout of a round ended (default 15 s): a
+   * guardrail that judges a late window still rolls a bad version back, and that counts.
+   */
+  settleSeconds?: number;
+  log?: (msg: string, extra?: Record<string, unknown>) => void;
+}
+
+export interface RolloutRecord {
+  itemId: string;
+  version: string;
+  shadow: string;
+  bad: boolean;
+  trueRisk: number;
+  /** As the pipeline decided: regression (rolled back), success (schedule done) or none (timed out). */
+  outcome: 'regression' | 'success' | 'none';
+  /** Simulated sessions served the shadow before the rollout ended. */
+  shadowSessions: number;
+  /** Milliseconds from the round's start to the end of this rollout. */
+  decidedAfterMs: number | null;
+}
+
+export interface HistoryRunReport {
+  generated: true;
+  seed: string;
+  items: GeneratedItem[];
+  rollouts: RolloutRecord[];
+  durationMs: number;
+}
+
+export const GUARDRAIL_RULE = { itemId: null, name: 'generated-history guardrail: error sessions +15 pp vs original', metric: 'errorRate', comparison: 'vs_original', threshold: 0.15, minSample: 8, forWindows: 1, guardrail: true } as const;
+
+export function shadowFor(name: string, percentage = 50): ShadowConfig {
+  return {
+    name,
+    instrumentation: { capture: { performance: true, errors: true, usage: true }, points: [{ id: 'buy', selector: '#buy', event: 'click' }], sampleRate: 1 },
+    endpoints: {},
+    traffic: { percentage, match: 'all', rules: [] },
+  };
+}
+
+async function call(url: string, token: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown>; etag: string | null }> {
+  const isForm = body instanceof FormData;
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body !== undefined && !isForm ? { 'content-type': 'application/json' } : {}), ...headers },
+    body: body === undefined ? undefined : isForm ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  const json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  if (res.status >= 400) throw new Error(`${method} ${path} → ${res.status}: ${text.slice(0, 500)}`);
+  return { status: res.status, json, etag: res.headers.get('etag') };
+}
+
+/** Ingest one generated version (multipart, like `penumbra ingest`). */
+export async function ingestVersion(url: string, token: string, v: GeneratedVersion, shadow?: ShadowConfig, extra: Record<string, string> = {}): Promise<Record<string, unknown>> {
+  const fd = new FormData();
+  if (shadow) fd.append('shadowConfig', JSON.stringify(shadow));
+  for (const [k, val] of Object.entries(extra)) fd.append(k, val);
+  fd.append('item', new Blob([new Uint8Array(await writeArchive(v.tree, 'zip'))]), `${v.itemId}-${v.version}.zip`);
+  return (await call(url, token, 'POST', '/api/v1/items', fd)).json;
+}
+
+export async function runHistory(o: HistoryRunOptions): Promise<HistoryRunReport> {
+  const t0 = Date.now();
+  const hold = o.holdSeconds ?? 30;
+  const items = generateHistory(o.seed, o.items, o.versionsPerItem, o.prefix);
+  const log = o.log ?? (() => {});
+  await call(o.url, o.token, 'POST', '/api/v1/alert-rules', GUARDRAIL_RULE);
+  for (const it of items) await ingestVersion(o.url, o.token, it.versions[0]);
+  const rollouts: RolloutRecord[] = [];
+  for (let k = 1; k < o.versionsPerItem; k++) {
+    const round = items.map((it) => it.versions[k]);
+    for (const v of round) {
+      await ingestVersion(o.url, o.token, v, shadowFor(v.shadow));
+      const cur = await call(o.url, o.token, 'GET', `/api/v1/items/${encodeURIComponent(v.itemId)}/shadow-config`);
+      await call(o.url, o.token, 'PUT', `/api/v1/items/${encodeURIComponent(v.itemId)}/shadow-config`, {
+        shadows: (cur.json.shadows as Record<string, unknown>[]).map(({ artifact: _a, ...s }) => s),
+        state: 'active', guardrail: true, schedule: { shadow: v.shadow, steps: [{ percentage: 50, holdSeconds: hold }] },
+      }, { 'if-match': String(cur.json.profileVersion) });
+    }
+    const roundStart = Date.now();
+    const sim = startSimulation({
+      url: o.url, token: o.token, items: round.map((v) => v.itemId), users: 50 * round.length, rate: o.rate ?? 4 * round.length,
+      durationMs: o.roundTimeoutMs ?? (hold + 60) * 1000, seed: `${o.seed}/round/${k}`, flushIntervalMs: 500,
+      effects: round.filter((v) => v.bad).map((v) => `${v.shadow}:errors=+${BAD_ERROR_PP}pp`),
+    });
+    const ended = new Map<string, { outcome: 'regression' | 'success'; at: number; sessions: number }>();
+    const deadline = roundStart + (o.roundTimeoutMs ?? (hold + 60) * 1000);
+    while (ended.size < round.length && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 1000));
+      for (const v of round) {
+        if (ended.has(v.itemId)) continue;
+        const p = (await call(o.url, o.token, 'GET', `/api/v1/items/${encodeURIComponent(v.itemId)}/shadow-config`)).json;
+        const schedule = p.schedule as { status: string } | null;
+        const outcome = p.state === 'rolled_back' ? 'regression' : schedule?.status === 'done' ? 'success' : null;
+        if (outcome) ended.set(v.itemId, { outcome, at: Date.now(), sessions: sim.report.sessions.byVariant[v.shadow] ?? 0 });
+      }
+    }
+    // Settle: a later guardrail rollback turns a finished rollout into a regression (any
+    // regression of a version labels it, as the trainer reads outcomes).
+    const settleEnd = Math.min(deadline, Date.now() + (o.settleSeconds ?? 15) * 1000);
+    while (Date.now() < settleEnd) {
+      await new Promise((r) => setTimeout(r, 1000));
+      for (const v of round) {
+        const e = ended.get(v.itemId);
+        if (!e || e.outcome === 'regression') continue;
+        const p = (await call(o.url, o.token, 'GET', `/api/v1/items/${encodeURIComponent(v.itemId)}/shadow-config`)).json;
+        if (p.state === 'rolled_back') ended.set(v.itemId, { outcome: 'regression', at: Date.now(), sessions: sim.report.sessions.byVariant[v.shadow] ?? 0 });
+      }
+    }
+    const report = await sim.stop();
+    for (const v of round) {
+      const e = ended.get(v.itemId);
+      rollouts.push({ itemId: v.itemId, version: v.version, shadow: v.shadow, bad: v.bad, trueRisk: v.risk, outcome: e?.outcome ?? 'none', shadowSessions: e?.sessions ?? report.sessions.byVariant[v.shadow] ?? 0, decidedAfterMs: e ? e.at - roundStart : null });
+    }
+    log('generated history round', { round: k, ended: ended.size, of: round.length, regressions: [...ended.values()].filter((e) => e.outcome === 'regression').length, seconds: Math.round((Date.now() - roundStart) / 1000) });
+  }
+  return { generated: true, seed: o.seed, items, rollouts, durationMs: Date.now() - t0 };
+}
