@@ -5,6 +5,8 @@
  * onnxruntime-common's `instanceof` checks then refuse the model's own outputs. Giving the
  * sandbox the main realm's typed-array constructors makes them one again, as in production.
  */
+/* global require, module */
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- jest loads environments as CommonJS
 const { TestEnvironment } = require('jest-environment-node');
 
 class OnnxEnvironment extends TestEnvironment {
