@@ -55,7 +55,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
   const p = await createPenumbra(cfg, { sink: true });
   let history;
   try {
-    history = await runHistory({ url: p.url, token: TOKEN, seed: 'bench-risk', items, versionsPerItem: versions, holdSeconds: 15, settleSeconds: 10, roundTimeoutMs: 45_000, prefix: 'bench' });
+    history = await runHistory({ url: p.url, token: TOKEN, seed: 'bench-risk', items, versionsPerItem: versions, holdSeconds: 12, settleSeconds: 18, prefix: 'bench' });
     const ended = history.rollouts.filter((r) => r.outcome !== 'none').length;
     const parquet = warehousePaths(dataDir).parquetDir;
     const deadline = Date.now() + 120_000;
