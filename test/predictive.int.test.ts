@@ -94,6 +94,14 @@ suite('predictive shadowing', () => {
     const { riskHandles } = await import('../pipeline/risk-model/feature.ts');
     const decided = riskHandles.get(t.p.ctx)!.history.counts(Date.now());
     expect(decided.rollouts).toBeGreaterThanOrEqual(12);
+    // Prior meets evidence: running versions got updated scores from their shadow's telemetry;
+    // a healthy one's risk goes down.
+    const handle = riskHandles.get(t.p.ctx)!;
+    const updates = history.rollouts.flatMap((r) => handle.scores(r.itemId).filter((x) => x.phase === 'update').map((u) => ({ r, u })));
+    expect(updates.length).toBeGreaterThan(0);
+    const good = updates.filter(({ r }) => !r.bad).map(({ u }) => JSON.parse(u.evidenceJson!) as Json);
+    expect(good.length).toBeGreaterThan(0);
+    expect(good.filter((e) => e.probability < e.priorProbability).length).toBeGreaterThan(good.length / 2);
     expect(decided.regressions).toBeGreaterThanOrEqual(3);
     await waitFor('outcomes in the warehouse', async () => {
       const [r] = await queryParquet(parquetDir, "SELECT count(DISTINCT item_id || '@' || version) AS n FROM rollout_outcomes WHERE item_id LIKE 'gen.hist.%'");

@@ -121,6 +121,28 @@ export function riskFeature(): Feature {
           ]);
         },
       });
+      // Prior meets evidence: every 10 s, the newest ingest score of each item's running version
+      // is combined with its shadow's telemetry since it was scored (service.update), when at
+      // least 10 more shadow sessions arrived since the last update.
+      const lastUpdate = new Map<string, number>();
+      const live = setInterval(() => {
+        for (const [itemId, list] of scores) {
+          const p = ctx.profileStore.get(itemId);
+          const base = [...list].reverse().find((x) => x.phase === 'ingest');
+          if (!p || !base || p.state !== 'active' || p.itemVersion !== base.version || p.shadows.length === 0) continue;
+          const shadow = base.shadow ?? p.schedule?.shadow ?? p.shadows[0].name;
+          const e = history.evidenceSince(itemId, shadow, base.at - 10_000);
+          if (e.shadowSessions < (lastUpdate.get(base.id) ?? 0) + 10) continue;
+          lastUpdate.set(base.id, e.shadowSessions);
+          const u = { ...service.update({ ...base, shadow }, e, Date.now()) };
+          u.evidenceJson = JSON.stringify({ ...JSON.parse(u.evidenceJson!), baseline: e.baseline });
+          remember(u);
+          ctx.producer.send([{ topic: cfg.topics.riskScores, key: itemId, value: u }]).catch((err) => log.warn('risk update not produced', { itemId, err: String(err) }));
+        }
+      }, 10_000);
+      live.unref();
+      stops.push(() => clearInterval(live));
+
       if (cfg.risk.retrainHours > 0) {
         const t = trainer;
         const timer = setInterval(() => {

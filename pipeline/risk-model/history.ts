@@ -23,6 +23,8 @@ export class RiskHistory {
   private readonly outcomes = new Map<string, RolloutOutcome>();
   /** itemId → windowStart → { sessions, errorSessions } (60 s windows of baseline arms, summed). */
   private readonly windows = new Map<string, Map<string, { at: number; sessions: number; errorSessions: number }>>();
+  /** itemId → `${variant}@${windowStart}` → 10 s window of any arm (rollout evidence; pruned after 2 h). */
+  private readonly arms = new Map<string, Map<string, { variant: string; start: number; sessions: number; errorSessions: number }>>();
   readonly windowMs: number;
   readonly errorWindowMs: number;
 
@@ -36,6 +38,13 @@ export class RiskHistory {
   }
 
   addWindow(w: MetricWindow): void {
+    if (w.windowSize === 10_000) {
+      let a = this.arms.get(w.itemId);
+      if (!a) this.arms.set(w.itemId, (a = new Map()));
+      a.set(`${w.variant}@${w.windowStart}`, { variant: w.variant, start: w.windowStart, sessions: w.sessions, errorSessions: w.errorSessions });
+      for (const [k, x] of a) if (x.start < w.windowStart - 2 * 3_600_000) a.delete(k);
+      return;
+    }
     if (w.windowSize !== 60_000 || !BASELINE_VARIANTS.has(w.variant)) return;
     let m = this.windows.get(w.itemId);
     if (!m) this.windows.set(w.itemId, (m = new Map()));
@@ -58,6 +67,22 @@ export class RiskHistory {
       else byVersion.set(k, { ...cur, outcome: cur.outcome === 'regression' || o.outcome === 'regression' ? 'regression' : 'success', decidedAt: Math.min(cur.decidedAt, o.decidedAt) });
     }
     return [...byVersion.values()].filter((o) => o.decidedAt >= now - this.windowMs && o.decidedAt <= now).sort((a, b) => a.decidedAt - b.decidedAt);
+  }
+
+  /**
+   * A shadow's rollout telemetry since `since` (10 s windows starting then or later), next to its
+   * baseline: its own control arm (`control:<shadow>`), else the item's `control`, else the
+   * `original`. Sessions of consecutive windows add up (a session spanning two windows counts
+   * twice on both sides alike).
+   */
+  evidenceSince(itemId: string, shadow: string, since: number): { shadowSessions: number; shadowErrorSessions: number; baselineSessions: number; baselineErrorSessions: number; baseline: string } {
+    const rows = [...(this.arms.get(itemId)?.values() ?? [])].filter((x) => x.start >= since);
+    const present = new Set(rows.map((x) => x.variant));
+    const baseline = present.has(`control:${shadow}`) ? `control:${shadow}` : present.has('control') ? 'control' : 'original';
+    const sum = (v: string) => rows.filter((x) => x.variant === v).reduce((s, x) => ({ n: s.n + x.sessions, k: s.k + x.errorSessions }), { n: 0, k: 0 });
+    const s = sum(shadow);
+    const b = sum(baseline);
+    return { shadowSessions: s.n, shadowErrorSessions: s.k, baselineSessions: b.n, baselineErrorSessions: b.k, baseline };
   }
 
   /** Labelled rollouts in the window across all items (the prior's evidence). */
