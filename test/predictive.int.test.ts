@@ -54,7 +54,7 @@ suite('predictive shadowing', () => {
   };
 
   beforeAll(async () => {
-    t = await startTestPenumbra('predictive', { PENUMBRA_RISK_MIN_ROWS: '12', PENUMBRA_RISK_MIN_CLASS: '3', PENUMBRA_RISK_RETRAIN_HOURS: '0' }, { sink: true });
+    t = await startTestPenumbra('predictive', { PENUMBRA_RISK_MIN_ROWS: '8', PENUMBRA_RISK_MIN_CLASS: '2', PENUMBRA_RISK_RETRAIN_HOURS: '0' }, { sink: true });
     parquetDir = warehousePaths(t.dataDir).parquetDir;
   });
   afterAll(async () => t?.stop());
@@ -82,18 +82,18 @@ suite('predictive shadowing', () => {
   });
 
   test('generated history through the pipeline: outcomes decided by the guardrail and the schedule', async () => {
-    // One round of 16 first rollouts (seed int-2 draws 7 bad of 16, so both outcomes are present).
-    history = await runHistory({ url: t.url, token: TOKENS.operator, seed: 'int-2', items: 16, versionsPerItem: 2, holdSeconds: 12, settleSeconds: 18, log: (m, e) => console.log(m, JSON.stringify(e)) });
+    // One round of 8 first rollouts, 8 sessions/s each (seed int-1 draws 4 bad of 8, so both
+    // outcomes are present even if the guardrail misses one on a loaded machine).
+    history = await runHistory({ url: t.url, token: TOKENS.operator, seed: 'int-1', items: 8, versionsPerItem: 2, rate: 64, holdSeconds: 12, settleSeconds: 18, log: (m, e) => console.log(m, JSON.stringify(e)) });
     const ended = history.rollouts.filter((r) => r.outcome !== 'none');
     console.log(`generated history: ${history.rollouts.length} rollouts in ${Math.round(history.durationMs / 1000)} s; ` +
       `${ended.filter((r) => r.outcome === 'regression').length} rolled back, bad ${history.rollouts.filter((r) => r.bad).length}; ` +
       `agreement with the truth ${ended.filter((r) => (r.outcome === 'regression') === r.bad).length}/${ended.length}`);
-    expect(ended.length).toBeGreaterThanOrEqual(12);
-    expect(ended.filter((r) => r.outcome === 'regression').length).toBeGreaterThanOrEqual(3);
+    expect(ended.length).toBe(8);
     // Every outcome the pipeline wrote (its own history counts them) reaches the warehouse.
     const { riskHandles } = await import('../pipeline/risk-model/feature.ts');
     const decided = riskHandles.get(t.p.ctx)!.history.counts(Date.now());
-    expect(decided.rollouts).toBeGreaterThanOrEqual(12);
+    expect(decided.rollouts).toBeGreaterThanOrEqual(8);
     // Prior meets evidence: running versions got updated scores from their shadow's telemetry;
     // a healthy one's risk goes down.
     const handle = riskHandles.get(t.p.ctx)!;
@@ -102,10 +102,10 @@ suite('predictive shadowing', () => {
     const good = updates.filter(({ r }) => !r.bad).map(({ u }) => JSON.parse(u.evidenceJson!) as Json);
     expect(good.length).toBeGreaterThan(0);
     expect(good.filter((e) => e.probability < e.priorProbability).length).toBeGreaterThan(good.length / 2);
-    expect(decided.regressions).toBeGreaterThanOrEqual(3);
+    expect(decided.regressions).toBeGreaterThanOrEqual(2);
     await waitFor('outcomes in the warehouse', async () => {
-      const [r] = await queryParquet(parquetDir, "SELECT count(DISTINCT item_id || '@' || version) AS n FROM rollout_outcomes WHERE item_id LIKE 'gen.hist.%'");
-      return Number(r.n) >= decided.rollouts ? true : undefined;
+      const [r] = await queryParquet(parquetDir, "SELECT count(DISTINCT item_id || '@' || version) AS n, count(DISTINCT item_id || '@' || version) FILTER (WHERE outcome = 'regression') AS bad FROM rollout_outcomes WHERE item_id LIKE 'gen.hist.%'");
+      return Number(r.n) >= decided.rollouts && Number(r.bad) >= decided.regressions ? true : undefined;
     }, 60_000, 500);
   }, 300_000);
 
@@ -114,7 +114,7 @@ suite('predictive shadowing', () => {
     if (r.status !== 201) throw new Error(`retrain answered ${r.status}: ${JSON.stringify(r.json)}`);
     expect(r.json.model).toMatchObject({ version: 1, kind: 'logistic_regression' });
     console.log(`model v1 (GENERATED data): ${r.json.model.trainingRows} rollouts, ${r.json.model.positives} regressions, cross-validated AUC ${r.json.metrics.auc.toFixed(3)}, Brier ${r.json.metrics.brier.toFixed(3)}`);
-    expect(r.json.model.trainingRows).toBeGreaterThanOrEqual(12);
+    expect(r.json.model.trainingRows).toBeGreaterThanOrEqual(8);
     const models = await api('GET', '/api/v1/risk/models', undefined, 'viewer');
     expect(models.json.current.version).toBe(1);
     const v3 = await ingest(await versionArchive('shop', 'v3'));
@@ -134,7 +134,7 @@ suite('predictive shadowing', () => {
     const outDir = mkdtempSync(path.join(tmpdir(), 'penumbra-risk-notebook-'));
     const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
       const p = spawn('python3', [path.join(REPO, 'notebooks', 'run_notebooks.py'), 'risk_model', '--out-dir', outDir, '--timeout', '120'], {
-        cwd: REPO, env: { ...process.env, PENUMBRA_DATA_DIR: t.dataDir, PENUMBRA_API_URL: t.url, PENUMBRA_API_TOKEN: TOKENS.admin, PENUMBRA_RISK_MIN_ROWS_NOTEBOOK: '12' }, stdio: ['ignore', 'pipe', 'pipe'],
+        cwd: REPO, env: { ...process.env, PENUMBRA_DATA_DIR: t.dataDir, PENUMBRA_API_URL: t.url, PENUMBRA_API_TOKEN: TOKENS.admin, PENUMBRA_RISK_MIN_ROWS_NOTEBOOK: '8', PENUMBRA_RISK_MIN_CLASS_NOTEBOOK: '2' }, stdio: ['ignore', 'pipe', 'pipe'],
       });
       let stdout = '';
       let stderr = '';

@@ -218,6 +218,7 @@ export const ENV_VARS = {
   PENUMBRA_API_URL: 'Notebooks: Penumbra API the risk notebook registers its model with (optional)',
   PENUMBRA_API_TOKEN: 'Notebooks: admin token for PENUMBRA_API_URL',
   PENUMBRA_RISK_MIN_ROWS_NOTEBOOK: 'Notebooks: minimum labelled rollouts the risk notebook trains on (default 30)',
+  PENUMBRA_RISK_MIN_CLASS_NOTEBOOK: 'Notebooks: minimum regressions and successes each the risk notebook trains on (default 5)',
 } as const;
 
 export type EnvName = keyof typeof ENV_VARS;
