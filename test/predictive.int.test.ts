@@ -59,11 +59,29 @@ suite('predictive shadowing', () => {
   });
   afterAll(async () => t?.stop());
 
-  test('v2 after v1: change features on the topic and in DuckDB; with no history the prior, and it says so', async () => {
-    expect((await ingest(await versionArchive('shop', 'v1'))).status).toBe(201);
+  test('v2 after v1 goes out proactively as a shadow with a plan sized by its score (the prior, which says so); its change features are on the topic and in DuckDB', async () => {
+    const v1 = await ingest(await versionArchive('shop', 'v1'));
+    expect(v1.status).toBe(201);
+    expect(v1.json.proactive).toBe(false); // a first version has nothing to shadow
     const v2 = await ingest(await versionArchive('shop', 'v2'));
     expect(v2.status).toBe(201);
     expect(v2.json.risk).toMatchObject({ source: 'prior', modelVersion: null });
+    // Proactive by default (the item has an active original): a version shadow, not a replacement.
+    expect(v2.json).toMatchObject({ proactive: true, versionShadow: 'v-1-1-0' });
+    expect(v2.json.plan).toMatchObject({ steps: [5, 15, 30, 50], analysisSeconds: 120, minSessionsPerArm: 300 }); // 20 % → medium tier
+    expect(v2.json.sizing).toMatch(/^risk 20.0 % \(the prior/);
+    expect(v2.json.item.latestVersion).toBe('1.0.0');
+    const cfg = (await api('GET', '/api/v1/items/com.example.shop/shadow-config', undefined, 'viewer')).json;
+    expect(cfg).toMatchObject({ itemVersion: '1.0.0', state: 'active', guardrail: true });
+    expect(cfg.shadows.map((x: Json) => [x.name, x.traffic.percentage])).toEqual([['v-1-1-0', 5]]);
+    expect(cfg.schedule).toMatchObject({ shadow: 'v-1-1-0', steps: [5, 15, 30, 50].map((p) => ({ percentage: p, holdSeconds: 120 })) });
+    // The version shadow serves the new version's files (instrumented), the original the old ones.
+    const art = await fetch(`${t.url}/api/v1/items/com.example.shop/artifacts/v-1-1-0`);
+    expect(art.status).toBe(200);
+    const { readArchiveBuffer } = await import('../pipeline/shadowing/archive.ts');
+    const tree = await readArchiveBuffer(Buffer.from(await art.arrayBuffer()));
+    expect(tree.manifest.version).toBe('1.1.0');
+    expect(tree.files.has('vendor/track.js')).toBe(true);
     expect(v2.json.risk.probability).toBeCloseTo(0.2, 9);
     expect(v2.json.risk.note).toMatch(/too little history for a model: 0 labelled rollouts/);
     const models = await api('GET', '/api/v1/risk/models', undefined, 'viewer');
@@ -72,16 +90,21 @@ suite('predictive shadowing', () => {
       const r = await queryParquet(parquetDir, "SELECT * FROM change_features WHERE item_id = 'com.example.shop' AND version = '1.1.0'");
       return r.length ? r : undefined;
     }, 30_000, 500);
-    expect(rows[0]).toMatchObject({ id: v2.json.risk.featuresId, previous_version: '1.0.0', files_added: 1, files_removed: 1, files_changed: 2, version_bump: 'minor' });
+    expect(rows[0]).toMatchObject({ id: v2.json.risk.featuresId, previous_version: '1.0.0', files_added: 1, files_removed: 1, files_changed: 2, version_bump: 'minor', proactive: true });
     expect(JSON.parse(rows[0].new_origins_json as string)).toEqual(['https://collect.tracker.example.org', 'https://recs.example.net']);
     const scores = await waitFor('the score in the warehouse', async () => {
       const r = await queryParquet(parquetDir, "SELECT source, probability, note FROM risk_scores WHERE item_id = 'com.example.shop' AND version = '1.1.0'");
       return r.length ? r : undefined;
     }, 30_000, 500);
     expect(scores).toEqual([expect.objectContaining({ source: 'prior', probability: 0.2 })]);
+    // An operator promotes it: it becomes the original through the normal ingest path.
+    const pr = await api('POST', '/api/v1/items/com.example.shop/versions/1.1.0/promote');
+    expect(pr.status).toBe(200);
+    expect(pr.json.profile).toMatchObject({ itemVersion: '1.1.0', shadows: [] });
+    expect((await api('GET', '/api/v1/items/com.example.shop', undefined, 'viewer')).json.latestVersion).toBe('1.1.0');
   });
 
-  test('generated history through the pipeline: outcomes decided by the guardrail and the schedule', async () => {
+  test('generated history through the pipeline: proactive version shadows, outcomes decided by the guardrail', async () => {
     // One round of 8 first rollouts, 8 sessions/s each (seed int-1 draws 4 bad of 8, so both
     // outcomes are present even if the guardrail misses one on a loaded machine).
     history = await runHistory({ url: t.url, token: TOKENS.operator, seed: 'int-1', items: 8, versionsPerItem: 2, rate: 64, holdSeconds: 12, settleSeconds: 18, log: (m, e) => console.log(m, JSON.stringify(e)) });
@@ -104,7 +127,7 @@ suite('predictive shadowing', () => {
     expect(good.filter((e) => e.probability < e.priorProbability).length).toBeGreaterThan(good.length / 2);
     expect(decided.regressions).toBeGreaterThanOrEqual(2);
     await waitFor('outcomes in the warehouse', async () => {
-      const [r] = await queryParquet(parquetDir, "SELECT count(DISTINCT item_id || '@' || version) AS n, count(DISTINCT item_id || '@' || version) FILTER (WHERE outcome = 'regression') AS bad FROM rollout_outcomes WHERE item_id LIKE 'gen.hist.%'");
+      const [r] = await queryParquet(parquetDir, "SELECT count(DISTINCT item_id || '@' || version) AS n, count(DISTINCT item_id || '@' || version) FILTER (WHERE outcome = 'regression') AS bad FROM rollout_outcomes");
       return Number(r.n) >= decided.rollouts && Number(r.bad) >= decided.regressions ? true : undefined;
     }, 60_000, 500);
   }, 300_000);
@@ -119,15 +142,16 @@ suite('predictive shadowing', () => {
     expect(models.json.current.version).toBe(1);
     const v3 = await ingest(await versionArchive('shop', 'v3'));
     expect(v3.json.risk).toMatchObject({ source: 'model', modelVersion: 1 });
+    expect(v3.json).toMatchObject({ proactive: true, versionShadow: 'v-2-0-0' });
     expect(v3.json.risk.note).toMatch(/^model v1 .*AUC/);
     const risk = await api('GET', '/api/v1/items/com.example.shop/risk', undefined, 'viewer');
     const last = risk.json.scores.at(-1);
     expect(last.version).toBe('2.0.0');
     expect(last.explanation.length).toBeGreaterThan(5);
     // The explanation is the model's own additive terms: they sum to the logit of the score.
-    const logit = Math.log(last.probability / (1 - last.probability));
+    // (Compared as probabilities: a float32 probability near 0 or 1 loses its logit's digits.)
     const sum = last.explanation.reduce((s: number, c: Json) => s + c.contribution, 0);
-    expect(Math.abs(logit - (models.json.current.importance ? sum + (await modelIntercept()) : NaN))).toBeLessThan(1e-3);
+    expect(Math.abs(last.probability - 1 / (1 + Math.exp(-(sum + (await modelIntercept())))))).toBeLessThan(1e-4);
   }, 120_000);
 
   test('the analyst notebook retrains, shows calibration and importance, and registers v2; the next ingest uses v2', async () => {
@@ -151,7 +175,10 @@ suite('predictive shadowing', () => {
     const models = await api('GET', '/api/v1/risk/models', undefined, 'viewer');
     expect(models.json.current).toMatchObject({ version: 2, trainedBy: 'notebook' });
     expect(models.json.versions.map((v: Json) => v.version)).toEqual([2, 1]);
-    const v4 = await ingest(await versionArchive('shop', 'v1'));
+    const fd = uploadForm(await versionArchive('shop', 'v1'));
+    fd.append('proactive', 'false'); // explicit: replace instead of shadowing
+    const v4 = await api('POST', '/api/v1/items', fd);
     expect(v4.json.risk).toMatchObject({ source: 'model', modelVersion: 2 });
+    expect(v4.json.proactive).toBe(false);
   }, 180_000);
 });

@@ -22,6 +22,7 @@ import type { ItemTree } from '../shadowing/archive.ts';
 import type { ItemManifest } from '../domain/types.ts';
 import { computeChangeFeatures, NO_HISTORY, type ChangeFeatures } from '../change-features/features.ts';
 import { versionFiles } from '../change-features/fixtures.ts';
+import { versionShadowName } from '../version-shadows/version-shadow.ts';
 
 /** The ground truth: log-odds of a bad version from model inputs (pipeline/change-features). */
 export const TRUTH = Object.freeze({
@@ -50,7 +51,7 @@ export interface GeneratedVersion {
   features: ChangeFeatures | null;
   risk: number;
   bad: boolean;
-  /** Shadow name its rollout uses (unique per item and version, so effects can target it). */
+  /** Its version shadow's name (unique per item and version, so effects can target it). */
   shadow: string;
   edits: string[];
 }
@@ -110,31 +111,43 @@ function edit(rng: Prng, prev: ItemTree, nextVersion: string, k: number): { tree
   return { tree, edits };
 }
 
+/** Item `i`'s first version (the `shop` fixture under the item's own id). Versions carry build metadata `+g<i>` so each item's version shadows have names of their own. */
+export function firstVersion(seed: string, i: number, prefix = 'hist'): GeneratedVersion {
+  const base = versionFiles('shop', 'v1');
+  const itemId = `gen.${prefix}.i${i}`;
+  const m0 = { ...(JSON.parse(base.get('manifest.json')!.toString('utf8')) as ItemManifest), id: itemId, name: `Generated ${i}`, version: `1.0.0+g${i}` };
+  const files0 = new Map(base);
+  files0.set('manifest.json', Buffer.from(JSON.stringify(m0, null, 1)));
+  return { itemId, index: 0, version: m0.version, tree: { manifest: m0, files: files0 }, features: null, risk: 0, bad: false, shadow: '', edits: [] };
+}
+
 /**
- * `items` items with `versionsPerItem` versions each (the first is the original), seeded.
- * Item ids are `gen.<prefix>.i<n>` so several runs can share a cluster.
+ * Version `k` of item `i`, edited from `prev` — the version the pipeline serves when it is made
+ * (the last promoted one), so the truth is a function of exactly the diff the pipeline sees.
+ * Seeded by (seed, i, k): the same history replays the same versions.
+ */
+export function nextVersion(seed: string, i: number, k: number, prev: ItemTree): GeneratedVersion {
+  const rng = new Prng(`${seed}/item/${i}/version/${k}`);
+  const major = rng.bernoulli(0.15);
+  const core = semver.inc(prev.manifest.version.split('+')[0], major ? 'major' : rng.bernoulli(0.5) ? 'minor' : 'patch')!;
+  const version = `${core}+g${i}`;
+  const { tree, edits } = edit(rng, prev, version, k);
+  const features = computeChangeFeatures(prev, tree, NO_HISTORY, 0);
+  const risk = trueRisk(features.inputs);
+  return { itemId: prev.manifest.id, index: k, version, tree, features, risk, bad: rng.float() < risk, shadow: versionShadowName(version), edits: major ? ['major bump', ...edits] : edits };
+}
+
+/**
+ * `items` items with `versionsPerItem` versions each, every version edited from the one before
+ * (as if each had been promoted), seeded. runHistory instead edits each version from what the
+ * pipeline serves at that moment.
  */
 export function generateHistory(seed: string, items: number, versionsPerItem: number, prefix = 'hist'): GeneratedItem[] {
-  const base = versionFiles('shop', 'v1');
   const out: GeneratedItem[] = [];
   for (let i = 0; i < items; i++) {
-    const rng = new Prng(`${seed}/item/${i}`);
-    const itemId = `gen.${prefix}.i${i}`;
-    const m0 = { ...(JSON.parse(base.get('manifest.json')!.toString('utf8')) as ItemManifest), id: itemId, name: `Generated ${i}` };
-    const files0 = new Map(base);
-    files0.set('manifest.json', Buffer.from(JSON.stringify(m0, null, 1)));
-    let prev: ItemTree = { manifest: m0, files: files0 };
-    const versions: GeneratedVersion[] = [{ itemId, index: 0, version: m0.version, tree: prev, features: null, risk: 0, bad: false, shadow: '', edits: [] }];
-    for (let k = 1; k < versionsPerItem; k++) {
-      const major = rng.bernoulli(0.15);
-      const nextVersion = semver.inc(prev.manifest.version, major ? 'major' : rng.bernoulli(0.5) ? 'minor' : 'patch')!;
-      const { tree, edits } = edit(rng, prev, nextVersion, k);
-      const features = computeChangeFeatures(prev, tree, NO_HISTORY, 0);
-      const risk = trueRisk(features.inputs);
-      versions.push({ itemId, index: k, version: nextVersion, tree, features, risk, bad: rng.float() < risk, shadow: `g${i}v${k}`, edits: major ? ['major bump', ...edits] : edits });
-      prev = tree;
-    }
-    out.push({ itemId, versions });
+    const versions = [firstVersion(seed, i, prefix)];
+    for (let k = 1; k < versionsPerItem; k++) versions.push(nextVersion(seed, i, k, versions[k - 1].tree));
+    out.push({ itemId: versions[0].itemId, versions });
   }
   return out;
 }

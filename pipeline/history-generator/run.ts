@@ -4,22 +4,23 @@
  * pipeline. GENERATED DATA.
  *
  * Round 0 ingests each item's first version (it becomes the original). Each later round, for
- * every item at once: ingest the next version with a 50 % shadow named after it, turn on the
- * item's guardrail and a one-step schedule holding `holdSeconds`; then run the simulator over
- * all items — bad versions' shadows with `errors=+60pp` — for holdSeconds + settleSeconds. The
- * pipeline decides: the guardrail rule (the shadow's errorRate above 30 % in one 10 s window of
- * ≥ 5 sessions — absolute, so a loaded machine's thin original arm cannot keep it from judging)
- * rolls a version back — also after its schedule finished, which still makes
- * it a regression — or the schedule finishes, or the next round's version replaces it. The
- * pipeline writes the outcomes itself (penumbra.risk.outcomes, pipeline/risk-model/outcomes.ts);
- * this driver only reports what it saw next to the truth it knew.
+ * every item at once: make the next version from the one the pipeline serves, ingest it
+ * PROACTIVELY — it goes out as its own version shadow of the served version, with the item's
+ * guardrail on (pipeline/version-shadows) and one 50 % step — and run the simulator over all
+ * items — bad versions' shadows with `errors=+60pp` — for holdSeconds + settleSeconds. The
+ * pipeline decides within that time: the guardrail rule (the shadow's errorRate above 30 % in one
+ * 10 s window of ≥ 5 sessions — absolute, so a loaded machine's thin original arm cannot keep it
+ * from judging) rolls a version back; a version still running at the end is promoted by this
+ * driver as an operator would, and the next version is edited from it. The pipeline writes the
+ * outcomes itself (penumbra.risk.outcomes, pipeline/risk-model/outcomes.ts); this driver only
+ * reports what it saw next to the truth it knew.
  *
  * HTTP only (the API a data engineer would use), so it runs against any Penumbra URL.
  */
 import { writeArchive } from '../shadowing/archive.ts';
 import { startSimulation } from '../simulator/runner.ts';
 import type { ShadowConfig } from '../domain/types.ts';
-import { BAD_ERROR_PP, generateHistory, type GeneratedItem, type GeneratedVersion } from './generate.ts';
+import { BAD_ERROR_PP, firstVersion, nextVersion, type GeneratedItem, type GeneratedVersion } from './generate.ts';
 
 export interface HistoryRunOptions {
   url: string;
@@ -49,7 +50,7 @@ export interface RolloutRecord {
   shadow: string;
   bad: boolean;
   trueRisk: number;
-  /** As the pipeline decided: regression (rolled back), success (schedule done, or replaced by the next round), none (last round, neither). */
+  /** As the pipeline decided: regression (rolled back) or success (still running at the round's end, then promoted). */
   outcome: 'regression' | 'success' | 'none';
   /** Simulated sessions served the shadow before the rollout ended. */
   shadowSessions: number;
@@ -91,6 +92,7 @@ async function call(url: string, token: string, method: string, path: string, bo
 
 /** Ingest one generated version (multipart, like `penumbra ingest`). */
 export async function ingestVersion(url: string, token: string, v: GeneratedVersion, shadow?: ShadowConfig, extra: Record<string, string> = {}): Promise<Record<string, unknown>> {
+  // Upload fields as `penumbra ingest` sends them (proactive, rollout: pipeline/version-shadows).
   const fd = new FormData();
   if (shadow) fd.append('shadowConfig', JSON.stringify(shadow));
   for (const [k, val] of Object.entries(extra)) fd.append(k, val);
@@ -101,20 +103,26 @@ export async function ingestVersion(url: string, token: string, v: GeneratedVers
 export async function runHistory(o: HistoryRunOptions): Promise<HistoryRunReport> {
   const t0 = Date.now();
   const hold = o.holdSeconds ?? 15;
-  const items = generateHistory(o.seed, o.items, o.versionsPerItem, o.prefix);
   const log = o.log ?? (() => {});
   await call(o.url, o.token, 'POST', '/api/v1/alert-rules', GUARDRAIL_RULE);
-  for (const it of items) await ingestVersion(o.url, o.token, it.versions[0]);
+  const items: GeneratedItem[] = [];
+  const served: GeneratedVersion[] = [];
+  for (let i = 0; i < o.items; i++) {
+    const v0 = firstVersion(o.seed, i, o.prefix);
+    await ingestVersion(o.url, o.token, v0);
+    items.push({ itemId: v0.itemId, versions: [v0] });
+    served.push(v0);
+  }
   const rollouts: RolloutRecord[] = [];
   for (let k = 1; k < o.versionsPerItem; k++) {
-    const round = items.map((it) => it.versions[k]);
+    // Each item's next version is edited from the version the pipeline serves now.
+    const round = served.map((prev, i) => nextVersion(o.seed, i, k, prev.tree));
+    round.forEach((v, i) => items[i].versions.push(v));
     for (const v of round) {
-      await ingestVersion(o.url, o.token, v, shadowFor(v.shadow));
-      const cur = await call(o.url, o.token, 'GET', `/api/v1/items/${encodeURIComponent(v.itemId)}/shadow-config`);
-      await call(o.url, o.token, 'PUT', `/api/v1/items/${encodeURIComponent(v.itemId)}/shadow-config`, {
-        shadows: (cur.json.shadows as Record<string, unknown>[]).map(({ artifact: _a, ...s }) => s),
-        state: 'active', guardrail: true, schedule: { shadow: v.shadow, steps: [{ percentage: 50, holdSeconds: hold }] },
-      }, { 'if-match': String(cur.json.profileVersion) });
+      // Proactive: the version goes out as its own shadow of the served one. The plan is the
+      // operator's here (one 50 % step, held for an operator) so every round takes the same time.
+      const res = await ingestVersion(o.url, o.token, v, undefined, { proactive: 'true', rollout: JSON.stringify({ steps: [50], analysisSeconds: Math.max(10, hold), onComplete: 'hold' }) });
+      if (res.versionShadow !== v.shadow) throw new Error(`ingest of ${v.itemId} ${v.version} did not go out as shadow ${v.shadow}: ${JSON.stringify(res).slice(0, 300)}`);
     }
     const roundStart = Date.now();
     const roundMs = (hold + (o.settleSeconds ?? 15)) * 1000;
@@ -126,24 +134,23 @@ export async function runHistory(o: HistoryRunOptions): Promise<HistoryRunReport
     // A fixed time per round: the pipeline decides what happens within it (a guardrail may also
     // roll a version back after its schedule finished — any regression labels the version).
     const rolledBack = new Map<string, { at: number; sessions: number }>();
-    const done = new Set<string>();
     while (Date.now() < roundStart + roundMs) {
       await new Promise((r) => setTimeout(r, 1000));
       for (const v of round) {
         if (rolledBack.has(v.itemId)) continue;
         const p = (await call(o.url, o.token, 'GET', `/api/v1/items/${encodeURIComponent(v.itemId)}/shadow-config`)).json;
         if (p.state === 'rolled_back') rolledBack.set(v.itemId, { at: Date.now(), sessions: sim.report.sessions.byVariant[v.shadow] ?? 0 });
-        else if ((p.schedule as { status: string } | null)?.status === 'done') done.add(v.itemId);
       }
     }
     const report = await sim.stop();
-    const last = k === o.versionsPerItem - 1;
-    for (const v of round) {
+    for (const [i, v] of round.entries()) {
       const rb = rolledBack.get(v.itemId);
-      // Not rolled back: a success once the schedule finished, or (every round but the last)
-      // when the next round's version replaces it (outcomes.ts: superseded).
-      const outcome = rb ? 'regression' : done.has(v.itemId) || !last ? 'success' : 'none';
-      rollouts.push({ itemId: v.itemId, version: v.version, shadow: v.shadow, bad: v.bad, trueRisk: v.risk, outcome, shadowSessions: rb?.sessions ?? report.sessions.byVariant[v.shadow] ?? 0, decidedAfterMs: rb ? rb.at - roundStart : null });
+      // Not rolled back: an operator (this driver) promotes it, so the next version is edited from it.
+      if (!rb) {
+        await call(o.url, o.token, 'POST', `/api/v1/items/${encodeURIComponent(v.itemId)}/versions/${encodeURIComponent(v.version)}/promote`);
+        served[i] = v;
+      }
+      rollouts.push({ itemId: v.itemId, version: v.version, shadow: v.shadow, bad: v.bad, trueRisk: v.risk, outcome: rb ? 'regression' : 'success', shadowSessions: rb?.sessions ?? report.sessions.byVariant[v.shadow] ?? 0, decidedAfterMs: rb ? rb.at - roundStart : null });
     }
     log('generated history round', { round: k, items: round.length, rolledBack: rolledBack.size, bad: round.filter((v) => v.bad).length, seconds: Math.round((Date.now() - roundStart) / 1000) });
   }

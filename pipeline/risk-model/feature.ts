@@ -31,6 +31,7 @@ import { RiskHistory } from './history.ts';
 import { RiskService } from './service.ts';
 import { RiskTrainer, type TrainOutcome } from './trainer.ts';
 import { detectOutcome } from './outcomes.ts';
+import { isVersionShadow, versionShadowName } from '../version-shadows/version-shadow.ts';
 import type { RiskModelMetadata } from './scorer.ts';
 
 export interface RiskHandle {
@@ -79,12 +80,13 @@ export function riskFeature(): Feature {
         return {
           featuresId,
           score: { probability: score.probability, source: score.source as 'model' | 'prior', modelVersion: score.modelVersion, note: score.note },
-          publish: async () => {
+          publish: async (extra) => {
+            const final = extra ? { ...score, shadow: extra.shadow, note: `${score.note}. Sized: ${extra.sizing}` } : score;
             await ctx.producer.send([
-              { topic: cfg.topics.changeFeatures, key: itemId, value: { ...features, id: featuresId, requestId, proactive } },
-              { topic: cfg.topics.riskScores, key: itemId, value: score },
+              { topic: cfg.topics.changeFeatures, key: itemId, value: { ...features, id: featuresId, requestId, proactive: extra?.proactive ?? proactive } },
+              { topic: cfg.topics.riskScores, key: itemId, value: final },
             ]);
-            remember(score);
+            remember(final);
           },
         };
       } catch (err) {
@@ -105,7 +107,9 @@ export function riskFeature(): Feature {
         last.set(p.itemId, p);
         const k = `${p.itemId}@${p.itemVersion}`;
         if (!startedAt.has(k)) startedAt.set(k, p.updatedAt);
-        const o = detectOutcome(prev, p, startedAt.get(k) ?? null);
+        // A version shadow's version, from the catalog entry proactive ingest wrote (version-shadows).
+        const versionOf = (shadow: string) => (isVersionShadow(shadow) ? ctx.catalog.find(p.itemId)?.versions.find((v) => versionShadowName(v.version) === shadow)?.version : undefined);
+        const o = detectOutcome(prev, p, startedAt.get(k) ?? null, versionOf);
         if (!o) return;
         history.addOutcome(o);
         ctx.producer.send([{ topic: cfg.topics.riskOutcomes, key: o.itemId, value: o }]).catch((err) => log.warn('rollout outcome not produced', { id: o.id, err: String(err) }));
@@ -129,7 +133,9 @@ export function riskFeature(): Feature {
         for (const [itemId, list] of scores) {
           const p = ctx.profileStore.get(itemId);
           const base = [...list].reverse().find((x) => x.phase === 'ingest');
-          if (!p || !base || p.state !== 'active' || p.itemVersion !== base.version || p.shadows.length === 0) continue;
+          if (!p || !base || p.state !== 'active' || p.shadows.length === 0) continue;
+          // The version runs as its own shadow (proactive), or is the profile's version with its shadows.
+          if (base.shadow ? !p.shadows.some((s) => s.name === base.shadow) : p.itemVersion !== base.version) continue;
           const shadow = base.shadow ?? p.schedule?.shadow ?? p.shadows[0].name;
           const e = history.evidenceSince(itemId, shadow, base.at - 10_000);
           if (e.shadowSessions < (lastUpdate.get(base.id) ?? 0) + 10) continue;

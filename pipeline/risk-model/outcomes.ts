@@ -20,20 +20,29 @@ export function outcomeId(itemId: string, version: string, shadow: string | null
   return `${itemId}@${version}/${shadow ?? '-'}#${profileVersion}`;
 }
 
-export function detectOutcome(prev: ShadowProfile | undefined, next: ShadowProfile, startedAt: number | null = null): RolloutOutcome | null {
+/**
+ * `versionOf(shadow)` names the version a shadow carries when it is a version shadow
+ * (pipeline/version-shadows); other shadows carry the profile's itemVersion.
+ */
+export function detectOutcome(prev: ShadowProfile | undefined, next: ShadowProfile, startedAt: number | null = null, versionOf: (shadow: string) => string | undefined = () => undefined): RolloutOutcome | null {
   if (!prev || prev.itemId !== next.itemId || next.profileVersion <= prev.profileVersion) return null;
   const shadow = next.schedule?.shadow ?? next.shadows[0]?.name ?? null;
-  const base = { itemId: next.itemId, version: next.itemVersion, shadow, actor: next.updatedBy, profileVersion: next.profileVersion, startedAt, decidedAt: next.updatedAt };
+  const version = (shadow && versionOf(shadow)) || next.itemVersion;
+  const base = { itemId: next.itemId, version, shadow, actor: next.updatedBy, profileVersion: next.profileVersion, startedAt, decidedAt: next.updatedAt };
   if (prev.state === 'active' && next.state === 'rolled_back' && prev.itemVersion === next.itemVersion && prev.shadows.length > 0) {
     const system = next.updatedBy.startsWith('system:');
-    return { id: outcomeId(next.itemId, next.itemVersion, shadow, next.profileVersion), ...base, outcome: 'regression', cause: system ? 'guardrail_rollback' : 'operator_rollback' };
+    return { id: outcomeId(next.itemId, version, shadow, next.profileVersion), ...base, outcome: 'regression', cause: system ? 'guardrail_rollback' : 'operator_rollback' };
   }
-  if (next.state === 'active' && next.schedule?.status === 'done' && prev.schedule?.status !== 'done' && prev.itemVersion === next.itemVersion) {
-    return { id: outcomeId(next.itemId, next.itemVersion, shadow, next.profileVersion), ...base, outcome: 'success', cause: 'schedule_done' };
+  if (next.state === 'active' && next.schedule?.status === 'done' && prev.schedule?.status !== 'done' && prev.itemVersion === next.itemVersion && next.schedule.shadow === prev.schedule?.shadow) {
+    return { id: outcomeId(next.itemId, version, shadow, next.profileVersion), ...base, outcome: 'success', cause: 'schedule_done' };
   }
-  if (prev.itemVersion !== next.itemVersion && prev.state === 'active' && prev.shadows.length > 0) {
-    const prevShadow = prev.schedule?.shadow ?? prev.shadows[0]?.name ?? null;
-    return { id: outcomeId(prev.itemId, prev.itemVersion, prevShadow, next.profileVersion), ...base, version: prev.itemVersion, shadow: prevShadow, outcome: 'success', cause: 'superseded' };
+  // Replaced while running and never rolled back: a newer version became the original, or a
+  // version shadow gave way (to a newer candidate, or to its own promotion).
+  const prevShadow = prev.schedule?.shadow ?? prev.shadows[0]?.name ?? null;
+  const prevVersion = (prevShadow && versionOf(prevShadow)) || prev.itemVersion;
+  const versionShadowGone = prevShadow !== null && versionOf(prevShadow) !== undefined && !next.shadows.some((s) => s.name === prevShadow);
+  if (prev.state === 'active' && prev.shadows.length > 0 && (prev.itemVersion !== next.itemVersion || versionShadowGone)) {
+    return { id: outcomeId(prev.itemId, prevVersion, prevShadow, next.profileVersion), ...base, version: prevVersion, shadow: prevShadow, outcome: 'success', cause: 'superseded' };
   }
   return null;
 }

@@ -9,6 +9,10 @@
  * mapping only fills what the operator left out, and the result records what sized it.
  */
 
+import { z } from 'zod';
+import { ValidationError } from '../errors.ts';
+import { zodIssues } from '../shadowing/manifest.ts';
+
 /** Structurally the plan of pipeline/rollout (issue #12): `shadows[i].rollout`. */
 export interface SizedPlan {
   steps: number[];
@@ -83,4 +87,20 @@ export function describeSizing(s: SizedBy, plan: SizedPlan): string {
   if (s.source === 'operator') return `plan set by the operator: ${what}`;
   const by = s.source === 'model' ? `model v${s.modelVersion}` : 'the prior (too little history for a model)';
   return `risk ${(s.probability * 100).toFixed(1)} % (${by}) → ${s.tier} tier: ${what}${s.overridden.length ? `; operator set ${s.overridden.join(', ')}` : ''}`;
+}
+
+/** An operator's explicit plan fields (any subset), checked before anything is built. */
+export const planOverrideSchema = z.strictObject({
+  steps: z.array(z.number().gt(0).max(50)).min(1).max(20).refine((a) => a.every((x, i) => i === 0 || x > a[i - 1]), 'steps must increase').optional(),
+  analysisSeconds: z.number().int().min(10).max(86_400).optional(),
+  minSessionsPerArm: z.number().int().min(0).max(10_000_000).optional(),
+  guardrails: z.array(z.strictObject({ metric: z.string().min(1).max(80), direction: z.enum(['increase', 'decrease']), maxDelta: z.number().min(0) })).max(20).optional(),
+  maxInconclusive: z.number().int().min(1).max(100).optional(),
+  onComplete: z.enum(['hold', 'promote']).optional(),
+});
+
+export function parsePlanOverride(v: unknown): Partial<SizedPlan> {
+  const r = planOverrideSchema.safeParse(v ?? {});
+  if (!r.success) throw new ValidationError('rollout plan fields are invalid', zodIssues(r.error, 'rollout'));
+  return r.data as Partial<SizedPlan>;
 }
