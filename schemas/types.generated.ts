@@ -326,6 +326,10 @@ export interface ItemIngestRequest {
   submittedBy: string;
   /** Epoch milliseconds when the request was produced. */
   submittedAt: number;
+  /** [#13] true: the new version goes out as a risk-sized shadow of the current one instead of replacing it; false: replace; null: the default (proactive when the item has an active original and this is another version). */
+  proactive: null | boolean;
+  /** [#13] Explicit rollout plan fields for a proactive version, JSON (steps, analysisSeconds, minSessionsPerArm, guardrails, maxInconclusive, onComplete); the risk mapping fills the rest. */
+  rolloutJson: null | string;
 }
 
 export interface LatencyStats {
