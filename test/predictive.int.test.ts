@@ -56,7 +56,7 @@ suite('predictive shadowing', () => {
   beforeAll(async () => {
     t = await startTestPenumbra('predictive', { PENUMBRA_RISK_MIN_ROWS: '8', PENUMBRA_RISK_MIN_CLASS: '2', PENUMBRA_RISK_RETRAIN_HOURS: '0' }, { sink: true });
     parquetDir = warehousePaths(t.dataDir).parquetDir;
-  });
+  }, 120_000);
   afterAll(async () => t?.stop());
 
   test('v2 after v1 goes out proactively as a shadow with a plan sized by its score (the prior, which says so); its change features are on the topic and in DuckDB', async () => {
@@ -107,7 +107,7 @@ suite('predictive shadowing', () => {
   test('generated history through the pipeline: proactive version shadows, outcomes decided by the guardrail', async () => {
     // One round of 8 first rollouts, 8 sessions/s each (seed int-1 draws 4 bad of 8, so both
     // outcomes are present even if the guardrail misses one on a loaded machine).
-    history = await runHistory({ url: t.url, token: TOKENS.operator, seed: 'int-1', items: 8, versionsPerItem: 2, rate: 64, holdSeconds: 12, settleSeconds: 18, log: (m, e) => console.log(m, JSON.stringify(e)) });
+    history = await runHistory({ url: t.url, token: TOKENS.operator, seed: 'int-1', items: 8, versionsPerItem: 2, rate: 64, holdSeconds: 12, settleSeconds: 18, maxWaitForBadSeconds: 120, log: (m, e) => console.log(m, JSON.stringify(e)) });
     const ended = history.rollouts.filter((r) => r.outcome !== 'none');
     console.log(`generated history: ${history.rollouts.length} rollouts in ${Math.round(history.durationMs / 1000)} s; ` +
       `${ended.filter((r) => r.outcome === 'regression').length} rolled back, bad ${history.rollouts.filter((r) => r.bad).length}; ` +

@@ -41,6 +41,13 @@ export interface HistoryRunOptions {
    * back, which counts.
    */
   settleSeconds?: number;
+  /**
+   * Keep a round going past holdSeconds + settleSeconds, up to this many seconds, while some bad
+   * version is still running (default 0: fixed rounds). The truth only decides how long the
+   * driver watches; every label is still the pipeline's. For tests on a loaded machine, where
+   * the guardrail's windows can come late.
+   */
+  maxWaitForBadSeconds?: number;
   log?: (msg: string, extra?: Record<string, unknown>) => void;
 }
 
@@ -128,13 +135,15 @@ export async function runHistory(o: HistoryRunOptions): Promise<HistoryRunReport
     const roundMs = (hold + (o.settleSeconds ?? 15)) * 1000;
     const sim = startSimulation({
       url: o.url, token: o.token, items: round.map((v) => v.itemId), users: 50 * round.length, rate: o.rate ?? 4 * round.length,
-      durationMs: roundMs + 5000, seed: `${o.seed}/round/${k}`, flushIntervalMs: 500,
+      durationMs: Math.max(roundMs, (o.maxWaitForBadSeconds ?? 0) * 1000) + 5000, seed: `${o.seed}/round/${k}`, flushIntervalMs: 500,
       effects: round.filter((v) => v.bad).map((v) => `${v.shadow}:errors=+${BAD_ERROR_PP}pp`),
     });
     // A fixed time per round: the pipeline decides what happens within it (a guardrail may also
     // roll a version back after its schedule finished — any regression labels the version).
     const rolledBack = new Map<string, { at: number; sessions: number }>();
-    while (Date.now() < roundStart + roundMs) {
+    const capMs = Math.max(roundMs, (o.maxWaitForBadSeconds ?? 0) * 1000);
+    const badRunning = () => round.some((v) => v.bad && !rolledBack.has(v.itemId));
+    while (Date.now() < roundStart + roundMs || (Date.now() < roundStart + capMs && badRunning())) {
       await new Promise((r) => setTimeout(r, 1000));
       for (const v of round) {
         if (rolledBack.has(v.itemId)) continue;
