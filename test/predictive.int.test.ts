@@ -24,21 +24,18 @@ import { versionArchive } from '../pipeline/change-features/fixtures.ts';
 import { warehousePaths } from '../pipeline/warehouse/feature.ts';
 import { queryParquet } from '../connectors/duckdb-sink/query.ts';
 import { runHistory, type HistoryRunReport } from '../pipeline/history-generator/run.ts';
-import { pythonCanTrain } from '../pipeline/risk-model/python-deps.ts';
+import { available, requires, type Dependency } from './requires.ts';
 import { waitFor } from './wait-for.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-const py = pythonCanTrain();
-const suite = py.ok ? describe : describe.skip;
-if (!py.ok) {
-  test(`predictive shadowing needs Python to train (${py.detail})`, () => {
-    if (process.env.CI === 'true') throw new Error(`python cannot train the risk model in CI: ${py.detail}`);
-  });
-}
+/** Training (train_risk.py) and the notebook runner (test/requirements.txt). */
+const DEPS: Dependency[] = ['python:sklearn', 'python:skl2onnx', 'python:onnx', 'python:onnxruntime', 'python:duckdb', 'python:nbclient'];
+const pyTest = requires(DEPS);
+const ready = available(DEPS);
 
-suite('predictive shadowing', () => {
+describe('predictive shadowing', () => {
   let t: TestPenumbra;
   let parquetDir: string;
   let history: HistoryRunReport;
@@ -54,12 +51,13 @@ suite('predictive shadowing', () => {
   };
 
   beforeAll(async () => {
+    if (!ready) return; // every test below is skipped (or fails under CI), naming what is missing
     t = await startTestPenumbra('predictive', { PENUMBRA_RISK_MIN_ROWS: '8', PENUMBRA_RISK_MIN_CLASS: '2', PENUMBRA_RISK_RETRAIN_HOURS: '0' }, { sink: true });
     parquetDir = warehousePaths(t.dataDir).parquetDir;
   }, 120_000);
   afterAll(async () => t?.stop());
 
-  test('v2 after v1 goes out proactively as a shadow with a plan sized by its score (the prior, which says so); its change features are on the topic and in DuckDB', async () => {
+  pyTest('v2 after v1 goes out proactively as a shadow with a plan sized by its score (the prior, which says so); its change features are on the topic and in DuckDB', async () => {
     const v1 = await ingest(await versionArchive('shop', 'v1'));
     expect(v1.status).toBe(201);
     expect(v1.json.proactive).toBe(false); // a first version has nothing to shadow
@@ -104,7 +102,7 @@ suite('predictive shadowing', () => {
     expect((await api('GET', '/api/v1/items/com.example.shop', undefined, 'viewer')).json.latestVersion).toBe('1.1.0');
   });
 
-  test('generated history through the pipeline: proactive version shadows, outcomes decided by the guardrail', async () => {
+  pyTest('generated history through the pipeline: proactive version shadows, outcomes decided by the guardrail', async () => {
     // One round of 8 first rollouts, 8 sessions/s each (seed int-1 draws 4 bad of 8, so both
     // outcomes are present even if the guardrail misses one on a loaded machine).
     history = await runHistory({ url: t.url, token: TOKENS.operator, seed: 'int-1', items: 8, versionsPerItem: 2, rate: 64, holdSeconds: 12, settleSeconds: 18, maxWaitForBadSeconds: 120, log: (m, e) => console.log(m, JSON.stringify(e)) });
@@ -132,7 +130,7 @@ suite('predictive shadowing', () => {
     }, 60_000, 500);
   }, 300_000);
 
-  test('retraining produces model v1 from the warehouse; the next ingest is scored by it and explained', async () => {
+  pyTest('retraining produces model v1 from the warehouse; the next ingest is scored by it and explained', async () => {
     const r = await api('POST', '/api/v1/risk/models/retrain');
     if (r.status !== 201) throw new Error(`retrain answered ${r.status}: ${JSON.stringify(r.json)}`);
     expect(r.json.model).toMatchObject({ version: 1, kind: 'logistic_regression' });
@@ -154,7 +152,7 @@ suite('predictive shadowing', () => {
     expect(Math.abs(last.probability - 1 / (1 + Math.exp(-(sum + (await modelIntercept())))))).toBeLessThan(1e-4);
   }, 120_000);
 
-  test('the analyst notebook retrains, shows calibration and importance, and registers v2; the next ingest uses v2', async () => {
+  pyTest('the analyst notebook retrains, shows calibration and importance, and registers v2; the next ingest uses v2', async () => {
     const outDir = mkdtempSync(path.join(tmpdir(), 'penumbra-risk-notebook-'));
     const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
       const p = spawn('python3', [path.join(REPO, 'notebooks', 'run_notebooks.py'), 'risk_model', '--out-dir', outDir, '--timeout', '120'], {

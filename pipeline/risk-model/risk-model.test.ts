@@ -14,7 +14,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { Prng } from '../simulator/prng.ts';
-import { pythonCanTrain } from './python-deps.ts';
+import { available, requires, type Dependency } from '../../test/requires.ts';
 import { TRAIN_SCRIPT } from './trainer.ts';
 import { LoadedRiskModel, type RiskModelMetadata } from './scorer.ts';
 import { betaQuantile, priorScore, updateWithEvidence } from './prior.ts';
@@ -22,7 +22,10 @@ import { detectOutcome } from './outcomes.ts';
 import { RiskHistory } from './history.ts';
 import type { ShadowProfile } from '../domain/types.ts';
 
-const py = pythonCanTrain();
+/** What train_risk.py imports (test/requirements.txt). */
+const TRAIN_DEPS: Dependency[] = ['python:sklearn', 'python:skl2onnx', 'python:onnx', 'python:onnxruntime', 'python:duckdb'];
+const pyTest = requires(TRAIN_DEPS);
+const canTrain = available(TRAIN_DEPS);
 const NOW = Date.UTC(2026, 5, 1);
 
 /** n rollouts: regression with probability sigmoid(-2 + 1.5·new_origins + 2·script_growth). */
@@ -58,19 +61,12 @@ function train(dataDir: string, extra: string[] = []): { result: Record<string, 
   return { result: JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown>, out };
 }
 
-const withPython = py.ok ? describe : describe.skip;
-if (!py.ok) {
-  // Visible: the skipped block below names the reason; under CI a missing trainer is a failure.
-  test(`risk training needs Python packages (${py.detail})`, () => {
-    if (process.env.CI === 'true') throw new Error(`python cannot train the risk model in CI: ${py.detail}`);
-  });
-}
-
-withPython('train_risk.py → ONNX → onnxruntime-node', () => {
+describe('train_risk.py → ONNX → onnxruntime-node', () => {
   let dataDir: string;
   let meta: RiskModelMetadata;
   let model: LoadedRiskModel;
   beforeAll(async () => {
+    if (!canTrain) return; // the tests below are skipped (or fail under CI), naming what is missing
     dataDir = await writeWarehouse(240, 'risk-unit');
     const { result, out } = train(dataDir, ['--version', '7']);
     expect(result.status).toBe('trained');
@@ -79,7 +75,7 @@ withPython('train_risk.py → ONNX → onnxruntime-node', () => {
   }, 120_000);
   afterAll(async () => model?.release());
 
-  it('trains on the window only and finds the two inputs that drive regressions', () => {
+  pyTest('trains on the window only and finds the two inputs that drive regressions', () => {
     expect(meta.trainingRows).toBe(240);
     expect(meta.features).toEqual(['new_origins', 'script_growth', 'log_files_added', 'noise']);
     expect(meta.metrics.auc).toBeGreaterThan(0.75);
@@ -89,7 +85,7 @@ withPython('train_risk.py → ONNX → onnxruntime-node', () => {
     expect((meta as unknown as { onnx: { maxAbsDiffVsSklearn: number } }).onnx.maxAbsDiffVsSklearn).toBeLessThan(1e-5);
   });
 
-  it('scores in TypeScript; contributions add up to the logit and rank the risky input first', async () => {
+  pyTest('scores in TypeScript; contributions add up to the logit and rank the risky input first', async () => {
     const rows: Record<string, number>[] = [
       { new_origins: 3, script_growth: 0.1, log_files_added: 1, noise: 0.5 },
       { new_origins: 0, script_growth: -0.5, log_files_added: 1, noise: 0.5 },
@@ -105,7 +101,7 @@ withPython('train_risk.py → ONNX → onnxruntime-node', () => {
     expect((await model.score({ new_origins: 3, script_growth: 0.1, log_files_added: 1, noise: 0.5 })).probability).toBeCloseTo(s[0].probability, 6);
   });
 
-  it('too little history: nothing is written and the reason is given', async () => {
+  pyTest('too little history: nothing is written and the reason is given', async () => {
     const small = await writeWarehouse(12, 'risk-small');
     const { result } = train(small);
     expect(result.status).toBe('insufficient');
