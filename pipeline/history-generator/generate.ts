@@ -111,7 +111,7 @@ function edit(rng: Prng, prev: ItemTree, nextVersion: string, k: number): { tree
   return { tree, edits };
 }
 
-/** Item `i`'s first version (the `shop` fixture under the item's own id). Versions carry build metadata `+g<i>` so each item's version shadows have names of their own. */
+/** Item `i`'s first version (the `shop` fixture under the item's own id). Versions carry build metadata `+g<i>[.r<k>]` so each item's version shadows have names of their own. */
 export function firstVersion(seed: string, i: number, prefix = 'hist'): GeneratedVersion {
   const base = versionFiles('shop', 'v1');
   const itemId = `gen.${prefix}.i${i}`;
@@ -130,7 +130,9 @@ export function nextVersion(seed: string, i: number, k: number, prev: ItemTree):
   const rng = new Prng(`${seed}/item/${i}/version/${k}`);
   const major = rng.bernoulli(0.15);
   const core = semver.inc(prev.manifest.version.split('+')[0], major ? 'major' : rng.bernoulli(0.5) ? 'minor' : 'patch')!;
-  const version = `${core}+g${i}`;
+  // Build metadata names the item and the round: a version rolled back and then re-made from the
+  // same base would otherwise get the same number (and the same shadow name) again.
+  const version = `${core}+g${i}.r${k}`;
   const { tree, edits } = edit(rng, prev, version, k);
   const features = computeChangeFeatures(prev, tree, NO_HISTORY, 0);
   const risk = trueRisk(features.inputs);
