@@ -71,7 +71,9 @@ export async function ingestProactive(deps: IngestDeps, input: ProactiveInput, t
   const format = detectFormat(input.archive) ?? 'zip';
   const library = await deps.library();
   const cfg = versionShadowConfig(name, current, plan.steps[0]);
-  const built = await buildShadow(tree, cfg, format, { library, publicUrl: deps.publicUrl, profileVersion: current.profileVersion + 1 });
+  // An update bundle (React Native / Expo, docs/mobile.md) is instrumented with the RN library.
+  const rnLibrary = manifest.runtimeVersion !== undefined ? await deps.rnLibrary?.() : undefined;
+  const built = await buildShadow(tree, cfg, format, { library, rnLibrary, publicUrl: deps.publicUrl, profileVersion: current.profileVersion + 1 });
   const raw = await deps.blobs.put(input.archive);
   const art = await deps.blobs.put(built.bytes);
   // Replacing an earlier candidate of the same or another version: one version shadow at a time.
