@@ -13,6 +13,7 @@ export const CHANGE_FEATURES: TableSpec<'change-features'> = {
   source: { topic: 'changeFeatures', schema: 'change-features' },
   key: ['id'],
   mode: 'insert-once',
+  partitionBy: 'computed_at',
   doc: 'What changed between the current version of an item and a newly ingested one, plus the item history (pipeline/change-features/README.md documents every field). One row per ingest that produced a version.',
   columns: [
     { name: 'id', type: 'VARCHAR', notNull: true, doc: 'Record id.' },
@@ -68,6 +69,7 @@ export const RISK_SCORES: TableSpec<'risk-score'> = {
   source: { topic: 'riskScores', schema: 'risk-score' },
   key: ['id'],
   mode: 'insert-once',
+  partitionBy: 'at',
   doc: 'Rollout-risk scores: at ingest from the change features, and updated with the rollout telemetry (pipeline/risk-model/README.md).',
   columns: [
     { name: 'id', type: 'VARCHAR', notNull: true, doc: 'Score id.' },
@@ -94,6 +96,7 @@ export const ROLLOUT_OUTCOMES: TableSpec<'rollout-outcome'> = {
   source: { topic: 'riskOutcomes', schema: 'rollout-outcome' },
   key: ['id'],
   mode: 'insert-once',
+  partitionBy: 'decided_at',
   doc: "How each version's rollout ended: the risk model's labels.",
   columns: [
     { name: 'id', type: 'VARCHAR', notNull: true, doc: 'Outcome id.' },
@@ -115,6 +118,7 @@ export const RISK_MODELS: TableSpec<'risk-model'> = {
   source: { topic: 'riskModels', schema: 'risk-model' },
   key: ['name', 'version'],
   mode: 'insert-once',
+  partitionBy: null,
   doc: 'Every trained risk model version (the ONNX file and metadata are blobs).',
   columns: [
     { name: 'name', type: 'VARCHAR', notNull: true, doc: 'Model name.' },

@@ -61,15 +61,30 @@ def parquet_dir(data_dir: str) -> Path:
     return Path(data_dir).resolve() / "warehouse" / "parquet"
 
 
+def _view(con, folder: Path, table: str, layout: dict) -> bool:
+    """A view of one exported table, laid out as ``_meta.json`` says (Hive-partitioned parts or one
+    file, docs/warehouse.md); a folder without ``_meta.json`` holds ``<table>.parquet``."""
+    import glob as globmod
+
+    spec = layout.get(table)
+    pattern = str(folder / spec["glob"]) if spec else str(folder / f"{table}.parquet")
+    hive = bool(spec and spec.get("hive"))
+    if not globmod.glob(pattern, recursive=True):
+        return False
+    lit = pattern.replace("'", "''")
+    con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{lit}', union_by_name = true{', hive_partitioning = true' if hive else ''})")
+    return True
+
+
 def load_training_set(data_dir: str, window_start: int, window_end: int):
     """Rows of TRAINING_QUERY as (feature names, X, y, meta rows)."""
     folder = parquet_dir(data_dir)
+    meta = folder / "_meta.json"
+    layout = json.loads(meta.read_text()).get("layout", {}) if meta.is_file() else {}
     con = duckdb.connect(":memory:")
     for table in ("change_features", "rollout_outcomes"):
-        path = folder / f"{table}.parquet"
-        if not path.exists():
+        if not _view(con, folder, table, layout):
             return [], np.zeros((0, 0)), np.zeros(0), []
-        con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{str(path).replace(chr(39), chr(39) * 2)}')")
     rows = con.execute(TRAINING_QUERY, {"window_start": window_start, "window_end": window_end}).fetchall()
     cols = [d[0] for d in con.description]
     recs = [dict(zip(cols, r)) for r in rows]
