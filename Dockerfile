@@ -2,7 +2,7 @@
 # ships prebuilt glibc binaries.
 FROM node:20-bookworm-slim
 WORKDIR /app
-COPY package.json package-lock.json ./
+COPY package.json package-lock.json .npmrc ./
 # Dev dependencies are needed to build the console; the layer is cached until the lockfile changes.
 RUN npm ci --no-audit --no-fund
 COPY . .

@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'console/dist/', '.cache/', '.penumbra/', '.penumbra-test/', 'dist/', 'coverage/', 'test-results/', 'schemas/types.generated.ts', '**/*.svelte', 'pipeline/shadowing/fixtures/'] }, // fixtures are sample items (data), not our code
+  { ignores: ['node_modules/', 'console/dist/', '.cache/', '.penumbra/', '.penumbra-test/', 'dist/', 'coverage/', 'test-results/', 'schemas/types.generated.ts', '**/*.svelte', 'pipeline/shadowing/fixtures/', 'pipeline/change-features/fixtures/'] }, // fixtures are sample items (data), not our code
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

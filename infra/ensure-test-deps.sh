@@ -21,7 +21,7 @@ if [ ${#missing_apt[@]} -gt 0 ]; then
   fi
 fi
 
-if ! python3 -c "import confluent_kafka, duckdb, nbclient, nbformat, ipykernel, pandas, matplotlib, scipy" >/dev/null 2>&1; then
+if ! python3 -c "import confluent_kafka, duckdb, nbclient, nbformat, ipykernel, pandas, matplotlib, scipy, sklearn, skl2onnx, onnx, onnxruntime" >/dev/null 2>&1; then
   echo "[deps] installing Python test packages (test/requirements.txt)" >&2
   (cd test && python3 -m pip install -q --disable-pip-version-check -r requirements.txt) >&2
 fi

@@ -34,6 +34,10 @@ TABLES = (
     "alerts",
     "audit",
     "dead_letters",
+    "change_features",
+    "rollout_outcomes",
+    "risk_scores",
+    "risk_models",
     "sink_offsets",
 )
 
@@ -135,6 +139,18 @@ def traffic_split_reference():
 
     path = repo_root() / "pipeline" / "traffic-split" / "reference.py"
     spec = importlib.util.spec_from_file_location("penumbra_traffic_split_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def risk_trainer():
+    """The rollout-risk trainer, ``pipeline/risk-model/train_risk.py``, as a module (the same code the
+    pipeline's retrain route runs: TRAINING_QUERY, evaluate, export_onnx, train)."""
+    import importlib.util
+
+    path = repo_root() / "pipeline" / "risk-model" / "train_risk.py"
+    spec = importlib.util.spec_from_file_location("penumbra_train_risk", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -24,7 +24,11 @@ export type SchemaName =
   | 'alert'
   | 'alert-rule'
   | 'audit-entry'
-  | 'dead-letter';
+  | 'dead-letter'
+  | 'change-features'
+  | 'risk-score'
+  | 'rollout-outcome'
+  | 'risk-model';
 
 /** Which schema each topic's values use (keys are plain UTF-8 strings). */
 export const TOPIC_SCHEMAS: Record<keyof TopicNames, SchemaName> = {
@@ -41,6 +45,10 @@ export const TOPIC_SCHEMAS: Record<keyof TopicNames, SchemaName> = {
   alertRules: 'alert-rule',
   audit: 'audit-entry',
   dlq: 'dead-letter',
+  changeFeatures: 'change-features',
+  riskScores: 'risk-score',
+  riskOutcomes: 'rollout-outcome',
+  riskModels: 'risk-model',
 };
 
 export interface SchemaFile {

@@ -173,6 +173,95 @@ export interface CatalogEntry {
   updatedAt: number;
 }
 
+export interface ChangeHistory {
+  /** Earlier versions of the item whose rollout reached an outcome (in the history window). */
+  priorRollouts: number;
+  /** Of those, rollouts that ended in a regression. */
+  priorRegressions: number;
+  /** regression or success: outcome of the most recent earlier rollout; null when none. */
+  lastOutcome: null | string;
+  /** Error-session rate of the current version over the recent window; null without data. */
+  currentErrorRate: null | number;
+  /** Sessions behind currentErrorRate. */
+  currentSessions: number;
+  /** Epoch ms the current version was ingested; null for a first version. */
+  currentIngestedAt: null | number;
+}
+
+/** What changed between the current version of an item and a newly ingested one, plus the item's history, on penumbra.change.features (key: itemId). Computed at ingest by pipeline/change-features; every field is documented in pipeline/change-features/README.md. */
+export interface ChangeFeatures {
+  /** Unique id of this record (the warehouse key). */
+  id: string;
+  /** Item id from the manifest. */
+  itemId: string;
+  /** The newly ingested version. */
+  version: string;
+  /** The current version it is compared with; null for a first version. */
+  previousVersion: null | string;
+  /** first, major, minor, patch, prerelease, same, downgrade or other (semver of previous → new). */
+  versionBump: string;
+  /** Ingest request that produced the version. */
+  requestId: null | string;
+  /** The version was ingested proactively: it goes out as a shadow of the current version instead of replacing it. */
+  proactive: boolean;
+  /** Epoch ms the features were computed. */
+  computedAt: number;
+  /** Files in the new version (manifest.json excluded). */
+  totalFiles: number;
+  /** Bytes of those files. */
+  totalBytes: number;
+  /** Paths present in the new version only. */
+  filesAdded: number;
+  /** Paths present in the previous version only. */
+  filesRemoved: number;
+  /** Paths in both whose bytes differ. */
+  filesChanged: number;
+  /** Bytes of the added files. */
+  bytesAdded: number;
+  /** Bytes of the removed files. */
+  bytesRemoved: number;
+  /** Bytes (new side) of the changed files. */
+  bytesChanged: number;
+  /** Script bytes of the new version: .js/.mjs/.cjs files plus inline script bodies of HTML pages. */
+  scriptBytes: number;
+  /** The same for the previous version (0 for a first version). */
+  previousScriptBytes: number;
+  /** (scriptBytes - previousScriptBytes) / max(previousScriptBytes, 1024). */
+  scriptGrowth: number;
+  /** Added script files. */
+  scriptFilesAdded: number;
+  /** Changed script files, and HTML pages whose inline script bytes changed. */
+  scriptFilesChanged: number;
+  /** External origins (scheme://host[:port]) found in the new version's HTML, JS, CSS, JSON and manifest endpoints, sorted. */
+  origins: string[];
+  /** Origins the previous version did not reference. */
+  newOrigins: string[];
+  /** Origins only the previous version referenced. */
+  removedOrigins: string[];
+  /** Absolute URLs (origin + path, no query or fragment) found the same way. */
+  endpoints: string[];
+  /** Endpoints the previous version did not reference. */
+  newEndpoints: string[];
+  /** Endpoints only the previous version referenced. */
+  removedEndpoints: string[];
+  /** Top-level manifest keys added, removed or changed (version excluded). */
+  manifestChangedKeys: string[];
+  /** The manifest entry point changed. */
+  entryChanged: boolean;
+  /** Manifest endpoint keys added. */
+  manifestEndpointsAdded: string[];
+  /** Manifest endpoint keys removed. */
+  manifestEndpointsRemoved: string[];
+  /** Manifest endpoint keys whose URL changed. */
+  manifestEndpointsChanged: string[];
+  /** The item's own history as the pipeline knew it at ingest. */
+  history: ChangeHistory;
+  /** Hours since the current version was ingested; null for a first version. */
+  hoursSincePrevious: null | number;
+  /** The model's named inputs derived from the fields above (pipeline/change-features/README.md, Model inputs). */
+  inputs: Record<string, number>;
+}
+
 /** Outcome of a ShadowCommand on penumbra.shadow.outcomes (key: itemId). */
 export interface CommandOutcome {
   /** Command this answers. */
@@ -239,6 +328,10 @@ export interface ItemIngestRequest {
   submittedBy: string;
   /** Epoch milliseconds when the request was produced. */
   submittedAt: number;
+  /** [#13] true: the new version goes out as a risk-sized shadow of the current one instead of replacing it; false: replace; null: the default (proactive when the item has an active original and this is another version). */
+  proactive: null | boolean;
+  /** [#13] Explicit rollout plan fields for a proactive version, JSON (steps, analysisSeconds, minSessionsPerArm, guardrails, maxInconclusive, onComplete); the risk mapping fills the rest. */
+  rolloutJson: null | string;
 }
 
 export interface LatencyStats {
@@ -330,6 +423,105 @@ export interface ResolverStatus {
   startedAt: number;
   /** Epoch ms of this heartbeat. */
   at: number;
+}
+
+/** A trained rollout-risk model version on the compacted penumbra.risk.models topic (key: model name). The ONNX file and its metadata are blobs in the blob store; every process loads the newest version. pipeline/risk-model/README.md. */
+export interface RiskModel {
+  /** Model name (rollout-risk). */
+  name: string;
+  /** Monotonic model version. */
+  version: number;
+  /** Blob key of the ONNX file. */
+  onnxSha256: string;
+  /** Blob key of the metadata JSON (features, window, metrics, intercept). */
+  metadataSha256: string;
+  /** Estimator, e.g. logistic_regression. */
+  kind: string;
+  /** Input names in the order the ONNX input expects. */
+  features: string[];
+  /** Epoch ms: oldest outcome the training data may hold. */
+  windowStart: number;
+  /** Epoch ms: when the training data was read. */
+  windowEnd: number;
+  /** Labelled rollouts trained on. */
+  trainingRows: number;
+  /** Of those, regressions. */
+  positives: number;
+  /** ROC AUC on the held-out part (cross-validated). */
+  auc: null | number;
+  /** Brier score on the held-out part. */
+  brier: null | number;
+  /** Who trained it: system:risk-schedule, an operator, or notebook. */
+  trainedBy: string;
+  /** Epoch ms. */
+  trainedAt: number;
+}
+
+export interface RiskContribution {
+  /** Model input name. */
+  feature: string;
+  /** Its value for this version. */
+  value: number;
+  /** Log-odds it added (positive pushes the risk up). */
+  contribution: number;
+}
+
+/** A rollout-risk score of an item version on penumbra.risk.scores (key: itemId): the probability that its rollout ends in a regression, at ingest (phase ingest) and updated with arriving telemetry (phase update). pipeline/risk-model/README.md. */
+export interface RiskScore {
+  /** Unique id of this score. */
+  id: string;
+  /** Item. */
+  itemId: string;
+  /** Item version scored. */
+  version: string;
+  /** Shadow that carries the version, when it goes out as one. */
+  shadow: null | string;
+  /** Id of the change-features record the score was computed from. */
+  featuresId: null | string;
+  /** ingest (from change features alone) or update (prior combined with the rollout's telemetry). */
+  phase: string;
+  /** model (a trained model version scored the features) or prior (too little history: the documented Beta prior). */
+  source: string;
+  /** Version of the model that scored; null for the prior. */
+  modelVersion: null | number;
+  /** Probability 0..1 that the rollout ends in a regression. */
+  probability: number;
+  /** Lower end of the 90 % interval, when the source has one (the prior's Beta posterior). */
+  low: null | number;
+  /** Upper end of the 90 % interval. */
+  high: null | number;
+  /** Per-input contributions on the log-odds scale, largest first. */
+  explanation: RiskContribution[];
+  /** Plain-language summary, including why the prior was used. */
+  note: string;
+  /** Telemetry behind an update (arm sessions and error sessions, likelihood ratio), JSON. */
+  evidenceJson: null | string;
+  /** Epoch ms. */
+  at: number;
+}
+
+/** How the rollout of an item version ended, on penumbra.risk.outcomes (key: itemId): the label the risk model learns from. Written by the risk feature when it sees the profile reach a terminal state (pipeline/risk-model/outcomes.ts). */
+export interface RolloutOutcome {
+  /** Deterministic id: itemId, version, shadow and the profile version that ended it. */
+  id: string;
+  /** Item. */
+  itemId: string;
+  /** Item version whose rollout ended. */
+  version: string;
+  /** Shadow that carried it. */
+  shadow: null | string;
+  /** regression (guardrail rollback or failed analysis) or success (completed or promoted). */
+  outcome: string;
+  /** What ended it: guardrail_rollback, analysis_rollback, operator_rollback, schedule_done, promoted, plan_done. */
+  cause: string;
+  /** Who made the ending change (system:<component> for automatic ones). */
+  actor: string;
+  /** Profile version that ended the rollout. */
+  profileVersion: number;
+  /** Epoch ms the rollout began (first profile serving the version), when known. */
+  startedAt: null | number;
+  /** Epoch ms of the ending change. */
+  decidedAt: number;
 }
 
 export type CommandKind = 'put_config' | 'rollback' | 'activate' | 'new_version' | 'schedule_tick' | 'alert_action';
@@ -542,11 +734,15 @@ export interface SchemaTypes {
   'assignment': Assignment;
   'audit-entry': AuditEntry;
   'catalog-entry': CatalogEntry;
+  'change-features': ChangeFeatures;
   'command-outcome': CommandOutcome;
   'dead-letter': DeadLetter;
   'item-ingest-request': ItemIngestRequest;
   'metric-window': MetricWindow;
   'resolver-status': ResolverStatus;
+  'risk-model': RiskModel;
+  'risk-score': RiskScore;
+  'rollout-outcome': RolloutOutcome;
   'shadow-command': ShadowCommand;
   'shadow-profile': ShadowProfile;
   'telemetry-event': TelemetryEvent;

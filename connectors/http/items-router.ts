@@ -138,15 +138,18 @@ export function createItemsRouter(deps: ItemsRouterDeps): Router {
   const limits = deps.limits ?? defaultDeviceLimits();
   const limited = (b: DeviceLimits['files']) => rateLimit(b, limits.identity);
 
-  openapi.add({ method: 'post', path: '/api/v1/items', summary: 'Ingest an item archive with optional shadow config(s)', auth: 'operator', tags: ['items'], bodyContentType: 'multipart/form-data', body: z.object({ item: z.string().describe('The .zip or .tar.gz archive (binary)'), shadowConfig: z.string().optional().describe('JSON: one shadow config or an array') }), responses: { 201: 'Ingested; catalog entry, profile and per-shadow rewrite reports', 401: 'No token', 403: 'Role too low', 413: 'Archive too large', 422: 'Archive or shadow config refused (reason and field paths)' } });
+  openapi.add({ method: 'post', path: '/api/v1/items', summary: 'Ingest an item archive with optional shadow config(s)', auth: 'operator', tags: ['items'], bodyContentType: 'multipart/form-data', body: z.object({ item: z.string().describe('The .zip or .tar.gz archive (binary)'), shadowConfig: z.string().optional().describe('JSON: one shadow config or an array'), proactive: z.enum(['true', 'false']).optional().describe('[#13] true: the new version goes out as a risk-sized shadow of the current one instead of replacing it; default true when the item already has an active original and this is another version'), rollout: z.string().optional().describe('[#13] JSON: explicit rollout plan fields for a proactive version (steps, analysisSeconds, minSessionsPerArm, guardrails, maxInconclusive, onComplete); the risk mapping fills the rest') }), responses: { 201: 'Ingested; catalog entry, profile, per-shadow rewrite reports, risk score, and for a proactive version its shadow, plan and sizing', 401: 'No token', 403: 'Role too low', 413: 'Archive too large', 422: 'Archive or shadow config refused (reason and field paths)' } });
   r.post('/api/v1/items', operator, async (req, res) => {
     const up = await parseUpload(req, deps.maxUploadBytes);
     const who = actor(res);
-    const result = await ingestDigitalItem(deps.ingest, { archive: up.item, shadowConfig: up.shadowConfig, actor: who, requestId: res.locals.requestId as string });
+    const result = await ingestDigitalItem(deps.ingest, { archive: up.item, shadowConfig: up.shadowConfig, actor: who, requestId: res.locals.requestId as string, proactive: up.proactive, rollout: up.rollout });
     res.status(201).location(`/api/v1/items/${encodeURIComponent(result.entry.itemId)}`).json({
       item: itemView(catalog, profiles, result.entry.itemId),
       profile: publicConfigView(result.profile),
       reports: result.reports,
+      risk: result.risk ? { featuresId: result.risk.featuresId, ...result.risk.score } : null,
+      proactive: result.proactive ?? false,
+      ...(result.proactive ? { versionShadow: result.versionShadow, plan: result.plan, sizing: result.sizing } : {}),
     });
   });
 

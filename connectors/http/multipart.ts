@@ -1,6 +1,7 @@
 /**
  * Multipart upload parsing with hard limits (busboy): one `item` file field up to maxBytes,
- * an optional `shadowConfig` text field up to 1 MB. Exceeding a limit aborts with 413 instead
+ * an optional `shadowConfig` text field up to 1 MB, and [#13] optional `proactive` ("true" /
+ * "false") and `rollout` (JSON plan fields) fields. Exceeding a limit aborts with 413 instead
  * of buffering without bound.
  */
 import busboy from 'busboy';
@@ -11,6 +12,10 @@ export interface UploadParts {
   item: Buffer;
   fileName: string | null;
   shadowConfig?: unknown;
+  /** [#13] Explicit proactive choice; undefined = the default (pipeline/version-shadows). */
+  proactive?: boolean;
+  /** [#13] Operator's rollout plan fields for a proactive version. */
+  rollout?: Record<string, unknown>;
 }
 
 export function parseUpload(req: Request, maxBytes: number): Promise<UploadParts> {
@@ -22,7 +27,7 @@ export function parseUpload(req: Request, maxBytes: number): Promise<UploadParts
     }
     let bb: busboy.Busboy;
     try {
-      bb = busboy({ headers: req.headers, limits: { fileSize: maxBytes, files: 1, fields: 4, fieldSize: 1024 * 1024 } });
+      bb = busboy({ headers: req.headers, limits: { fileSize: maxBytes, files: 1, fields: 6, fieldSize: 1024 * 1024 } });
     } catch (err) {
       reject(new ValidationError(`malformed multipart body: ${(err as Error).message}`, [{ path: 'item', message: 'malformed multipart' }]));
       return;
@@ -31,6 +36,8 @@ export function parseUpload(req: Request, maxBytes: number): Promise<UploadParts
     let fileName: string | null = null;
     let gotFile = false;
     let shadowRaw: string | undefined;
+    let proactiveRaw: string | undefined;
+    let rolloutRaw: string | undefined;
     let failed = false;
     const fail = (err: Error) => {
       if (failed) return;
@@ -53,6 +60,8 @@ export function parseUpload(req: Request, maxBytes: number): Promise<UploadParts
     bb.on('field', (name, value, info) => {
       if (info.valueTruncated) return fail(new PayloadTooLargeError(`field ${name} exceeds 1 MB`));
       if (name === 'shadowConfig') shadowRaw = value;
+      else if (name === 'proactive') proactiveRaw = value;
+      else if (name === 'rollout') rolloutRaw = value;
     });
     bb.on('error', (err: Error) => fail(new ValidationError(`malformed multipart body: ${err.message}`, [{ path: 'item', message: 'malformed multipart' }])));
     bb.on('close', () => {
@@ -66,7 +75,22 @@ export function parseUpload(req: Request, maxBytes: number): Promise<UploadParts
           return fail(new ValidationError('shadowConfig is not valid JSON', [{ path: 'shadowConfig', message: (err as Error).message }]));
         }
       }
-      resolve({ item: Buffer.concat(chunks), fileName, shadowConfig });
+      let proactive: boolean | undefined;
+      if (proactiveRaw !== undefined && proactiveRaw.trim() !== '') {
+        const v = proactiveRaw.trim().toLowerCase();
+        if (!['true', 'false', '1', '0'].includes(v)) return fail(new ValidationError('proactive must be true or false', [{ path: 'proactive', message: `"${proactiveRaw}" is not true or false` }]));
+        proactive = v === 'true' || v === '1';
+      }
+      let rollout: Record<string, unknown> | undefined;
+      if (rolloutRaw !== undefined && rolloutRaw.trim() !== '') {
+        try {
+          rollout = JSON.parse(rolloutRaw) as Record<string, unknown>;
+        } catch (err) {
+          return fail(new ValidationError('rollout is not valid JSON', [{ path: 'rollout', message: (err as Error).message }]));
+        }
+        if (!rollout || typeof rollout !== 'object' || Array.isArray(rollout)) return fail(new ValidationError('rollout must be a JSON object of plan fields', [{ path: 'rollout', message: 'not an object' }]));
+      }
+      resolve({ item: Buffer.concat(chunks), fileName, shadowConfig, proactive, rollout });
     });
     req.pipe(bb);
   });

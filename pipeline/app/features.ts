@@ -25,6 +25,8 @@ import { startExpoUpdates } from '../../connectors/expo-updates/feature.ts';
 import type { LiveHub } from '../live/hub.ts';
 import { warehouseFeature } from '../warehouse/feature.ts';
 import { telemetryFeature } from '../telemetry/feature.ts';
+import { riskFeature } from '../risk-model/feature.ts';
+import { versionShadowsFeature } from '../version-shadows/feature.ts';
 
 export interface FeatureContext {
   cfg: PenumbraConfig;
@@ -84,4 +86,4 @@ function resolverAndExpoFeature(): Feature {
 }
 
 /** Registered features, in start order (core ones are prepended by penumbra.ts). */
-export const features: Feature[] = [resolverAndExpoFeature(), warehouseFeature(), telemetryFeature()];
+export const features: Feature[] = [resolverAndExpoFeature(), warehouseFeature(), telemetryFeature(), riskFeature(), versionShadowsFeature()];

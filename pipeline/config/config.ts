@@ -62,6 +62,14 @@ export interface TopicNames {
   alertRules: string;
   audit: string;
   dlq: string;
+  /** [added #13] change features of each ingested version (pipeline/change-features). */
+  changeFeatures: string;
+  /** [added #13] rollout-risk scores (pipeline/risk-model). */
+  riskScores: string;
+  /** [added #13] how version rollouts ended: the risk model's labels. */
+  riskOutcomes: string;
+  /** [added #13] trained risk model versions (compacted). */
+  riskModels: string;
 }
 
 export interface PenumbraConfig {
@@ -103,6 +111,8 @@ export interface PenumbraConfig {
   fileCacheBytes: number;
   /** DuckDB buffer-pool limit of the warehouse sink (DuckDB's own default is 80 % of RAM). */
   duckdbMemoryLimit: string;
+  /** [#13] Rollout-risk model: retraining schedule, training window and minimum history, Python interpreter. */
+  risk: { retrainHours: number; windowDays: number; minRows: number; minClass: number; python: string };
   /**
    * HS256 key ring of assignment tokens (pipeline/assignment-token), first signs, all verify;
    * null = not configured: createPenumbra then uses `<data>/assignment-keys`, generated once
@@ -196,6 +206,11 @@ export const ENV_VARS = {
   PENUMBRA_S3_PREFIX: 'Key prefix inside the bucket (default none)',
   PENUMBRA_S3_FORCE_PATH_STYLE: 'true/false: path-style URLs (default true with an endpoint, false for AWS)',
   PENUMBRA_S3_PORT: 'Local stack: S3Proxy port (default 8333)',
+  PENUMBRA_RISK_RETRAIN_HOURS: 'Retrain the rollout-risk model every N hours (default 24; 0 = only on demand)',
+  PENUMBRA_RISK_WINDOW_DAYS: 'Training window of the rollout-risk model in days (default 90)',
+  PENUMBRA_RISK_MIN_ROWS: 'Labelled rollouts needed to train a risk model (default 30; fewer → the documented prior)',
+  PENUMBRA_RISK_MIN_CLASS: 'Regressions and successes each needed to train (default 5)',
+  PENUMBRA_PYTHON: 'Python interpreter that trains the risk model (default python3; needs scikit-learn, skl2onnx)',
   PENUMBRA_CONFIG_FILE: 'Optional JSON file with any of these variables',
   PENUMBRA_KAFKA_PORT: 'Local stack: Kafka broker port',
   PENUMBRA_CONTROLLER_PORT: 'Local stack: KRaft controller port',
@@ -204,6 +219,10 @@ export const ENV_VARS = {
   // Read by the notebooks only (listed so an analyst's shell does not stop `npm start`).
   PENUMBRA_ITEM: 'Notebooks: item the readout is about',
   PENUMBRA_NOTEBOOK_OUT: 'Notebooks: where to write the computed numbers (CI comparison)',
+  PENUMBRA_API_URL: 'Notebooks: Penumbra API the risk notebook registers its model with (optional)',
+  PENUMBRA_API_TOKEN: 'Notebooks: admin token for PENUMBRA_API_URL',
+  PENUMBRA_RISK_MIN_ROWS_NOTEBOOK: 'Notebooks: minimum labelled rollouts the risk notebook trains on (default 30)',
+  PENUMBRA_RISK_MIN_CLASS_NOTEBOOK: 'Notebooks: minimum regressions and successes each the risk notebook trains on (default 5)',
 } as const;
 
 export type EnvName = keyof typeof ENV_VARS;
@@ -233,6 +252,10 @@ export function topicNames(prefix: string): TopicNames {
     alertRules: `${prefix}alert.rules`,
     audit: `${prefix}audit`,
     dlq: `${prefix}dlq`,
+    changeFeatures: `${prefix}change.features`,
+    riskScores: `${prefix}risk.scores`,
+    riskOutcomes: `${prefix}risk.outcomes`,
+    riskModels: `${prefix}risk.models`,
   };
 }
 
@@ -475,6 +498,13 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Penumbr
     topicRetentionBytes,
     fileCacheBytes: int('PENUMBRA_FILE_CACHE_BYTES', 64 * 1024 * 1024, 0, 16 * 1024 * 1024 * 1024),
     duckdbMemoryLimit,
+    risk: {
+      retrainHours: int('PENUMBRA_RISK_RETRAIN_HOURS', 24, 0, 24 * 365),
+      windowDays: int('PENUMBRA_RISK_WINDOW_DAYS', 90, 1, 3650),
+      minRows: int('PENUMBRA_RISK_MIN_ROWS', 30, 4, 1_000_000),
+      minClass: int('PENUMBRA_RISK_MIN_CLASS', 5, 2, 1_000_000),
+      python: merged.PENUMBRA_PYTHON || 'python3',
+    },
     assignmentKeys,
     expoSigningKeyFile: merged.PENUMBRA_EXPO_SIGNING_KEY_FILE ? path.resolve(cwd, merged.PENUMBRA_EXPO_SIGNING_KEY_FILE) : null,
     expoSigningKeyId,

@@ -67,10 +67,18 @@ export async function startIngestProcessor(deps: {
                 throw new ValidationError('shadowConfigJson is not valid JSON', [{ path: 'shadowConfigJson', message: (err as Error).message }]);
               }
             }
+            let rollout: Record<string, unknown> | undefined;
+            if (req.rolloutJson !== null) {
+              try {
+                rollout = JSON.parse(req.rolloutJson) as Record<string, unknown>;
+              } catch (err) {
+                throw new ValidationError('rolloutJson is not valid JSON', [{ path: 'rolloutJson', message: (err as Error).message }]);
+              }
+            }
             const archive = await loadArchive(req, deps.ingest, deps.cfg);
             // The audit actor is the topic: anyone who can write to it can claim any submittedBy,
             // so the claim is kept in the reason, never taken as who acted (issue 17, item 5).
-            await ingestDigitalItem(deps.ingest, { archive, shadowConfig, actor: { name: `topic:${deps.topics.itemsIngest}`, role: 'operator' }, requestId: req.requestId, expectItemId: req.itemId, note: `submittedBy ${JSON.stringify(req.submittedBy)} (claimed by the record)` });
+            await ingestDigitalItem(deps.ingest, { archive, shadowConfig, actor: { name: `topic:${deps.topics.itemsIngest}`, role: 'operator' }, requestId: req.requestId, expectItemId: req.itemId, note: `submittedBy ${JSON.stringify(req.submittedBy)} (claimed by the record)`, proactive: req.proactive ?? undefined, rollout });
             deps.log?.('ingested from topic', { itemId: req.itemId, requestId: req.requestId });
           } catch (err) {
             if (err instanceof PenumbraError && !err.retriable) {

@@ -23,6 +23,7 @@ import { ConflictError, ValidationError } from '../errors.ts';
 import type { CatalogStore } from './catalog-store.ts';
 import { withVersion } from './catalog-store.ts';
 import type { ProfileService } from '../profiles/profile-service.ts';
+import { ingestProactive, isProactive, isVersionShadow } from '../version-shadows/version-shadow.ts';
 
 export interface IngestDeps {
   blobs: BlobStore;
@@ -34,6 +35,21 @@ export interface IngestDeps {
   publicUrl: string;
   limits?: Partial<ArchiveLimits>;
   publishCatalog: (entry: CatalogEntry) => Promise<void>;
+  /**
+   * [#13] Change assessment, set by the risk feature (pipeline/risk-model/feature.ts): computes
+   * the change features and risk score of the new version before anything is stored, and
+   * publishes them once the ingest succeeded. Failing here never fails the ingest (it logs and
+   * returns null); absent in processes without the feature.
+   */
+  assess?: (a: { tree: ItemTree; requestId: string; proactive: boolean }) => Promise<ChangeAssessment | null>;
+}
+
+/** What the risk feature hands back to the ingest core (pipeline/risk-model/assessor.ts). */
+export interface ChangeAssessment {
+  featuresId: string;
+  score: { probability: number; source: 'model' | 'prior'; modelVersion: number | null; note: string };
+  /** Publish the change-features record and the score (after the ingest succeeded); a proactive ingest adds its shadow and plan. */
+  publish(extra?: { shadow: string; proactive: boolean; plan: unknown; sizing: string }): Promise<void>;
 }
 
 export interface IngestInput {
@@ -46,12 +62,27 @@ export interface IngestInput {
   expectItemId?: string;
   /** Appended to the audited reason (topic ingest: the record's unverified submittedBy). */
   note?: string;
+  /**
+   * [#13] Proactive: the new version goes out as a shadow of the current one with a risk-sized
+   * rollout instead of replacing it (pipeline/version-shadows). Undefined = the default: proactive
+   * when the item already has an active original and this is another version.
+   */
+  proactive?: boolean;
+  /** [#13] Operator's explicit rollout plan fields for a proactive version (the risk mapping fills the rest). */
+  rollout?: Record<string, unknown>;
 }
 
 export interface IngestResult {
   entry: CatalogEntry;
   profile: ShadowProfile;
   reports: Record<string, ShadowReport>;
+  /** [#13] The new version's change assessment (null without the risk feature). */
+  risk: ChangeAssessment | null;
+  /** [#13] Set when the version went out as a shadow: its name, plan and why it is sized so. */
+  proactive?: boolean;
+  versionShadow?: string;
+  plan?: unknown;
+  sizing?: string;
 }
 
 export function runtimeConfigUrl(publicUrl: string, itemId: string, variant: string): string {
@@ -110,6 +141,19 @@ export async function ingestDigitalItem(deps: IngestDeps, input: IngestInput): P
   if (input.expectItemId && input.expectItemId !== manifest.id) {
     throw new ValidationError(`record key/itemId ${input.expectItemId} does not match manifest id ${manifest.id}`, [{ path: 'itemId', message: 'does not match manifest.json id' }]);
   }
+  const current0 = deps.profiles.peek(manifest.id);
+  const proactive = isProactive(input.proactive, current0, manifest.version);
+  const risk = deps.assess ? await deps.assess({ tree, requestId: input.requestId, proactive }) : null;
+  if (proactive && current0) {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await ingestProactive(deps, input, tree, deps.profiles.peek(manifest.id) ?? current0, risk);
+      } catch (err) {
+        if (err instanceof ConflictError && attempt < 2) continue;
+        throw err;
+      }
+    }
+  }
   const library = await deps.library();
   const rnLibrary = manifest.runtimeVersion !== undefined ? await deps.rnLibrary?.() : undefined;
 
@@ -117,7 +161,7 @@ export async function ingestDigitalItem(deps: IngestDeps, input: IngestInput): P
     const current = deps.profiles.peek(manifest.id);
     const configs = input.shadowConfig !== undefined
       ? parseShadowConfigs(input.shadowConfig, manifest)
-      : stripArtifacts(current?.shadows ?? []).filter((s) => Object.keys(s.endpoints).every((k) => manifest.endpoints && k in manifest.endpoints));
+      : stripArtifacts(current?.shadows ?? []).filter((s) => !isVersionShadow(s.name) && Object.keys(s.endpoints).every((k) => manifest.endpoints && k in manifest.endpoints));
     const profileVersion = (current?.profileVersion ?? 0) + 1;
     const built = await Promise.all(configs.map((c) => buildShadow(tree, c, format, { library, rnLibrary, publicUrl: deps.publicUrl, profileVersion })));
     const control = needsControl(configs) ? await buildControl(tree, format, { library, rnLibrary, publicUrl: deps.publicUrl, profileVersion }) : null;
@@ -164,6 +208,7 @@ export async function ingestDigitalItem(deps: IngestDeps, input: IngestInput): P
     }, Date.now());
     await deps.publishCatalog(entry);
     deps.catalog.apply(entry);
-    return { entry, profile, reports };
+    await risk?.publish();
+    return { entry, profile, reports, risk };
   }
 }

@@ -120,7 +120,7 @@ test('the same item and config through REST, the ingest topic and the CLI give b
   const viaCli = await startTestPenumbra('ingest-cli', { PENUMBRA_PUBLIC_URL: PUBLIC });
   try {
     const requestId = randomUUID();
-    await viaTopic.p.ctx.producer.send([{ topic: viaTopic.cfg.topics.itemsIngest, key: 'com.example.multipage', value: { requestId, itemId: 'com.example.multipage', archive, archiveRef: null, shadowConfigJson: JSON.stringify(cfg), submittedBy: 'data-eng', submittedAt: Date.now() } }]);
+    await viaTopic.p.ctx.producer.send([{ topic: viaTopic.cfg.topics.itemsIngest, key: 'com.example.multipage', value: { requestId, itemId: 'com.example.multipage', archive, archiveRef: null, shadowConfigJson: JSON.stringify(cfg), submittedBy: 'data-eng', submittedAt: Date.now(), proactive: null, rolloutJson: null } }]);
     const deadline = Date.now() + 30000;
     while (Date.now() < deadline && !shadowSha(viaTopic)) await new Promise((r) => setTimeout(r, 100));
     expect(viaTopic.p.ctx.catalog.find('com.example.multipage')!.versions[0].requestId).toBe(requestId);
@@ -136,7 +136,7 @@ test('the same item and config through REST, the ingest topic and the CLI give b
     expect(shadowSha(viaCli)).toBe(restSha);
 
     // A refused topic request becomes a DLQ record with the reason, and the CLI exits non-zero.
-    await viaTopic.p.ctx.producer.send([{ topic: viaTopic.cfg.topics.itemsIngest, key: 'x', value: { requestId: 'bad-1', itemId: 'com.example.multipage', archive: Buffer.from('garbage'), archiveRef: null, shadowConfigJson: null, submittedBy: 'data-eng', submittedAt: Date.now() } }]);
+    await viaTopic.p.ctx.producer.send([{ topic: viaTopic.cfg.topics.itemsIngest, key: 'x', value: { requestId: 'bad-1', itemId: 'com.example.multipage', archive: Buffer.from('garbage'), archiveRef: null, shadowConfigJson: null, submittedBy: 'data-eng', submittedAt: Date.now(), proactive: null, rolloutJson: null } }]);
     const letters: string[] = [];
     const c = viaTopic.p.ctx.kafka.consumer({ groupId: `dlq-${randomUUID()}` });
     await c.connect();
@@ -232,7 +232,11 @@ test('a new version keeps the old one addressable and carries the shadow config 
   const files = new Map(tree.files);
   files.set('manifest.json', Buffer.from(JSON.stringify({ ...tree.manifest, version: '2.4.0' })));
   const v2 = await writeArchive({ manifest: { ...tree.manifest, version: '2.4.0' }, files }, 'tar.gz');
-  const res = await upload(v2);
+  // Explicitly not proactive ([#13]: by default a new version of an active item goes out as a
+  // version shadow instead — test/predictive.int.test.ts).
+  const fd = uploadForm(v2);
+  fd.append('proactive', 'false');
+  const res = await fetch(`${t.url}/api/v1/items`, { method: 'POST', headers: t.auth('operator'), body: fd });
   expect(res.status).toBe(201);
   const item = (await (await fetch(`${t.url}/api/v1/items/com.example.jsentry`, { headers: t.auth('viewer') })).json()) as { latestVersion: string; versions: { version: string; variants: { name: string }[] }[] };
   expect(item.latestVersion).toBe('2.4.0');

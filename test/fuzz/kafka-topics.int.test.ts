@@ -154,8 +154,8 @@ test(`${GARBAGE_INGEST} garbage ingest records and ${GARBAGE_TELEMETRY} garbage 
   const undecodable = telemetryGarbage.length - decodable;
   process.stderr.write(`kafka fuzz (FUZZ_SEED=${seed}): ${unbounded} generated records announce more entries than they hold (refused before avsc); ${decodable} telemetry garbage records still decode\n`);
   // Semantically invalid but well-formed ingest requests: refused by the handler, dead-lettered.
-  const badRequests = Array.from({ length: 20 }, (_, i) => codec.encode(topics.itemsIngest, { requestId: `bad-${RUN}-${i}`, itemId: 'com.example.multipage', archive: Buffer.from(`not an archive ${i}`), archiveRef: null, shadowConfigJson: i % 2 ? '{"name":' : null, submittedBy: 'fuzz', submittedAt: Date.now() }));
-  const validRequest = codec.encode(topics.itemsIngest, { requestId: `ok-${RUN}`, itemId: 'com.example.multipage', archive: await fixtureArchive('multi-page-web', 'zip'), archiveRef: null, shadowConfigJson: null, submittedBy: 'fuzz', submittedAt: Date.now() });
+  const badRequests = Array.from({ length: 20 }, (_, i) => codec.encode(topics.itemsIngest, { requestId: `bad-${RUN}-${i}`, itemId: 'com.example.multipage', archive: Buffer.from(`not an archive ${i}`), archiveRef: null, shadowConfigJson: i % 2 ? '{"name":' : null, submittedBy: 'fuzz', submittedAt: Date.now(), proactive: null, rolloutJson: null }));
+  const validRequest = codec.encode(topics.itemsIngest, { requestId: `ok-${RUN}`, itemId: 'com.example.multipage', archive: await fixtureArchive('multi-page-web', 'zip'), archiveRef: null, shadowConfigJson: null, submittedBy: 'fuzz', submittedAt: Date.now(), proactive: null, rolloutJson: null });
   const now = Date.now();
   const validEvents = Array.from({ length: 50 }, (_, i) => ({ ...telemetryEvent(i, `valid-${RUN}-${i}`), ts: now, sentAt: now, receivedAt: now }));
 

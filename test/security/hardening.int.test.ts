@@ -154,7 +154,7 @@ test('artifacts stream from the blob store byte for byte', async () => {
 
 test('ingest by URL: userinfo tricks and allowed hosts that resolve to loopback are refused; the audit names the topic', async () => {
   const send = (requestId: string, value: { archive?: Buffer; archiveRef?: string; itemId?: string; submittedBy?: string }) =>
-    t.p.ctx.producer.send([{ topic: t.cfg.topics.itemsIngest, key: value.itemId ?? 'x', value: { requestId, itemId: value.itemId ?? 'com.example.jsentry', archive: value.archive ?? null, archiveRef: value.archiveRef ?? null, shadowConfigJson: null, submittedBy: value.submittedBy ?? 'data-eng', submittedAt: Date.now() } }]);
+    t.p.ctx.producer.send([{ topic: t.cfg.topics.itemsIngest, key: value.itemId ?? 'x', value: { requestId, itemId: value.itemId ?? 'com.example.jsentry', archive: value.archive ?? null, archiveRef: value.archiveRef ?? null, shadowConfigJson: null, submittedBy: value.submittedBy ?? 'data-eng', submittedAt: Date.now(), proactive: null, rolloutJson: null } }]);
   const run = randomUUID().slice(0, 8);
   // The review's shape: the allowed origin as userinfo, the real host somewhere else.
   await send(`userinfo-${run}`, { archiveRef: `http://localhost:${cdnPort}@127.0.0.1:${internalPort}/items/secret` });

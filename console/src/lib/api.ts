@@ -7,7 +7,7 @@
  */
 import type {
   Alert, AlertRule, AlertRuleInput, AuditEntry, Exposures, ItemView, MetricsResponse, PutShadowConfig,
-  ResolverView, ShadowConfigView, UploadResult, WhoAmI,
+  ResolverView, RiskScoreView, ShadowConfigView, UploadResult, WhoAmI,
 } from './types.ts';
 
 export interface FieldError { path: string; message: string }
@@ -178,6 +178,16 @@ export class ApiClient {
 
   async exposures(itemId: string): Promise<Exposures> {
     return (await this.request<Exposures>('GET', `/exposures?itemId=${encodeURIComponent(itemId)}`)).data;
+  }
+
+  /** [#13] Risk scores of the item's versions (ingest and live updates); [] when none yet. */
+  async risk(itemId: string): Promise<RiskScoreView[]> {
+    try {
+      return (await this.request<{ scores: RiskScoreView[] }>('GET', `/items/${encodeURIComponent(itemId)}/risk`)).data.scores ?? [];
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) return [];
+      throw e;
+    }
   }
 
   async alertRules(): Promise<AlertRule[]> { return (await this.request<{ rules: AlertRule[] }>('GET', '/alert-rules')).data.rules ?? []; }

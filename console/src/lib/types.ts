@@ -177,3 +177,21 @@ export interface AuditEntry {
   requestId?: string;
   at: number | string;
 }
+
+/** [#13] A rollout-risk score (GET /api/v1/items/{itemId}/risk; pipeline/risk-model/README.md). */
+export interface RiskScoreView {
+  id: string;
+  itemId: string;
+  version: string;
+  shadow: string | null;
+  phase: 'ingest' | 'update' | string;
+  source: 'model' | 'prior' | string;
+  modelVersion: number | null;
+  probability: number;
+  low: number | null;
+  high: number | null;
+  explanation: { feature: string; value: number; contribution: number }[];
+  note: string;
+  evidenceJson: string | null;
+  at: number;
+}

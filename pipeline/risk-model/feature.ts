@@ -1,0 +1,229 @@
+/**
+ * Predictive shadowing wiring (issue #13): change features and risk scores at ingest, rollout
+ * outcomes as labels, model versions, retraining.
+ *
+ * Reads (followers, every process): penumbra.risk.models (from the start: the newest model is
+ * loaded before the process answers), penumbra.risk.outcomes (from the start: item histories
+ * and the prior's counts), penumbra.telemetry.metrics (from the end: current error rates).
+ * Writes: penumbra.change.features and penumbra.risk.scores at each successful ingest (through
+ * IngestDeps.assess, so REST, CLI and the ingest topic all get it); when this process runs the
+ * processors, penumbra.risk.outcomes (profile transitions, outcomes.ts — deterministic ids, so a
+ * second writer only repeats a record the warehouse stores once) and penumbra.risk.models
+ * (retraining on a schedule and on demand, audited on penumbra.audit).
+ *
+ * Routes: GET /api/v1/risk/models, POST /api/v1/risk/models/retrain, POST /api/v1/risk/models
+ * (upload, the notebook's path), GET /api/v1/items/{itemId}/risk.
+ */
+import { randomUUID } from 'node:crypto';
+import { Router, type Response } from 'express';
+import { z } from 'zod';
+import type { Feature, FeatureContext } from '../app/features.ts';
+import { followTopic, type Follower } from '../kafka/follow.ts';
+import { readArchiveBuffer, type ItemTree } from '../shadowing/archive.ts';
+import { computeChangeFeatures } from '../change-features/features.ts';
+import { requireRole, type Principal } from '../../connectors/http/auth.ts';
+import { parseOr422 } from '../../connectors/http/validate.ts';
+import { NotFoundError, UnavailableError } from '../errors.ts';
+import type { ChangeAssessment } from '../ingest/ingest-service.ts';
+import type { ShadowProfile } from '../domain/types.ts';
+import type { RiskScore, RiskModel } from '../../schemas/types.generated.ts';
+import { RiskHistory } from './history.ts';
+import { RiskService } from './service.ts';
+import { RiskTrainer, type TrainOutcome } from './trainer.ts';
+import { detectOutcome } from './outcomes.ts';
+import { isVersionShadow, versionShadowName } from '../version-shadows/version-shadow.ts';
+import type { RiskModelMetadata } from './scorer.ts';
+
+export interface RiskHandle {
+  service: RiskService;
+  history: RiskHistory;
+  trainer: RiskTrainer | null;
+  /** Scores this process made, newest last, per item (bounded). */
+  scores(itemId: string): RiskScore[];
+}
+
+const KEEP_SCORES = 50;
+
+export function riskFeature(): Feature {
+  return async (ctx: FeatureContext) => {
+    const { cfg, log } = ctx;
+    const history = new RiskHistory({ windowMs: cfg.risk.windowDays * 86_400_000 });
+    const thresholds = { minRows: cfg.risk.minRows, minClass: cfg.risk.minClass, windowDays: cfg.risk.windowDays };
+    const service = new RiskService({ blobs: ctx.blobs, history, thresholds, log: log.info });
+    const followers: Follower[] = [];
+    const stops: (() => Promise<void> | void)[] = [];
+    const scores = new Map<string, RiskScore[]>();
+    const remember = (s: RiskScore): void => {
+      const list = scores.get(s.itemId) ?? [];
+      list.push(s);
+      if (list.length > KEEP_SCORES) list.splice(0, list.length - KEEP_SCORES);
+      scores.set(s.itemId, list);
+    };
+
+    followers.push(await followTopic({ kafka: ctx.kafka, codec: ctx.codec, topic: cfg.topics.riskModels, schema: 'risk-model', groupPrefix: ctx.groupPrefix, onRecord: (r) => void service.applyRecord(r), onError: (e) => log.warn('risk model record undecodable', { err: String(e) }) }));
+    followers.push(await followTopic({ kafka: ctx.kafka, codec: ctx.codec, topic: cfg.topics.riskOutcomes, schema: 'rollout-outcome', groupPrefix: ctx.groupPrefix, onRecord: (o) => history.addOutcome(o) }));
+    followers.push(await followTopic({ kafka: ctx.kafka, codec: ctx.codec, topic: cfg.topics.telemetryMetrics, schema: 'metric-window', groupPrefix: ctx.groupPrefix, fromBeginning: false, onRecord: (w) => history.addWindow(w) }));
+    stops.push(() => Promise.all(followers.map((f) => f.stop())).then(() => undefined));
+
+    // ---- at ingest: change features + score, published once the ingest succeeded ----
+    ctx.ingest.assess = async ({ tree, requestId, proactive }): Promise<ChangeAssessment | null> => {
+      const itemId = tree.manifest.id;
+      try {
+        const current = ctx.profiles.peek(itemId);
+        let previous: ItemTree | null = null;
+        if (current?.original) previous = await readArchiveBuffer(await ctx.blobs.get(current.original.sha256));
+        const ingestedAt = ctx.catalog.find(itemId)?.versions.find((v) => v.version === current?.itemVersion)?.ingestedAt ?? null;
+        const now = Date.now();
+        const features = computeChangeFeatures(previous, tree, history.inputsFor(itemId, now, previous ? ingestedAt : null, tree.manifest.version), now);
+        const featuresId = randomUUID();
+        const score = await service.score(features, featuresId, now);
+        return {
+          featuresId,
+          score: { probability: score.probability, source: score.source as 'model' | 'prior', modelVersion: score.modelVersion, note: score.note },
+          publish: async (extra) => {
+            const final = extra ? { ...score, shadow: extra.shadow, note: `${score.note}. Sized: ${extra.sizing}` } : score;
+            await ctx.producer.send([
+              { topic: cfg.topics.changeFeatures, key: itemId, value: { ...features, id: featuresId, requestId, proactive: extra?.proactive ?? proactive } },
+              { topic: cfg.topics.riskScores, key: itemId, value: final },
+            ]);
+            remember(final);
+          },
+        };
+      } catch (err) {
+        // The ingest itself must not fail because its risk could not be assessed.
+        log.warn('change assessment failed; ingesting without it', { itemId, err: String(err) });
+        return null;
+      }
+    };
+    stops.push(() => void (ctx.ingest.assess = undefined));
+
+    // ---- processors only: outcomes from profile transitions, training ----
+    let trainer: RiskTrainer | null = null;
+    if (ctx.processors) {
+      const last = new Map<string, ShadowProfile>(ctx.profileStore.all().map((p) => [p.itemId, p]));
+      const startedAt = new Map<string, number>();
+      const unsub = ctx.profileStore.onChange((p) => {
+        const prev = last.get(p.itemId);
+        last.set(p.itemId, p);
+        const k = `${p.itemId}@${p.itemVersion}`;
+        if (!startedAt.has(k)) startedAt.set(k, p.updatedAt);
+        // A version shadow's version, from the catalog entry proactive ingest wrote (version-shadows).
+        const versionOf = (shadow: string) => (isVersionShadow(shadow) ? ctx.catalog.find(p.itemId)?.versions.find((v) => versionShadowName(v.version) === shadow)?.version : undefined);
+        const o = detectOutcome(prev, p, startedAt.get(k) ?? null, versionOf);
+        if (!o) return;
+        history.addOutcome(o);
+        ctx.producer.send([{ topic: cfg.topics.riskOutcomes, key: o.itemId, value: o }]).catch((err) => log.warn('rollout outcome not produced', { id: o.id, err: String(err) }));
+      });
+      stops.push(unsub);
+
+      trainer = new RiskTrainer({
+        dataDir: cfg.dataDir, python: cfg.risk.python, blobs: ctx.blobs, service, thresholds,
+        publish: async (m: RiskModel) => {
+          await ctx.producer.send([
+            { topic: cfg.topics.riskModels, key: m.name, value: m },
+            { topic: cfg.topics.audit, key: '-', value: { id: randomUUID(), itemId: null, actor: m.trainedBy, role: m.trainedBy.startsWith('system:') ? 'system' : 'operator', action: 'risk-model.train', outcome: 'accepted', reason: `model v${m.version}: ${m.trainingRows} rollouts, AUC ${m.auc?.toFixed(3) ?? 'n/a'}`, beforeJson: null, afterJson: JSON.stringify(m), requestId: null, at: Date.now() } },
+          ]);
+        },
+      });
+      // Prior meets evidence: every 10 s, the newest ingest score of each item's running version
+      // is combined with its shadow's telemetry since it was scored (service.update), when at
+      // least 10 more shadow sessions arrived since the last update.
+      const lastUpdate = new Map<string, number>();
+      const live = setInterval(() => {
+        for (const [itemId, list] of scores) {
+          const p = ctx.profileStore.get(itemId);
+          const base = [...list].reverse().find((x) => x.phase === 'ingest');
+          if (!p || !base || p.state !== 'active' || p.shadows.length === 0) continue;
+          // The version runs as its own shadow (proactive), or is the profile's version with its shadows.
+          if (base.shadow ? !p.shadows.some((s) => s.name === base.shadow) : p.itemVersion !== base.version) continue;
+          const shadow = base.shadow ?? p.schedule?.shadow ?? p.shadows[0].name;
+          const e = history.evidenceSince(itemId, shadow, base.at - 10_000);
+          if (e.shadowSessions < (lastUpdate.get(base.id) ?? 0) + 10) continue;
+          lastUpdate.set(base.id, e.shadowSessions);
+          const u = { ...service.update({ ...base, shadow }, e, Date.now()) };
+          u.evidenceJson = JSON.stringify({ ...JSON.parse(u.evidenceJson!), baseline: e.baseline });
+          remember(u);
+          ctx.producer.send([{ topic: cfg.topics.riskScores, key: itemId, value: u }]).catch((err) => log.warn('risk update not produced', { itemId, err: String(err) }));
+        }
+      }, 10_000);
+      live.unref();
+      stops.push(() => clearInterval(live));
+
+      if (cfg.risk.retrainHours > 0) {
+        const t = trainer;
+        const timer = setInterval(() => {
+          t.train('system:risk-schedule').then(
+            (r) => log.info('scheduled risk retraining', r.trained ? { version: r.model.version, auc: r.model.auc } : { trained: false, reason: r.reason }),
+            (err) => log.warn('scheduled risk retraining failed', { err: String(err) }),
+          );
+        }, cfg.risk.retrainHours * 3_600_000);
+        timer.unref();
+        stops.push(() => clearInterval(timer));
+      }
+    }
+
+    // ---- routes ----
+    const r = Router();
+    const viewer = requireRole(ctx.tokens, 'viewer');
+    const operator = requireRole(ctx.tokens, 'operator');
+    const admin = requireRole(ctx.tokens, 'admin');
+    const who = (res: Response): Principal => res.locals.principal as Principal;
+    const modelView = () => {
+      const m = service.model;
+      return {
+        current: m ? { version: m.version, kind: m.meta.kind, features: m.meta.features, trainingRows: m.meta.trainingRows, positives: m.meta.positives, windowStart: m.meta.windowStart, windowEnd: m.meta.windowEnd, metrics: m.meta.metrics, importance: m.meta.importance, trainedBy: m.meta.trainedBy } : null,
+        prior: { ...service.prior(Date.now()), thresholds },
+        versions: service.versions(),
+        retrainHours: cfg.risk.retrainHours,
+      };
+    };
+    const trainView = (t: TrainOutcome) => (t.trained ? { trained: true, model: t.model, metrics: t.metadata.metrics } : t);
+
+    ctx.openapi.add({ method: 'get', path: '/api/v1/risk/models', summary: 'The rollout-risk model in use, its versions, and the prior used without one', auth: 'viewer', tags: ['risk'], responses: { 200: 'Current model (or null), prior, versions', 401: 'No token' } });
+    r.get('/api/v1/risk/models', viewer, (_req, res) => void res.json(modelView()));
+
+    ctx.openapi.add({ method: 'post', path: '/api/v1/risk/models/retrain', summary: 'Retrain the rollout-risk model now from the warehouse (recent window)', auth: 'operator', tags: ['risk'], responses: { 200: 'Not trained: too little history (says why)', 201: 'Trained: the new model version, in use on return', 401: 'No token', 403: 'Role too low', 503: 'Training unavailable here (no processors, or Python missing)' } });
+    r.post('/api/v1/risk/models/retrain', operator, async (_req, res) => {
+      if (!trainer) throw new UnavailableError('this process does not run the processors; retrain on the one that does', undefined, false);
+      const t = await trainer.train(who(res).name);
+      res.status(t.trained ? 201 : 200).json(trainView(t));
+    });
+
+    const upload = z.object({
+      onnxBase64: z.string().min(16).max(5_000_000),
+      metadata: z.object({ name: z.string().max(64), kind: z.string().max(64), features: z.array(z.string().max(128)).min(1).max(500), intercept: z.number(), windowStart: z.number(), windowEnd: z.number(), trainingRows: z.number().int().min(0), positives: z.number().int().min(0), onnx: z.object({ inputName: z.string(), probabilityOutput: z.string(), contributionsOutput: z.string() }) }).passthrough(),
+    });
+    ctx.openapi.add({ method: 'post', path: '/api/v1/risk/models', summary: 'Register a model trained elsewhere (the analyst notebook) as the next version', auth: 'admin', tags: ['risk'], body: upload, responses: { 201: 'Registered and in use', 401: 'No token', 403: 'Role too low', 422: 'Not a loadable model (field at fault)', 503: 'No processors here' } });
+    r.post('/api/v1/risk/models', admin, async (req, res) => {
+      if (!trainer) throw new UnavailableError('this process does not run the processors; register on the one that does', undefined, false);
+      const body = parseOr422(upload, req.body, 'body', 'model upload');
+      const t = await trainer.register(Buffer.from(body.onnxBase64, 'base64'), body.metadata as unknown as RiskModelMetadata, `${who(res).name}`);
+      res.status(201).json(trainView(t));
+    });
+
+    const itemParam = z.object({ itemId: z.string().min(1).max(128) });
+    ctx.openapi.add({ method: 'get', path: '/api/v1/items/{itemId}/risk', summary: 'Risk scores of the item versions ingested through this process (ingest and updates), newest last', auth: 'viewer', tags: ['risk'], responses: { 200: 'Scores with explanations', 404: 'No score for the item' } });
+    r.get('/api/v1/items/:itemId/risk', viewer, (req, res) => {
+      const { itemId } = parseOr422(itemParam, req.params, 'path', 'item id');
+      const list = scores.get(itemId);
+      if (!list?.length) throw new NotFoundError(`no risk score for ${itemId} in this process (scores are on penumbra.risk.scores and in the warehouse table risk_scores)`);
+      res.json({ itemId, scores: list });
+    });
+
+    ctx.healthChecks.push(async () => ({ riskModel: { status: 'ok', model: service.model ? service.model.version : null, source: service.model ? 'model' : 'prior' } }));
+
+    const handle: RiskHandle = { service, history, trainer, scores: (itemId) => [...(scores.get(itemId) ?? [])] };
+    riskHandles.set(ctx, handle);
+    return {
+      router: r,
+      async stop() {
+        riskHandles.delete(ctx);
+        for (const s of stops.reverse()) await s();
+        await service.model?.release();
+      },
+    };
+  };
+}
+
+/** The running handle of a process (tests, benchmarks and the rollout sizing reach it here). */
+export const riskHandles = new WeakMap<FeatureContext, RiskHandle>();

@@ -1,0 +1,53 @@
+import { catalogWithCandidate, isProactive, isVersionShadow, scheduleOf, versionShadowConfig, versionShadowName } from './version-shadow.ts';
+import { detectOutcome } from '../risk-model/outcomes.ts';
+import type { ShadowProfile } from '../domain/types.ts';
+import type { CatalogEntry } from '../../schemas/types.generated.ts';
+
+const current: ShadowProfile = {
+  itemId: 'i', profileVersion: 4, state: 'active', seed: 'i', holdout: 0, itemVersion: '1.0.0', original: { sha256: 'a'.repeat(64), size: 10 },
+  shadows: [{ name: 'checkout', instrumentation: { capture: { performance: true, errors: true, usage: false }, points: [{ id: 'buy', selector: '#buy', event: 'click' }], sampleRate: 0.5 }, endpoints: { api: 'https://x.example' }, traffic: { percentage: 10, match: 'all', rules: [] } }],
+  updatedBy: 'op', updatedAt: 1,
+};
+
+test('names: the version in the shadow-name alphabet, recognisable', () => {
+  expect(versionShadowName('1.1.0')).toBe('v-1-1-0');
+  expect(versionShadowName('2.0.0-RC.1+build.7')).toBe('v-2-0-0-rc-1-build-7');
+  expect(versionShadowName('1.1.0')).toMatch(/^[a-z0-9][a-z0-9-]{0,62}$/);
+  expect([isVersionShadow('v-1-1-0'), isVersionShadow('checkout')]).toEqual([true, false]);
+});
+
+test('proactive by default only for another version of an item with an active original; explicit wins, a first version never', () => {
+  expect(isProactive(undefined, current, '1.1.0')).toBe(true);
+  expect(isProactive(undefined, current, '1.0.0')).toBe(false); // re-ingest of the served version
+  expect(isProactive(undefined, { ...current, state: 'rolled_back' }, '1.1.0')).toBe(false);
+  expect(isProactive(undefined, undefined, '1.0.0')).toBe(false);
+  expect(isProactive(false, current, '1.1.0')).toBe(false);
+  expect(isProactive(true, { ...current, state: 'rolled_back' }, '1.1.0')).toBe(true);
+  expect(isProactive(true, undefined, '1.0.0')).toBe(false);
+});
+
+test('the version shadow is instrumented like the item\'s shadows, with no endpoint rewrites, at the plan\'s first share', () => {
+  const c = versionShadowConfig('v-1-1-0', current, 5);
+  expect(c).toEqual({ name: 'v-1-1-0', instrumentation: current.shadows[0].instrumentation, endpoints: {}, traffic: { percentage: 5, match: 'all', rules: [] } });
+  expect(c.instrumentation).not.toBe(current.shadows[0].instrumentation);
+  expect(versionShadowConfig('v-1-1-0', { ...current, shadows: [] }, 5).instrumentation).toEqual({ capture: { performance: true, errors: true, usage: true }, points: [], sampleRate: 1 });
+  expect(scheduleOf('v-1-1-0', { steps: [5, 15], analysisSeconds: 120, minSessionsPerArm: 1, guardrails: [], maxInconclusive: 1, onComplete: 'hold' })).toEqual({ shadow: 'v-1-1-0', steps: [{ percentage: 5, holdSeconds: 120 }, { percentage: 15, holdSeconds: 120 }] });
+});
+
+test('the catalog lists the candidate without making it latest; the served version gets the shadow variant (one at a time)', () => {
+  const entry: CatalogEntry = { itemId: 'i', name: 'I', latestVersion: '1.0.0', updatedAt: 5, versions: [{ version: '1.0.0', entry: 'index.html', manifestJson: '{}', ingestedAt: 1, requestId: null, variants: [{ name: 'original', sha256: 'a', size: 1, files: 1, profileVersion: null, replacements: 0 }, { name: 'v-0-9-0', sha256: 'old', size: 1, files: 1, profileVersion: 3, replacements: 0 }] }] };
+  const cand = { version: '1.1.0', entry: 'index.html', manifestJson: '{}', ingestedAt: 9, requestId: 'r', variants: [{ name: 'original', sha256: 'b', size: 2, files: 2, profileVersion: null, replacements: 0 }] };
+  const out = catalogWithCandidate(entry, current, cand, { name: 'v-1-1-0', sha256: 'c', size: 3, files: 3, profileVersion: 5, replacements: 0 }, 100);
+  expect(out.latestVersion).toBe('1.0.0');
+  expect(out.versions.map((v) => v.version)).toEqual(['1.0.0', '1.1.0']);
+  expect(out.versions[0].variants.map((x) => x.name)).toEqual(['original', 'v-1-1-0']);
+  expect(out.updatedAt).toBe(100);
+});
+
+test('outcomes of a version shadow name the version it carries', () => {
+  const withShadow: ShadowProfile = { ...current, shadows: [...current.shadows, { ...current.shadows[0], name: 'v-1-1-0' }], schedule: { shadow: 'v-1-1-0', steps: [{ percentage: 5, holdSeconds: 1 }], currentStep: 0, status: 'running', stepStartedAt: 0 } };
+  const versionOf = (s: string) => (s === 'v-1-1-0' ? '1.1.0' : undefined);
+  expect(detectOutcome(withShadow, { ...withShadow, profileVersion: 5, state: 'rolled_back', updatedBy: 'system:alerts' }, null, versionOf)).toMatchObject({ version: '1.1.0', shadow: 'v-1-1-0', outcome: 'regression' });
+  // Promoted (a newer original, the version shadow gone): its rollout ended well.
+  expect(detectOutcome(withShadow, { ...current, profileVersion: 5, itemVersion: '1.1.0' }, null, versionOf)).toMatchObject({ version: '1.1.0', outcome: 'success', cause: 'superseded' });
+});

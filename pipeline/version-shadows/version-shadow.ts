@@ -1,0 +1,113 @@
+/**
+ * Version shadows (issue #13, item 1): a proactive ingest does not replace the item's original.
+ * The new version becomes a shadow of the current one — its own archive, instrumented like the
+ * item's other shadows — with a rollout sized by its risk (pipeline/risk-plan), and is promoted
+ * only by that rollout finishing (onComplete: promote) or by an operator.
+ *
+ * How it is carried (until per-shadow plans of issue 12 are on main): the shadow is added with a
+ * put_config command (one writer per item, audited with the sizing in its reason) at the plan's
+ * first share, with the item's guardrail on and the plan's steps as the rollout schedule
+ * (step hold = the plan's analysisSeconds). The catalog lists the shadow's artifact under the
+ * CURRENT version (that is what resolve, launch and the artifact route serve), and the new
+ * version as a further catalog version whose `original` is the untouched archive — what a
+ * promotion ingests. Promotion is a normal (non-proactive) ingest of that archive through the
+ * same core, by `system:rollout-plan` or an operator.
+ */
+import type { ItemTree } from '../shadowing/archive.ts';
+import { detectFormat } from '../shadowing/archive.ts';
+import type { CatalogEntry, CatalogVariant } from '../../schemas/types.generated.ts';
+import type { InstrumentationConfig, ShadowConfig, ShadowProfile, ShadowSpec } from '../domain/types.ts';
+import { ORIGINAL } from '../domain/types.ts';
+import { ValidationError } from '../errors.ts';
+import { buildShadow, type ChangeAssessment, type IngestDeps, type IngestInput, type IngestResult } from '../ingest/ingest-service.ts';
+import { describeSizing, parsePlanOverride, planForRisk, type SizedPlan } from '../risk-plan/size.ts';
+
+export const VERSION_SHADOW_PREFIX = 'v-';
+
+/** Plans of the version shadows this process sent out (`itemId@shadow`), read when a rollout completes (feature.ts). */
+export const versionPlans = new Map<string, SizedPlan>();
+
+/** Shadow name of a version: `v-` + the version in the shadow-name alphabet (dots and + become -). */
+export function versionShadowName(version: string): string {
+  return `${VERSION_SHADOW_PREFIX}${version.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '')}`.slice(0, 63);
+}
+
+export function isVersionShadow(name: string): boolean {
+  return name.startsWith(VERSION_SHADOW_PREFIX);
+}
+
+/**
+ * Whether an ingest is proactive: the caller's explicit choice, else the default — proactive when
+ * the item already has an active original and the archive is another version than the one served.
+ */
+export function isProactive(explicit: boolean | undefined, current: ShadowProfile | undefined, version: string): boolean {
+  if (explicit !== undefined) return explicit && current !== undefined && current.itemVersion !== version;
+  return current !== undefined && current.state === 'active' && current.original !== undefined && current.itemVersion !== version;
+}
+
+const DEFAULT_INSTRUMENTATION: InstrumentationConfig = { capture: { performance: true, errors: true, usage: true }, points: [], sampleRate: 1 };
+
+/** The version shadow's config: the item's current instrumentation (first shadow's), no endpoint rewrites. */
+export function versionShadowConfig(name: string, current: ShadowProfile, share: number): ShadowConfig {
+  const like = current.shadows.find((s) => !isVersionShadow(s.name));
+  return { name, instrumentation: like ? structuredClone(like.instrumentation) : structuredClone(DEFAULT_INSTRUMENTATION), endpoints: {}, traffic: { percentage: share, match: 'all', rules: [] } };
+}
+
+/** IngestInput's `rollout`: the operator's explicit plan fields (any subset, validated here). */
+export type ProactiveInput = IngestInput;
+
+/** Schedule steps carrying a plan (phase before per-shadow plans): each step holds analysisSeconds. */
+export function scheduleOf(shadow: string, plan: SizedPlan) {
+  return { shadow, steps: plan.steps.map((p) => ({ percentage: p, holdSeconds: plan.analysisSeconds })) };
+}
+
+export async function ingestProactive(deps: IngestDeps, input: ProactiveInput, tree: ItemTree, current: ShadowProfile, risk: ChangeAssessment | null): Promise<IngestResult & { proactive: true; versionShadow: string; plan: SizedPlan; sizing: string }> {
+  const manifest = tree.manifest;
+  if (manifest.id !== current.itemId) throw new ValidationError('item mismatch', [{ path: 'item', message: 'manifest id differs from the profile' }]);
+  const name = versionShadowName(manifest.version);
+  const score = risk?.score ?? { probability: 0.2, source: 'prior' as const, modelVersion: null };
+  const { plan, sizedBy } = planForRisk(score, parsePlanOverride(input.rollout));
+  const sizing = describeSizing(sizedBy, plan);
+  const format = detectFormat(input.archive) ?? 'zip';
+  const library = await deps.library();
+  const cfg = versionShadowConfig(name, current, plan.steps[0]);
+  // An update bundle (React Native / Expo, docs/mobile.md) is instrumented with the RN library.
+  const rnLibrary = manifest.runtimeVersion !== undefined ? await deps.rnLibrary?.() : undefined;
+  const built = await buildShadow(tree, cfg, format, { library, rnLibrary, publicUrl: deps.publicUrl, profileVersion: current.profileVersion + 1 });
+  const raw = await deps.blobs.put(input.archive);
+  const art = await deps.blobs.put(built.bytes);
+  // Replacing an earlier candidate of the same or another version: one version shadow at a time.
+  const others: ShadowSpec[] = current.shadows.filter((s) => !isVersionShadow(s.name));
+  const profile = await deps.profiles.submit({
+    itemId: manifest.id,
+    kind: 'put_config',
+    ifMatch: current.profileVersion,
+    payload: { shadows: [...others, { ...cfg, artifact: art }], state: 'active', guardrail: true, schedule: scheduleOf(name, plan) },
+    actor: input.actor.name,
+    role: input.actor.role,
+    reason: `proactive ingest of ${manifest.version} as shadow ${name} (${input.requestId}): ${sizing}`,
+  });
+  const entry = catalogWithCandidate(deps.catalog.find(manifest.id), current, {
+    version: manifest.version, entry: manifest.entry, manifestJson: JSON.stringify(manifest), ingestedAt: Date.now(), requestId: input.requestId,
+    variants: [{ name: ORIGINAL, sha256: raw.sha256, size: raw.size, files: tree.files.size, profileVersion: null, replacements: 0 }],
+  }, { name, sha256: art.sha256, size: art.size, files: built.files, profileVersion: profile.profileVersion, replacements: built.report.totalReplacements }, Date.now());
+  await deps.publishCatalog(entry);
+  deps.catalog.apply(entry);
+  versionPlans.set(`${manifest.id}@${name}`, plan);
+  await risk?.publish({ shadow: name, proactive: true, plan, sizing });
+  return { entry, profile, reports: { [name]: built.report }, risk, proactive: true, versionShadow: name, plan, sizing };
+}
+
+/**
+ * The catalog after a proactive ingest (pure): the candidate version is listed (its original is
+ * the untouched archive) without becoming `latestVersion`, and the version shadow's artifact is a
+ * variant of the version devices are served.
+ */
+export function catalogWithCandidate(entry: CatalogEntry | undefined, current: ShadowProfile, candidate: CatalogEntry['versions'][number], shadowVariant: CatalogVariant, now: number): CatalogEntry {
+  if (!entry) throw new ValidationError(`item ${current.itemId} is not in the catalog`, [{ path: 'item', message: 'no catalog entry' }]);
+  const versions = entry.versions
+    .filter((v) => v.version !== candidate.version)
+    .map((v) => (v.version === current.itemVersion ? { ...v, variants: [...v.variants.filter((x) => !isVersionShadow(x.name)), shadowVariant] } : v));
+  versions.push(candidate);
+  return { ...entry, versions, updatedAt: Math.max(now, entry.updatedAt + 1) };
+}
