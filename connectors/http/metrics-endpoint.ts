@@ -19,6 +19,9 @@
  *   Both come from one Kafka admin round trip cached for `lagCacheMs` (default 10 s) with a
  *   3 s timeout, so a scrape never waits long on a broker that is down.
  * - `penumbra_resolver_profile_version{item}`: the profile version this process serves.
+ * - `penumbra_telemetry_unverified_events_total{item,variant,reason}`: telemetry kept out of
+ *   every window, comparison, alert and guardrail because its assignment token was missing,
+ *   invalid or disagreed with the batch (pipeline/telemetry/unverified.ts bounds the label set).
  * - process RSS, heap and uptime (the soak benchmark watches RSS).
  *
  * Unauthenticated like /api/v1/health (scrapers rarely carry tokens): it reveals item ids and
@@ -140,6 +143,8 @@ export interface PenumbraCollectorDeps {
   dlqTopic: string;
   healthChecks: HealthCheck[];
   profileVersions: () => Record<string, number>;
+  /** Unverified telemetry per item × variant × reason (processes running the metrics processor). */
+  unverified?: () => { item: string; variant: string; reason: string; n: number }[];
   lagCacheMs?: number;
 }
 
@@ -193,6 +198,7 @@ export function registerPenumbraCollectors(registry: MetricsRegistry, deps: Penu
   const lagGauge = registry.gauge('penumbra_consumer_lag', 'End offset minus committed offset, summed over partitions, per consumer group and topic');
   const lagAge = registry.gauge('penumbra_consumer_lag_age_seconds', 'Age of the cached consumer-lag reading');
   const profileVersion = registry.gauge('penumbra_resolver_profile_version', 'Shadow profile version this process serves, per item');
+  const unverified = registry.observedCounter('penumbra_telemetry_unverified_events_total', 'Telemetry events stored but kept out of windows, comparisons, alerts and guardrails (no valid assignment token), per item, claimed variant and reason, since start');
   const rss = registry.gauge('process_resident_memory_bytes', 'Resident set size');
   const heap = registry.gauge('nodejs_heap_used_bytes', 'V8 heap in use');
   const uptime = registry.gauge('process_uptime_seconds', 'Seconds since the process started');
@@ -237,6 +243,7 @@ export function registerPenumbraCollectors(registry: MetricsRegistry, deps: Penu
   registry.addCollector(() => {
     profileVersion.reset();
     for (const [item, v] of Object.entries(deps.profileVersions())) profileVersion.set({ item }, v);
+    for (const u of deps.unverified?.() ?? []) unverified.set({ item: u.item, variant: u.variant, reason: u.reason }, u.n);
     const m = process.memoryUsage();
     rss.set(undefined, m.rss);
     heap.set(undefined, m.heapUsed);

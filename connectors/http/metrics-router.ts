@@ -1,6 +1,6 @@
 /**
  * GET /api/v1/items/{itemId}/metrics?window=10s|1m&from=&to= (viewer) →
- * `{ windows: MetricWindow[], comparisons: { [shadow]: Comparison }, join }`.
+ * `{ windows: MetricWindow[], comparisons: { [shadow]: Comparison }, unverified, join }`.
  *
  * `windows` are MetricWindow records (schemas/avro/metric-window.v1.avsc) of one size with
  * windowStart in [from, to) (epoch ms; default: the last 30 min for 10 s, 2 h for 1 min), ordered
@@ -8,9 +8,13 @@
  * penumbra.telemetry.metrics, last 2 h); the part of the range older than that comes from the
  * warehouse Parquet export (`metric_windows/date=…/`, docs/warehouse.md) — if no snapshot exists yet,
  * memory is all there is. Where both have a window, memory wins (it is at least as new).
- * `comparisons` is the latest shadow-vs-original comparison per shadow (with SRM) computed by the
- * metrics processor of this process (empty in processes that do not run it). `join` counts how
- * this item's events matched their users' assignments (variant mismatches).
+ * `comparisons` is the latest comparison per shadow against its baseline — the control cohort
+ * drawn for it (`baseline: 'control'`, both arms' session counts, always-valid intervals, SRM; or
+ * `hasBaseline: false` and `noBaseline.message` in words) — computed by the metrics processor of
+ * this process (empty in processes that do not run it). `unverified` counts the item's events
+ * kept out of every window and comparison (no valid assignment token): `{ total, byVariant:
+ * { variant: { reason: n } } }` (null where no processor runs). `join` counts how this item's
+ * verified events matched their users' assignments (variant mismatches).
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -20,6 +24,7 @@ import { queryParquet } from '../duckdb-sink/query.ts';
 import type { MetricsStore } from '../../pipeline/telemetry/metrics-store.ts';
 import { windowKey, type MetricWindowRecord } from '../../pipeline/telemetry/metric-record.ts';
 import type { ComparisonView } from '../../pipeline/telemetry/comparisons.ts';
+import type { UnverifiedItemView } from '../../pipeline/telemetry/unverified.ts';
 import type { JoinCounters } from '../../pipeline/telemetry/assignment-index.ts';
 import type { OpenApiRegistry } from './openapi.ts';
 import { parseOr422 } from './validate.ts';
@@ -39,6 +44,8 @@ export interface MetricsRouterDeps {
   store: MetricsStore;
   /** Latest comparisons per shadow of an item (processors only). */
   comparisons?: (itemId: string) => Record<string, ComparisonView>;
+  /** Unverified events of an item (processors only). */
+  unverified?: (itemId: string) => UnverifiedItemView;
   joins?: (itemId: string) => JoinCounters;
   parquetDir: string;
   tokens: TokenStore;
@@ -82,8 +89,8 @@ export async function windowsFromParquet(parquetDir: string, itemId: string, win
 export function createMetricsRouter(deps: MetricsRouterDeps): Router {
   const r = Router();
   deps.openapi.add({
-    method: 'get', path: '/api/v1/items/{itemId}/metrics', summary: 'Metric windows (live from memory, older from the warehouse) and the latest shadow-vs-original comparisons',
-    auth: 'viewer', tags: ['metrics'], query: metricsQuery, responses: { 200: '{ windows, comparisons, join }', 401: 'No token', 422: 'Bad query' },
+    method: 'get', path: '/api/v1/items/{itemId}/metrics', summary: 'Metric windows (verified events; live from memory, older from the warehouse), the latest comparison of each shadow with its control, and the unverified-event counts',
+    auth: 'viewer', tags: ['metrics'], query: metricsQuery, responses: { 200: '{ windows, comparisons, unverified, join }', 401: 'No token', 422: 'Bad query' },
   });
   r.get('/api/v1/items/:itemId/metrics', requireRole(deps.tokens, 'viewer'), async (req, res) => {
     const itemId = parseOr422(z.string().min(1).max(128), req.params.itemId, 'itemId', 'item id');
@@ -103,7 +110,7 @@ export function createMetricsRouter(deps: MetricsRouterDeps): Router {
       }
     }
     if (windows.length > MAX_WINDOWS) windows = windows.slice(windows.length - MAX_WINDOWS);
-    res.json({ windows, comparisons: deps.comparisons?.(itemId) ?? {}, join: deps.joins?.(itemId) ?? null });
+    res.json({ windows, comparisons: deps.comparisons?.(itemId) ?? {}, unverified: deps.unverified?.(itemId) ?? null, join: deps.joins?.(itemId) ?? null });
   });
   return r;
 }

@@ -34,6 +34,7 @@ import { buildRnLibrary } from '../../connectors/instrumentation-rn/build.ts';
 import { createLogger } from './log.ts';
 import { features, type FeatureContext, type FeatureHandle } from './features.ts';
 import { collectorFeature, liveFeature, auditFeature } from './core-features.ts';
+import { streamHandles } from '../telemetry/feature.ts';
 import { LiveHub } from '../live/hub.ts';
 import { MetricsRegistry } from './metrics.ts';
 import { listenApi, listenContent } from '../../connectors/http/content-origin.ts';
@@ -191,7 +192,10 @@ export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions 
     };
 
     const metrics = new MetricsRegistry();
-    registerPenumbraCollectors(metrics, { kafka: probeKafka, groupPrefix, dlqTopic: cfg.topics.dlq, healthChecks: ctx.healthChecks, profileVersions: () => profileStore.versions() });
+    registerPenumbraCollectors(metrics, {
+      kafka: probeKafka, groupPrefix, dlqTopic: cfg.topics.dlq, healthChecks: ctx.healthChecks, profileVersions: () => profileStore.versions(),
+      unverified: () => streamHandles.get(ctx)?.unverified?.series() ?? [],
+    });
     const app = createApi({ openapi, tokens, routers, health, version: VERSION, log: log.error, consoleDir: opts.consoleDir, metrics, requestLog: log.debug, trust: ctx.limits.identity.trust });
     // Fast paths answer before Express; timedFastPaths gives them the same latency histogram.
     const fast = timedFastPaths(fastPaths, { registry: metrics, openapi, log: cfg.logLevel === 'debug' ? log.debug : undefined });

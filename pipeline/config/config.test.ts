@@ -44,6 +44,11 @@ describe('loadConfig', () => {
     expect(c.topicRetentionBytes).toBe(-1);
   });
 
+  it('the sequential tuning N* defaults to 5000 and is configurable', () => {
+    expect(loadConfig({}).sequentialTuning).toBe(5000);
+    expect(loadConfig({ PENUMBRA_SEQUENTIAL_TUNING: '20000' }).sequentialTuning).toBe(20000);
+  });
+
   it('parses PENUMBRA_ASSIGNMENT_KEYS into a key ring (null when unset: the data folder\'s key file)', () => {
     expect(loadConfig({}).assignmentKeys).toBeNull();
     const secret = Buffer.alloc(32, 7).toString('base64');
@@ -68,6 +73,7 @@ describe('loadConfig', () => {
     [{ KAFKA_BROKERS: 'no port', SCHEMA_REGISTRY_URL: 'http://r' }, 'KAFKA_BROKERS'],
     [{ PENUMBRA_WEBHOOK_URL: 'ftp://x' }, 'PENUMBRA_WEBHOOK_URL'],
     [{ PENUMBRA_DUCKDB_MEMORY_LIMIT: 'lots' }, 'PENUMBRA_DUCKDB_MEMORY_LIMIT'],
+    [{ PENUMBRA_SEQUENTIAL_TUNING: '0' }, 'PENUMBRA_SEQUENTIAL_TUNING'],
     [{ PORT: '7070', PENUMBRA_CONTENT_PORT: '7070' }, 'PENUMBRA_CONTENT_PORT'],
     [{ PENUMBRA_ASSIGNMENT_KEYS: 'k1:c2hvcnQ=' }, 'PENUMBRA_ASSIGNMENT_KEYS'],
     [{ PENUMBRA_PUBLIC_URL: 'http://a.example:7070', PENUMBRA_CONTENT_URL: 'http://a.example:7070/items' }, 'PENUMBRA_CONTENT_URL'],

@@ -133,6 +133,8 @@ export interface PenumbraConfig {
   parquetToS3: boolean;
   /** The S3-compatible object store, when blobs or Parquet go there; null otherwise. */
   s3: S3Settings | null;
+  /** N* of the live sequential comparisons: total observations where the always-valid interval is tightest (pipeline/stats/README.md). */
+  sequentialTuning: number;
   stack: { kafkaPort: number; controllerPort: number; registryPort: number; registryManagementPort: number; s3Port: number };
 }
 
@@ -211,6 +213,7 @@ export const ENV_VARS = {
   PENUMBRA_RISK_MIN_ROWS: 'Labelled rollouts needed to train a risk model (default 30; fewer → the documented prior)',
   PENUMBRA_RISK_MIN_CLASS: 'Regressions and successes each needed to train (default 5)',
   PENUMBRA_PYTHON: 'Python interpreter that trains the risk model (default python3; needs scikit-learn, skl2onnx)',
+  PENUMBRA_SEQUENTIAL_TUNING: 'N* of the live always-valid comparisons: total observations (both arms) at which the interval is tightest (default 5000)',
   PENUMBRA_CONFIG_FILE: 'Optional JSON file with any of these variables',
   PENUMBRA_KAFKA_PORT: 'Local stack: Kafka broker port',
   PENUMBRA_CONTROLLER_PORT: 'Local stack: KRaft controller port',
@@ -514,6 +517,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Penumbr
     blobStore,
     parquetToS3,
     s3,
+    sequentialTuning: int('PENUMBRA_SEQUENTIAL_TUNING', 5000, 10, 1_000_000_000),
     stack: { kafkaPort, controllerPort, registryPort, registryManagementPort, s3Port },
   };
   if (issues.length > 0) {

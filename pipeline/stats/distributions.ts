@@ -222,10 +222,15 @@ export function studentTQuantile(p: number, df: number): number {
   if (df === Infinity) return z;
   const q = 1 - p;
   let t = z;
+  let prev = Infinity;
   for (let i = 0; i < 1000; i++) {
     const step = (studentTSf(t, df) - q) / studentTPdf(t, df);
+    // Converged, or down to rounding noise (a tiny step no smaller than the last one) — without
+    // the second test some df oscillate at 1e-16 for the whole iteration budget (1 ms a quantile).
+    // Early steps may grow (heavy tails, df ≈ 1), hence the size condition.
+    if (!(Math.abs(step) > 1e-15 * Math.abs(t)) || (Math.abs(step) >= prev && Math.abs(step) < 1e-10 * Math.abs(t))) break;
     t += step;
-    if (!(Math.abs(step) > 1e-15 * Math.abs(t))) break;
+    prev = Math.abs(step);
   }
   return t;
 }

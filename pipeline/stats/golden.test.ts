@@ -1,5 +1,7 @@
 /**
- * Golden cases: numbers computed independently by scipy/numpy (golden/gen.py → golden/cases.json).
+ * Golden cases: numbers computed independently by scipy/numpy (golden/gen.py → golden/cases.json);
+ * the sequential cases from the published interval formula in Python, their p-values by root
+ * finding on that interval (not by the closed form sequential.ts uses).
  * Tolerance: |actual − expected| ≤ 1e-9 OR |actual − expected| ≤ 1e-9·|expected| (absolute for
  * values near 0, relative for large ones such as t-quantiles or χ² statistics and tiny tail
  * probabilities). NaN must match NaN, ±∞ must match exactly.
@@ -9,6 +11,7 @@ import { chiSquareSf, normalQuantile, normalSf, studentTQuantile, studentTTwoSid
 import { Ewma } from './ewma.ts';
 import { srmChiSquare, summarize, twoProportionZTest, welchTTest, type Summary } from './hypothesis.ts';
 import { quantileCont } from '../windows/window-state.ts';
+import { sequentialFromEstimate, sequentialMeanDiff, sequentialProportionDiff } from './sequential.ts';
 
 type Num = number | null | 'Infinity' | '-Infinity';
 const dec = (x: Num): number => (x === null ? NaN : x === 'Infinity' ? Infinity : x === '-Infinity' ? -Infinity : x);
@@ -97,6 +100,27 @@ describe('golden: Ewma recurrences', () => {
       (c.xs as number[]).forEach((x, i) => close(e.update(x).z, c.z[i], `z[${i}]`));
       close(e.mean, c.mean, 'mean');
       close(e.variance, c.variance, 'variance');
+    });
+  }
+});
+
+describe('golden: always-valid sequence vs the published formula in Python (root-found p)', () => {
+  for (const c of cases.sequential) {
+    test(`${c.name} (${c.source})`, () => {
+      const opts = { tuning: c.tuning, alpha: c.alpha };
+      const r =
+        c.kind === 'means'
+          ? sequentialMeanDiff(c.a, c.b, opts)
+          : c.kind === 'proportions'
+            ? sequentialProportionDiff(c.x1, c.n1, c.x2, c.n2, opts)
+            : sequentialFromEstimate(c.diff, c.se, c.n, opts);
+      expect(r.valid).toBe(true);
+      close(r.diff, c.diff, 'diff');
+      close(r.halfWidth, c.expected.halfWidth, 'half-width');
+      close(r.ci[0], c.expected.ci[0], 'ci low');
+      close(r.ci[1], c.expected.ci[1], 'ci high');
+      close(r.p, c.expected.p, 'p');
+      expect(r.significant).toBe(c.expected.significant);
     });
   }
 });

@@ -96,6 +96,18 @@ export function summaryFromSums(n: number, sum: number, sumSq: number): Summary 
  * p = 1; different means give t = ±∞, p = 0; df is then na + nb − 2 and the CI collapses to diff.
  */
 export function welchTTest(a: Summary, b: Summary): WelchResult {
+  const r = welchPValue(a, b);
+  if (!r.valid || r.se === 0) return r;
+  const crit = studentTQuantile(1 - (1 - CONFIDENCE) / 2, r.df);
+  return { ...r, ci: [r.diff - crit * r.se, r.diff + crit * r.se] };
+}
+
+/**
+ * `welchTTest` without the confidence interval (ci is NaN unless se = 0): the t quantile behind
+ * the interval costs far more than the p-value, and a simulation that re-tests thousands of times
+ * (peeking.test.ts) needs only p.
+ */
+export function welchPValue(a: Summary, b: Summary): WelchResult {
   const diff = a.mean - b.mean;
   const relativeDiff = b.mean === 0 ? NaN : diff / b.mean;
   if (!(a.n >= 2 && b.n >= 2) || !Number.isFinite(a.variance) || !Number.isFinite(b.variance)) {
@@ -111,9 +123,7 @@ export function welchTTest(a: Summary, b: Summary): WelchResult {
   const se = Math.sqrt(se2);
   const t = diff / se;
   const df = (se2 * se2) / ((va * va) / (a.n - 1) + (vb * vb) / (b.n - 1));
-  const p = studentTTwoSidedP(t, df);
-  const crit = studentTQuantile(1 - (1 - CONFIDENCE) / 2, df);
-  return { valid: true, t, df, p, diff, ci: [diff - crit * se, diff + crit * se], se, relativeDiff };
+  return { valid: true, t, df, p: studentTTwoSidedP(t, df), diff, ci: [NaN, NaN], se, relativeDiff };
 }
 
 /**

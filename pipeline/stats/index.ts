@@ -3,3 +3,4 @@ export * from './distributions.ts';
 export * from './hypothesis.ts';
 export * from './ewma.ts';
 export * from './compare.ts';
+export * from './sequential.ts';

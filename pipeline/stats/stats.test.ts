@@ -4,6 +4,7 @@ import type { TelemetryEvent } from '../windows/types.ts';
 import { compareVariants } from './compare.ts';
 import { Ewma } from './ewma.ts';
 import { srmChiSquare, summaryFromSums, summarize, twoProportionZTest, welchTTest } from './hypothesis.ts';
+import { rhoSquared, sequentialMeanDiff, sequentialMultiplier, sequentialP, sequentialProportionDiff } from './sequential.ts';
 
 const totals = (p: Partial<VariantTotals> & Pick<VariantTotals, 'variant'>): VariantTotals => ({
   itemId: 'com.example.notes',
@@ -96,50 +97,115 @@ describe('Ewma', () => {
   });
 });
 
-describe('compareVariants', () => {
-  test('slower and more error sessions in the shadow → worse, with a sentence', () => {
-    const original = totals({ variant: 'original', latency: sums(5000, 200, 2500), conversions: { buy: 100 } });
-    const shadow = totals({ variant: 'checkout-v2', errorSessions: 45, latency: sums(5000, 236, 2500), conversions: { buy: 104 } });
-    const c = compareVariants(original, shadow);
-    expect(c.verdict).toEqual({ latency: 'worse', errorRate: 'worse', conversions: { buy: 'inconclusive' } });
+describe('compareVariants (shadow vs its control; verdicts from the always-valid sequence)', () => {
+  test('slower and more error sessions in the shadow → worse, with a sentence; fixed-horizon numbers kept', () => {
+    const control = totals({ variant: 'control', controlOf: 'checkout-v2', latency: sums(5000, 200, 2500), conversions: { buy: 100 } });
+    const shadow = totals({ variant: 'checkout-v2', errorSessions: 60, latency: sums(5000, 236, 2500), conversions: { buy: 104 } });
+    const c = compareVariants(control, shadow);
+    expect(c.baseline).toBe('control');
+    expect(c.verdict).toEqual({ latency: 'worse', errorRate: 'worse', conversions: { buy: 'inconclusive' }, perf: {} });
     expect(c.latency.diff).toBeCloseTo(36, 9);
     expect(c.latency.relativeDiff).toBeCloseTo(0.18, 12);
-    expect(c.errorRate.diff).toBeCloseTo(0.025, 12);
-    expect(c.sentence).toBe('Shadow checkout-v2 vs original: slower: mean latency +18% (p<0.001); more error sessions: +2.5 pp (p=0.002).');
+    expect(c.latency.shadow).toEqual({ n: 5000, mean: 236 });
+    expect(c.errorRate.diff).toBeCloseTo(0.04, 12);
+    expect(c.errorRate.control).toEqual({ n: 1000, x: 20, rate: 0.02 });
+    // The interval is the sequence's: wider than the fixed-horizon Welch interval at this N.
+    expect(c.latency.ci[1] - c.latency.ci[0]).toBeGreaterThan(c.latency.fixed.ci[1] - c.latency.fixed.ci[0]);
+    expect(c.latency.fixed.p).toBeLessThan(0.001);
+    expect(c.method).toEqual({ kind: 'asymptotic-confidence-sequence', alpha: 0.05, tuning: 5000 });
+    expect(c.sentence).toBe('Shadow checkout-v2 vs control: slower: mean latency +18% (p<0.001); more error sessions: +4 pp (p<0.001).');
   });
 
-  test('faster with more conversions → better', () => {
+  test('significant at a fixed horizon but not yet for the sequence → inconclusive (the peeking guard)', () => {
+    const c = compareVariants(totals({ variant: 'control', errorSessions: 20 }), totals({ variant: 's', errorSessions: 40 }));
+    expect(c.errorRate.fixed.p).toBeLessThan(0.05);
+    expect(c.errorRate.p).toBeGreaterThan(0.05);
+    expect(c.errorRate.ci[0]).toBeLessThan(0);
+    expect(c.errorRate.significant).toBe(false);
+    expect(c.verdict.errorRate).toBe('inconclusive');
+    expect(c.sentence).toBe('No significant difference yet between shadow s and control (1000 vs 1000 sessions).');
+  });
+
+  test('faster with more conversions → better; perf metrics (web vitals) compared when both arms report them', () => {
     const c = compareVariants(
-      totals({ variant: 'original', latency: sums(400, 300, 900), conversions: { buy: 100 } }),
-      totals({ variant: 's', latency: sums(400, 290, 900), conversions: { buy: 160 } }),
+      totals({ variant: 'control', latency: sums(4000, 300, 900), conversions: { buy: 100 }, perf: { lcp: sums(900, 2400, 250_000), inp: sums(50, 180, 900) } }),
+      totals({ variant: 's', latency: sums(4000, 290, 900), conversions: { buy: 180 }, perf: { lcp: sums(900, 2700, 250_000), cls: sums(900, 0.1, 0.01) } }),
     );
-    expect(c.verdict).toEqual({ latency: 'better', errorRate: 'inconclusive', conversions: { buy: 'better' } });
-    expect(c.sentence).toMatch(/^Shadow s vs original: faster: mean latency -3\.3% \(p<0\.001\); more "buy" conversions: \+6 pp/);
+    expect(Object.keys(c.perf)).toEqual(['lcp']); // inp only in the control, cls only in the shadow
+    expect(c.verdict).toEqual({ latency: 'better', errorRate: 'inconclusive', conversions: { buy: 'better' }, perf: { lcp: 'worse' } });
+    expect(c.perf.lcp.relativeDiff).toBeCloseTo(0.125, 12);
+    expect(c.sentence).toMatch(/^Shadow s vs control: faster: mean latency -3\.3% \(p<0\.001\); worse lcp: mean \+12\.5% \(p<0\.001\); more "buy" conversions: \+8 pp/);
   });
 
   test('too little data is inconclusive and says so', () => {
-    const c = compareVariants(totals({ variant: 'original', sessions: 0, errorSessions: 0 }), totals({ variant: 's', sessions: 3, errorSessions: 1 }));
+    const c = compareVariants(totals({ variant: 'control', sessions: 0, errorSessions: 0 }), totals({ variant: 's', sessions: 3, errorSessions: 1 }));
     expect(c.latency.valid).toBe(false);
     expect(c.errorRate.valid).toBe(false);
     expect(c.verdict.latency).toBe('inconclusive');
-    expect(c.sentence).toBe('No significant difference yet between shadow s and original (3 vs 0 sessions).');
+    expect(c.sentence).toBe('No significant difference yet between shadow s and control (3 vs 0 sessions).');
   });
 
-  test('accepts cumulative aggregates directly', () => {
-    const mk = (variant: string, errorEvery: number) => {
-      const agg = emptyCumulative('i', variant, 1);
+  test('accepts cumulative aggregates directly; unverified events never count', () => {
+    const mk = (variant: string, errorEvery: number, controlOf: string | null = null) => {
+      const agg = emptyCumulative('i', variant, 1, controlOf);
       for (let i = 0; i < 400; i++) {
-        const base = { id: `${variant}${i}`, itemId: 'i', version: '1', variant, profileVersion: 1, sessionId: `${variant}-s${i}`, userId: `u${i}`, ts: i, attrs: {} };
+        const base = { id: `${variant}${i}`, itemId: 'i', version: '1', variant, controlOf, profileVersion: 1, sessionId: `${variant}-s${i}`, userId: `u${i}`, ts: i, attrs: {}, verified: true };
         addToCumulative(agg, { ...base, type: 'request', name: 'api', value: 100 + (i % 10) } as TelemetryEvent);
         if (i % errorEvery === 0) addToCumulative(agg, { ...base, id: `${base.id}e`, type: 'error', name: 'boom' } as TelemetryEvent);
+        // A forged burst: errors without a valid token.
+        expect(addToCumulative(agg, { ...base, id: `${base.id}f`, type: 'error', name: 'forged', verified: false, sessionId: `forged-${i}` } as TelemetryEvent)).toBe(false);
       }
       return agg;
     };
-    const c = compareVariants(mk('original', 50), mk('s', 4));
-    expect(c.errorRate.p1).toBeCloseTo(0.25, 12);
-    expect(c.errorRate.p2).toBeCloseTo(8 / 400, 12);
+    const control = mk('control', 50, 's');
+    // Another shadow's control cohort is another arm.
+    expect(addToCumulative(control, { id: 'x', itemId: 'i', version: '1', variant: 'control', controlOf: 'other', profileVersion: 1, sessionId: 'x', userId: 'x', ts: 0, attrs: {}, verified: true, type: 'error', name: 'boom' } as TelemetryEvent)).toBe(false);
+    const c = compareVariants(control, mk('s', 4));
+    expect(c.errorRate.shadow.rate).toBeCloseTo(0.25, 12);
+    expect(c.errorRate.control.rate).toBeCloseTo(8 / 400, 12);
     expect(c.verdict.errorRate).toBe('worse');
-    expect(c.latency.t).toBe(0);
+    expect(c.latency.fixed.t).toBe(0);
     expect(c.verdict.latency).toBe('inconclusive');
+  });
+});
+
+describe('sequential (asymptotic confidence sequence)', () => {
+  test('hand-computed multiplier and p-value at N = N*', () => {
+    // ρ²·N* = −2 ln 0.05 + ln(−2 ln 0.05 + 1) = 5.99146… + ln 6.99146… = 7.93620…
+    const k = -2 * Math.log(0.05) + Math.log(-2 * Math.log(0.05) + 1);
+    expect(rhoSquared(5000, 0.05) * 5000).toBeCloseTo(k, 12);
+    const c = Math.sqrt(((2 * (k + 1)) / k) * Math.log(Math.sqrt(k + 1) / 0.05));
+    expect(sequentialMultiplier(5000, 5000, 0.05)).toBeCloseTo(c, 12);
+    expect(c).toBeGreaterThan(3); // vs 1.96 at a fixed horizon: the price of peeking
+    // The interval touches 0 exactly where p = α.
+    expect(sequentialP(c, 5000, 5000, 0.05)).toBeCloseTo(0.05, 12);
+  });
+
+  test('significant ⟺ the interval excludes 0 ⟺ p < α; antisymmetric', () => {
+    for (const d of [0.5, 1, 2, 3, 4]) {
+      const a = { n: 500, mean: 100 + d, variance: 400 };
+      const b = { n: 600, mean: 100, variance: 500 };
+      const ab = sequentialMeanDiff(a, b);
+      const ba = sequentialMeanDiff(b, a);
+      expect(ab.significant).toBe(ab.ci[0] > 0 || ab.ci[1] < 0);
+      expect(ab.significant).toBe(ab.p < 0.05);
+      expect(ba.p).toBeCloseTo(ab.p, 14);
+      expect(ba.ci[0]).toBeCloseTo(-ab.ci[1], 12);
+    }
+  });
+
+  test('degenerate and insufficient input', () => {
+    expect(sequentialMeanDiff({ n: 10, mean: 1, variance: 1 }, { n: 500, mean: 1, variance: 1 }).valid).toBe(false); // < 30 in one arm
+    expect(sequentialMeanDiff({ n: 10, mean: 1, variance: 1 }, { n: 500, mean: 1, variance: 1 }, { minPerArm: 5 }).valid).toBe(true);
+    expect(sequentialProportionDiff(0, 50, 0, 50)).toMatchObject({ valid: true, p: 1, significant: false, ci: [0, 0] });
+    expect(sequentialProportionDiff(50, 50, 0, 50)).toMatchObject({ valid: true, p: 0, significant: true });
+    expect(sequentialProportionDiff(60, 50, 0, 50).valid).toBe(false);
+    expect(() => rhoSquared(0, 0.05)).toThrow(/tuning/);
+    expect(() => rhoSquared(5000, 1)).toThrow(/alpha/);
+  });
+
+  test('a larger tuning N* is tighter late and looser early', () => {
+    expect(sequentialMultiplier(100_000, 50_000, 0.05)).toBeLessThan(sequentialMultiplier(100_000, 5000, 0.05));
+    expect(sequentialMultiplier(500, 50_000, 0.05)).toBeGreaterThan(sequentialMultiplier(500, 5000, 0.05));
   });
 });

@@ -1,21 +1,32 @@
 /**
- * Statistics on the live stream: cumulative aggregates per item × variant since the newest
- * profile version the variant's events carry (`addToCumulative` restarts an aggregate when a
- * newer profile version shows up and ignores older stragglers), compared shadow vs original after
- * every emitted window (`compareVariants`: Welch on mean latency, z-tests on error and conversion
- * rates), plus a sample-ratio-mismatch check of exposures against the configured split.
+ * Statistics on the live stream: cumulative aggregates per ARM — item × variant, with the
+ * reserved variant `control` kept apart per shadow (item × `control` × controlOf) — since the
+ * newest profile version the arm's events carry (`addToCumulative` restarts an aggregate when a
+ * newer profile version shows up and ignores older stragglers), and each shadow compared with
+ * ITS control cohort after every emitted window (`compareVariants`: always-valid sequential
+ * intervals for mean latency, perf metrics, error and conversion rates; fixed-horizon numbers
+ * beside them), plus a sample-ratio-mismatch check of exposures against the configured split.
+ * Only verified events enter an aggregate (`countsInComparisons`); the others are counted apart
+ * (unverified.ts).
  *
- * Pure parts (`srmExpectedShares`, `srmCheck`, `comparisonView`) take plain values; the
- * `ComparisonStore` holds the aggregates and the latest comparison per item × shadow.
+ * Pure parts (`srmExpectedShares`, `srmCheck`, `comparisonView`, `noBaselineView`) take plain
+ * values; the `ComparisonStore` holds the aggregates and the latest comparison per item × shadow.
+ *
+ * Baseline: for shadow S, the events with variant `control` and controlOf = S (the control cohort
+ * the resolver drew for S: same rules, same bucketing, disjoint buckets). No baseline — said in
+ * words, no numbers — when S has its control switched off, or no control event arrived yet.
  *
  * SRM definition (docs in pipeline/stats/README.md for the test itself):
  * - observed = distinct bucketed users per variant for the CURRENT profile version, from
- *   penumbra.assignments (AssignmentIndex.exposures);
- * - expected share of shadow s = its `traffic.percentage`; original = 100 − Σ percentages. The
- *   percentages are shares of the users matching the shadow's rules (traffic-split README), so
- *   the check only runs when every shadow has the same targeting (match + rules) — otherwise
- *   the populations differ and no single split applies (`srmExpectedShares` → null). Rolled-back
- *   profiles are not checked (everyone gets the original by design).
+ *   penumbra.assignments (AssignmentIndex.exposures); `control` is one count per item (the
+ *   assignment record does not say which shadow a control user belongs to);
+ * - expected share of shadow s = its `traffic.percentage`; `control` = the sum of the
+ *   percentages of the shadows whose control is on (each control cohort is as large as its
+ *   shadow); original = the rest. The percentages are shares of the users matching the shadow's
+ *   rules (traffic-split README), so the check only runs when every shadow has the same targeting
+ *   (match + rules) — otherwise the populations differ and no single split applies
+ *   (`srmExpectedShares` → null). Rolled-back profiles are not checked (everyone gets the
+ *   original by design).
  * - flagged when p < 0.001 (SRM_P_THRESHOLD) AND at least `minExposures` users were counted:
  *   a continuous check on a handful of users would flag noise and pause rollouts.
  *
@@ -23,11 +34,13 @@
  * reads after a start (its uncommitted tail), not from the whole profile version; the warehouse
  * has every event for a full recomputation.
  */
-import { addToCumulative, cumulativeTotals, emptyCumulative, type CumulativeAggregate } from '../windows/cumulative.ts';
+import { addToCumulative, armOf, cumulativeTotals, emptyCumulative, type CumulativeAggregate, type VariantTotals } from '../windows/cumulative.ts';
+import { countsInComparisons } from '../windows/classify.ts';
 import type { TelemetryEvent } from '../windows/types.ts';
-import { compareVariants, type Comparison } from '../stats/compare.ts';
+import { compareVariants, type Comparison, type MeanComparison, type RateComparison } from '../stats/compare.ts';
 import { srmChiSquare } from '../stats/hypothesis.ts';
-import { ORIGINAL, type ShadowProfile } from '../domain/types.ts';
+import { DEFAULT_SEQUENTIAL_TUNING, SEQUENTIAL_ALPHA, type SequentialOptions } from '../stats/sequential.ts';
+import { CONTROL, ORIGINAL, type ShadowProfile, type ShadowSpec } from '../domain/types.ts';
 
 export const DEFAULT_SRM_MIN_EXPOSURES = 100;
 
@@ -44,22 +57,46 @@ export interface SrmView {
   shares: Record<string, number>;
 }
 
-/** What the API and SSE carry for one shadow (console `Comparison`); NaN/∞ become null in JSON. */
+export type NoBaselineReason = 'control_off' | 'no_control_data';
+
+/**
+ * What the API and SSE carry for one shadow (console `Comparison`); NaN/∞ become null in JSON.
+ * With a baseline every metric field is present; without one only the identity, the session
+ * counts, `noBaseline` and the sentence.
+ */
 export interface ComparisonView {
   itemId: string;
-  original: string;
   shadow: string;
-  latency: Comparison['latency'];
-  errorRate: Comparison['errorRate'] & { lift: number };
-  conversions: Record<string, Comparison['errorRate'] & { lift: number }>;
-  /** Flat verdicts: latency, errorRate and `conversion:<point>`. */
+  /** The baseline arm: always the reserved variant `control` (the control cohort drawn for `shadow`). */
+  baseline: typeof CONTROL;
+  hasBaseline: boolean;
+  /** Why nothing is compared, in words ("no baseline: …"); null when compared. */
+  noBaseline: { reason: NoBaselineReason; message: string } | null;
+  /** Distinct sessions (verified events) of both arms. */
+  sessions: { shadow: number; control: number };
+  profileVersion: { shadow: number | null; control: number | null };
+  method: Comparison['method'];
+  latency?: MeanComparison;
+  errorRate?: RateComparison;
+  conversions: Record<string, RateComparison>;
+  perf: Record<string, MeanComparison>;
+  /** Flat verdicts: latency, errorRate, `conversion:<point>` and `perf:<name>`. */
   verdicts: Record<string, string>;
-  verdict: Comparison['verdict'];
   sentence: string;
   srm: SrmView | null;
-  sessions: { original: number; shadow: number };
-  profileVersion: { original: number; shadow: number };
   at: number;
+}
+
+/**
+ * Whether a shadow has its control cohort. On unless the shadow config switches it off
+ * (`control: false`, or `control: { enabled: false }`): the control arm is what makes a real
+ * item's comparison possible at all.
+ */
+export function controlEnabled(shadow: Pick<ShadowSpec, 'name'> & { control?: unknown }): boolean {
+  const c = shadow.control;
+  if (c === false) return false;
+  if (c && typeof c === 'object' && (c as { enabled?: unknown }).enabled === false) return false;
+  return true;
 }
 
 /** Percent share per variant the profile's traffic config implies, or null when SRM does not apply. */
@@ -70,11 +107,14 @@ export function srmExpectedShares(profile: Pick<ShadowProfile, 'state' | 'shadow
   if (profile.shadows.some((s) => targeting(s) !== first)) return null;
   const shares: Record<string, number> = {};
   let sum = 0;
+  let control = 0;
   for (const s of profile.shadows) {
     shares[s.name] = s.traffic.percentage;
     sum += s.traffic.percentage;
+    if (controlEnabled(s)) control += s.traffic.percentage;
   }
-  shares[ORIGINAL] = Math.max(0, 100 - sum);
+  if (control > 0) shares[CONTROL] = control;
+  shares[ORIGINAL] = Math.max(0, 100 - sum - control);
   return shares;
 }
 
@@ -93,63 +133,108 @@ export function srmCheck(
   };
 }
 
-export function comparisonView(c: Comparison, srm: SrmView | null, original: CumulativeAggregate, shadow: CumulativeAggregate, at: number): ComparisonView {
-  const withLift = <T extends { relativeLift: number }>(z: T) => ({ ...z, lift: z.relativeLift });
+const srmSentence = (srm: SrmView | null): string =>
+  srm?.flagged ? ` Sample ratio mismatch: exposures do not match the configured split (p=${srm.p < 0.001 ? '<0.001' : srm.p.toFixed(3)}); treat results with care.` : '';
+
+const methodOf = (opts: SequentialOptions): Comparison['method'] => ({
+  kind: 'asymptotic-confidence-sequence', alpha: opts.alpha ?? SEQUENTIAL_ALPHA, tuning: opts.tuning ?? DEFAULT_SEQUENTIAL_TUNING,
+});
+
+export function comparisonView(c: Comparison, srm: SrmView | null, control: VariantTotals, shadow: VariantTotals, at: number): ComparisonView {
   const verdicts: Record<string, string> = { latency: c.verdict.latency, errorRate: c.verdict.errorRate };
   for (const [pt, v] of Object.entries(c.verdict.conversions)) verdicts[`conversion:${pt}`] = v;
+  for (const [name, v] of Object.entries(c.verdict.perf)) verdicts[`perf:${name}`] = v;
   return {
     itemId: c.itemId,
-    original: c.original,
     shadow: c.shadow,
+    baseline: CONTROL,
+    hasBaseline: true,
+    noBaseline: null,
+    sessions: { shadow: shadow.sessions, control: control.sessions },
+    profileVersion: { shadow: shadow.profileVersion, control: control.profileVersion },
+    method: c.method,
     latency: c.latency,
-    errorRate: withLift(c.errorRate),
-    conversions: Object.fromEntries(Object.entries(c.conversions).map(([k, z]) => [k, withLift(z)])),
+    errorRate: c.errorRate,
+    conversions: c.conversions,
+    perf: c.perf,
     verdicts,
-    verdict: c.verdict,
-    sentence: srm?.flagged ? `${c.sentence} Sample ratio mismatch: exposures do not match the configured split (p=${srm.p < 0.001 ? '<0.001' : srm.p.toFixed(3)}); treat results with care.` : c.sentence,
+    sentence: c.sentence + srmSentence(srm),
     srm,
-    sessions: { original: original.sessions.size, shadow: shadow.sessions.size },
-    profileVersion: { original: original.profileVersion, shadow: shadow.profileVersion },
     at,
   };
 }
 
-const keyOf = (itemId: string, variant: string) => `${itemId}\u0000${variant}`;
+/** The comparison of a shadow that has no baseline, said in words. */
+export function noBaselineView(itemId: string, shadow: string, reason: NoBaselineReason, shadowTotals: VariantTotals | undefined, srm: SrmView | null, at: number, opts: SequentialOptions = {}): ComparisonView {
+  const message =
+    reason === 'control_off'
+      ? `No baseline for ${shadow}: its control arm is switched off, so nothing is compared.`
+      : `No baseline for ${shadow} yet: no verified telemetry from its control arm.`;
+  return {
+    itemId, shadow, baseline: CONTROL, hasBaseline: false, noBaseline: { reason, message },
+    sessions: { shadow: shadowTotals?.sessions ?? 0, control: 0 },
+    profileVersion: { shadow: shadowTotals?.profileVersion ?? null, control: null },
+    method: methodOf(opts), conversions: {}, perf: {}, verdicts: {}, sentence: message + srmSentence(srm), srm, at,
+  };
+}
+
+const SEP = '\u0000';
+const keyOf = (itemId: string, variant: string, controlOf: string | null = null) => `${itemId}${SEP}${variant}${SEP}${controlOf ?? ''}`;
 
 export class ComparisonStore {
   private readonly aggs = new Map<string, CumulativeAggregate>();
-  private readonly variantsByItem = new Map<string, Set<string>>();
+  /** item → shadows seen (variants other than original and control). */
+  private readonly shadowsByItem = new Map<string, Set<string>>();
   private readonly latest = new Map<string, Map<string, ComparisonView>>();
 
-  /** Folds one de-duplicated event into its item × variant aggregate. */
+  /** `sequential`: α and tuning N* of the live verdicts (pipeline/stats/sequential.ts). */
+  constructor(readonly sequential: SequentialOptions = {}) {}
+
+  /** Folds one de-duplicated event into its arm's aggregate; unverified events are ignored. */
   add(e: TelemetryEvent): void {
-    const k = keyOf(e.itemId, e.variant);
+    if (!countsInComparisons(e)) return;
+    const arm = armOf(e);
+    const k = keyOf(e.itemId, arm.variant, arm.controlOf);
     let agg = this.aggs.get(k);
     if (!agg) {
-      this.aggs.set(k, (agg = emptyCumulative(e.itemId, e.variant, e.profileVersion)));
-      let vs = this.variantsByItem.get(e.itemId);
-      if (!vs) this.variantsByItem.set(e.itemId, (vs = new Set()));
-      vs.add(e.variant);
+      this.aggs.set(k, (agg = emptyCumulative(e.itemId, arm.variant, e.profileVersion, arm.controlOf)));
+      if (arm.variant !== ORIGINAL && arm.variant !== CONTROL) {
+        let vs = this.shadowsByItem.get(e.itemId);
+        if (!vs) this.shadowsByItem.set(e.itemId, (vs = new Set()));
+        vs.add(arm.variant);
+      }
     }
     addToCumulative(agg, e);
   }
 
-  aggregate(itemId: string, variant: string): CumulativeAggregate | undefined {
-    return this.aggs.get(keyOf(itemId, variant));
+  aggregate(itemId: string, variant: string, controlOf: string | null = null): CumulativeAggregate | undefined {
+    return this.aggs.get(keyOf(itemId, variant, variant === CONTROL ? controlOf : null));
   }
 
   /**
-   * Compares every shadow of the item that has data with the original; stores and returns the
-   * views. `shadows` adds the profile's shadows (a shadow without data yet is skipped).
+   * Compares every shadow of the item with its control cohort; stores and returns the views.
+   * Shadows are the profile's plus any that sent verified data. A shadow whose control is off
+   * gets a "no baseline" view; one without control data too, once either arm has data.
    */
-  compareItem(itemId: string, srm: SrmView | null, now: number): { variant: string; comparison: ComparisonView }[] {
-    const original = this.aggs.get(keyOf(itemId, ORIGINAL));
-    if (!original) return [];
+  compareItem(itemId: string, profile: Pick<ShadowProfile, 'shadows'> | undefined, srm: SrmView | null, now: number): { variant: string; comparison: ComparisonView }[] {
+    const configured = new Map((profile?.shadows ?? []).map((s) => [s.name, s]));
+    const names = [...new Set([...configured.keys(), ...(this.shadowsByItem.get(itemId) ?? [])])].filter((v) => v !== ORIGINAL && v !== CONTROL).sort();
     const out: { variant: string; comparison: ComparisonView }[] = [];
-    for (const v of this.variantsByItem.get(itemId) ?? []) {
-      if (v === ORIGINAL) continue;
-      const shadow = this.aggs.get(keyOf(itemId, v))!;
-      const view = comparisonView(compareVariants(original, shadow), srm, original, shadow, now);
+    for (const v of names) {
+      const shadowAgg = this.aggs.get(keyOf(itemId, v));
+      const controlAgg = this.aggs.get(keyOf(itemId, CONTROL, v));
+      const spec = configured.get(v);
+      const shadowTotals = shadowAgg && cumulativeTotals(shadowAgg);
+      let view: ComparisonView;
+      if (spec && !controlEnabled(spec)) view = noBaselineView(itemId, v, 'control_off', shadowTotals, srm, now, this.sequential);
+      else if (!controlAgg || controlAgg.sessions.size === 0) {
+        if (!shadowAgg) continue; // neither arm has data: nothing to say yet
+        view = noBaselineView(itemId, v, 'no_control_data', shadowTotals, srm, now, this.sequential);
+      } else {
+        const controlTotals = cumulativeTotals(controlAgg);
+        const st = shadowTotals ?? cumulativeTotals(emptyCumulative(itemId, v, controlAgg.profileVersion));
+        view = comparisonView(compareVariants(controlTotals, st, this.sequential), srm, controlTotals, st, now);
+      }
       let m = this.latest.get(itemId);
       if (!m) this.latest.set(itemId, (m = new Map()));
       m.set(v, view);
@@ -163,9 +248,9 @@ export class ComparisonStore {
     return Object.fromEntries(this.latest.get(itemId) ?? []);
   }
 
-  /** Totals of an aggregate (for tests and the warehouse cross-check). */
-  totals(itemId: string, variant: string) {
-    const a = this.aggs.get(keyOf(itemId, variant));
+  /** Totals of an arm (for tests and the warehouse cross-check). */
+  totals(itemId: string, variant: string, controlOf: string | null = null) {
+    const a = this.aggregate(itemId, variant, controlOf);
     return a ? cumulativeTotals(a) : undefined;
   }
 

@@ -21,6 +21,8 @@ import { createMetricsRouter } from '../../connectors/http/metrics-router.ts';
 import { startAlerts, type AlertsOptions } from '../alerts/feature.ts';
 import { AssignmentIndex } from './assignment-index.ts';
 import { ComparisonStore } from './comparisons.ts';
+import { UnverifiedCounts } from './unverified.ts';
+import type { SequentialOptions } from '../stats/sequential.ts';
 import { MetricsStore } from './metrics-store.ts';
 import { startMetricsProcessor, type MetricsProcessor, type MetricsProcessorOptions } from './metrics-processor.ts';
 import { startScheduleAdvancer, type ScheduleAdvancer } from './schedule.ts';
@@ -34,6 +36,8 @@ export interface StreamOptions {
   metricsRetentionMs?: number;
   /** Users remembered by the assignment join (default 1,000,000). */
   maxAssignedUsers?: number;
+  /** α and tuning N* of the live sequential verdicts (default: tuning from PENUMBRA_SEQUENTIAL_TUNING). */
+  sequential?: SequentialOptions;
 }
 
 const byPrefix = new Map<string, StreamOptions>();
@@ -46,6 +50,8 @@ export function streamOptions(prefix: string, opts: StreamOptions): void {
 export interface StreamHandle {
   metricsStore: MetricsStore;
   comparisons: ComparisonStore | null;
+  /** Unverified events per item × variant × reason (processors only). */
+  unverified: UnverifiedCounts | null;
   assignments: AssignmentIndex | null;
   processor: MetricsProcessor | null;
   schedule: ScheduleAdvancer | null;
@@ -66,6 +72,7 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
       const metricsStore = new MetricsStore(o.metricsRetentionMs);
       let assignments: AssignmentIndex | null = null;
       let comparisons: ComparisonStore | null = null;
+      let unverified: UnverifiedCounts | null = null;
       let processor: MetricsProcessor | null = null;
       let schedule: ScheduleAdvancer | null = null;
 
@@ -80,9 +87,10 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
         stops.push(() => assignmentFollower.stop());
         // Not awaited: a long assignment history must not hold up the start; joins and SRM fill in.
         void assignmentFollower.ready.then(() => ctx.log.debug('assignment index caught up', { users: idx.size }));
-        comparisons = new ComparisonStore();
+        comparisons = new ComparisonStore({ tuning: cfg.sequentialTuning, ...o.sequential });
+        unverified = new UnverifiedCounts();
         processor = await startMetricsProcessor(
-          { kafka: ctx.kafka, codec: ctx.codec, producer: ctx.producer, topics: cfg.topics, groupPrefix: ctx.groupPrefix, hub: ctx.hub, profileStore: ctx.profileStore, assignments: idx, comparisons, log: ctx.log.warn },
+          { kafka: ctx.kafka, codec: ctx.codec, producer: ctx.producer, topics: cfg.topics, groupPrefix: ctx.groupPrefix, hub: ctx.hub, profileStore: ctx.profileStore, assignments: idx, comparisons, unverified, log: ctx.log.warn },
           o.metrics,
         );
         stops.push(() => processor!.stop());
@@ -109,6 +117,7 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
       router.use(createMetricsRouter({
         store: metricsStore,
         comparisons: comparisons ? (itemId) => comparisons!.latestFor(itemId) : undefined,
+        unverified: unverified ? (itemId) => unverified!.forItem(itemId) : undefined,
         joins: assignments ? (itemId) => assignments!.joins(itemId) : undefined,
         parquetDir: path.join(cfg.dataDir, 'warehouse', 'parquet'),
         tokens: ctx.tokens,
@@ -126,12 +135,13 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
             metricsProcessor: proc,
             metricWindowsInMemory: metricsStore.applied,
             assignmentsIndexed: assignments?.size ?? null,
+            unverifiedEvents: unverified ? { total: unverified.total, byReason: { ...unverified.byReason } } : null,
             schedule: schedule?.stats ?? null,
             alerts: alerts.health(),
           },
         };
       });
-      streamHandles.set(ctx, { metricsStore, comparisons, assignments, processor, schedule });
+      streamHandles.set(ctx, { metricsStore, comparisons, unverified, assignments, processor, schedule });
       return { router, stop: stopAll };
     } catch (err) {
       await stopAll();

@@ -9,7 +9,13 @@
  * hub: `metrics` (each emitted window, after Kafka acknowledged it; plus, every 250 ms while
  * anyone listens, a `provisional: true` copy of the open 10 s windows that changed, so the
  * console sees new events within a fraction of a second rather than at window close), and
- * `comparison` (shadow vs original on the cumulative aggregates, with SRM, after every emission).
+ * `comparison` (each shadow vs its control cohort on the cumulative aggregates — always-valid
+ * sequential intervals — with SRM, after every emission).
+ *
+ * Attribution: only VERIFIED events (assignment token checked by the collector) enter windows,
+ * the cumulative aggregates and therefore comparisons, alerts and guardrails. An unverified event
+ * is only counted per item × variant × reason (UnverifiedCounts: metrics API, Prometheus) — it
+ * does not even move the watermark — and stays in telemetry.raw and the warehouse.
  *
  * Time: `WindowAggregator` (pipeline/windows) with a watermark trailing the newest event time by
  * `allowedLatenessMs` (5 s). A 1 s timer also advances it by wall clock, so windows close on a
@@ -51,6 +57,8 @@ import { openWindowRecord, toMetricWindowRecord, type MetricWindowRecord } from 
 import { PartitionProgress, contributionEnd, decodeCommitMeta, encodeCommitMeta, lastWindowEnd, type ReplayMark } from './offsets.ts';
 import type { AssignmentIndex } from './assignment-index.ts';
 import { srmCheck, DEFAULT_SRM_MIN_EXPOSURES, type ComparisonStore } from './comparisons.ts';
+import { countsInComparisons } from '../windows/classify.ts';
+import type { UnverifiedCounts } from './unverified.ts';
 
 export const METRICS_PROCESSOR = 'telemetry-metrics';
 
@@ -78,12 +86,15 @@ export interface MetricsProcessorDeps {
   profileStore: ProfileStore;
   assignments: AssignmentIndex;
   comparisons: ComparisonStore;
+  unverified: UnverifiedCounts;
   log?: (msg: string, extra?: Record<string, unknown>) => void;
 }
 
 export interface MetricsProcessorStats {
   events: number;
   duplicates: number;
+  /** Unverified events counted apart (UnverifiedCounts), not aggregated. */
+  unverified: number;
   /** Events re-read after a restart whose windows had all been emitted (skipped). */
   replaySkipped: number;
   windows: number;
@@ -126,7 +137,7 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
   const sizes = [...(opts.windowSizes ?? WINDOW_SIZES)].sort((a, b) => a - b);
   const tickMs = opts.tickMs ?? 1000;
   const smallest = sizes[0];
-  const stats: MetricsProcessorStats = { events: 0, duplicates: 0, replaySkipped: 0, windows: 0, provisional: 0, comparisons: 0, deadLettered: 0, commits: 0, batches: 0, lateBySize: Object.fromEntries(sizes.map((s) => [String(s), 0])), sendFailures: 0, joinedAt: null };
+  const stats: MetricsProcessorStats = { events: 0, duplicates: 0, unverified: 0, replaySkipped: 0, windows: 0, provisional: 0, comparisons: 0, deadLettered: 0, commits: 0, batches: 0, lateBySize: Object.fromEntries(sizes.map((s) => [String(s), 0])), sendFailures: 0, joinedAt: null };
   const aggregator = new WindowAggregator({
     windowSizes: sizes,
     allowedLatenessMs: opts.allowedLatenessMs ?? 5000,
@@ -243,7 +254,7 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
     for (const itemId of new Set(records.map((r) => r.itemId))) {
       const profile = deps.profileStore.get(itemId);
       const srm = profile ? srmCheck(profile, deps.assignments.exposures(itemId, profile.profileVersion).counts, opts.srmMinExposures ?? DEFAULT_SRM_MIN_EXPOSURES) : null;
-      for (const c of deps.comparisons.compareItem(itemId, srm, now)) {
+      for (const c of deps.comparisons.compareItem(itemId, profile, srm, now)) {
         stats.comparisons++;
         deps.hub.publish({ event: 'comparison', itemId, data: { itemId, variant: c.variant, comparison: c.comparison } });
       }
@@ -319,6 +330,13 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
         throw err; // registry down etc.: nothing of this batch past here is resolved; kafkajs refetches
       }
       last = m.offset;
+      if (!countsInComparisons(e)) {
+        // Stored upstream, counted here, aggregated nowhere (and no watermark move: a forged
+        // future timestamp must not turn everyone's events late).
+        if (deps.unverified.add(e)) stats.unverified++;
+        prog.track(offset, -Infinity);
+        continue;
+      }
       if (prog.alreadyEmitted(offset, lastWindowEnd(e.ts, sizes))) {
         stats.replaySkipped++;
         deps.comparisons.add(e); // the cumulative of this process never saw it

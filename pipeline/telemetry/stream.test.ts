@@ -19,7 +19,7 @@ const SIZES = [10_000, 60_000] as const;
 const T = 1_764_199_980_000; // a multiple of 60 s
 
 function ev(i: number, ts: number, over: Partial<TelemetryEvent> = {}): TelemetryEvent {
-  return { id: `e${i}`, itemId: 'it', version: '1', variant: 'original', profileVersion: 1, sessionId: `s${i % 3}`, userId: `u${i % 5}`, type: 'request', name: 'api', ts, value: 100 + i, attrs: {}, ...over };
+  return { id: `e${i}`, itemId: 'it', version: '1', variant: 'original', profileVersion: 1, sessionId: `s${i % 3}`, userId: `u${i % 5}`, type: 'request', name: 'api', ts, value: 100 + i, attrs: {}, verified: true, ...over };
 }
 
 function profile(over: Partial<ShadowProfile> = {}): ShadowProfile {
@@ -201,8 +201,13 @@ describe('assignment index', () => {
 });
 
 describe('SRM', () => {
-  test('expected shares: shadow percentages, the original gets the rest', () => {
-    expect(srmExpectedShares(profile())).toEqual({ a: 20, b: 30, original: 50 });
+  test('expected shares: shadow percentages, each control cohort as large as its shadow, the original gets the rest', () => {
+    expect(srmExpectedShares(profile())).toEqual({ a: 20, b: 30, control: 50, original: 0 });
+    const small = profile({ shadows: profile().shadows.map((s) => ({ ...s, traffic: { ...s.traffic, percentage: 10 } })) });
+    expect(srmExpectedShares(small)).toEqual({ a: 10, b: 10, control: 20, original: 60 });
+    // A shadow with its control switched off has no cohort to expect.
+    const oneOff = profile({ shadows: [{ ...profile().shadows[0], control: false } as ShadowProfile['shadows'][number], profile().shadows[1]] });
+    expect(srmExpectedShares(oneOff)).toEqual({ a: 20, b: 30, control: 30, original: 20 });
     expect(srmExpectedShares(profile({ state: 'rolled_back' }))).toBeNull();
     expect(srmExpectedShares(profile({ shadows: [] }))).toBeNull();
     expect(srmExpectedShares(undefined)).toBeNull();
@@ -215,7 +220,7 @@ describe('SRM', () => {
   });
 
   test('flags a mismatch only with enough exposures', () => {
-    const p = profile();
+    const p = profile({ shadows: profile().shadows.map((s) => ({ ...s, control: { enabled: false } })) as ShadowProfile['shadows'] });
     const ok = srmCheck(p, { a: 200, b: 300, original: 500 });
     expect(ok).toMatchObject({ chi2: 0, p: 1, flagged: false, total: 1000, shares: { a: 20, b: 30, original: 50 } });
     // 40/30/30 instead of 20/30/50: chi2 = 200 + 0 + 80 = 280.
@@ -224,31 +229,64 @@ describe('SRM', () => {
     expect(bad.flagged).toBe(true);
     expect(srmCheck(p, { a: 8, b: 0, original: 2 }, 100)!.flagged).toBe(false);
     expect(srmCheck(p, { a: 8, b: 0, original: 2 }, 5)!.flagged).toBe(true);
+    // With the controls on, a resolver that never draws a control cohort is a mismatch.
+    expect(srmCheck(profile(), { a: 400, b: 600, original: 0 })!.flagged).toBe(true);
+    expect(srmCheck(profile(), { a: 200, b: 300, control: 500, original: 0 })!.flagged).toBe(false);
   });
 });
 
 describe('comparison store', () => {
-  test('compares every shadow with the original on cumulative aggregates; a newer profile version restarts them', () => {
-    const c = new ComparisonStore();
+  /** 40 sessions per arm: the control of `a` is fast, `a` slow with errors in every other session. */
+  function fill(c: ComparisonStore, controlOf: string | null = 'a') {
     let i = 0;
     for (let s = 0; s < 40; s++) {
-      c.add(ev(i++, T, { sessionId: `o${s}`, variant: 'original', value: 100 + (s % 7) }));
+      c.add(ev(i++, T, { sessionId: `c${s}`, variant: 'control', controlOf, value: 100 + (s % 7) }));
+      c.add(ev(i++, T, { sessionId: `o${s}`, variant: 'original', value: 500 }));
       c.add(ev(i++, T, { sessionId: `sh${s}`, variant: 'a', value: 150 + (s % 7) }));
       if (s % 2 === 0) c.add(ev(i++, T, { sessionId: `sh${s}`, variant: 'a', type: 'error', name: 'boom', value: null }));
     }
-    const out = c.compareItem('it', null, 7);
+    return i;
+  }
+
+  test('compares every shadow with ITS control cohort on cumulative aggregates; a newer profile version restarts them', () => {
+    // N* = 100: a sequence tuned for small samples (at the default 5000, 40 sessions per arm prove little).
+    const c = new ComparisonStore({ tuning: 100 });
+    let i = fill(c);
+    const out = c.compareItem('it', undefined, null, 7);
     expect(out.map((o) => o.variant)).toEqual(['a']);
     const v = out[0].comparison;
-    expect(v.latency.diff).toBeCloseTo(50, 9);
+    expect(v).toMatchObject({ shadow: 'a', baseline: 'control', hasBaseline: true, noBaseline: null, sessions: { shadow: 40, control: 40 }, at: 7 });
+    expect(v.latency!.diff).toBeCloseTo(50, 9); // vs the control (100…106), not the original (500)
     expect(v.verdicts).toMatchObject({ latency: 'worse', errorRate: 'worse' });
-    expect(v.errorRate.lift).toBeNaN();
-    expect(v.sessions).toEqual({ original: 40, shadow: 40 });
-    expect(v.at).toBe(7);
+    expect(v.errorRate!.relativeLift).toBeNaN();
     expect(c.latestFor('it').a).toBe(v);
-    expect(JSON.parse(JSON.stringify(v)).errorRate.lift).toBeNull();
+    expect(JSON.parse(JSON.stringify(v)).errorRate.relativeLift).toBeNull();
     c.add(ev(i++, T, { sessionId: 'new', variant: 'a', profileVersion: 2 }));
     expect(c.totals('it', 'a')).toMatchObject({ profileVersion: 2, sessions: 1 });
-    expect(c.compareItem('other', null, 0)).toEqual([]);
+    expect(c.compareItem('other', undefined, null, 0)).toEqual([]);
+  });
+
+  test('unverified events change nothing: a forged burst of errors claiming the shadow', () => {
+    const c = new ComparisonStore();
+    let i = fill(c);
+    const before = c.compareItem('it', undefined, null, 1)[0].comparison;
+    for (let k = 0; k < 500; k++) c.add(ev(i++, T, { sessionId: `forged${k}`, variant: 'control', controlOf: 'a', type: 'error', name: 'x', value: null, verified: false, unverifiedReason: 'missing' }));
+    for (let k = 0; k < 500; k++) c.add(ev(i++, T, { sessionId: `forged${k}`, variant: 'a', type: 'error', name: 'x', value: null, verified: undefined }));
+    const after = c.compareItem('it', undefined, null, 2)[0].comparison;
+    expect({ ...after, at: 1 }).toEqual(before);
+  });
+
+  test('no baseline, in words: control switched off, or no control data yet', () => {
+    const c = new ComparisonStore();
+    fill(c, 'b'); // control cohort of ANOTHER shadow: not a baseline for `a`
+    const p = profile({ shadows: [{ ...profile().shadows[0] }, { ...profile().shadows[1], control: false } as ShadowProfile['shadows'][number]] });
+    const out = Object.fromEntries(c.compareItem('it', p, null, 3).map((o) => [o.variant, o.comparison]));
+    expect(Object.keys(out)).toEqual(['a', 'b']);
+    expect(out.a).toMatchObject({ hasBaseline: false, noBaseline: { reason: 'no_control_data' }, sessions: { shadow: 40, control: 0 }, verdicts: {} });
+    expect(out.a.sentence).toBe('No baseline for a yet: no verified telemetry from its control arm.');
+    expect(out.a.latency).toBeUndefined();
+    // b has control data, but its control is switched off: no baseline either.
+    expect(out.b).toMatchObject({ hasBaseline: false, noBaseline: { reason: 'control_off', message: 'No baseline for b: its control arm is switched off, so nothing is compared.' } });
   });
 });
 

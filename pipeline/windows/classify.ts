@@ -20,3 +20,13 @@ export function isRequestError(e: TelemetryEvent): boolean {
   const status = Number(e.attrs?.status);
   return (Number.isFinite(status) && status >= 500) || e.attrs?.failed === 'true';
 }
+
+/**
+ * Whether an event may enter windows, cumulative aggregates, comparisons, alerts and guardrails:
+ * only when the collector verified its assignment token (`verified === true`; absent means
+ * unverified, as the Avro default says). Unverified events are stored and counted apart
+ * (pipeline/telemetry/unverified.ts) so a forged batch cannot move a verdict or roll a shadow back.
+ */
+export function countsInComparisons(e: Pick<TelemetryEvent, 'verified'>): boolean {
+  return e.verified === true;
+}

@@ -15,6 +15,7 @@ function ev(p: Partial<TelemetryEvent> & Pick<TelemetryEvent, 'type' | 'ts'>): T
     userId: 'u1',
     name: 'x',
     attrs: {},
+    verified: true,
     ...p,
   };
 }
@@ -320,12 +321,14 @@ describe('cumulative aggregates', () => {
     expect(cumulativeTotals(agg)).toEqual({
       itemId: 'com.example.notes',
       variant: 'original',
+      controlOf: null,
       profileVersion: 3,
       sessions: 3,
       errorSessions: 1,
       requests: 3,
       requestErrors: 2,
       latency: { count: 3, sum: 600, sumSq: 140_000 },
+      perf: { lcp: { count: 2, sum: 2000, sumSq: 2_080_000 } },
       conversions: { buy: 2 },
     });
     expect(addToCumulative(agg, ev({ type: 'error', ts: 1, profileVersion: 2 }))).toBe(false);
@@ -366,5 +369,35 @@ describe('cumulative aggregates', () => {
     expect(mergeAggregates(a, b).profileVersion).toBe(2);
     expect(mergeAggregates(a, b).errors).toBe(0);
     expect(() => mergeAggregates(a, emptyCumulative('i', 'shadow', 1))).toThrow(/cannot merge/);
+  });
+});
+
+describe('attribution: unverified events and control arms', () => {
+  test('an unverified event changes nothing, not even the watermark', () => {
+    const agg = new WindowAggregator({ windowSizes: [10_000], allowedLatenessMs: 0 });
+    agg.add(ev({ type: 'request', ts: 1000, value: 100 }));
+    const wm = agg.watermark;
+    // A forged batch from the far future, claiming errors: no window, no cumulative, no clock.
+    expect(agg.add(ev({ type: 'error', ts: 9_000_000, verified: false, unverifiedReason: 'missing' }))).toEqual([]);
+    expect(agg.add(ev({ type: 'error', ts: 9_000_000, verified: undefined }))).toEqual([]);
+    expect(agg.watermark).toBe(wm);
+    expect(agg.unverified).toBe(2);
+    expect(agg.cumulativeOf('com.example.notes', 'original')!.errors).toBe(0);
+    const [w] = agg.flush();
+    expect(w.metrics.events).toBe(1);
+  });
+
+  test('windows pool the control cohorts of an item; cumulative aggregates keep them per shadow', () => {
+    const agg = new WindowAggregator({ windowSizes: [10_000], allowedLatenessMs: 0 });
+    agg.add(ev({ type: 'request', ts: 1000, value: 100, variant: 'control', controlOf: 'a', sessionId: 'ca' }));
+    agg.add(ev({ type: 'request', ts: 2000, value: 300, variant: 'control', controlOf: 'b', sessionId: 'cb' }));
+    const [w] = agg.flush();
+    expect(w).toMatchObject({ variant: 'control', metrics: { sessions: 2, latency: { count: 2, mean: 200 } } });
+    expect(agg.cumulativeOf('com.example.notes', 'control', 'a')!.latency).toEqual({ count: 1, sum: 100, sumSq: 10_000 });
+    expect(agg.cumulativeOf('com.example.notes', 'control', 'b')!.latency.sum).toBe(300);
+    expect(agg.cumulativeOf('com.example.notes', 'control')).toBeUndefined();
+    const copy = new WindowAggregator({ windowSizes: [10_000], allowedLatenessMs: 0 });
+    copy.restore(JSON.parse(JSON.stringify(agg.snapshot())));
+    expect(copy.cumulativeOf('com.example.notes', 'control', 'b')!.controlOf).toBe('b');
   });
 });

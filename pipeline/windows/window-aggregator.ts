@@ -15,9 +15,17 @@
  *   events; the sink de-duplicates stored rows by id.
  * - Any arrival order in which no event is late yields identical windows (property-tested).
  * - `snapshot()` is plain JSON; `restore()` on a fresh aggregator continues identically.
+ * - Only verified events count (`countsInComparisons`): an unverified one changes nothing — no
+ *   window, no cumulative, not even the watermark (a forged future timestamp must not turn
+ *   everyone else's events late) — and is only counted in `unverified`.
+ *
+ * Windows are per item × variant: the reserved variant `control` is ONE arm per item here (the
+ * control cohorts of all its shadows pooled; pipeline/windows/README.md says why), while the
+ * cumulative aggregates keep each shadow's control cohort apart (item × `control` × controlOf).
  */
 import { ConfigError, ValidationError } from '../errors.ts';
-import { addToCumulative, cloneCumulative, cumulativeFromJSON, cumulativeToJSON, emptyCumulative, type CumulativeAggregate, type CumulativeJson } from './cumulative.ts';
+import { countsInComparisons } from './classify.ts';
+import { addToCumulative, armOf, cloneCumulative, cumulativeFromJSON, cumulativeToJSON, emptyCumulative, type CumulativeAggregate, type CumulativeJson } from './cumulative.ts';
 import { WINDOW_SIZES, type MetricWindow, type TelemetryEvent, type WindowSize } from './types.ts';
 import { WindowState, type WindowStateJson } from './window-state.ts';
 
@@ -68,6 +76,7 @@ export class WindowAggregator {
 
   private wm = -Infinity;
   private dupCount = 0;
+  private unverifiedCount = 0;
   /** Open windows by key (item, variant, size, start). */
   private readonly open = new Map<string, WindowState>();
   /** windowEnd → keys of open windows ending there: closing touches only due windows. */
@@ -77,7 +86,7 @@ export class WindowAggregator {
   /** id → ts, plus a bucket index (by smallest window) so expiry never scans every id. */
   private readonly seen = new Map<string, number>();
   private readonly seenBuckets = new Map<number, string[]>();
-  /** (item, variant) → cumulative aggregate of its newest profile version. */
+  /** (item, variant, controlOf) → cumulative aggregate of its newest profile version. */
   private readonly cumulative = new Map<string, CumulativeAggregate>();
 
   constructor(options: WindowAggregatorOptions = {}) {
@@ -103,6 +112,11 @@ export class WindowAggregator {
     return this.dupCount;
   }
 
+  /** Unverified events ignored so far (they are counted per reason by the processor). */
+  get unverified(): number {
+    return this.unverifiedCount;
+  }
+
   /** Number of open windows (for memory monitoring). */
   get openWindows(): number {
     return this.open.size;
@@ -112,6 +126,10 @@ export class WindowAggregator {
   add(e: TelemetryEvent): MetricWindow[] {
     if (typeof e.id !== 'string' || e.id === '' || !Number.isFinite(e.ts)) {
       throw new ValidationError(`telemetry event needs a non-empty id and a finite ts (id=${String(e.id)})`);
+    }
+    if (!countsInComparisons(e)) {
+      this.unverifiedCount++;
+      return [];
     }
     if (this.seen.has(e.id)) {
       this.dupCount++;
@@ -168,9 +186,9 @@ export class WindowAggregator {
     return this.advanceTo(Math.max(...this.byEnd.keys()));
   }
 
-  /** Cumulative aggregate (copy) of item × variant for its newest profile version, if any. */
-  cumulativeOf(itemId: string, variant: string): CumulativeAggregate | undefined {
-    const agg = this.cumulative.get(keyOf(itemId, variant));
+  /** Cumulative aggregate (copy) of an arm for its newest profile version, if any (`controlOf` for variant control). */
+  cumulativeOf(itemId: string, variant: string, controlOf: string | null = null): CumulativeAggregate | undefined {
+    const agg = this.cumulative.get(keyOf(itemId, variant, controlOf ?? ''));
     return agg && cloneCumulative(agg);
   }
 
@@ -221,13 +239,17 @@ export class WindowAggregator {
     this.seenBuckets.clear();
     for (const [id, ts] of s.seen) this.remember(id, ts);
     this.cumulative.clear();
-    for (const j of s.cumulative) this.cumulative.set(keyOf(j.itemId, j.variant), cumulativeFromJSON(j));
+    for (const j of s.cumulative) {
+      const c = cumulativeFromJSON(j);
+      this.cumulative.set(keyOf(c.itemId, c.variant, c.controlOf ?? ''), c);
+    }
   }
 
   private addCumulative(e: TelemetryEvent): void {
-    const k = keyOf(e.itemId, e.variant);
+    const arm = armOf(e);
+    const k = keyOf(e.itemId, arm.variant, arm.controlOf ?? '');
     let agg = this.cumulative.get(k);
-    if (!agg) this.cumulative.set(k, (agg = emptyCumulative(e.itemId, e.variant, e.profileVersion)));
+    if (!agg) this.cumulative.set(k, (agg = emptyCumulative(e.itemId, arm.variant, e.profileVersion, arm.controlOf)));
     addToCumulative(agg, e);
   }
 

@@ -178,10 +178,72 @@ ewma = [
     ewma_case("noisy", rng.normal(50, 5, 40).tolist(), 0.1),
 ]
 
+# ---------------------------------------------------------------- sequential (asymptotic confidence sequence)
+# Waudby-Smith et al. (2024), Theorem 2.2, Gaussian mixture: mu_hat ± sigma_hat * sqrt(2(t rho^2 + 1)/(t^2 rho^2)
+# * log(sqrt(t rho^2 + 1)/alpha)), with t = N (total observations), sigma_hat^2 = N * se^2 and
+# rho^2 = (-2 log alpha + log(-2 log alpha + 1)) / N* (their closed-form choice for a target time N*).
+# The p-value is found INDEPENDENTLY of the TypeScript closed form: the alpha at which the interval's
+# half-width equals |diff|, by root finding (scipy.optimize.brentq) on the interval formula itself.
+from scipy import optimize
+
+
+def cs_halfwidth(se, n, tuning, alpha, rho_alpha):
+    l = -2 * math.log(rho_alpha)
+    rho2 = (l + math.log(l + 1)) / tuning
+    sigma = math.sqrt(n) * se
+    return sigma * math.sqrt(2 * (n * rho2 + 1) / (n * n * rho2) * math.log(math.sqrt(n * rho2 + 1) / alpha))
+
+
+def cs_case(name, diff, se, n, tuning=5000, alpha=0.05, extra=None):
+    hw = cs_halfwidth(se, n, tuning, alpha, alpha)
+    # rho stays the one tuned for the nominal alpha; only the level in the log varies.
+    f = lambda a: cs_halfwidth(se, n, tuning, a, alpha) - abs(diff)
+    if f(1.0) >= 0:
+        p = 1.0  # even at level 1 the interval covers 0
+    else:
+        p = optimize.brentq(f, 1e-300, 1.0, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500)
+    out = {"name": name, "source": "published formula (Waudby-Smith et al. 2024, Thm 2.2) + scipy.optimize.brentq",
+           "diff": diff, "se": se, "n": n, "tuning": tuning, "alpha": alpha,
+           "expected": {"halfWidth": hw, "ci": [diff - hw, diff + hw], "p": p, "significant": bool(p < alpha)}}
+    if extra:
+        out.update(extra)
+    return out
+
+
+def cs_means(name, a, b, tuning=5000, alpha=0.05):
+    a = np.asarray(a, float)
+    b = np.asarray(b, float)
+    se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+    return cs_case(name, float(a.mean() - b.mean()), se, len(a) + len(b), tuning, alpha,
+                   {"kind": "means", "a": {"n": len(a), "mean": a.mean(), "variance": a.var(ddof=1)},
+                    "b": {"n": len(b), "mean": b.mean(), "variance": b.var(ddof=1)}})
+
+
+def cs_props(name, x1, n1, x2, n2, tuning=5000, alpha=0.05):
+    p1, p2 = x1 / n1, x2 / n2
+    se = math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
+    return cs_case(name, p1 - p2, se, n1 + n2, tuning, alpha, {"kind": "proportions", "x1": x1, "n1": n1, "x2": x2, "n2": n2})
+
+
+sequential = [
+    cs_case("estimate at N = N*", 3.0, 1.0, 5000),
+    cs_case("estimate early, N = 200", 0.8, 0.3, 200),
+    cs_case("estimate late, N = 1e6, tuning 50000", -0.01, 0.004, 1_000_000, 50_000),
+    cs_case("alpha 0.01", 2.5, 0.5, 20_000, 5000, 0.01),
+    cs_case("small effect, not significant", 0.05, 1.0, 3000),
+    cs_means("latency lognormal 1500 vs 1400", rng.lognormal(5.3, 0.5, 1500), rng.lognormal(5.25, 0.5, 1400)),
+    cs_means("latency normal 40 vs 35 (A/A)", rng.normal(200, 30, 40), rng.normal(200, 30, 35)),
+    cs_means("web vital cls 800 vs 800", rng.gamma(2.0, 0.05, 800), rng.gamma(2.0, 0.06, 800)),
+    cs_props("error sessions 60/1000 vs 20/1000", 60, 1000, 20, 1000),
+    cs_props("error sessions 40/1000 vs 20/1000", 40, 1000, 20, 1000),
+    cs_props("conversion 180/1000 vs 100/1000, tuning 20000", 180, 1000, 100, 1000, 20_000),
+]
+
 cases = {
     "generator": {"scipy": scipy.__version__, "numpy": np.__version__},
     "tolerance": "abs <= 1e-9 or rel <= 1e-9",
     "distributions": dist, "welch": welch, "twoProportion": zt, "srm": srm, "quantile": quant, "ewma": ewma,
+    "sequential": sequential,
 }
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cases.json")
 with open(path, "w") as f:
