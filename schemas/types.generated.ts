@@ -35,9 +35,22 @@ export interface Alert {
   at: number;
 }
 
-export type AlertComparison = 'absolute' | 'vs_original';
+export type AlertComparison = 'absolute' | 'vs_original' | 'vs_control';
 
-/** An alert rule on the compacted penumbra.alert.rules topic (key: rule id); a tombstone-like record with deleted=true removes it. */
+export type AlertDirection = 'above' | 'below' | 'increase' | 'decrease';
+
+export type AlertRuleKind = 'threshold' | 'ewma';
+
+export interface EwmaParams {
+  /** Smoothing factor 0 < alpha <= 1 (weight of the newest window). */
+  alpha: number;
+  /** Judged windows folded into the baseline before anything can breach. */
+  warmup: number;
+  /** Floor for the baseline standard deviation used in z (stops a near-constant series over-alerting). */
+  minStd: number;
+}
+
+/** An alert rule on the compacted penumbra.alert.rules topic (key: rule id); a tombstone-like record with deleted=true removes it. v2: the control arm is the baseline (vs_control), a direction, page timings and web vitals, and the EWMA anomaly kind. */
 export interface AlertRule {
   /** Rule id. */
   id: string;
@@ -45,15 +58,15 @@ export interface AlertRule {
   itemId: null | string;
   /** Human name. */
   name: string;
-  /** errorRate, latencyMean, latencyP95, latencyP99, requestErrorRate, conversion:<point>. */
+  /** errorRate, requestErrorRate, latencyMean, latencyP95, latencyP99, conversion:<point>, perfMean:<name>, perfP95:<name> (page timings and web vitals: lcp, inp, cls, ttfb, fcp, load …). */
   metric: string;
-  /** absolute: shadow value vs threshold; vs_original: shadow minus original (relative for latency, points for rates) vs threshold. */
+  /** absolute: the shadow's value; vs_control: shadow minus its control arm (relative for latency and perf, points for rates). vs_original is the deprecated name of vs_control (v1 records) and means the same. */
   comparison: AlertComparison;
-  /** Fires when the compared value is above this. */
+  /** kind threshold: the limit of the judged value (for increase/decrease the size of the change); kind ewma: the |z| limit against the metric's own EWMA baseline. */
   threshold: number;
-  /** Sessions (rates) or requests (latency) needed in the window before the rule judges. */
+  /** Sessions (rates), requests (latency) or perf values (perf metrics) needed in the window, on every compared side, before the rule judges. */
   minSample: number;
-  /** Consecutive 10 s windows over the threshold before firing. */
+  /** Consecutive 10 s windows in breach before firing. */
   forWindows: number;
   /** When it fires on an item whose profile has guardrail on, roll the item back. */
   guardrail: boolean;
@@ -63,6 +76,12 @@ export interface AlertRule {
   updatedBy: string;
   /** Epoch ms. */
   updatedAt: number;
+  /** Which way is a breach: above/below for absolute rules, increase/decrease (shadow vs control) for vs_control rules; null (v1 records) = above for absolute, increase for vs_control. */
+  direction: null | AlertDirection;
+  /** threshold: the judged value against a fixed limit; ewma: the judged value against its own exponentially weighted baseline (pipeline/stats/ewma.ts), breach when z passes the threshold in the rule's direction. */
+  kind: AlertRuleKind;
+  /** EWMA parameters for kind ewma (null: the defaults alpha 0.1, warmup 10, minStd 0). */
+  ewma: null | EwmaParams;
 }
 
 /** One exposure per resolve decision on penumbra.assignments (key: userId). v2: controlOf of control-cohort decisions. */

@@ -27,18 +27,55 @@ import { requireRole, type Principal, type TokenStore } from './auth.ts';
 
 const ITEM_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
+const DIRECTIONS = { absolute: ['above', 'below'], vs_control: ['increase', 'decrease'] } as const;
+
 export const alertRuleInputSchema = z
   .object({
     itemId: z.string().regex(ITEM_ID, 'an item id (letters, digits, . _ -)').nullable().default(null).describe('Item the rule watches; null for every item'),
     name: z.string().trim().min(1, 'name the rule').max(200).describe('Human name'),
-    metric: z.string().regex(METRIC_PATTERN, 'one of errorRate, requestErrorRate, latencyMean, latencyP95, latencyP99, conversion:<point>').describe('Metric judged on each 10 s window'),
-    comparison: z.enum(['absolute', 'vs_original']).describe('absolute: shadow value; vs_original: shadow minus original (relative for latency, points for rates)'),
-    threshold: z.number().finite().describe('Fires when the compared value is above this'),
-    minSample: z.number().int().min(0).max(1_000_000_000).default(20).describe('Sessions (rates) or requests (latency) needed in a window before the rule judges'),
-    forWindows: z.number().int().min(1).max(360).default(1).describe('Consecutive 10 s windows over the threshold before firing'),
+    metric: z
+      .string()
+      .regex(METRIC_PATTERN, 'one of errorRate, requestErrorRate, latencyMean, latencyP95, latencyP99, conversion:<point>, perfMean:<name>, perfP95:<name> (e.g. perfP95:lcp)')
+      .describe('Metric judged on each 10 s window; perfMean:/perfP95:<name> watch a page timing or web vital (lcp, inp, cls, ttfb, fcp, load …)'),
+    comparison: z
+      .enum(['absolute', 'vs_control', 'vs_original'])
+      .describe('absolute: the shadow value; vs_control: shadow minus its control arm (relative for latency and perf, points for rates). vs_original is a deprecated alias of vs_control, stored as vs_control'),
+    direction: z
+      .enum(['above', 'below', 'increase', 'decrease'])
+      .optional()
+      .describe('Which way is a breach: above | below for absolute rules (default above), increase | decrease for vs_control rules (default increase)'),
+    kind: z.enum(['threshold', 'ewma']).default('threshold').describe('threshold: a fixed limit; ewma: an anomaly against the metric\'s own exponentially weighted baseline'),
+    threshold: z.number().finite().describe('threshold kind: the limit (for increase/decrease the size of the change, ≥ 0); ewma kind: the z-score limit (> 0)'),
+    ewma: z
+      .object({
+        alpha: z.number().gt(0).max(1).default(0.1).describe('Smoothing factor (0, 1]'),
+        warmup: z.number().int().min(0).max(10_000).default(10).describe('Judged windows before anything can breach'),
+        minStd: z.number().finite().min(0).default(0).describe('Floor of the baseline standard deviation'),
+      })
+      .strict()
+      .nullable()
+      .default(null)
+      .describe('EWMA parameters (kind ewma only; null: the defaults)'),
+    minSample: z.number().int().min(0).max(1_000_000_000).default(20).describe('Sessions (rates), requests (latency) or perf values needed in a window before the rule judges'),
+    forWindows: z.number().int().min(1).max(360).default(1).describe('Consecutive 10 s windows in breach before firing'),
     guardrail: z.boolean().default(false).describe('Roll the item back when this fires and the item has guardrail on'),
   })
-  .strict();
+  .strict()
+  .superRefine((r, ctx) => {
+    const cmp = r.comparison === 'absolute' ? 'absolute' : 'vs_control';
+    if (r.direction && !(DIRECTIONS[cmp] as readonly string[]).includes(r.direction)) {
+      ctx.addIssue({ code: 'custom', path: ['direction'], message: `${cmp} rules take ${DIRECTIONS[cmp].join(' or ')}` });
+    }
+    if (r.kind === 'ewma' && !(r.threshold > 0)) ctx.addIssue({ code: 'custom', path: ['threshold'], message: 'an ewma rule needs a z-score limit > 0' });
+    if (r.kind === 'threshold' && cmp === 'vs_control' && r.threshold < 0) {
+      ctx.addIssue({ code: 'custom', path: ['threshold'], message: 'the size of the change (≥ 0): pick direction decrease for a drop' });
+    }
+    if (r.kind === 'threshold' && r.ewma !== null) ctx.addIssue({ code: 'custom', path: ['ewma'], message: 'only for kind ewma' });
+  })
+  .transform((r) => {
+    const comparison = r.comparison === 'absolute' ? ('absolute' as const) : ('vs_control' as const);
+    return { ...r, comparison, direction: r.direction ?? DIRECTIONS[comparison][0] };
+  });
 
 const idParam = z.string().min(1).max(128).regex(/^[A-Za-z0-9._:-]+$/);
 const alertsQuery = z.object({

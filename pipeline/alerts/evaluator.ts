@@ -15,8 +15,11 @@
  *
  * Windows of one item are grouped by windowStart (the metrics processor emits every variant's
  * window of a close in one produce call, so they arrive together); each shadow's window is judged
- * against the original's window of the same start (rules.ts has the metrics and the state
- * machine).
+ * against the CONTROL arm's window of the same start (variant `control`: the item's control
+ * cohorts pooled, pipeline/windows/README.md) — never the untouched original, which sends nothing
+ * on a real item — and only verified telemetry is in either window (rules.ts has the metrics,
+ * directions, the EWMA kind and the state machine). A vs_control rule on a shadow without a
+ * control arm (switched off) never judges, so it cannot fire; absolute rules still do.
  *
  * Guarantee: at-least-once via the processor base — alert records are acknowledged before the
  * window offsets are committed. After a restart the open incidents and the last decided window
@@ -34,7 +37,7 @@ import type { LiveHub } from '../live/hub.ts';
 import type { ProfileStore } from '../profiles/profile-store.ts';
 import type { ProfileService } from '../profiles/profile-service.ts';
 import { PenumbraError } from '../errors.ts';
-import { ORIGINAL } from '../domain/types.ts';
+import { CONTROL, ORIGINAL } from '../domain/types.ts';
 import { SRM_P_THRESHOLD } from '../stats/hypothesis.ts';
 import type { Alert } from '../../schemas/types.generated.ts';
 import type { MetricWindowRecord } from '../telemetry/metric-record.ts';
@@ -160,14 +163,15 @@ export async function startEvaluator(deps: EvaluatorDeps, opts: EvaluatorOptions
     const out: Alert[] = [];
     const actions: (() => void)[] = [];
     const profile = deps.profileStore.get(g.itemId);
-    const original = g.byVariant.get(ORIGINAL);
+    const control = g.byVariant.get(CONTROL);
     // Materialise incidents that were open before a restart, so they can resolve.
     for (const k of seeded.keys()) {
       const [ruleId, itemId, variant] = k.split('\u0000');
       if (itemId === g.itemId) trackOf(ruleId, itemId, variant);
     }
     const openVariants = [...tracks.entries()].filter(([k, t]) => t.incidentId !== null && k.split('\u0000')[1] === g.itemId).map(([k]) => k.split('\u0000')[2]);
-    const shadows = new Set<string>([...(profile?.shadows.map((s) => s.name) ?? []), ...[...g.byVariant.keys()].filter((v) => v !== ORIGINAL), ...openVariants]);
+    const isShadow = (v: string) => v !== ORIGINAL && v !== CONTROL;
+    const shadows = new Set<string>([...(profile?.shadows.map((s) => s.name) ?? []), ...[...g.byVariant.keys()].filter(isShadow), ...openVariants].filter(isShadow));
     const mk = (p: Omit<Alert, 'id' | 'at' | 'windowEnd' | 'itemId' | 'action'>): Alert => ({ ...p, id: randomUUID(), itemId: g.itemId, windowEnd: g.windowEnd, action: null, at: now });
     const rules = deps.rules.forItem(g.itemId);
     const ruleIds = new Set(rules.map((r) => r.id));
@@ -176,7 +180,7 @@ export async function startEvaluator(deps: EvaluatorDeps, opts: EvaluatorOptions
     for (const rule of rules) {
       for (const variant of shadows) {
         const k = incidentKey(rule.id, g.itemId, variant);
-        const obs = observe(rule, g.byVariant.get(variant), original);
+        const obs = observe(rule, g.byVariant.get(variant), control);
         const incidentId = randomUUID();
         const { track, transition } = stepRule(rule, trackOf(rule.id, g.itemId, variant), obs, g.windowStart, incidentId, staleWindows);
         const prevIncident = tracks.get(k)?.incidentId ?? null;
@@ -186,7 +190,7 @@ export async function startEvaluator(deps: EvaluatorDeps, opts: EvaluatorOptions
           incidentId: transition.kind === 'fire' ? incidentId : prevIncident ?? incidentId,
           ruleId: rule.id, variant, metric: rule.metric, state: transition.kind === 'fire' ? 'fired' : 'resolved',
           value: transition.kind === 'fire' || obs.judged ? obs.value : null, threshold: rule.threshold, baseline: obs.baseline,
-          message: alertMessage(rule, variant, obs, transition),
+          message: alertMessage(rule, variant, obs, transition, track.z),
         });
         out.push(a);
         if (transition.kind === 'fire' && rule.guardrail && profile?.guardrail && profile.state === 'active' && !rollbackFor) rollbackFor = a;

@@ -3,18 +3,26 @@
  * the latest record per id wins, `deleted: true` removes it). Every process follows the topic:
  * the API serves GET from here and the evaluator reads the rules it applies from here.
  */
-import type { AlertRule } from '../../schemas/types.generated.ts';
+import type { AlertDirection, AlertRule, AlertRuleKind, EwmaParams } from '../../schemas/types.generated.ts';
+import { comparisonOf, directionOf, kindOf, DEFAULT_EWMA } from './rules.ts';
 
 export type { AlertRule };
 
-/** What the API returns for a rule. */
+/**
+ * What the API returns for a rule: normalised, so a v1 record reads like a v2 one —
+ * `vs_original` shows as `vs_control`, a missing direction as the one it meant (above /
+ * increase), EWMA parameters with their defaults filled in for kind ewma.
+ */
 export interface AlertRuleView {
   id: string;
   itemId: string | null;
   name: string;
   metric: string;
-  comparison: AlertRule['comparison'];
+  comparison: 'absolute' | 'vs_control';
+  direction: AlertDirection;
+  kind: AlertRuleKind;
   threshold: number;
+  ewma: EwmaParams | null;
   minSample: number;
   forWindows: number;
   guardrail: boolean;
@@ -23,8 +31,12 @@ export interface AlertRuleView {
 }
 
 export function ruleView(r: AlertRule): AlertRuleView {
-  const { deleted: _deleted, ...rest } = r;
-  return rest;
+  const kind = kindOf(r);
+  return {
+    id: r.id, itemId: r.itemId, name: r.name, metric: r.metric, comparison: comparisonOf(r), direction: directionOf(r), kind, threshold: r.threshold,
+    ewma: kind === 'ewma' ? { ...DEFAULT_EWMA, ...(r.ewma ?? {}) } : null,
+    minSample: r.minSample, forWindows: r.forWindows, guardrail: r.guardrail, updatedBy: r.updatedBy, updatedAt: r.updatedAt,
+  };
 }
 
 export class RuleStore {

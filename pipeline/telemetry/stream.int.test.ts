@@ -1,13 +1,20 @@
 /**
  * Stream processing against the real stack (createPenumbra on its own topic prefix, real Kafka,
- * registry): telemetry POSTed through the collector for an item with a shadow becomes windows on
- * the metrics route and the SSE stream within seconds (provisional first, then the closed
- * window), with shadow-vs-original comparisons; alert rules are managed and audited over HTTP; an
- * error regression on the shadow fires an alert within one window (SSE, /alerts, webhook),
- * pauses a running rollout schedule, resolves after the regression ends and resumes the schedule;
- * with the guardrail on the item is rolled back and the audit says why. A 2-step schedule with
- * short holds advances by itself; exposures that do not match the split raise an SRM alert that
- * pauses the schedule; events whose variant disagrees with the user's assignment are counted.
+ * registry): verified telemetry of a shadow and of its control arm becomes windows on the metrics
+ * route and the SSE stream within seconds (provisional first, then the closed window), with
+ * shadow-vs-control comparisons (baseline named, both arms' sessions); alert rules are managed
+ * and audited over HTTP (vs_original accepted as the deprecated name of vs_control); a forged
+ * burst of errors POSTed to the collector without an assignment token is stored and counted as
+ * unverified (metrics route, Prometheus) but moves no comparison and fires no alert; a real error
+ * regression on the shadow fires an alert within one window (SSE, /alerts, webhook), pauses a
+ * running rollout schedule, resolves after the regression ends and resumes the schedule; with
+ * the guardrail on the item is rolled back and the audit says why. A 2-step schedule with short
+ * holds advances by itself; exposures that do not match the split raise an SRM alert that pauses
+ * the schedule; events whose variant disagrees with the user's assignment are counted.
+ *
+ * The verified telemetry is produced straight to telemetry.raw as the collector writes it after
+ * checking a token (`verified: true`, `controlOf` on the control arm): this file tests the
+ * processors, not the token path (connectors/http and the browser e2e test do).
  *
  * Windows close quickly because this instance runs with allowedLatenessMs = 1000 (an option,
  * set through streamOptions for this topic prefix).
@@ -19,7 +26,8 @@ import { startTestPenumbra, uploadForm, TOKENS, type TestPenumbra } from '../../
 import { uniquePrefix } from '../../test/stack-helpers.ts';
 import { waitFor } from '../../test/wait-for.ts';
 import { fixtureArchive } from '../shadowing/fixtures.ts';
-import type { ShadowConfig } from '../domain/types.ts';
+import { CONTROL, type ShadowConfig } from '../domain/types.ts';
+import type { TelemetryEvent } from '../../schemas/types.generated.ts';
 import { streamHandles, streamOptions } from './feature.ts';
 import { verifyWebhookSignature } from '../alerts/webhook.ts';
 
@@ -102,19 +110,35 @@ const get = async <T>(p: string, role: keyof typeof TOKENS = 'viewer'): Promise<
   return (await res.json()) as T;
 };
 
+interface Arm { n: number; mean?: number; rate?: number }
+interface Comparison {
+  shadow: string; baseline: string; hasBaseline: boolean; noBaseline: null | { message: string }; sessions: { shadow: number; control: number };
+  method: { kind: string; alpha: number }; latency: { ci: number[] }; errorRate: { shadow: Arm; control: Arm }; srm: unknown; verdicts: Record<string, string>; sentence: string;
+}
 interface WindowRec { itemId: string; variant: string; windowSize: number; windowStart: number; windowEnd: number; events: number; sessions: number; errorRate: number; latency: { mean: number | null }; provisional?: boolean }
 interface AlertRec { id: string; incidentId: string; ruleId: string; itemId: string; variant: string; state: 'fired' | 'resolved'; windowEnd: number; action: string | null; message: string; value: number | null }
 interface Profile { profileVersion: number; state: string; guardrail: boolean; schedule: null | { status: string; currentStep: number; pausedReason?: string }; updatedBy: string }
 
+/** Verified telemetry, as the collector writes it once the batch's assignment token checked out. */
 async function postBatch(itemId: string, variant: string, sessionId: string, userId: string, events: Record<string, unknown>[]): Promise<void> {
   const profileVersion = t.p.ctx.profileStore.get(itemId)?.profileVersion ?? 1;
   const now = Date.now();
+  const records: TelemetryEvent[] = events.map((e) => ({
+    id: e.id as string, itemId, version: '1.0.0', variant, profileVersion, sessionId, userId, type: e.type as TelemetryEvent['type'], name: e.name as string,
+    ts: e.ts as number, value: (e.value as number | undefined) ?? null, attrs: (e.attrs as Record<string, string> | undefined) ?? {}, sentAt: now, receivedAt: now,
+    controlOf: variant === CONTROL ? SHADOW : null, verified: true, unverifiedReason: null,
+  }));
+  await t.p.ctx.producer.send(records.map((value) => ({ topic: t.cfg.topics.telemetryRaw, key: sessionId, value })));
+  if (!firstPostAt.at) firstPostAt.at = now;
+}
+
+/** A batch POSTed to the collector WITHOUT an assignment token: stored, but unverified. */
+async function postForged(itemId: string, variant: string, sessionId: string, events: Record<string, unknown>[]): Promise<void> {
   const res = await fetch(`${t.url}/api/v1/telemetry`, {
     method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ itemId, version: '1.0.0', variant, profileVersion, sessionId, userId, sentAt: now, events }),
+    body: JSON.stringify({ itemId, version: '1.0.0', variant, profileVersion: t.p.ctx.profileStore.get(itemId)?.profileVersion ?? 1, sessionId, userId: `forger-${sessionId}`, sentAt: Date.now(), events }),
   });
   if (res.status !== 202) throw new Error(`telemetry ${res.status}: ${await res.text()}`);
-  if (!firstPostAt.at) firstPostAt.at = now;
 }
 
 /** One simulated session: a start, three requests, an error in some sessions. */
@@ -134,7 +158,7 @@ function startSender(): void {
   let n = 0;
   sender = setInterval(() => {
     const jobs: Promise<void>[] = [];
-    for (const variant of ['original', SHADOW]) {
+    for (const variant of [CONTROL, SHADOW]) {
       for (let k = 0; k < 2; k++) {
         const i = n++;
         jobs.push(postBatch(ITEM, variant, `sess-${variant}-${i}`, `user-${variant}-${i}`, sessionEvents(variant, i)));
@@ -195,7 +219,11 @@ test('alert rules: CRUD with validation, roles and audit', async () => {
   const created = await post('operator', { itemId: ITEM, name: 'temp', metric: 'latencyP95', comparison: 'absolute', threshold: 500 });
   expect(created.status).toBe(201);
   const rule = (await created.json()) as { id: string; minSample: number; forWindows: number; guardrail: boolean; updatedBy: string };
-  expect(rule).toMatchObject({ minSample: 20, forWindows: 1, guardrail: false, updatedBy: 'operator' });
+  expect(rule).toMatchObject({ minSample: 20, forWindows: 1, guardrail: false, updatedBy: 'operator', direction: 'above', kind: 'threshold' });
+  // A direction that does not fit the comparison is refused with the field at fault.
+  const wrongWay = await post('operator', { itemId: ITEM, name: 'x', metric: 'conversion:buy', comparison: 'vs_control', direction: 'below', threshold: 0.05 });
+  expect(wrongWay.status).toBe(422);
+  expect(((await wrongWay.json()) as { errors: { path: string }[] }).errors.map((e) => e.path)).toEqual(['direction']);
   expect((await get<{ rules: { id: string }[] }>('/api/v1/alert-rules')).rules.map((r) => r.id)).toContain(rule.id);
 
   const put = await fetch(`${t.url}/api/v1/alert-rules/${rule.id}`, { method: 'PUT', ...json('operator', { itemId: ITEM, name: 'temp2', metric: 'latencyP99', comparison: 'absolute', threshold: 800 }) });
@@ -229,19 +257,56 @@ test('telemetry becomes windows on the metrics route and the SSE stream within s
   expect(final.at - fw.windowEnd).toBeLessThan(LATENESS + 4000);
   expect(fw.events).toBeGreaterThan(0);
 
-  const m = await waitFor('both variants on the metrics route', async () => {
-    const r = await get<{ windows: WindowRec[]; comparisons: Record<string, { latency: { diff: number }; srm: unknown; verdicts: Record<string, string>; sentence: string }> }>(`/api/v1/items/${ITEM}/metrics?window=10s`);
+  const m = await waitFor('both arms on the metrics route', async () => {
+    const r = await get<{ windows: WindowRec[]; comparisons: Record<string, Comparison> }>(`/api/v1/items/${ITEM}/metrics?window=10s`);
     const variants = new Set(r.windows.map((w) => w.variant));
-    return variants.has('original') && variants.has(SHADOW) && r.comparisons[SHADOW] ? r : undefined;
+    return variants.has(CONTROL) && variants.has(SHADOW) && r.comparisons[SHADOW]?.hasBaseline ? r : undefined;
   });
   expect(m.windows.every((w) => w.windowSize === 10_000 && w.itemId === ITEM)).toBe(true);
-  expect(m.comparisons[SHADOW].sentence).toMatch(/s1/);
-  expect(m.comparisons[SHADOW].srm).toMatchObject({ flagged: false });
+  const cmp = m.comparisons[SHADOW];
+  expect(cmp).toMatchObject({ shadow: SHADOW, baseline: 'control', hasBaseline: true, noBaseline: null, method: { kind: 'asymptotic-confidence-sequence', alpha: 0.05 } });
+  expect(cmp.sessions.shadow).toBeGreaterThan(0);
+  expect(cmp.sessions.control).toBeGreaterThan(0);
+  expect(cmp.latency.ci).toHaveLength(2);
+  expect(cmp.sentence).toMatch(/s1/);
+  expect(cmp.srm).toMatchObject({ flagged: false });
   expect(stream.events.some((e) => e.event === 'comparison' && e.data.itemId === ITEM && e.data.variant === SHADOW)).toBe(true);
   const range = await get<{ windows: WindowRec[] }>(`/api/v1/items/${ITEM}/metrics?window=10s&from=0&to=${m.windows[0].windowStart}`);
   expect(range.windows).toEqual([]);
   expect((await fetch(`${t.url}/api/v1/items/${ITEM}/metrics?window=5s`, { headers: t.auth('viewer') })).status).toBe(422);
   expect((await fetch(`${t.url}/api/v1/items/${ITEM}/metrics`)).status).toBe(401);
+});
+
+test('a forged error burst without an assignment token is stored and counted, but moves no comparison and fires no alert', async () => {
+  const created = await fetch(`${t.url}/api/v1/alert-rules`, { method: 'POST', ...json('operator', { itemId: ITEM, name: 'forgery guard', metric: 'errorRate', comparison: 'vs_control', threshold: 0.1, minSample: 5, forWindows: 1 }) });
+  expect(created.status).toBe(201);
+  const rule = (await created.json()) as { id: string };
+  const before = (await get<{ comparisons: Record<string, Comparison> }>(`/api/v1/items/${ITEM}/metrics`)).comparisons[SHADOW];
+  const burstStart = Date.now();
+  let forged = 0;
+  const forger = setInterval(() => {
+    for (let k = 0; k < 5; k++) {
+      const sid = `forged-${forged++}`;
+      void postForged(ITEM, SHADOW, sid, [{ id: randomUUID(), type: 'session', name: 'start', ts: Date.now() }, { id: randomUUID(), type: 'error', name: 'Forged', ts: Date.now() }]).catch(() => undefined);
+    }
+  }, 200);
+  try {
+    // A 10 s window that lies wholly inside the burst was closed and judged.
+    const judged = Math.ceil(burstStart / 10_000) * 10_000;
+    await waitFor('a window inside the burst judged', () => stream.events.find((e) => e.event === 'metrics' && e.data.itemId === ITEM && !e.data.provisional && e.data.windowSize === 10_000 && (e.data.windowStart as number) >= judged), 40_000, 100);
+  } finally {
+    clearInterval(forger);
+  }
+  const after = await get<{ comparisons: Record<string, Comparison>; unverified: { total: number; byVariant: Record<string, Record<string, number>> } }>(`/api/v1/items/${ITEM}/metrics`);
+  // Counted apart, by claimed variant and reason …
+  expect(after.unverified.byVariant[SHADOW]?.missing).toBeGreaterThan(forged);
+  // … and invisible to the comparison: the shadow's error rate is what the real sessions say (1 in 20).
+  expect(after.comparisons[SHADOW].errorRate.shadow.rate).toBeLessThan(0.1);
+  expect(after.comparisons[SHADOW].sessions.shadow).toBeLessThan(before.sessions.shadow + forged);
+  expect((await get<{ alerts: AlertRec[] }>(`/api/v1/alerts?itemId=${ITEM}`)).alerts.filter((a) => a.ruleId === rule.id)).toEqual([]);
+  const prom = await (await fetch(`${t.url}/metrics`)).text();
+  expect(prom).toMatch(new RegExp(`penumbra_telemetry_unverified_events_total\\{item="${ITEM.replace(/\./g, '\\.')}",reason="missing",variant="${SHADOW}"\\} \\d+`));
+  expect((await fetch(`${t.url}/api/v1/alert-rules/${rule.id}`, { method: 'DELETE', headers: t.auth('operator') })).status).toBe(204);
 });
 
 test('a 2-step schedule with short holds advances by itself', async () => {
@@ -259,9 +324,11 @@ test('a 2-step schedule with short holds advances by itself', async () => {
 });
 
 test('an error regression fires within one window, pauses the schedule, resolves after it ends and resumes it', async () => {
+  // vs_original: the deprecated name of vs_control, still accepted.
   const created = await fetch(`${t.url}/api/v1/alert-rules`, { method: 'POST', ...json('operator', { itemId: ITEM, name: 'shadow errors', metric: 'errorRate', comparison: 'vs_original', threshold: 0.1, minSample: 10, forWindows: 1, guardrail: true }) });
   expect(created.status).toBe(201);
-  const rule = (await created.json()) as { id: string };
+  const rule = (await created.json()) as { id: string; comparison: string; direction: string };
+  expect(rule).toMatchObject({ comparison: 'vs_control', direction: 'increase' });
   // A long-holding schedule that is running when the alert fires.
   await putConfig(ITEM, MAIN_SHADOW, { schedule: { shadow: SHADOW, steps: [{ percentage: 20, holdSeconds: 3600 }, { percentage: 40, holdSeconds: 1 }] } });
 
@@ -273,7 +340,7 @@ test('an error regression fires within one window, pauses the schedule, resolves
   expect(fired.windowEnd).toBeLessThanOrEqual(Math.ceil(regressionAt / 10_000) * 10_000 + 10_000);
   expect(fired).toMatchObject({ variant: SHADOW, state: 'fired', action: 'schedule_paused' });
   expect(fired.value).toBeGreaterThan(0.1);
-  expect(fired.message).toMatch(/shadow errors: s1 errorRate/);
+  expect(fired.message).toMatch(/shadow errors: s1 errorRate .* vs control /);
   await waitFor('alert on SSE', () => stream.events.find((e) => e.event === 'alert' && e.data.id === fired.id), 5000, 50);
   await waitFor('webhook', () => hooks.find((h) => h.id === fired.id), 10_000, 50);
   const paused = await waitFor('schedule paused', async () => {
