@@ -50,7 +50,7 @@ export async function startDemo(p: Penumbra, say: (l: string) => void): Promise<
   const hasAlertRules = p.ctx.openapi.routes.some((x) => x.path === '/api/v1/alert-rules' && x.method === 'post');
   if (hasAlertRules && token) {
     const rule = {
-      itemId, name: 'demo: shadow mean latency 10 % above the original', metric: 'latencyMean', comparison: 'vs_original',
+      itemId, name: 'demo: shadow mean latency 10 % above its control', metric: 'latencyMean', comparison: 'vs_control', direction: 'increase',
       threshold: 0.1, minSample: 20, forWindows: 2, guardrail: false,
     };
     try {

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { loadConfig, type PenumbraConfig } from '../pipeline/config/config.ts';
 import { createPenumbra, type Penumbra, type PenumbraOptions } from '../pipeline/app/penumbra.ts';
 import { uniquePrefix } from './stack-helpers.ts';
+import type { TelemetryEvent } from '../schemas/types.generated.ts';
 import { claimsFor, signAssignment } from '../pipeline/assignment-token/token.ts';
 
 export const TOKENS = {
@@ -68,6 +69,34 @@ export function uploadForm(archive: Buffer, shadowConfig?: unknown, fileName = '
   if (shadowConfig !== undefined) fd.append('shadowConfig', typeof shadowConfig === 'string' ? shadowConfig : JSON.stringify(shadowConfig));
   fd.append('item', new Blob([new Uint8Array(archive)]), fileName);
   return fd;
+}
+
+/** A telemetry batch as a client POSTs it (docs/ARCHITECTURE.md "Telemetry batch"), plus the arm's `controlOf`. */
+export interface VerifiedBatch {
+  itemId: string;
+  version?: string;
+  variant: string;
+  /** For variant `control`: the shadow whose control cohort sent it. */
+  controlOf?: string | null;
+  profileVersion?: number;
+  sessionId: string;
+  userId: string;
+  events: { id: string; type: TelemetryEvent['type']; name: string; ts: number; value?: number | null; attrs?: Record<string, string> }[];
+}
+
+/**
+ * Produces a batch straight to telemetry.raw as VERIFIED events — what the collector writes once
+ * the batch's assignment token checked out. For tests of the processors that are not about the
+ * token path (which has its own tests): unverified telemetry never reaches a window.
+ */
+export async function produceVerified(t: TestPenumbra, b: VerifiedBatch): Promise<void> {
+  const now = Date.now();
+  const records: TelemetryEvent[] = b.events.map((e) => ({
+    id: e.id, itemId: b.itemId, version: b.version ?? '1.0.0', variant: b.variant, profileVersion: b.profileVersion ?? t.p.ctx.profileStore.get(b.itemId)?.profileVersion ?? 1,
+    sessionId: b.sessionId, userId: b.userId, type: e.type, name: e.name, ts: e.ts, value: e.value ?? null, attrs: e.attrs ?? {}, sentAt: now, receivedAt: now,
+    controlOf: b.variant === 'control' ? (b.controlOf ?? null) : null, verified: true, unverifiedReason: null,
+  }));
+  await t.p.ctx.producer.send(records.map((value) => ({ topic: t.cfg.topics.telemetryRaw, key: b.sessionId, value })));
 }
 
 /** What GET /api/v1/resolve answers (the fields tests use). */

@@ -6,7 +6,7 @@
  * and the 60 s window holding both must count every event once.
  */
 import { randomUUID } from 'node:crypto';
-import { startTestPenumbra, type TestPenumbra } from '../../test/penumbra-helpers.ts';
+import { produceVerified, startTestPenumbra, type TestPenumbra } from '../../test/penumbra-helpers.ts';
 import { uniquePrefix } from '../../test/stack-helpers.ts';
 import { streamOptions } from './feature.ts';
 import type { MetricWindowRecord } from './metric-record.ts';
@@ -28,12 +28,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function send(t: TestPenumbra, n: number, tag: string): Promise<void> {
   for (let i = 0; i < n; i += 50) {
     const now = Date.now();
-    const events = Array.from({ length: Math.min(50, n - i) }, (_, k) => ({ id: `${tag}-${i + k}-${randomUUID()}`, type: 'request', name: 'api', ts: now, value: 10 + k, attrs: { status: '200' } }));
-    const res = await fetch(`${t.url}/api/v1/telemetry`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ itemId: ITEM, version: '1', variant: 'original', profileVersion: 1, sessionId: `${tag}-s${i}`, userId: `${tag}-u${i}`, sentAt: now, events }),
-    });
-    expect(res.status).toBe(202);
+    const events = Array.from({ length: Math.min(50, n - i) }, (_, k) => ({ id: `${tag}-${i + k}-${randomUUID()}`, type: 'request' as const, name: 'api', ts: now, value: 10 + k, attrs: { status: '200' } }));
+    // Verified telemetry straight to the topic (the collector's token check is tested elsewhere).
+    await produceVerified(t, { itemId: ITEM, version: '1', variant: 'original', profileVersion: 1, sessionId: `${tag}-s${i}`, userId: `${tag}-u${i}`, events });
   }
 }
 

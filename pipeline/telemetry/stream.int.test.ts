@@ -22,12 +22,11 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import { startTestPenumbra, uploadForm, TOKENS, type TestPenumbra } from '../../test/penumbra-helpers.ts';
+import { produceVerified, startTestPenumbra, uploadForm, TOKENS, type TestPenumbra, type VerifiedBatch } from '../../test/penumbra-helpers.ts';
 import { uniquePrefix } from '../../test/stack-helpers.ts';
 import { waitFor } from '../../test/wait-for.ts';
 import { fixtureArchive } from '../shadowing/fixtures.ts';
 import { CONTROL, type ShadowConfig } from '../domain/types.ts';
-import type { TelemetryEvent } from '../../schemas/types.generated.ts';
 import { streamHandles, streamOptions } from './feature.ts';
 import { verifyWebhookSignature } from '../alerts/webhook.ts';
 
@@ -121,14 +120,8 @@ interface Profile { profileVersion: number; state: string; guardrail: boolean; s
 
 /** Verified telemetry, as the collector writes it once the batch's assignment token checked out. */
 async function postBatch(itemId: string, variant: string, sessionId: string, userId: string, events: Record<string, unknown>[]): Promise<void> {
-  const profileVersion = t.p.ctx.profileStore.get(itemId)?.profileVersion ?? 1;
   const now = Date.now();
-  const records: TelemetryEvent[] = events.map((e) => ({
-    id: e.id as string, itemId, version: '1.0.0', variant, profileVersion, sessionId, userId, type: e.type as TelemetryEvent['type'], name: e.name as string,
-    ts: e.ts as number, value: (e.value as number | undefined) ?? null, attrs: (e.attrs as Record<string, string> | undefined) ?? {}, sentAt: now, receivedAt: now,
-    controlOf: variant === CONTROL ? SHADOW : null, verified: true, unverifiedReason: null,
-  }));
-  await t.p.ctx.producer.send(records.map((value) => ({ topic: t.cfg.topics.telemetryRaw, key: sessionId, value })));
+  await produceVerified(t, { itemId, variant, controlOf: SHADOW, sessionId, userId, events: events as VerifiedBatch['events'] });
   if (!firstPostAt.at) firstPostAt.at = now;
 }
 
