@@ -205,7 +205,7 @@ export const METRIC_WINDOWS = spec({
   key: ['item_id', 'variant', 'window_size_ms', 'window_start'],
   mode: 'upsert',
   partitionBy: 'window_start',
-  doc: 'Windowed aggregates per item × variant. A window re-emitted with late data replaces the earlier row (last record on the topic wins).',
+  doc: "Windowed aggregates per item × variant over verified events only. Variant 'control' is one arm per item (the control cohorts of all its shadows pooled). A window re-emitted with late data replaces the earlier row (last record on the topic wins).",
   columns: [
     { name: 'item_id', type: 'VARCHAR', notNull: true, doc: 'Item.' },
     { name: 'variant', type: 'VARCHAR', notNull: true, doc: "'original' or the shadow name." },
@@ -257,7 +257,7 @@ export const ALERTS = spec({
     { name: 'state', type: 'VARCHAR', notNull: true, doc: "'fired' or 'resolved'." },
     { name: 'value', type: 'DOUBLE', doc: 'Observed value.' },
     { name: 'threshold', type: 'DOUBLE', doc: 'Threshold of the rule.' },
-    { name: 'baseline', type: 'DOUBLE', doc: "Original's value when the rule compares against it." },
+    { name: 'baseline', type: 'DOUBLE', doc: "The control arm's value when the rule compares against it (vs_control; alerts written before issue 11 hold the original's)." },
     { name: 'message', type: 'VARCHAR', notNull: true, doc: 'Plain-language description.' },
     { name: 'window_end', type: 'TIMESTAMP', notNull: true, doc: 'End of the window that decided.' },
     { name: 'action', type: 'VARCHAR', doc: 'Automatic action taken: rolled_back, schedule_paused.' },
