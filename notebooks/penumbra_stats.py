@@ -6,7 +6,9 @@ pipeline/stats/golden). test/notebooks.int.test.ts checks the notebooks' results
 TypeScript functions on the same sums.
 
 Conventions (README): ``diff`` is FIRST minus SECOND (the shadow is passed first); p-values are
-two-sided; intervals are 95 %; not computable → ``valid: False`` and NaN.
+two-sided; intervals are 95 %; not computable → ``valid: False`` and NaN. The baseline of every
+comparison is the shadow's control arm; its verdicts come from the always-valid sequence (safe to
+look at any time), the fixed-horizon tests are kept beside them (``fixed``).
 """
 from __future__ import annotations
 
@@ -97,7 +99,77 @@ def srm_chi_square(observed: dict, expected_shares: dict) -> dict:
 
 
 def verdict_of(valid: bool, p: float, diff: float, higher_is_better: bool) -> str:
+    """Fixed-horizon verdict (p < 0.05) — what the notebooks reported before the live verdicts
+    became sequential; kept for readouts at a horizon fixed in advance."""
     if not valid or not (p < ALPHA) or diff == 0:
+        return "inconclusive"
+    return "better" if (diff > 0) == higher_is_better else "worse"
+
+
+# ---- always-valid (sequential) comparisons: pipeline/stats/sequential.ts ----------------------
+# Gaussian-mixture asymptotic confidence sequence (Waudby-Smith et al. 2024, Thm 2.2): with N
+# observations in both arms, diff ± se · c_N, c_N = sqrt(2(Nρ²+1)/(Nρ²) · ln(sqrt(Nρ²+1)/α)),
+# ρ² = (−2 ln α + ln(−2 ln α + 1)) / N*; always-valid p = min(1, sqrt(1+Nρ²)·exp(−z²/2 · Nρ²/(1+Nρ²))).
+
+SEQUENTIAL_ALPHA = 0.05
+DEFAULT_SEQUENTIAL_TUNING = 5000
+SEQUENTIAL_MIN_PER_ARM = 30
+
+
+def rho_squared(tuning: float, alpha: float) -> float:
+    l = -2 * math.log(alpha)
+    return (l + math.log(l + 1)) / tuning
+
+
+def sequential_multiplier(n: float, tuning: float, alpha: float) -> float:
+    nr = n * rho_squared(tuning, alpha)
+    return math.sqrt(((2 * (nr + 1)) / nr) * math.log(math.sqrt(nr + 1) / alpha))
+
+
+def sequential_p(z: float, n: float, tuning: float, alpha: float) -> float:
+    nr = n * rho_squared(tuning, alpha)
+    return min(1.0, math.exp(0.5 * math.log1p(nr) - ((z * z) / 2) * (nr / (1 + nr))))
+
+
+def _seq_invalid(diff, n, alpha, tuning):
+    return {"valid": False, "diff": diff, "ci": [NAN, NAN], "halfWidth": NAN, "p": NAN, "significant": False,
+            "se": NAN, "n": n, "alpha": alpha, "tuning": tuning}
+
+
+def sequential_from_estimate(diff: float, se: float, n: float, alpha: float = SEQUENTIAL_ALPHA, tuning: float = DEFAULT_SEQUENTIAL_TUNING) -> dict:
+    if not math.isfinite(diff) or not math.isfinite(se) or se < 0 or not n > 0:
+        return _seq_invalid(diff, n, alpha, tuning)
+    if se == 0:
+        p = 1.0 if diff == 0 else 0.0
+        return {"valid": True, "diff": diff, "ci": [diff, diff], "halfWidth": 0.0, "p": p, "significant": p < alpha,
+                "se": se, "n": n, "alpha": alpha, "tuning": tuning}
+    hw = se * sequential_multiplier(n, tuning, alpha)
+    p = sequential_p(diff / se, n, tuning, alpha)
+    return {"valid": True, "diff": diff, "ci": [diff - hw, diff + hw], "halfWidth": hw, "p": p, "significant": p < alpha,
+            "se": se, "n": n, "alpha": alpha, "tuning": tuning}
+
+
+def sequential_mean_diff(a: dict, b: dict, alpha: float = SEQUENTIAL_ALPHA, tuning: float = DEFAULT_SEQUENTIAL_TUNING,
+                         min_per_arm: int = SEQUENTIAL_MIN_PER_ARM) -> dict:
+    m = max(2, min_per_arm)
+    diff = a["mean"] - b["mean"] if a["n"] > 0 and b["n"] > 0 else NAN
+    if not (a["n"] >= m and b["n"] >= m) or not math.isfinite(a["variance"]) or not math.isfinite(b["variance"]):
+        return _seq_invalid(diff, a["n"] + b["n"], alpha, tuning)
+    return sequential_from_estimate(diff, math.sqrt(a["variance"] / a["n"] + b["variance"] / b["n"]), a["n"] + b["n"], alpha, tuning)
+
+
+def sequential_proportion_diff(x1: int, n1: int, x2: int, n2: int, alpha: float = SEQUENTIAL_ALPHA,
+                               tuning: float = DEFAULT_SEQUENTIAL_TUNING, min_per_arm: int = SEQUENTIAL_MIN_PER_ARM) -> dict:
+    m = max(1, min_per_arm)
+    p1 = x1 / n1 if n1 > 0 else NAN
+    p2 = x2 / n2 if n2 > 0 else NAN
+    if not (n1 >= m and n2 >= m) or x1 < 0 or x2 < 0 or x1 > n1 or x2 > n2:
+        return _seq_invalid(p1 - p2, n1 + n2, alpha, tuning)
+    return sequential_from_estimate(p1 - p2, math.sqrt((p1 * (1 - p1)) / n1 + (p2 * (1 - p2)) / n2), n1 + n2, alpha, tuning)
+
+
+def _seq_verdict(significant: bool, diff: float, higher_is_better: bool) -> str:
+    if not significant or not math.isfinite(diff) or diff == 0:
         return "inconclusive"
     return "better" if (diff > 0) == higher_is_better else "worse"
 
@@ -124,40 +196,74 @@ def _num(v: float) -> str:
     return str(int(v)) if v == int(v) else str(v)
 
 
-def compare_variants(original: dict, shadow: dict) -> dict:
-    """Shadow vs original on cumulative totals, as pipeline/stats/compare.ts.
+def _compare_means(shadow: dict, control: dict, higher_is_better: bool, alpha: float, tuning: float) -> dict:
+    s = summary_from_sums(shadow["count"], shadow["sum"], shadow["sumSq"])
+    c = summary_from_sums(control["count"], control["sum"], control["sumSq"])
+    seq = sequential_mean_diff(s, c, alpha, tuning)
+    fixed = welch_t_test(s, c)
+    return {"valid": seq["valid"], "diff": seq["diff"],
+            "relativeDiff": NAN if c["mean"] == 0 or c["n"] == 0 else seq["diff"] / c["mean"],
+            "ci": seq["ci"], "p": seq["p"], "significant": seq["significant"],
+            "verdict": _seq_verdict(seq["significant"], seq["diff"], higher_is_better),
+            "shadow": {"n": s["n"], "mean": s["mean"]}, "control": {"n": c["n"], "mean": c["mean"]},
+            "sequential": seq, "fixed": fixed}
 
-    Totals: {variant, sessions, errorSessions, latency: {count, sum, sumSq}, conversions: {point: sessions}}.
+
+def _compare_rates(x1: int, n1: int, x2: int, n2: int, higher_is_better: bool, alpha: float, tuning: float) -> dict:
+    seq = sequential_proportion_diff(x1, n1, x2, n2, alpha, tuning)
+    fixed = two_proportion_z_test(x1, n1, x2, n2)
+    p1 = x1 / n1 if n1 > 0 else NAN
+    p2 = x2 / n2 if n2 > 0 else NAN
+    return {"valid": seq["valid"], "diff": seq["diff"],
+            "relativeLift": NAN if p2 == 0 or math.isnan(p2) else (p1 - p2) / p2,
+            "ci": seq["ci"], "p": seq["p"], "significant": seq["significant"],
+            "verdict": _seq_verdict(seq["significant"], seq["diff"], higher_is_better),
+            "shadow": {"n": n1, "x": x1, "rate": p1}, "control": {"n": n2, "x": x2, "rate": p2},
+            "sequential": seq, "fixed": fixed}
+
+
+def compare_variants(control: dict, shadow: dict, alpha: float = SEQUENTIAL_ALPHA, tuning: float = DEFAULT_SEQUENTIAL_TUNING) -> dict:
+    """Shadow vs its control arm on cumulative totals, as pipeline/stats/compare.ts: always-valid
+    sequential intervals decide the verdicts, the fixed-horizon tests sit beside them.
+
+    Totals: {variant, sessions, errorSessions, latency: {count, sum, sumSq}, perf: {name: {count, sum, sumSq}},
+    conversions: {point: sessions}}.
     """
-    latency = welch_t_test(
-        summary_from_sums(shadow["latency"]["count"], shadow["latency"]["sum"], shadow["latency"]["sumSq"]),
-        summary_from_sums(original["latency"]["count"], original["latency"]["sum"], original["latency"]["sumSq"]),
-    )
-    error_rate = two_proportion_z_test(shadow["errorSessions"], shadow["sessions"], original["errorSessions"], original["sessions"])
-    points = sorted(set(original["conversions"]) | set(shadow["conversions"]))
-    conversions = {pt: two_proportion_z_test(shadow["conversions"].get(pt, 0), shadow["sessions"],
-                                             original["conversions"].get(pt, 0), original["sessions"]) for pt in points}
+    latency = _compare_means(shadow["latency"], control["latency"], False, alpha, tuning)
+    error_rate = _compare_rates(shadow["errorSessions"], shadow["sessions"], control["errorSessions"], control["sessions"], False, alpha, tuning)
+    points = sorted(set(control["conversions"]) | set(shadow["conversions"]))
+    conversions = {pt: _compare_rates(shadow["conversions"].get(pt, 0), shadow["sessions"],
+                                      control["conversions"].get(pt, 0), control["sessions"], True, alpha, tuning) for pt in points}
+    s_perf = shadow.get("perf") or {}
+    c_perf = control.get("perf") or {}
+    names = sorted(n for n in s_perf if n in c_perf)
+    perf = {n: _compare_means(s_perf[n], c_perf[n], False, alpha, tuning) for n in names}
     verdict = {
-        "latency": verdict_of(latency["valid"], latency["p"], latency["diff"], False),
-        "errorRate": verdict_of(error_rate["valid"], error_rate["p"], error_rate["diff"], False),
-        "conversions": {pt: verdict_of(c["valid"], c["p"], c["diff"], True) for pt, c in conversions.items()},
+        "latency": latency["verdict"], "errorRate": error_rate["verdict"],
+        "conversions": {pt: conversions[pt]["verdict"] for pt in points},
+        "perf": {n: perf[n]["verdict"] for n in names},
     }
     findings = []
-    if verdict["latency"] != "inconclusive":
-        findings.append(f"{'slower' if verdict['latency'] == 'worse' else 'faster'}: mean latency {_pct(latency['relativeDiff'])} ({_fmt_p(latency['p'])})")
-    if verdict["errorRate"] != "inconclusive":
-        findings.append(f"{'more' if verdict['errorRate'] == 'worse' else 'fewer'} error sessions: {_pp(error_rate['diff'])} ({_fmt_p(error_rate['p'])})")
+    if latency["verdict"] != "inconclusive":
+        findings.append(f"{'slower' if latency['verdict'] == 'worse' else 'faster'}: mean latency {_pct(latency['relativeDiff'])} ({_fmt_p(latency['p'])})")
+    for n in names:
+        m = perf[n]
+        if m["verdict"] != "inconclusive":
+            findings.append(f"{'worse' if m['verdict'] == 'worse' else 'better'} {n}: mean {_pct(m['relativeDiff'])} ({_fmt_p(m['p'])})")
+    if error_rate["verdict"] != "inconclusive":
+        findings.append(f"{'more' if error_rate['verdict'] == 'worse' else 'fewer'} error sessions: {_pp(error_rate['diff'])} ({_fmt_p(error_rate['p'])})")
     for pt in points:
-        v = verdict["conversions"][pt]
+        v = conversions[pt]["verdict"]
         if v != "inconclusive":
             findings.append(f"{'more' if v == 'better' else 'fewer'} \"{pt}\" conversions: {_pp(conversions[pt]['diff'])} ({_fmt_p(conversions[pt]['p'])})")
     if findings:
-        sentence = f"Shadow {shadow['variant']} vs {original['variant']}: {'; '.join(findings)}."
+        sentence = f"Shadow {shadow['variant']} vs {control['variant']}: {'; '.join(findings)}."
     else:
-        sentence = (f"No significant difference yet between shadow {shadow['variant']} and {original['variant']} "
-                    f"({shadow['sessions']} vs {original['sessions']} sessions).")
-    return {"original": original["variant"], "shadow": shadow["variant"], "latency": latency, "errorRate": error_rate,
-            "conversions": conversions, "verdict": verdict, "sentence": sentence}
+        sentence = (f"No significant difference yet between shadow {shadow['variant']} and {control['variant']} "
+                    f"({shadow['sessions']} vs {control['sessions']} sessions).")
+    return {"shadow": shadow["variant"], "baseline": control["variant"], "latency": latency, "errorRate": error_rate,
+            "conversions": conversions, "perf": perf, "verdict": verdict, "sentence": sentence,
+            "method": {"kind": "asymptotic-confidence-sequence", "alpha": alpha, "tuning": tuning}}
 
 
 # ---- per-variant intervals (descriptive; the tests above compare variants) --------------------

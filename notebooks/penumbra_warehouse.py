@@ -8,7 +8,7 @@ background), plus ``_meta.json`` (docs/warehouse.md). Spark, Trino or DuckDB rea
 directly, locally or from the S3 bucket the sink can publish it to.
 
     import penumbra_warehouse as pw
-    con = pw.connect()                       # in-memory duckdb, one VIEW per table
+    con = pw.connect()                       # in-memory duckdb, one VIEW per table (+ comparison_events)
     con.sql("select variant, count(*) from telemetry_events group by 1").df()
     pw.freshness()                           # when the snapshot was taken, row counts
 
@@ -97,7 +97,19 @@ def connect(data_dir: str | os.PathLike | None = None) -> duckdb.DuckDBPyConnect
     con = duckdb.connect(":memory:")
     for table in TABLES:
         con.execute(view_sql(folder, table, layout[table]))
+    con.execute(COMPARISON_EVENTS_VIEW)
     return con
+
+
+#: Every comparison is a shadow vs ITS control arm (docs/warehouse.md "Comparing a shadow with its
+#: control"): verified events of a shadow, and of the control cohort drawn for it, labelled by the
+#: shadow they belong to (``shadow``) and the arm (``arm``: 'shadow' | 'control').
+COMPARISON_EVENTS_VIEW = """
+CREATE VIEW comparison_events AS
+SELECT *, CASE WHEN variant = 'control' THEN control_of ELSE variant END AS shadow,
+          CASE WHEN variant = 'control' THEN 'control' ELSE 'shadow' END AS arm
+FROM telemetry_events
+WHERE verified AND variant <> 'original' AND (variant <> 'control' OR control_of IS NOT NULL)"""
 
 
 def freshness(data_dir: str | os.PathLike | None = None) -> dict:

@@ -2,18 +2,20 @@
  * The analysts' notebooks agree with the pipeline.
  *
  * A real Penumbra (own topic prefix, temp data folder, DuckDB sink on) ingests the multi-page-web
- * sample with a 50 % mobile shadow; the simulator drives it for 24 s with a regression on the
- * shadow (+50 % latency, +1 pp error sessions). Once every accepted event and every closed window
- * is in the Parquet snapshot, the pipeline's live comparison is read from the API and Penumbra is
- * stopped (its final snapshot freezes the files). Then notebooks/run_notebooks.py executes both
- * notebooks with nbclient against that snapshot, and their numbers are checked:
+ * sample with a 40 % mobile shadow (and its equally large control arm); the simulator drives it
+ * for 24 s with a regression on the shadow (+50 % latency, +1 pp error sessions). Once every
+ * accepted event and every closed window is in the Parquet snapshot, the pipeline's live
+ * comparison is read from the API and Penumbra is stopped (its final snapshot freezes the files).
+ * Then notebooks/run_notebooks.py executes both notebooks with nbclient against that snapshot,
+ * and their numbers are checked:
  *
  * - rollout_health: every 10 s window equals the stream processor's `metric_windows` row, and the
- *   same window recomputed here from `telemetry_events` in SQL (quantile_cont), to 1e-9 — at
- *   least MIN_COMPARED_PER_VARIANT windows of each variant (the count compared is printed);
- * - experiment_readout: the cumulative sums equal a recomputation here; Welch, z-tests, SRM and
- *   the verdict equal pipeline/stats on those sums, and the metrics processor's own live
- *   comparison (GET /api/v1/items/{id}/metrics), to 1e-9; the bucketing hash check passed.
+ *   same window recomputed here from the verified `telemetry_events` in SQL (quantile_cont), to
+ *   1e-9 — at least MIN_COMPARED_PER_VARIANT windows of each arm (the count compared is printed);
+ * - experiment_readout: the per-arm cumulative sums (shadow, and its control cohort) equal a
+ *   recomputation here; the always-valid sequential and the fixed-horizon comparisons, SRM and the
+ *   verdict equal pipeline/stats on those sums, and the metrics processor's own live comparison
+ *   (GET /api/v1/items/{id}/metrics), to 1e-9; the bucketing hash check passed.
  *
  * Needs python3 with notebooks/requirements.txt installed (npm test installs it).
  */
@@ -46,12 +48,14 @@ const SHADOW = 'checkout-v2';
  */
 const MIN_COMPARED_PER_VARIANT = 2;
 const SIM_MS = 24_000;
+/** The shadow's share; its control cohort is as large, the original gets the rest. */
+const PERCENTAGE = 40;
 
 const shadow: ShadowConfig = {
   name: SHADOW,
   instrumentation: { capture: { performance: true, errors: true, usage: true }, points: [{ id: 'buy', selector: '#buy', event: 'click' }], sampleRate: 1 },
   endpoints: { api: 'https://shadow-api.example.com/v1' },
-  traffic: { percentage: 50, match: 'all', rules: [{ attribute: 'deviceType', op: 'in', values: ['android', 'ios'] }] },
+  traffic: { percentage: PERCENTAGE, match: 'all', rules: [{ attribute: 'deviceType', op: 'in', values: ['android', 'ios'] }] },
 };
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -186,7 +190,7 @@ test(`rollout health: every 10 s window equals metric_windows and the SQL recomp
   // later than the window was emitted (the rest were necessarily late for the processor).
   const recompute = (onTimeOnly: boolean) => queryParquet(parquetDir, `
     WITH ev AS (
-      SELECT e.*, (epoch_ms(e.ts) // 10000) * 10000 AS ws FROM telemetry_events e WHERE e.item_id = $item),
+      SELECT e.*, (epoch_ms(e.ts) // 10000) * 10000 AS ws FROM telemetry_events e WHERE e.item_id = $item AND e.verified),
     mw AS (
       SELECT variant, epoch_ms(window_start) AS ws, emitted_at FROM metric_windows WHERE item_id = $item AND window_size_ms = 10000)
     SELECT ev.variant, ev.ws,
@@ -254,7 +258,7 @@ test(`rollout health: every 10 s window equals metric_windows and the SQL recomp
   const windowsPerVariant: Record<string, number> = {};
   for (const w of stream) windowsPerVariant[w.variant as string] = (windowsPerVariant[w.variant as string] ?? 0) + 1;
   process.stderr.write(`notebooks: compared windows per variant ${JSON.stringify(perVariant)} of ${JSON.stringify(windowsPerVariant)} (minimum ${MIN_COMPARED_PER_VARIANT} each)\n`);
-  for (const v of ['original', SHADOW]) {
+  for (const v of ['control', SHADOW]) {
     const n = perVariant[v] ?? 0;
     if (n < MIN_COMPARED_PER_VARIANT) throw new Error(`only ${n} of ${windowsPerVariant[v] ?? 0} windows of ${v} compared, minimum ${MIN_COMPARED_PER_VARIANT}; skipped: ${skipped.join('; ') || 'none'}`);
   }
@@ -264,49 +268,61 @@ test(`rollout health: every 10 s window equals metric_windows and the SQL recomp
   for (const d of Object.values(health.check.maxAbsDiff as Record<string, number>)) expect(Math.abs(num(d))).toBeLessThanOrEqual(1e-6);
 });
 
-test('experiment readout: sums, Welch, z-tests, SRM and verdict equal pipeline/stats and the live pipeline', async () => {
+test('experiment readout: per-arm sums, the sequential and fixed-horizon comparisons vs the control, SRM and verdict equal pipeline/stats and the live pipeline', async () => {
+  // Arms as the notebooks' comparison_events view defines them: verified events of the shadow and
+  // of its control cohort, each from its newest profile version.
   const rows = await queryParquet(parquetDir, `
-    WITH ev AS (SELECT * FROM telemetry_events WHERE item_id = $item QUALIFY profile_version = max(profile_version) OVER (PARTITION BY variant))
-    SELECT variant, max(profile_version) AS pv, count(DISTINCT session_id) AS sessions,
+    WITH ev AS (
+      SELECT *, CASE WHEN variant = 'control' THEN control_of ELSE variant END AS shadow, CASE WHEN variant = 'control' THEN 'control' ELSE 'shadow' END AS arm
+      FROM telemetry_events WHERE item_id = $item AND verified AND variant <> 'original' AND (variant <> 'control' OR control_of IS NOT NULL)
+      QUALIFY profile_version = max(profile_version) OVER (PARTITION BY shadow, arm))
+    SELECT shadow, arm, max(profile_version) AS pv, count(DISTINCT session_id) AS sessions,
            count(DISTINCT session_id) FILTER (WHERE type = 'error') AS error_sessions,
            count(value) FILTER (WHERE type = 'request' AND isfinite(value)) AS n,
            sum(value) FILTER (WHERE type = 'request' AND isfinite(value)) AS s,
            sum(value * value) FILTER (WHERE type = 'request' AND isfinite(value)) AS ss,
            count(DISTINCT session_id) FILTER (WHERE type = 'usage' AND name = 'buy') AS buy
-    FROM ev GROUP BY variant`, { item: itemId });
-  expect(rows.map((r) => r.variant).sort()).toEqual(['checkout-v2', 'original']);
-  const totals = readout.totals as Record<string, Json>;
+    FROM ev GROUP BY shadow, arm`, { item: itemId });
+  expect(rows.map((r) => `${String(r.shadow)}/${String(r.arm)}`).sort()).toEqual([`${SHADOW}/control`, `${SHADOW}/shadow`]);
+  const totals = readout.totals[SHADOW] as Record<'shadow' | 'control', Json>;
   for (const r of rows) {
-    const nb = totals[r.variant as string];
+    const nb = totals[r.arm as 'shadow' | 'control'];
     expect(nb.sessions).toBe(num(r.sessions));
     expect(nb.errorSessions).toBe(num(r.error_sessions));
     expect(nb.latency.count).toBe(num(r.n));
-    expectClose(nb.latency.sum, r.s, `${r.variant} latency sum`);
-    expectClose(nb.latency.sumSq, r.ss, `${r.variant} latency sumSq`);
+    expectClose(nb.latency.sum, r.s, `${r.arm} latency sum`);
+    expectClose(nb.latency.sumSq, r.ss, `${r.arm} latency sumSq`);
     expect(nb.conversions.buy ?? 0).toBe(num(r.buy));
   }
 
-  // pipeline/stats on the notebook's own sums
-  const o = totals.original;
-  const s = totals[SHADOW];
+  // pipeline/stats on the notebook's own sums: every number of every metric, sequential and fixed.
+  const c = totals.control;
+  const s = totals.shadow;
   const nbc = readout.comparisons[SHADOW] as Json;
-  const welch = welchTTest(summaryFromSums(s.latency.count, s.latency.sum, s.latency.sumSq), summaryFromSums(o.latency.count, o.latency.sum, o.latency.sumSq));
-  expectStats(nbc.latency, welch, 'welch', ['t', 'df', 'p', 'diff', 'se', 'relativeDiff']);
-  const err = twoProportionZTest(s.errorSessions, s.sessions, o.errorSessions, o.sessions);
-  expectStats(nbc.errorRate, err, 'errorRate', ['z', 'p', 'diff', 'p1', 'p2']);
-  const buy = twoProportionZTest(s.conversions.buy ?? 0, s.sessions, o.conversions.buy ?? 0, o.sessions);
-  expectStats(nbc.conversions.buy, buy, 'conversion buy', ['z', 'p', 'diff', 'p1', 'p2']);
-  const toTotals = (x: Json) => ({ itemId, variant: x.variant, profileVersion: x.profileVersion, sessions: x.sessions, errorSessions: x.errorSessions, requests: 0, requestErrors: 0, latency: x.latency, conversions: x.conversions });
-  const cmp = compareVariants(toTotals(o), toTotals(s));
+  const toTotals = (x: Json) => ({ itemId, variant: x.variant, profileVersion: x.profileVersion, sessions: x.sessions, errorSessions: x.errorSessions, requests: 0, requestErrors: 0, latency: x.latency, perf: x.perf, conversions: x.conversions });
+  const cmp = compareVariants(toTotals(c), toTotals(s));
+  const sameTest = (nbm: Json, tsm: Json, what: string) => {
+    expect(nbm.valid).toBe(tsm.valid);
+    expect(nbm.verdict).toBe(tsm.verdict);
+    expect(nbm.significant).toBe(tsm.significant);
+    for (const k of ['diff', 'p', 'halfWidth', 'se']) expectClose(nbm.sequential[k], tsm.sequential[k], `${what}.sequential.${k}`);
+    expectStats({ ...nbm, ci: nbm.ci }, { ...tsm, ci: tsm.ci }, `${what} (always-valid)`, ['diff', 'p']);
+    expectStats(nbm.fixed, tsm.fixed, `${what}.fixed`, Object.hasOwn(tsm.fixed, 'z') ? ['z', 'p', 'diff', 'p1', 'p2'] : ['t', 'df', 'p', 'diff', 'se', 'relativeDiff']);
+  };
+  sameTest(nbc.latency, cmp.latency as unknown as Json, 'latency');
+  sameTest(nbc.errorRate, cmp.errorRate as unknown as Json, 'errorRate');
+  sameTest(nbc.conversions.buy, cmp.conversions.buy as unknown as Json, 'conversion buy');
+  expect(Object.keys(nbc.perf).sort()).toEqual(Object.keys(cmp.perf).sort());
+  for (const n of Object.keys(cmp.perf)) sameTest(nbc.perf[n], cmp.perf[n] as unknown as Json, `perf ${n}`);
   expect(nbc.verdict).toEqual(cmp.verdict);
   expect(nbc.sentence).toBe(cmp.sentence);
-  // The simulated regression is what the readout finds.
+  // The simulated regression is what the readout finds — with the always-valid interval.
   expect(nbc.verdict.latency).toBe('worse');
   expect(num(nbc.latency.relativeDiff)).toBeGreaterThan(0.05);
 
   // SRM: the notebook's χ² equals pipeline/stats on its observed counts and the configured shares.
   const srm = readout.srm as Json;
-  expect(srm.shares).toEqual({ [SHADOW]: 50, original: 50 });
+  expect(srm.shares).toEqual({ [SHADOW]: PERCENTAGE, control: PERCENTAGE, original: 100 - 2 * PERCENTAGE });
   const srmTs = srmChiSquare(srm.observed, srm.shares);
   expectClose(srm.result.chiSquare, srmTs.chiSquare, 'srm chi2');
   expectClose(srm.result.p, srmTs.p, 'srm p');
@@ -314,12 +330,11 @@ test('experiment readout: sums, Welch, z-tests, SRM and verdict equal pipeline/s
 
   // The metrics processor's live comparison (cumulative aggregates in memory) says the same.
   const lc = live.comparisons[SHADOW];
-  expect(lc).toBeDefined();
-  expect(lc.sessions).toEqual({ original: o.sessions, shadow: s.sessions });
-  expectStats(nbc.latency, lc.latency, 'live welch', ['t', 'df', 'p', 'diff', 'se', 'relativeDiff']);
-  expectStats(nbc.errorRate, lc.errorRate, 'live errorRate', ['z', 'p', 'diff', 'p1', 'p2']);
-  expectStats(nbc.conversions.buy, lc.conversions.buy, 'live conversion buy', ['z', 'p', 'diff', 'p1', 'p2']);
-  expect(nbc.verdict).toEqual(lc.verdict);
+  expect(lc).toMatchObject({ baseline: 'control', hasBaseline: true, sessions: { shadow: s.sessions, control: c.sessions } });
+  sameTest(nbc.latency, lc.latency, 'live latency');
+  sameTest(nbc.errorRate, lc.errorRate, 'live errorRate');
+  sameTest(nbc.conversions.buy, lc.conversions.buy, 'live conversion buy');
+  expect(lc.verdicts.latency).toBe(nbc.verdict.latency);
   console.log(`notebooks: ${nbc.sentence} SRM p=${num(srm.result.p).toFixed(3)} (live SRM ${lc.srm ? 'compared' : 'not computed'})`);
   if (lc.srm) {
     expect(lc.srm.observed).toEqual(srm.observed);
