@@ -29,7 +29,7 @@ import { fixtureArchive } from '../pipeline/shadowing/fixtures.ts';
 import { runSimulation, type SimulationReport } from '../pipeline/simulator/runner.ts';
 import { warehousePaths } from '../pipeline/warehouse/feature.ts';
 import { queryParquet } from '../connectors/duckdb-sink/query.ts';
-import { compareVariants, srmChiSquare, summaryFromSums, twoProportionZTest, welchTTest } from '../pipeline/stats/index.ts';
+import { compareVariants, srmChiSquare } from '../pipeline/stats/index.ts';
 import type { ShadowConfig } from '../pipeline/domain/types.ts';
 import { requires } from './requires.ts';
 
