@@ -1,6 +1,7 @@
 /**
  * GET /api/v1/stream — Server-Sent Events of the live hub (profile changes, metric windows,
- * comparisons, alerts, resolver versions, exposures). Viewer role, by header or — because
+ * comparisons of each shadow with its control arm, unverified-telemetry counts, alerts, resolver
+ * versions, exposures). Viewer role, by header or — because
  * EventSource cannot send headers — by `?ticket=` from POST /api/v1/stream/ticket (single use,
  * 30 s; auth.ts says why a token never goes in the URL). Each connection has a bounded queue:
  * when a browser stops reading, its oldest events are dropped (and counted in a `dropped`
@@ -24,7 +25,7 @@ export function createStreamRouter(deps: { hub: LiveHub; tokens: TokenStore; ope
     res.setHeader('Cache-Control', 'no-store');
     res.json(deps.tokens.issueTicket(res.locals.principal as Principal));
   });
-  deps.openapi.add({ method: 'get', path: '/api/v1/stream', summary: 'Live Server-Sent Events: profile, metrics, comparison, alert, resolvers, exposures', auth: 'viewer', tags: ['live'], query: z.object({ itemId: z.string().optional(), ticket: z.string().optional().describe('From POST /api/v1/stream/ticket, instead of the Authorization header') }), responses: { 200: 'text/event-stream', 401: 'No token or ticket', 429: 'Too many open streams for this token' } });
+  deps.openapi.add({ method: 'get', path: '/api/v1/stream', summary: 'Live Server-Sent Events: profile, metrics, comparison (each shadow vs its control), unverified (telemetry kept out of comparisons), alert, resolvers, exposures', auth: 'viewer', tags: ['live'], query: z.object({ itemId: z.string().optional(), ticket: z.string().optional().describe('From POST /api/v1/stream/ticket, instead of the Authorization header') }), responses: { 200: 'text/event-stream', 401: 'No token or ticket', 429: 'Too many open streams for this token' } });
   r.get('/api/v1/stream', requireRole(deps.tokens, 'viewer', { ticket: true }), (req, res) => {
     const who = (res.locals.principal as Principal).name;
     const n = open.get(who) ?? 0;

@@ -2,8 +2,10 @@
  * The built console in real headless Chromium against a fake API (console/test/fake-api.ts):
  * signs in as operator and as viewer, visits every view, runs axe-core on each (no
  * violations), checks a viewer sees no control that changes anything, exercises upload 422
- * field errors, config diff + save + 409 conflict, rollback with resolver acknowledgement, and
- * saves screenshots to test-results/console/. Set CONSOLE_SKIP_BUILD=1 to reuse console/dist.
+ * field errors, config diff + save + 409 conflict, the dashboard's shadow-vs-control comparison
+ * (baseline, arm sizes, always-valid verdicts, unverified counts, web-vital charts per arm), the
+ * alert-rule editor's direction / metric / EWMA choices, rollback with resolver acknowledgement,
+ * and saves screenshots to test-results/console/. Set CONSOLE_SKIP_BUILD=1 to reuse console/dist.
  */
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -106,7 +108,8 @@ test('operator: every view, upload errors, config diff/save/conflict, rollback a
 
   // Item overview: variants, download links, exposures next to configured share.
   await visit(page, `#/items/${ITEM}`, 'text=Exposure by variant');
-  await page.getByText('8,012').waitFor();
+  await page.getByText('6,012').waitFor();
+  await page.locator('tr[data-variant="control"]').getByText('1,990').waitFor(); // the control arm, as large as its shadow
   expect(await page.locator('a[download]').count()).toBe(2);
   await axe(page, 'item');
   await shot(page, '03-item-operator');
@@ -139,11 +142,24 @@ test('operator: every view, upload errors, config diff/save/conflict, rollback a
   await page.getByRole('button', { name: 'Reload latest' }).click();
   await page.getByTestId('conflict').waitFor({ state: 'detached' });
 
-  // Dashboard: charts render, significance badges with sentences, range switch refetches.
+  // Dashboard: each shadow vs its control arm (baseline and arm sizes named, verdicts from the
+  // always-valid interval), unverified counts, charts per arm incl. page timings and web vitals.
   await visit(page, `#/items/${ITEM}/dashboard`, '.chart canvas');
+  await page.getByRole('heading', { name: 'Each shadow vs its control arm' }).waitFor();
   await page.getByText('Latency: Worse').waitFor();
+  await page.getByText('LCP: Worse').waitFor();
+  await page.getByText('“buy” conversion: Better').waitFor();
   await page.getByText('Split OK').waitFor();
-  expect(await page.locator('.chart canvas').count()).toBeGreaterThanOrEqual(6);
+  await page.getByTestId('arm-sizes').getByText('Baseline: control arm, 1,200 sessions · shadow 1,200 sessions').waitFor();
+  await page.getByTestId('significance-note').getByText(/always-valid 95 % interval excludes zero/).waitFor();
+  await page.getByTestId('unverified-total').getByText('37 events without a valid assignment token — stored, but kept out of every chart, comparison, alert and guardrail.').waitFor();
+  expect(await page.getByRole('table', { name: 'Unverified events by variant and reason' }).locator('tbody tr').count()).toBe(3);
+  expect(await page.locator('.chart canvas').count()).toBeGreaterThanOrEqual(10);
+  for (const vital of ['LCP', 'INP', 'CLS', 'Time to first byte']) {
+    const label = await page.locator(`.chart[aria-label^="${vital}"]`).getAttribute('aria-label');
+    // One series per arm: the control (baseline) first, then the shadow.
+    expect(label).toMatch(/control latest [\d.,]+; checkout-v2 latest [\d.,]+$/);
+  }
   await axe(page, 'dashboard');
   await shot(page, '06-dashboard-live');
   await page.getByRole('button', { name: 'Last 24 h' }).click();
@@ -155,12 +171,39 @@ test('operator: every view, upload errors, config diff/save/conflict, rollback a
   await page.getByTestId('new-rule').click();
   await page.fill('#ar-name', 'p99 guard');
   await page.selectOption('#ar-metric', 'latencyP99');
+  await page.selectOption('#ar-cmp', 'absolute');
   await page.fill('#ar-thr', '50');
   await axe(page, 'alerts-editor');
   await shot(page, '07-alerts-editor');
   await page.getByRole('button', { name: 'Save rule' }).click();
   await page.getByText('p99 guard').first().waitFor();
-  expect(server.state.rules.some((r) => r.name === 'p99 guard' && r.metric === 'latencyP99')).toBe(true);
+  expect(server.state.rules.some((r) => r.name === 'p99 guard' && r.metric === 'latencyP99' && r.comparison === 'absolute' && r.direction === 'above')).toBe(true);
+  // A conversion DROP against the control: metric choice, comparison and direction.
+  await page.getByTestId('new-rule').click();
+  await page.fill('#ar-name', 'buy drop');
+  await page.selectOption('#ar-metric', 'conversion');
+  await page.fill('#ar-point', 'buy');
+  await page.selectOption('#ar-cmp', 'vs_control');
+  await page.selectOption('#ar-dir', 'decrease');
+  await page.fill('#ar-thr', '0.05');
+  await page.getByText('Conversion “buy” drops below its control by more than 5 pp').waitFor();
+  await page.getByRole('button', { name: 'Save rule' }).click();
+  await page.getByText('buy drop').first().waitFor();
+  expect(server.state.rules.find((r) => r.name === 'buy drop')).toMatchObject({ metric: 'conversion:buy', comparison: 'vs_control', direction: 'decrease', kind: 'threshold', threshold: 0.05 });
+  // A web vital watched by the EWMA anomaly kind.
+  await page.getByTestId('new-rule').click();
+  await page.fill('#ar-name', 'lcp anomaly');
+  await page.selectOption('#ar-metric', 'perfP95:lcp');
+  await page.selectOption('#ar-cmp', 'absolute');
+  await page.selectOption('#ar-kind', 'ewma');
+  await page.selectOption('#ar-dir', 'above');
+  await page.fill('#ar-alpha', '0.2');
+  await page.fill('#ar-thr', '4');
+  await axe(page, 'alerts-editor-ewma');
+  await shot(page, '07b-alerts-editor-ewma');
+  await page.getByRole('button', { name: 'Save rule' }).click();
+  await page.getByText('lcp anomaly').first().waitFor();
+  expect(server.state.rules.find((r) => r.name === 'lcp anomaly')).toMatchObject({ metric: 'perfP95:lcp', comparison: 'absolute', direction: 'above', kind: 'ewma', threshold: 4, ewma: { alpha: 0.2, warmup: 10, minStd: 0 } });
   server.broadcast('alert', { id: 'al9', ruleId: 'ar1', itemId: ITEM, variant: 'checkout-v2', metric: 'errorRate', state: 'fired', value: 0.06, threshold: 0.02, baseline: 0.02, at: Date.now() });
   await page.getByTestId('alert-feed').getByText('Fired').waitFor();
 

@@ -322,7 +322,8 @@ test('5. an alert rule from the console editor fires on an injected regression a
   await page.fill('#ar-name', 'e2e shadow errors');
   await page.fill('#ar-item', ITEM);
   await page.selectOption('#ar-metric', 'errorRate');
-  await page.selectOption('#ar-cmp', 'vs_original');
+  await page.selectOption('#ar-cmp', 'vs_control');
+  await page.selectOption('#ar-dir', 'increase');
   await page.fill('#ar-thr', '0.2');
   await page.fill('#ar-min', '2');
   await page.fill('#ar-for', '1');

@@ -8,6 +8,12 @@
  * problem+json by its own toProblem (connectors/http/problem.ts), so types, titles and fields
  * cannot drift; fake-api.int.test.ts sends the same requests to this fake and to a real Penumbra
  * and compares the answers, and checks each one against the real OpenAPI document.
+ *
+ * Shapes follow the real server by construction where it matters most: the comparison is built by
+ * the pipeline's own code (compareVariants → comparisonView, shadow vs its control arm, always-valid
+ * intervals) from generated totals, and alert-rule bodies go through the server's zod schema and
+ * `ruleView` (so vs_original is stored as vs_control, directions default, bad rules get 422 with
+ * field paths).
  */
 import http from 'node:http';
 import fs from 'node:fs';
@@ -15,6 +21,12 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { toProblem } from '../../connectors/http/problem.ts';
 import { ArchiveRejectedError, AuthError, ConflictError, NotFoundError, PenumbraError, PreconditionRequiredError, ValidationError, type FieldIssue } from '../../pipeline/errors.ts';
+import { compareVariants } from '../../pipeline/stats/compare.ts';
+import { comparisonView } from '../../pipeline/telemetry/comparisons.ts';
+import { alertRuleInputSchema } from '../../connectors/http/alerts-router.ts';
+import { zodIssues } from '../../connectors/http/validate.ts';
+import { ruleView } from '../../pipeline/alerts/rule-store.ts';
+import type { AlertRule } from '../../schemas/types.generated.ts';
 
 const TOKENS: Record<string, { name: string; role: string }> = {
   'op-token': { name: 'olivia', role: 'operator' },
@@ -93,31 +105,41 @@ export function makeState(now = Date.now()) {
   const windows = (from: number, to: number, sizeMs: number) => {
     const out: unknown[] = [];
     const start = Math.floor(from / sizeMs) * sizeMs;
+    // Real items: the untouched original sends nothing; the control arm and the shadow do.
     for (let t = start, k = 0; t < to && k < 400; t += sizeMs, k++) {
-      for (const v of ['original', 'checkout-v2']) {
-        const s = v === 'original' ? 0 : 1;
+      for (const v of ['control', 'checkout-v2']) {
+        const s = v === 'control' ? 0 : 1;
         const wave = Math.sin(t / 200_000 + s);
-        out.push({ itemId, variant: v, windowSize: sizeMs === 10_000 ? '10s' : '1m', windowStart: t, windowEnd: t + sizeMs, events: 400 + 80 * wave, sessions: 90, users: 80,
+        out.push({ itemId, variant: v, windowSize: sizeMs, windowStart: t, windowEnd: t + sizeMs, events: 400 + 80 * wave, sessions: 90, users: 80,
           errors: 2 + s, errorSessions: 2 + s, errorRate: 0.02 + 0.01 * s + 0.003 * wave, requests: 200, requestErrors: 1, rate: (400 + 80 * wave) / (sizeMs / 1000),
-          latency: { count: 200, mean: 120 + 15 * s, p50: 100 + 10 * s + 5 * wave, p95: 240 + 30 * s, p99: 400 + 50 * s + 20 * wave },
-          conversions: { buy: { sessions: 9 + s, rate: 0.1 + 0.012 * s } }, perf: {}, late: 0 });
+          latency: { count: 200, mean: 120 + 15 * s, p50: 100 + 10 * s + 5 * wave, p95: 240 + 30 * s, p99: 400 + 50 * s + 20 * wave, sum: 200 * (120 + 15 * s), sumSq: 0 },
+          conversions: { buy: { sessions: 9 + s, rate: 0.1 + 0.012 * s } },
+          perf: { lcp: { count: 85, mean: 1800 + 250 * s, p95: 2600 + 400 * s + 50 * wave }, inp: { count: 40, mean: 90 + 5 * s, p95: 180 + 10 * s }, cls: { count: 85, mean: 0.04 + 0.01 * s, p95: 0.09 + 0.02 * s }, ttfb: { count: 90, mean: 70, p95: 130 + 5 * wave } },
+          late: 0, emittedAt: t + sizeMs + 1500 });
       }
     }
     return out;
   };
-  const comparison = {
-    latency: { t: 3.1, df: 412, p: 0.002, diff: 14.8, ci: [5.4, 24.2] }, errorRate: { z: 1.1, p: 0.27, diff: 0.004, ci: [-0.003, 0.011], lift: 0.18 },
-    conversions: { buy: { z: 2.4, p: 0.016, diff: 0.012, ci: [0.002, 0.022], lift: 0.12 } }, srm: { chi2: 0.4, p: 0.52, flagged: false },
-    verdicts: { latency: 'worse', errorRate: 'inconclusive', 'conversion:buy': 'better' },
-  };
+  // Generated cumulative totals of both arms (documented as generated: a fake server for tests).
+  const sums = (n: number, mean: number, variance: number) => ({ count: n, sum: n * mean, sumSq: variance * (n - 1) + n * mean * mean });
+  const arm = (variant: string, o: { errors: number; latency: number; buy: number; lcp: number; cls: number }) => ({
+    itemId, variant, controlOf: variant === 'control' ? 'checkout-v2' : null, profileVersion: 3, sessions: 1200, errorSessions: o.errors, requests: 4800, requestErrors: 20,
+    latency: sums(4800, o.latency, 900), perf: { lcp: sums(1150, o.lcp, 250_000), cls: sums(1150, o.cls, 0.004), ttfb: sums(1190, 70, 400) }, conversions: { buy: o.buy },
+  });
+  const controlTotals = arm('control', { errors: 24, latency: 120, buy: 120, lcp: 1800, cls: 0.04 });
+  const shadowTotals = arm('checkout-v2', { errors: 31, latency: 135, buy: 180, lcp: 2050, cls: 0.041 });
+  const srm = { chi2: 0.4, p: 0.52, df: 2, flagged: false, total: 10000, profileVersion: 3, observed: { original: 6012, control: 1990, 'checkout-v2': 1998 }, expected: { original: 6000, control: 2000, 'checkout-v2': 2000 }, shares: { original: 60, control: 20, 'checkout-v2': 20 } };
+  const comparison = JSON.parse(JSON.stringify(comparisonView(compareVariants(controlTotals, shadowTotals), srm, controlTotals, shadowTotals, now))) as Record<string, unknown>;
+  const unverified = { total: 37, byVariant: { 'checkout-v2': { missing: 31, expired: 2 }, control: { mismatch: 4 } } };
   return {
     itemId, profile, item, other, mobile, mobileProfile, windows, comparison,
     resolvers: [{ resolverId: 'r1', host: 'api-1', pid: 4121, versions: { [itemId]: 3 } as Record<string, number>, at: now - 2000, stale: false },
                 { resolverId: 'r2', host: 'api-2', pid: 4388, versions: { [itemId]: 3 } as Record<string, number>, at: now - 3000, stale: false }],
-    exposures: { itemId, counts: { original: 8012, 'checkout-v2': 1988 }, total: 10000, since: now - 86_400_000 },
-    rules: [{ id: 'ar1', itemId, name: 'Shadow error rate', metric: 'errorRate', comparison: 'vs_original', threshold: 0.02, minSample: 100, forWindows: 3, guardrail: true }] as Record<string, unknown>[],
+    exposures: { itemId, counts: { original: 6012, control: 1990, 'checkout-v2': 1998 }, total: 10000, since: now - 86_400_000 },
+    unverified,
+    rules: [{ id: 'ar1', itemId, name: 'Shadow error rate', metric: 'errorRate', comparison: 'vs_control', direction: 'increase', kind: 'threshold', threshold: 0.02, ewma: null, minSample: 100, forWindows: 3, guardrail: true, updatedBy: 'olivia', updatedAt: now - 86_400_000 }] as Record<string, unknown>[],
     alerts: [{ id: 'al1', incidentId: 'in1', ruleId: 'ar1', itemId, variant: 'checkout-v2', metric: 'errorRate', state: 'resolved', value: 0.051, threshold: 0.02, baseline: 0.021,
-      message: 'checkout-v2 error rate 5.1% exceeded the original (2.1%) by more than 2 pp for 3 windows', windowEnd: now - 7_000_000, action: null, at: now - 7_000_000 }],
+      message: 'Shadow error rate: checkout-v2 errorRate 5.1% vs control 2.1% (+3 pp, threshold +2 pp) for 3 windows.', windowEnd: now - 7_000_000, action: null, at: now - 7_000_000 }],
     audit: [
       { id: 'au2', itemId, actor: 'olivia', role: 'operator', action: 'shadow-config.put', outcome: 'applied', reason: null,
         before: { shadows: [{ name: 'checkout-v2', traffic: { percentage: 10 } }] }, after: { shadows: [{ name: 'checkout-v2', traffic: { percentage: 20 } }] }, requestId: 'req-2', at: now - 3_600_000 },
@@ -168,6 +190,7 @@ export async function startFakeServer(distDir: string, opts: { withApi?: boolean
       const t = Date.now();
       for (const w of st.windows(t - 20_000, t, 10_000)) send('metrics', w);
       send('comparison', { itemId: st.itemId, variant: 'checkout-v2', comparison: st.comparison });
+      send('unverified', { itemId: st.itemId, unverified: st.unverified });
       return;
     }
     if (p === '/items' && m === 'GET') {
@@ -216,14 +239,24 @@ export async function startFakeServer(distDir: string, opts: { withApi?: boolean
     if ((mm = /^\/items\/([^/]+)\/metrics$/.exec(p))) {
       const size = u.searchParams.get('window') === '1m' ? 60_000 : 10_000;
       const to = Number(u.searchParams.get('to') ?? Date.now()), from = Number(u.searchParams.get('from') ?? to - 900_000);
-      return json(res, { windows: st.windows(Math.max(from, to - 400 * size), to, size), comparisons: { 'checkout-v2': st.comparison } });
+      return json(res, { windows: st.windows(Math.max(from, to - 400 * size), to, size), comparisons: { 'checkout-v2': st.comparison }, unverified: st.unverified, join: { matched: 9000, mismatched: 3, unassigned: 12 } });
     }
     if (p === '/resolvers') return json(res, { resolvers: st.resolvers });
     if (p === '/exposures') return json(res, st.exposures);
     if (p === '/alert-rules' && m === 'GET') return json(res, { rules: st.rules });
+    // Rule bodies go through the server's own schema and view (normalisation, 422 paths).
+    const ruleFrom = async (id: string): Promise<Record<string, unknown> | null> => {
+      const parsed = alertRuleInputSchema.safeParse(await readJson(req));
+      if (!parsed.success) {
+        problem(res, 422, 'alert rule is invalid', { errors: zodIssues(parsed.error, '') });
+        return null;
+      }
+      return ruleView({ ...parsed.data, id, deleted: false, updatedBy: who.name, updatedAt: Date.now() } as AlertRule) as unknown as Record<string, unknown>;
+    };
     if (p === '/alert-rules' && m === 'POST') {
       if (!mutate()) return;
-      const r = { ...(await readJson(req)), id: `ar${st.rules.length + 1}` };
+      const r = await ruleFrom(`ar${st.rules.length + 1}`);
+      if (!r) return;
       st.rules.push(r);
       return json(res, r);
     }
@@ -231,7 +264,8 @@ export async function startFakeServer(distDir: string, opts: { withApi?: boolean
       if (!mutate()) return;
       const id = decodeURIComponent(mm[1]);
       if (m === 'DELETE') { st.rules = st.rules.filter((r) => r.id !== id); res.writeHead(204); res.end(); return; }
-      const r = { ...(await readJson(req)), id };
+      const r = await ruleFrom(id);
+      if (!r) return;
       st.rules = st.rules.map((x) => (x.id === id ? r : x));
       return json(res, r);
     }

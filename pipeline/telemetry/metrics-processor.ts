@@ -10,7 +10,8 @@
  * anyone listens, a `provisional: true` copy of the open 10 s windows that changed, so the
  * console sees new events within a fraction of a second rather than at window close), and
  * `comparison` (each shadow vs its control cohort on the cumulative aggregates — always-valid
- * sequential intervals — with SRM, after every emission).
+ * sequential intervals — with SRM, after every emission), and `unverified` (an item's unverified
+ * counts, at most once a tick while they change).
  *
  * Attribution: only VERIFIED events (assignment token checked by the collector) enter windows,
  * the cumulative aggregates and therefore comparisons, alerts and guardrails. An unverified event
@@ -152,6 +153,8 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
   const caughtUp = new Map<number, boolean>();
   /** item × variant keys with events since the last provisional publish. */
   const dirty = new Set<string>();
+  /** Items with new unverified events since the last tick (their counts go out on the hub). */
+  const unverifiedDirty = new Set<string>();
   let lastBatchAt = 0;
   let lastCommitAt = 0;
   let stopped = false;
@@ -333,7 +336,10 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
       if (!countsInComparisons(e)) {
         // Stored upstream, counted here, aggregated nowhere (and no watermark move: a forged
         // future timestamp must not turn everyone's events late).
-        if (deps.unverified.add(e)) stats.unverified++;
+        if (deps.unverified.add(e)) {
+          stats.unverified++;
+          unverifiedDirty.add(e.itemId);
+        }
         prog.track(offset, -Infinity);
         continue;
       }
@@ -391,6 +397,8 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
       const allCaughtUp = [...caughtUp.values()].every(Boolean);
       await emit(idle || allCaughtUp ? aggregator.advanceWatermark(now) : [], []);
       await commit(true);
+      for (const itemId of unverifiedDirty) deps.hub.publish({ event: 'unverified', itemId, data: { itemId, unverified: deps.unverified.forItem(itemId) } });
+      unverifiedDirty.clear();
     });
 
   await consumer.connect();

@@ -15,7 +15,7 @@ export const TIME_RANGES: TimeRange[] = [
 ];
 export function rangeById(id: string): TimeRange { return TIME_RANGES.find((r) => r.id === id) ?? TIME_RANGES[0]; }
 
-export interface MetricDef { key: string; label: string; unit: 'per s' | 'ms' | '%'; get: (w: MetricWindow) => number | null | undefined }
+export interface MetricDef { key: string; label: string; unit: 'per s' | 'ms' | '%' | 'score'; get: (w: MetricWindow) => number | null | undefined }
 
 function windowSeconds(w: MetricWindow): number {
   const s = (w.windowEnd - w.windowStart) / 1000;
@@ -23,7 +23,30 @@ function windowSeconds(w: MetricWindow): number {
 }
 const pct = (r: number | undefined): number | null => (r === undefined || r === null || !Number.isFinite(r) ? null : r * 100);
 
-export function metricDefs(points: readonly string[]): MetricDef[] {
+/** Core Web Vitals first (lcp, inp in ms; cls a unitless score), then the other page timings by name. */
+const VITALS_ORDER = ['lcp', 'inp', 'cls'];
+const PERF_LABELS: Record<string, string> = { lcp: 'LCP — largest contentful paint', inp: 'INP — interaction to next paint', cls: 'CLS — cumulative layout shift', ttfb: 'Time to first byte', fcp: 'First contentful paint', load: 'Page load' };
+
+/** Perf metric names present in the windows: web vitals first, then the rest alphabetically. */
+export function perfNames(windows: readonly MetricWindow[]): string[] {
+  const s = new Set<string>();
+  for (const w of windows) for (const k of Object.keys(w.perf ?? {})) s.add(k);
+  return [...s].sort((a, b) => {
+    const ia = VITALS_ORDER.indexOf(a), ib = VITALS_ORDER.indexOf(b);
+    if (ia >= 0 || ib >= 0) return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib);
+    return a.localeCompare(b);
+  });
+}
+
+/** One chart per perf metric: its per-window p95 (web vitals are judged at high percentiles). */
+export function perfDefs(names: readonly string[]): MetricDef[] {
+  return names.map((n): MetricDef => {
+    const score = n === 'cls';
+    return { key: `perf:${n}`, label: `${PERF_LABELS[n] ?? `Timing “${n}”`} p95${score ? '' : ' (ms)'}`, unit: score ? 'score' : 'ms', get: (w) => (w.perf && Object.hasOwn(w.perf, n) ? w.perf[n].p95 : null) };
+  });
+}
+
+export function metricDefs(points: readonly string[], perf: readonly string[] = []): MetricDef[] {
   return [
     // A provisional (still open) window holds a fraction of its events: as a rate over the
     // whole window it would plunge at the live edge, so throughput waits for the closed window.
@@ -32,17 +55,28 @@ export function metricDefs(points: readonly string[]): MetricDef[] {
     { key: 'p50', label: 'Latency p50 (ms)', unit: 'ms', get: (w) => w.latency?.p50 },
     { key: 'p95', label: 'Latency p95 (ms)', unit: 'ms', get: (w) => w.latency?.p95 },
     { key: 'p99', label: 'Latency p99 (ms)', unit: 'ms', get: (w) => w.latency?.p99 },
+    ...perfDefs(perf),
     ...points.map((p): MetricDef => ({ key: `conversion:${p}`, label: `Conversion “${p}” (%)`, unit: '%', get: (w) => pct(w.conversions?.[p]?.rate) })),
   ];
 }
 
-/** variant → windows sorted by start; original first in `variants`. */
+/** Arms in display order: the control arm (the baseline) first, the original where it sends data, then the shadows. */
+const rank = (v: string) => (v === 'control' ? 0 : v === 'original' ? 1 : 2);
+
+/** variant → windows sorted by start; `variants` in arm order (control, original, shadows). */
 export function groupByVariant(windows: readonly MetricWindow[]): { variants: string[]; byVariant: Record<string, MetricWindow[]> } {
   const byVariant: Record<string, MetricWindow[]> = {};
   for (const w of windows) (byVariant[w.variant] ??= []).push(w);
   for (const v of Object.keys(byVariant)) byVariant[v].sort((a, b) => a.windowStart - b.windowStart);
-  const variants = Object.keys(byVariant).sort((a, b) => (a === 'original' ? -1 : b === 'original' ? 1 : a.localeCompare(b)));
+  const variants = Object.keys(byVariant).sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
   return { variants, byVariant };
+}
+
+/** The unverified-telemetry rows of an item: variant × reason, largest first. */
+export function unverifiedRows(u: { byVariant: Record<string, Record<string, number>> } | null | undefined): { variant: string; reason: string; events: number }[] {
+  const rows: { variant: string; reason: string; events: number }[] = [];
+  for (const [variant, reasons] of Object.entries(u?.byVariant ?? {})) for (const [reason, events] of Object.entries(reasons)) rows.push({ variant, reason, events });
+  return rows.sort((a, b) => b.events - a.events || a.variant.localeCompare(b.variant) || a.reason.localeCompare(b.reason));
 }
 
 export function conversionPoints(windows: readonly MetricWindow[]): string[] {
@@ -78,17 +112,29 @@ export function mergeWindows(a: readonly MetricWindow[], b: readonly MetricWindo
 }
 
 export interface ShareRow { variant: string; count: number; observed: number | null; configured: number }
-/** Observed exposure share per variant next to the configured share (original = the rest). */
-export function exposureRows(exp: Exposures | undefined | null, shadows: readonly { name: string; percentage?: number; traffic?: { percentage: number } }[]): ShareRow[] {
-  const pctOf = (s: (typeof shadows)[number]) => s.percentage ?? s.traffic?.percentage ?? 0;
-  const configuredOriginal = Math.max(0, 100 - shadows.reduce((a, s) => a + pctOf(s), 0));
-  const names = ['original', ...shadows.map((s) => s.name)];
+type ShareShadow = { name: string; percentage?: number; traffic?: { percentage: number }; control?: unknown };
+/** A shadow's control cohort is on unless switched off (`control: false` or `{ enabled: false }`), as on the server. */
+export function controlOn(s: { control?: unknown }): boolean {
+  const c = s.control;
+  return !(c === false || (!!c && typeof c === 'object' && (c as { enabled?: unknown }).enabled === false));
+}
+/**
+ * Observed exposure share per variant next to the configured share: each shadow its percentage,
+ * `control` as much again for every shadow whose control is on (equally sized cohorts), the
+ * original the rest.
+ */
+export function exposureRows(exp: Exposures | undefined | null, shadows: readonly ShareShadow[]): ShareRow[] {
+  const pctOf = (s: ShareShadow) => s.percentage ?? s.traffic?.percentage ?? 0;
+  const configuredControl = shadows.filter(controlOn).reduce((a, s) => a + pctOf(s), 0);
+  const configuredOriginal = Math.max(0, 100 - shadows.reduce((a, s) => a + pctOf(s), 0) - configuredControl);
+  const names = ['original', ...(configuredControl > 0 || (exp?.counts?.control ?? 0) > 0 ? ['control'] : []), ...shadows.map((s) => s.name)];
   for (const k of Object.keys(exp?.counts ?? {})) if (!names.includes(k)) names.push(k);
   const total = exp?.total ?? Object.values(exp?.counts ?? {}).reduce((a, b) => a + b, 0);
   return names.map((variant) => {
     const count = exp?.counts?.[variant] ?? 0;
     const sh = shadows.find((s) => s.name === variant);
-    return { variant, count, observed: total > 0 ? (count / total) * 100 : null, configured: variant === 'original' ? configuredOriginal : sh ? pctOf(sh) : 0 };
+    const configured = variant === 'original' ? configuredOriginal : variant === 'control' ? configuredControl : sh ? pctOf(sh) : 0;
+    return { variant, count, observed: total > 0 ? (count / total) * 100 : null, configured };
   });
 }
 

@@ -40,6 +40,9 @@ test('applyEvent routes each event type; garbage leaves the state untouched', ()
   expect(s.resolvers).toHaveLength(1);
   s = applyEvent(s, 'exposures', JSON.stringify({ itemId: 'i', counts: { original: 3 }, total: 3 }), 8);
   expect(s.exposures.i.total).toBe(3);
+  s = applyEvent(s, 'unverified', JSON.stringify({ itemId: 'i', unverified: { total: 4, byVariant: { shadow: { missing: 4 } } } }), 8);
+  expect(s.unverified.i.byVariant.shadow.missing).toBe(4);
+  expect(applyEvent(s, 'unverified', JSON.stringify({ itemId: 'i' }), 8)).toBe(s);
   s = applyEvent(s, 'profile', JSON.stringify({ itemId: 'i', profileVersion: 4, state: 'rolled_back', shadows: [] }), 9);
   expect(s.profiles.i.state).toBe('rolled_back');
   expect(s.lastEventAt).toBe(9);

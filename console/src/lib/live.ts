@@ -2,7 +2,8 @@
  * Live state from the server-sent event stream `GET /api/v1/stream?ticket=…[&itemId=…]`
  * (EventSource cannot send an Authorization header; the ticket is single-use and short-lived,
  * so every connection attempt asks its source for a fresh URL). Reads the events `profile`, `metrics`,
- * `alert`, `resolvers`, `exposures`, `comparison`; keeps a bounded buffer of recent metric
+ * `alert`, `resolvers`, `exposures`, `comparison` (a shadow vs its control arm), `unverified`;
+ * keeps a bounded buffer of recent metric
  * windows per item × variant (upserted by window start, so late re-emissions replace),
  * the newest alerts, resolver versions and exposure counts.
  *
@@ -10,7 +11,7 @@
  * browser's fixed retry, and resets the backoff once a connection opens. Implements the Svelte
  * store contract (`subscribe`), so components read it as `$live` and hold no logic.
  */
-import type { Alert, Comparison, Exposures, MetricWindow, ResolverView, ShadowConfigView } from './types.ts';
+import type { Alert, Comparison, Exposures, MetricWindow, ResolverView, ShadowConfigView, UnverifiedCounts } from './types.ts';
 
 export type LiveStatus = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
 
@@ -22,8 +23,10 @@ export interface LiveSnapshot {
   lastEventAt: number | null;
   /** itemId → variant → windows sorted by windowStart (bounded). */
   windows: Record<string, Record<string, MetricWindow[]>>;
-  /** itemId → variant → latest comparison vs original. */
+  /** itemId → shadow → latest comparison with its control arm. */
   comparisons: Record<string, Record<string, Comparison>>;
+  /** itemId → telemetry kept out of every comparison (no valid assignment token). */
+  unverified: Record<string, UnverifiedCounts>;
   /** Newest first (bounded). */
   alerts: Alert[];
   resolvers: ResolverView[];
@@ -35,7 +38,7 @@ export interface LiveLimits { maxWindows: number; maxAlerts: number }
 export const DEFAULT_LIMITS: LiveLimits = { maxWindows: 720, maxAlerts: 200 };
 
 export function emptySnapshot(): LiveSnapshot {
-  return { status: 'idle', retryInMs: null, attempts: 0, lastEventAt: null, windows: {}, comparisons: {}, alerts: [], resolvers: [], exposures: {}, profiles: {} };
+  return { status: 'idle', retryInMs: null, attempts: 0, lastEventAt: null, windows: {}, comparisons: {}, unverified: {}, alerts: [], resolvers: [], exposures: {}, profiles: {} };
 }
 
 /** Insert or replace (same windowStart and windowSize) keeping order and the bound. */
@@ -79,6 +82,11 @@ export function applyEvent(s: LiveSnapshot, event: string, raw: string, now: num
       const itemId = d.itemId, variant = d.variant;
       if (typeof itemId !== 'string' || typeof variant !== 'string' || !d.comparison) return s;
       return { ...base, comparisons: { ...s.comparisons, [itemId]: { ...(s.comparisons[itemId] ?? {}), [variant]: d.comparison as Comparison } } };
+    }
+    case 'unverified': {
+      const itemId = d.itemId, u = d.unverified as UnverifiedCounts | undefined;
+      if (typeof itemId !== 'string' || !u || typeof u.total !== 'number') return s;
+      return { ...base, unverified: { ...s.unverified, [itemId]: u } };
     }
     case 'alert': {
       const a = d as unknown as Alert;
@@ -126,7 +134,7 @@ export interface LiveOptions {
   maxDelayMs?: number;
 }
 
-export const STREAM_EVENTS = ['profile', 'metrics', 'alert', 'resolvers', 'exposures', 'comparison'] as const;
+export const STREAM_EVENTS = ['profile', 'metrics', 'alert', 'resolvers', 'exposures', 'comparison', 'unverified'] as const;
 
 /** Where to connect: a URL, or a function giving a fresh one per attempt (a new stream ticket). */
 export type StreamSource = string | (() => Promise<string>);

@@ -1,7 +1,7 @@
 import { href, parseHash } from './router.ts';
-import { exposureRows, groupByVariant, metricDefs, resolverAcks, seriesFor } from './dashboard.ts';
+import { exposureRows, groupByVariant, metricDefs, perfNames, resolverAcks, seriesFor, unverifiedRows } from './dashboard.ts';
 import { routeUploadErrors, checkShadowConfigText } from './upload.ts';
-import { describeRule, validateRule, blankRule } from './alerts.ts';
+import { describeRule, validateRule, blankRule, metricBase, perfName, perfStat, ruleToInput } from './alerts.ts';
 import { fmtBytes, fmtP, fmtPp, fmtRate } from './format.ts';
 import { loadToken, signIn, signOut, TOKEN_KEY } from './session.ts';
 import { ApiClient } from './api.ts';
@@ -18,10 +18,34 @@ test('series: aligned by window start with nulls for gaps, seconds on x', () => 
   expect(g.variants).toEqual(['original', 's']);
   const def = metricDefs([]).find((d) => d.key === 'p95')!;
   expect(seriesFor(g.byVariant, g.variants, def)).toEqual([[0, 10], [1, 3], [null, 2]]);
+  // Arms: the control (baseline) first, the original where it has data, then the shadows.
+  expect(groupByVariant([mk('s', 0, 1), mk('original', 0, 1), mk('control', 0, 1)]).variants).toEqual(['control', 'original', 's']);
+});
+
+test('page timings and web vitals: one p95 chart per perf name, vitals first', () => {
+  const w = (variant: string, perf: Record<string, number>) => ({ itemId: 'i', variant, windowSize: 10_000, windowStart: 0, windowEnd: 10_000, perf: Object.fromEntries(Object.entries(perf).map(([k, p95]) => [k, { count: 3, mean: p95 / 2, p95 }])) });
+  const ws = [w('control', { ttfb: 80, cls: 0.05, lcp: 1800 }), w('s', { inp: 120, load: 900, lcp: 2400 })];
+  expect(perfNames(ws)).toEqual(['lcp', 'inp', 'cls', 'load', 'ttfb']);
+  const defs = metricDefs([], perfNames(ws));
+  const lcp = defs.find((d) => d.key === 'perf:lcp')!;
+  expect(lcp).toMatchObject({ label: 'LCP — largest contentful paint p95 (ms)', unit: 'ms' });
+  expect(defs.find((d) => d.key === 'perf:cls')).toMatchObject({ label: 'CLS — cumulative layout shift p95', unit: 'score' });
+  const g = groupByVariant(ws);
+  expect(seriesFor(g.byVariant, g.variants, lcp)).toEqual([[0], [1800], [2400]]);
+  expect(seriesFor(g.byVariant, g.variants, defs.find((d) => d.key === 'perf:inp')!)).toEqual([[0], [null], [120]]);
+});
+
+test('unverified telemetry rows: variant × reason, largest first', () => {
+  expect(unverifiedRows({ byVariant: { s: { missing: 3, expired: 9 }, control: { mismatch: 3 } } })).toEqual([
+    { variant: 's', reason: 'expired', events: 9 }, { variant: 'control', reason: 'mismatch', events: 3 }, { variant: 's', reason: 'missing', events: 3 }]);
+  expect(unverifiedRows(null)).toEqual([]);
 });
 
 test('exposure shares next to configured; resolver acknowledgement ignores stale ones', () => {
-  expect(exposureRows({ itemId: 'i', counts: { original: 75, s: 25 }, total: 100 }, [{ name: 's', percentage: 20 }])).toEqual([
+  expect(exposureRows({ itemId: 'i', counts: { original: 60, control: 20, s: 20 }, total: 100 }, [{ name: 's', percentage: 20 }])).toEqual([
+    { variant: 'original', count: 60, observed: 60, configured: 60 }, { variant: 'control', count: 20, observed: 20, configured: 20 }, { variant: 's', count: 20, observed: 20, configured: 20 }]);
+  // Control switched off: no cohort configured, the original gets the rest.
+  expect(exposureRows({ itemId: 'i', counts: { original: 75, s: 25 }, total: 100 }, [{ name: 's', percentage: 20, control: false }])).toEqual([
     { variant: 'original', count: 75, observed: 75, configured: 80 }, { variant: 's', count: 25, observed: 25, configured: 20 }]);
   const acks = resolverAcks([{ resolverId: 'a', versions: { i: 5 }, at: 0 }, { resolverId: 'b', versions: { i: 4 }, at: 0 }, { resolverId: 'c', versions: {}, at: 0, stale: true }], 'i', 5);
   expect([acks.acked, acks.total, acks.done]).toEqual([1, 2, false]);
@@ -35,9 +59,23 @@ test('upload errors go next to their field', () => {
   expect(checkShadowConfigText('{')[0].path).toBe('shadowConfig');
 });
 
-test('alert rules: validation and description', () => {
+test('alert rules: validation and description, against the control, both directions, web vitals and EWMA', () => {
   expect(validateRule(blankRule()).map((e) => e.path)).toEqual(['name']);
-  expect(describeRule({ ...blankRule('i'), name: 'n', guardrail: true })).toBe('Error rate exceeds the original by 2.00% for 3 windows (min 100 sessions) — rolls back automatically');
+  const r = { ...blankRule('i'), name: 'n' };
+  expect(describeRule({ ...r, guardrail: true })).toBe('Error rate rises above its control by more than 2 pp for 3 windows (min 100 samples) — rolls back automatically');
+  expect(describeRule({ ...r, metric: 'conversion:buy', direction: 'decrease', threshold: 0.05 })).toBe('Conversion “buy” drops below its control by more than 5 pp for 3 windows (min 100 samples)');
+  expect(describeRule({ ...r, metric: 'perfP95:lcp', threshold: 0.2, forWindows: 1 })).toBe('LCP p95 rises above its control by more than 20% for 1 window (min 100 samples)');
+  expect(describeRule({ ...r, metric: 'perfP95:cls', comparison: 'absolute', direction: 'above', threshold: 0.1 })).toBe('CLS p95 goes above 0.1 for 3 windows (min 100 samples)');
+  expect(describeRule({ ...r, metric: 'perfMean:ttfb', comparison: 'absolute', direction: 'below', threshold: 50 })).toBe('Timing “ttfb” mean goes below 50.0 ms for 3 windows (min 100 samples)');
+  expect(describeRule({ ...r, metric: 'latencyP95', comparison: 'absolute', direction: 'above', kind: 'ewma', threshold: 3, ewma: { alpha: 0.2, warmup: 5, minStd: 0 } }))
+    .toBe('Latency p95 is anomalous: its value moves up more than 3 standard deviations from its EWMA baseline (α 0.2, warm-up 5 windows) for 3 windows (min 100 samples)');
+  expect(validateRule({ ...r, comparison: 'absolute', direction: 'decrease' }).map((e) => e.path)).toEqual(['direction']);
+  expect(validateRule({ ...r, threshold: -0.1 }).map((e) => e.path)).toEqual(['threshold']);
+  expect(validateRule({ ...r, kind: 'ewma', threshold: 0 }).map((e) => e.path)).toEqual(['threshold']);
+  expect(validateRule({ ...r, metric: 'perfP95:' as never }).map((e) => e.path)).toEqual(['metric']);
+  expect([metricBase('perfP95:lcp'), metricBase('perfMean:ttfb'), perfName('perfMean:ttfb'), perfStat('perfMean:ttfb')]).toEqual(['perfP95:lcp', 'perf', 'ttfb', 'Mean']);
+  // A rule from an older server (vs_original, no direction) opens as vs_control / increase.
+  expect(ruleToInput({ id: 'x', ...r, comparison: 'vs_original' as never, direction: undefined as never, kind: undefined as never, ewma: undefined as never })).toMatchObject({ comparison: 'vs_control', direction: 'increase', kind: 'threshold', ewma: null });
 });
 
 test('format', () => {

@@ -119,30 +119,67 @@ export interface MetricWindow {
   provisional?: boolean;
   emittedAt?: number;
 }
-export interface MeanTest { t?: number; df?: number; p?: number; diff?: number; ci?: [number, number] }
-export interface PropTest { z?: number; p?: number; diff?: number; ci?: [number, number]; lift?: number }
+/** Always-valid (sequential) interval and its fixed-horizon twin, as the server computes them. */
+export interface SequentialTest { valid?: boolean; diff?: number; ci?: [number, number]; halfWidth?: number; p?: number; significant?: boolean; se?: number; n?: number; alpha?: number; tuning?: number }
+/**
+ * A difference in means (latency, perf), shadow − control. Top-level `p`/`ci`/`significant` are the
+ * always-valid ones that decide the verdict; `fixed` is the fixed-horizon Welch test.
+ */
+export interface MeanTest {
+  valid?: boolean; diff?: number; relativeDiff?: number; ci?: [number, number]; p?: number; significant?: boolean; verdict?: Verdict;
+  shadow?: { n: number; mean: number }; control?: { n: number; mean: number };
+  sequential?: SequentialTest; fixed?: { t?: number; df?: number; p?: number; ci?: [number, number] };
+  /** Older servers: the fixed-horizon t. */
+  t?: number; df?: number;
+}
+/** A difference in proportions (error rate, conversions), shadow − control. */
+export interface PropTest {
+  valid?: boolean; diff?: number; relativeLift?: number; ci?: [number, number]; p?: number; significant?: boolean; verdict?: Verdict;
+  shadow?: { n: number; x: number; rate: number }; control?: { n: number; x: number; rate: number };
+  sequential?: SequentialTest; fixed?: { z?: number; p?: number; ci?: [number, number] };
+  /** Older servers. */
+  z?: number; lift?: number;
+}
 export type Verdict = 'better' | 'worse' | 'inconclusive';
 export interface Comparison {
+  shadow?: string;
+  /** The baseline arm: `control` (the control cohort drawn for this shadow). */
+  baseline?: string;
+  hasBaseline?: boolean;
+  /** Why nothing is compared, in words. */
+  noBaseline?: { reason: string; message: string } | null;
+  /** Both arms' distinct sessions. */
+  sessions?: { shadow: number; control: number };
+  method?: { kind: string; alpha: number; tuning: number };
   latency?: MeanTest;
   errorRate?: PropTest;
   conversions?: Record<string, PropTest>;
+  /** Page timings and web vitals by perf name (lcp, inp, cls, ttfb, fcp, load, …). */
+  perf?: Record<string, MeanTest>;
   srm?: { chi2?: number; p?: number; flagged?: boolean };
   verdicts?: Record<string, Verdict>;
   sentence?: string;
 }
-export interface MetricsResponse { windows: MetricWindow[]; comparisons: Record<string, Comparison> }
+/** Telemetry kept out of every window and comparison (no valid assignment token). */
+export interface UnverifiedCounts { total: number; byVariant: Record<string, Record<string, number>> }
+export interface MetricsResponse { windows: MetricWindow[]; comparisons: Record<string, Comparison>; unverified?: UnverifiedCounts | null }
 
 export interface ResolverView { resolverId: string; host?: string; pid?: number; versions: Record<string, number>; at: number | string; stale?: boolean }
 export interface Exposures { itemId: string; counts: Record<string, number>; total: number; since?: number | string }
 
-export type AlertMetric = 'errorRate' | 'latencyMean' | 'latencyP95' | 'latencyP99' | 'requestErrorRate' | `conversion:${string}`;
+export type AlertMetric = 'errorRate' | 'latencyMean' | 'latencyP95' | 'latencyP99' | 'requestErrorRate' | `conversion:${string}` | `perfMean:${string}` | `perfP95:${string}`;
+export type AlertDirection = 'above' | 'below' | 'increase' | 'decrease';
 export interface AlertRule {
   id: string;
   itemId: string | null;
   name: string;
   metric: AlertMetric;
-  comparison: 'absolute' | 'vs_original';
+  /** The server stores `vs_original` (deprecated) as `vs_control`. */
+  comparison: 'absolute' | 'vs_control';
+  direction: AlertDirection;
+  kind: 'threshold' | 'ewma';
   threshold: number;
+  ewma: { alpha: number; warmup: number; minStd: number } | null;
   minSample: number;
   forWindows: number;
   guardrail: boolean;
