@@ -184,7 +184,8 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
     const drained = async (n: number, timeoutMs: number): Promise<boolean> => {
       const end = Date.now() + timeoutMs;
       while (Date.now() < end) {
-        if (sinkEvents >= n && processor.stats.events + processor.stats.duplicates >= n) return true;
+        // Unverified events (no assignment token) are processed too — counted apart, not aggregated.
+        if (sinkEvents >= n && processor.stats.events + processor.stats.duplicates + processor.stats.unverified >= n) return true;
         await new Promise((r) => setTimeout(r, 20));
       }
       return false;
