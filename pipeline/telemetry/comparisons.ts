@@ -88,15 +88,11 @@ export interface ComparisonView {
 }
 
 /**
- * Whether a shadow has its control cohort. On unless the shadow config switches it off
- * (`control: false`, or `control: { enabled: false }`): the control arm is what makes a real
- * item's comparison possible at all.
+ * Whether a shadow has its control cohort: on unless its config says `control: false` (absent =
+ * on) — the control arm is what makes a real item's comparison possible at all.
  */
 export function controlEnabled(shadow: Pick<ShadowSpec, 'name'> & { control?: unknown }): boolean {
-  const c = shadow.control;
-  if (c === false) return false;
-  if (c && typeof c === 'object' && (c as { enabled?: unknown }).enabled === false) return false;
-  return true;
+  return shadow.control !== false;
 }
 
 /** Percent share per variant the profile's traffic config implies, or null when SRM does not apply. */

@@ -220,7 +220,7 @@ describe('SRM', () => {
   });
 
   test('flags a mismatch only with enough exposures', () => {
-    const p = profile({ shadows: profile().shadows.map((s) => ({ ...s, control: { enabled: false } })) as ShadowProfile['shadows'] });
+    const p = profile({ shadows: profile().shadows.map((s) => ({ ...s, control: false })) as ShadowProfile['shadows'] });
     const ok = srmCheck(p, { a: 200, b: 300, original: 500 });
     expect(ok).toMatchObject({ chi2: 0, p: 1, flagged: false, total: 1000, shares: { a: 20, b: 30, original: 50 } });
     // 40/30/30 instead of 20/30/50: chi2 = 200 + 0 + 80 = 280.

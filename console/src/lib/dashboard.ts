@@ -113,10 +113,9 @@ export function mergeWindows(a: readonly MetricWindow[], b: readonly MetricWindo
 
 export interface ShareRow { variant: string; count: number; observed: number | null; configured: number }
 type ShareShadow = { name: string; percentage?: number; traffic?: { percentage: number }; control?: unknown };
-/** A shadow's control cohort is on unless switched off (`control: false` or `{ enabled: false }`), as on the server. */
+/** A shadow's control cohort is on unless its config says `control: false` (absent = on), as on the server. */
 export function controlOn(s: { control?: unknown }): boolean {
-  const c = s.control;
-  return !(c === false || (!!c && typeof c === 'object' && (c as { enabled?: unknown }).enabled === false));
+  return s.control !== false;
 }
 /**
  * Observed exposure share per variant next to the configured share: each shadow its percentage,
