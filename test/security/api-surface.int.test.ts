@@ -9,7 +9,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { startTestPenumbra, uploadForm, type TestPenumbra } from '../penumbra-helpers.ts';
+import { produceVerified, startTestPenumbra, uploadForm, type TestPenumbra } from '../penumbra-helpers.ts';
 import { fixtureArchive, fixtureTree, goldenConfig } from '../../pipeline/shadowing/fixtures.ts';
 import { parseExposition } from '../../pipeline/app/metrics.ts';
 
@@ -202,13 +202,10 @@ test('device routes are rate limited per client address: 429 problem+json with R
 }, 120_000);
 
 test('GET /metrics: windows late and dropped events are counted by window size and reason', async () => {
+  // Verified events (as the collector writes them after a token check): unverified ones never
+  // reach a window, so they could be neither late nor duplicates there.
   const post = async (events: { id: string; ts: number }[]) => {
-    const now = Date.now();
-    const res = await fetch(`${t.url}/api/v1/telemetry`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ itemId, version: '3.0.0', variant: 'original', profileVersion: 1, sessionId: 's-late', userId: 'u-late', sentAt: now, events: events.map((e) => ({ ...e, type: 'usage', name: 'buy' })) }),
-    });
-    expect(res.status).toBe(202);
+    await produceVerified(t, { itemId, version: '3.0.0', variant: 'original', profileVersion: 1, sessionId: 's-late', userId: 'u-late', events: events.map((e) => ({ ...e, type: 'usage' as const, name: 'buy' })) });
   };
   const scrape = async () => parseExposition(await (await fetch(`${t.url}/metrics`)).text());
   const onTime = { id: randomUUID(), ts: Date.now() };
