@@ -10,8 +10,8 @@
  *   profile version, because shadow artifacts keep the profile version they were built with
  *   while traffic changes bump it.
  * - **Exposures for SRM** (`exposures`): distinct users per variant among the assignments of the
- *   item's newest profile version that went through bucketing (reason assigned, not_in_share or
- *   holdout — the population the configured shares are defined on; `no_match` users never had a
+ *   item's newest profile version that went through bucketing (reason assigned, control,
+ *   not_in_share or holdout — the population the configured shares are defined on; `no_match` users never had a
  *   chance of a shadow). A user resolved many times counts once, with the latest variant.
  *
  * Memory is bounded: past `maxUsers` entries the least recently assigned users are forgotten
@@ -23,8 +23,8 @@
  */
 import type { Assignment } from '../../schemas/types.generated.ts';
 
-/** Assignment reasons whose users were bucketed (the SRM population). */
-export const BUCKETED_REASONS: ReadonlySet<string> = new Set(['assigned', 'not_in_share', 'holdout']);
+/** Assignment reasons whose users were bucketed (the SRM population): `control` is a control cohort's user. */
+export const BUCKETED_REASONS: ReadonlySet<string> = new Set(['assigned', 'control', 'not_in_share', 'holdout']);
 
 export type JoinResult = 'match' | 'mismatch' | 'unassigned';
 
