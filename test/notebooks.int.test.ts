@@ -50,6 +50,11 @@ const MIN_COMPARED_PER_VARIANT = 2;
 const SIM_MS = 24_000;
 /** The shadow's share; its control cohort is as large, the original gets the rest. */
 const PERCENTAGE = 40;
+/**
+ * N* of the sequential test, for pipeline and notebooks alike: the total observations an 18 s run
+ * gathers (the default 5000 is tuned for real rollouts and would not call this short regression).
+ */
+const TUNING = 500;
 
 const shadow: ShadowConfig = {
   name: SHADOW,
@@ -126,7 +131,7 @@ function runNotebooks(outDir: string, env: Record<string, string>): Promise<{ co
 }
 
 beforeAll(async () => {
-  t = await startTestPenumbra('notebooks', {}, { sink: true });
+  t = await startTestPenumbra('notebooks', { PENUMBRA_SEQUENTIAL_TUNING: String(TUNING) }, { sink: true });
   parquetDir = warehousePaths(t.dataDir).parquetDir;
   const up = await fetch(`${t.url}/api/v1/items`, { method: 'POST', headers: t.auth('operator'), body: uploadForm(await fixtureArchive('multi-page-web', 'zip'), shadow) });
   expect(up.status).toBe(201);
@@ -166,7 +171,7 @@ beforeAll(async () => {
   await t.stop(); // final snapshot: the files the notebooks read no longer change
 
   const outDir = mkdtempSync(path.join(tmpdir(), 'penumbra-notebooks-out-'));
-  const r = await runNotebooks(outDir, { PENUMBRA_DATA_DIR: t.dataDir, PENUMBRA_ITEM: itemId });
+  const r = await runNotebooks(outDir, { PENUMBRA_DATA_DIR: t.dataDir, PENUMBRA_ITEM: itemId, PENUMBRA_SEQUENTIAL_TUNING: String(TUNING) });
   runs = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Json);
   if (r.code !== 0) throw new Error(`notebooks failed (exit ${r.code}):\n${r.stdout.slice(-6000)}\n${r.stderr.slice(-2000)}`);
   readout = JSON.parse(readFileSync(path.join(outDir, 'experiment_readout.json'), 'utf8')) as Json;
@@ -300,7 +305,8 @@ test('experiment readout: per-arm sums, the sequential and fixed-horizon compari
   const s = totals.shadow;
   const nbc = readout.comparisons[SHADOW] as Json;
   const toTotals = (x: Json) => ({ itemId, variant: x.variant, profileVersion: x.profileVersion, sessions: x.sessions, errorSessions: x.errorSessions, requests: 0, requestErrors: 0, latency: x.latency, perf: x.perf, conversions: x.conversions });
-  const cmp = compareVariants(toTotals(c), toTotals(s));
+  const cmp = compareVariants(toTotals(c), toTotals(s), { tuning: TUNING });
+  expect(nbc.method).toEqual({ kind: 'asymptotic-confidence-sequence', alpha: 0.05, tuning: TUNING });
   const sameTest = (nbm: Json, tsm: Json, what: string) => {
     expect(nbm.valid).toBe(tsm.valid);
     expect(nbm.verdict).toBe(tsm.verdict);
@@ -330,7 +336,7 @@ test('experiment readout: per-arm sums, the sequential and fixed-horizon compari
 
   // The metrics processor's live comparison (cumulative aggregates in memory) says the same.
   const lc = live.comparisons[SHADOW];
-  expect(lc).toMatchObject({ baseline: 'control', hasBaseline: true, sessions: { shadow: s.sessions, control: c.sessions } });
+  expect(lc).toMatchObject({ baseline: 'control', hasBaseline: true, sessions: { shadow: s.sessions, control: c.sessions }, method: nbc.method });
   sameTest(nbc.latency, lc.latency, 'live latency');
   sameTest(nbc.errorRate, lc.errorRate, 'live errorRate');
   sameTest(nbc.conversions.buy, lc.conversions.buy, 'live conversion buy');
