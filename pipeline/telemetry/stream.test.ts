@@ -13,6 +13,7 @@ import { AssignmentIndex } from './assignment-index.ts';
 import { ComparisonStore, srmCheck, srmExpectedShares } from './comparisons.ts';
 import { dueScheduleTicks } from './schedule.ts';
 import { MetricsStore } from './metrics-store.ts';
+import { OTHER_ITEM, UnverifiedCounts } from './unverified.ts';
 import { avroType } from '../../schemas/index.ts';
 
 const SIZES = [10_000, 60_000] as const;
@@ -191,6 +192,14 @@ describe('assignment index', () => {
     expect(idx.exposures('it', 4)).toEqual({ profileVersion: 4, counts: { b: 1 } });
   });
 
+  test('control-cohort users (reason control) are part of the bucketed population', () => {
+    const idx = new AssignmentIndex();
+    idx.apply({ itemId: 'it', userId: 'u1', variant: 'control', profileVersion: 1, reason: 'control' });
+    idx.apply({ itemId: 'it', userId: 'u2', variant: 'a', profileVersion: 1, reason: 'assigned' });
+    idx.apply({ itemId: 'it', userId: 'u3', variant: 'original', profileVersion: 1, reason: 'no_match' });
+    expect(idx.exposures('it').counts).toEqual({ a: 1, control: 1 });
+  });
+
   test('memory is bounded: the least recently assigned user is forgotten', () => {
     const idx = new AssignmentIndex(2);
     for (const u of ['u1', 'u2', 'u3']) idx.apply({ itemId: 'it', userId: u, variant: 'a', profileVersion: 1, reason: 'assigned' });
@@ -287,6 +296,34 @@ describe('comparison store', () => {
     expect(out.a.latency).toBeUndefined();
     // b has control data, but its control is switched off: no baseline either.
     expect(out.b).toMatchObject({ hasBaseline: false, noBaseline: { reason: 'control_off', message: 'No baseline for b: its control arm is switched off, so nothing is compared.' } });
+  });
+});
+
+describe('unverified counts', () => {
+  const u = (id: string, itemId: string, variant: string, unverifiedReason: string | null) => ({ id, itemId, variant, unverifiedReason });
+
+  test('per item × claimed variant × reason; a re-delivery counts once', () => {
+    const c = new UnverifiedCounts();
+    expect(c.add(u('1', 'it', 'a', 'missing'))).toBe(true);
+    expect(c.add(u('1', 'it', 'a', 'missing'))).toBe(false);
+    c.add(u('2', 'it', 'a', 'expired'));
+    c.add(u('3', 'it', 'control', 'mismatch'));
+    c.add(u('4', 'it', '__proto__', null)); // a claimed name is data; no reason = missing
+    c.add(u('5', 'other', 'a', 'missing'));
+    const v = c.forItem('it');
+    expect(v.total).toBe(4);
+    expect(JSON.parse(JSON.stringify(v.byVariant))).toEqual({ a: { missing: 1, expired: 1 }, control: { mismatch: 1 }, ['__proto__']: { missing: 1 } });
+    expect(c.total).toBe(5);
+    expect(c.byReason).toEqual({ missing: 3, expired: 1, mismatch: 1 });
+    expect(c.series()).toContainEqual({ item: 'other', variant: 'a', reason: 'missing', n: 1 });
+  });
+
+  test('bounded: invented names beyond the key limit are added up under _other', () => {
+    const c = new UnverifiedCounts(3, 10);
+    for (let i = 0; i < 20; i++) c.add(u(`e${i}`, `forged-${i}`, `v${i}`, 'missing'));
+    expect(c.series().length).toBe(4); // 3 kept keys + _other
+    expect(c.forItem(OTHER_ITEM)).toEqual({ total: 17, byVariant: { _other: { missing: 17 } } });
+    expect(c.total).toBe(20);
   });
 });
 
