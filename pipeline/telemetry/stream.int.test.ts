@@ -284,12 +284,18 @@ test('a forged error burst without an assignment token is stored and counted, bu
     }
   }, 200);
   try {
-    // A 10 s window that lies wholly inside the burst was closed and judged.
-    const judged = Math.ceil(burstStart / 10_000) * 10_000;
-    await waitFor('a window inside the burst judged', () => stream.events.find((e) => e.event === 'metrics' && e.data.itemId === ITEM && !e.data.provisional && e.data.windowSize === 10_000 && (e.data.windowStart as number) >= judged), 40_000, 100);
+    // The 10 s window the burst started in closed (the burst runs on to its end) …
+    const burstWindow = Math.floor(burstStart / 10_000) * 10_000;
+    await waitFor('the burst window closed', () => stream.events.find((e) => e.event === 'metrics' && e.data.itemId === ITEM && !e.data.provisional && e.data.windowSize === 10_000 && (e.data.windowStart as number) >= burstWindow), 30_000, 100);
   } finally {
     clearInterval(forger);
   }
+  // … and the alert evaluator has judged every window emitted so far (it consumes them in order).
+  const emitted = streamHandles.get(t.p.ctx)!.processor!.stats.windows;
+  await waitFor('the evaluator caught up', async () => {
+    const h = (await (await fetch(`${t.url}/api/v1/health`)).json()) as { checks: { streamProcessing: { alerts: { evaluator: { processed: number } } } } };
+    return h.checks.streamProcessing.alerts.evaluator.processed >= emitted ? true : undefined;
+  }, 10_000, 100);
   const after = await get<{ comparisons: Record<string, Comparison>; unverified: { total: number; byVariant: Record<string, Record<string, number>> } }>(`/api/v1/items/${ITEM}/metrics`);
   // Counted apart, by claimed variant and reason …
   expect(after.unverified.byVariant[SHADOW]?.missing).toBeGreaterThan(forged);
