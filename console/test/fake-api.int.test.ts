@@ -2,7 +2,8 @@
  * The console's fake API (fake-api.ts, what the browser test and the console benchmark run
  * against) answers errors exactly as the real server does. The same requests — no token, a bad
  * token, a viewer changing something, an unknown item or route, a stale If-Match, a missing
- * If-Match, an invalid config on PUT and on upload, a malformed JSON body — go to the fake and
+ * If-Match, an invalid config on PUT and on upload, a malformed JSON body, invalid alert rules —
+ * go to the fake and
  * to a real Penumbra (createPenumbra, real Kafka and registry); their problem+json answers must
  * agree in status, `type`, `title`, the set of fields, the field paths in `errors` and the
  * fields of `current`. Every answer's status must be one the real OpenAPI document declares
@@ -72,6 +73,10 @@ const REQUESTS: [string, Request][] = [
   ['an invalid config on PUT', { method: 'PUT', template: '/api/v1/items/{itemId}/shadow-config', path: config, role: 'operator', headers: (s) => put(s, { 'if-match': `"${s.version}"` }), body: (s) => json({ shadows: shadowsWith(s, 150) }) }],
   ['a malformed JSON body', { method: 'PUT', template: '/api/v1/items/{itemId}/shadow-config', path: config, role: 'operator', headers: (s) => put(s, { 'if-match': `"${s.version}"` }), body: () => '{"shadows": [' }],
   ['an invalid config on upload', { method: 'POST', template: '/api/v1/items', path: () => '/api/v1/items', role: 'operator', body: (s) => uploadForm(s.archive, [{ ...shadowsWith(s, 150)[0] }]) }],
+  // Alert rules: the fake validates with the server's own schema (direction fits the comparison, metric names).
+  ['an alert rule whose direction does not fit its comparison', { method: 'POST', template: '/api/v1/alert-rules', path: () => '/api/v1/alert-rules', role: 'operator', headers: () => ({ 'content-type': 'application/json' }), body: () => json({ name: 'buy drop', metric: 'conversion:buy', comparison: 'vs_control', direction: 'below', threshold: 0.05 }) }],
+  ['an alert rule on an unknown metric', { method: 'POST', template: '/api/v1/alert-rules', path: () => '/api/v1/alert-rules', role: 'operator', headers: () => ({ 'content-type': 'application/json' }), body: () => json({ name: 'lcp', metric: 'perf:lcp', comparison: 'absolute', kind: 'ewma', threshold: 0 }) }],
+  ['a viewer creating an alert rule', { method: 'POST', template: '/api/v1/alert-rules', path: () => '/api/v1/alert-rules', role: 'viewer', headers: () => ({ 'content-type': 'application/json' }), body: () => json({ name: 'x', metric: 'errorRate', comparison: 'absolute', threshold: 0.1 }) }],
 ];
 
 async function ask(s: Side, r: Request): Promise<{ status: number; contentType: string; body: Json }> {
