@@ -12,9 +12,9 @@
  * holds advances by itself; exposures that do not match the split raise an SRM alert that pauses
  * the schedule; events whose variant disagrees with the user's assignment are counted.
  *
- * The verified telemetry is produced straight to telemetry.raw as the collector writes it after
- * checking a token (`verified: true`, `controlOf` on the control arm): this file tests the
- * processors, not the token path (connectors/http and the browser e2e test do).
+ * Telemetry goes through the real collector: batches carry an assignment token (minted with the
+ * deployment's key ring, as resolve would hand it out) and, for the control arm, `controlOf`; the
+ * forged burst carries none.
  *
  * Windows close quickly because this instance runs with allowedLatenessMs = 1000 (an option,
  * set through streamOptions for this topic prefix).
@@ -22,7 +22,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import { produceVerified, startTestPenumbra, uploadForm, TOKENS, type TestPenumbra, type VerifiedBatch } from '../../test/penumbra-helpers.ts';
+import { startTestPenumbra, uploadForm, withToken, TOKENS, type TestPenumbra } from '../../test/penumbra-helpers.ts';
 import { uniquePrefix } from '../../test/stack-helpers.ts';
 import { waitFor } from '../../test/wait-for.ts';
 import { fixtureArchive } from '../shadowing/fixtures.ts';
@@ -118,10 +118,17 @@ interface WindowRec { itemId: string; variant: string; windowSize: number; windo
 interface AlertRec { id: string; incidentId: string; ruleId: string; itemId: string; variant: string; state: 'fired' | 'resolved'; windowEnd: number; action: string | null; message: string; value: number | null }
 interface Profile { profileVersion: number; state: string; guardrail: boolean; schedule: null | { status: string; currentStep: number; pausedReason?: string }; updatedBy: string }
 
-/** Verified telemetry, as the collector writes it once the batch's assignment token checked out. */
+/**
+ * Telemetry through the real path: POST /api/v1/telemetry with the batch's assignment token (as
+ * resolve hands it to a device; minted here with the deployment's key ring for made-up users) and,
+ * for the control arm, its controlOf — the collector verifies it and the events count.
+ */
 async function postBatch(itemId: string, variant: string, sessionId: string, userId: string, events: Record<string, unknown>[]): Promise<void> {
+  const profileVersion = t.p.ctx.profileStore.get(itemId)?.profileVersion ?? 1;
   const now = Date.now();
-  await produceVerified(t, { itemId, variant, controlOf: SHADOW, sessionId, userId, events: events as VerifiedBatch['events'] });
+  const batch = withToken(t, { itemId, version: '1.0.0', variant, controlOf: variant === CONTROL ? SHADOW : null, profileVersion, sessionId, userId, sentAt: now, events });
+  const res = await fetch(`${t.url}/api/v1/telemetry`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(batch) });
+  if (res.status !== 202) throw new Error(`telemetry ${res.status}: ${await res.text()}`);
   if (!firstPostAt.at) firstPostAt.at = now;
 }
 
