@@ -251,7 +251,22 @@ test('a control user gets the original, instrumented, talking to the original AP
   const arm = (v: string) => sse.events.some((e) => e.event === 'metrics' && (e.data as W).variant === v && (e.data as W).sessions > 0);
   await waitFor('live windows with sessions for the shadow and its control', async () => arm('checkout-v2') && arm('control'), 15000);
   sse.close();
+
+  // The comparison the dashboard shows: the shadow against ITS control arm, both arms' sessions,
+  // a verdict per metric (the sequential test's; with two sessions it is "inconclusive").
+  const cmp = await waitFor('the shadow compared with its control on the metrics route', async () => {
+    const m = (await (await fetch(`${t.url}/api/v1/items/${ITEM}/metrics?window=10s`, { headers: t.auth('viewer') })).json()) as { comparisons: Record<string, Comparison> };
+    const c = m.comparisons['checkout-v2'];
+    return c?.hasBaseline && c.sessions.control > 0 && c.sessions.shadow > 0 ? c : undefined;
+  }, 30000);
+  expect(cmp).toMatchObject({ shadow: 'checkout-v2', baseline: 'control', noBaseline: null });
+  expect(Object.keys(cmp.verdicts)).toEqual(expect.arrayContaining(['latency', 'errorRate', 'conversion:buy', 'perf:lcp']));
+  expect(cmp.sentence).toMatch(/checkout-v2 and control/);
+  armSessions = cmp.sessions;
 }, 60000);
+
+interface Comparison { shadow: string; baseline: string; hasBaseline: boolean; noBaseline: unknown; sessions: { shadow: number; control: number }; verdicts: Record<string, string>; sentence: string }
+let armSessions: Comparison['sessions'] | null = null;
 
 test('forged batches are stored, unverified, with the reason: no token, a token for another variant, an expired token', async () => {
   const [user] = await usersIn(t, ITEM, 'control', 1, { prefix: 'forge-' });
@@ -285,4 +300,13 @@ test('forged batches are stored, unverified, with the reason: no token, a token 
     ['forged-none', false, 'missing', null],
     ['forged-other-variant', false, 'mismatch', null],
   ]);
+  // Counted apart by reason, and invisible to the comparison: once the genuine batch's window was
+  // compared, the control arm has one more session and the shadow none of the three forged ones.
+  const after = await waitFor('the genuine batch compared, the forged ones counted apart', async () => {
+    const m = (await (await fetch(`${t.url}/api/v1/items/${ITEM}/metrics?window=10s`, { headers: t.auth('viewer') })).json()) as { comparisons: Record<string, Comparison>; unverified: { byVariant: Record<string, Record<string, number>> } };
+    const c = m.comparisons['checkout-v2'];
+    return armSessions && c && c.sessions.control > armSessions.control ? m : undefined;
+  }, 30000);
+  expect(after.unverified.byVariant['checkout-v2']).toMatchObject({ missing: 1, mismatch: 1, expired: 1 });
+  expect(after.comparisons['checkout-v2'].sessions.shadow).toBe(armSessions!.shadow);
 }, 60000);
