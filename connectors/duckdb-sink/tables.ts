@@ -178,7 +178,7 @@ export const TELEMETRY_EVENTS = spec({
     { name: 'id', type: 'VARCHAR', notNull: true, doc: 'Event id, unique per event.' },
     { name: 'item_id', type: 'VARCHAR', notNull: true, doc: 'Item that sent the event.' },
     { name: 'version', type: 'VARCHAR', notNull: true, doc: 'Item version running.' },
-    { name: 'variant', type: 'VARCHAR', notNull: true, doc: "'original' or the shadow name." },
+    { name: 'variant', type: 'VARCHAR', notNull: true, doc: "'original', 'control' (a shadow's control cohort: see control_of) or the shadow name." },
     { name: 'profile_version', type: 'BIGINT', notNull: true, doc: 'Profile version resolved with.' },
     { name: 'session_id', type: 'VARCHAR', notNull: true, doc: 'Session (tab) id.' },
     { name: 'user_id', type: 'VARCHAR', notNull: true, doc: 'User id.' },
@@ -208,7 +208,7 @@ export const METRIC_WINDOWS = spec({
   doc: "Windowed aggregates per item × variant over verified events only. Variant 'control' is one arm per item (the control cohorts of all its shadows pooled). A window re-emitted with late data replaces the earlier row (last record on the topic wins).",
   columns: [
     { name: 'item_id', type: 'VARCHAR', notNull: true, doc: 'Item.' },
-    { name: 'variant', type: 'VARCHAR', notNull: true, doc: "'original' or the shadow name." },
+    { name: 'variant', type: 'VARCHAR', notNull: true, doc: "'original', 'control' (the item's control cohorts pooled) or the shadow name." },
     { name: 'window_size_ms', type: 'BIGINT', notNull: true, doc: 'Window length in ms (10000 or 60000).' },
     { name: 'window_start', type: 'TIMESTAMP', notNull: true, doc: 'Inclusive window start (event time).' },
     { name: 'window_end', type: 'TIMESTAMP', notNull: true, doc: 'Exclusive window end.' },
