@@ -51,7 +51,7 @@ const SIM_MS = 24_000;
 /** The shadow's share; its control cohort is as large, the original gets the rest. */
 const PERCENTAGE = 40;
 /**
- * N* of the sequential test, for pipeline and notebooks alike: the total observations an 18 s run
+ * N* of the sequential test, for pipeline and notebooks alike: the total observations a 24 s run
  * gathers (the default 5000 is tuned for real rollouts and would not call this short regression).
  */
 const TUNING = 500;
