@@ -8,8 +8,9 @@
  * Each test gets its own topic prefix (under this file's unique prefix) and a fresh DuckDB file.
  */
 import { execFileSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Kafka } from 'kafkajs';
@@ -18,6 +19,7 @@ import { loadConfig, topicNames, type PenumbraConfig } from '../../pipeline/conf
 import { createKafka, AvroProducer } from '../../pipeline/kafka/client.ts';
 import { provisionAll } from '../../pipeline/kafka/setup.ts';
 import { AvroCodec } from '../../pipeline/kafka/registry.ts';
+import { deadLetter, DLQ_VALUE_PREFIX_BYTES } from '../../pipeline/kafka/dlq.ts';
 import { createWarehouseSink, type WarehouseSink } from './sink.ts';
 import { queryParquet, readSnapshotMeta } from './query.ts';
 import type { ExportMirror } from './export.ts';
@@ -218,6 +220,33 @@ test('an undecodable record lands in dead_letters with bytes, position and reaso
   const al = rows.find((r) => r.source_topic === ns.cfg.topics.alerts)!;
   expect(al.reason).toMatch(/unknown to the registry/);
   expect(sink.stats.deadLettered).toBe(2);
+});
+
+test('dead_letters keeps the dead-letter.v2 fields; a table from before v2 gains them (ADD COLUMN IF NOT EXISTS), old rows NULL', async () => {
+  const ns = await namespace();
+  // A warehouse file written before dead-letter.v2: dead_letters without the three columns, one row.
+  await mkdir(path.dirname(ns.dbPath), { recursive: true });
+  const old = await DuckDBInstance.create(ns.dbPath);
+  const oc = await old.connect();
+  await oc.run(`CREATE TABLE dead_letters (id VARCHAR PRIMARY KEY, source_topic VARCHAR, "partition" INTEGER, "offset" BIGINT, "key" BLOB, "value" BLOB,
+    reason VARCHAR NOT NULL, error_code VARCHAR NOT NULL, processor VARCHAR NOT NULL, "at" TIMESTAMP NOT NULL)`);
+  await oc.run("INSERT INTO dead_letters VALUES ('dl-old', NULL, NULL, NULL, NULL, '\\x01\\x02'::BLOB, 'old', 'validation', 'collector', now()::TIMESTAMP)");
+  oc.closeSync();
+  old.closeSync();
+  // A refused 64 KiB body: the dead letter keeps a prefix, the whole length and its SHA-256.
+  const body = Buffer.alloc(64 * 1024, 7);
+  const big = deadLetter({ reason: 'body too large', errorCode: 'validation', processor: 'collector', value: body });
+  await producer.send([
+    { topic: ns.cfg.topics.dlq, key: null, value: big },
+    { topic: ns.cfg.topics.dlq, key: null, value: fx.deadLetterRecord(1) },
+  ]);
+  const sink = await startSink(ns);
+  await waitCount(sink, 'dead_letters', 3);
+  const rows = await sink.query('SELECT id, octet_length("value") AS stored, value_length, value_sha256, value_truncated FROM dead_letters ORDER BY id');
+  const byId = Object.fromEntries(rows.map((r) => [r.id as string, r]));
+  expect(byId[big.id]).toEqual({ id: big.id, stored: BigInt(DLQ_VALUE_PREFIX_BYTES), value_length: BigInt(body.length), value_sha256: createHash('sha256').update(body).digest('hex'), value_truncated: true });
+  expect(byId['dl-1']).toMatchObject({ stored: 3n, value_length: 3n, value_truncated: false });
+  expect(byId['dl-old']).toMatchObject({ stored: 2n, value_length: null, value_sha256: null, value_truncated: null });
 });
 
 test('a restarted sink resumes from sink_offsets: nothing lost, nothing re-read; a deleted DB rebuilds from the topics', async () => {

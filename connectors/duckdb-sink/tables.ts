@@ -305,17 +305,21 @@ export const DEAD_LETTERS = spec({
     { name: 'partition', type: 'INTEGER', doc: 'Source partition.' },
     { name: 'offset', type: 'BIGINT', doc: 'Source offset.' },
     { name: 'key', type: 'BLOB', doc: 'Original key bytes.' },
-    { name: 'value', type: 'BLOB', doc: 'Original value bytes.' },
+    { name: 'value', type: 'BLOB', doc: 'Original value bytes, or only their first bytes when `value_truncated` (dead-letter.v2 keeps a bounded prefix).' },
     { name: 'reason', type: 'VARCHAR', notNull: true, doc: 'Human-readable reason.' },
     { name: 'error_code', type: 'VARCHAR', notNull: true, doc: 'Stable code: decode, validation, archive-rejected, …' },
     { name: 'processor', type: 'VARCHAR', notNull: true, doc: 'Component that dead-lettered it.' },
     { name: 'at', type: 'TIMESTAMP', notNull: true, doc: 'When it was dead-lettered.' },
+    // dead-letter.v2 (issue 17): appended, so an older warehouse file gains them by ADD COLUMN IF NOT EXISTS (migrateSql); its old rows read NULL.
+    { name: 'value_length', type: 'BIGINT', doc: 'Length in bytes of the WHOLE original value (NULL: no value, or dead-lettered before dead-letter.v2).' },
+    { name: 'value_sha256', type: 'VARCHAR', doc: 'Hex SHA-256 of the whole original value, to match the row against its source (NULL: no value, or before v2).' },
+    { name: 'value_truncated', type: 'BOOLEAN', doc: '`value` holds only a prefix of the original (`value_length` bytes long). NULL for rows stored before this column existed.' },
   ],
   rows: (d: DeadLetter) => [deadLetterRow(d)],
 });
 
 export function deadLetterRow(d: DeadLetter): Cell[] {
-  return [d.id, d.sourceTopic, d.partition, d.offset, d.key, d.value, d.reason, d.errorCode, d.processor, d.at];
+  return [d.id, d.sourceTopic, d.partition, d.offset, d.key, d.value, d.reason, d.errorCode, d.processor, d.at, d.valueLength ?? null, d.valueSha256 ?? null, d.valueTruncated ?? false];
 }
 
 /** Written by the sink in the same transaction as the rows: the source of truth for offsets. */
