@@ -21,6 +21,12 @@
  * directions, the EWMA kind and the state machine). A vs_control rule on a shadow without a
  * control arm (switched off) never judges, so it cannot fire; absolute rules still do.
  *
+ * Bounded state (issue 17 item 4): rule tracks (rule × item × variant) and the per-item replay
+ * marks are LRU maps (`maxTracks`, `maxItems`); a track with an open incident is never evicted
+ * (it must be able to resolve), per-item command queues are dropped once they settle. Evictions
+ * are in `bounds` (health → Prometheus). Windows only exist for items and variants the profile
+ * has (the metrics processor refuses the rest), so the caps are a backstop.
+ *
  * Guarantee: at-least-once via the processor base — alert records are acknowledged before the
  * window offsets are committed. After a restart the open incidents and the last decided window
  * per item come back from penumbra.alerts (AlertLog), so a replayed window neither fires an open
@@ -47,6 +53,7 @@ import { alertMessage, emptyTrack, observe, stepRule, DEFAULT_STALE_WINDOWS, typ
 import type { RuleStore } from './rule-store.ts';
 import { incidentKey, type AlertLog } from './alert-log.ts';
 import type { Webhook } from './webhook.ts';
+import { LruMap } from '../bounded/lru.ts';
 
 export const ALERT_EVALUATOR = 'alert-evaluator';
 export const SRM_RULE_ID = 'srm';
@@ -58,6 +65,10 @@ export interface EvaluatorOptions {
   windowSize?: number;
   staleWindows?: number;
   srmMinExposures?: number;
+  /** Cap on rule × item × variant tracks (LRU; open incidents are kept). Default 50 000. */
+  maxTracks?: number;
+  /** Cap on items whose replay marks are remembered (LRU; an evicted item re-reads AlertLog). Default 10 000. */
+  maxItems?: number;
 }
 
 export interface EvaluatorDeps {
@@ -79,6 +90,8 @@ export interface EvaluatorDeps {
 export interface Evaluator {
   processor: RunningProcessor;
   stats: { groups: number; fired: number; resolved: number; actions: number; actionFailures: number };
+  /** What the caps evicted so far, plus current sizes. */
+  bounds(): { tracks: number; tracksEvicted: number; tracksOverCap: number; items: number; itemsEvicted: number; queues: number };
   /** Resolves when the queued profile commands have settled (tests). */
   settled(): Promise<void>;
   stop(): Promise<void>;
@@ -109,7 +122,7 @@ export async function startEvaluator(deps: EvaluatorDeps, opts: EvaluatorOptions
   const windowSize = opts.windowSize ?? 10_000;
   const staleWindows = opts.staleWindows ?? DEFAULT_STALE_WINDOWS;
   const stats = { groups: 0, fired: 0, resolved: 0, actions: 0, actionFailures: 0 };
-  const tracks = new Map<string, RuleTrack>();
+  const tracks = new LruMap<string, RuleTrack>(opts.maxTracks ?? 50_000, { canEvict: (_k, t) => t.incidentId === null });
   /** Open incidents at start (from the alerts topic), by rule × item × variant. */
   const seeded = new Map<string, Alert>(deps.alerts.openIncidents().map((a) => [incidentKey(a.ruleId, a.itemId, a.variant), a]));
   /** Open SRM incident per item (one SRM check per item). */
@@ -120,8 +133,10 @@ export async function startEvaluator(deps: EvaluatorDeps, opts: EvaluatorOptions
       seeded.delete(k);
     }
   }
-  const floor = new Map<string, number>();
-  const lastStart = new Map<string, number>();
+  const maxItems = opts.maxItems ?? 10_000;
+  // An evicted floor is re-read from AlertLog; an evicted lastStart falls back to that floor.
+  const floor = new LruMap<string, number>(maxItems);
+  const lastStart = new LruMap<string, number>(maxItems);
   const queues = new Map<string, Promise<void>>();
   const inFlight = new Set<string>();
 
@@ -157,6 +172,10 @@ export async function startEvaluator(deps: EvaluatorDeps, opts: EvaluatorOptions
       }
     });
     queues.set(itemId, next);
+    // Per item, but only while commands are pending: a settled chain is dropped.
+    void next.then(() => {
+      if (queues.get(itemId) === next) queues.delete(itemId);
+    });
   };
 
   function evaluate(g: Group, now: number): { out: Alert[]; actions: (() => void)[] } {
@@ -283,7 +302,7 @@ export async function startEvaluator(deps: EvaluatorDeps, opts: EvaluatorOptions
         try {
           if (alerts.length > 0) await deps.producer.send(alerts.map((a) => ({ topic: deps.topics.alerts, key: a.itemId, value: a })));
         } catch (err) {
-          const restore = <K, V>(m: Map<K, V>, from: Map<K, V>) => {
+          const restore = <K, V>(m: Map<K, V> | LruMap<K, V>, from: Map<K, V>) => {
             m.clear();
             for (const [k, v] of from) m.set(k, v);
           };
@@ -307,6 +326,7 @@ export async function startEvaluator(deps: EvaluatorDeps, opts: EvaluatorOptions
   return {
     processor,
     stats,
+    bounds: () => ({ tracks: tracks.size, tracksEvicted: tracks.evictions, tracksOverCap: tracks.overCap, items: lastStart.size, itemsEvicted: lastStart.evictions, queues: queues.size }),
     async settled() {
       await Promise.all([...queues.values()]);
     },

@@ -69,7 +69,7 @@ export async function startAlerts(ctx: FeatureContext, deps: { assignments: Assi
     const router = createAlertsRouter({ rules, alerts: log, producer: ctx.producer, topics: cfg.topics, tokens: ctx.tokens, openapi: ctx.openapi });
     return {
       router, rules, log, evaluator, webhook,
-      health: () => ({ rules: rules.all().length, recentAlerts: log.size, openIncidents: log.openIncidents().length, evaluator: evaluator ? { ...evaluator.stats, ...evaluator.processor.stats } : null, webhook: webhook?.stats ?? null }),
+      health: () => ({ rules: rules.all().length, recentAlerts: log.size, openIncidents: log.openIncidents().length, evaluator: evaluator ? { ...evaluator.stats, ...evaluator.processor.stats, bounds: evaluator.bounds() } : null, webhook: webhook?.stats ?? null }),
       async stop() {
         for (const s of stops.reverse()) await s().catch(() => {});
       },

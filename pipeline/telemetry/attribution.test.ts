@@ -1,6 +1,6 @@
 import type { ShadowProfile } from '../domain/types.ts';
 import { claimsFor, signAssignment, type KeyRing } from '../assignment-token/token.ts';
-import { attributeBatch } from './attribution.ts';
+import { attributeBatch, profileMismatch } from './attribution.ts';
 import { validateBatch } from './batch.ts';
 
 const ring: KeyRing = [{ kid: 'k1', secret: Buffer.alloc(32, 9) }];
@@ -52,6 +52,24 @@ describe('attributeBatch', () => {
     expect(attr(batch('gone', token('gone'))).unverifiedReason).toBe('unknown_variant');
     // A shadow whose control is off has no control cohort to hear from.
     expect(attr(batch('control', token('control', 'no-baseline'), 'no-baseline')).unverifiedReason).toBe('unknown_variant');
+  });
+
+  it('flags a profile version the profile never had (issue 17 item 2): above the current one, or not a safe integer', () => {
+    const withPv = (pv: number) => ({ ...batch('checkout-v2', token('checkout-v2')), profileVersion: pv });
+    expect(attr(withPv(9e15)).unverifiedReason).toBe('unknown_profile_version');
+    expect(attr(withPv(8)).unverifiedReason).toBe('unknown_profile_version'); // profile is at 7
+    expect(attr(withPv(1.5)).unverifiedReason).toBe('unknown_profile_version');
+    expect(attr(withPv(7))).toEqual({ verified: true, unverifiedReason: null, controlOf: null });
+    expect(attr(withPv(0)).verified).toBe(true); // older versions are real sessions; the aggregates ignore them
+  });
+
+  it('profileMismatch is the same check without a token (what the metrics processor applies)', () => {
+    expect(profileMismatch(profile, { variant: 'checkout-v2', profileVersion: 7 })).toBeNull();
+    expect(profileMismatch(profile, { variant: 'control', controlOf: 'checkout-v2', profileVersion: 3 })).toBeNull();
+    expect(profileMismatch(undefined, { variant: 'original', profileVersion: 1 })).toBe('unknown_item');
+    expect(profileMismatch(profile, { variant: 'nope', profileVersion: 1 })).toBe('unknown_variant');
+    expect(profileMismatch(profile, { variant: 'original', profileVersion: 9e15 })).toBe('unknown_profile_version');
+    expect(profileMismatch(profile, { variant: 'original', profileVersion: -1 })).toBe('unknown_profile_version');
   });
 
   it('is stamped on every event of the batch, which is stored either way', () => {

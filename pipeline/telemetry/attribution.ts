@@ -10,9 +10,13 @@
  * Order of checks (the first failure is the reason):
  *   1. the token: missing, malformed, unknown_key, bad_signature, expired, or mismatch when a
  *      claim disagrees with the batch's item, user, variant or controlOf (token.ts);
- *   2. the current profile: `unknown_item` when the item has no profile here, `unknown_variant`
- *      when the variant is neither `original`, a current shadow, nor `control` of a current
- *      shadow whose control cohort is on (issue 17 item 2 uses the same reason strings).
+ *   2. the current profile (`profileMismatch`, shared with the metrics processor): `unknown_item`
+ *      when the item has no profile here, `unknown_variant` when the variant is neither
+ *      `original`, a current shadow, nor `control` of a current shadow whose control cohort is
+ *      on, `unknown_profile_version` when the batch claims a profile version this profile never
+ *      had (above the current one, or not a safe non-negative integer: issue 17 item 2 — one
+ *      event with profileVersion 9e15 used to restart a cumulative aggregate and freeze the live
+ *      comparison).
  *
  * Profile version (decided): the token's profile version is NOT required to equal the batch's.
  * The page of a shadow built for profile version N legitimately keeps running — and keeps its
@@ -20,8 +24,11 @@
  * page's artifact version can be newer than a lagging resolver's. Requiring equality would turn
  * legitimate sessions unverified at every config change. It buys no protection either: forging
  * needs a token whose HMAC verifies for that user, item and variant, and the profile version adds
- * nothing to that. Bounds on the profile version (how old a session may be to count) belong to the
- * statistics, which know the ramp history.
+ * nothing to that. What IS checked is that the claimed version exists: 0 ≤ profileVersion ≤ the
+ * current one. An older one is legitimate (a page still running from before a ramp step) and the
+ * cumulative aggregates simply ignore it; a newer one than the profile ever had can only be
+ * forged (or a profile the collector has not read yet — a few ms after a change; those events are
+ * stored unverified, not lost). How old a session may be to count belongs to the statistics.
  *
  * Cost: one HMAC-SHA256 and two small JSON parses per batch; nothing is cached per user.
  */
@@ -29,7 +36,8 @@ import type { ShadowProfile } from '../domain/types.ts';
 import { CONTROL, ORIGINAL } from '../domain/types.ts';
 import { verifyAssignment, type KeyRing, type VerifyFailure } from '../assignment-token/token.ts';
 
-export type UnverifiedReason = VerifyFailure | 'unknown_item' | 'unknown_variant';
+export type ProfileMismatch = 'unknown_item' | 'unknown_variant' | 'unknown_profile_version';
+export type UnverifiedReason = VerifyFailure | ProfileMismatch;
 
 export interface Attribution {
   verified: boolean;
@@ -45,6 +53,29 @@ export interface BatchIdentity {
   /** Claimed for variant control: the shadow whose control cohort the session is in. */
   controlOf?: string | null;
   token?: unknown;
+  /** The batch's profile version (absent: not checked — tools and tests that predate the check). */
+  profileVersion?: number;
+}
+
+/**
+ * What the item's current profile does not have: the item, the variant (or the control cohort it
+ * claims), or the profile version. null = known. Pure; the collector stamps the reason on the
+ * batch (stored unverified) and the metrics processor refuses such events before they create any
+ * state (defence in depth: events can reach telemetry.raw without the collector).
+ */
+export function profileMismatch(profile: ShadowProfile | undefined, e: { variant: string; controlOf?: string | null; profileVersion?: number }): ProfileMismatch | null {
+  if (profile === undefined) return 'unknown_item';
+  if (e.variant !== ORIGINAL) {
+    const controlOf = e.variant === CONTROL && typeof e.controlOf === 'string' ? e.controlOf : null;
+    const known = e.variant === CONTROL
+      ? profile.shadows.some((s) => s.name === controlOf && s.control !== false)
+      : profile.shadows.some((s) => s.name === e.variant);
+    if (!known) return 'unknown_variant';
+  }
+  if (e.profileVersion !== undefined && !(Number.isSafeInteger(e.profileVersion) && e.profileVersion >= 0 && e.profileVersion <= profile.profileVersion)) {
+    return 'unknown_profile_version';
+  }
+  return null;
 }
 
 export function attributeBatch(b: BatchIdentity, ring: KeyRing, nowMs: number, profile: ShadowProfile | undefined): Attribution {
@@ -56,12 +87,7 @@ export function attributeBatch(b: BatchIdentity, ring: KeyRing, nowMs: number, p
     controlOf: b.controlOf ?? null,
   });
   if (!v.ok) return unverified(v.reason);
-  if (profile === undefined) return unverified('unknown_item');
-  if (b.variant !== ORIGINAL) {
-    const known = b.variant === CONTROL
-      ? profile.shadows.some((s) => s.name === controlOf && s.control !== false)
-      : profile.shadows.some((s) => s.name === b.variant);
-    if (!known) return unverified('unknown_variant');
-  }
+  const mismatch = profileMismatch(profile, { variant: b.variant, controlOf, profileVersion: b.profileVersion });
+  if (mismatch) return unverified(mismatch);
   return { verified: true, unverifiedReason: null, controlOf };
 }

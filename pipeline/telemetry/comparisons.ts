@@ -34,8 +34,9 @@
  * reads after a start (its uncommitted tail), not from the whole profile version; the warehouse
  * has every event for a full recomputation.
  */
-import { addToCumulative, armOf, cumulativeTotals, emptyCumulative, type CumulativeAggregate, type VariantTotals } from '../windows/cumulative.ts';
+import { addToCumulative, armOf, cumulativeTotals, emptyCumulative, overSessionCap, type CumulativeAggregate, type VariantTotals } from '../windows/cumulative.ts';
 import { countsInComparisons } from '../windows/classify.ts';
+import { LruMap } from '../bounded/lru.ts';
 import type { TelemetryEvent } from '../windows/types.ts';
 import { compareVariants, type Comparison, type MeanComparison, type RateComparison } from '../stats/compare.ts';
 import { srmChiSquare } from '../stats/hypothesis.ts';
@@ -177,14 +178,49 @@ export function noBaselineView(itemId: string, shadow: string, reason: NoBaselin
 const SEP = '\u0000';
 const keyOf = (itemId: string, variant: string, controlOf: string | null = null) => `${itemId}${SEP}${variant}${SEP}${controlOf ?? ''}`;
 
+/**
+ * Bounded (issue 17 item 4): at most `maxArms` aggregates, the least recently updated evicted
+ * first (a shadow arm leaves `shadowsByItem` and its latest comparison goes with it), and at most
+ * `maxSessionsPerArm` sessions per aggregate (events of further sessions are left out). Both are
+ * counted in `bounds` (processor health → Prometheus).
+ */
 export class ComparisonStore {
-  private readonly aggs = new Map<string, CumulativeAggregate>();
+  private readonly aggs: LruMap<string, CumulativeAggregate>;
   /** item → shadows seen (variants other than original and control). */
   private readonly shadowsByItem = new Map<string, Set<string>>();
   private readonly latest = new Map<string, Map<string, ComparisonView>>();
+  private sessionsRefused = 0;
+  readonly maxArms: number;
+  readonly maxSessionsPerArm: number;
 
-  /** `sequential`: α and tuning N* of the live verdicts (pipeline/stats/sequential.ts). */
-  constructor(readonly sequential: SequentialOptions = {}) {}
+  /**
+   * `sequential`: α and tuning N* of the live verdicts (pipeline/stats/sequential.ts); `limits`:
+   * the caps (defaults 10 000 arms, 200 000 sessions per arm).
+   */
+  constructor(
+    readonly sequential: SequentialOptions = {},
+    limits: { maxArms?: number; maxSessionsPerArm?: number } = {},
+  ) {
+    this.maxArms = limits.maxArms ?? 10_000;
+    this.maxSessionsPerArm = limits.maxSessionsPerArm ?? 200_000;
+    this.aggs = new LruMap(this.maxArms, { onEvict: (_k, a) => this.forget(a.itemId, a.variant) });
+  }
+
+  /** Evictions and refusals so far, plus the current number of aggregates and items with shadows. */
+  get bounds(): { arms: number; items: number; armsEvicted: number; sessionsRefused: number } {
+    return { arms: this.aggs.size, items: this.shadowsByItem.size, armsEvicted: this.aggs.evictions, sessionsRefused: this.sessionsRefused };
+  }
+
+  /** An evicted shadow arm leaves the item's shadow list and its latest comparison goes with it. */
+  private forget(itemId: string, variant: string): void {
+    if (variant === ORIGINAL || variant === CONTROL) return;
+    const vs = this.shadowsByItem.get(itemId);
+    vs?.delete(variant);
+    if (vs && vs.size === 0) this.shadowsByItem.delete(itemId);
+    const m = this.latest.get(itemId);
+    m?.delete(variant);
+    if (m && m.size === 0) this.latest.delete(itemId);
+  }
 
   /** Folds one de-duplicated event into its arm's aggregate; unverified events are ignored. */
   add(e: TelemetryEvent): void {
@@ -200,11 +236,15 @@ export class ComparisonStore {
         vs.add(arm.variant);
       }
     }
+    if (overSessionCap(agg, e, this.maxSessionsPerArm)) {
+      this.sessionsRefused++;
+      return;
+    }
     addToCumulative(agg, e);
   }
 
   aggregate(itemId: string, variant: string, controlOf: string | null = null): CumulativeAggregate | undefined {
-    return this.aggs.get(keyOf(itemId, variant, variant === CONTROL ? controlOf : null));
+    return this.aggs.peek(keyOf(itemId, variant, variant === CONTROL ? controlOf : null));
   }
 
   /**
@@ -217,8 +257,9 @@ export class ComparisonStore {
     const names = [...new Set([...configured.keys(), ...(this.shadowsByItem.get(itemId) ?? [])])].filter((v) => v !== ORIGINAL && v !== CONTROL).sort();
     const out: { variant: string; comparison: ComparisonView }[] = [];
     for (const v of names) {
-      const shadowAgg = this.aggs.get(keyOf(itemId, v));
-      const controlAgg = this.aggs.get(keyOf(itemId, CONTROL, v));
+      // peek: reading does not count as activity for the LRU (updates do).
+      const shadowAgg = this.aggs.peek(keyOf(itemId, v));
+      const controlAgg = this.aggs.peek(keyOf(itemId, CONTROL, v));
       const spec = configured.get(v);
       const shadowTotals = shadowAgg && cumulativeTotals(shadowAgg);
       let view: ComparisonView;

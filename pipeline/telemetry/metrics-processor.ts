@@ -18,8 +18,18 @@
  * is only counted per item × variant × reason (UnverifiedCounts: metrics API, Prometheus) — it
  * does not even move the watermark — and stays in telemetry.raw and the warehouse.
  *
+ * Profile check (issue 17 item 2): an event whose variant (control cohort) or profile version the
+ * item's current profile does not have (`profileMismatch`, the collector's check) is refused here
+ * before it creates any state — no window, no aggregate, no assignment join — and counted in
+ * `stats.profileRefused` by reason. The collector already stores such events unverified (and
+ * those of items without a profile: `unknown_item`); this also covers records that reached
+ * telemetry.raw another way.
+ *
  * Time: `WindowAggregator` (pipeline/windows) with a watermark trailing the newest event time by
- * `allowedLatenessMs` (5 s). A 1 s timer also advances it by wall clock, so windows close on a
+ * `allowedLatenessMs` (5 s) — never past the receive time: each event's `receivedAt` is capped
+ * at this process's clock and the aggregator moves the watermark by min(ts, receivedAt), so a
+ * future-dated event (ts up to now + 5 min passes the collector) cannot blind the pipeline
+ * (issue 17 item 1). A 1 s timer also advances it by wall clock, so windows close on a
  * quiet stream — but only while the consumer is caught up (or has received nothing for 2 ticks):
  * during a catch-up the wall clock would run ahead of the backlog and turn it late.
  *
@@ -57,6 +67,7 @@ import { WINDOW_SIZES, type MetricWindow as AggregatedWindow, type TelemetryEven
 import { openWindowRecord, toMetricWindowRecord, type MetricWindowRecord } from './metric-record.ts';
 import { PartitionProgress, contributionEnd, decodeCommitMeta, encodeCommitMeta, lastWindowEnd, type ReplayMark } from './offsets.ts';
 import type { AssignmentIndex } from './assignment-index.ts';
+import { profileMismatch, type ProfileMismatch } from './attribution.ts';
 import { srmCheck, DEFAULT_SRM_MIN_EXPOSURES, type ComparisonStore } from './comparisons.ts';
 import { countsInComparisons } from '../windows/classify.ts';
 import type { UnverifiedCounts } from './unverified.ts';
@@ -110,6 +121,8 @@ export interface MetricsProcessorStats {
   sendFailures: number;
   /** When the consumer first joined its group (epoch ms). */
   joinedAt: number | null;
+  /** Events refused before any state because the item's profile does not have their item, variant or profile version. */
+  profileRefused: Record<ProfileMismatch, number>;
 }
 
 export interface MetricsProcessor {
@@ -138,7 +151,7 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
   const sizes = [...(opts.windowSizes ?? WINDOW_SIZES)].sort((a, b) => a - b);
   const tickMs = opts.tickMs ?? 1000;
   const smallest = sizes[0];
-  const stats: MetricsProcessorStats = { events: 0, duplicates: 0, unverified: 0, replaySkipped: 0, windows: 0, provisional: 0, comparisons: 0, deadLettered: 0, commits: 0, batches: 0, lateBySize: Object.fromEntries(sizes.map((s) => [String(s), 0])), sendFailures: 0, joinedAt: null };
+  const stats: MetricsProcessorStats = { events: 0, duplicates: 0, unverified: 0, replaySkipped: 0, windows: 0, provisional: 0, comparisons: 0, deadLettered: 0, commits: 0, batches: 0, lateBySize: Object.fromEntries(sizes.map((s) => [String(s), 0])), sendFailures: 0, joinedAt: null, profileRefused: { unknown_item: 0, unknown_variant: 0, unknown_profile_version: 0 } };
   const aggregator = new WindowAggregator({
     windowSizes: sizes,
     allowedLatenessMs: opts.allowedLatenessMs ?? 5000,
@@ -343,6 +356,20 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
         prog.track(offset, -Infinity);
         continue;
       }
+      // A variant or profile version the item's profile does not have: no state at all (bounded
+      // memory, no reset). Items without a profile are the collector's `unknown_item`: stored
+      // unverified, never aggregated; checked here only when a profile exists, so tools and tests
+      // that feed an unprofiled item straight to the topic keep their windows.
+      const itemProfile = deps.profileStore.get(e.itemId);
+      const mismatch = itemProfile ? profileMismatch(itemProfile, e) : null;
+      if (mismatch) {
+        stats.profileRefused[mismatch]++;
+        prog.track(offset, -Infinity);
+        continue;
+      }
+      // The watermark never passes the receive time, nor this clock (issue 17 item 1).
+      const clock = Date.now();
+      e.receivedAt = typeof e.receivedAt === 'number' && e.receivedAt <= clock ? e.receivedAt : clock;
       if (prog.alreadyEmitted(offset, lastWindowEnd(e.ts, sizes))) {
         stats.replaySkipped++;
         deps.comparisons.add(e); // the cumulative of this process never saw it
@@ -438,6 +465,7 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
       watermark: Number.isFinite(aggregator.watermark) ? aggregator.watermark : null,
       watermarkLagMs: Number.isFinite(aggregator.watermark) ? Date.now() - aggregator.watermark : null,
       openWindows: aggregator.openWindows,
+      bounds: { ...aggregator.bounds, comparisons: deps.comparisons.bounds },
       pendingWindows: pendingWindows.length,
       partitions: [...progress.keys()].sort((a, b) => a - b),
       variantJoin: { ...deps.assignments.totals },

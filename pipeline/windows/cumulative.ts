@@ -251,3 +251,13 @@ export function cumulativeFromJSON(j: CumulativeJson): CumulativeAggregate {
     sessions: new Map(j.sessions.map(([id, f]) => [id, { error: f.error, points: [...f.points] }])),
   };
 }
+
+/**
+ * True when folding `e` into `agg` would add one more session to an aggregate that already holds
+ * `maxSessions` of its profile version (issue 17 item 4: memory is O(sessions), so a flood of
+ * fresh session ids must hit a cap). The caller then leaves the event out and counts it; sessions
+ * already held keep counting, so the aggregate stays exact over the sessions it holds.
+ */
+export function overSessionCap(agg: CumulativeAggregate, e: Pick<TelemetryEvent, 'sessionId' | 'profileVersion'>, maxSessions: number): boolean {
+  return e.profileVersion === agg.profileVersion && agg.sessions.size >= maxSessions && !agg.sessions.has(e.sessionId);
+}

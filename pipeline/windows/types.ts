@@ -15,6 +15,12 @@ export interface TelemetryEvent extends Omit<TelemetryEventRecord, 'value' | 'se
   controlOf?: string | null;
   verified?: boolean;
   unverifiedReason?: string | null;
+  /**
+   * When the collector received it (epoch ms; the Avro field). Bounds how far this event can move
+   * the watermark: min(ts, receivedAt) — a future-dated ts must not blind the pipeline (issue 17
+   * item 1). Absent (tests, tools): ts alone.
+   */
+  receivedAt?: number | null;
 }
 
 export type WindowSize = 10_000 | 60_000;

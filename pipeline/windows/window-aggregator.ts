@@ -5,8 +5,13 @@
  *
  * Guarantees (details and formulas in pipeline/windows/README.md):
  * - Windows are [start, start + size) with start a multiple of size (epoch-aligned).
- * - watermark = max(max event ts seen, last advanceWatermark(now)) − allowedLatenessMs, monotone.
- *   A window closes — is returned once and its state dropped — when watermark ≥ windowEnd.
+ * - watermark = max(max over events of min(ts, receivedAt), last advanceWatermark(now)) −
+ *   allowedLatenessMs, monotone. A window closes — is returned once and its state dropped — when
+ *   watermark ≥ windowEnd. An event never moves the watermark past its receive time, so one
+ *   future-dated event cannot turn everyone else's events late (issue 17 item 1).
+ * - Bounded state (issue 17 item 4): cumulative aggregates and pending late counts are LRU maps
+ *   (caps `maxArms`), sessions per aggregate are capped (`maxSessionsPerArm`), open windows
+ *   (`maxOpenWindows`) and remembered ids (`maxDedupIds`) too; every drop is counted in `bounds`.
  * - An event whose window (per size) is already closed is LATE for that size: it is counted in
  *   `late` of the next emitted window of the same item × variant × size and handed to `onLate`
  *   once (so the sink can still store it). It still counts in the cumulative aggregate.
@@ -25,7 +30,8 @@
  */
 import { ConfigError, ValidationError } from '../errors.ts';
 import { countsInComparisons } from './classify.ts';
-import { addToCumulative, armOf, cloneCumulative, cumulativeFromJSON, cumulativeToJSON, emptyCumulative, type CumulativeAggregate, type CumulativeJson } from './cumulative.ts';
+import { LruMap } from '../bounded/lru.ts';
+import { addToCumulative, armOf, overSessionCap, cloneCumulative, cumulativeFromJSON, cumulativeToJSON, emptyCumulative, type CumulativeAggregate, type CumulativeJson } from './cumulative.ts';
 import { WINDOW_SIZES, type MetricWindow, type TelemetryEvent, type WindowSize } from './types.ts';
 import { WindowState, type WindowStateJson } from './window-state.ts';
 
@@ -38,6 +44,28 @@ export interface WindowAggregatorOptions {
   dedupRetentionMs?: number;
   /** Called once per late event with the window sizes it was late for. */
   onLate?: (event: TelemetryEvent, lateForSizes: WindowSize[]) => void;
+  /** Cap on cumulative aggregates (item × variant arms), LRU-evicted. Default 10 000. */
+  maxArms?: number;
+  /** Cap on sessions held by one cumulative aggregate; events of further sessions are left out. Default 200 000. */
+  maxSessionsPerArm?: number;
+  /** Cap on open windows; an event whose window cannot open is left out of it. Default 200 000. */
+  maxOpenWindows?: number;
+  /** Cap on ids remembered for de-duplication; the oldest time bucket is forgotten first. Default 1 000 000. */
+  maxDedupIds?: number;
+}
+
+/** What the caps dropped so far (processor health → Prometheus `penumbra_health_stat`). */
+export interface AggregatorBounds {
+  /** Cumulative aggregates evicted (least recently updated arm first). */
+  armsEvicted: number;
+  /** Pending late counts evicted with their arm (those late events are not reported). */
+  lateCountsEvicted: number;
+  /** Events left out of a cumulative aggregate because it held maxSessionsPerArm sessions. */
+  sessionsRefused: number;
+  /** Event × window size contributions left out because maxOpenWindows windows were open. */
+  windowsRefused: number;
+  /** Ids forgotten early to stay within maxDedupIds (a re-delivery of one would count twice). */
+  dedupIdsEvicted: number;
 }
 
 export interface AggregatorSnapshot {
@@ -74,6 +102,12 @@ export class WindowAggregator {
   readonly dedupRetentionMs: number;
   private readonly onLate?: WindowAggregatorOptions['onLate'];
 
+  readonly maxArms: number;
+  readonly maxSessionsPerArm: number;
+  readonly maxOpenWindows: number;
+  readonly maxDedupIds: number;
+  private readonly bound: AggregatorBounds = { armsEvicted: 0, lateCountsEvicted: 0, sessionsRefused: 0, windowsRefused: 0, dedupIdsEvicted: 0 };
+
   private wm = -Infinity;
   private dupCount = 0;
   private unverifiedCount = 0;
@@ -82,14 +116,20 @@ export class WindowAggregator {
   /** windowEnd → keys of open windows ending there: closing touches only due windows. */
   private readonly byEnd = new Map<number, Set<string>>();
   /** (item, variant, size) → late events not yet reported. */
-  private readonly lateCounts = new Map<string, { itemId: string; variant: string; size: WindowSize; n: number }>();
+  private readonly lateCounts: LruMap<string, { itemId: string; variant: string; size: WindowSize; n: number }>;
   /** id → ts, plus a bucket index (by smallest window) so expiry never scans every id. */
   private readonly seen = new Map<string, number>();
   private readonly seenBuckets = new Map<number, string[]>();
-  /** (item, variant, controlOf) → cumulative aggregate of its newest profile version. */
-  private readonly cumulative = new Map<string, CumulativeAggregate>();
+  /** (item, variant, controlOf) → cumulative aggregate of its newest profile version (LRU, maxArms). */
+  private readonly cumulative: LruMap<string, CumulativeAggregate>;
 
   constructor(options: WindowAggregatorOptions = {}) {
+    this.maxArms = options.maxArms ?? 10_000;
+    this.maxSessionsPerArm = options.maxSessionsPerArm ?? 200_000;
+    this.maxOpenWindows = options.maxOpenWindows ?? 200_000;
+    this.maxDedupIds = options.maxDedupIds ?? 1_000_000;
+    this.cumulative = new LruMap(this.maxArms, { onEvict: () => this.bound.armsEvicted++ });
+    this.lateCounts = new LruMap(this.maxArms * Math.max(1, options.windowSizes?.length ?? WINDOW_SIZES.length), { onEvict: () => this.bound.lateCountsEvicted++ });
     this.windowSizes = [...(options.windowSizes ?? WINDOW_SIZES)].sort((a, b) => a - b);
     this.allowedLatenessMs = options.allowedLatenessMs ?? 5000;
     this.dedupRetentionMs = options.dedupRetentionMs ?? 2 * Math.max(...this.windowSizes);
@@ -115,6 +155,11 @@ export class WindowAggregator {
   /** Unverified events ignored so far (they are counted per reason by the processor). */
   get unverified(): number {
     return this.unverifiedCount;
+  }
+
+  /** What the caps dropped so far (counters), plus current sizes. */
+  get bounds(): AggregatorBounds & { arms: number; dedupIds: number } {
+    return { ...this.bound, arms: this.cumulative.size, dedupIds: this.seen.size };
   }
 
   /** Number of open windows (for memory monitoring). */
@@ -152,6 +197,10 @@ export class WindowAggregator {
       const k = keyOf(e.itemId, e.variant, size, start);
       let w = this.open.get(k);
       if (!w) {
+        if (this.open.size >= this.maxOpenWindows) {
+          this.bound.windowsRefused++;
+          continue;
+        }
         w = new WindowState(e.itemId, e.variant, size, start);
         this.open.set(k, w);
         let keys = this.byEnd.get(end);
@@ -161,7 +210,9 @@ export class WindowAggregator {
       w.add(e);
     }
     if (lateFor.length > 0) this.onLate?.(e, lateFor);
-    return this.advanceTo(e.ts - this.allowedLatenessMs);
+    // Never past the receive time: min(ts, receivedAt) (the processor also caps receivedAt at its clock).
+    const clock = typeof e.receivedAt === 'number' && Number.isFinite(e.receivedAt) ? Math.min(e.ts, e.receivedAt) : e.ts;
+    return this.advanceTo(clock - this.allowedLatenessMs);
   }
 
   /** Adds events in order; returns every window closed meanwhile, in emission order. */
@@ -250,6 +301,10 @@ export class WindowAggregator {
     const k = keyOf(e.itemId, arm.variant, arm.controlOf ?? '');
     let agg = this.cumulative.get(k);
     if (!agg) this.cumulative.set(k, (agg = emptyCumulative(e.itemId, arm.variant, e.profileVersion, arm.controlOf)));
+    if (overSessionCap(agg, e, this.maxSessionsPerArm)) {
+      this.bound.sessionsRefused++;
+      return;
+    }
     addToCumulative(agg, e);
   }
 
@@ -260,6 +315,16 @@ export class WindowAggregator {
     const ids = this.seenBuckets.get(bucket);
     if (ids) ids.push(id);
     else this.seenBuckets.set(bucket, [id]);
+    if (this.seen.size > this.maxDedupIds) this.forgetOldestIds();
+  }
+
+  /** Over maxDedupIds: forget whole buckets, oldest event time first (never the one just added). */
+  private forgetOldestIds(): void {
+    while (this.seen.size > this.maxDedupIds && this.seenBuckets.size > 1) {
+      const oldest = Math.min(...this.seenBuckets.keys());
+      for (const id of this.seenBuckets.get(oldest)!) if (this.seen.delete(id)) this.bound.dedupIdsEvicted++;
+      this.seenBuckets.delete(oldest);
+    }
   }
 
   private advanceTo(w: number): MetricWindow[] {
