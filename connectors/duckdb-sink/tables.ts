@@ -190,8 +190,8 @@ export const TELEMETRY_EVENTS = spec({
     { name: 'sent_at', type: 'TIMESTAMP', notNull: true, doc: 'Device clock when the batch was sent.' },
     { name: 'received_at', type: 'TIMESTAMP', notNull: true, doc: 'Collector clock when the batch arrived.' },
     { name: 'control_of', type: 'VARCHAR', doc: "For variant 'control': the shadow whose control cohort the session belongs to; NULL otherwise (telemetry-event v2)." },
-    { name: 'verified', type: 'BOOLEAN', doc: 'True when the batch carried a valid assignment token consistent with its item, user, variant and controlOf, for an item and variant the profile knows (the profile version is not compared: pipeline/telemetry/attribution.ts); unverified events never enter comparisons, alerts or guardrails. NULL for rows stored before telemetry-event v2.' },
-    { name: 'unverified_reason', type: 'VARCHAR', doc: 'Why the event is unverified: missing, malformed, unknown_key, bad_signature, expired, mismatch, unknown_item, unknown_variant; NULL when verified.' },
+    { name: 'verified', type: 'BOOLEAN', doc: 'True when the batch carried a valid assignment token consistent with its item, user, variant and controlOf, for an item, variant and profile version the profile knows (the version may be older than the current one, never newer: pipeline/telemetry/attribution.ts); unverified events never enter comparisons, alerts or guardrails. NULL for rows stored before telemetry-event v2.' },
+    { name: 'unverified_reason', type: 'VARCHAR', doc: 'Why the event is unverified: missing, malformed, unknown_key, bad_signature, expired, mismatch, unknown_item, unknown_variant, unknown_profile_version; NULL when verified.' },
   ],
   rows: (e) => [[
     e.id, e.itemId, e.version, e.variant, e.profileVersion, e.sessionId, e.userId, e.type, e.name, e.ts, e.value,
