@@ -207,7 +207,9 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
         caughtUp.set(p, false);
       }
       for (const p of [...caughtUp.keys()]) if (!parts.includes(p)) caughtUp.delete(p);
-      // Never re-open a window the previous owner emitted (see offsets.ts).
+      // Never re-open a window the previous owner emitted (see offsets.ts). A mark ahead of this
+      // clock can only come from a future-dated event before issue 17's clamp: not trusted past now.
+      maxWm = Math.min(maxWm, Date.now() - aggregator.allowedLatenessMs);
       if (maxWm > aggregator.watermark) await emit(aggregator.advanceWatermark(maxWm + aggregator.allowedLatenessMs), []);
     });
     resolveReady();
