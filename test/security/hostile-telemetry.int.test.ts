@@ -144,8 +144,10 @@ test('item 1: an event dated now + 299 s does not blind the pipeline: a genuine 
 
   // A genuine regression: 60 % of the shadow's sessions see an error.
   let i = 0;
+  let genuine = 0;
   const sender = setInterval(() => {
-    void post(session(i++ % 5 < 3)).catch(() => undefined);
+    const events = session(i++ % 5 < 3);
+    void post(events).then(() => (genuine += events.length), () => undefined);
   }, 150);
   try {
     const fired = await waitFor('the alert fires', async () => {
@@ -163,8 +165,10 @@ test('item 1: an event dated now + 299 s does not blind the pipeline: a genuine 
   } finally {
     clearInterval(sender);
   }
-  // None of the genuine events arrived after its window closed.
-  expect(proc.stats.lateBySize['10000']).toBe(lateBefore);
+  // Genuine events are on time: with the watermark 5 minutes ahead every one of them was late. (A
+  // few may still be, on a loaded machine, when processing lags more than the 1 s lateness.)
+  expect(genuine).toBeGreaterThan(20);
+  expect(proc.stats.lateBySize['10000'] - lateBefore).toBeLessThan(genuine / 10);
   expect(proc.aggregator.watermark).toBeLessThanOrEqual(Date.now());
 }, 90_000);
 
