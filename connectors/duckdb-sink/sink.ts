@@ -54,6 +54,8 @@ import {
 } from './tables.ts';
 import { createParquetExporter, type ExportMirror, type SnapshotMeta } from './export.ts';
 import { hashId, RecentIds } from './recent-ids.ts';
+import { ColumnBatch, compileColumnDecoder, type ColumnDecoder } from './columnar.ts';
+import { ChunkAppender, selfTest as chunkSelfTest } from './chunk-append.ts';
 
 export type { SnapshotMeta } from './export.ts';
 
@@ -200,6 +202,12 @@ interface Stage {
    */
   direct: DuckDBAppender | null;
   directWriters: CellWriter[];
+  /**
+   * Columnar path of the direct Appender (tables with `fields`, once chunk-append.ts's self-test
+   * passed): records decoded straight into `batch`, handed over by data chunk.
+   */
+  batch: ColumnBatch | null;
+  chunk: ChunkAppender | null;
   staged: number;
 }
 
@@ -307,6 +315,12 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
       if (actual.join('\u0000') === [...t.columns.map((c) => c.name), SINK_TX].join('\u0000')) directOk.add(t.name);
       else log('warehouse sink: column order differs from this version; staged writes only', { table: t.name });
     }
+    // The columnar path writes DuckDB's vectors by the C API's layout: proven once per process.
+    const columnarOk = [...directOk].some((n) => TOPIC_TABLES.find((t) => t.name === n)?.fields) && (await chunkSelfTest(writer).catch((err: Error) => {
+      log('warehouse sink: columnar self-test failed; per-cell appends', { error: err.message });
+      return false;
+    }));
+    if (!columnarOk && directOk.size > 0) log('warehouse sink: columnar path off; per-cell appends');
     // Staging tables are TEMP: per-connection, never written to the WAL, gone after a crash.
     for (let i = 0; i < 2; i++) {
       const conn = i === 0 ? writer : await instance.connect();
@@ -319,6 +333,8 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
           writers: t.columns.map((c) => writerFor(c.type)),
           direct: directOk.has(t.name) ? await conn.createAppender(t.name) : null,
           directWriters: t.columns.map((c) => directWriterFor(c.type)),
+          batch: columnarOk && directOk.has(t.name) && t.fields ? new ColumnBatch(t.columns.map((c) => c.type), 4096) : null,
+          chunk: columnarOk && directOk.has(t.name) && t.fields ? new ChunkAppender(t.columns.map((c) => c.type), true) : null,
           staged: 0,
         });
       }
@@ -394,10 +410,26 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     for (const st of lane.stages.values()) {
       st.appender.clear();
       st.direct?.clear();
+      st.batch?.reset();
       if (st.staged > 0) dirty.push(`DELETE FROM ${q(stageName(st.table))}`);
       st.staged = 0;
     }
     if (dirty.length) await lane.conn.run(dirty.join(';\n'));
+  }
+
+  /** Column decoders by table and writer schema id; null: that schema is decoded with avsc. */
+  const columnDecoders = new Map<string, ColumnDecoder | null>();
+
+  async function columnDecoderFor(table: TableSpec, value: Buffer | null): Promise<ColumnDecoder | null> {
+    const id = codec.schemaIdOf(value);
+    const key = `${table.name}:${id}`;
+    let dec = columnDecoders.get(key);
+    if (dec !== undefined) return dec;
+    const { writer, reader } = await codec.typesFor(table.source!.schema, value);
+    dec = compileColumnDecoder(writer, reader, table.fields!, table.columns.map((c) => c.type));
+    if (!dec) log('warehouse sink: schema outside the columnar decoder; avsc for it', { table: table.name, schemaId: id });
+    columnDecoders.set(key, dec);
+    return dec;
   }
 
   /**
@@ -423,8 +455,50 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     const committing = inflight.get(table.name);
     /** Rows whose id hash is in the index: stored before, or a hash collision — confirmed below. */
     const candidates: Cell[][] = [];
+    /**
+     * recentDedup bookkeeping for one row about to be kept: 'drop' (certainly a duplicate),
+     * 'candidate' (its hash is in the index: confirmed against the table below) or 'keep'.
+     */
+    const admit = (id: string, arrival: number): 'keep' | 'drop' | 'candidate' => {
+      // Repeated in this chunk, or in the chunk committing right now: certainly a duplicate.
+      if (remember!.ids.has(id) || committing?.has(id)) return 'drop';
+      const h = hashId(id);
+      if (idx!.has(h)) return 'candidate';
+      remember!.ids.add(id);
+      remember!.hashes.push(h);
+      remember!.arrivals.push(arrival);
+      return 'keep';
+    };
+    // Columnar path (telemetry_events): Avro bodies decoded straight into column vectors.
+    const batch = direct?.batch ?? null;
     try {
       for (const m of messages) {
+        if (batch) {
+          let dec: ColumnDecoder | null;
+          try {
+            dec = await columnDecoderFor(table, m.value);
+            if (dec) {
+              const mark = batch.arenaLen;
+              dec.decode(m.value!, 5, m.value!.length, batch);
+              const row = batch.rows - 1;
+              if (remember) {
+                const verdict = admit(batch.string(idCol, row)!, batch.cols[atCol].num![row]);
+                if (verdict !== 'keep') {
+                  if (verdict === 'candidate') candidates.push(batch.row(row));
+                  else dropped++;
+                  batch.pop(mark);
+                }
+              }
+              continue;
+            }
+          } catch (err) {
+            if (isRetriable(err)) throw err; // registry outage: nothing is committed; kafkajs refetches the batch
+            append(dl, deadLetterRow(ownDeadLetter(topic, partition, m, err)));
+            dead++;
+            continue;
+          }
+          // No column decoder for this writer schema: avsc and rows(), below.
+        }
         let rows: Cell[][];
         try {
           // Synchronous when the writer schema is known (every record after the first).
@@ -438,24 +512,25 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
         }
         for (const r of rows) {
           if (remember) {
-            const id = r[idCol] as string;
-            // Repeated in this chunk, or in the chunk committing right now: certainly a duplicate.
-            if (remember.ids.has(id) || committing?.has(id)) {
+            const verdict = admit(r[idCol] as string, r[atCol] as number);
+            if (verdict === 'drop') {
               dropped++;
               continue;
             }
-            const h = hashId(id);
-            if (idx!.has(h)) {
+            if (verdict === 'candidate') {
               candidates.push(r);
               continue;
             }
-            remember.ids.add(id);
-            remember.hashes.push(h);
-            remember.arrivals.push(r[atCol] as number);
           }
           if (direct) appendDirect(main, r, tx);
           else append(main, r);
         }
+      }
+      if (batch && batch.rows > 0) {
+        // Whole columns into the direct Appender (buffered, like the per-cell appends).
+        direct!.chunk!.append(direct!.direct!, batch, Number(tx));
+        direct!.staged += batch.rows;
+        batch.reset();
       }
       if (candidates.length > 0) {
         // Which candidates are really stored (within the index's horizon)? Rare: only retries.

@@ -17,6 +17,7 @@ import type { TopicNames } from '../../pipeline/config/config.ts';
 import type { SchemaName } from '../../schemas/index.ts';
 import type { SchemaTypes, DeadLetter } from '../../schemas/types.generated.ts';
 import { RISK_TABLES } from './risk-tables.ts';
+import type { ColumnSource } from './columnar.ts';
 
 export type ColumnType = 'VARCHAR' | 'BIGINT' | 'INTEGER' | 'DOUBLE' | 'BOOLEAN' | 'BLOB' | 'TIMESTAMP';
 
@@ -64,6 +65,12 @@ export interface TableSpec<N extends SchemaName = SchemaName> {
   retentionBy?: string;
   /** Rows for one decoded record, cells in `columns` order. */
   rows: (value: SchemaTypes[N], meta: RecordMeta) => Cell[][];
+  /**
+   * One row per record, each column read from one field of it: the sink may then decode the Avro
+   * body straight into column vectors (columnar.ts) instead of going through `rows()`, which it
+   * must match cell for cell (columnar.test.ts). `fields[k]` feeds `columns[k]`.
+   */
+  fields?: ColumnSource[];
 }
 
 const json = (v: unknown): string => JSON.stringify(v);
@@ -197,6 +204,11 @@ export const TELEMETRY_EVENTS = spec({
     e.id, e.itemId, e.version, e.variant, e.profileVersion, e.sessionId, e.userId, e.type, e.name, e.ts, e.value,
     json(e.attrs), e.sentAt, e.receivedAt, e.controlOf ?? null, e.verified, e.unverifiedReason ?? null,
   ]],
+  fields: [
+    { field: 'id' }, { field: 'itemId' }, { field: 'version' }, { field: 'variant' }, { field: 'profileVersion' }, { field: 'sessionId' },
+    { field: 'userId' }, { field: 'type' }, { field: 'name' }, { field: 'ts' }, { field: 'value' }, { field: 'attrs', json: true },
+    { field: 'sentAt' }, { field: 'receivedAt' }, { field: 'controlOf' }, { field: 'verified' }, { field: 'unverifiedReason' },
+  ],
 });
 
 export const METRIC_WINDOWS = spec({

@@ -142,6 +142,22 @@ export class AvroCodec {
     return reader === undefined ? undefined : this.decodeWith(name, id, reader, buf!);
   }
 
+  /**
+   * The writer schema of a framed value and the reader type for `name` (fetching the writer once,
+   * like `decode`), for decoders compiled per schema id (the warehouse sink's columnar path).
+   * Throws DecodeError for a bad frame or an unknown id, UnavailableError when the registry is down.
+   */
+  async typesFor(name: SchemaName, buf: Buffer | null): Promise<{ id: number; writer: avro.Type; reader: avro.Type }> {
+    const id = this.frameId(buf);
+    await this.readerFor(name, id);
+    return { id, writer: this.writers.get(id) ?? avroType(name), reader: avroType(name) };
+  }
+
+  /** The schema id of a framed value (DecodeError when the frame is not Confluent's). */
+  schemaIdOf(buf: Buffer | null): number {
+    return this.frameId(buf);
+  }
+
   private frameId(buf: Buffer | null): number {
     if (!buf || buf.length < 6) throw new DecodeError(`value too short for the Confluent wire format (${buf?.length ?? 0} bytes)`);
     if (buf[0] !== MAGIC) throw new DecodeError(`unknown magic byte ${buf[0]} (expected 0: Confluent wire format)`);
