@@ -180,6 +180,8 @@ test('the same event id delivered twice, in one batch or across batches, is stor
   expect(await count(sink, 'SELECT count(DISTINCT id) FROM telemetry_events')).toBe(300);
   expect(sink.stats.duplicates).toBe(200);
   expect(sink.stats.rows.telemetry_events).toBe(300);
+  // These went through the columnar decoder and data-chunk appends (the de-duplication with them).
+  expect(sink.stats.columnar).toBe(500);
 });
 
 test('telemetry_events has no key index: a restarted sink rebuilds its id index from the stored rows and still stores a re-delivered event once', async () => {
@@ -206,12 +208,26 @@ test('an undecodable record lands in dead_letters with bytes, position and reaso
   await producer.sendRaw(ns.cfg.topics.telemetryRaw, [{ key: 's-x', value: garbage }]);
   // Confluent framing with a schema id the registry does not know.
   await producer.sendRaw(ns.cfg.topics.alerts, [{ key: 'i', value: Buffer.from([0, 0x7f, 0xff, 0xff, 0xf0, 1, 2, 3]) }]);
+  // The columnar decoder's refusals (telemetry_events): a truncated body under a known schema id,
+  // a body with trailing bytes, and an unknown id — each dead-lettered with its bytes.
+  const good = codec.encode(ns.cfg.topics.telemetryRaw, fx.telemetryEvent(9));
+  const truncated = good.subarray(0, good.length - 3);
+  const trailing = Buffer.concat([good, Buffer.from([0])]);
+  const unknownId = Buffer.concat([Buffer.from([0, 0x7f, 0xff, 0xff, 0xf1]), good.subarray(5)]);
+  await producer.sendRaw(ns.cfg.topics.telemetryRaw, [truncated, trailing, unknownId].map((value) => ({ key: 's-x', value })));
   await sendEvents(ns.cfg, [fx.telemetryEvent(1), fx.telemetryEvent(2)]);
   const sink = await startSink(ns);
   await waitCount(sink, 'telemetry_events', 2);
-  await waitCount(sink, 'dead_letters', 2);
+  await waitCount(sink, 'dead_letters', 5);
   const rows = await sink.query('SELECT id, source_topic, "offset", reason, error_code, processor, value FROM dead_letters ORDER BY source_topic');
-  const tel = rows.find((r) => r.source_topic === ns.cfg.topics.telemetryRaw)!;
+  const telRows = rows.filter((r) => r.source_topic === ns.cfg.topics.telemetryRaw).sort((a, b) => Number(a.offset) - Number(b.offset));
+  expect(telRows.map((r) => Buffer.from(r.value as Uint8Array))).toEqual([garbage, truncated, trailing, unknownId]);
+  expect(telRows.map((r) => r.error_code)).toEqual(['decode', 'decode', 'decode', 'decode']);
+  expect(telRows[1].reason).toMatch(/truncated|ends before/);
+  expect(telRows[2].reason).toMatch(/trailing/);
+  expect(telRows[3].reason).toMatch(/unknown to the registry/);
+  expect(await count(sink, "SELECT count(*) FROM telemetry_events WHERE id = 'ev-9'")).toBe(0);
+  const tel = telRows[0];
   expect(tel.processor).toBe('warehouse-sink');
   expect(tel.error_code).toBe('decode');
   expect(tel.reason).toMatch(/magic byte/);
@@ -219,7 +235,7 @@ test('an undecodable record lands in dead_letters with bytes, position and reaso
   expect(Buffer.from(tel.value as Uint8Array)).toEqual(garbage);
   const al = rows.find((r) => r.source_topic === ns.cfg.topics.alerts)!;
   expect(al.reason).toMatch(/unknown to the registry/);
-  expect(sink.stats.deadLettered).toBe(2);
+  expect(sink.stats.deadLettered).toBe(5);
 });
 
 test('dead_letters keeps the dead-letter.v2 fields; a table from before v2 gains them (ADD COLUMN IF NOT EXISTS), old rows NULL', async () => {

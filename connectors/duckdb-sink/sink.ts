@@ -110,6 +110,8 @@ export interface WarehouseSinkStats {
   dedupCoveredFrom: number | null;
   /** Chunks redone through the staged path because they held an already-stored key. */
   stagedRetries: number;
+  /** Records decoded by the columnar path (columnar.ts) rather than avsc + rows(), committed. */
+  columnar: number;
   deadLettered: number;
   transactions: number;
   snapshots: number;
@@ -238,6 +240,8 @@ interface StagedChunk {
   direct: Stage | null;
   /** Transaction number the rows were stamped with. */
   tx: bigint;
+  /** Records decoded by the columnar path. */
+  columnar: number;
 }
 
 const isKeyViolation = (err: unknown): boolean => /constraint|duplicate key/i.test((err as Error)?.message ?? '');
@@ -256,7 +260,7 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
   for (const t of TOPIC_TABLES) byTopic.set(cfg.topics[t.source!.topic], t);
 
   const stats: WarehouseSinkStats = {
-    records: 0, skipped: 0, rows: Object.fromEntries(ALL_TABLES.map((t) => [t.name, 0])), duplicates: 0, dedupIds: 0, dedupCoveredFrom: null, stagedRetries: 0, deadLettered: 0,
+    records: 0, skipped: 0, rows: Object.fromEntries(ALL_TABLES.map((t) => [t.name, 0])), duplicates: 0, dedupIds: 0, dedupCoveredFrom: null, stagedRetries: 0, columnar: 0, deadLettered: 0,
     transactions: 0, snapshots: 0, joinedAt: null, firstBatchAt: null, lastCommitAt: null, lastSnapshotAt: null,
     lastExportMs: null, lastExportRows: null, effectiveSnapshotIntervalMs: intervalMs, compactions: 0, retentionDeleted: 0,
   };
@@ -471,6 +475,7 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     };
     // Columnar path (telemetry_events): Avro bodies decoded straight into column vectors.
     const batch = direct?.batch ?? null;
+    let columnar = 0;
     try {
       for (const m of messages) {
         if (batch) {
@@ -480,6 +485,7 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
             if (dec) {
               const mark = batch.arenaLen;
               dec.decode(m.value!, 5, m.value!.length, batch);
+              columnar++;
               const row = batch.rows - 1;
               if (remember) {
                 const verdict = admit(batch.string(idCol, row)!, batch.cols[atCol].num![row]);
@@ -561,7 +567,7 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     }
     const used = [...new Set([main, dl])].filter((st) => st.staged > 0);
     const lastOffset = messages[messages.length - 1].offset;
-    return { lane, topic, partition, records: messages.length, next: BigInt(lastOffset) + 1n, lastOffset, dead, used, dropped, remember, started, messages, direct, tx };
+    return { lane, topic, partition, records: messages.length, next: BigInt(lastOffset) + 1n, lastOffset, dead, used, dropped, remember, started, messages, direct, tx, columnar };
   }
 
   const offsetsSql = (c: StagedChunk, tx: bigint): string =>
@@ -645,6 +651,7 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     exporter?.touched(SINK_OFFSETS.name, tx);
     stats.records += c.records;
     stats.deadLettered += c.dead;
+    stats.columnar += c.columnar;
     stats.transactions++;
     stats.duplicates += rowsIn - stored + c.dropped;
     if (staged) stats.stagedRetries++;
