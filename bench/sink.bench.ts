@@ -8,7 +8,10 @@
  *    (bench/peer-consume.ts) — the least any consumer that looks at the data does;
  *  - peer `count`: the same consumer counting messages only (no decode) — the raw ceiling.
  * Each clock starts when the consumer-group join completes and stops at the N-th record
- * (committed, for ours). Rounds interleave the three (order rotating); each figure is the median
+ * (committed, for ours). Every contender starts as a fresh deployment: the peers join a new
+ * consumer group, and ours gets a fresh database and its group's offsets deleted after each round
+ * (otherwise rounds 2+ would measure the "database lost, group kept" rebuild, which seeks every
+ * partition back and discards the first fetch). Rounds interleave the three (order rotating); each figure is the median
  * round, and a round that does not reach N fails the bench.
  *
  * Workload: N telemetry-event v2 records (connectors/duckdb-sink/fixtures.ts: ~140 bytes of Avro,
@@ -110,6 +113,13 @@ export async function run(opts: BenchOptions & { profDir?: string | null }): Pro
   }
   await producer.disconnect();
 
+  const admin = kafka.admin();
+  await admin.connect();
+  const freshSink = async (): Promise<SinkRun> => {
+    const r = await sinkProcess(cfg, n, opts.profDir ?? null);
+    await admin.deleteGroups([`${prefix}warehouse-sink`]);
+    return r;
+  };
   const peer = (mode: 'count' | 'decode') => peerConsume({ mode, topic: cfg.topics.telemetryRaw, n, brokers: cfg.kafkaBrokers, registry: cfg.schemaRegistryUrl });
   const ours: SinkRun[] = [];
   const decode: number[] = [];
@@ -117,12 +127,13 @@ export async function run(opts: BenchOptions & { profDir?: string | null }): Pro
   for (let r = 0; r < rounds; r++) {
     // Rotate the order so no contender always runs first (or last) on a shared machine.
     const steps = [
-      async () => ours.push(await sinkProcess(cfg, n, opts.profDir ?? null)),
+      async () => ours.push(await freshSink()),
       async () => decode.push((await peer('decode')).rate),
       async () => count.push((await peer('count')).rate),
     ];
     for (let k = 0; k < steps.length; k++) await steps[(k + r) % steps.length]();
   }
+  await admin.disconnect();
   const o = median(ours.map((x) => x.rate));
   const d = median(decode);
   const c = median(count);

@@ -113,7 +113,7 @@ test('mutated bytes: same verdict and same cells as avsc (trailing data, bad bra
 });
 
 test('a reader shape outside the decoder (alias, unknown field) answers null so the sink keeps avsc', () => {
-  const other = avro.Type.forSchema({ type: 'record', name: 'X', fields: [{ name: 'id', type: 'string', aliases: ['ident'] }] });
+  const other = avro.Type.forSchema({ type: 'record', name: 'X', fields: [{ name: 'id', type: 'string', aliases: ['ident'] }] } as unknown as avro.Schema);
   expect(compileColumnDecoder(other, other, [{ field: 'id' }], ['VARCHAR'])).toBeNull();
   const noField = avro.Type.forSchema({ type: 'record', name: 'Y', fields: [{ name: 'a', type: 'string' }] });
   expect(compileColumnDecoder(noField, noField, [{ field: 'b' }], ['VARCHAR'])).toBeNull();

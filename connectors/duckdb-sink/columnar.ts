@@ -53,14 +53,14 @@ export class ColumnBatch {
   readonly cols: ColumnData[];
   rows = 0;
   capacity: number;
-  /** UTF-8 bytes of every string cell of the batch. */
-  arena: Uint8Array;
+  /** UTF-8 bytes of every string cell of the batch (a Buffer: `string()` slices it without a wrapper). */
+  arena: Buffer;
   arenaLen = 0;
 
   constructor(readonly types: readonly ColumnType[], capacity = 2048) {
     this.capacity = capacity;
     this.cols = types.map((type) => this.alloc(type, capacity));
-    this.arena = new Uint8Array(capacity * 128);
+    this.arena = Buffer.allocUnsafeSlow(capacity * 128);
   }
 
   private alloc(type: ColumnType, n: number): ColumnData {
@@ -95,7 +95,7 @@ export class ColumnBatch {
     if (need <= this.arena.length) return;
     let n = this.arena.length * 2;
     while (n < need) n *= 2;
-    const a = new Uint8Array(n);
+    const a = Buffer.allocUnsafeSlow(n);
     a.set(this.arena.subarray(0, this.arenaLen));
     this.arena = a;
   }
@@ -110,7 +110,8 @@ export class ColumnBatch {
   string(col: number, row: number): string | null {
     const c = this.cols[col];
     if (c.nul[row]) return null;
-    return Buffer.from(this.arena.buffer, this.arena.byteOffset + c.off![row], c.len![row]).toString('utf8');
+    const at = c.off![row];
+    return this.arena.toString('utf8', at, at + c.len![row]);
   }
 
   /** A cell as `TableSpec.rows()` gives it (tests; rare fallbacks). */
