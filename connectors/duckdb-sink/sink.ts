@@ -676,6 +676,55 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     return info;
   }
 
+  /**
+   * The last chunk of the previous batch, still committing. eachBatch returns without waiting for
+   * it (its offset resolved optimistically) so that kafkajs fetches, and the next batch is decoded,
+   * while DuckDB commits: no idle gap at every batch boundary. It settles before the next commit
+   * (transactions stay in offset order), before positioning and before the database closes. If it
+   * fails, its partition is sought back to the stored next_offset right away, so the records it
+   * held are fetched again — sink_offsets stays the only truth for where the sink resumes.
+   */
+  let pending: Promise<void> | null = null;
+  /** Kafka offset hints, one after another, never awaited by the write path. */
+  let hints: Promise<void> = Promise.resolve();
+
+  function hint(info: CommitInfo): void {
+    if (!consumer) return;
+    const c = consumer;
+    hints = hints.then(() => c.commitOffsets([{ topic: info.topic, partition: info.partition, offset: info.nextOffset }])).catch((err: Error) => {
+      // Only a hint (lag monitoring); sink_offsets decides where we resume.
+      log('warehouse sink: Kafka offset commit (hint) failed', { topic: info.topic, partition: info.partition, error: err.message });
+    });
+  }
+
+  /** Make the consumer fetch `topic[partition]` again from the offset stored in DuckDB. */
+  async function rewind(topic: string, partition: number): Promise<void> {
+    if (!consumer) return;
+    let offset = nextOffsets.get(tpKey(topic, partition))?.toString();
+    offset ??= (await admin!.fetchTopicOffsets(topic)).find((o) => o.partition === partition)?.low ?? '0';
+    consumer.seek({ topic, partition, offset });
+  }
+
+  function leavePending(c: StagedChunk, commit: Promise<CommitInfo>): void {
+    const p: Promise<void> = commit.then(hint, async (err: unknown) => {
+      log('warehouse sink: transaction failed; partition rewound to its stored offset', { topic: c.topic, partition: c.partition, error: (err as Error).message });
+      await rewind(c.topic, c.partition).catch(() => {});
+      throw err;
+    });
+    p.catch(() => {}); // observed by settlePending; keeps a failure from being unhandled meanwhile
+    pending = p;
+  }
+
+  async function settlePending(): Promise<void> {
+    const p = pending;
+    if (!p) return;
+    try {
+      await p;
+    } finally {
+      if (pending === p) pending = null;
+    }
+  }
+
   async function eachBatch(payload: EachBatchPayload): Promise<void> {
     await positioned;
     const { batch } = payload;
@@ -694,11 +743,23 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
       payload.resolveOffset(batch.messages[batch.messages.length - 1].offset);
       return;
     }
-    let last: CommitInfo | null = null;
-    let k = 0;
-    let next: StagedChunk | null = await stageChunk(lanes[0], topic, partition, messages.slice(0, maxRows));
+    // The lane the pending commit (if any) is not using.
+    let k = committingLane === lanes[0] ? 1 : 0;
+    let next: StagedChunk | null;
+    try {
+      next = await stageChunk(lanes[k], topic, partition, messages.slice(0, maxRows));
+    } catch (err) {
+      await settlePending().catch(() => {});
+      throw err;
+    }
     for (let i = 0; next; ) {
       const c: StagedChunk = next;
+      try {
+        await settlePending();
+      } catch (err) {
+        await clearLane(c.lane).catch(() => {});
+        throw err;
+      }
       // The transaction runs on DuckDB's thread; meanwhile the next chunk is staged on the other lane.
       const commit = commitChunk(c);
       commit.catch(() => {}); // observed below; keeps a failure from being unhandled meanwhile
@@ -712,8 +773,14 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
           stageErr = err;
         }
       }
+      if (!next && !stageErr) {
+        // The batch's last chunk: commit in the background while kafkajs fetches on.
+        leavePending(c, commit);
+        payload.resolveOffset(c.lastOffset);
+        break;
+      }
       try {
-        last = await commit;
+        await commit;
       } catch (err) {
         if (next) await clearLane(next.lane).catch(() => {});
         throw err;
@@ -721,12 +788,6 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
       payload.resolveOffset(c.lastOffset);
       if (stageErr) throw stageErr;
       await payload.heartbeat();
-    }
-    if (last) {
-      // Only a hint (lag monitoring); sink_offsets decides where we resume.
-      await consumer!.commitOffsets([{ topic, partition, offset: last.nextOffset }]).catch((err: Error) => {
-        log('warehouse sink: Kafka offset commit (hint) failed', { topic, partition, error: err.message });
-      });
     }
   }
 
@@ -738,6 +799,8 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
    * cleanly restarted sink that refetch cost ~0.7 s of every start (bench/sink.bench.ts).
    */
   async function position(assignment: Record<string, number[]>): Promise<void> {
+    // A commit still running decides the stored offsets: wait for it (a failure has rewound already).
+    await settlePending().catch(() => {});
     const seeks: { topic: string; partition: number; offset: string; from: 'stored' | 'log-start' }[] = [];
     const topics = Object.keys(assignment);
     // One request in the common case; log starts only where the group has offsets the DB lacks.
@@ -859,6 +922,10 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     if (retentionTimer) clearInterval(retentionTimer);
     timer = null;
     retentionTimer = null;
+    // Stop fetching (waits for a running eachBatch), let the background commit and its hint finish.
+    await consumer?.stop().catch(() => {});
+    await settlePending().catch(() => {});
+    await hints;
     await consumer?.disconnect().catch(() => {});
     consumer = null;
     await admin?.disconnect().catch(() => {});
