@@ -121,6 +121,8 @@ export async function run(opts: BenchOptions & { profDir?: string | null }): Pro
     return r;
   };
   const peer = (mode: 'count' | 'decode') => peerConsume({ mode, topic: cfg.topics.telemetryRaw, n, brokers: cfg.kafkaBrokers, registry: cfg.schemaRegistryUrl });
+  // The ratio is what the bench publishes; the load says how much the absolute figures mean.
+  const loadBefore = os.loadavg()[0];
   const ours: SinkRun[] = [];
   const decode: number[] = [];
   const count: number[] = [];
@@ -138,7 +140,8 @@ export async function run(opts: BenchOptions & { profDir?: string | null }): Pro
   const d = median(decode);
   const c = median(count);
   const fmt = (xs: number[]) => xs.map((x) => Math.round(x)).join(', ');
-  const workload = `N=${n} telemetry-event v2 records on 3 partitions, ${rounds} round(s), median; each contender its own fresh process`;
+  const load = `1-min load average ${loadBefore.toFixed(1)} → ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} CPUs`;
+  const workload = `N=${n} telemetry-event v2 records on 3 partitions, ${rounds} round(s), median; each contender its own fresh process; ${load}`;
   return [
     {
       name: 'warehouse sink on a produced backlog (exactly-once into DuckDB)',
@@ -147,7 +150,7 @@ export async function run(opts: BenchOptions & { profDir?: string | null }): Pro
       peer: Math.round(d),
       peerName: 'kafkajs consumer decoding the same Avro (avsc) and discarding it',
       ratio: Number((o / d).toFixed(3)),
-      notes: `target ≥ 0.5×; ${workload}; ours per round ${fmt(ours.map((x) => x.rate))} (${ours[0].transactions} transactions of ≤ ${DEFAULT_MAX_ROWS_PER_TX} rows, ${ours[0].staged} staged), decode peer ${fmt(decode)}`,
+      notes: `target ≥ 0.5×; ${workload}; ours per round ${fmt(ours.map((x) => x.rate))} (${ours[0].transactions} transactions of ≤ ${DEFAULT_MAX_ROWS_PER_TX} rows, ${ours[0].staged} staged), decode peer ${fmt(decode)}, ratio per round ${ours.map((x, i) => (x.rate / decode[i]).toFixed(2)).join(', ')}`,
     },
     {
       name: 'warehouse sink on a produced backlog (exactly-once into DuckDB)',
