@@ -15,8 +15,8 @@
  * committed afterwards as a hint (lag monitoring). On every partition assignment (GROUP_JOIN)
  * the sink positions each assigned partition at its stored next_offset, or at the log start when
  * the database has none (a deleted DB file rebuilds from the topics even though the group has
- * committed offsets) — by a seek wherever the consumer would otherwise start elsewhere. Batches fetched before the seek are dropped (kafkajs marks them stale),
- * and any record whose offset is below the stored next_offset is skipped, so a replay after
+ * committed offsets) — by a seek wherever the consumer would otherwise start elsewhere. Batches
+ * fetched before a seek are dropped (kafkajs marks them stale), and any record whose offset is below the stored next_offset is skipped, so a replay after
  * `kill -9` anywhere — before, during or after the DuckDB commit — neither loses nor repeats a
  * row. On top of that every table has a natural key (event id, …) enforced by its PRIMARY KEY,
  * so the same record produced twice by an upstream retry is stored once as well (for raw events:
@@ -26,8 +26,11 @@
  * connections ("lanes"): while DuckDB commits chunk i on its own thread, JavaScript decodes chunk
  * i+1 into the other lane. `telemetry_events` (no key index; its ids are de-duplicated against
  * recent-ids.ts before anything is appended) goes through an Appender on the table itself whose
- * rows stay buffered until it is flushed inside the chunk's transaction. Every other table is
- * staged in per-connection TEMP tables and moved by ONE call — `BEGIN; INSERT INTO <table> SELECT …
+ * rows stay buffered until it is flushed inside the chunk's transaction; its records are decoded
+ * straight into column vectors (columnar.ts) and appended by DuckDB data chunk (chunk-append.ts).
+ * A batch's last transaction commits in the background while kafkajs fetches the next one
+ * (`pending`: settled before the next commit; a failure seeks the partition back). Every other
+ * table is staged in per-connection TEMP tables and moved by ONE call — `BEGIN; INSERT INTO <table> SELECT …
  * FROM <stage>; <sink_offsets upsert>; COMMIT` — where a primary key refuses the whole statement if
  * a key is already stored (a duplicate delivery); then the transaction rolls back and the chunk
  * goes in through `INSERT … ON CONFLICT DO NOTHING` after collapsing in-chunk duplicates
