@@ -112,7 +112,7 @@ export interface PenumbraConfig {
   /** DuckDB buffer-pool limit of the warehouse sink (DuckDB's own default is 80 % of RAM). */
   duckdbMemoryLimit: string;
   /** [#13] Rollout-risk model: retraining schedule, training window and minimum history, Python interpreter. */
-  risk: { retrainHours: number; windowDays: number; minRows: number; minClass: number; python: string };
+  risk: { retrainHours: number; windowDays: number; minRows: number; minClass: number; python: string; holdPercent: number };
   /**
    * HS256 key ring of assignment tokens (pipeline/assignment-token), first signs, all verify;
    * null = not configured: createPenumbra then uses `<data>/assignment-keys`, generated once
@@ -212,6 +212,7 @@ export const ENV_VARS = {
   PENUMBRA_RISK_WINDOW_DAYS: 'Training window of the rollout-risk model in days (default 90)',
   PENUMBRA_RISK_MIN_ROWS: 'Labelled rollouts needed to train a risk model (default 30; fewer → the documented prior)',
   PENUMBRA_RISK_MIN_CLASS: 'Regressions and successes each needed to train (default 5)',
+  PENUMBRA_RISK_HOLD_PERCENT: 'Hold a rollout step early when its live-updated risk reaches this percentage (default 90; 0 = never)',
   PENUMBRA_PYTHON: 'Python interpreter that trains the risk model (default python3; needs scikit-learn, skl2onnx)',
   PENUMBRA_SEQUENTIAL_TUNING: 'N* of the live always-valid comparisons: total observations (both arms) at which the interval is tightest (default 5000)',
   PENUMBRA_CONFIG_FILE: 'Optional JSON file with any of these variables',
@@ -507,6 +508,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Penumbr
       minRows: int('PENUMBRA_RISK_MIN_ROWS', 30, 4, 1_000_000),
       minClass: int('PENUMBRA_RISK_MIN_CLASS', 5, 2, 1_000_000),
       python: merged.PENUMBRA_PYTHON || 'python3',
+      holdPercent: int('PENUMBRA_RISK_HOLD_PERCENT', 90, 0, 99),
     },
     assignmentKeys,
     expoSigningKeyFile: merged.PENUMBRA_EXPO_SIGNING_KEY_FILE ? path.resolve(cwd, merged.PENUMBRA_EXPO_SIGNING_KEY_FILE) : null,

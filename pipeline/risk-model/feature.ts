@@ -33,6 +33,7 @@ import { RiskTrainer, type TrainOutcome } from './trainer.ts';
 import { detectOutcome } from './outcomes.ts';
 import { isVersionShadow, versionShadowName } from '../version-shadows/version-shadow.ts';
 import type { RiskModelMetadata } from './scorer.ts';
+import { holdReason, liveShadow, shouldHold, shouldUpdate, type Evidence } from './live.ts';
 
 export interface RiskHandle {
   service: RiskService;
@@ -40,7 +41,34 @@ export interface RiskHandle {
   trainer: RiskTrainer | null;
   /** Scores this process made, newest last, per item (bounded). */
   scores(itemId: string): RiskScore[];
+  /** Early holds this process made, oldest first (processors' process only). */
+  holds(itemId?: string): RiskHold[];
 }
+
+/** An early hold (live.ts) and what became of it: its lead time is decidedAt − heldAt for a regression. */
+export interface RiskHold {
+  itemId: string;
+  version: string;
+  shadow: string;
+  /** The update that held it (penumbra.risk.scores, with its evidence) and its ingest score. */
+  scoreId: string;
+  baseScoreId: string;
+  probability: number;
+  evidence: Evidence;
+  heldAt: number;
+  /** Profile version of the pause (null until the writer accepted it). */
+  profileVersion: number | null;
+  /** Operator who released the hold (POST …/risk/release), else null. */
+  releasedBy: string | null;
+  /** How the rollout ended (penumbra.risk.outcomes), null while it runs. */
+  outcome: 'regression' | 'success' | null;
+  decidedAt: number | null;
+  /** Milliseconds the hold came before the rollback (regressions only). */
+  leadMs: number | null;
+}
+
+/** The actor of early holds on the command topic and in the audit. */
+export const RISK_ACTOR = 'system:risk';
 
 const KEEP_SCORES = 50;
 
@@ -51,6 +79,11 @@ export function riskFeature(): Feature {
     const thresholds = { minRows: cfg.risk.minRows, minClass: cfg.risk.minClass, windowDays: cfg.risk.windowDays };
     const service = new RiskService({ blobs: ctx.blobs, history, thresholds, log: log.info });
     const followers: Follower[] = [];
+    const holdAt = cfg.risk.holdPercent / 100;
+    /** Early holds by the ingest score they belong to (one per rollout), newest state. */
+    const holds = new Map<string, RiskHold>();
+    /** Set in the processors' process: schedules a live update of an item's running rollout. */
+    let updateSoon: ((itemId: string) => void) | null = null;
     const stops: (() => Promise<void> | void)[] = [];
     const scores = new Map<string, RiskScore[]>();
     const remember = (s: RiskScore): void => {
@@ -62,7 +95,10 @@ export function riskFeature(): Feature {
 
     followers.push(await followTopic({ kafka: ctx.kafka, codec: ctx.codec, topic: cfg.topics.riskModels, schema: 'risk-model', groupPrefix: ctx.groupPrefix, onRecord: (r) => void service.applyRecord(r), onError: (e) => log.warn('risk model record undecodable', { err: String(e) }) }));
     followers.push(await followTopic({ kafka: ctx.kafka, codec: ctx.codec, topic: cfg.topics.riskOutcomes, schema: 'rollout-outcome', groupPrefix: ctx.groupPrefix, onRecord: (o) => history.addOutcome(o) }));
-    followers.push(await followTopic({ kafka: ctx.kafka, codec: ctx.codec, topic: cfg.topics.telemetryMetrics, schema: 'metric-window', groupPrefix: ctx.groupPrefix, fromBeginning: false, onRecord: (w) => history.addWindow(w) }));
+    followers.push(await followTopic({ kafka: ctx.kafka, codec: ctx.codec, topic: cfg.topics.telemetryMetrics, schema: 'metric-window', groupPrefix: ctx.groupPrefix, fromBeginning: false, onRecord: (w) => {
+      history.addWindow(w);
+      if (w.windowSize === 10_000) updateSoon?.(w.itemId);
+    } }));
     stops.push(() => Promise.all(followers.map((f) => f.stop())).then(() => undefined));
 
     // ---- at ingest: change features + score, published once the ingest succeeded ----
@@ -112,6 +148,14 @@ export function riskFeature(): Feature {
         const o = detectOutcome(prev, p, startedAt.get(k) ?? null, versionOf);
         if (!o) return;
         history.addOutcome(o);
+        // An early hold's lead time: from the hold to the guardrail's (or an operator's) rollback.
+        for (const h of holds.values()) {
+          if (h.itemId !== o.itemId || h.shadow !== o.shadow || h.outcome !== null) continue;
+          h.outcome = o.outcome === 'regression' ? 'regression' : 'success';
+          h.decidedAt = o.decidedAt;
+          h.leadMs = o.outcome === 'regression' ? o.decidedAt - h.heldAt : null;
+          log.info('risk hold outcome', { itemId: h.itemId, shadow: h.shadow, outcome: h.outcome, leadMs: h.leadMs });
+        }
         ctx.producer.send([{ topic: cfg.topics.riskOutcomes, key: o.itemId, value: o }]).catch((err) => log.warn('rollout outcome not produced', { id: o.id, err: String(err) }));
       });
       stops.push(unsub);
@@ -125,29 +169,54 @@ export function riskFeature(): Feature {
           ]);
         },
       });
-      // Prior meets evidence: every 10 s, the newest ingest score of each item's running version
-      // is combined with its shadow's telemetry since it was scored (service.update), when at
-      // least 10 more shadow sessions arrived since the last update.
+      // Prior meets evidence, as the telemetry arrives: each closed 10 s window of an item (the
+      // arms' windows of one end come together, hence a short debounce) updates the newest
+      // ingest score of its running rollout against the shadow's control cohort (live.ts), and
+      // an updated score at or above holdAt holds the shadow's running step early — an
+      // alert_action through the item's command topic (audited, with the evidence in its
+      // reason), released by an operator (POST /api/v1/items/{itemId}/risk/release).
       const lastUpdate = new Map<string, number>();
-      const live = setInterval(() => {
-        for (const [itemId, list] of scores) {
-          const p = ctx.profileStore.get(itemId);
-          const base = [...list].reverse().find((x) => x.phase === 'ingest');
-          if (!p || !base || p.state !== 'active' || p.shadows.length === 0) continue;
-          // The version runs as its own shadow (proactive), or is the profile's version with its shadows.
-          if (base.shadow ? !p.shadows.some((s) => s.name === base.shadow) : p.itemVersion !== base.version) continue;
-          const shadow = base.shadow ?? p.schedule?.shadow ?? p.shadows[0].name;
-          const e = history.evidenceSince(itemId, shadow, base.at - 10_000);
-          if (e.shadowSessions < (lastUpdate.get(base.id) ?? 0) + 10) continue;
-          lastUpdate.set(base.id, e.shadowSessions);
-          const u = { ...service.update({ ...base, shadow }, e, Date.now()) };
-          u.evidenceJson = JSON.stringify({ ...JSON.parse(u.evidenceJson!), baseline: e.baseline });
-          remember(u);
-          ctx.producer.send([{ topic: cfg.topics.riskScores, key: itemId, value: u }]).catch((err) => log.warn('risk update not produced', { itemId, err: String(err) }));
-        }
-      }, 10_000);
-      live.unref();
-      stops.push(() => clearInterval(live));
+      const pendingItems = new Map<string, NodeJS.Timeout>();
+      updateSoon = (itemId: string) => {
+        if (pendingItems.has(itemId)) return;
+        const timer = setTimeout(() => {
+          pendingItems.delete(itemId);
+          updateItem(itemId);
+        }, 300);
+        timer.unref();
+        pendingItems.set(itemId, timer);
+      };
+      stops.push(() => {
+        for (const t of pendingItems.values()) clearTimeout(t);
+        pendingItems.clear();
+        updateSoon = null;
+      });
+      const updateItem = (itemId: string): void => {
+        const list = scores.get(itemId);
+        const p = ctx.profileStore.get(itemId);
+        const base = list ? [...list].reverse().find((x) => x.phase === 'ingest') : undefined;
+        if (!p || !base) return;
+        const spec = liveShadow(p, base);
+        if (!spec) return;
+        const e = history.evidenceSince(itemId, spec.name, base.at - 10_000);
+        const verdict = shouldUpdate(spec, e, lastUpdate.get(base.id) ?? 0);
+        if (!verdict.update) return;
+        lastUpdate.set(base.id, e.shadowSessions);
+        const u = service.update({ ...base, shadow: spec.name }, e, Date.now());
+        u.evidenceJson = JSON.stringify({ ...JSON.parse(u.evidenceJson!), baseline: e.baseline });
+        remember(u);
+        ctx.producer.send([{ topic: cfg.topics.riskScores, key: itemId, value: u }]).catch((err) => log.warn('risk update not produced', { itemId, err: String(err) }));
+        if (!shouldHold(p, spec.name, u.probability, holdAt, holds.has(base.id))) return;
+        const hold: RiskHold = { itemId, version: u.version, shadow: spec.name, scoreId: u.id, baseScoreId: base.id, probability: u.probability, evidence: e, heldAt: Date.now(), profileVersion: null, releasedBy: null, outcome: null, decidedAt: null, leadMs: null };
+        holds.set(base.id, hold);
+        ctx.profiles.submit({ itemId, kind: 'alert_action', ifMatch: null, payload: { action: 'pause_schedule', alertId: u.id }, actor: RISK_ACTOR, role: 'system', reason: holdReason(u, e, holdAt) }).then(
+          (after) => {
+            hold.profileVersion = after.profileVersion;
+            log.info('risk hold: rollout step held early', { itemId, shadow: spec.name, probability: u.probability, profileVersion: after.profileVersion });
+          },
+          (err) => log.warn('risk hold not applied', { itemId, shadow: spec.name, err: String(err) }),
+        );
+      };
 
       if (cfg.risk.retrainHours > 0) {
         const t = trainer;
@@ -202,17 +271,31 @@ export function riskFeature(): Feature {
     });
 
     const itemParam = z.object({ itemId: z.string().min(1).max(128) });
+    const releaseBody = z.object({ reason: z.string().max(500).optional() });
     ctx.openapi.add({ method: 'get', path: '/api/v1/items/{itemId}/risk', summary: 'Risk scores of the item versions ingested through this process (ingest and updates), newest last', auth: 'viewer', tags: ['risk'], responses: { 200: 'Scores with explanations', 404: 'No score for the item' } });
     r.get('/api/v1/items/:itemId/risk', viewer, (req, res) => {
       const { itemId } = parseOr422(itemParam, req.params, 'path', 'item id');
       const list = scores.get(itemId);
       if (!list?.length) throw new NotFoundError(`no risk score for ${itemId} in this process (scores are on penumbra.risk.scores and in the warehouse table risk_scores)`);
-      res.json({ itemId, scores: list });
+      res.json({ itemId, scores: list, holds: [...holds.values()].filter((h) => h.itemId === itemId) });
+    });
+
+    ctx.openapi.add({ method: 'post', path: '/api/v1/items/{itemId}/risk/release', summary: 'Release an early risk hold: the held rollout step runs again (operator override, audited); the same rollout is not held again by its risk', auth: 'operator', tags: ['risk'], body: releaseBody, responses: { 200: 'Released: the profile after the resume', 401: 'No token', 403: 'Role too low', 404: 'No active risk hold on the item', 409: 'The schedule is not paused', 503: 'No processors here' } });
+    r.post('/api/v1/items/:itemId/risk/release', operator, async (req, res) => {
+      const { itemId } = parseOr422(itemParam, req.params, 'path', 'item id');
+      const body = parseOr422(releaseBody, req.body ?? {}, '', 'release body');
+      if (!ctx.processors) throw new UnavailableError('early holds are made and released by the process that runs the processors', undefined, false);
+      const h = [...holds.values()].reverse().find((x) => x.itemId === itemId && x.releasedBy === null && x.outcome === null);
+      if (!h) throw new NotFoundError(`no active risk hold on ${itemId}`);
+      const who = res.locals.principal as Principal;
+      const profile = await ctx.profiles.submit({ itemId, kind: 'alert_action', ifMatch: null, payload: { action: 'resume_schedule', alertId: h.scoreId }, actor: who.name, role: who.role, reason: body.reason ?? `operator released the risk hold of ${h.shadow} (score ${h.scoreId})` });
+      h.releasedBy = who.name;
+      res.json({ itemId, released: h, profile });
     });
 
     ctx.healthChecks.push(async () => ({ riskModel: { status: 'ok', model: service.model ? service.model.version : null, source: service.model ? 'model' : 'prior' } }));
 
-    const handle: RiskHandle = { service, history, trainer, scores: (itemId) => [...(scores.get(itemId) ?? [])] };
+    const handle: RiskHandle = { service, history, trainer, scores: (itemId) => [...(scores.get(itemId) ?? [])], holds: (itemId) => [...holds.values()].filter((h) => itemId === undefined || h.itemId === itemId).map((h) => ({ ...h })) };
     riskHandles.set(ctx, handle);
     return {
       router: r,

@@ -18,6 +18,8 @@ export interface HistoryOptions {
 }
 
 const BASELINE_VARIANTS = new Set(['original', 'control']);
+/** The baseline arm of a rollout's evidence (pipeline/domain CONTROL). */
+const CONTROL_ARM = 'control';
 
 export class RiskHistory {
   private readonly outcomes = new Map<string, RolloutOutcome>();
@@ -71,18 +73,21 @@ export class RiskHistory {
 
   /**
    * A shadow's rollout telemetry since `since` (10 s windows starting then or later), next to its
-   * baseline: its own control arm (`control:<shadow>`), else the item's `control`, else the
-   * `original`. Sessions of consecutive windows add up (a session spanning two windows counts
-   * twice on both sides alike).
+   * baseline: the `control` arm — the served version with the same instrumentation (issue 11),
+   * the only arm that is a fair comparison (the original is served uninstrumented and sends
+   * nothing). Metric windows are per variant, so this is the item's control cohorts pooled: they
+   * all run the one control artifact of the served version. Sessions of consecutive windows add
+   * up (a session spanning two windows counts twice on both sides alike). Only windows up to the
+   * newest one the control has are counted on both sides, so an arm whose window arrived first
+   * is not a window ahead of the other.
    */
   evidenceSince(itemId: string, shadow: string, since: number): { shadowSessions: number; shadowErrorSessions: number; baselineSessions: number; baselineErrorSessions: number; baseline: string } {
     const rows = [...(this.arms.get(itemId)?.values() ?? [])].filter((x) => x.start >= since);
-    const present = new Set(rows.map((x) => x.variant));
-    const baseline = present.has(`control:${shadow}`) ? `control:${shadow}` : present.has('control') ? 'control' : 'original';
-    const sum = (v: string) => rows.filter((x) => x.variant === v).reduce((s, x) => ({ n: s.n + x.sessions, k: s.k + x.errorSessions }), { n: 0, k: 0 });
+    const horizon = Math.max(-Infinity, ...rows.filter((x) => x.variant === CONTROL_ARM).map((x) => x.start));
+    const sum = (v: string) => rows.filter((x) => x.variant === v && x.start <= horizon).reduce((s, x) => ({ n: s.n + x.sessions, k: s.k + x.errorSessions }), { n: 0, k: 0 });
     const s = sum(shadow);
-    const b = sum(baseline);
-    return { shadowSessions: s.n, shadowErrorSessions: s.k, baselineSessions: b.n, baselineErrorSessions: b.k, baseline };
+    const b = sum(CONTROL_ARM);
+    return { shadowSessions: s.n, shadowErrorSessions: s.k, baselineSessions: b.n, baselineErrorSessions: b.k, baseline: CONTROL_ARM };
   }
 
   /** Labelled rollouts in the window across all items (the prior's evidence). */

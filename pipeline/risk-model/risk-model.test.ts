@@ -171,16 +171,20 @@ describe('outcomes and history', () => {
     expect(h.counts(100_000)).toEqual({ rollouts: 3, regressions: 2 });
   });
 
-  it('rollout evidence sums the shadow\'s 10 s windows since a time, against its control arm when it has one', () => {
+  it('rollout evidence sums the shadow\'s 10 s windows since a time against the control arm, never the uninstrumented original, up to the control\'s newest window', () => {
     const h = new RiskHistory();
     const w = (variant: string, start: number, sessions: number, errorSessions: number) => ({ windowSize: 10_000, variant, windowStart: start, windowEnd: start + 10_000, sessions, errorSessions, itemId: 'i' }) as never;
     h.addWindow(w('s', 0, 50, 40)); // before the rollout's start: not counted
     h.addWindow(w('s', 10_000, 20, 3));
     h.addWindow(w('s', 20_000, 30, 4));
-    h.addWindow(w('original', 10_000, 100, 2));
-    expect(h.evidenceSince('i', 's', 10_000)).toEqual({ shadowSessions: 50, shadowErrorSessions: 7, baselineSessions: 100, baselineErrorSessions: 2, baseline: 'original' });
+    h.addWindow(w('original', 10_000, 100, 2)); // not a baseline: the original sends no telemetry of the same kind
+    // No control window yet: no evidence on either side (nothing to compare with).
+    expect(h.evidenceSince('i', 's', 10_000)).toEqual({ shadowSessions: 0, shadowErrorSessions: 0, baselineSessions: 0, baselineErrorSessions: 0, baseline: 'control' });
+    h.addWindow(w('control', 10_000, 40, 1));
+    // The control has 10 000 only: the shadow's 20 000 window waits for the control's.
+    expect(h.evidenceSince('i', 's', 10_000)).toEqual({ shadowSessions: 20, shadowErrorSessions: 3, baselineSessions: 40, baselineErrorSessions: 1, baseline: 'control' });
     h.addWindow(w('s', 20_000, 35, 4)); // a re-emitted window replaces its earlier emission
-    h.addWindow(w('control:s', 10_000, 40, 1));
-    expect(h.evidenceSince('i', 's', 10_000)).toEqual({ shadowSessions: 55, shadowErrorSessions: 7, baselineSessions: 40, baselineErrorSessions: 1, baseline: 'control:s' });
+    h.addWindow(w('control', 20_000, 30, 0));
+    expect(h.evidenceSince('i', 's', 10_000)).toEqual({ shadowSessions: 55, shadowErrorSessions: 7, baselineSessions: 70, baselineErrorSessions: 1, baseline: 'control' });
   });
 });

@@ -1,4 +1,4 @@
-import { catalogWithCandidate, isProactive, isVersionShadow, scheduleOf, versionShadowConfig, versionShadowName } from './version-shadow.ts';
+import { catalogWithCandidate, isProactive, needsControlArtifact, isVersionShadow, scheduleOf, versionShadowConfig, versionShadowName } from './version-shadow.ts';
 import { detectOutcome } from '../risk-model/outcomes.ts';
 import type { ShadowProfile } from '../domain/types.ts';
 import type { CatalogEntry } from '../../schemas/types.generated.ts';
@@ -26,9 +26,9 @@ test('proactive by default only for another version of an item with an active or
   expect(isProactive(true, undefined, '1.0.0')).toBe(false);
 });
 
-test('the version shadow is instrumented like the item\'s shadows, with no endpoint rewrites, at the plan\'s first share', () => {
+test('the version shadow is instrumented like the item\'s shadows, with no endpoint rewrites, at the plan\'s first share, with its control cohort', () => {
   const c = versionShadowConfig('v-1-1-0', current, 5);
-  expect(c).toEqual({ name: 'v-1-1-0', instrumentation: current.shadows[0].instrumentation, endpoints: {}, traffic: { percentage: 5, match: 'all', rules: [] } });
+  expect(c).toEqual({ name: 'v-1-1-0', instrumentation: current.shadows[0].instrumentation, endpoints: {}, traffic: { percentage: 5, match: 'all', rules: [] }, control: true });
   expect(c.instrumentation).not.toBe(current.shadows[0].instrumentation);
   expect(versionShadowConfig('v-1-1-0', { ...current, shadows: [] }, 5).instrumentation).toEqual({ capture: { performance: true, errors: true, usage: true }, points: [], sampleRate: 1 });
   expect(scheduleOf('v-1-1-0', { steps: [5, 15], analysisSeconds: 120, minSessionsPerArm: 1, guardrails: [], maxInconclusive: 1, onComplete: 'hold' })).toEqual({ shadow: 'v-1-1-0', steps: [{ percentage: 5, holdSeconds: 120 }, { percentage: 15, holdSeconds: 120 }] });
@@ -42,6 +42,22 @@ test('the catalog lists the candidate without making it latest; the served versi
   expect(out.versions.map((v) => v.version)).toEqual(['1.0.0', '1.1.0']);
   expect(out.versions[0].variants.map((x) => x.name)).toEqual(['original', 'v-1-1-0']);
   expect(out.updatedAt).toBe(100);
+});
+
+test('the served version needs its control artifact built unless the profile and the catalog both have it; a built one replaces the old variant', () => {
+  const entry = (variants: string[]): CatalogEntry => ({ itemId: 'i', name: 'I', latestVersion: '1.0.0', updatedAt: 5, versions: [{ version: '1.0.0', entry: 'index.html', manifestJson: '{}', ingestedAt: 1, requestId: null, variants: variants.map((name) => ({ name, sha256: name, size: 1, files: 1, profileVersion: null, replacements: 0 })) }] });
+  const ref = { sha256: 'c'.repeat(64), size: 3 };
+  expect(needsControlArtifact(current, entry(['original']))).toBe(true); // ingested without shadows: none yet
+  expect(needsControlArtifact({ ...current, controlArtifact: ref }, entry(['original']))).toBe(true);
+  expect(needsControlArtifact(current, entry(['original', 'control']))).toBe(true);
+  expect(needsControlArtifact({ ...current, controlArtifact: ref }, entry(['original', 'checkout', 'control']))).toBe(false);
+  expect(needsControlArtifact({ ...current, controlArtifact: ref }, undefined)).toBe(true);
+  const cand = { version: '1.1.0', entry: 'index.html', manifestJson: '{}', ingestedAt: 9, requestId: 'r', variants: [] };
+  const ctl = { name: 'control', sha256: 'new', size: 3, files: 3, profileVersion: 5, replacements: 0 };
+  const out = catalogWithCandidate(entry(['original', 'control', 'v-0-9-0']), current, cand, { name: 'v-1-1-0', sha256: 'c', size: 3, files: 3, profileVersion: 5, replacements: 0 }, 100, ctl);
+  expect(out.versions[0].variants.map((x) => [x.name, x.sha256])).toEqual([['original', 'original'], ['v-1-1-0', 'c'], ['control', 'new']]);
+  const kept = catalogWithCandidate(entry(['original', 'control']), current, cand, { name: 'v-1-1-0', sha256: 'c', size: 3, files: 3, profileVersion: 5, replacements: 0 }, 100);
+  expect(kept.versions[0].variants.map((x) => x.name)).toEqual(['original', 'control', 'v-1-1-0']);
 });
 
 test('outcomes of a version shadow name the version it carries', () => {

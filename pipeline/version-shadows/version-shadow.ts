@@ -14,12 +14,12 @@
  * same core, by `system:rollout-plan` or an operator.
  */
 import type { ItemTree } from '../shadowing/archive.ts';
-import { detectFormat } from '../shadowing/archive.ts';
+import { detectFormat, readArchiveBuffer } from '../shadowing/archive.ts';
 import type { CatalogEntry, CatalogVariant } from '../../schemas/types.generated.ts';
 import type { InstrumentationConfig, ShadowConfig, ShadowProfile, ShadowSpec } from '../domain/types.ts';
-import { ORIGINAL } from '../domain/types.ts';
+import { CONTROL, ORIGINAL } from '../domain/types.ts';
 import { ValidationError } from '../errors.ts';
-import { buildShadow, type ChangeAssessment, type IngestDeps, type IngestInput, type IngestResult } from '../ingest/ingest-service.ts';
+import { buildControl, buildShadow, type ChangeAssessment, type IngestDeps, type IngestInput, type IngestResult } from '../ingest/ingest-service.ts';
 import { describeSizing, parsePlanOverride, planForRisk, type SizedPlan } from '../risk-plan/size.ts';
 
 export const VERSION_SHADOW_PREFIX = 'v-';
@@ -47,10 +47,24 @@ export function isProactive(explicit: boolean | undefined, current: ShadowProfil
 
 const DEFAULT_INSTRUMENTATION: InstrumentationConfig = { capture: { performance: true, errors: true, usage: true }, points: [], sampleRate: 1 };
 
-/** The version shadow's config: the item's current instrumentation (first shadow's), no endpoint rewrites. */
+/**
+ * The version shadow's config: the item's current instrumentation (first shadow's), no endpoint
+ * rewrites, and always a control cohort (`control: true`, issue 11): the served version with the
+ * same instrumentation is the only fair baseline for a new version — the original sends no
+ * telemetry, and the live risk update (pipeline/risk-model) and the guardrails compare against it.
+ */
 export function versionShadowConfig(name: string, current: ShadowProfile, share: number): ShadowConfig {
   const like = current.shadows.find((s) => !isVersionShadow(s.name));
-  return { name, instrumentation: like ? structuredClone(like.instrumentation) : structuredClone(DEFAULT_INSTRUMENTATION), endpoints: {}, traffic: { percentage: share, match: 'all', rules: [] } };
+  return { name, instrumentation: like ? structuredClone(like.instrumentation) : structuredClone(DEFAULT_INSTRUMENTATION), endpoints: {}, traffic: { percentage: share, match: 'all', rules: [] }, control: true };
+}
+
+/**
+ * Whether the served version still needs its control artifact for a version shadow's control
+ * cohort: the profile has none, or the catalog's served version does not list it (pure).
+ */
+export function needsControlArtifact(current: ShadowProfile, entry: CatalogEntry | undefined): boolean {
+  const served = entry?.versions.find((v) => v.version === current.itemVersion);
+  return !current.controlArtifact || !served?.variants.some((v) => v.name === CONTROL);
 }
 
 /** IngestInput's `rollout`: the operator's explicit plan fields (any subset, validated here). */
@@ -74,6 +88,18 @@ export async function ingestProactive(deps: IngestDeps, input: ProactiveInput, t
   // An update bundle (React Native / Expo, docs/mobile.md) is instrumented with the RN library.
   const rnLibrary = manifest.runtimeVersion !== undefined ? await deps.rnLibrary?.() : undefined;
   const built = await buildShadow(tree, cfg, format, { library, rnLibrary, publicUrl: deps.publicUrl, profileVersion: current.profileVersion + 1 });
+  // Its control arm is the served version with the same instrumentation — the item's one control
+  // artifact (ingest-service buildControl). An item whose original was ingested without shadows
+  // has none yet: build it from the served original, exactly as a PUT switching a control on does.
+  let control: { ref: { sha256: string; size: number }; files: number } | null = null;
+  if (needsControlArtifact(current, deps.catalog.find(manifest.id))) {
+    if (!current.original) throw new ValidationError(`item ${current.itemId} has no original to build the control arm from`, [{ path: 'item', message: 'no original artifact' }]);
+    const servedBytes = await deps.blobs.get(current.original.sha256);
+    const servedTree = await readArchiveBuffer(servedBytes, deps.limits);
+    const servedRn = servedTree.manifest.runtimeVersion !== undefined ? await deps.rnLibrary?.() : undefined;
+    const b = await buildControl(servedTree, detectFormat(servedBytes) ?? 'zip', { library, rnLibrary: servedRn, publicUrl: deps.publicUrl, profileVersion: current.profileVersion + 1 });
+    control = { ref: await deps.blobs.put(b.bytes), files: b.files };
+  }
   const raw = await deps.blobs.put(input.archive);
   const art = await deps.blobs.put(built.bytes);
   // Replacing an earlier candidate of the same or another version: one version shadow at a time.
@@ -82,7 +108,7 @@ export async function ingestProactive(deps: IngestDeps, input: ProactiveInput, t
     itemId: manifest.id,
     kind: 'put_config',
     ifMatch: current.profileVersion,
-    payload: { shadows: [...others, { ...cfg, artifact: art }], state: 'active', guardrail: true, schedule: scheduleOf(name, plan) },
+    payload: { shadows: [...others, { ...cfg, artifact: art }], state: 'active', guardrail: true, schedule: scheduleOf(name, plan), ...(control ? { controlArtifact: control.ref } : {}) },
     actor: input.actor.name,
     role: input.actor.role,
     reason: `proactive ingest of ${manifest.version} as shadow ${name} (${input.requestId}): ${sizing}`,
@@ -90,7 +116,8 @@ export async function ingestProactive(deps: IngestDeps, input: ProactiveInput, t
   const entry = catalogWithCandidate(deps.catalog.find(manifest.id), current, {
     version: manifest.version, entry: manifest.entry, manifestJson: JSON.stringify(manifest), ingestedAt: Date.now(), requestId: input.requestId,
     variants: [{ name: ORIGINAL, sha256: raw.sha256, size: raw.size, files: tree.files.size, profileVersion: null, replacements: 0 }],
-  }, { name, sha256: art.sha256, size: art.size, files: built.files, profileVersion: profile.profileVersion, replacements: built.report.totalReplacements }, Date.now());
+  }, { name, sha256: art.sha256, size: art.size, files: built.files, profileVersion: profile.profileVersion, replacements: built.report.totalReplacements }, Date.now(),
+  control ? { name: CONTROL, sha256: control.ref.sha256, size: control.ref.size, files: control.files, profileVersion: profile.profileVersion, replacements: 0 } : undefined);
   await deps.publishCatalog(entry);
   deps.catalog.apply(entry);
   versionPlans.set(`${manifest.id}@${name}`, plan);
@@ -101,13 +128,18 @@ export async function ingestProactive(deps: IngestDeps, input: ProactiveInput, t
 /**
  * The catalog after a proactive ingest (pure): the candidate version is listed (its original is
  * the untouched archive) without becoming `latestVersion`, and the version shadow's artifact is a
- * variant of the version devices are served.
+ * variant of the version devices are served — with the control artifact when one was built for
+ * it (`controlVariant` replaces an earlier `control` variant; absent keeps it).
  */
-export function catalogWithCandidate(entry: CatalogEntry | undefined, current: ShadowProfile, candidate: CatalogEntry['versions'][number], shadowVariant: CatalogVariant, now: number): CatalogEntry {
+export function catalogWithCandidate(entry: CatalogEntry | undefined, current: ShadowProfile, candidate: CatalogEntry['versions'][number], shadowVariant: CatalogVariant, now: number, controlVariant?: CatalogVariant): CatalogEntry {
   if (!entry) throw new ValidationError(`item ${current.itemId} is not in the catalog`, [{ path: 'item', message: 'no catalog entry' }]);
+  const served = (variants: CatalogVariant[]): CatalogVariant[] => {
+    const kept = variants.filter((x) => !isVersionShadow(x.name) && !(controlVariant && x.name === CONTROL));
+    return controlVariant ? [...kept, shadowVariant, controlVariant] : [...kept, shadowVariant];
+  };
   const versions = entry.versions
     .filter((v) => v.version !== candidate.version)
-    .map((v) => (v.version === current.itemVersion ? { ...v, variants: [...v.variants.filter((x) => !isVersionShadow(x.name)), shadowVariant] } : v));
+    .map((v) => (v.version === current.itemVersion ? { ...v, variants: served(v.variants) } : v));
   versions.push(candidate);
   return { ...entry, versions, updatedAt: Math.max(now, entry.updatedAt + 1) };
 }
