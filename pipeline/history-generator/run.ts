@@ -48,6 +48,11 @@ export interface HistoryRunOptions {
    * the guardrail's windows can come late.
    */
   maxWaitForBadSeconds?: number;
+  /**
+   * Consecutive judged windows over the threshold before the guardrail rolls back (default 1).
+   * 2 leaves one window in which the live risk score can hold the step first (its lead time).
+   */
+  guardrailWindows?: number;
   log?: (msg: string, extra?: Record<string, unknown>) => void;
 }
 
@@ -63,6 +68,8 @@ export interface RolloutRecord {
   shadowSessions: number;
   /** Milliseconds from the round's start to the end of this rollout. */
   decidedAfterMs: number | null;
+  /** Milliseconds from the round's start to an early risk hold of its step (pipeline/risk-model live.ts), seen by polling; null if none. */
+  heldAfterMs: number | null;
 }
 
 export interface HistoryRunReport {
@@ -111,7 +118,7 @@ export async function runHistory(o: HistoryRunOptions): Promise<HistoryRunReport
   const t0 = Date.now();
   const hold = o.holdSeconds ?? 15;
   const log = o.log ?? (() => {});
-  await call(o.url, o.token, 'POST', '/api/v1/alert-rules', GUARDRAIL_RULE);
+  await call(o.url, o.token, 'POST', '/api/v1/alert-rules', { ...GUARDRAIL_RULE, forWindows: o.guardrailWindows ?? GUARDRAIL_RULE.forWindows });
   const items: GeneratedItem[] = [];
   const served: GeneratedVersion[] = [];
   for (let i = 0; i < o.items; i++) {
@@ -141,6 +148,7 @@ export async function runHistory(o: HistoryRunOptions): Promise<HistoryRunReport
     // A fixed time per round: the pipeline decides what happens within it (a guardrail may also
     // roll a version back after its schedule finished — any regression labels the version).
     const rolledBack = new Map<string, { at: number; sessions: number }>();
+    const held = new Map<string, number>();
     const capMs = Math.max(roundMs, (o.maxWaitForBadSeconds ?? 0) * 1000);
     const badRunning = () => round.some((v) => v.bad && !rolledBack.has(v.itemId));
     while (Date.now() < roundStart + roundMs || (Date.now() < roundStart + capMs && badRunning())) {
@@ -148,6 +156,8 @@ export async function runHistory(o: HistoryRunOptions): Promise<HistoryRunReport
       for (const v of round) {
         if (rolledBack.has(v.itemId)) continue;
         const p = (await call(o.url, o.token, 'GET', `/api/v1/items/${encodeURIComponent(v.itemId)}/shadow-config`)).json;
+        const sched = p.schedule as { status?: string; pausedReason?: string } | null | undefined;
+        if (!held.has(v.itemId) && sched?.status === 'paused' && (sched.pausedReason ?? '').startsWith('risk hold')) held.set(v.itemId, Date.now());
         if (p.state === 'rolled_back') rolledBack.set(v.itemId, { at: Date.now(), sessions: sim.report.sessions.byVariant[v.shadow] ?? 0 });
       }
     }
@@ -159,7 +169,7 @@ export async function runHistory(o: HistoryRunOptions): Promise<HistoryRunReport
         await call(o.url, o.token, 'POST', `/api/v1/items/${encodeURIComponent(v.itemId)}/versions/${encodeURIComponent(v.version)}/promote`);
         served[i] = v;
       }
-      rollouts.push({ itemId: v.itemId, version: v.version, shadow: v.shadow, bad: v.bad, trueRisk: v.risk, outcome: rb ? 'regression' : 'success', shadowSessions: rb?.sessions ?? report.sessions.byVariant[v.shadow] ?? 0, decidedAfterMs: rb ? rb.at - roundStart : null });
+      rollouts.push({ itemId: v.itemId, version: v.version, shadow: v.shadow, bad: v.bad, trueRisk: v.risk, outcome: rb ? 'regression' : 'success', shadowSessions: rb?.sessions ?? report.sessions.byVariant[v.shadow] ?? 0, decidedAfterMs: rb ? rb.at - roundStart : null, heldAfterMs: held.has(v.itemId) ? held.get(v.itemId)! - roundStart : null });
     }
     log('generated history round', { round: k, items: round.length, rolledBack: rolledBack.size, bad: round.filter((v) => v.bad).length, seconds: Math.round((Date.now() - roundStart) / 1000) });
   }

@@ -133,6 +133,19 @@ describe('prior and evidence', () => {
     expect(good.probability).toBeLessThan(0.3);
     expect(bad.logBayesFactor).toBeGreaterThan(0);
   });
+
+  it('a thin control does not make a healthy shadow\'s few errors a regression; a crash is one at once (counts seen in the generated history)', () => {
+    const at = (k: number, n: number, kb: number, nb: number) => updateWithEvidence(0.2, { shadowSessions: n, shadowErrorSessions: k, baselineSessions: nb, baselineErrorSessions: kb });
+    // Healthy shadows next to controls with no error yet: the risk stays near the prior.
+    for (const [k, n, kb, nb] of [[2, 35, 0, 39], [4, 80, 0, 57], [2, 66, 0, 69], [1, 11, 0, 13], [6, 80, 0, 57]]) expect(at(k, n, kb, nb).probability).toBeLessThan(0.6);
+    // Crash-level regressions at their first update: above the early-hold threshold (90 %).
+    for (const [k, n, kb, nb] of [[12, 36, 2, 40], [9, 21, 0, 24], [13, 33, 1, 53]]) expect(at(k, n, kb, nb).probability).toBeGreaterThan(0.9);
+    // Monotone in the shadow's errors, and golden numbers (numerical integration, deterministic).
+    const ps = [0, 2, 4, 8, 16].map((k) => at(k, 100, 2, 100).probability);
+    expect([...ps].sort((x, y) => x - y)).toEqual(ps);
+    expect(at(16, 200, 10, 500).logBayesFactor).toBeCloseTo(4.80, 2);
+    expect(at(4, 200, 10, 500).logBayesFactor).toBeCloseTo(-3.40, 2);
+  });
 });
 
 describe('outcomes and history', () => {

@@ -126,7 +126,7 @@ export class RiskService {
   update(prior: RiskScore, e: ArmEvidence, now: number, relativeIncrease = 2): RiskScore {
     const u = updateWithEvidence(prior.probability, e, relativeIncrease);
     const note = `${pct(prior.probability)} at ingest (${prior.source}${prior.modelVersion ? ` v${prior.modelVersion}` : ''}) → ${pct(u.probability)} after ${e.shadowSessions} shadow sessions ` +
-      `(${e.shadowErrorSessions} with errors, ${pct(u.shadowRate)}) vs baseline ${pct(u.baselineRate)}; log Bayes factor ${u.logBayesFactor.toFixed(2)} for a ${relativeIncrease}× regression`;
+      `(${e.shadowErrorSessions} with errors, ${pct(u.shadowRate)}) vs baseline ${pct(u.baselineRate)}; log Bayes factor ${u.logBayesFactor.toFixed(2)} for a regression of ${relativeIncrease}× or more`;
     return {
       ...prior, id: randomUUID(), phase: 'update', probability: u.probability, low: null, high: null, note, at: now,
       evidenceJson: JSON.stringify({ ...e, ...u, priorProbability: prior.probability, priorScoreId: prior.id, relativeIncrease }),
