@@ -186,6 +186,48 @@ describe('predictive shadowing', () => {
     }, 60_000, 500);
   }, 300_000);
 
+  pyTest('an early risk hold is audited with its evidence and an operator releases it (override)', async () => {
+    // A GENERATED item whose new version fails 20 pp more sessions than its control: enough for
+    // the live risk to pass 90 % within a few windows, below the run's guardrail (30 % in two
+    // windows), and a long step, so the hold is what stops the ramp.
+    const { firstVersion, nextVersion } = await import('../pipeline/history-generator/generate.ts');
+    const { ingestVersion } = await import('../pipeline/history-generator/run.ts');
+    const { startSimulation } = await import('../pipeline/simulator/runner.ts');
+    const v0 = firstVersion('int-hold', 0, 'hold');
+    await ingestVersion(t.url, TOKENS.operator, v0);
+    const v1 = nextVersion('int-hold', 0, 1, v0.tree);
+    const res = await ingestVersion(t.url, TOKENS.operator, v1, undefined, { proactive: 'true', rollout: JSON.stringify({ steps: [50], analysisSeconds: 300, onComplete: 'hold' }) });
+    expect(res.versionShadow).toBe(v1.shadow);
+    const { riskHandles } = await import('../pipeline/risk-model/feature.ts');
+    const handle = riskHandles.get(t.p.ctx)!;
+    const sim = startSimulation({ url: t.url, token: TOKENS.operator, items: [v0.itemId], users: 400, rate: 16, durationMs: 90_000, seed: 'int-hold', flushIntervalMs: 500, effects: [`${v1.shadow}:errors=+20pp`] });
+    let hold;
+    try {
+      hold = await waitFor('an early risk hold', async () => handle.holds(v0.itemId).find((h) => h.profileVersion !== null), 75_000, 500);
+    } finally {
+      await sim.stop();
+    }
+    expect(hold).toMatchObject({ shadow: v1.shadow, version: v1.version, outcome: null, releasedBy: null });
+    expect(hold.probability).toBeGreaterThanOrEqual(0.9);
+    expect(hold.evidence).toMatchObject({ baseline: 'control' });
+    const held = (await api('GET', `/api/v1/items/${encodeURIComponent(v0.itemId)}/shadow-config`, undefined, 'viewer')).json;
+    expect(held).toMatchObject({ state: 'active', schedule: { shadow: v1.shadow, status: 'paused' } });
+    expect(held.schedule.pausedReason).toMatch(new RegExp(`^risk hold ${hold.scoreId}: risk \\d+\\.\\d % ≥ 90 % — ${v1.shadow}: \\d+/\\d+ sessions with errors vs control \\d+/\\d+`));
+    // The override: a viewer may not, an operator may; the step runs again and is audited as theirs.
+    expect((await api('POST', `/api/v1/items/${encodeURIComponent(v0.itemId)}/risk/release`, {}, 'viewer')).status).toBe(403);
+    const rel = await api('POST', `/api/v1/items/${encodeURIComponent(v0.itemId)}/risk/release`, { reason: 'checked by hand: known flaky endpoint' });
+    expect(rel.status).toBe(200);
+    expect(rel.json.profile.schedule).toMatchObject({ shadow: v1.shadow, status: 'running' });
+    expect(rel.json.released.releasedBy).toBeTruthy();
+    const audit = await waitFor('hold and release in the audit', async () => {
+      const rows = (await api('GET', `/api/v1/audit?itemId=${encodeURIComponent(v0.itemId)}`, undefined, 'viewer')).json.entries as Json[];
+      return rows.some((x) => x.actor === 'system:risk') && rows.some((x) => x.reason === 'checked by hand: known flaky endpoint') ? rows : undefined;
+    }, 20_000, 500);
+    expect(audit.find((x) => x.actor === 'system:risk')!.reason).toBe(held.schedule.pausedReason);
+    // Released once: that rollout is not held by its risk again, and nothing is left to release.
+    expect((await api('POST', `/api/v1/items/${encodeURIComponent(v0.itemId)}/risk/release`, {})).status).toBe(404);
+  }, 120_000);
+
   pyTest('retraining produces model v1 from the warehouse; the next ingest is scored by it and explained', async () => {
     const r = await api('POST', '/api/v1/risk/models/retrain');
     if (r.status !== 201) throw new Error(`retrain answered ${r.status}: ${JSON.stringify(r.json)}`);
