@@ -53,6 +53,13 @@ export interface HistoryRunOptions {
    * 2 leaves one window in which the live risk score can hold the step first (its lead time).
    */
   guardrailWindows?: number;
+  /**
+   * The operator's plan fields sent with each proactive ingest (default: one 50 % step held
+   * holdSeconds, so every round takes the same time). `{ analysisSeconds: 10 }` alone keeps the
+   * risk-sized steps (pipeline/risk-plan) on a shorter clock; the exposure benchmark compares that
+   * with the fixed plan.
+   */
+  rollout?: (v: GeneratedVersion) => Record<string, unknown>;
   log?: (msg: string, extra?: Record<string, unknown>) => void;
 }
 
@@ -68,6 +75,9 @@ export interface RolloutRecord {
   shadowSessions: number;
   /** Milliseconds from the round's start to the end of this rollout. */
   decidedAfterMs: number | null;
+  /** The plan the pipeline gave the rollout (steps in % of users) and the risk it was sized by. */
+  plan: { steps: number[]; analysisSeconds: number } | null;
+  risk: number | null;
   /** Milliseconds from the round's start to an early risk hold of its step (pipeline/risk-model live.ts), seen by polling; null if none. */
   heldAfterMs: number | null;
 }
@@ -132,10 +142,13 @@ export async function runHistory(o: HistoryRunOptions): Promise<HistoryRunReport
     // Each item's next version is edited from the version the pipeline serves now.
     const round = served.map((prev, i) => nextVersion(o.seed, i, k, prev.tree));
     round.forEach((v, i) => items[i].versions.push(v));
+    const plans = new Map<string, { plan: RolloutRecord['plan']; risk: number | null }>();
     for (const v of round) {
       // Proactive: the version goes out as its own shadow of the served one. The plan is the
       // operator's here (one 50 % step, held for an operator) so every round takes the same time.
-      const res = await ingestVersion(o.url, o.token, v, undefined, { proactive: 'true', rollout: JSON.stringify({ steps: [50], analysisSeconds: Math.max(10, hold), onComplete: 'hold' }) });
+      const plan = o.rollout ? o.rollout(v) : { steps: [50], analysisSeconds: Math.max(10, hold), onComplete: 'hold' };
+      const res = await ingestVersion(o.url, o.token, v, undefined, { proactive: 'true', rollout: JSON.stringify(plan) });
+      plans.set(v.itemId, { plan: (res.plan as RolloutRecord['plan']) ?? null, risk: (res.risk as { probability?: number } | null)?.probability ?? null });
       if (res.versionShadow !== v.shadow) throw new Error(`ingest of ${v.itemId} ${v.version} did not go out as shadow ${v.shadow}: ${JSON.stringify(res).slice(0, 300)}`);
     }
     const roundStart = Date.now();
@@ -169,7 +182,7 @@ export async function runHistory(o: HistoryRunOptions): Promise<HistoryRunReport
         await call(o.url, o.token, 'POST', `/api/v1/items/${encodeURIComponent(v.itemId)}/versions/${encodeURIComponent(v.version)}/promote`);
         served[i] = v;
       }
-      rollouts.push({ itemId: v.itemId, version: v.version, shadow: v.shadow, bad: v.bad, trueRisk: v.risk, outcome: rb ? 'regression' : 'success', shadowSessions: rb?.sessions ?? report.sessions.byVariant[v.shadow] ?? 0, decidedAfterMs: rb ? rb.at - roundStart : null, heldAfterMs: held.has(v.itemId) ? held.get(v.itemId)! - roundStart : null });
+      rollouts.push({ itemId: v.itemId, version: v.version, shadow: v.shadow, bad: v.bad, trueRisk: v.risk, outcome: rb ? 'regression' : 'success', shadowSessions: rb?.sessions ?? report.sessions.byVariant[v.shadow] ?? 0, decidedAfterMs: rb ? rb.at - roundStart : null, plan: plans.get(v.itemId)?.plan ?? null, risk: plans.get(v.itemId)?.risk ?? null, heldAfterMs: held.has(v.itemId) ? held.get(v.itemId)! - roundStart : null });
     }
     log('generated history round', { round: k, items: round.length, rolledBack: rolledBack.size, bad: round.filter((v) => v.bad).length, seconds: Math.round((Date.now() - roundStart) / 1000) });
   }
