@@ -54,7 +54,10 @@ export class LoadedRiskModel {
   static async load(onnxBytes: Buffer, meta: RiskModelMetadata, version: number): Promise<LoadedRiskModel> {
     if (!Array.isArray(meta.features) || meta.features.length === 0) throw new ValidationError('model metadata lists no features', [{ path: 'metadata/features', message: 'empty' }]);
     // Loaded on first use: processes that never load a model never map the native library.
-    const ort = (await import('onnxruntime-node')).default;
+    // The CommonJS package's namespace differs by loader: jest's interop gives `default`, tsx
+    // (npm start, the CLI, benches) gives the named exports only — take whichever has the API.
+    const mod = (await import('onnxruntime-node')) as typeof import('onnxruntime-node') & { default?: typeof import('onnxruntime-node') };
+    const ort = mod.InferenceSession ? mod : mod.default!;
     const session = await ort.InferenceSession.create(onnxBytes, { executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1 });
     for (const out of [meta.onnx.probabilityOutput, meta.onnx.contributionsOutput]) {
       if (!session.outputNames.includes(out)) throw new ValidationError(`ONNX model has no output ${out} (outputs: ${session.outputNames.join(', ')})`, [{ path: 'onnx', message: `missing output ${out}` }]);
