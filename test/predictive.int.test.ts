@@ -119,10 +119,11 @@ describe('predictive shadowing', () => {
   pyTest('generated history through the pipeline: proactive version shadows with their control arms, outcomes decided by the guardrail, live risk against the control, early holds ahead of the guardrail', async () => {
     // One round of 8 first rollouts, 8 sessions/s per item (half to the version shadow, half to
     // its control). Seed int-1 draws 4 bad of 8, so both outcomes are present. The guardrail
-    // needs two judged windows over its threshold, which leaves the live risk score one window
-    // to hold a bad version's step first; the step holds 45 s so it is still running then, even
+    // needs three judged windows over its threshold, which leaves the live risk score two windows
+    // to hold a bad version's step first (on a loaded machine a window may hold only a few
+    // sessions, some of them counted before their errors arrive); the step holds 45 s so it is still running then, even
     // when a loaded machine delays the windows.
-    history = await runHistory({ url: t.url, token: TOKENS.operator, seed: 'int-1', items: 8, versionsPerItem: 2, rate: 64, holdSeconds: 45, settleSeconds: 3, guardrailWindows: 2, maxWaitForBadSeconds: 120, log: (m, e) => console.log(m, JSON.stringify(e)) });
+    history = await runHistory({ url: t.url, token: TOKENS.operator, seed: 'int-1', items: 8, versionsPerItem: 2, rate: 64, holdSeconds: 45, settleSeconds: 3, guardrailWindows: 3, maxWaitForBadSeconds: 120, log: (m, e) => console.log(m, JSON.stringify(e)) });
     const ended = history.rollouts.filter((r) => r.outcome !== 'none');
     console.log(`generated history (GENERATED DATA): ${history.rollouts.length} rollouts in ${Math.round(history.durationMs / 1000)} s; ` +
       `${ended.filter((r) => r.outcome === 'regression').length} rolled back, bad ${history.rollouts.filter((r) => r.bad).length}; ` +
