@@ -56,7 +56,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
   const trainVersions = opts.quick ? 4 : 5;
   const items = opts.quick ? 6 : 10;
   const versions = opts.quick ? 2 : 3;
-  const stepSeconds = 8;
+  const stepSeconds = 10; // the plan schema's minimum analysis
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'bench-exposure-'));
   const cfg = loadConfig({
     KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
