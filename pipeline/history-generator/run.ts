@@ -179,7 +179,9 @@ export async function runHistory(o: HistoryRunOptions): Promise<HistoryRunReport
       const rb = rolledBack.get(v.itemId);
       // Not rolled back: an operator (this driver) promotes it, so the next version is edited from it.
       if (!rb) {
-        await call(o.url, o.token, 'POST', `/api/v1/items/${encodeURIComponent(v.itemId)}/versions/${encodeURIComponent(v.version)}/promote`);
+        // A plan with onComplete: promote may have promoted it already (pipeline/version-shadows).
+        const cur = (await call(o.url, o.token, 'GET', `/api/v1/items/${encodeURIComponent(v.itemId)}/shadow-config`)).json;
+        if (cur.itemVersion !== v.version) await call(o.url, o.token, 'POST', `/api/v1/items/${encodeURIComponent(v.itemId)}/versions/${encodeURIComponent(v.version)}/promote`);
         served[i] = v;
       }
       rollouts.push({ itemId: v.itemId, version: v.version, shadow: v.shadow, bad: v.bad, trueRisk: v.risk, outcome: rb ? 'regression' : 'success', shadowSessions: rb?.sessions ?? report.sessions.byVariant[v.shadow] ?? 0, decidedAfterMs: rb ? rb.at - roundStart : null, plan: plans.get(v.itemId)?.plan ?? null, risk: plans.get(v.itemId)?.risk ?? null, heldAfterMs: held.has(v.itemId) ? held.get(v.itemId)! - roundStart : null });
