@@ -54,8 +54,10 @@ export function exposure(rollouts: RolloutRecord[]): { perBad: number[]; total: 
 export async function run(opts: BenchOptions): Promise<BenchResult[]> {
   const trainItems = opts.quick ? 10 : 12;
   const trainVersions = opts.quick ? 4 : 5;
-  const items = opts.quick ? 6 : 10;
-  const versions = opts.quick ? 2 : 3;
+  // One round: every arm gets exactly the same versions (a later round would edit each item from
+  // whatever its arm served, and the arms' histories would part).
+  const items = opts.quick ? 8 : 16;
+  const versions = 2;
   const stepSeconds = 10; // the plan schema's minimum analysis
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'bench-exposure-'));
   const cfg = loadConfig({
@@ -88,7 +90,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
 
     // 2. The same versions, risk-sized vs fixed, side by side.
     const longest = 6; // steps of the very-high tier, the longest plan
-    const common = { url: p.url, token: TOKEN, seed: 'bench-exposure', items, versionsPerItem: versions, holdSeconds: longest * stepSeconds, settleSeconds: 6, rate: 3 * items };
+    const common = { url: p.url, token: TOKEN, seed: 'bench-exposure', items, versionsPerItem: versions, holdSeconds: longest * stepSeconds, settleSeconds: 6, rate: 2 * items };
     arms = await Promise.all([
       runHistory({ ...common, prefix: 'exrisk', rollout: () => ({ analysisSeconds: stepSeconds }) }),
       runHistory({ ...common, prefix: 'exfixed', rollout: () => ({ steps: FIXED_PLAN.steps, analysisSeconds: stepSeconds }) }),
@@ -101,7 +103,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
   const goodPlanSeconds = (a: HistoryRunReport) => median(a.rollouts.filter((r) => !r.bad && r.plan).map((r) => r.plan!.steps.length * stepSeconds));
   const badFirstStep = median(arms[0].rollouts.filter((r) => r.bad && r.plan).map((r) => r.plan!.steps[0]));
   const workload = `GENERATED data: model v${model.version} trained on ${model.trainingRows} generated rollouts (${model.positives} regressions, cross-validated AUC ${model.auc.toFixed(3)}); ` +
-    `then the same ${items * (versions - 1)} generated versions (${risk.bad} bad) per arm, both arms at once, ${3 * items} simulated sessions/s per arm over ${items} items; steps held ${stepSeconds} s (shortened clock); guardrail 30 % error sessions in a 10 s window of ≥ 5`;
+    `then the same ${items * (versions - 1)} generated versions (${risk.bad} bad) per arm, both arms at once, ${2 * items} simulated sessions/s per arm over ${items} items; steps held ${stepSeconds} s (shortened clock); guardrail 30 % error sessions in a 10 s window of ≥ 5`;
   return [
     {
       name: 'sessions exposed to a bad version before rollback, median (GENERATED data)', unit: 'sessions', ours: median(risk.perBad), peer: median(fixed.perBad), peerName: `fixed plan ${FIXED_PLAN.steps.join('/')} % for every version`,
