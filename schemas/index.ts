@@ -28,7 +28,12 @@ export type SchemaName =
   | 'change-features'
   | 'risk-score'
   | 'rollout-outcome'
-  | 'risk-model';
+  | 'risk-model'
+  | 'segment'
+  | 'segment-status'
+  | 'segment-membership'
+  | 'pin'
+  | 'pin-policy';
 
 /** Which schema each topic's values use (keys are plain UTF-8 strings). */
 export const TOPIC_SCHEMAS: Record<keyof TopicNames, SchemaName> = {
@@ -49,6 +54,11 @@ export const TOPIC_SCHEMAS: Record<keyof TopicNames, SchemaName> = {
   riskScores: 'risk-score',
   riskOutcomes: 'rollout-outcome',
   riskModels: 'risk-model',
+  segments: 'segment',
+  segmentStatus: 'segment-status',
+  segmentMemberships: 'segment-membership',
+  pins: 'pin',
+  pinPolicies: 'pin-policy',
 };
 
 export interface SchemaFile {

@@ -428,6 +428,38 @@ export interface MetricWindow {
   emittedAt: number;
 }
 
+/** A user's pinned variant of one item on the compacted penumbra.pins topic (key: '<itemId>/<userId>'). A pin wins over every targeting rule, share and holdout (not over a rollback). variant null removes the pin. */
+export interface Pin {
+  /** Item. */
+  itemId: string;
+  /** User. */
+  userId: string;
+  /** 'original' (opted out) or a shadow name (opted in); null = no pin. */
+  variant: null | string;
+  /** operator (operator route) or device (device route, assignment token). */
+  source: string;
+  /** Free text: why the pin was set. */
+  reason: null | string;
+  /** Operator token name, or 'device:<userId>'. */
+  actor: string;
+  /** Epoch ms of the change. */
+  at: number;
+}
+
+/** What devices may pin themselves to for one item, on the compacted penumbra.pins.policies topic (key: itemId). Operators may pin any user to any variant regardless. */
+export interface PinPolicy {
+  /** Item. */
+  itemId: string;
+  /** Devices may opt out of experiments (pin themselves to original). */
+  deviceOptOut: boolean;
+  /** Shadows devices may opt into (betas). */
+  deviceOptIn: string[];
+  /** Actor. */
+  updatedBy: string;
+  /** Epoch ms. */
+  updatedAt: number;
+}
+
 /** Heartbeat of a resolver process on the compacted penumbra.resolvers topic (key: resolverId): which profile version of each item it serves, so the console can show a rollback reached every resolver. */
 export interface ResolverStatus {
   /** Stable id of the resolver process. */
@@ -541,6 +573,78 @@ export interface RolloutOutcome {
   startedAt: null | number;
   /** Epoch ms of the ending change. */
   decidedAt: number;
+}
+
+/** A behavioural segment on the compacted penumbra.segments topic (key: segment id): SQL over the warehouse snapshot that returns the user ids in the segment. Managed through /api/v1/segments; deleted=true removes it. */
+export interface Segment {
+  /** Segment id used in targeting rules (segment in [id]); [a-z0-9][a-z0-9_-]{0,63}. */
+  id: string;
+  /** Human name. */
+  name: string;
+  /** What the segment means, for operators and data engineers. */
+  description: string;
+  /** One SELECT over the warehouse views (telemetry_events, assignments, …) returning a column user_id. */
+  sql: string;
+  /** Seconds between evaluations. */
+  scheduleSeconds: number;
+  /** Time limit of one evaluation; a slower query is interrupted and the last good membership kept. */
+  timeoutMs: number;
+  /** Size limit; an evaluation returning more users keeps the last good membership. */
+  maxMembers: number;
+  /** False pauses evaluation (the last membership stays in force). */
+  enabled: boolean;
+  /** True removes the segment; its members are removed from the memberships topic. */
+  deleted: boolean;
+  /** Actor of the change. */
+  updatedBy: string;
+  /** Epoch ms of the change. */
+  updatedAt: number;
+}
+
+/** The segments one user is in, on the compacted penumbra.segments.memberships topic (key: userId). The latest record per user is their current membership; an empty list means the user is in no segment. Written by the segment evaluator only, after each evaluation, for the users whose membership changed. */
+export interface SegmentMembership {
+  /** User (the same id as on penumbra.assignments and telemetry). */
+  userId: string;
+  /** Ids of every segment the user is in, sorted. */
+  segments: string[];
+  /** Evaluation that produced this record. */
+  evaluationId: string;
+  /** Segments whose membership of this user changed with this record (entered or left). */
+  changed: string[];
+  /** Epoch ms when the record was produced. */
+  updatedAt: number;
+}
+
+/** Outcome of the last evaluation of a segment on the compacted penumbra.segments.status topic (key: segment id), written by the segment evaluator only. A failed, timed-out or oversized evaluation keeps the last good membership (lastGood*). */
+export interface SegmentStatus {
+  /** Segment. */
+  segmentId: string;
+  /** ok, failed (query error), timeout (time limit), over_limit (more users than maxMembers or the total budget), deleted. */
+  state: string;
+  /** Id of this evaluation. */
+  evaluationId: string;
+  /** Epoch ms when this evaluation finished. */
+  evaluatedAt: number;
+  /** How long the query ran. */
+  durationMs: number;
+  /** exportedAt of the warehouse snapshot the query read (epoch ms); null when unknown. */
+  snapshotAt: null | number;
+  /** Users in the membership in force (the last good one). */
+  members: number;
+  /** Users the query returned (capped at maxMembers + 1); null when it failed. */
+  candidateMembers: null | number;
+  /** Users that entered the segment with this evaluation. */
+  added: number;
+  /** Users that left it with this evaluation. */
+  removed: number;
+  /** Evaluation whose membership is in force; null before the first good one. */
+  lastGoodEvaluationId: null | string;
+  /** When that evaluation finished; null before the first good one. */
+  lastGoodAt: null | number;
+  /** Why the evaluation failed; null when ok. */
+  error: null | string;
+  /** updatedAt of the definition evaluated. */
+  definitionUpdatedAt: number;
 }
 
 export type CommandKind = 'put_config' | 'rollback' | 'activate' | 'new_version' | 'schedule_tick' | 'alert_action';
@@ -758,10 +862,15 @@ export interface SchemaTypes {
   'dead-letter': DeadLetter;
   'item-ingest-request': ItemIngestRequest;
   'metric-window': MetricWindow;
+  'pin': Pin;
+  'pin-policy': PinPolicy;
   'resolver-status': ResolverStatus;
   'risk-model': RiskModel;
   'risk-score': RiskScore;
   'rollout-outcome': RolloutOutcome;
+  'segment': Segment;
+  'segment-membership': SegmentMembership;
+  'segment-status': SegmentStatus;
   'shadow-command': ShadowCommand;
   'shadow-profile': ShadowProfile;
   'telemetry-event': TelemetryEvent;

@@ -70,6 +70,16 @@ export interface TopicNames {
   riskOutcomes: string;
   /** [added #13] trained risk model versions (compacted). */
   riskModels: string;
+  /** Behavioural segment definitions (pipeline/segments), compacted by segment id. */
+  segments: string;
+  /** Last evaluation of each segment, compacted by segment id. */
+  segmentStatus: string;
+  /** Segments of each user, compacted by userId (data engineers consume it). */
+  segmentMemberships: string;
+  /** Pinned variants (pipeline/preferences), compacted by '<itemId>/<userId>'. */
+  pins: string;
+  /** What devices may pin themselves to, compacted by itemId. */
+  pinPolicies: string;
 }
 
 export interface PenumbraConfig {
@@ -260,6 +270,11 @@ export function topicNames(prefix: string): TopicNames {
     riskScores: `${prefix}risk.scores`,
     riskOutcomes: `${prefix}risk.outcomes`,
     riskModels: `${prefix}risk.models`,
+    segments: `${prefix}segments`,
+    segmentStatus: `${prefix}segments.status`,
+    segmentMemberships: `${prefix}segments.memberships`,
+    pins: `${prefix}pins`,
+    pinPolicies: `${prefix}pins.policies`,
   };
 }
 

@@ -140,12 +140,22 @@ export interface UserContext {
   attributes?: Record<string, string>;
 }
 
+/**
+ * Behavioural segment membership as the traffic split sees it (pipeline/segments): every
+ * resolver holds the memberships in memory. Answers 1 (member), 0 (not a member) or -1 (unknown:
+ * the segment was never evaluated, was deleted, or this process has not loaded its memberships
+ * yet) — an unknown segment is a missing attribute, so neither `in` nor `not_in` matches it.
+ */
+export interface SegmentLookup {
+  membership(segmentId: string, userId: string): 1 | 0 | -1;
+}
+
 /** A traffic decision. `variant` is "original", a shadow name or "control". */
 export interface SplitDecision {
   variant: string;
   /** 0..9999, or -1 when no bucketing took place (rolled back, unknown item). */
   bucket: number;
-  reason: 'rolled_back' | 'no_profile' | 'invalid_profile' | 'holdout' | 'no_match' | 'not_in_share' | 'assigned' | 'control';
+  reason: 'rolled_back' | 'no_profile' | 'invalid_profile' | 'holdout' | 'no_match' | 'not_in_share' | 'assigned' | 'control' | 'pinned';
   /** Only for variant `control`: the shadow whose control cohort the user is in. */
   controlOf?: string;
 }

@@ -15,7 +15,9 @@ import type { PenumbraConfig, TopicNames } from '../config/config.ts';
 /** retention.bytes per partition of new delete-policy topics unless configured. */
 export const DEFAULT_RETENTION_BYTES = 1024 * 1024 * 1024;
 
-export const COMPACTED: ReadonlySet<keyof TopicNames> = new Set(['itemsCatalog', 'shadowProfiles', 'resolvers', 'alertRules', 'riskModels']);
+export const COMPACTED: ReadonlySet<keyof TopicNames> = new Set([
+  'itemsCatalog', 'shadowProfiles', 'resolvers', 'alertRules', 'riskModels', 'segments', 'segmentStatus', 'segmentMemberships', 'pins', 'pinPolicies',
+]);
 
 export interface TopicPlan {
   key: keyof TopicNames;
