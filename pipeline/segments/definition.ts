@@ -6,11 +6,11 @@
  */
 import { z } from 'zod';
 import type { Segment } from '../../schemas/types.generated.ts';
+import { SEGMENT_ID } from '../traffic-split/validate.ts';
 
 export type { Segment };
-
 /** Segment ids appear in targeting rules (`segment in [power-users]`), so they are slugs. */
-export const SEGMENT_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+export { SEGMENT_ID };
 export const MAX_SQL_LENGTH = 20_000;
 export const MAX_SEGMENTS = 100;
 export const MAX_TIMEOUT_MS = 120_000;

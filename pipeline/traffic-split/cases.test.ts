@@ -4,11 +4,14 @@ import { fileURLToPath } from 'node:url';
 import type { ShadowProfile, SplitDecision, UserContext } from '../domain/types.ts';
 import { safeCompile, trafficSplit, trafficSplitProfile } from './traffic-split.ts';
 import { requires } from '../../test/requires.ts';
+import { lookupOf } from './case-lookup.ts';
 
 interface Case {
   name: string;
   profile: ShadowProfile | null;
   user: UserContext;
+  /** Known segments and their members (absent = unknown segment); see gen-cases.ts. */
+  segments?: Record<string, string[]>;
   expected: SplitDecision;
 }
 const dir = fileURLToPath(new URL('.', import.meta.url));
@@ -40,12 +43,17 @@ describe('golden cases (cases.json)', () => {
     }
     // Cases written before control cohorts pin the layout without one: their shadows say so.
     expect(cases.filter((c) => !c.name.startsWith('control:') && !c.name.includes('control')).every((c) => (c.profile?.shadows ?? []).every((s) => s.control === false))).toBe(true);
+    // Segment rules: both ops, with known, unknown and no segments at all.
+    const seg = cases.filter((c) => c.profile?.shadows.some((s) => s.traffic.rules.some((r) => r.attribute === 'segment')) && c.expected.reason !== 'invalid_profile');
+    expect(seg.some((c) => c.segments === undefined)).toBe(true);
+    expect(seg.filter((c) => c.expected.reason === 'assigned').length).toBeGreaterThanOrEqual(5);
   });
 
   it.each(cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
     const compiled = c.profile === null ? undefined : safeCompile(c.profile);
-    expect(trafficSplit(c.user, compiled)).toEqual(c.expected);
-    expect(trafficSplitProfile(c.user, c.profile ?? undefined)).toEqual(c.expected);
+    const segments = lookupOf(c.segments);
+    expect(trafficSplit(c.user, compiled, segments)).toEqual(c.expected);
+    expect(trafficSplitProfile(c.user, c.profile ?? undefined, segments)).toEqual(c.expected);
   });
 
   // An independent implementation (stdlib Python) decides every case the same way.

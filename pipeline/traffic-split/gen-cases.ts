@@ -16,13 +16,20 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ShadowProfile, ShadowSpec, TrafficRule, UserContext } from '../domain/types.ts';
 import { safeCompile, trafficSplit } from './traffic-split.ts';
+import { lookupOf } from './case-lookup.ts';
 
 interface Case {
   name: string;
   profile: ShadowProfile | null;
   user: UserContext;
+  /**
+   * Behavioural segments known to the resolver: segment id → member user ids. A segment absent
+   * from the map is unknown (never evaluated); no map at all = no segment is known.
+   */
+  segments?: Record<string, string[]>;
   expected: { variant: string; bucket: number; reason: string; controlOf?: string };
 }
+
 
 const instrumentation = { capture: { performance: true, errors: true, usage: false }, points: [], sampleRate: 1 };
 function shadow(name: string, percentage: number, rules: TrafficRule[] = [], match: 'all' | 'any' = 'all', control = false): ShadowSpec {
@@ -47,9 +54,9 @@ const UNICODE_IDS = [
 ];
 
 const cases: Case[] = [];
-function add(name: string, p: ShadowProfile | null, user: UserContext): void {
-  const d = trafficSplit(user, p === null ? undefined : safeCompile(p));
-  cases.push({ name, profile: p, user, expected: { variant: d.variant, bucket: d.bucket, reason: d.reason, ...(d.controlOf !== undefined ? { controlOf: d.controlOf } : {}) } });
+function add(name: string, p: ShadowProfile | null, user: UserContext, segments?: Record<string, string[]>): void {
+  const d = trafficSplit(user, p === null ? undefined : safeCompile(p), lookupOf(segments));
+  cases.push({ name, profile: p, user, ...(segments ? { segments } : {}), expected: { variant: d.variant, bucket: d.bucket, reason: d.reason, ...(d.controlOf !== undefined ? { controlOf: d.controlOf } : {}) } });
 }
 /** Keeps up to `perOutcome` pool ids for each distinct outcome, scanning at most `scan` ids. */
 function sweep(label: string, p: ShadowProfile, template: Omit<UserContext, 'userId'>, perOutcome = 2, scan = 120): void {
@@ -287,6 +294,41 @@ const invalidCtl: [string, ShadowProfile][] = [
   ['control not a boolean', profile('bad.ctl-type', [{ ...shadow('s', 10), control: 'yes' as never }])],
 ];
 for (const [label, p] of invalidCtl) add(`invalid profile: ${label}`, p, { ...mobile, userId: POOL[1] });
+// 13. behavioural segments (pipeline/segments): in / not_in, unknown segments, no lookup at all
+const pSeg = profile('com.example.segments', [
+  shadow('beta-power', 30, [{ attribute: 'segment', op: 'in', values: ['power-users', 'converters'] }]),
+  shadow('calm', 30, [
+    { attribute: 'segment', op: 'not_in', values: ['error-hitters'] },
+    { attribute: 'deviceType', op: 'in', values: ['android', 'web'] },
+  ]),
+  shadow('eu-or-power', 10, [
+    { attribute: 'country', op: 'equals', value: 'DE' },
+    { attribute: 'segment', op: 'in', values: ['power-users'] },
+  ], 'any'),
+]);
+const segUsers = POOL.slice(0, 90);
+const members = (every: number) => segUsers.filter((_, i) => i % every === 0);
+const allKnown = { 'power-users': members(3), converters: members(5), 'error-hitters': members(4) };
+const noErrors = { 'power-users': members(3), converters: members(5) };
+const segScenarios: [string, Record<string, string[]> | undefined][] = [['all known', allKnown], ['error-hitters unknown', noErrors], ['no segments loaded', undefined]];
+for (const [label, segs] of segScenarios) {
+  for (const device of ['android', 'ios']) {
+    const seen = new Map<string, number>();
+    for (const userId of segUsers) {
+      const user = { userId, deviceType: device, country: 'US' };
+      const d = trafficSplit(user, safeCompile(pSeg), lookupOf(segs));
+      const inSegs = segs ? Object.keys(segs).filter((k) => segs[k].includes(userId)).sort().join('+') || 'none' : '?';
+      const key = `${d.variant}/${d.reason} in ${inSegs}`;
+      const count = seen.get(key) ?? 0;
+      if (count >= 1) continue;
+      seen.set(key, count + 1);
+      add(`segments (${label}) ${device} → ${key}`, pSeg, user, segs);
+    }
+  }
+}
+add('segments: an empty userId is never a member', pSeg, { userId: '', deviceType: 'android' }, { ...allKnown, 'power-users': [''] });
+add('invalid profile: segment with an op other than in/not_in', profile('bad.segop', [shadow('s', 10, [{ attribute: 'segment', op: 'equals', value: 'power-users' }])]), { ...mobile, userId: POOL[1] }, allKnown);
+add('invalid profile: segment value that is not a segment id', profile('bad.segid', [shadow('s', 10, [{ attribute: 'segment', op: 'in', values: ['Power Users'] }])]), { ...mobile, userId: POOL[1] }, allKnown);
 
 const out = fileURLToPath(new URL('./cases.json', import.meta.url));
 writeFileSync(out, JSON.stringify(cases, null, 1) + '\n');

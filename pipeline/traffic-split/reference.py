@@ -132,7 +132,22 @@ def attribute(user: dict, name: str):
     return v if isinstance(v, str) and v != "" else None
 
 
-def rule_holds(user: dict, rule: dict) -> bool:
+def segment_rule_holds(user: dict, rule: dict, segments) -> bool:
+    """segments: {segment id: [member user ids]} of the known segments, or None (none known).
+    A segment absent from the map is unknown: like a missing attribute, it makes neither op hold."""
+    uid = user.get("userId")
+    if segments is None or not isinstance(uid, str) or uid == "":
+        return False
+    def membership(sid):
+        return -1 if sid not in segments else (1 if uid in segments[sid] else 0)
+    if rule["op"] == "in":
+        return any(membership(s) == 1 for s in rule["values"])
+    return all(membership(s) == 0 for s in rule["values"])
+
+
+def rule_holds(user: dict, rule: dict, segments=None) -> bool:
+    if rule["attribute"] == "segment":
+        return segment_rule_holds(user, rule, segments)
     v = attribute(user, rule["attribute"])
     if v is None:  # missing never matches, negative rules included
         return False
@@ -149,11 +164,11 @@ def rule_holds(user: dict, rule: dict) -> bool:
     raise ValueError(op)
 
 
-def eligible(user: dict, traffic: dict) -> bool:
+def eligible(user: dict, traffic: dict, segments=None) -> bool:
     rules = traffic["rules"]
     if not rules:
         return True
-    results = (rule_holds(user, r) for r in rules)
+    results = (rule_holds(user, r, segments) for r in rules)
     return all(results) if traffic["match"] == "all" else any(results)
 
 
@@ -178,19 +193,20 @@ def js_round(x: float) -> int:
     return math.floor(x + 0.5)
 
 
-def decide(profile, user):
+def decide(profile, user, segments=None):
     """-> (variant, bucket, reason[, controlOf]); profile=None means no profile. Assumes a valid profile.
 
     Control cohorts: a shadow with `control` (absent = true) owns 2w buckets from its anchor; the
     offset d from the anchor (b - lo growing up, hi - 1 - b growing down) decides: even -> the
     shadow, odd -> ("control", b, "control", <shadow name>).
+    segments: the case's {segment id: [members]} map (None: no segment known).
     """
     if profile is None:
         return ("original", -1, "no_profile")
     if profile["state"] == "rolled_back":
         return ("original", -1, "rolled_back")
     shadows = profile["shadows"]
-    elig = [eligible(user, s["traffic"]) for s in shadows]
+    elig = [eligible(user, s["traffic"], segments) for s in shadows]
     if not any(elig):
         return ("original", -1, "no_match")
     seed = profile.get("seed") or profile["itemId"]
@@ -222,7 +238,7 @@ def check(path: str) -> int:
             skipped += 1  # validation lives in TypeScript; the reference assumes valid input
             continue
         try:
-            got = decide(profile, case["user"])
+            got = decide(profile, case["user"], case.get("segments"))
         except Unsupported:
             skipped += 1
             if exp["bucket"] >= 0:

@@ -9,7 +9,7 @@
  */
 import semver from 'semver';
 import { ValidationError, type FieldIssue } from '../errors.ts';
-import { CONTROL, ORIGINAL, type ShadowProfile, type SplitDecision, type UserContext } from '../domain/types.ts';
+import { CONTROL, ORIGINAL, type SegmentLookup, type ShadowProfile, type SplitDecision, type UserContext } from '../domain/types.ts';
 import { BUCKETS, hashWithPrefix, prefixState, type PrefixState } from './hash.ts';
 import { MAX_REGEX_INPUT, compileRegexRule, type RegexMatcher } from './regex-safety.ts';
 import { isPercentage, MAX_STRING, validateTrafficConfig } from './validate.ts';
@@ -28,6 +28,8 @@ const enum Attr {
   UserGroup,
   AppVersion,
   Custom,
+  /** Behavioural segment membership (pipeline/segments), asked of the SegmentLookup. */
+  Segment,
 }
 const enum Op {
   In,
@@ -54,12 +56,15 @@ const RULE_COST: Record<Op, number> = {
   [Op.Semver]: 2,
   [Op.Regex]: 3,
 };
+/** Segment rules cost a hash and a binary search per segment: after equals/in, before semver. */
+const SEGMENT_RULE_COST = 1.5;
 const ATTR_CODES: Record<string, Attr> = {
   userId: Attr.UserId,
   deviceType: Attr.DeviceType,
   country: Attr.Country,
   userGroup: Attr.UserGroup,
   appVersion: Attr.AppVersion,
+  segment: Attr.Segment,
 };
 
 /** One rule, compiled. A single class keeps every rule the same shape for the JIT. */
@@ -73,6 +78,8 @@ class CompiledRule {
     readonly range: semver.Range | null,
     readonly memo: Map<string, boolean> | null,
     readonly re: RegexMatcher | null,
+    /** Segment ids of a segment rule, for iteration (the set answers nothing about membership). */
+    readonly segments: readonly string[] | null = null,
   ) {}
 }
 
@@ -149,11 +156,14 @@ function widthOf(shareBp: number, holdoutBp: number): number {
   return Math.floor((shareBp * BUCKETS) / (BUCKETS - holdoutBp));
 }
 
+const costOf = (r: CompiledRule): number => (r.attr === Attr.Segment ? SEGMENT_RULE_COST : RULE_COST[r.op]);
+
 function compileRule(r: Record<string, unknown>): CompiledRule {
   const attribute = r.attribute as string;
   const op = OP_CODES[r.op as string];
   const attr = Object.hasOwn(ATTR_CODES, attribute) ? ATTR_CODES[attribute] : Attr.Custom;
   const values = r.values as string[] | undefined;
+  if (attr === Attr.Segment) return new CompiledRule(attr, attribute, op, null, '', null, null, null, [...new Set(values)]);
   switch (op) {
     case Op.In:
     case Op.NotIn:
@@ -263,7 +273,7 @@ export function compileProfile(profile: ShadowProfile): CompiledProfile {
       // lets most non-matching users leave before a semver or regex test.
       rules: s.traffic.rules
         .map((r) => compileRule(r as unknown as Record<string, unknown>))
-        .sort((x, y) => RULE_COST[x.op] - RULE_COST[y.op]),
+        .sort((x, y) => costOf(x) - costOf(y)),
     };
   });
   // Both shadows of an overflowing pair are named: lowering either one fixes it.
@@ -322,7 +332,26 @@ function attributeOf(user: UserContext, rule: CompiledRule): unknown {
   }
 }
 
-function ruleHolds(user: UserContext, rule: CompiledRule): boolean {
+/**
+ * `segment in [a, b]`: the user is a member of at least one; `segment not_in [a, b]`: the user is
+ * known not to be in any. A segment the lookup does not know (never evaluated, or not loaded in
+ * this process yet) is a missing attribute: it makes neither op hold, so a resolver that has not
+ * loaded the memberships never puts anyone into a shadow through `not_in`.
+ */
+function segmentRuleHolds(user: UserContext, rule: CompiledRule, segments: SegmentLookup | undefined): boolean {
+  const userId = user.userId;
+  if (segments === undefined || typeof userId !== 'string' || userId === '') return false;
+  const ids = rule.segments!;
+  if (rule.op === Op.In) {
+    for (let i = 0; i < ids.length; i++) if (segments.membership(ids[i], userId) === 1) return true;
+    return false;
+  }
+  for (let i = 0; i < ids.length; i++) if (segments.membership(ids[i], userId) !== 0) return false;
+  return true;
+}
+
+function ruleHolds(user: UserContext, rule: CompiledRule, segments: SegmentLookup | undefined): boolean {
+  if (rule.attr === Attr.Segment) return segmentRuleHolds(user, rule, segments);
   const v = attributeOf(user, rule);
   // Missing (absent, empty or not a string — e.g. an inherited `constructor`) never matches,
   // not even a negative rule: a user we know nothing about is never shadowed by exclusion.
@@ -353,15 +382,15 @@ function ruleHolds(user: UserContext, rule: CompiledRule): boolean {
   }
 }
 
-function eligible(user: UserContext, shadow: CompiledShadow): boolean {
+function eligible(user: UserContext, shadow: CompiledShadow, segments: SegmentLookup | undefined): boolean {
   const rules = shadow.rules;
   const n = rules.length;
   if (n === 0) return true;
   if (shadow.matchAll) {
-    for (let i = 0; i < n; i++) if (!ruleHolds(user, rules[i])) return false;
+    for (let i = 0; i < n; i++) if (!ruleHolds(user, rules[i], segments)) return false;
     return true;
   }
-  for (let i = 0; i < n; i++) if (ruleHolds(user, rules[i])) return true;
+  for (let i = 0; i < n; i++) if (ruleHolds(user, rules[i], segments)) return true;
   return false;
 }
 
@@ -371,7 +400,7 @@ function eligible(user: UserContext, shadow: CompiledShadow): boolean {
  * is eligible for it (assigned, or `control` with `controlOf` for the odd offsets of a shadow
  * with a control cohort), else not_in_share.
  */
-export function trafficSplit(user: UserContext, compiled: CompiledProfile | undefined): SplitDecision {
+export function trafficSplit(user: UserContext, compiled: CompiledProfile | undefined, segments?: SegmentLookup): SplitDecision {
   if (compiled === undefined) return NO_PROFILE;
   if (!compiled.valid) return INVALID;
   if (compiled.rolledBack) return ROLLED_BACK;
@@ -379,7 +408,7 @@ export function trafficSplit(user: UserContext, compiled: CompiledProfile | unde
   const n = shadows.length;
   let firstEligible = -1;
   for (let i = 0; i < n; i++) {
-    if (eligible(user, shadows[i])) {
+    if (eligible(user, shadows[i], segments)) {
       firstEligible = i;
       break;
     }
@@ -393,7 +422,7 @@ export function trafficSplit(user: UserContext, compiled: CompiledProfile | unde
   for (let i = firstEligible; i < n; i++) {
     const s = shadows[i];
     if (bucket >= s.lo && bucket < s.hi) {
-      if (i !== firstEligible && !eligible(user, s)) break;
+      if (i !== firstEligible && !eligible(user, s, segments)) break;
       // Shadow and control interleave from the range's fixed anchor (even offset: shadow, odd:
       // control), so both grow together and stay equal (README "Control cohorts").
       if (s.control && ((s.growsDown ? s.hi - 1 - bucket : bucket - s.lo) & 1) === 1) {
@@ -411,12 +440,12 @@ const cache = new WeakMap<ShadowProfile, CompiledProfile>();
  * Convenience for callers holding raw profiles: compiles once per profile object (WeakMap),
  * so profiles must be treated as immutable values — replace, never mutate in place.
  */
-export function trafficSplitProfile(user: UserContext, profile: ShadowProfile | undefined): SplitDecision {
+export function trafficSplitProfile(user: UserContext, profile: ShadowProfile | undefined, segments?: SegmentLookup): SplitDecision {
   if (profile === undefined || profile === null) return NO_PROFILE;
   let compiled = cache.get(profile);
   if (compiled === undefined) {
     compiled = safeCompile(profile);
     cache.set(profile, compiled);
   }
-  return trafficSplit(user, compiled);
+  return trafficSplit(user, compiled, segments);
 }

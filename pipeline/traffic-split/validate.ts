@@ -11,6 +11,10 @@ export const RULE_OPS = ['in', 'not_in', 'equals', 'not_equals', 'semver', 'rege
 export const MAX_RULES = 50;
 export const MAX_VALUES = 1000;
 export const MAX_STRING = 256;
+/** Reserved rule attribute: behavioural segment membership. */
+export const SEGMENT_ATTRIBUTE = 'segment';
+/** Segment ids (pipeline/segments) are slugs, so rules can name them. */
+export const SEGMENT_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -33,6 +37,16 @@ function validateRule(rule: unknown, p: string, issues: FieldIssue[]): void {
   }
   checkString(rule.attribute, `${p}/attribute`, issues, 'attribute');
   const op = rule.op;
+  // `segment` is reserved for behavioural segments (pipeline/segments): membership, not a value.
+  if (rule.attribute === SEGMENT_ATTRIBUTE && op !== 'in' && op !== 'not_in') {
+    issues.push({ path: `${p}/op`, message: 'segment rules take in or not_in (segment in [<segment id>, …])' });
+    return;
+  }
+  if (rule.attribute === SEGMENT_ATTRIBUTE && Array.isArray(rule.values)) {
+    rule.values.forEach((v: unknown, i: number) => {
+      if (typeof v === 'string' && v !== '' && !SEGMENT_ID.test(v)) issues.push({ path: `${p}/values/${i}`, message: `not a segment id (${SEGMENT_ID.source})` });
+    });
+  }
   if (typeof op !== 'string' || !(RULE_OPS as readonly string[]).includes(op)) {
     issues.push({ path: `${p}/op`, message: `op must be one of ${RULE_OPS.join(', ')}` });
     return;
