@@ -23,10 +23,14 @@ import type { Logger } from './log.ts';
 import { resolverFeature, type ResolverFeatureHandle } from '../resolver/feature.ts';
 import { startExpoUpdates } from '../../connectors/expo-updates/feature.ts';
 import type { LiveHub } from '../live/hub.ts';
+import type { SegmentIndex } from '../segments/segment-index.ts';
+import type { PinStore } from '../preferences/pin-store.ts';
 import { warehouseFeature } from '../warehouse/feature.ts';
 import { telemetryFeature } from '../telemetry/feature.ts';
 import { riskFeature } from '../risk-model/feature.ts';
 import { versionShadowsFeature } from '../version-shadows/feature.ts';
+import { segmentsFeature } from '../segments/feature.ts';
+import { preferencesFeature } from '../preferences/feature.ts';
 
 export interface FeatureContext {
   cfg: PenumbraConfig;
@@ -58,6 +62,10 @@ export interface FeatureContext {
   limits: DeviceLimits;
   /** Base URL of the item-pages origin, known once its listener is bound (connectors/http/content-origin.ts). */
   contentUrl: () => string;
+  /** Segment memberships every resolver holds (pipeline/segments), fed by the resolver feature's followers. */
+  segmentIndex: SegmentIndex;
+  /** Pins and pin policies (pipeline/preferences), fed by the resolver feature's followers. */
+  pins: PinStore;
 }
 
 export interface FeatureHandle {
@@ -86,4 +94,4 @@ function resolverAndExpoFeature(): Feature {
 }
 
 /** Registered features, in start order (core ones are prepended by penumbra.ts). */
-export const features: Feature[] = [resolverAndExpoFeature(), warehouseFeature(), telemetryFeature(), riskFeature(), versionShadowsFeature()];
+export const features: Feature[] = [resolverAndExpoFeature(), warehouseFeature(), telemetryFeature(), riskFeature(), versionShadowsFeature(), segmentsFeature(), preferencesFeature()];

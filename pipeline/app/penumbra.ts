@@ -36,6 +36,8 @@ import { features, type FeatureContext, type FeatureHandle } from './features.ts
 import { collectorFeature, liveFeature, auditFeature } from './core-features.ts';
 import { streamHandles } from '../telemetry/feature.ts';
 import { LiveHub } from '../live/hub.ts';
+import { SegmentIndex } from '../segments/segment-index.ts';
+import { PinStore } from '../preferences/pin-store.ts';
 import { MetricsRegistry } from './metrics.ts';
 import { listenApi, listenContent } from '../../connectors/http/content-origin.ts';
 import { createDeviceLimits } from '../../connectors/http/rate-limit.ts';
@@ -148,6 +150,8 @@ export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions 
       assignmentKeys: keys.ring,
       processors: opts.processors !== false, sink: opts.sink ?? opts.processors !== false,
       hub: new LiveHub(),
+      segmentIndex: new SegmentIndex(),
+      pins: new PinStore(),
       limits: createDeviceLimits(cfg, tokens),
       healthChecks: [],
       contentUrl: () => contentUrl,

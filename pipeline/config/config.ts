@@ -121,6 +121,10 @@ export interface PenumbraConfig {
   fileCacheBytes: number;
   /** DuckDB buffer-pool limit of the warehouse sink (DuckDB's own default is 80 % of RAM). */
   duckdbMemoryLimit: string;
+  /** Behavioural segments (pipeline/segments): size limits and the shortest schedule. */
+  segments: { maxMembers: number; totalMembers: number; minIntervalSeconds: number };
+  /** Pins every resolver holds at most (pipeline/preferences); new pins past it are refused. */
+  pinsMax: number;
   /** [#13] Rollout-risk model: retraining schedule, training window and minimum history, Python interpreter. */
   risk: { retrainHours: number; windowDays: number; minRows: number; minClass: number; python: string; holdPercent: number };
   /**
@@ -225,6 +229,10 @@ export const ENV_VARS = {
   PENUMBRA_RISK_HOLD_PERCENT: 'Hold a rollout step early when its live-updated risk reaches this percentage (default 90; 0 = never)',
   PENUMBRA_PYTHON: 'Python interpreter that trains the risk model (default python3; needs scikit-learn, skl2onnx)',
   PENUMBRA_SEQUENTIAL_TUNING: 'N* of the live always-valid comparisons: total observations (both arms) at which the interval is tightest (default 5000)',
+  PENUMBRA_SEGMENT_MAX_MEMBERS: 'Largest maxMembers a behavioural segment may have (default 1000000)',
+  PENUMBRA_SEGMENT_TOTAL_MEMBERS: 'Members of all segments together that every resolver holds, 8 bytes each (default 4000000)',
+  PENUMBRA_SEGMENT_MIN_INTERVAL_SECONDS: 'Shortest evaluation schedule of a segment, seconds (default 60)',
+  PENUMBRA_PINS_MAX: 'Pinned users (all items) every resolver holds; new pins past it are refused (default 100000)',
   PENUMBRA_CONFIG_FILE: 'Optional JSON file with any of these variables',
   PENUMBRA_KAFKA_PORT: 'Local stack: Kafka broker port',
   PENUMBRA_CONTROLLER_PORT: 'Local stack: KRaft controller port',
@@ -525,6 +533,12 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Penumbr
       python: merged.PENUMBRA_PYTHON || 'python3',
       holdPercent: int('PENUMBRA_RISK_HOLD_PERCENT', 90, 0, 99),
     },
+    segments: {
+      maxMembers: int('PENUMBRA_SEGMENT_MAX_MEMBERS', 1_000_000, 1, 100_000_000),
+      totalMembers: int('PENUMBRA_SEGMENT_TOTAL_MEMBERS', 4_000_000, 1, 1_000_000_000),
+      minIntervalSeconds: int('PENUMBRA_SEGMENT_MIN_INTERVAL_SECONDS', 60, 1, 86_400),
+    },
+    pinsMax: int('PENUMBRA_PINS_MAX', 100_000, 0, 100_000_000),
     assignmentKeys,
     expoSigningKeyFile: merged.PENUMBRA_EXPO_SIGNING_KEY_FILE ? path.resolve(cwd, merged.PENUMBRA_EXPO_SIGNING_KEY_FILE) : null,
     expoSigningKeyId,

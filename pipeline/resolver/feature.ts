@@ -13,6 +13,7 @@ import { AssignmentLog } from './assignment-log.ts';
 import { Resolver } from './resolver.ts';
 import { ExposureCounter, ResolverRegistry, followInBackground } from './resolver-registry.ts';
 import { keepCatalogSnapshot, loadCatalogSnapshot, snapshotPaths } from './catalog-snapshot.ts';
+import { followPersonalState } from '../preferences/follow.ts';
 
 export interface ResolverFeatureOptions {
   heartbeatMs?: number;
@@ -56,7 +57,7 @@ export function startResolver(ctx: FeatureContext, opts: ResolverFeatureOptions 
     send: (batch) => producer.send(batch.map((a) => ({ topic: cfg.topics.assignments, key: a.userId, value: a }))),
     onError: warn('assignment batch'),
   });
-  const resolver = new Resolver({ profiles: profileStore, catalog, log: assignments, resolverId: ctx.resolverId, keys: ctx.assignmentKeys });
+  const resolver = new Resolver({ profiles: profileStore, catalog, log: assignments, resolverId: ctx.resolverId, keys: ctx.assignmentKeys, segments: ctx.segmentIndex, pins: ctx.pins });
 
   const registry = new ResolverRegistry({
     self: { resolverId: ctx.resolverId, host: os.hostname(), pid: process.pid, startedAt },
@@ -75,6 +76,10 @@ export function startResolver(ctx: FeatureContext, opts: ResolverFeatureOptions 
     kafka: ctx.kafka, codec: ctx.codec, topic: cfg.topics.resolvers, schema: 'resolver-status', groupPrefix: ctx.groupPrefix, before,
     onRecord: (s) => registry.apply(s), onError: warn('resolvers follower'),
   });
+
+  // Segment memberships and pins (issue 14): every resolver holds them, rebuilt from their
+  // compacted topics; until replayed, segments are unknown (pipeline/segments/segment-index.ts).
+  const personal = followPersonalState(ctx, before, warn);
 
   let counter: ExposureCounter | null = null;
   let exposureFollower: ReturnType<typeof followInBackground> | null = null;
@@ -102,6 +107,7 @@ export function startResolver(ctx: FeatureContext, opts: ResolverFeatureOptions 
         depth: s.depth, capacity: s.capacity, dropped: s.dropped, sent: s.sent, failures: s.failures,
         ...(s.lastError && s.retrying > 0 ? { detail: s.lastError } : {}),
       },
+      segmentIndex: { status: ctx.segmentIndex.isReady ? 'ok' : 'degraded', ...ctx.segmentIndex.stats(), pins: ctx.pins.size, ...(ctx.segmentIndex.isReady ? {} : { detail: 'segment memberships not loaded yet: segment rules match nobody until they are' }) },
       resolver: {
         status: profileStore.source === 'kafka' ? 'ok' : 'degraded',
         profileSource: profileStore.source,
@@ -128,6 +134,7 @@ export function startResolver(ctx: FeatureContext, opts: ResolverFeatureOptions 
       stopCatalogSnapshot();
       await assignments.stop(3000);
       await resolversFollower.stop();
+      await personal.stop();
       await (exposureFollower as ReturnType<typeof followInBackground> | null)?.stop();
       if (resolversFollower.connected) {
         // Tombstone: a cleanly stopped resolver leaves the compacted topic.

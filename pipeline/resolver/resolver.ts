@@ -15,8 +15,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Assignment, CatalogEntry } from '../../schemas/types.generated.ts';
 import { claimsFor, signAssignment, type KeyRing } from '../assignment-token/token.ts';
-import { ORIGINAL, type ShadowProfile, type SplitDecision, type UserContext } from '../domain/types.ts';
+import { ORIGINAL, type SegmentLookup, type ShadowProfile, type SplitDecision, type UserContext } from '../domain/types.ts';
 import { trafficSplit } from '../traffic-split/traffic-split.ts';
+import { pinnedDecision } from '../preferences/pin.ts';
 import type { ProfileStore } from '../profiles/profile-store.ts';
 import type { CatalogStore } from '../ingest/catalog-store.ts';
 import { deriveAttributes, type Derivation, type HeaderBag } from './derive.ts';
@@ -89,6 +90,10 @@ export class Resolver {
       /** Token lifetime, seconds (default 24 h: pipeline/assignment-token). */
       tokenTtlSeconds?: number;
       now?: () => number;
+      /** Behavioural segment memberships (pipeline/segments); without it every segment is unknown. */
+      segments?: SegmentLookup;
+      /** Pinned variants (pipeline/preferences): a pin wins over every rule, never over a rollback. */
+      pins?: { variantFor(itemId: string, userId: string): string | undefined };
     },
   ) {}
 
@@ -98,7 +103,8 @@ export class Resolver {
     const user: UserContext = { userId: req.userId, deviceType, country, userGroup: req.userGroup, appVersion: req.appVersion, attributes: req.attributes };
     const { itemId } = req;
     const profile = this.deps.profiles.get(itemId);
-    const decision = trafficSplit(user, this.deps.profiles.compiledFor(itemId));
+    const compiled = this.deps.profiles.compiledFor(itemId);
+    const decision = pinnedDecision(this.deps.pins?.variantFor(itemId, req.userId), compiled) ?? trafficSplit(user, compiled, this.deps.segments);
     const profileVersion = profile?.profileVersion ?? 0;
     const urls = this.urlsFor(itemId, profile, decision.variant);
     const derivedNames: string[] = [];

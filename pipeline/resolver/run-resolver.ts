@@ -38,6 +38,8 @@ import { buildLibrary } from '../../connectors/instrumentation/build.ts';
 import { createLogger } from '../app/log.ts';
 import type { FeatureContext } from '../app/features.ts';
 import { startResolver, type ResolverFeatureOptions, type ResolverParts } from './feature.ts';
+import { SegmentIndex } from '../segments/segment-index.ts';
+import { PinStore } from '../preferences/pin-store.ts';
 import { snapshotPaths } from './catalog-snapshot.ts';
 import { listenApi, listenContent } from '../../connectors/http/content-origin.ts';
 import { createDeviceLimits } from '../../connectors/http/rate-limit.ts';
@@ -90,6 +92,8 @@ export async function startResolverProcess(cfg: PenumbraConfig, opts: ResolverFe
     cfg, kafka, probeKafka: createProbeKafka(cfg.kafkaBrokers, `resolver-${resolverId}`), codec, producer, log, groupPrefix, resolverId, profileStore, profiles, catalog, blobs, ingest, tokens, openapi, assignmentKeys,
     processors: false, sink: false, healthChecks: [] as FeatureContext['healthChecks'], contentUrl: () => contentUrl,
     limits: createDeviceLimits(cfg, tokens),
+    segmentIndex: new SegmentIndex(),
+    pins: new PinStore(),
   } satisfies Omit<FeatureContext, 'hub'>;
   const ctx = base as unknown as FeatureContext;
 

@@ -27,6 +27,7 @@ export class SegmentIndex implements SegmentLookup {
   private lastUser = '';
   private lastKey = -1;
   records = 0;
+  private readonly waiters = new Set<{ check: () => boolean; resolve: () => void }>();
 
   membership(segmentId: string, userId: string): 1 | 0 | -1 {
     if (!this.ready) return -1;
@@ -60,12 +61,36 @@ export class SegmentIndex implements SegmentLookup {
       return;
     }
     this.status.set(s.segmentId, s);
+    for (const w of [...this.waiters]) {
+      if (w.check()) {
+        this.waiters.delete(w);
+        w.resolve();
+      }
+    }
   }
+
+  /** Resolves once `check` holds after a status arrives, or rejects after `timeoutMs`. */
+  waitUntil(check: () => boolean, timeoutMs = 10_000): Promise<void> {
+    if (check()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const w = { check, resolve: () => { clearTimeout(timer); resolve(); } };
+      const timer = setTimeout(() => {
+        this.waiters.delete(w);
+        reject(new Error('segment status not visible yet'));
+      }, timeoutMs);
+      this.waiters.add(w);
+    });
+  }
+
+  private resolveLoaded!: () => void;
+  /** Resolves once the memberships and status topics have been replayed (markReady). */
+  readonly loaded = new Promise<void>((r) => (this.resolveLoaded = r));
 
   /** The memberships topic has been replayed: answer from here on, and pack the sets. */
   markReady(): void {
     for (const set of this.sets.values()) set.compact();
     this.ready = true;
+    this.resolveLoaded();
   }
 
   get isReady(): boolean {
