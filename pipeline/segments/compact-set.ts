@@ -8,8 +8,19 @@
  * The sorted array keeps a 1,000,000-member segment at 8 MB with a ~20-step lookup, and the
  * pending sets keep updates O(1) between merges (a merge is one linear pass).
  */
+const KEY_BITS = 53;
+const MAX_DIR_BITS = 20;
+
 export class CompactSet {
   private sorted: Float64Array = new Float64Array(0);
+  /**
+   * Directory over the sorted array: dir[b] is the index of the first key whose top `dirBits`
+   * bits are ≥ b. Keys are uniform hashes, so each slot holds ~8 keys and a lookup is a short
+   * binary search inside one slot (4 steps at 1,000,000 members instead of 20 cache misses),
+   * for 4 bytes per 8 members.
+   */
+  private dir: Uint32Array = new Uint32Array([0, 0]);
+  private divisor = 2 ** KEY_BITS;
   private readonly adds = new Set<number>();
   private readonly removes = new Set<number>();
 
@@ -40,9 +51,9 @@ export class CompactSet {
     this.maybeMerge();
   }
 
-  /** Bytes held by the sorted array plus an estimate of the pending sets (40 B per entry). */
+  /** Bytes held by the sorted array and its directory plus an estimate of the pending sets (40 B per entry). */
   get bytes(): number {
-    return this.sorted.byteLength + (this.adds.size + this.removes.size) * 40;
+    return this.sorted.byteLength + this.dir.byteLength + (this.adds.size + this.removes.size) * 40;
   }
 
   /** Merge pending changes into the sorted array now. */
@@ -64,6 +75,22 @@ export class CompactSet {
     this.sorted = o === out.length ? out : out.slice(0, o);
     this.adds.clear();
     this.removes.clear();
+    this.buildDirectory();
+  }
+
+  private buildDirectory(): void {
+    const n = this.sorted.length;
+    const bits = n < 16 ? 0 : Math.min(MAX_DIR_BITS, Math.floor(Math.log2(n / 8)));
+    const slots = 2 ** bits;
+    this.divisor = 2 ** (KEY_BITS - bits);
+    const dir = new Uint32Array(slots + 1);
+    let i = 0;
+    for (let b = 0; b < slots; b++) {
+      dir[b] = i;
+      while (i < n && Math.floor(this.sorted[i] / this.divisor) === b) i++;
+    }
+    dir[slots] = n;
+    this.dir = dir;
   }
 
   private maybeMerge(): void {
@@ -72,8 +99,10 @@ export class CompactSet {
 
   private inSorted(key: number): boolean {
     const a = this.sorted;
-    let lo = 0;
-    let hi = a.length - 1;
+    const b = Math.floor(key / this.divisor);
+    if (b + 1 >= this.dir.length) return false;
+    let lo = this.dir[b];
+    let hi = this.dir[b + 1] - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
       const v = a[mid];
