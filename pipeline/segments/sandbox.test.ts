@@ -20,7 +20,14 @@ beforeAll(async () => {
   writeFileSync(secret, 'a,b\n1,2\n');
   const inst = await DuckDBInstance.create(':memory:');
   const c = await inst.connect();
-  await c.run(`CREATE TABLE t AS SELECT 'u-' || (range % 50) AS user_id, 'sess-' || range AS session_id, CASE WHEN range % 10 = 0 THEN 'error' ELSE 'usage' END AS type FROM range(500)`);
+  // 500 events of 50 users: u-k has 10 sessions, every tenth event an error; events of u-0..u-4
+  // are 30 days old; usage events of even users are clicks on "buy".
+  await c.run(`CREATE TABLE t AS SELECT 'u-' || (range % 50) AS user_id, 'sess-' || range AS session_id,
+    CASE WHEN range % 10 = 0 THEN 'error' ELSE 'usage' END AS type,
+    CASE WHEN range % 10 = 0 THEN 'TypeError' WHEN range % 2 = 0 THEN 'buy' ELSE 'open' END AS name,
+    'com.example.notes' AS item_id,
+    CAST(now() AS TIMESTAMP) - CASE WHEN range % 50 < 5 THEN INTERVAL 30 DAY ELSE INTERVAL 1 HOUR END AS ts
+    FROM range(500)`);
   const { mkdirSync } = await import('node:fs');
   mkdirSync(dir, { recursive: true });
   await c.run(`COPY t TO '${path.join(dir, 'telemetry_events.parquet')}' (FORMAT PARQUET)`);
@@ -92,6 +99,19 @@ describe('segment sandbox', () => {
     } finally {
       sb.close();
     }
+  });
+
+  it('runs the examples of docs/segments.md', async () => {
+    // ≥ 3 sessions in the last 7 days: everyone but u-0..u-4 (their events are 30 days old).
+    const active = await members(`SELECT user_id FROM telemetry_events WHERE ts >= now() - INTERVAL 7 DAY GROUP BY user_id HAVING count(DISTINCT session_id) >= 3`);
+    expect(active).toHaveLength(45);
+    expect(active).not.toContain('u-3');
+    // Hit an error: u-0, u-10, … (every tenth event is an error of a user ≡ 0 mod 10).
+    expect(await members(`SELECT DISTINCT user_id FROM telemetry_events WHERE type = 'error'`)).toEqual(['u-0', 'u-10', 'u-20', 'u-30', 'u-40']);
+    // Converted on the point "buy" of one item: the even users (but those ≡ 0 mod 10 only ever erred).
+    const buyers = await members(`SELECT DISTINCT user_id FROM telemetry_events WHERE item_id = 'com.example.notes' AND type = 'usage' AND name = 'buy'`);
+    expect(buyers).toHaveLength(20);
+    expect(buyers.every((u) => Number(u.slice(2)) % 2 === 0 && Number(u.slice(2)) % 10 !== 0)).toBe(true);
   });
 
   it('stops one row past maxMembers, so growth past the limit is seen without reading it all', async () => {
