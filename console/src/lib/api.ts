@@ -7,7 +7,7 @@
  */
 import type {
   Alert, AlertRule, AlertRuleInput, AuditEntry, Exposures, ItemView, MetricsResponse, PutShadowConfig,
-  ResolverView, RiskScoreView, ShadowConfigView, UploadResult, WhoAmI,
+  ResolverView, RiskScoreView, Segment, SegmentInput, SegmentPreview, SegmentStatusView, ShadowConfigView, UploadResult, WhoAmI,
 } from './types.ts';
 
 export interface FieldError { path: string; message: string }
@@ -196,6 +196,13 @@ export class ApiClient {
     return (await this.request<AlertRule>('PUT', `/alert-rules/${encodeURIComponent(id)}`, { body: rule })).data;
   }
   async deleteAlertRule(id: string): Promise<void> { await this.request<void>('DELETE', `/alert-rules/${encodeURIComponent(id)}`); }
+
+  async segments(): Promise<Segment[]> { return (await this.request<{ segments: Segment[] }>('GET', '/segments')).data.segments ?? []; }
+  async createSegment(s: SegmentInput): Promise<Segment> { return (await this.request<Segment>('POST', '/segments', { body: s })).data; }
+  async updateSegment(id: string, s: SegmentInput): Promise<Segment> { return (await this.request<Segment>('PUT', `/segments/${encodeURIComponent(id)}`, { body: s })).data; }
+  async deleteSegment(id: string): Promise<void> { await this.request<void>('DELETE', `/segments/${encodeURIComponent(id)}`); }
+  async previewSegment(sql: string): Promise<SegmentPreview> { return (await this.request<SegmentPreview>('POST', '/segments/preview', { body: { sql } })).data; }
+  async evaluateSegment(id: string): Promise<SegmentStatusView> { return (await this.request<SegmentStatusView>('POST', `/segments/${encodeURIComponent(id)}/evaluate`)).data; }
 
   async alerts(itemId?: string): Promise<Alert[]> {
     const qs = itemId ? `?itemId=${encodeURIComponent(itemId)}` : '';

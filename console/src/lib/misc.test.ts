@@ -95,3 +95,15 @@ test('session: token kept only after whoami accepts it', async () => {
   expect(loadToken(store)).toBeNull();
   expect(bad.token).toBeNull();
 });
+
+test('segments: local checks use the server field paths; status sentences say what is in force', async () => {
+  const { blankSegment, statusSentence, stateTag, validateSegment } = await import('./segments.ts');
+  expect(validateSegment({ ...blankSegment(), id: 'Bad Id', name: ' ', sql: '' }).map((e) => e.path)).toEqual(['id', 'name', 'sql']);
+  expect(validateSegment({ ...blankSegment(), id: 'power-users', name: 'Power' })).toEqual([]);
+  expect(statusSentence(null)).toMatch(/first evaluation/);
+  expect(statusSentence({ state: 'ok', members: 1234, evaluatedAt: 0, durationMs: 42, added: 4, removed: 1 })).toBe('1,234 users; evaluated in 42.0 ms (+4 / −1).');
+  expect(statusSentence({ state: 'failed', members: 7, evaluatedAt: 0, lastGoodAt: 1, error: 'Conversion Error' })).toBe('7 users from the last good evaluation are kept: Conversion Error.');
+  expect(statusSentence({ state: 'timeout', members: 0, evaluatedAt: 0, lastGoodAt: null, error: 'slow' })).toMatch(/match nobody/);
+  expect(stateTag({ state: 'over_limit', members: 1, evaluatedAt: 0 }).tone).toBe('warn');
+  expect(href(parseHash('#/segments'))).toBe('#/segments');
+});

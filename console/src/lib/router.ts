@@ -1,9 +1,10 @@
-/** Hash routes: `#/`, `#/items/<id>[/config|/dashboard]`, `#/alerts`, `#/audit?itemId=&actor=`. */
+/** Hash routes: `#/`, `#/items/<id>[/config|/dashboard]`, `#/alerts`, `#/audit?itemId=&actor=`, `#/segments`. */
 export type Route =
   | { name: 'catalog'; q?: string }
   | { name: 'item'; itemId: string; tab: 'overview' | 'config' | 'dashboard' }
   | { name: 'alerts'; itemId?: string }
   | { name: 'audit'; itemId?: string; actor?: string }
+  | { name: 'segments' }
   | { name: 'notfound'; path: string };
 
 export function parseHash(hash: string): Route {
@@ -17,6 +18,7 @@ export function parseHash(hash: string): Route {
     if (tab && seg.length <= 3) return { name: 'item', itemId: seg[1], tab };
   }
   if (seg[0] === 'alerts' && seg.length === 1) return { name: 'alerts', itemId: qs.get('itemId') || undefined };
+  if (seg[0] === 'segments' && seg.length === 1) return { name: 'segments' };
   if (seg[0] === 'audit' && seg.length === 1) return { name: 'audit', itemId: qs.get('itemId') || undefined, actor: qs.get('actor') || undefined };
   return { name: 'notfound', path: pathPart };
 }
@@ -33,6 +35,7 @@ export function href(r: Route): string {
       const s = p.toString();
       return s ? `#/audit?${s}` : '#/audit';
     }
+    case 'segments': return '#/segments';
     case 'notfound': return '#/';
   }
 }
@@ -43,6 +46,7 @@ export function routeTitle(r: Route): string {
     case 'item': return r.tab === 'config' ? `Config · ${r.itemId}` : r.tab === 'dashboard' ? `Live · ${r.itemId}` : r.itemId;
     case 'alerts': return 'Alerts';
     case 'audit': return 'Audit log';
+    case 'segments': return 'Segments';
     case 'notfound': return 'Not found';
   }
 }

@@ -232,3 +232,37 @@ export interface RiskScoreView {
   evidenceJson: string | null;
   at: number;
 }
+
+/** Behavioural segments (GET /api/v1/segments; docs/segments.md). */
+export type SegmentState = 'ok' | 'failed' | 'timeout' | 'over_limit';
+export interface SegmentStatusView {
+  state: SegmentState;
+  members: number;
+  candidateMembers?: number | null;
+  added?: number;
+  removed?: number;
+  evaluatedAt: number;
+  durationMs?: number;
+  snapshotAt?: number | null;
+  lastGoodAt?: number | null;
+  error?: string | null;
+}
+export interface SegmentInput {
+  id: string;
+  name: string;
+  description?: string;
+  sql: string;
+  scheduleSeconds?: number;
+  timeoutMs?: number;
+  maxMembers?: number;
+  enabled?: boolean;
+}
+export interface Segment extends Required<Omit<SegmentInput, 'description'>> {
+  description?: string;
+  updatedBy?: string;
+  updatedAt?: number;
+  status?: SegmentStatusView | null;
+  loadedMembers?: number;
+  falsePositiveRate?: number;
+}
+export interface SegmentPreview { members: number; truncated: boolean; sample: string[]; durationMs: number }
