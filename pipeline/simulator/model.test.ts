@@ -170,3 +170,16 @@ describe('sessions and batches', () => {
     expect(truncatePlan(plan, plan.input.startTs + plan.durationMs + 1)).toBe(plan);
   });
 });
+
+describe('conditional effects (issue 14)', () => {
+  it('apply to the users whose attribute matches only', () => {
+    const e = parseEffect('shadow[deviceType=android,ios]:errors=+20pp');
+    expect(e.when).toEqual({ attribute: 'deviceType', values: ['android', 'ios'] });
+    expect(behaviourFor('s', [e], BASELINE, { deviceType: 'android' }).errorSessionRate).toBeCloseTo(0.22, 12);
+    expect(behaviourFor('s', [e], BASELINE, { deviceType: 'windows' }).errorSessionRate).toBe(BASELINE.errorSessionRate);
+    expect(behaviourFor('s', [e]).errorSessionRate).toBe(BASELINE.errorSessionRate);
+    expect(behaviourFor('original', [e], BASELINE, { deviceType: 'android' })).toEqual(BASELINE);
+    expect(() => parseEffect('shadow[planet=mars]:errors=+1pp')).toThrow(/attribute/);
+    expect(parseEffect('a[country=DE]:conversion:buy=+10pp')).toMatchObject({ target: 'a', point: 'buy', when: { attribute: 'country', values: ['DE'] } });
+  });
+});

@@ -16,6 +16,11 @@
  *           `conversion` (every point) or `conversion:<pointId>`
  *   change  `+20%` relative (latency × 1.2; a rate × 1.2), `+15ms` (latency only, added),
  *           `+1pp` percentage points (rates only: 2 % → 3 % of sessions); negative allowed
+ *
+ * A target may be narrowed to users with an attribute value (issue 14: an effect that lives in
+ * one segment only, which a global comparison dilutes): `shadow[deviceType=android]:errors=+20pp`,
+ * `checkout-a[country=DE,FR]:conversion=+10pp`; attributes deviceType, country, appVersion,
+ * userGroup.
  */
 import { ValidationError } from '../errors.ts';
 import { Prng } from './prng.ts';
@@ -32,23 +37,32 @@ export interface Effect {
   amount: number;
   /** The text it was parsed from. */
   text: string;
+  /** Only for users whose attribute is one of the values (`target[attr=v1,v2]`). */
+  when?: { attribute: EffectAttribute; values: string[] };
 }
 
-const EFFECT_RE = /^([A-Za-z0-9._-]+):(latency|errors|conversion)(?::([A-Za-z0-9._-]+))?=([+-]?\d+(?:\.\d+)?)(%|ms|pp)$/;
+export type EffectAttribute = 'deviceType' | 'country' | 'appVersion' | 'userGroup';
+const EFFECT_ATTRIBUTES: readonly string[] = ['deviceType', 'country', 'appVersion', 'userGroup'];
+
+const EFFECT_RE = /^([A-Za-z0-9._-]+)(?:\[([A-Za-z]+)=([A-Za-z0-9._,-]+)\])?:(latency|errors|conversion)(?::([A-Za-z0-9._-]+))?=([+-]?\d+(?:\.\d+)?)(%|ms|pp)$/;
 
 /** Parse one `--effect` value; throws ValidationError (path `effect`) with the grammar. */
 export function parseEffect(text: string): Effect {
   const m = EFFECT_RE.exec(text.trim());
-  const grammar = 'expected <shadow|shadowName>:<latency|errors|conversion[:point]>=<±N%|±Nms|±Npp>, e.g. shadow:latency=+20% or shadow:errors=+1pp';
+  const grammar = 'expected <shadow|shadowName>[[attribute=value,…]]:<latency|errors|conversion[:point]>=<±N%|±Nms|±Npp>, e.g. shadow:latency=+20% or shadow[deviceType=android]:errors=+1pp';
   if (!m) throw new ValidationError(`invalid effect "${text}": ${grammar}`, [{ path: 'effect', message: grammar }]);
-  const [, target, metric, point, amount, unit] = m;
+  const [, target, whenAttr, whenValues, metric, point, amount, unit] = m;
+  if (whenAttr !== undefined && !EFFECT_ATTRIBUTES.includes(whenAttr)) {
+    throw new ValidationError(`invalid effect "${text}": the condition's attribute must be one of ${EFFECT_ATTRIBUTES.join(', ')}`, [{ path: 'effect', message: grammar }]);
+  }
   if (target === 'original' || target === 'control') {
     throw new ValidationError(`invalid effect "${text}": effects apply to shadows only (the control is their baseline, the original is not measured)`, [{ path: 'effect', message: 'target must be "shadow" or a shadow name' }]);
   }
   if (point !== undefined && metric !== 'conversion') throw new ValidationError(`invalid effect "${text}": only conversion takes a :point`, [{ path: 'effect', message: grammar }]);
   if (unit === 'ms' && metric !== 'latency') throw new ValidationError(`invalid effect "${text}": ms applies to latency only`, [{ path: 'effect', message: grammar }]);
   if (unit === 'pp' && metric === 'latency') throw new ValidationError(`invalid effect "${text}": pp applies to rates (errors, conversion)`, [{ path: 'effect', message: grammar }]);
-  return { target, metric: metric as EffectMetric, point, unit: unit as Effect['unit'], amount: Number(amount), text };
+  const when = whenAttr === undefined ? {} : { when: { attribute: whenAttr as EffectAttribute, values: whenValues.split(',').filter(Boolean) } };
+  return { target, metric: metric as EffectMetric, point, unit: unit as Effect['unit'], amount: Number(amount), text, ...when };
 }
 
 /** How a variant behaves: the baseline, changed by the effects that target it. */
@@ -90,16 +104,22 @@ function changeRate(rate: number, e: Effect): number {
   return clamp01(e.unit === 'pp' ? rate + e.amount / 100 : rate * (1 + e.amount / 100));
 }
 
-export function effectApplies(e: Effect, variant: string): boolean {
+/** Whether `e` changes `variant` for `user` (a conditional effect needs the user's attributes). */
+export function effectApplies(e: Effect, variant: string, user?: Partial<Record<EffectAttribute, string>>): boolean {
   if (variant === 'original' || variant === 'control') return false;
-  return e.target === 'shadow' || e.target === variant;
+  if (e.target !== 'shadow' && e.target !== variant) return false;
+  if (e.when) {
+    const v = user?.[e.when.attribute];
+    return v !== undefined && e.when.values.includes(v);
+  }
+  return true;
 }
 
-/** The behaviour of `variant`: `base` with every effect that targets it applied, in order. */
-export function behaviourFor(variant: string, effects: readonly Effect[], base: Behaviour = BASELINE): Behaviour {
+/** The behaviour of `variant` for `user`: `base` with every effect that targets them applied, in order. */
+export function behaviourFor(variant: string, effects: readonly Effect[], base: Behaviour = BASELINE, user?: Partial<Record<EffectAttribute, string>>): Behaviour {
   const b: Behaviour = { ...base, conversion: { ...base.conversion } };
   for (const e of effects) {
-    if (!effectApplies(e, variant)) continue;
+    if (!effectApplies(e, variant, user)) continue;
     if (e.metric === 'latency') {
       if (e.unit === 'ms') b.latencyAddMs += e.amount;
       else b.latencyFactor *= 1 + e.amount / 100;

@@ -373,7 +373,7 @@ export function startSimulation(opts: SimulationOptions): SimulationHandle {
     }
     const plan = planSession(rng, {
       itemId, version, variant: answer.variant, profileVersion: answer.profileVersion, sessionId: `sim-${runId}-${n}`, userId: user.userId,
-      startTs: Date.now(), points: rc.points, endpoints: rc.endpoints, behaviour: behaviourFor(answer.variant, effects, behaviourBase),
+      startTs: Date.now(), points: rc.points, endpoints: rc.endpoints, behaviour: behaviourFor(answer.variant, effects, behaviourBase, user),
       token: answer.token, controlOf: answer.controlOf,
     });
     const sent = new Set<string>();
