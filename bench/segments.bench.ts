@@ -1,5 +1,5 @@
 /**
- * Segment memberships in a resolver (issue 14): the memory every resolver spends holding a
+ * Segment memberships in a resolver (issue 14): what a segment rule costs a decision, the memory every resolver spends holding a
  * segment of 1,000,000 members (`--quick`: 200,000), and membership lookups per second — ours
  * (pipeline/segments: 53-bit keys in a sorted Float64Array with a directory of slots) vs the straightforward
  * representation, a Set<string> of the user ids.
@@ -15,6 +15,9 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { falsePositiveRate } from '../pipeline/segments/member-hash.ts';
+import { SegmentIndex } from '../pipeline/segments/segment-index.ts';
+import { compileProfile, trafficSplit } from '../pipeline/traffic-split/traffic-split.ts';
+import type { ShadowProfile, TrafficRule, UserContext } from '../pipeline/domain/types.ts';
 import type { BenchOptions, BenchResult } from './types.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -37,6 +40,55 @@ function runChild(mode: 'ours' | 'set', members: number): ChildResult {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+/**
+ * What a segment rule costs a resolve: the same 20 % rollout targeted by `segment in [power]`
+ * (a 100,000-member segment of 1,000,000 users in a SegmentIndex) vs by `userGroup in [power]`
+ * (the same users carrying the group as an attribute) — the cheapest rule there is, so the
+ * ratio is the segment lookup's overhead. Interleaved rounds, medians.
+ */
+function segmentRuleCost(quick: boolean): BenchResult {
+  const n = quick ? 100_000 : 400_000;
+  const idx = new SegmentIndex();
+  idx.applyStatus({
+    segmentId: 'power', state: 'ok', evaluationId: 'e', evaluatedAt: 0, durationMs: 0, snapshotAt: null, members: 0, candidateMembers: 0,
+    added: 0, removed: 0, lastGoodEvaluationId: 'e', lastGoodAt: 0, error: null, definitionUpdatedAt: 0,
+  });
+  const users: UserContext[] = [];
+  for (let i = 0; i < n; i++) {
+    const userId = Buffer.from(`u-${(i * 2654435761) % 4294967296}-${i}`, 'utf8').toString('utf8');
+    const power = i % 10 === 0;
+    if (power) idx.applyMembership({ userId, segments: ['power'], evaluationId: 'e', changed: [], updatedAt: 0 });
+    users.push({ userId, deviceType: 'android', ...(power ? { userGroup: 'power' } : {}) });
+  }
+  idx.markReady();
+  const profile = (rule: TrafficRule): ShadowProfile => ({
+    itemId: 'bench.item', profileVersion: 1, state: 'active', seed: 'bench.item', holdout: 0, itemVersion: '1.0.0', updatedBy: 'bench', updatedAt: 0,
+    shadows: [{ name: 's', instrumentation: { capture: { performance: true, errors: true, usage: true }, points: [], sampleRate: 1 }, endpoints: {}, traffic: { percentage: 20, match: 'all', rules: [rule] } }],
+  });
+  const withSegment = compileProfile(profile({ attribute: 'segment', op: 'in', values: ['power'] }));
+  const withGroup = compileProfile(profile({ attribute: 'userGroup', op: 'in', values: ['power'] }));
+  // Same answers (sanity): the segment and the attribute select the same users.
+  for (const u of users) if (trafficSplit(u, withSegment, idx).variant !== trafficSplit(u, withGroup, idx).variant) throw new Error(`segment and attribute rules disagree for ${u.userId}`);
+  const time = (c: typeof withSegment) => {
+    let k = 0;
+    const t0 = process.hrtime.bigint();
+    for (const u of users) if (trafficSplit(u, c, idx).variant !== 'original') k++;
+    return { rate: users.length / (Number(process.hrtime.bigint() - t0) / 1e9), k };
+  };
+  const seg: number[] = [];
+  const grp: number[] = [];
+  for (let r = 0; r < 9; r++) {
+    seg.push(time(withSegment).rate);
+    grp.push(time(withGroup).rate);
+  }
+  const a = median(seg);
+  const b = median(grp);
+  return {
+    name: 'segments: traffic split with a segment rule', unit: 'decisions/s', ours: a, peer: b, peerName: 'same rule on an attribute (userGroup in [...])', ratio: a / b,
+    notes: `${n.toLocaleString('en')} users, 10 % in the segment, 20 % rollout; medians of 9 interleaved rounds; the difference is the hash + lookup per decision`,
+  };
+}
+
 export async function run(opts: BenchOptions): Promise<BenchResult[]> {
   const members = opts.quick ? 200_000 : 1_000_000;
   const ours: ChildResult[] = [];
@@ -53,6 +105,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
   const lOurs = median(ours.map((r) => r.lookupsPerSec));
   const lPeer = median(peer.map((r) => r.lookupsPerSec));
   return [
+    segmentRuleCost(opts.quick),
     {
       name: `segments: resolver memory for ${members.toLocaleString('en')} members`, unit: 'MB', ours: mbOurs, peer: mbPeer, peerName: 'Set<string> of user ids', ratio: mbOurs / mbPeer,
       notes: `median of 3 child processes each; ${(mbOurs * 1e6 / members).toFixed(1)} B/member ours vs ${(mbPeer * 1e6 / members).toFixed(1)} B/member; false-positive rate ${falsePositiveRate(members).toExponential(1)} per lookup; default budget PENUMBRA_SEGMENT_TOTAL_MEMBERS=4,000,000 ≈ ${(4 * mbOurs * 1e6 / members).toFixed(0)} MB`,
