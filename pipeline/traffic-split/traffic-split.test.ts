@@ -276,3 +276,17 @@ describe('trafficSplit semantics', () => {
     expect(c.shadows.map((s) => [s.lo, s.hi])).toEqual([[0, 6000], [6000, 10000]]);
   });
 });
+
+describe('compileMatcher (rules without a share: per-segment allocation)', () => {
+  it('applies the shadows\' rule semantics, segments included', async () => {
+    const { compileMatcher } = await import('./traffic-split.ts');
+    const m = compileMatcher('all', [{ attribute: 'deviceType', op: 'in', values: ['android'] }, { attribute: 'segment', op: 'not_in', values: ['churned'] }]);
+    const seg = { membership: (id: string, u: string) => (id === 'churned' ? (u === 'u2' ? 1 : 0) : -1) as 1 | 0 | -1 };
+    expect(m({ userId: 'u1', deviceType: 'android' }, seg)).toBe(true);
+    expect(m({ userId: 'u2', deviceType: 'android' }, seg)).toBe(false);
+    expect(m({ userId: 'u1', deviceType: 'ios' }, seg)).toBe(false);
+    expect(m({ userId: 'u1', deviceType: 'android' })).toBe(false); // segments unknown
+    expect(compileMatcher('any', [])({ userId: 'x' })).toBe(true);
+    expect(() => compileMatcher('all', [{ attribute: 'segment', op: 'equals', value: 'x' }], 'segments/0')).toThrow(/invalid rules/);
+  });
+});

@@ -9,7 +9,7 @@
  */
 import semver from 'semver';
 import { ValidationError, type FieldIssue } from '../errors.ts';
-import { CONTROL, ORIGINAL, type SegmentLookup, type ShadowProfile, type SplitDecision, type UserContext } from '../domain/types.ts';
+import { CONTROL, ORIGINAL, type SegmentLookup, type ShadowProfile, type SplitDecision, type TrafficRule, type UserContext } from '../domain/types.ts';
 import { BUCKETS, hashWithPrefix, prefixState, type PrefixState } from './hash.ts';
 import { MAX_REGEX_INPUT, compileRegexRule, type RegexMatcher } from './regex-safety.ts';
 import { isPercentage, MAX_STRING, validateTrafficConfig } from './validate.ts';
@@ -432,6 +432,21 @@ export function trafficSplit(user: UserContext, compiled: CompiledProfile | unde
     }
   }
   return { variant: ORIGINAL, bucket, reason: 'not_in_share' };
+}
+
+/**
+ * A predicate over users from targeting rules alone (no share, no bucketing): the same rule
+ * semantics as a shadow's eligibility — for anything else that selects users by rules, such as
+ * per-segment allocation. Throws ValidationError with paths under `pathPrefix`.
+ */
+export function compileMatcher(match: 'all' | 'any', rules: readonly TrafficRule[], pathPrefix = ''): (user: UserContext, segments?: SegmentLookup) => boolean {
+  const issues = validateTrafficConfig({ percentage: 0, match, rules }, pathPrefix).filter((i) => !i.path.endsWith('percentage'));
+  if (issues.length > 0) throw new ValidationError('invalid rules', issues);
+  const compiled = {
+    matchAll: match === 'all',
+    rules: rules.map((r) => compileRule(r as unknown as Record<string, unknown>)).sort((x, y) => costOf(x) - costOf(y)),
+  } as unknown as CompiledShadow;
+  return (user, segments) => eligible(user, compiled, segments);
 }
 
 const cache = new WeakMap<ShadowProfile, CompiledProfile>();
