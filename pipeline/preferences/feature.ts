@@ -11,7 +11,8 @@ import { createPreferencesRouter } from '../../connectors/http/preferences-route
 
 export async function startPreferences(ctx: FeatureContext, opts: { keys?: () => KeyRing | null } = {}): Promise<FeatureHandle> {
   await ctx.pins.loaded;
-  const keys = opts.keys ?? (() => (ctx as { assignmentKeys?: KeyRing }).assignmentKeys ?? null);
+  // The deployment's assignment-token ring (PENUMBRA_ASSIGNMENT_KEYS): what resolve signs with.
+  const keys = opts.keys ?? (() => ctx.cfg.assignmentKeys);
   const router = createPreferencesRouter({
     pins: ctx.pins, profiles: ctx.profileStore, producer: ctx.producer, topics: ctx.cfg.topics, tokens: ctx.tokens, openapi: ctx.openapi,
     limits: ctx.limits, keys, maxPins: ctx.cfg.pinsMax,

@@ -11,7 +11,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createPenumbra, type Penumbra } from '../app/penumbra.ts';
 import { ADMIN_TOKEN, VIEWER_TOKEN, configFrom, resolverEnv, spawnResolver, type ChildResolver } from '../resolver/test-support.ts';
 import { ingestDigitalItem } from '../ingest/ingest-service.ts';
@@ -22,8 +22,10 @@ import { queryParquet } from '../../connectors/duckdb-sink/query.ts';
 import { warehousePaths } from '../warehouse/feature.ts';
 import { waitFor } from '../../test/wait-for.ts';
 import { followTopic } from '../kafka/follow.ts';
+import { claimsFor, parseKeyRing, signAssignment } from '../assignment-token/token.ts';
 
-const env = resolverEnv('segments', { PENUMBRA_SEGMENT_MIN_INTERVAL_SECONDS: '1' });
+const KEYS = `k1:${randomBytes(32).toString('base64')}`;
+const env = resolverEnv('segments', { PENUMBRA_SEGMENT_MIN_INTERVAL_SECONDS: '1', PENUMBRA_ASSIGNMENT_KEYS: KEYS });
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
 const viewer = { authorization: `Bearer ${VIEWER_TOKEN}` };
 let p: Penumbra;
@@ -174,12 +176,28 @@ test('a pin wins over the rules, is audited, and comes back in a restarted resol
   }
   const audit = (await (await fetch(`${p.url}/api/v1/audit?itemId=${ITEM_B}&action=pin.`, { headers: viewer })).json()) as { entries: { action: string; actor: string; after: { variant: string } }[] };
   expect(audit.entries.map((e) => e.after.variant).sort()).toEqual(['beta', 'original']);
+  expect(audit.entries.every((e) => e.actor === 'admin')).toBe(true);
+
+  // A device opts into the beta itself, authenticated by the assignment token of its user.
+  const device = USERS.find((u) => !members.includes(u) && u !== outsider)!;
+  const token = (userId: string) => signAssignment(claimsFor({ itemId: ITEM_B, userId, variant: 'original', profileVersion: 1 }, Date.now()), parseKeyRing(KEYS));
+  const prefer = (body: unknown) => fetch(`${p.url}/api/v1/preferences`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  expect((await prefer({ itemId: ITEM_B, userId: device, token: token(device), variant: 'beta' })).status).toBe(422); // not in the policy yet
+  expect((await api('PUT', `/api/v1/items/${ITEM_B}/pin-policy`, { deviceOptOut: true, deviceOptIn: ['beta'] })).status).toBe(200);
+  expect((await prefer({ itemId: ITEM_B, userId: device, token: token(outsider), variant: 'beta' })).status).toBe(401); // another user's token
+  expect((await prefer({ itemId: ITEM_B, userId: device, token: `${token(device)}x`, variant: 'beta' })).status).toBe(401); // forged
+  expect((await prefer({ itemId: ITEM_B, userId: member, token: token(member), variant: 'beta' })).status).toBe(409); // the operator's pin stays
+  const own = await prefer({ itemId: ITEM_B, userId: device, token: token(device), variant: 'beta' });
+  expect(own.status).toBe(200);
+  expect(await own.json()).toMatchObject({ variant: 'beta', source: 'device', actor: `device:${device}` });
+  await waitFor('the device pin reaches a resolver', async () => (await resolveOn(children[0].url, ITEM_B, device)).reason === 'pinned', 10_000, 50);
 
   // Restart one resolver with an empty data folder: the pins come back from the compacted topic.
   await children[1].stop();
   children[1] = await spawnResolver({ ...env, PENUMBRA_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'penumbra-seg-r-')) });
   await waitFor('the restarted resolver applies the pin', async () => (await resolveOn(children[1].url, ITEM_B, outsider)).reason === 'pinned', 30_000, 100);
   expect(await resolveOn(children[1].url, ITEM_B, member)).toMatchObject({ variant: 'original', reason: 'pinned' });
+  expect(await resolveOn(children[1].url, ITEM_B, device)).toMatchObject({ variant: 'beta', reason: 'pinned' });
 
   // A rollback still wins over a pin to a shadow.
   const rb = await fetch(`${p.url}/api/v1/items/${ITEM_B}/rollback`, { method: 'POST', headers: admin, body: JSON.stringify({ reason: 'pins test' }) });
