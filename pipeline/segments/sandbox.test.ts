@@ -29,8 +29,10 @@ beforeAll(async () => {
     CAST(now() AS TIMESTAMP) - CASE WHEN range % 50 < 5 THEN INTERVAL 30 DAY ELSE INTERVAL 1 HOUR END AS ts
     FROM range(500)`);
   const { mkdirSync } = await import('node:fs');
-  mkdirSync(dir, { recursive: true });
-  await c.run(`COPY t TO '${path.join(dir, 'telemetry_events.parquet')}' (FORMAT PARQUET)`);
+  // The sink's layout (connectors/duckdb-sink/export.ts): telemetry_events/<hive part>/<file>.parquet.
+  const part = path.join(dir, 'telemetry_events', 'date=2026-01-01');
+  mkdirSync(part, { recursive: true });
+  await c.run(`COPY t TO '${path.join(part, 'part-0.parquet')}' (FORMAT PARQUET)`);
   c.closeSync();
   inst.closeSync();
 });
@@ -89,7 +91,7 @@ describe('segment sandbox', () => {
     expect(await refusal('SET enable_external_access = true')).toMatch(/locked|one SELECT/);
     expect(await refusal(`ATTACH '${path.join(tmpdir(), 'x.duckdb')}'`)).toMatch(/disabled by configuration|one SELECT/);
     // …while the snapshot folder itself stays readable.
-    expect(await refusal(`SELECT user_id FROM read_parquet('${path.join(dir, 'telemetry_events.parquet')}')`)).toBe('accepted');
+    expect(await refusal(`SELECT user_id FROM read_parquet('${path.join(dir, 'telemetry_events', '*', '*.parquet')}')`)).toBe('accepted');
   });
 
   it('interrupts a query past its time limit', async () => {
