@@ -198,7 +198,7 @@ export const TELEMETRY_EVENTS = spec({
     { name: 'received_at', type: 'TIMESTAMP', notNull: true, doc: 'Collector clock when the batch arrived.' },
     { name: 'control_of', type: 'VARCHAR', doc: "For variant 'control': the shadow whose control cohort the session belongs to; NULL otherwise (telemetry-event v2)." },
     { name: 'verified', type: 'BOOLEAN', doc: 'True when the batch carried a valid assignment token consistent with its item, user, variant and controlOf, for an item, variant and profile version the profile knows (the version may be older than the current one, never newer: pipeline/telemetry/attribution.ts); unverified events never enter comparisons, alerts or guardrails. NULL for rows stored before telemetry-event v2.' },
-    { name: 'unverified_reason', type: 'VARCHAR', doc: 'Why the event is unverified: missing, malformed, unknown_key, bad_signature, expired, mismatch, unknown_item, unknown_variant, unknown_profile_version; NULL when verified.' },
+    { name: 'unverified_reason', type: 'VARCHAR', doc: 'Why the event is unverified: missing, malformed, unknown_key, bad_signature, expired, mismatch, unknown_item, unknown_variant, unknown_profile_version, pinned (a user pinned to a variant: self-chosen, kept out of comparisons); NULL when verified.' },
   ],
   rows: (e) => [[
     e.id, e.itemId, e.version, e.variant, e.profileVersion, e.sessionId, e.userId, e.type, e.name, e.ts, e.value,

@@ -42,6 +42,8 @@ export interface TelemetryRouterDeps {
   keys: KeyRing;
   /** The item's current profile (known items and variants). */
   profile: (itemId: string) => ShadowProfile | undefined;
+  /** Whether the user is pinned to a variant of the item (pipeline/preferences): kept out of comparisons. */
+  pinned?: (itemId: string, userId: string) => boolean;
   limits?: DeviceLimits;
   health?: CollectorHealth;
   now?: () => number;
@@ -95,7 +97,7 @@ export function createTelemetryRouter(deps: TelemetryRouterDeps): { router: Rout
         await deps.producer.send([dlq(`malformed telemetry JSON: ${(err as Error).message}`, raw, 'malformed-json')]);
         throw new PenumbraError('malformed-json', `Body is not valid JSON: ${(err as Error).message}`, { status: 400, issues: [{ path: '', message: 'malformed JSON' }] });
       }
-      const v = validateBatch(body, receivedAt, (b) => attributeBatch(b, deps.keys, deps.now?.() ?? receivedAt, deps.profile(b.itemId)));
+      const v = validateBatch(body, receivedAt, (b) => attributeBatch(b, deps.keys, deps.now?.() ?? receivedAt, deps.profile(b.itemId), deps.pinned?.(b.itemId, b.userId) ?? false));
       if (!v.ok) {
         stats.refusedBatches++;
         stats.deadLettered++;

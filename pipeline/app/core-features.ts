@@ -19,6 +19,7 @@ export const collectorFeature: Feature = async (ctx) => {
   const { router, stats, sender } = createTelemetryRouter({
     producer: ctx.producer, topics: ctx.cfg.topics, openapi: ctx.openapi, limits: ctx.limits, health,
     keys: ctx.assignmentKeys, profile: (itemId) => ctx.profileStore.get(itemId),
+    pinned: (itemId, userId) => ctx.pins.variantFor(itemId, userId) !== undefined,
   });
   // From what the collector did (pipeline/collector-health): degraded while it refuses work.
   ctx.healthChecks.push(async () => ({ collector: { ...stats, ...health.check(Date.now(), sender.pending()) } }));

@@ -11,8 +11,8 @@ import { createPreferencesRouter } from '../../connectors/http/preferences-route
 
 export async function startPreferences(ctx: FeatureContext, opts: { keys?: () => KeyRing | null } = {}): Promise<FeatureHandle> {
   await ctx.pins.loaded;
-  // The deployment's assignment-token ring (PENUMBRA_ASSIGNMENT_KEYS): what resolve signs with.
-  const keys = opts.keys ?? (() => ctx.cfg.assignmentKeys);
+  // The ring resolve signs with (PENUMBRA_ASSIGNMENT_KEYS, or the data folder's generated key file).
+  const keys = opts.keys ?? (() => ctx.assignmentKeys);
   const router = createPreferencesRouter({
     pins: ctx.pins, profiles: ctx.profileStore, producer: ctx.producer, topics: ctx.cfg.topics, tokens: ctx.tokens, openapi: ctx.openapi,
     limits: ctx.limits, keys, maxPins: ctx.cfg.pinsMax,

@@ -22,7 +22,6 @@ import { queryParquet } from '../../connectors/duckdb-sink/query.ts';
 import { warehousePaths } from '../warehouse/feature.ts';
 import { waitFor } from '../../test/wait-for.ts';
 import { followTopic } from '../kafka/follow.ts';
-import { claimsFor, parseKeyRing, signAssignment } from '../assignment-token/token.ts';
 
 const KEYS = `k1:${randomBytes(32).toString('base64')}`;
 const env = resolverEnv('segments', { PENUMBRA_SEGMENT_MIN_INTERVAL_SECONDS: '1', PENUMBRA_ASSIGNMENT_KEYS: KEYS });
@@ -37,8 +36,9 @@ const USERS = Array.from({ length: 40 }, (_, i) => `sim-u-${SEED}-${i}`);
 const SEGMENT_SQL = `SELECT DISTINCT user_id FROM telemetry_events WHERE item_id = '${ITEM_A}' AND type = 'error'`;
 let members: string[] = [];
 
-const shadow = (name: string, percentage: number, rules: ShadowConfig['traffic']['rules']): ShadowConfig => ({
+const shadow = (name: string, percentage: number, rules: ShadowConfig['traffic']['rules'], control = true): ShadowConfig => ({
   name,
+  control,
   instrumentation: { capture: { performance: true, errors: true, usage: true }, points: [{ id: 'buy', selector: '#buy', event: 'click' }], sampleRate: 1 },
   endpoints: {},
   traffic: { percentage, match: 'all', rules },
@@ -63,10 +63,12 @@ async function api<T>(method: string, route: string, body?: unknown): Promise<{ 
 
 beforeAll(async () => {
   p = await createPenumbra(configFrom(env));
-  await ingest('multi-page-web', shadow('noisy', 100, []));
-  await ingest('js-entry', shadow('beta', 100, [{ attribute: 'segment', op: 'in', values: ['error-hitters'] }]));
+  // Item A: half the users get the shadow, the other half its control cohort — everyone is
+  // instrumented. Item B: everyone in the segment gets the beta (no control: a targeting test).
+  await ingest('multi-page-web', shadow('noisy', 50, []));
+  await ingest('js-entry', shadow('beta', 100, [{ attribute: 'segment', op: 'in', values: ['error-hitters'] }], false));
   children = await Promise.all([1, 2].map(() => spawnResolver({ ...env, PENUMBRA_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'penumbra-seg-r-')) })));
-  // Behaviour: sessions of 40 users on item A, a third of them with an error.
+  // Behaviour: sessions of 40 users on item A; a third of the shadow's sessions have an error.
   const report = await runSimulation({ url: p.url, items: [ITEM_A], users: USERS.length, rate: 12, durationMs: 5000, effects: ['shadow:errors=+30pp'], seed: SEED, flushIntervalMs: 500 });
   expect(report.events.accepted).toBeGreaterThan(200);
   // The warehouse snapshot has them (the sink exports every 5 s).
@@ -180,7 +182,10 @@ test('a pin wins over the rules, is audited, and comes back in a restarted resol
 
   // A device opts into the beta itself, authenticated by the assignment token of its user.
   const device = USERS.find((u) => !members.includes(u) && u !== outsider)!;
-  const token = (userId: string) => signAssignment(claimsFor({ itemId: ITEM_B, userId, variant: 'original', profileVersion: 1 }, Date.now()), parseKeyRing(KEYS));
+  // The token the device got from resolve (what the injected library keeps).
+  const tokens = new Map<string, string>();
+  for (const u of [device, outsider, member]) tokens.set(u, ((await (await fetch(`${children[0].url}/api/v1/resolve?itemId=${ITEM_B}&userId=${u}`)).json()) as { token: string }).token);
+  const token = (userId: string) => tokens.get(userId)!;
   const prefer = (body: unknown) => fetch(`${p.url}/api/v1/preferences`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   expect((await prefer({ itemId: ITEM_B, userId: device, token: token(device), variant: 'beta' })).status).toBe(422); // not in the policy yet
   expect((await api('PUT', `/api/v1/items/${ITEM_B}/pin-policy`, { deviceOptOut: true, deviceOptIn: ['beta'] })).status).toBe(200);
@@ -191,6 +196,14 @@ test('a pin wins over the rules, is audited, and comes back in a restarted resol
   expect(own.status).toBe(200);
   expect(await own.json()).toMatchObject({ variant: 'beta', source: 'device', actor: `device:${device}` });
   await waitFor('the device pin reaches a resolver', async () => (await resolveOn(children[0].url, ITEM_B, device)).reason === 'pinned', 10_000, 50);
+  // A pinned user chose their variant: their telemetry is stored but kept out of comparisons.
+  const pinnedAnswer = (await (await fetch(`${p.url}/api/v1/resolve?itemId=${ITEM_B}&userId=${device}`)).json()) as { variant: string; token: string; profileVersion: number };
+  const sent = await fetch(`${p.url}/api/v1/telemetry`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ itemId: ITEM_B, version: '2.3.1-beta.1', variant: pinnedAnswer.variant, profileVersion: pinnedAnswer.profileVersion, sessionId: `s-${device}`, userId: device, sentAt: Date.now(), token: pinnedAnswer.token, events: [{ id: randomUUID(), type: 'session', name: 'start', ts: Date.now() }] }),
+  });
+  expect(sent.status).toBe(202);
+  expect(await sent.json()).toMatchObject({ accepted: 1, verified: false, unverifiedReason: 'pinned' });
 
   // Restart one resolver with an empty data folder: the pins come back from the compacted topic.
   await children[1].stop();

@@ -84,3 +84,11 @@ describe('attributeBatch', () => {
     expect(forged.ok && forged.result.events.map((e) => [e.verified, e.unverifiedReason])).toEqual([[false, 'missing'], [false, 'missing']]);
   });
 });
+
+describe('pinned users (issue 14)', () => {
+  it('a valid batch of a pinned user is kept out of comparisons as pinned; an invalid one keeps its own reason', () => {
+    expect(attributeBatch(batch('checkout-v2', token('checkout-v2')), ring, NOW, profile, true)).toEqual({ verified: false, unverifiedReason: 'pinned', controlOf: null });
+    expect(attributeBatch(batch('checkout-v2', undefined), ring, NOW, profile, true).unverifiedReason).toBe('missing');
+    expect(attributeBatch(batch('checkout-v2', token('checkout-v2')), ring, NOW, profile, false).verified).toBe(true);
+  });
+});

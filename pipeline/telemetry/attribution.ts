@@ -17,6 +17,10 @@
  *      had (above the current one, or not a safe non-negative integer: issue 17 item 2 — one
  *      event with profileVersion 9e15 used to restart a cumulative aggregate and freeze the live
  *      comparison).
+ *   3. `pinned` (issue 14): the user is pinned to a variant of the item (opted out, opted into a
+ *      beta, or pinned by an operator). Such users chose their variant, so their sessions would
+ *      bias a comparison of randomly assigned arms; they are stored, and kept out like the
+ *      unverified ones (LaunchDarkly and Statsig exclude overrides from results the same way).
  *
  * Profile version (decided): the token's profile version is NOT required to equal the batch's.
  * The page of a shadow built for profile version N legitimately keeps running — and keeps its
@@ -37,7 +41,7 @@ import { CONTROL, ORIGINAL } from '../domain/types.ts';
 import { verifyAssignment, type KeyRing, type VerifyFailure } from '../assignment-token/token.ts';
 
 export type ProfileMismatch = 'unknown_item' | 'unknown_variant' | 'unknown_profile_version';
-export type UnverifiedReason = VerifyFailure | ProfileMismatch;
+export type UnverifiedReason = VerifyFailure | ProfileMismatch | 'pinned';
 
 export interface Attribution {
   verified: boolean;
@@ -78,7 +82,7 @@ export function profileMismatch(profile: ShadowProfile | undefined, e: { variant
   return null;
 }
 
-export function attributeBatch(b: BatchIdentity, ring: KeyRing, nowMs: number, profile: ShadowProfile | undefined): Attribution {
+export function attributeBatch(b: BatchIdentity, ring: KeyRing, nowMs: number, profile: ShadowProfile | undefined, pinned = false): Attribution {
   const controlOf = b.variant === CONTROL && typeof b.controlOf === 'string' ? b.controlOf : null;
   const unverified = (reason: UnverifiedReason): Attribution => ({ verified: false, unverifiedReason: reason, controlOf });
   const v = verifyAssignment(b.token, ring, nowMs, {
@@ -89,5 +93,6 @@ export function attributeBatch(b: BatchIdentity, ring: KeyRing, nowMs: number, p
   if (!v.ok) return unverified(v.reason);
   const mismatch = profileMismatch(profile, { variant: b.variant, controlOf, profileVersion: b.profileVersion });
   if (mismatch) return unverified(mismatch);
+  if (pinned) return unverified('pinned');
   return { verified: true, unverifiedReason: null, controlOf };
 }
