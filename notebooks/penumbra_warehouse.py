@@ -38,6 +38,9 @@ TABLES = (
     "rollout_outcomes",
     "risk_scores",
     "risk_models",
+    "segment_memberships",
+    "segment_evaluations",
+    "pins",
     "sink_offsets",
 )
 

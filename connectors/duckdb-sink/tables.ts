@@ -18,6 +18,7 @@ import type { SchemaName } from '../../schemas/index.ts';
 import type { SchemaTypes, DeadLetter } from '../../schemas/types.generated.ts';
 import { RISK_TABLES } from './risk-tables.ts';
 import type { ColumnSource } from './columnar.ts';
+import { SEGMENT_TABLES } from './segment-tables.ts';
 
 export type ColumnType = 'VARCHAR' | 'BIGINT' | 'INTEGER' | 'DOUBLE' | 'BOOLEAN' | 'BLOB' | 'TIMESTAMP';
 
@@ -353,7 +354,7 @@ export const SINK_OFFSETS = spec({
 });
 
 /** Tables fed from a topic, in the order they are created and exported. */
-export const TOPIC_TABLES: TableSpec[] = [ITEMS, PROFILE_HISTORY, ASSIGNMENTS, TELEMETRY_EVENTS, METRIC_WINDOWS, ALERTS, AUDIT, DEAD_LETTERS, ...RISK_TABLES] as TableSpec[];
+export const TOPIC_TABLES: TableSpec[] = [ITEMS, PROFILE_HISTORY, ASSIGNMENTS, TELEMETRY_EVENTS, METRIC_WINDOWS, ALERTS, AUDIT, DEAD_LETTERS, ...RISK_TABLES, ...SEGMENT_TABLES] as TableSpec[];
 export const ALL_TABLES: TableSpec[] = [...TOPIC_TABLES, SINK_OFFSETS as TableSpec];
 
 /** What the SQL builders need of a spec (structural, so any TableSpec<N> fits). */

@@ -55,7 +55,7 @@ async function computeLag(ctx: FeatureContext, sink: WarehouseSink): Promise<{ t
     stored.set(`${r.topic as string}\u0000${r.partition as number}`, Number(r.next_offset));
   }
   const t = ctx.cfg.topics;
-  const topics = [t.itemsCatalog, t.shadowProfiles, t.assignments, t.telemetryRaw, t.telemetryMetrics, t.alerts, t.audit, t.dlq, t.changeFeatures, t.riskOutcomes, t.riskScores, t.riskModels];
+  const topics = [t.itemsCatalog, t.shadowProfiles, t.assignments, t.telemetryRaw, t.telemetryMetrics, t.alerts, t.audit, t.dlq, t.changeFeatures, t.riskOutcomes, t.riskScores, t.riskModels, t.segmentMemberships, t.segmentStatus, t.pins];
   const out: Record<string, number> = {};
   let total = 0;
   // Asked once and bounded: this runs inside the health endpoint (probe.ts says why).
