@@ -119,6 +119,12 @@ test('a SQL segment computed from simulated behaviour reaches two resolver proce
   await f.stop();
   expect([...latest.keys()].sort()).toEqual(members);
   for (const [userId, r] of latest) expect(r).toEqual({ key: userId, segments: ['error-hitters'] });
+  // Analysts' view: the warehouse's segment_memberships table (Parquet snapshot).
+  const parquetDir = warehousePaths(p.cfg.dataDir).parquetDir;
+  await waitFor('segment_memberships in the snapshot', async () => {
+    const rows = await queryParquet(parquetDir, `SELECT user_id FROM segment_memberships WHERE list_contains(CAST(segments_json AS JSON)::VARCHAR[], 'error-hitters') ORDER BY user_id`);
+    return JSON.stringify(rows.map((r) => r.user_id)) === JSON.stringify(members);
+  }, 30_000, 500);
 });
 
 test('a failing segment query keeps the last membership and raises a health warning; resolve keeps working', async () => {
