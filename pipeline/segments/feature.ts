@@ -8,6 +8,8 @@ import type { Feature, FeatureContext, FeatureHandle } from '../app/features.ts'
 import { followTopic } from '../kafka/follow.ts';
 import { warehousePaths } from '../warehouse/feature.ts';
 import { createSegmentsRouter } from '../../connectors/http/segments-router.ts';
+import { createSegmentResultsRouter } from '../../connectors/http/segment-results-router.ts';
+import { Router } from 'express';
 import { SegmentStore } from './segment-store.ts';
 import { startSegmentEvaluator, type SegmentEvaluator } from './evaluator.ts';
 import { failing } from './evaluation.ts';
@@ -58,10 +60,13 @@ export async function startSegments(ctx: FeatureContext, opts: SegmentsFeatureOp
         },
       };
     });
-    const router = createSegmentsRouter({
+    const router = Router();
+    router.use(createSegmentsRouter({
       store, index: ctx.segmentIndex, evaluator: () => evaluator, producer: ctx.producer, topics: cfg.topics, tokens: ctx.tokens, openapi: ctx.openapi,
       parquetDir, limits: cfg.segments,
-    });
+    }));
+    // Per-segment results (pipeline/segment-results): the comparisons broken down by segment.
+    router.use(createSegmentResultsRouter({ profiles: ctx.profileStore, index: ctx.segmentIndex, parquetDir, tokens: ctx.tokens, openapi: ctx.openapi }));
     return {
       router, store, evaluator,
       async stop() {
