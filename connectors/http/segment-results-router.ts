@@ -44,8 +44,10 @@ export function createSegmentResultsRouter(deps: { profiles: ProfileStore; index
     const dims: Dimension[] = [];
     for (const part of (q.by ?? 'deviceType,country,segments').split(',').map((s) => s.trim()).filter(Boolean)) {
       if (part === 'deviceType' || part === 'country') dims.push(part);
-      else if (part === 'segments') for (const st of deps.index.statuses()) if (st.lastGoodEvaluationId !== null) dims.push(`segment:${st.segmentId}`);
-      else if (part.startsWith('segment:') && SEGMENT_ID.test(part.slice(8))) dims.push(part as Dimension);
+      else if (part === 'segments') {
+        // Braces matter: an `else` after the loop's `if` would bind to it.
+        for (const st of deps.index.statuses()) if (st.lastGoodEvaluationId !== null) dims.push(`segment:${st.segmentId}`);
+      } else if (part.startsWith('segment:') && SEGMENT_ID.test(part.slice(8))) dims.push(part as Dimension);
       else throw new ValidationError('unknown breakdown', [{ path: 'query/by', message: `"${part.slice(0, 64)}" is not deviceType, country, segments or segment:<id>` }]);
     }
     const unique = [...new Set(dims)].slice(0, MAX_DIMENSIONS);
