@@ -2,14 +2,21 @@
  * Per-segment results on the real stack: one Penumbra (processors, DuckDB sink, segment
  * evaluator), real Kafka and registry, the simulator over HTTP.
  *
- * The simulated shadow hurts Android users (conversion −25 pp) and helps everyone else
- * (+20 pp): with Android at 45 % of the users the two cancel out over all users (−0.25 pp
+ * The simulated shadow hurts Android users (conversion −40 pp from 50 %) and helps everyone else
+ * (+30 pp): with Android at 45 % of the users the two about cancel out over all users (−1.5 pp
  * expected), so the global comparison hides the regression. The per-segment results must find
  * it on deviceType=android and on a behavioural segment defined as SQL over the warehouse
  * ("users who used Android", from the assignments), name it in the sentence, and say the global
- * comparison does not show it.
+ * comparison does not show it. The console's "By segment" tab shows the same in a real headless
+ * Chromium (in this file to share the one pipeline and the one simulation: CI time).
  */
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { chromium, type Browser } from 'playwright-core';
+import { ensureConsoleBuilt } from '../../cli/start.ts';
+import { requires } from '../../test/requires.ts';
 import { createPenumbra, type Penumbra } from '../app/penumbra.ts';
 import { ADMIN_TOKEN, VIEWER_TOKEN, configFrom, resolverEnv } from '../resolver/test-support.ts';
 import { ingestDigitalItem } from '../ingest/ingest-service.ts';
@@ -27,9 +34,16 @@ const ITEM = 'com.example.multipage';
 const SEED = `segres${randomUUID().slice(0, 6)}`;
 let p: Penumbra;
 let started = 0;
+const browserTest = requires(['chromium']);
+const SHOTS = path.join(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..'), 'test-results', 'console-segment-results');
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+const AXE_URL = '/__segment-results-test/axe.min.js';
+let browser: Browser | undefined;
 
 beforeAll(async () => {
-  p = await createPenumbra(configFrom(env));
+  const consoleDir = ensureConsoleBuilt(() => {});
+  if (!consoleDir) throw new Error('console build failed');
+  p = await createPenumbra(configFrom(env), { consoleDir });
   started = Date.now() - 1000;
   const r = await ingestDigitalItem(p.ctx.ingest, {
     archive: await fixtureArchive('multi-page-web', 'zip'),
@@ -43,7 +57,10 @@ beforeAll(async () => {
   await p.ctx.profileStore.waitForVersion(r.entry.itemId, r.profile.profileVersion);
   const report = await runSimulation({
     url: p.url, items: [ITEM], users: 600, rate: 60, durationMs: 12_000, seed: SEED, flushIntervalMs: 500,
-    effects: ['shadow[deviceType=android]:conversion:buy=-25pp', 'shadow[deviceType=ios,windows,macos,linux]:conversion:buy=+20pp'],
+    // Baseline conversion 50 %: Android 10 %, the others 80 % in the shadow (margins wide enough
+    // for always-valid p-values after Holm over ~25 tests).
+    behaviour: { conversion: { '*': 0.5 } },
+    effects: ['shadow[deviceType=android]:conversion:buy=-40pp', 'shadow[deviceType=ios,windows,macos,linux]:conversion:buy=+30pp'],
   });
   expect(report.events.accepted).toBeGreaterThan(3000);
   const parquetDir = warehousePaths(p.cfg.dataDir).parquetDir;
@@ -64,6 +81,7 @@ beforeAll(async () => {
 }, 150_000);
 
 afterAll(async () => {
+  await browser?.close();
   await p?.stop();
 });
 
@@ -90,8 +108,8 @@ test('the per-segment comparison finds the Android regression that the compariso
   expect(s.breakdown.correction.tests).toBeGreaterThanOrEqual(s.breakdown.cells.length);
   expect(s.breakdown.sentence).toMatch(/^Shadow checkout-v2 regresses for (deviceType=android|users in segment android-users): conversion:buy -\d/);
   expect(s.breakdown.sentence).toMatch(/The comparison over all users does not show it/);
-  // And the others gain: an improvement outside the segment.
-  expect(s.breakdown.improvements.map((f) => `${f.dimension}=${f.value}`)).toContain('segment:android-users=out');
+  // And the others gain (+30 pp simulated).
+  expect(s.breakdown.cells.find((c) => c.dimension === 'segment:android-users' && c.value === 'out')?.metrics['conversion:buy'].diff).toBeGreaterThan(0);
 });
 
 test('a bad breakdown names the field at fault; an unknown item is 404; no token is 401', async () => {
@@ -101,4 +119,31 @@ test('a bad breakdown names the field at fault; an unknown item is 404; no token
   expect((await results('shadow=nope')).body.errors?.[0].path).toBe('query/shadow');
   expect((await fetch(`${p.url}/api/v1/items/com.example.none/metrics/segments`, { headers: viewer })).status).toBe(404);
   expect((await fetch(`${p.url}/api/v1/items/${ITEM}/metrics/segments`)).status).toBe(401);
+});
+
+browserTest('the console\'s By segment tab names the Android regression, marks its row and states the correction', async () => {
+  browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  const page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
+  await page.route(`**${AXE_URL}`, (route) => route.fulfill({ path: AXE, contentType: 'text/javascript' }));
+  await page.goto(p.url);
+  await page.getByLabel('Access token').fill(VIEWER_TOKEN);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.goto(`${p.url}/#/items/${ITEM}`);
+  await page.getByRole('link', { name: 'By segment' }).click();
+  const panel = page.locator('[data-shadow="checkout-v2"]');
+  await panel.waitFor({ timeout: 20_000 });
+  expect(await panel.getByTestId('segment-sentence').textContent()).toMatch(/regresses for (deviceType=android|users in segment android-users): conversion:buy .*The comparison over all users does not show it/);
+  const android = panel.locator('tr[data-cell="deviceType=android"]');
+  expect(await android.getAttribute('data-regression')).toBe('true');
+  expect(await android.locator('td[data-metric="conversion:buy"]').getByTestId('verdict').textContent()).toBe('worse');
+  expect(await panel.locator('tr[data-cell="all"] td[data-metric="conversion:buy"]').getByTestId('verdict').textContent()).not.toBe('worse');
+  expect(await panel.locator('tr[data-cell="segment:android-users=in"]').getAttribute('data-regression')).toBe('true');
+  expect(await panel.getByTestId('correction-note').textContent()).toMatch(/Holm's method over \d+ tests/);
+  await page.screenshot({ path: path.join(SHOTS, '01-by-segment.png'), fullPage: true });
+  await page.addScriptTag({ url: `${p.url}${AXE_URL}` });
+  const violations = await page.evaluate(async () => {
+    const r = await (window as unknown as { axe: { run(): Promise<{ violations: { id: string; help: string }[] }> } }).axe.run();
+    return r.violations.map((v) => `${v.id}: ${v.help}`);
+  });
+  expect(violations).toEqual([]);
 });

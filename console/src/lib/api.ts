@@ -7,7 +7,7 @@
  */
 import type {
   Alert, AlertRule, AlertRuleInput, AuditEntry, Exposures, ItemView, MetricsResponse, PutShadowConfig,
-  ResolverView, RiskScoreView, Segment, SegmentInput, SegmentPreview, SegmentStatusView, ShadowConfigView, UploadResult, WhoAmI,
+  ResolverView, RiskScoreView, Segment, SegmentInput, SegmentPreview, SegmentResultsView, SegmentStatusView, ShadowConfigView, UploadResult, WhoAmI,
 } from './types.ts';
 
 export interface FieldError { path: string; message: string }
@@ -202,6 +202,15 @@ export class ApiClient {
   async updateSegment(id: string, s: SegmentInput): Promise<Segment> { return (await this.request<Segment>('PUT', `/segments/${encodeURIComponent(id)}`, { body: s })).data; }
   async deleteSegment(id: string): Promise<void> { await this.request<void>('DELETE', `/segments/${encodeURIComponent(id)}`); }
   async previewSegment(sql: string): Promise<SegmentPreview> { return (await this.request<SegmentPreview>('POST', '/segments/preview', { body: { sql } })).data; }
+  /** Shadow vs control per device type, country and segment (warehouse snapshot, Holm-corrected). */
+  async segmentResults(itemId: string, q: { by?: string; from?: number; to?: number } = {}): Promise<SegmentResultsView> {
+    const p = new URLSearchParams();
+    if (q.by) p.set('by', q.by);
+    if (q.from !== undefined) p.set('from', String(q.from));
+    if (q.to !== undefined) p.set('to', String(q.to));
+    const s = p.toString();
+    return (await this.request<SegmentResultsView>('GET', `/items/${encodeURIComponent(itemId)}/metrics/segments${s ? `?${s}` : ''}`)).data;
+  }
   async evaluateSegment(id: string): Promise<SegmentStatusView> { return (await this.request<SegmentStatusView>('POST', `/segments/${encodeURIComponent(id)}/evaluate`)).data; }
 
   async alerts(itemId?: string): Promise<Alert[]> {

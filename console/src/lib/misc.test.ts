@@ -7,7 +7,7 @@ import { loadToken, signIn, signOut, TOKEN_KEY } from './session.ts';
 import { ApiClient } from './api.ts';
 
 test('hash routes round-trip', () => {
-  for (const h of ['#/', '#/items/com.a', '#/items/com.a/config', '#/items/com.a/dashboard', '#/alerts', '#/alerts?itemId=x', '#/audit?itemId=x&actor=sam']) expect(href(parseHash(h))).toBe(h);
+  for (const h of ['#/', '#/items/com.a', '#/items/com.a/config', '#/items/com.a/dashboard', '#/items/com.a/segments', '#/alerts', '#/alerts?itemId=x', '#/audit?itemId=x&actor=sam']) expect(href(parseHash(h))).toBe(h);
   expect(parseHash('')).toEqual({ name: 'catalog', q: undefined });
   expect(parseHash('#/items/a/nope')).toEqual({ name: 'notfound', path: '/items/a/nope' });
 });

@@ -266,3 +266,18 @@ export interface Segment extends Required<Omit<SegmentInput, 'description'>> {
   falsePositiveRate?: number;
 }
 export interface SegmentPreview { members: number; truncated: boolean; sample: string[]; durationMs: number }
+
+/** Per-segment results (GET /api/v1/items/{itemId}/metrics/segments; pipeline/segment-results). */
+export type SegmentVerdict = 'better' | 'worse' | 'inconclusive';
+export interface SegmentMetricView { valid: boolean; diff: number; p: number | null; ci: [number | null, number | null]; verdict: SegmentVerdict; adjustedP?: number | null; correctedVerdict?: SegmentVerdict }
+export interface SegmentCellView { dimension: string; value: string; sessions: { shadow: number; control: number }; metrics: Record<string, SegmentMetricView> }
+export interface SegmentFindingView { dimension: string; value: string; metric: string; diff: number; adjustedP: number; verdict: SegmentVerdict }
+export interface SegmentShadowResultsView {
+  shadow: string;
+  global: { sessions: { shadow: number; control: number }; metrics: Record<string, SegmentMetricView> };
+  breakdown: {
+    shadow: string; alpha: number; correction: { method: 'holm'; tests: number; family: string };
+    cells: SegmentCellView[]; regressions: SegmentFindingView[]; improvements: SegmentFindingView[]; sentence: string;
+  };
+}
+export interface SegmentResultsView { itemId: string; from: number; to: number; dimensions: string[]; shadows: SegmentShadowResultsView[]; noBaseline: string[] }
