@@ -8,9 +8,14 @@
  * it on deviceType=android and on a behavioural segment defined as SQL over the warehouse
  * ("users who used Android", from the assignments), name it in the sentence, and say the global
  * comparison does not show it. The console's "By segment" tab shows the same in a real headless
- * Chromium (in this file to share the one pipeline and the one simulation: CI time).
+ * Chromium, and notebooks/segment_breakdown.ipynb computes the same numbers independently from the
+ * Parquet snapshot (pandas, statsmodels' Holm) — all in this file to share the one pipeline and
+ * the one simulation (CI time).
  */
 import { randomUUID } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
@@ -35,7 +40,9 @@ const SEED = `segres${randomUUID().slice(0, 6)}`;
 let p: Penumbra;
 let started = 0;
 const browserTest = requires(['chromium']);
-const SHOTS = path.join(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..'), 'test-results', 'console-segment-results');
+const notebookTest = requires(['python:duckdb', 'python:pandas', 'python:matplotlib', 'python:scipy', 'python:statsmodels', 'python:nbclient', 'python:nbformat', 'python:ipykernel']);
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const SHOTS = path.join(REPO, 'test-results', 'console-segment-results');
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const AXE_URL = '/__segment-results-test/axe.min.js';
 let browser: Browser | undefined;
@@ -146,4 +153,52 @@ browserTest('the console\'s By segment tab names the Android regression, marks i
     return r.violations.map((v) => `${v.id}: ${v.help}`);
   });
   expect(violations).toEqual([]);
+});
+
+function runNotebook(outDir: string, env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('python3', [path.join(REPO, 'notebooks', 'run_notebooks.py'), 'segment_breakdown', '--out-dir', outDir, '--timeout', '120'], {
+      cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+notebookTest('the segment_breakdown notebook computes the same cells, p-values and Holm-adjusted verdicts from the snapshot', async () => {
+  const to = Date.now();
+  const api = await results(`from=${started}&to=${to}&by=deviceType,country,segments`);
+  expect(api.status).toBe(200);
+  const outDir = mkdtempSync(path.join(tmpdir(), 'penumbra-segnb-'));
+  const run = await runNotebook(outDir, { PENUMBRA_DATA_DIR: p.cfg.dataDir, PENUMBRA_ITEM: ITEM, PENUMBRA_FROM_MS: String(started), PENUMBRA_TO_MS: String(to), PENUMBRA_BREAKDOWN: 'deviceType,country,segments' });
+  expect({ code: run.code, stderr: run.code === 0 ? '' : `${run.stdout}\n${run.stderr}` }).toEqual({ code: 0, stderr: '' });
+  type NbCell = { dimension: string; value: string; metric: string; sessions: [number, number]; diff: number; p: number | null; adjustedP: number | null; correctedVerdict: string };
+  const nb = JSON.parse(readFileSync(path.join(outDir, 'segment_breakdown.json'), 'utf8')) as { dimensions: string[]; shadows: Record<string, { cells: NbCell[]; global: Record<string, { diff: number; p: number | null }> }> };
+  expect(nb.dimensions).toEqual(api.body.dimensions);
+  const [s] = api.body.shadows;
+  const mine = nb.shadows[s.shadow];
+  const key = (d: string, v: string, m: string) => `${d}|${v}|${m}`;
+  const theirs = new Map(mine.cells.map((c) => [key(c.dimension, c.value, c.metric), c]));
+  let compared = 0;
+  for (const cell of s.breakdown.cells) {
+    for (const [metric, r] of Object.entries(cell.metrics)) {
+      const n = theirs.get(key(cell.dimension, cell.value, metric));
+      expect(n).toBeDefined();
+      expect(n!.sessions).toEqual([cell.sessions.shadow, cell.sessions.control]);
+      expect(Math.abs(n!.diff - r.diff)).toBeLessThan(1e-9);
+      if (r.valid) {
+        expect(Math.abs(n!.p! - r.p)).toBeLessThan(1e-9);
+        expect(Math.abs(n!.adjustedP! - r.adjustedP)).toBeLessThan(1e-9);
+      } else expect(n!.p).toBeNull();
+      expect(n!.correctedVerdict).toBe(r.correctedVerdict);
+      compared++;
+    }
+  }
+  expect(compared).toBe(mine.cells.length);
+  expect(compared).toBeGreaterThan(20);
+  expect(Math.abs(mine.global['conversion:buy'].diff - s.global.metrics['conversion:buy'].diff)).toBeLessThan(1e-9);
 });
