@@ -23,11 +23,13 @@ import { requireRole, type TokenStore } from './auth.ts';
 const ITEM_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const DAY = 24 * 3600 * 1000;
 const MAX_DIMENSIONS = 12;
+const MAX_MS = 8.64e15;
 const query = z.object({
   by: z.string().max(1000).optional().describe('deviceType, country, segments, segment:<id> (comma-separated)'),
   shadow: z.string().max(256).optional().describe('One shadow (default: all with a control cohort)'),
-  from: z.coerce.number().int().min(0).optional().describe('Epoch ms (default: 24 h ago)'),
-  to: z.coerce.number().int().min(0).optional().describe('Epoch ms (default: now)'),
+  // Bounded by the largest JS Date: past it DuckDB's BIGINT cast would fail as a 500.
+  from: z.coerce.number().int().min(0).max(MAX_MS).optional().describe('Epoch ms (default: 24 h ago)'),
+  to: z.coerce.number().int().min(0).max(MAX_MS).optional().describe('Epoch ms (default: now)'),
 });
 
 export function createSegmentResultsRouter(deps: { profiles: ProfileStore; index: SegmentIndex; parquetDir: string; tokens: TokenStore; openapi: OpenApiRegistry; now?: () => number }): Router {

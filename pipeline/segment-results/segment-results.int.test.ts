@@ -124,6 +124,8 @@ test('a bad breakdown names the field at fault; an unknown item is 404; no token
   expect(bad.status).toBe(422);
   expect(bad.body.errors?.[0].path).toBe('query/by');
   expect((await results('shadow=nope')).body.errors?.[0].path).toBe('query/shadow');
+  expect((await results('to=1e20')).body.errors?.[0].path).toMatch(/^query/);
+  expect((await results('from=2000&to=1000')).body.errors?.[0].path).toBe('query/from');
   expect((await fetch(`${p.url}/api/v1/items/com.example.none/metrics/segments`, { headers: viewer })).status).toBe(404);
   expect((await fetch(`${p.url}/api/v1/items/${ITEM}/metrics/segments`)).status).toBe(401);
 });
