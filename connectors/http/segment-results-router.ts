@@ -16,6 +16,7 @@ import type { SegmentIndex } from '../../pipeline/segments/segment-index.ts';
 import { SEGMENT_ID } from '../../pipeline/traffic-split/validate.ts';
 import { segmentResults } from '../../pipeline/segment-results/results.ts';
 import type { Dimension } from '../../pipeline/segment-results/totals-sql.ts';
+import type { SequentialOptions } from '../../pipeline/stats/sequential.ts';
 import type { OpenApiRegistry } from './openapi.ts';
 import { parseOr422 } from './validate.ts';
 import { requireRole, type TokenStore } from './auth.ts';
@@ -32,7 +33,7 @@ const query = z.object({
   to: z.coerce.number().int().min(0).max(MAX_MS).optional().describe('Epoch ms (default: now)'),
 });
 
-export function createSegmentResultsRouter(deps: { profiles: ProfileStore; index: SegmentIndex; parquetDir: string; tokens: TokenStore; openapi: OpenApiRegistry; now?: () => number }): Router {
+export function createSegmentResultsRouter(deps: { profiles: ProfileStore; index: SegmentIndex; parquetDir: string; tokens: TokenStore; openapi: OpenApiRegistry; sequential?: SequentialOptions; now?: () => number }): Router {
   const r = Router();
   deps.openapi.add({
     method: 'get', path: '/api/v1/items/{itemId}/metrics/segments', summary: 'Shadow vs control per device type, country and segment, Holm-corrected, naming where a regression lives',
@@ -58,7 +59,7 @@ export function createSegmentResultsRouter(deps: { profiles: ProfileStore; index
     const to = q.to ?? (deps.now ?? Date.now)();
     const from = q.from ?? to - DAY;
     if (from >= to) throw new ValidationError('empty range', [{ path: 'query/from', message: 'from must be before to' }]);
-    res.json(await segmentResults(deps.parquetDir, itemId, shadows, unique, from, to));
+    res.json(await segmentResults(deps.parquetDir, itemId, shadows, unique, from, to, deps.sequential));
   });
   return r;
 }

@@ -2,7 +2,8 @@
  * Per-segment results of an item (reads the warehouse snapshot; the rest is pure): for every
  * shadow with a control cohort, its comparison against the control in each cell — each device
  * type, each country, in and out of each behavioural segment — through the same comparison the
- * live dashboard uses (pipeline/stats compareVariants), then Holm's correction over all cells ×
+ * live dashboard uses (pipeline/stats compareVariants: always-valid sequential p-values and
+ * intervals, with the deployment's tuning N*), then Holm's correction over all cells ×
  * metrics of the shadow (breakdown.ts), and the comparison over all users next to it.
  *
  * Time range, decided: events of [from, to) (default: the last 24 hours), whatever the profile
@@ -10,7 +11,8 @@
  * sessions per cell, and a shadow's share changes (ramps) do not change what its users get.
  */
 import { queryParquet } from '../../connectors/duckdb-sink/query.ts';
-import { compareVariants } from '../stats/compare.ts';
+import { ALPHA, compareVariants } from '../stats/compare.ts';
+import type { SequentialOptions } from '../stats/sequential.ts';
 import { breakdown, type Breakdown, type CellInput, type MetricResult, type Verdict } from './breakdown.ts';
 import { armTotalsSql, conversionsSql, perfSql, type Dimension } from './totals-sql.ts';
 import { armKey, cellsFromRows, type ArmTotals, type CellTotals } from './totals.ts';
@@ -52,14 +54,16 @@ const empty = (itemId: string, variant: string, controlOf: string | null): ArmTo
   itemId, variant, controlOf, profileVersion: 0, sessions: 0, errorSessions: 0, requests: 0, requestErrors: 0, latency: { count: 0, sum: 0, sumSq: 0 }, perf: {}, conversions: {},
 });
 
-function compareCell(itemId: string, cell: CellTotals, shadow: string): { sessions: { shadow: number; control: number }; metrics: Record<string, MetricResult> } {
+function compareCell(itemId: string, cell: CellTotals, shadow: string, opts: SequentialOptions): { sessions: { shadow: number; control: number }; metrics: Record<string, MetricResult> } {
   const s = cell.arms.get(armKey(shadow, null)) ?? empty(itemId, shadow, null);
   const c = cell.arms.get(armKey('control', shadow)) ?? empty(itemId, 'control', shadow);
-  return { sessions: { shadow: s.sessions, control: c.sessions }, metrics: metricsOf(compareVariants(c, s)) };
+  return { sessions: { shadow: s.sessions, control: c.sessions }, metrics: metricsOf(compareVariants(c, s, opts)) };
 }
 
 /** Pure: cells of the warehouse totals → results per shadow. */
-export function resultsFromCells(itemId: string, cells: CellTotals[], shadows: readonly { name: string; control?: boolean }[], opts: { alpha?: number } = {}): { shadows: ShadowResults[]; noBaseline: string[] } {
+export function resultsFromCells(itemId: string, cells: CellTotals[], shadows: readonly { name: string; control?: boolean }[], opts: SequentialOptions = {}): { shadows: ShadowResults[]; noBaseline: string[] } {
+  // One α for the comparisons' verdicts and for Holm's family.
+  const alpha = opts.alpha ?? ALPHA;
   const out: ShadowResults[] = [];
   const noBaseline: string[] = [];
   const all = cells.find((c) => c.dimension === 'all');
@@ -68,23 +72,23 @@ export function resultsFromCells(itemId: string, cells: CellTotals[], shadows: r
       noBaseline.push(sh.name);
       continue;
     }
-    const global = all ? compareCell(itemId, all, sh.name) : { sessions: { shadow: 0, control: 0 }, metrics: {} };
+    const global = all ? compareCell(itemId, all, sh.name, opts) : { sessions: { shadow: 0, control: 0 }, metrics: {} };
     const inputs: CellInput[] = cells
       .filter((c) => c.dimension !== 'all')
-      .map((c) => ({ dimension: c.dimension, value: c.value, ...compareCell(itemId, c, sh.name) }))
+      .map((c) => ({ dimension: c.dimension, value: c.value, ...compareCell(itemId, c, sh.name, opts) }))
       // A cell where one arm has no session says nothing and would only widen the correction.
       .filter((c) => c.sessions.shadow > 0 && c.sessions.control > 0);
-    out.push({ shadow: sh.name, global, breakdown: breakdown(sh.name, inputs, { alpha: opts.alpha, global: global.metrics }) });
+    out.push({ shadow: sh.name, global, breakdown: breakdown(sh.name, inputs, { alpha, global: global.metrics }) });
   }
   return { shadows: out, noBaseline };
 }
 
 /** Reads the snapshot and computes the results (three queries, one after the other: one core). */
-export async function segmentResults(parquetDir: string, itemId: string, shadows: readonly { name: string; control?: boolean }[], dims: Dimension[], from: number, to: number): Promise<SegmentResults> {
+export async function segmentResults(parquetDir: string, itemId: string, shadows: readonly { name: string; control?: boolean }[], dims: Dimension[], from: number, to: number, opts: SequentialOptions = {}): Promise<SegmentResults> {
   const params = [itemId, from, to];
   const arms = await queryParquet(parquetDir, armTotalsSql(dims), params);
   const conv = await queryParquet(parquetDir, conversionsSql(dims), params);
   const perf = await queryParquet(parquetDir, perfSql(dims), params);
   const cells = cellsFromRows(itemId, arms, conv, perf);
-  return { itemId, from, to, dimensions: dims, ...resultsFromCells(itemId, cells, shadows) };
+  return { itemId, from, to, dimensions: dims, ...resultsFromCells(itemId, cells, shadows, opts) };
 }

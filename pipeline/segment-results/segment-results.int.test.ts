@@ -2,8 +2,8 @@
  * Per-segment results on the real stack: one Penumbra (processors, DuckDB sink, segment
  * evaluator), real Kafka and registry, the simulator over HTTP.
  *
- * The simulated shadow hurts Android users (conversion −40 pp from 50 %) and helps everyone else
- * (+30 pp): with Android at 45 % of the users the two about cancel out over all users (−1.5 pp
+ * The simulated shadow hurts Android users (conversion −45 pp from 50 %) and helps everyone else
+ * (+40 pp): with Android at 45 % of the users the two about cancel out over all users (+1.75 pp
  * expected), so the global comparison hides the regression. The per-segment results must find
  * it on deviceType=android and on a behavioural segment defined as SQL over the warehouse
  * ("users who used Android", from the assignments), name it in the sentence, and say the global
@@ -63,11 +63,11 @@ beforeAll(async () => {
   });
   await p.ctx.profileStore.waitForVersion(r.entry.itemId, r.profile.profileVersion);
   const report = await runSimulation({
-    url: p.url, items: [ITEM], users: 600, rate: 60, durationMs: 12_000, seed: SEED, flushIntervalMs: 500,
-    // Baseline conversion 50 %: Android 10 %, the others 80 % in the shadow (margins wide enough
-    // for always-valid p-values after Holm over ~25 tests).
+    url: p.url, items: [ITEM], users: 600, rate: 60, durationMs: 15_000, seed: SEED, flushIntervalMs: 500,
+    // Baseline conversion 50 %: Android 5 %, the others 90 % in the shadow — margins wide enough
+    // for always-valid p-values after Holm over every cell × metric (web vitals included: ~50 tests).
     behaviour: { conversion: { '*': 0.5 } },
-    effects: ['shadow[deviceType=android]:conversion:buy=-40pp', 'shadow[deviceType=ios,windows,macos,linux]:conversion:buy=+30pp'],
+    effects: ['shadow[deviceType=android]:conversion:buy=-45pp', 'shadow[deviceType=ios,windows,macos,linux]:conversion:buy=+40pp'],
   });
   expect(report.events.accepted).toBeGreaterThan(3000);
   const parquetDir = warehousePaths(p.cfg.dataDir).parquetDir;
@@ -109,7 +109,10 @@ test('the per-segment comparison finds the Android regression that the compariso
   expect(s.global.metrics['conversion:buy'].verdict).not.toBe('worse');
   // By segment: the regression lives on Android, in both the attribute and the SQL segment.
   const worse = s.breakdown.regressions.filter((f) => f.metric === 'conversion:buy').map((f) => `${f.dimension}=${f.value}`);
-  expect(worse).toEqual(expect.arrayContaining(['deviceType=android', 'segment:android-users=in']));
+  // On failure, say what the cell looked like (sessions and the metric), not only that it was missing.
+  const android = s.breakdown.cells.find((c) => c.dimension === 'deviceType' && c.value === 'android');
+  expect({ worse, sentence: s.breakdown.sentence, android: android?.sessions, metric: android?.metrics['conversion:buy'] })
+    .toMatchObject({ worse: expect.arrayContaining(['deviceType=android', 'segment:android-users=in']) });
   expect(s.breakdown.regressions.every((f) => f.adjustedP < 0.05)).toBe(true);
   expect(s.breakdown.correction.method).toBe('holm');
   expect(s.breakdown.correction.tests).toBeGreaterThanOrEqual(s.breakdown.cells.length);
@@ -139,6 +142,11 @@ browserTest('the console\'s By segment tab names the Android regression, marks i
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.goto(`${p.url}/#/items/${ITEM}`);
   await page.getByRole('link', { name: 'By segment' }).click();
+  await page.locator('[data-shadow="checkout-v2"]').waitFor({ timeout: 20_000 });
+  // Device types and segments only (the operator unticks countries): the family the API test uses.
+  await page.getByLabel('Country').uncheck();
+  await page.getByTestId('segment-results-refresh').click();
+  await page.waitForResponse((r) => r.url().includes('/metrics/segments?by=deviceType%2Csegments'));
   const panel = page.locator('[data-shadow="checkout-v2"]');
   await panel.waitFor({ timeout: 20_000 });
   expect(await panel.getByTestId('segment-sentence').textContent()).toMatch(/regresses for (deviceType=android|users in segment android-users): conversion:buy .*The comparison over all users does not show it/);
@@ -176,7 +184,7 @@ notebookTest('the segment_breakdown notebook computes the same cells, p-values a
   const api = await results(`from=${started}&to=${to}&by=deviceType,country,segments`);
   expect(api.status).toBe(200);
   const outDir = mkdtempSync(path.join(tmpdir(), 'penumbra-segnb-'));
-  const run = await runNotebook(outDir, { PENUMBRA_DATA_DIR: p.cfg.dataDir, PENUMBRA_ITEM: ITEM, PENUMBRA_FROM_MS: String(started), PENUMBRA_TO_MS: String(to), PENUMBRA_BREAKDOWN: 'deviceType,country,segments' });
+  const run = await runNotebook(outDir, { PENUMBRA_DATA_DIR: p.cfg.dataDir, PENUMBRA_ITEM: ITEM, PENUMBRA_FROM_MS: String(started), PENUMBRA_TO_MS: String(to), PENUMBRA_BREAKDOWN: 'deviceType,country,segments', PENUMBRA_SEQUENTIAL_TUNING: String(p.cfg.sequentialTuning) });
   expect({ code: run.code, stderr: run.code === 0 ? '' : `${run.stdout}\n${run.stderr}` }).toEqual({ code: 0, stderr: '' });
   type NbCell = { dimension: string; value: string; metric: string; sessions: [number, number]; diff: number; p: number | null; adjustedP: number | null; correctedVerdict: string };
   const nb = JSON.parse(readFileSync(path.join(outDir, 'segment_breakdown.json'), 'utf8')) as { dimensions: string[]; shadows: Record<string, { cells: NbCell[]; global: Record<string, { diff: number; p: number | null }> }> };

@@ -66,7 +66,8 @@ export async function startSegments(ctx: FeatureContext, opts: SegmentsFeatureOp
       parquetDir, limits: cfg.segments,
     }));
     // Per-segment results (pipeline/segment-results): the comparisons broken down by segment.
-    router.use(createSegmentResultsRouter({ profiles: ctx.profileStore, index: ctx.segmentIndex, parquetDir, tokens: ctx.tokens, openapi: ctx.openapi }));
+    // The live comparisons' tuning N* (PENUMBRA_SEQUENTIAL_TUNING), so a cell's verdict reads like the dashboard's.
+    router.use(createSegmentResultsRouter({ profiles: ctx.profileStore, index: ctx.segmentIndex, parquetDir, tokens: ctx.tokens, openapi: ctx.openapi, sequential: { tuning: cfg.sequentialTuning } }));
     return {
       router, store, evaluator,
       async stop() {

@@ -27,5 +27,7 @@ test('rows: all users first (uncorrected), then each cell with its corrected ver
   expect(rows[2].cells['conversion:buy']).toMatchObject({ verdict: 'better', p: '0.003' });
   expect(rows[2].cells.latency).toMatchObject({ text: '—', title: 'Too few sessions to compare' });
   expect(cellLabel('segment:power', 'in')).toBe('In segment power');
+  const cls = resultRows({ ...r, global: { ...r.global, metrics: { 'perf:cls': m(-0.0123, 0.5, 'inconclusive') } } })[0].cells['perf:cls'];
+  expect(cls.text).toBe('−0.012');
   expect(correctionNote(r)).toMatch(/Holm's method over 4 tests .* α = 0.05/);
 });

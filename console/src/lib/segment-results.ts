@@ -37,7 +37,8 @@ const fmtP = (p: number | null | undefined): string => (p === null || p === unde
 
 function cell(metric: string, m: SegmentMetricView | undefined, corrected: boolean): ResultCell {
   if (!m || !m.valid) return { text: '—', verdict: 'inconclusive', p: '—', title: 'Too few sessions to compare' };
-  const text = RATE(metric) ? fmtPp(m.diff, 1) : fmtSignedMs(m.diff);
+  // CLS is a unitless score; every other perf metric and latency is in ms.
+  const text = RATE(metric) ? fmtPp(m.diff, 1) : metric === 'perf:cls' ? `${m.diff > 0 ? '+' : m.diff < 0 ? '−' : '±'}${Math.abs(m.diff).toFixed(3)}` : fmtSignedMs(m.diff);
   const verdict = corrected ? (m.correctedVerdict ?? 'inconclusive') : m.verdict;
   const p = corrected ? fmtP(m.adjustedP) : fmtP(m.p);
   return { text, verdict, p, title: corrected ? `p ${fmtP(m.p)}, adjusted (Holm) ${p}` : `p ${p} (one test, not corrected)` };
