@@ -7,7 +7,7 @@
  */
 import type {
   Alert, AlertRule, AlertRuleInput, AuditEntry, Exposures, ItemView, MetricsResponse, PutShadowConfig,
-  ResolverView, RiskScoreView, Segment, SegmentInput, SegmentPreview, SegmentResultsView, SegmentStatusView, ShadowConfigView, UploadResult, WhoAmI,
+  ResolverView, RiskHoldView, RiskView, Segment, SegmentInput, SegmentPreview, SegmentResultsView, SegmentStatusView, ShadowConfigView, UploadResult, WhoAmI,
 } from './types.ts';
 
 export interface FieldError { path: string; message: string }
@@ -180,14 +180,22 @@ export class ApiClient {
     return (await this.request<Exposures>('GET', `/exposures?itemId=${encodeURIComponent(itemId)}`)).data;
   }
 
-  /** [#13] Risk scores of the item's versions (ingest and live updates); [] when none yet. */
-  async risk(itemId: string): Promise<RiskScoreView[]> {
+  /** [#13] Risk scores of the item's versions (ingest and live updates) and early holds; empty when none yet. */
+  async risk(itemId: string): Promise<RiskView> {
     try {
-      return (await this.request<{ scores: RiskScoreView[] }>('GET', `/items/${encodeURIComponent(itemId)}/risk`)).data.scores ?? [];
+      const { data } = await this.request<Partial<RiskView>>('GET', `/items/${encodeURIComponent(itemId)}/risk`);
+      return { scores: data.scores ?? [], holds: data.holds ?? [] };
     } catch (e) {
-      if (e instanceof ApiError && e.status === 404) return [];
+      if (e instanceof ApiError && e.status === 404) return { scores: [], holds: [] };
       throw e;
     }
+  }
+
+  /** [#13] Release the item's active early risk hold (operator): its rollout step runs again. */
+  async releaseRiskHold(itemId: string, reason?: string): Promise<{ released: RiskHoldView; profile: ShadowConfigView }> {
+    const { data, res } = await this.request<{ released: RiskHoldView; profile: ShadowConfigView }>('POST', `/items/${encodeURIComponent(itemId)}/risk/release`, { body: reason ? { reason } : {} });
+    if (data.profile) this.remember(itemId, res, data.profile);
+    return data;
   }
 
   async alertRules(): Promise<AlertRule[]> { return (await this.request<{ rules: AlertRule[] }>('GET', '/alert-rules')).data.rules ?? []; }

@@ -1,5 +1,5 @@
-import { riskSummary, toneFor } from './risk.ts';
-import type { RiskScoreView } from './types.ts';
+import { fmtLead, holdRows, riskSummary, splitSizing, toneFor } from './risk.ts';
+import type { RiskHoldView, RiskScoreView } from './types.ts';
 
 const base: RiskScoreView = { id: 'a', itemId: 'i', version: '1.1.0', shadow: null, phase: 'ingest', source: 'model', modelVersion: 3, probability: 0.42, low: null, high: null, explanation: [{ feature: 'new_origins', value: 2, contribution: 0.9 }, { feature: 'script_growth', value: 0.3125, contribution: 0.2 }, { feature: 'major_bump', value: 0, contribution: -0.1 }], note: 'model v3 …', evidenceJson: null, at: 1000 };
 
@@ -16,4 +16,30 @@ test('the prior says so and shows its interval', () => {
   const s = riskSummary([{ ...base, source: 'prior', modelVersion: null, probability: 0.2, low: 0.013, high: 0.527, explanation: [] }])!;
   expect(s).toMatchObject({ source: 'prior (too little history for a model)', interval: '1.3 %–52.7 %', pushedUp: [], tone: 'warn' });
   expect([toneFor(0.1), toneFor(0.2), toneFor(0.5)]).toEqual(['ok', 'warn', 'bad']);
+});
+
+test('the plan the score chose is read back from the ingest note (tier, plan, operator fields); a replacing ingest has none', () => {
+  const prior = 'too little history for a model: 0 labelled rollouts in the last 90 days (0 regressions); training needs 30 with 5 of each outcome. Using the prior Beta(1, 4) updated with those outcomes: 20.0 % (90 % interval 1.3 %–52.7 %), the same for every version; no change feature is used';
+  const sized = `${prior}. Sized: risk 20.0 % (the prior (too little history for a model)) → medium tier: start 5 %, steps 5/15/30/50 %, 120 s analyses, 300 sessions per arm, onComplete promote`;
+  expect(splitSizing(sized)).toEqual({ note: prior, plan: { tier: 'medium', text: 'start 5 %, steps 5/15/30/50 %, 120 s analyses, 300 sessions per arm, onComplete promote', overridden: null } });
+  expect(splitSizing(`${prior}. Sized: risk 72.0 % (model v2) → very_high tier: start 1 %, steps 1/50 %, 300 s analyses, 800 sessions per arm, onComplete hold; operator set steps`).plan)
+    .toEqual({ tier: 'very high', text: 'start 1 %, steps 1/50 %, 300 s analyses, 800 sessions per arm, onComplete hold', overridden: 'operator set steps' });
+  expect(splitSizing('x. Sized: plan set by the operator: start 50 %, steps 50 %, 300 s analyses, 0 sessions per arm, onComplete hold').plan).toEqual({ tier: null, text: 'start 50 %, steps 50 %, 300 s analyses, 0 sessions per arm, onComplete hold', overridden: null });
+  expect(splitSizing(prior)).toEqual({ note: prior, plan: null });
+  const s = riskSummary([{ ...base, source: 'prior', modelVersion: null, probability: 0.2, explanation: [], note: sized }])!;
+  expect(s).toMatchObject({ sourceKind: 'prior', note: prior, plan: { tier: 'medium' }, current: '20.0 %', trend: null, ingestTone: 'warn' });
+  const up = riskSummary([{ ...base, source: 'prior', modelVersion: null, probability: 0.2, explanation: [], note: sized }, { ...base, id: 'u', phase: 'update', probability: 0.93, at: 5000, note: '' }])!;
+  expect(up).toMatchObject({ now: '93.0 %', current: '93.0 %', trend: 'up', tone: 'bad', ingestTone: 'warn' });
+});
+
+test('early holds in words: reason from the evidence, status, lead time before the rollback; only an unreleased, undecided hold is active', () => {
+  const h: RiskHoldView = { itemId: 'i', version: '1.1.0', shadow: 'v-1-1-0', scoreId: 's1', baseScoreId: 'b1', probability: 0.956, evidence: { shadowSessions: 12, shadowErrorSessions: 7, baselineSessions: 11, baselineErrorSessions: 0, baseline: 'control' }, heldAt: 10_000, profileVersion: 4, releasedBy: null, outcome: null, decidedAt: null, leadMs: null };
+  const [a] = holdRows([h]);
+  expect(a).toEqual({ key: 's1', shadow: 'v-1-1-0', version: '1.1.0', reason: 'risk 95.6 % after 7 of 12 shadow sessions with errors vs 0 of 11 on control', heldAt: 10_000, status: 'holding the step', lead: null, active: true });
+  expect(holdRows([{ ...h, profileVersion: null }])[0]).toMatchObject({ status: 'hold being applied', active: true });
+  expect(holdRows([{ ...h, releasedBy: 'alice' }])[0]).toMatchObject({ status: 'released by alice', active: false, lead: null });
+  const rolled = holdRows([{ ...h, outcome: 'regression', decidedAt: 24_000, leadMs: 14_000 }, { ...h, scoreId: 's0', heldAt: 1000, outcome: 'success', decidedAt: 2000 }]);
+  expect(rolled.map((r) => [r.key, r.status, r.lead, r.active])).toEqual([['s1', 'rolled back', 'held 14 s before the rollback', false], ['s0', 'the rollout completed', null, false]]);
+  expect(holdRows([{ ...h, releasedBy: 'bob', outcome: 'regression', leadMs: 185_000 }])[0]).toMatchObject({ status: 'rolled back (released by bob before)', lead: 'held 3 min 5 s before the rollback' });
+  expect([fmtLead(850), fmtLead(14_400), fmtLead(120_000), fmtLead(-2000)]).toEqual(['850 ms', '14 s', '2 min', '−2 s']);
 });

@@ -1,14 +1,27 @@
 /**
- * [#13] What the console shows of a version's rollout risk: the ingest score (model or prior,
- * with the inputs that pushed it up) and the newest live update (prior meets telemetry). Pure.
+ * [#13] What the console shows of a version's rollout risk (GET /api/v1/items/{itemId}/risk):
+ * the ingest score (model or prior, with the inputs that pushed it up) → its newest live update
+ * (prior meets telemetry), the plan the score chose, and the early holds with their lead time.
+ * Pure: RiskPanel.svelte only renders this.
  */
-import type { RiskScoreView } from './types.ts';
+import type { RiskHoldView, RiskScoreView } from './types.ts';
+
+export interface RiskPlanSummary {
+  /** The tier the score landed in ("medium"), or null for an operator's full plan. */
+  tier: string | null;
+  /** What the plan is, e.g. "start 5 %, steps 5/15/30/50 %, 120 s analyses, …". */
+  text: string;
+  /** Fields the operator set over the mapping ("operator set steps, analysisSeconds"), if any. */
+  overridden: string | null;
+}
 
 export interface RiskSummary {
   version: string;
   shadow: string | null;
   /** Percent text of the ingest score, e.g. "23.4 %", and its source line. */
   atIngest: string;
+  /** "prior" (the documented Beta prior: too little history) or "model". */
+  sourceKind: 'prior' | 'model';
   source: string;
   /** Interval when the prior gave one. */
   interval: string | null;
@@ -17,8 +30,17 @@ export interface RiskSummary {
   /** Newest live update, if any. */
   now: string | null;
   nowDetail: string | null;
+  /** The current probability (live update, else the ingest score) as percent text. */
+  current: string;
+  /** Direction of the live update vs the ingest score. */
+  trend: 'up' | 'down' | 'same' | null;
+  /** The plan the score chose (from the ingest score's "Sized:" note), null for a replacing ingest. */
+  plan: RiskPlanSummary | null;
+  /** The ingest score's note without the plan sentence. */
   note: string;
+  /** Tone of the current probability, and of the ingest score. */
   tone: 'ok' | 'warn' | 'bad';
+  ingestTone: 'ok' | 'warn' | 'bad';
 }
 
 const pct = (p: number): string => `${(p * 100).toFixed(1)} %`;
@@ -26,6 +48,23 @@ const num = (x: number): string => (Number.isInteger(x) ? String(x) : x.toFixed(
 
 export function toneFor(p: number): RiskSummary['tone'] {
   return p < 0.15 ? 'ok' : p < 0.35 ? 'warn' : 'bad';
+}
+
+/**
+ * The plan sentence the proactive ingest appends to its score's note (pipeline/risk-plan
+ * `describeSizing`, joined as "<note>. Sized: <sizing>"). The note is the one place the GET
+ * route carries the plan, so this reads it back; an unknown shape is shown verbatim.
+ */
+export function splitSizing(note: string): { note: string; plan: RiskPlanSummary | null } {
+  const at = note.lastIndexOf('. Sized: ');
+  if (at < 0) return { note, plan: null };
+  const sizing = note.slice(at + '. Sized: '.length);
+  const base = note.slice(0, at);
+  const byOperator = /^plan set by the operator: (.*)$/.exec(sizing);
+  if (byOperator) return { note: base, plan: { tier: null, text: byOperator[1], overridden: null } };
+  const m = /→ ([a-z_]+) tier: (.*?)(?:; (operator set .*))?$/.exec(sizing);
+  if (!m) return { note: base, plan: { tier: null, text: sizing, overridden: null } };
+  return { note: base, plan: { tier: m[1].replace('_', ' '), text: m[2], overridden: m[3] ?? null } };
 }
 
 /** The newest version's summary, or null without any score. */
@@ -41,16 +80,64 @@ export function riskSummary(scores: RiskScoreView[]): RiskSummary | null {
     } catch { /* evidence is informative only */ }
   }
   const current = update?.probability ?? ingest.probability;
+  const prior = ingest.source !== 'model';
+  const { note, plan } = splitSizing(ingest.note);
   return {
     version: ingest.version,
     shadow: update?.shadow ?? ingest.shadow,
     atIngest: pct(ingest.probability),
-    source: ingest.source === 'model' ? `model v${ingest.modelVersion}` : 'prior (too little history for a model)',
+    sourceKind: prior ? 'prior' : 'model',
+    source: prior ? 'prior (too little history for a model)' : `model v${ingest.modelVersion}`,
     interval: ingest.low !== null && ingest.high !== null ? `${pct(ingest.low)}–${pct(ingest.high)}` : null,
     pushedUp: ingest.explanation.filter((c) => c.contribution > 0.05).slice(0, 3).map((c) => `${c.feature} = ${num(c.value)} (+${c.contribution.toFixed(2)})`),
     now: update ? pct(update.probability) : null,
     nowDetail,
-    note: ingest.note,
+    current: pct(current),
+    trend: update ? (pct(update.probability) === pct(ingest.probability) ? 'same' : update.probability > ingest.probability ? 'up' : 'down') : null,
+    plan,
+    note,
     tone: toneFor(current),
+    ingestTone: toneFor(ingest.probability),
   };
+}
+
+/** A duration as operators read it: "850 ms", "12 s", "3 min 5 s". */
+export function fmtLead(ms: number): string {
+  if (!Number.isFinite(ms)) return '—';
+  const a = Math.abs(ms);
+  const sign = ms < 0 ? '−' : '';
+  if (a < 1000) return `${sign}${Math.round(a)} ms`;
+  const s = Math.round(a / 1000);
+  if (s < 60) return `${sign}${s} s`;
+  return `${sign}${Math.floor(s / 60)} min${s % 60 ? ` ${s % 60} s` : ''}`;
+}
+
+export interface HoldRow {
+  key: string;
+  shadow: string;
+  version: string;
+  /** Why it was held: the updated risk and the evidence against the control arm. */
+  reason: string;
+  heldAt: number;
+  /** Where it stands: "holding the step", "released by …", "rolled back …", "completed …". */
+  status: string;
+  /** The lead time before the rollback (regressions only), e.g. "held 14 s before the rollback". */
+  lead: string | null;
+  /** An operator may release it (the route releases the newest active hold). */
+  active: boolean;
+}
+
+/** Early holds, newest first, in words. */
+export function holdRows(holds: RiskHoldView[]): HoldRow[] {
+  return [...holds].sort((a, b) => b.heldAt - a.heldAt).map((h) => {
+    const e = h.evidence;
+    const reason = `risk ${pct(h.probability)} after ${e.shadowErrorSessions} of ${e.shadowSessions} shadow sessions with errors vs ${e.baselineErrorSessions} of ${e.baselineSessions} on ${e.baseline}`;
+    const active = h.releasedBy === null && h.outcome === null;
+    const status = h.outcome === 'regression' ? `rolled back${h.releasedBy ? ` (released by ${h.releasedBy} before)` : ''}`
+      : h.outcome === 'success' ? `the rollout completed${h.releasedBy ? ` (released by ${h.releasedBy})` : ''}`
+        : h.releasedBy ? `released by ${h.releasedBy}`
+          : h.profileVersion === null ? 'hold being applied' : 'holding the step';
+    const lead = h.outcome === 'regression' && h.leadMs !== null ? (h.leadMs >= 0 ? `held ${fmtLead(h.leadMs)} before the rollback` : `held ${fmtLead(-h.leadMs)} after the rollback`) : null;
+    return { key: h.scoreId, shadow: h.shadow, version: h.version, reason, heldAt: h.heldAt, status, lead, active };
+  });
 }

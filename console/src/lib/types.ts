@@ -233,6 +233,28 @@ export interface RiskScoreView {
   at: number;
 }
 
+/** [#13] An early risk hold (pipeline/risk-model "Early hold"): lead time = decidedAt − heldAt for a regression. */
+export interface RiskHoldView {
+  itemId: string;
+  version: string;
+  shadow: string;
+  scoreId: string;
+  baseScoreId: string;
+  probability: number;
+  evidence: { shadowSessions: number; shadowErrorSessions: number; baselineSessions: number; baselineErrorSessions: number; baseline: string };
+  heldAt: number;
+  profileVersion: number | null;
+  releasedBy: string | null;
+  outcome: 'regression' | 'success' | null;
+  decidedAt: number | null;
+  leadMs: number | null;
+}
+/** [#13] GET /api/v1/items/{itemId}/risk. */
+export interface RiskView {
+  scores: RiskScoreView[];
+  holds: RiskHoldView[];
+}
+
 /** Behavioural segments (GET /api/v1/segments; docs/segments.md). */
 export type SegmentState = 'ok' | 'failed' | 'timeout' | 'over_limit';
 export interface SegmentStatusView {
