@@ -54,8 +54,9 @@ beforeAll(async () => {
   t = await startTestPenumbra('console-risk', {}, { consoleDir });
   await ingestVersion(t.url, TOKENS.operator, v0);
   // Proactive, at 50 % from the start (the operator's steps), so both arms fill a window fast;
-  // the mapping fills the rest of the plan from the prior's tier.
-  const res = await ingestVersion(t.url, TOKENS.operator, v1, undefined, { proactive: 'true', rollout: JSON.stringify({ steps: [50], onComplete: 'hold' }) });
+  // no guardrails of the plan's own (where plans judge, they would roll the shadow back before
+  // its risk holds it) and no promotion; the mapping fills the rest from the prior's tier.
+  const res = await ingestVersion(t.url, TOKENS.operator, v1, undefined, { proactive: 'true', rollout: JSON.stringify({ steps: [50], guardrails: [], onComplete: 'hold' }) });
   expect(res.versionShadow).toBe(v1.shadow);
   browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
 }, 120_000);
@@ -74,7 +75,7 @@ test('prior → live risk, the plan it chose, an early hold released by an opera
   expect(await panel.getByTestId('risk-source').textContent()).toBe('prior (too little history for a model)');
   expect(await panel.getByTestId('risk-now-none').textContent()).toBe('no live update yet');
   expect(await panel.getByTestId('risk-pushed-up').textContent()).toMatch(/too little history for a model/);
-  expect(await panel.getByTestId('risk-plan').textContent()).toMatch(/Plan chosen by the score \(medium tier\): start 50 %, steps 50 %, 120 s analyses, 300 sessions per arm, onComplete hold; operator set steps, onComplete\./);
+  expect(await panel.getByTestId('risk-plan').textContent()).toMatch(/Plan chosen by the score \(medium tier\): start 50 %, steps 50 %, 120 s analyses, 300 sessions per arm, onComplete hold; operator set steps, guardrails, onComplete\./);
   expect(await panel.getByTestId('risk-hold').count()).toBe(0);
 
   // Telemetry: the version shadow fails far more sessions than its control → held early.
