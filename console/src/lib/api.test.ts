@@ -110,3 +110,12 @@ test('stream URL carries a ticket fetched with the header, never the token; role
   expect(seen.at(-1)).toMatchObject({ method: 'POST', url: '/api/v1/stream/ticket', headers: expect.objectContaining({ authorization: 'Bearer tok' }) });
   expect([canMutate('viewer'), canMutate('operator'), canMutate('admin'), canMutate(null)]).toEqual([false, true, true, false]);
 });
+
+test('[#13] risk: no score yet (404) is an empty view; release posts the reason and a missing hold is an ApiError', async () => {
+  const c = new ApiClient({ baseUrl: base, token: 'tok' });
+  expect(await c.risk('a')).toEqual({ scores: [], holds: [] });
+  const e = await c.releaseRiskHold('a', 'checked').catch((x) => x);
+  expect(seen.at(-1)).toMatchObject({ method: 'POST', url: '/api/v1/items/a/risk/release', body: JSON.stringify({ reason: 'checked' }) });
+  expect(e).toBeInstanceOf(ApiError);
+  expect(e).toMatchObject({ status: 404 });
+});
