@@ -21,6 +21,7 @@ import { startSimulation, type SimulationHandle } from '../../pipeline/simulator
 import { riskHandles } from '../../pipeline/risk-model/feature.ts';
 import { waitFor } from '../../test/wait-for.ts';
 import { requires } from '../../test/requires.ts';
+import { pct } from '../src/lib/risk.ts';
 
 const test = requires(['chromium']);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -88,11 +89,11 @@ test('prior → live risk, the plan it chose, an early hold released by an opera
   const row = panel.getByTestId('risk-hold');
   await row.waitFor({ timeout: 10_000 });
   expect(await row.getAttribute('data-active')).toBe('true');
-  expect(await row.getByTestId('risk-hold-reason').textContent()).toBe(`risk ${(hold.probability * 100).toFixed(1)} % after ${hold.evidence.shadowErrorSessions} of ${hold.evidence.shadowSessions} shadow sessions with errors vs ${hold.evidence.baselineErrorSessions} of ${hold.evidence.baselineSessions} on control`);
+  expect(await row.getByTestId('risk-hold-reason').textContent()).toBe(`risk ${pct(hold.probability)} after ${hold.evidence.shadowErrorSessions} of ${hold.evidence.shadowSessions} shadow sessions with errors vs ${hold.evidence.baselineErrorSessions} of ${hold.evidence.baselineSessions} on control`);
   expect(await row.getByTestId('risk-hold-status').textContent()).toBe('holding the step');
   await waitFor('the live update in the panel', async () => (await panel.getByTestId('risk-now').count()) > 0 || undefined, 10_000, 200);
-  const now = Number((await panel.getByTestId('risk-now').textContent())!.replace(' %', ''));
-  expect(now).toBeGreaterThanOrEqual(90);
+  const now = (await panel.getByTestId('risk-now').textContent())!;
+  expect(now === '> 99.9 %' || Number(now.replace(' %', '')) >= 90).toBe(true);
   expect(await panel.getByTestId('risk-evidence').textContent()).toMatch(/shadow sessions with errors vs .* on control/);
   // Next to the comparisons of the version shadow.
   expect(await page.getByTestId('comparison').filter({ hasText: v1.shadow }).count()).toBe(1);

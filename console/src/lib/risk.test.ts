@@ -1,4 +1,4 @@
-import { fmtLead, holdRows, riskSummary, splitSizing, toneFor } from './risk.ts';
+import { fmtLead, holdRows, pct, riskSummary, splitSizing, toneFor } from './risk.ts';
 import type { RiskHoldView, RiskScoreView } from './types.ts';
 
 const base: RiskScoreView = { id: 'a', itemId: 'i', version: '1.1.0', shadow: null, phase: 'ingest', source: 'model', modelVersion: 3, probability: 0.42, low: null, high: null, explanation: [{ feature: 'new_origins', value: 2, contribution: 0.9 }, { feature: 'script_growth', value: 0.3125, contribution: 0.2 }, { feature: 'major_bump', value: 0, contribution: -0.1 }], note: 'model v3 …', evidenceJson: null, at: 1000 };
@@ -42,4 +42,8 @@ test('early holds in words: reason from the evidence, status, lead time before t
   expect(rolled.map((r) => [r.key, r.status, r.lead, r.active])).toEqual([['s1', 'rolled back', 'held 14 s before the rollback', false], ['s0', 'the rollout completed', null, false]]);
   expect(holdRows([{ ...h, releasedBy: 'bob', outcome: 'regression', leadMs: 185_000 }])[0]).toMatchObject({ status: 'rolled back (released by bob before)', lead: 'held 3 min 5 s before the rollback' });
   expect([fmtLead(850), fmtLead(14_400), fmtLead(120_000), fmtLead(-2000)]).toEqual(['850 ms', '14 s', '2 min', '−2 s']);
+});
+
+test('a probability that is not certain is never shown as 100 % or 0 %', () => {
+  expect([pct(0.99996), pct(1), pct(0.0004), pct(0), pct(0.2)]).toEqual(['> 99.9 %', '100.0 %', '< 0.1 %', '0.0 %', '20.0 %']);
 });
