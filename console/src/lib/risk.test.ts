@@ -45,5 +45,5 @@ test('early holds in words: reason from the evidence, status, lead time before t
 });
 
 test('a probability that is not certain is never shown as 100 % or 0 %', () => {
-  expect([pct(0.99996), pct(1), pct(0.0004), pct(0), pct(0.2)]).toEqual(['> 99.9 %', '100.0 %', '< 0.1 %', '0.0 %', '20.0 %']);
+  expect([pct(0.99996), pct(1), pct(0.9994), pct(0.0004), pct(0), pct(0.2)]).toEqual(['> 99.9 %', '> 99.9 %', '99.9 %', '< 0.1 %', '< 0.1 %', '20.0 %']);
 });

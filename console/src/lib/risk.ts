@@ -43,8 +43,11 @@ export interface RiskSummary {
   ingestTone: 'ok' | 'warn' | 'bad';
 }
 
-/** Percent with one decimal; never "100.0 %" or "0.0 %" for a probability that is not certain. */
-export const pct = (p: number): string => (p > 0.999 && p < 1 ? '> 99.9 %' : p < 0.001 && p > 0 ? '< 0.1 %' : `${(p * 100).toFixed(1)} %`);
+/**
+ * Percent with one decimal, never "100.0 %" or "0.0 %": a score is a probability, never a
+ * certainty (a strong update's log-odds overflow to exactly 1 in floating point).
+ */
+export const pct = (p: number): string => (p >= 0.9995 ? '> 99.9 %' : p < 0.0005 ? '< 0.1 %' : `${(p * 100).toFixed(1)} %`);
 const num = (x: number): string => (Number.isInteger(x) ? String(x) : x.toFixed(3));
 
 export function toneFor(p: number): RiskSummary['tone'] {
