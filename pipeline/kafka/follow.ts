@@ -42,8 +42,9 @@ export async function followTopic<N extends SchemaName>(opts: {
   }
   let resolveReady!: () => void;
   const ready = new Promise<void>((r) => (resolveReady = r));
+  const groupId = `${opts.groupPrefix}follow-${randomUUID()}`;
   const consumer = opts.kafka.consumer({
-    groupId: `${opts.groupPrefix}follow-${randomUUID()}`,
+    groupId,
     // A fetch returns as soon as a record arrives (minBytes 1), so this bounds only idle polls:
     // a short value costs CPU (a dozen followers per process) without making changes faster.
     maxWaitTimeInMs: 250,
@@ -77,6 +78,26 @@ export async function followTopic<N extends SchemaName>(opts: {
     ready,
     async stop() {
       await consumer.disconnect();
+      // A follower's group is this process's alone and never commits: once stopped it would stay
+      // behind as an Empty group on the broker (one per one-shot read, e.g. the segment evaluator
+      // loading its state), so it is deleted. Best effort: the broker expires it anyway.
+      // No retries and a short bound: a process stopping while Kafka is down must not wait on this.
+      const admin = opts.kafka.admin({ retry: { retries: 0 } });
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          (async () => {
+            await admin.connect();
+            await admin.deleteGroups([groupId]);
+          })(),
+          new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), 2000).unref())),
+        ]);
+      } catch {
+        // Already gone, or the coordinator is unreachable: nothing the caller could do about it.
+      } finally {
+        clearTimeout(timer);
+        await admin.disconnect().catch(() => {});
+      }
     },
   };
 }
