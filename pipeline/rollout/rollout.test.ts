@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ValidationError } from '../errors.ts';
 import { parsePlan, planIssues, planFromSchedule, startState, type RolloutPlan, type RolloutState } from './plan.ts';
-import { applyDecision, decideRollout } from './decide.ts';
+import { applyDecision, decideRollout, type DecisionRecord, type RolloutDecision } from './decide.ts';
 import { judgeGuardrail, type ArmEvidence, type MetricComparison } from './evidence.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -100,6 +100,11 @@ describe('decideRollout golden cases', () => {
   });
 });
 
+function recordOf(d: RolloutDecision): DecisionRecord {
+  if (d.kind === 'none') throw new Error(`expected a decision, got none (${d.why})`);
+  return d.record;
+}
+
 describe('applyDecision', () => {
   const plan: RolloutPlan = parsePlan({ steps: [5, 20], guardrails: [{ metric: 'errorRate', direction: 'increase', maxDelta: 0.01 }] });
   const ev = nanify(golden.evidence.healthy as ArmEvidence);
@@ -107,11 +112,11 @@ describe('applyDecision', () => {
     let s = startState(0);
     const d1 = decideRollout({ shadow: 's', plan, state: s, evidence: ev, baseline: true, now: 60_000 });
     expect(d1.kind).toBe('advance');
-    s = applyDecision(s, (d1 as { record: never }).record, 61_000);
+    s = applyDecision(s, recordOf(d1), 61_000);
     expect(s).toEqual({ status: 'running', step: 1, stepStartedAt: 61_000, lastAnalysisAt: null, inconclusive: 0, reason: null });
     const d2 = decideRollout({ shadow: 's', plan, state: s, evidence: ev, baseline: true, now: 121_000 });
     expect(d2.kind).toBe('complete');
-    s = applyDecision(s, (d2 as { record: never }).record, 121_000);
+    s = applyDecision(s, recordOf(d2), 121_000);
     expect(s.status).toBe('completed');
     expect(decideRollout({ shadow: 's', plan, state: s, evidence: ev, baseline: true, now: 999_000 }).kind).toBe('none');
   });
@@ -120,6 +125,6 @@ describe('applyDecision', () => {
     const s = startState(0);
     const d = decideRollout({ shadow: 's', plan, state: s, evidence: null, baseline: true, now: 60_000 });
     expect(d.kind).toBe('hold');
-    expect(applyDecision(s, (d as { record: never }).record, 60_500)).toMatchObject({ lastAnalysisAt: 60_500, inconclusive: 1, status: 'running' });
+    expect(applyDecision(s, recordOf(d), 60_500)).toMatchObject({ lastAnalysisAt: 60_500, inconclusive: 1, status: 'running' });
   });
 });
