@@ -33,7 +33,9 @@ export type SchemaName =
   | 'segment-status'
   | 'segment-membership'
   | 'pin'
-  | 'pin-policy';
+  | 'pin-policy'
+  | 'bandit-sticky'
+  | 'rollout-decision';
 
 /** Which schema each topic's values use (keys are plain UTF-8 strings). */
 export const TOPIC_SCHEMAS: Record<keyof TopicNames, SchemaName> = {
@@ -59,6 +61,8 @@ export const TOPIC_SCHEMAS: Record<keyof TopicNames, SchemaName> = {
   segmentMemberships: 'segment-membership',
   pins: 'pin',
   pinPolicies: 'pin-policy',
+  banditSticky: 'bandit-sticky',
+  rolloutDecisions: 'rollout-decision',
 };
 
 export interface SchemaFile {

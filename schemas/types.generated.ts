@@ -120,7 +120,7 @@ export interface Assignment {
   ts: number;
 }
 
-/** Who changed what on penumbra.audit (key: itemId, or '-' for global objects such as alert rules). */
+/** Who changed what on penumbra.audit (key: itemId, or '-' for global objects such as alert rules). v2: the evidence of automated decisions. */
 export interface AuditEntry {
   /** Unique id of the entry. */
   id: string;
@@ -140,8 +140,28 @@ export interface AuditEntry {
   beforeJson: null | string;
   /** State after the change, JSON. */
   afterJson: null | string;
+  /** v2: what an automated decision was decided on (rollout analyses, bandit reweightings): the decision record as JSON; null otherwise. */
+  evidenceJson: null | string;
   /** HTTP request or command id. */
   requestId: null | string;
+  /** Epoch ms. */
+  at: number;
+}
+
+/** A sticky bandit assignment on the compacted penumbra.bandit.sticky topic (key: <itemId length>:<itemId>:<userId>). Every resolver follows the topic and keeps the user on this arm while it is live (pipeline/bandit/README.md). */
+export interface BanditSticky {
+  /** Item. */
+  itemId: string;
+  /** User. */
+  userId: string;
+  /** Bandit run (its startedAt); records of an earlier run are stale. */
+  run: number;
+  /** Shadow name, or control. */
+  arm: string;
+  /** Bandit epoch whose weights picked the arm (the earliest epoch wins a conflict). */
+  epoch: number;
+  /** Resolver that wrote the record. */
+  resolverId: string;
   /** Epoch ms. */
   at: number;
 }
@@ -551,6 +571,38 @@ export interface RiskScore {
   at: number;
 }
 
+export type RolloutDecisionKind = 'advance' | 'rollback' | 'hold' | 'complete' | 'start' | 'pause' | 'resume' | 'skip' | 'restart' | 'shadow_rollback' | 'shadow_activate' | 'reweight' | 'bandit_start' | 'bandit_pause' | 'bandit_resume' | 'bandit_stop' | 'promote' | 'promotion_rollback';
+
+/** One accepted decision about a rollout plan, a bandit, a shadow's state or a promotion, automated or by an operator, with its evidence; written by the profile writer (one writer per item) on penumbra.rollout.decisions (key: itemId). The console's timeline and the warehouse tables rollout_decisions and bandit_weights read it. */
+export interface RolloutDecision {
+  /** Unique id (the command id). */
+  id: string;
+  /** Item. */
+  itemId: string;
+  /** Shadow the decision is about; null for bandit and item-wide decisions. */
+  shadow: null | string;
+  /** What was decided. */
+  kind: RolloutDecisionKind;
+  /** The rule that decided an automated decision (srm, guardrail, inconclusive_limit, insufficient_data, guardrail_unmeasured, passed, burn_in, thompson, stopped); null for an operator's. */
+  rule: null | string;
+  /** Decided by the analyzer (system:rollout / system:bandit) rather than an operator. */
+  automated: boolean;
+  /** Who decided. */
+  actor: string;
+  /** Profile version the decision produced. */
+  profileVersion: number;
+  /** Plan step index after the decision. */
+  step: null | number;
+  /** Shadow share after the decision. */
+  percentage: null | number;
+  /** One sentence. */
+  reason: string;
+  /** The decision record (arm sizes, estimates, intervals, p-values, rule; or the bandit's posteriors and weights) as JSON; {} for an operator's decision. */
+  evidenceJson: string;
+  /** Epoch ms. */
+  at: number;
+}
+
 /** How the rollout of an item version ended, on penumbra.risk.outcomes (key: itemId): the label the risk model learns from. Written by the risk feature when it sees the profile reach a terminal state (pipeline/risk-model/outcomes.ts). */
 export interface RolloutOutcome {
   /** Deterministic id: itemId, version, shadow and the profile version that ended it. */
@@ -647,9 +699,9 @@ export interface SegmentStatus {
   definitionUpdatedAt: number;
 }
 
-export type CommandKind = 'put_config' | 'rollback' | 'activate' | 'new_version' | 'schedule_tick' | 'alert_action';
+export type CommandKind = 'put_config' | 'rollback' | 'activate' | 'new_version' | 'schedule_tick' | 'alert_action' | 'rollout_decision' | 'rollout_control' | 'shadow_rollback' | 'shadow_activate' | 'reweight' | 'bandit_control' | 'promote' | 'promotion_rollback';
 
-/** A requested change to an item's shadow profile on penumbra.shadow.commands (key: itemId). One writer per partition applies commands in order, so If-Match holds across API processes; the outcome is the next profile on penumbra.shadow.profiles or a rejection on penumbra.shadow.outcomes. */
+/** A requested change to an item's shadow profile on penumbra.shadow.commands (key: itemId). One writer per partition applies commands in order, so If-Match holds across API processes; the outcome is the next profile on penumbra.shadow.profiles or a rejection on penumbra.shadow.outcomes. v2: the automated decisions and overrides of rollout plans and bandits, per-shadow rollback, promotion (docs/rollouts.md). */
 export interface ShadowCommand {
   /** Unique id; the API waits for the outcome carrying it. */
   commandId: string;
@@ -737,6 +789,63 @@ export interface Traffic {
   rules: TrafficRule[];
 }
 
+/** rolled_back sends this shadow's users (and its control cohort's) to the original while the item's other shadows keep running. */
+export type ShadowState = 'active' | 'rolled_back';
+
+export interface PlanStep {
+  /** Share of the users matching the shadow's rules, 0 < p <= 100. */
+  percentage: number;
+  /** Analysis period of this step; null = the plan's. */
+  analysisSeconds: null | number;
+}
+
+export type GuardrailDirection = 'increase' | 'decrease';
+
+export interface Guardrail {
+  /** errorRate, requestErrorRate, latencyMean, conversion:<point> or perf:<name>. */
+  metric: string;
+  /** The harmful direction. */
+  direction: GuardrailDirection;
+  /** Tolerated harm in the metric's unit (rates as fractions, latency and perf in ms). */
+  maxDelta: number;
+}
+
+export type OnComplete = 'hold' | 'promote';
+
+/** Steps of share, each gated by an analysis of shadow vs control (pipeline/rollout/README.md). */
+export interface RolloutPlan {
+  /** Shares in increasing order. */
+  steps: PlanStep[];
+  /** Seconds from a step's start, and between analyses, to the next analysis. */
+  analysisSeconds: number;
+  /** Verified sessions shadow and control each need before an analysis can pass. */
+  minSessionsPerArm: number;
+  /** Metrics that must not regress beyond their margin. */
+  guardrails: Guardrail[];
+  /** Analyses in a row without enough data before the shadow is rolled back. */
+  maxInconclusive: number;
+  /** What happens after the last step passed. */
+  onComplete: OnComplete;
+}
+
+export type RolloutStatus = 'running' | 'paused' | 'completed' | 'rolled_back';
+
+/** Where the plan is; changed only by commands. */
+export interface RolloutState {
+  /** running, paused (no advancing; guardrails still protect), completed, rolled_back. */
+  status: RolloutStatus;
+  /** Index of the applied step. */
+  step: number;
+  /** Epoch ms when the applied step began. */
+  stepStartedAt: number;
+  /** Epoch ms of the last analysis at this step. */
+  lastAnalysisAt: null | number;
+  /** Inconclusive analyses in a row at this step. */
+  inconclusive: number;
+  /** Why the plan is paused, completed or rolled back. */
+  reason: null | string;
+}
+
 /** One shadow: its instrumentation, endpoint overrides and traffic rules. */
 export interface ShadowSpec {
   /** Shadow (variant) name. */
@@ -751,6 +860,12 @@ export interface ShadowSpec {
   artifact: null | ArtifactRef;
   /** Whether the shadow has an equally sized control cohort (variant control: the original with the same instrumentation, no endpoint rewrites) drawn from the same eligible users; false = no baseline for its comparisons. Configs default to true (API, upload); the Avro default false only applies to profiles written before v2, whose running shadows must keep their users and their shares (reading them as true would reshuffle every live shadow and refuse shares above 50 %). */
   control: boolean;
+  /** Per-shadow rollback (v3). */
+  state: ShadowState;
+  /** Rollout plan of this shadow (v3); null = none. */
+  rollout: null | RolloutPlan;
+  /** State of the rollout plan (v3). */
+  rolloutState: null | RolloutState;
 }
 
 export interface RolloutStep {
@@ -778,7 +893,81 @@ export interface RolloutSchedule {
   pausedReason: null | string;
 }
 
-/** Current shadow profile of an item on the compacted penumbra.shadow.profiles topic (key: itemId). The resolver evaluates it; every accepted change bumps profileVersion. v2: per-shadow control cohort switch and the control artifact. */
+export type BetterDirection = 'higher' | 'lower';
+
+/** Thompson-sampling allocation among shadows (pipeline/bandit/README.md). */
+export interface BanditPlan {
+  /** Shadow names, in allocation order. */
+  arms: string[];
+  /** The control cohort is an arm (and the guardrails' reference). */
+  control: boolean;
+  /** Primary metric. */
+  metric: string;
+  /** Which direction of the metric is better. */
+  better: BetterDirection;
+  /** Smallest weight of a live arm (fraction). */
+  floorShare: number;
+  /** Sessions every live arm needs before weights leave equal shares. */
+  burnInSessions: number;
+  /** Seconds between reweightings. */
+  reweightSeconds: number;
+  /** A regression against the control drops the arm. */
+  guardrails: Guardrail[];
+}
+
+export type BanditStatus = 'running' | 'paused' | 'stopped';
+
+export interface ArmWeight {
+  /** Shadow name or control. */
+  arm: string;
+  /** Share of new users, 0..1. */
+  weight: number;
+}
+
+export interface DroppedArm {
+  /** Arm. */
+  arm: string;
+  /** Epoch of the drop. */
+  epoch: number;
+  /** The guardrail result. */
+  reason: string;
+}
+
+/** Weights and drops; changed only by commands. */
+export interface BanditState {
+  /** paused freezes the weights; stopped sends the population to the original. */
+  status: BanditStatus;
+  /** Reweightings so far. */
+  epoch: number;
+  /** Weight per arm in allocation order. */
+  weights: ArmWeight[];
+  /** Arms dropped by a guardrail. */
+  dropped: DroppedArm[];
+  /** Epoch ms the bandit (run) started; sticky records carry it. */
+  startedAt: number;
+  /** Epoch ms of the last reweighting. */
+  lastReweightAt: null | number;
+  /** Why the bandit is paused or stopped. */
+  reason: null | string;
+}
+
+/** The last promotion of a shadow to the original, kept so it can be rolled back. */
+export interface Promotion {
+  /** Promoted shadow. */
+  shadow: string;
+  /** Item version before the promotion. */
+  fromItemVersion: string;
+  /** Item version the promotion built. */
+  toItemVersion: string;
+  /** The profile's original, control artifact and shadows before the promotion (JSON), restored by a rollback of the promotion. */
+  previousJson: string;
+  /** Who promoted (an operator, or system:rollout for a plan's onComplete). */
+  by: string;
+  /** Epoch ms. */
+  at: number;
+}
+
+/** Current shadow profile of an item on the compacted penumbra.shadow.profiles topic (key: itemId). The resolver evaluates it; every accepted change bumps profileVersion. v2: per-shadow control cohort switch and the control artifact. v3: per-shadow state (rolled back alone), rollout plans and their state, the bandit and its state, the last promotion; the legacy schedule is read into a plan and no longer written. */
 export interface ShadowProfile {
   /** Item the profile belongs to. */
   itemId: string;
@@ -798,10 +987,16 @@ export interface ShadowProfile {
   controlArtifact: null | ArtifactRef;
   /** Shadows in evaluation order (A/B/n). */
   shadows: ShadowSpec[];
-  /** Optional rollout schedule. */
+  /** Legacy timer ramp (v1/v2). Read into the named shadow's rollout plan; v3 writers always write null. */
   schedule: null | RolloutSchedule;
   /** Roll back automatically when a guardrail alert fires. */
   guardrail: boolean;
+  /** Bandit of the item (v3); null = none. */
+  bandit: null | BanditPlan;
+  /** State of the bandit (v3). */
+  banditState: null | BanditState;
+  /** Last promotion (v3); null = none. */
+  promotion: null | Promotion;
   /** Ids of the last commands applied (newest last, at most 32), so a command replayed after a crash is recognised and not applied twice. */
   recentCommands: string[];
   /** Actor of the change that produced this version. */
@@ -856,6 +1051,7 @@ export interface SchemaTypes {
   'alert-rule': AlertRule;
   'assignment': Assignment;
   'audit-entry': AuditEntry;
+  'bandit-sticky': BanditSticky;
   'catalog-entry': CatalogEntry;
   'change-features': ChangeFeatures;
   'command-outcome': CommandOutcome;
@@ -867,6 +1063,7 @@ export interface SchemaTypes {
   'resolver-status': ResolverStatus;
   'risk-model': RiskModel;
   'risk-score': RiskScore;
+  'rollout-decision': RolloutDecision;
   'rollout-outcome': RolloutOutcome;
   'segment': Segment;
   'segment-membership': SegmentMembership;

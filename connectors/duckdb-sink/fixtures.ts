@@ -40,10 +40,10 @@ export function shadowProfile(profileVersion: number): ShadowProfile {
     shadows: [{
       name: 'checkout-v2', endpoints: { api: 'https://shadow.example.com' }, artifact: null,
       instrumentation: { capture: { performance: true, errors: true, usage: true }, points: [], sampleRate: 1 },
-      traffic: { percentage: 20, match: 'all', rules: [] }, control: true,
+      traffic: { percentage: 20, match: 'all', rules: [] }, control: true, state: 'active', rollout: null, rolloutState: null,
     }],
     controlArtifact: null,
-    schedule: null, guardrail: true, recentCommands: [], updatedBy: 'alice', updatedAt: T0 + profileVersion,
+    schedule: null, bandit: null, banditState: null, promotion: null, guardrail: true, recentCommands: [], updatedBy: 'alice', updatedAt: T0 + profileVersion,
   };
 }
 
@@ -75,7 +75,7 @@ export function alert(i: number): Alert {
 export function auditEntry(i: number): AuditEntry {
   return {
     id: `au-${i}`, itemId: 'com.example.notes', actor: 'alice', role: 'operator', action: 'rollback', outcome: 'accepted',
-    reason: null, beforeJson: '{"state":"active"}', afterJson: '{"state":"rolled_back"}', requestId: `req-${i}`, at: T0 + i,
+    reason: null, beforeJson: '{"state":"active"}', afterJson: '{"state":"rolled_back"}', evidenceJson: null, requestId: `req-${i}`, at: T0 + i,
   };
 }
 

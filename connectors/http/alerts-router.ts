@@ -112,7 +112,7 @@ export function createAlertsRouter(deps: AlertsRouterDeps): Router {
         value: {
           id: randomUUID(), itemId: after.itemId ?? before?.itemId ?? null, actor: p.name, role: p.role, action: `alert-rule.${action}`, outcome: 'accepted',
           reason: null, beforeJson: before ? JSON.stringify(ruleView(before)) : null, afterJson: after.deleted ? null : JSON.stringify(ruleView(after)),
-          requestId: (res.locals.requestId as string | undefined) ?? null, at: after.updatedAt,
+          evidenceJson: null, requestId: (res.locals.requestId as string | undefined) ?? null, at: after.updatedAt,
         },
       },
     ]);

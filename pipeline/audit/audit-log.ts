@@ -15,6 +15,8 @@ export interface AuditView {
   reason: string | null;
   before: unknown;
   after: unknown;
+  /** What an automated decision was decided on (audit-entry v2); null otherwise. */
+  evidence: unknown;
   requestId: string | null;
   at: number;
 }
@@ -51,5 +53,5 @@ export function toView(e: AuditEntry): AuditView {
       return s;
     }
   };
-  return { id: e.id, itemId: e.itemId, actor: e.actor, role: e.role, action: e.action, outcome: e.outcome, reason: e.reason, before: parse(e.beforeJson), after: parse(e.afterJson), requestId: e.requestId, at: e.at };
+  return { id: e.id, itemId: e.itemId, actor: e.actor, role: e.role, action: e.action, outcome: e.outcome, reason: e.reason, before: parse(e.beforeJson), after: parse(e.afterJson), evidence: parse(e.evidenceJson ?? null), requestId: e.requestId, at: e.at };
 }

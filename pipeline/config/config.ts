@@ -80,6 +80,10 @@ export interface TopicNames {
   pins: string;
   /** What devices may pin themselves to, compacted by itemId. */
   pinPolicies: string;
+  /** Sticky bandit assignments (compacted; pipeline/bandit). */
+  banditSticky: string;
+  /** Accepted rollout/bandit/promotion decisions with their evidence (the timeline). */
+  rolloutDecisions: string;
 }
 
 export interface PenumbraConfig {
@@ -283,6 +287,8 @@ export function topicNames(prefix: string): TopicNames {
     segmentMemberships: `${prefix}segments.memberships`,
     pins: `${prefix}pins`,
     pinPolicies: `${prefix}pins.policies`,
+    banditSticky: `${prefix}bandit.sticky`,
+    rolloutDecisions: `${prefix}rollout.decisions`,
   };
 }
 

@@ -2,6 +2,8 @@
  * Plain domain types shared by the pure cores (traffic split, shadowing, profiles, telemetry).
  * They mirror the public contract in docs/ARCHITECTURE.md; Avro/record types live in schemas/.
  */
+import type { RolloutPlan, RolloutState } from '../rollout/plan.ts';
+import type { BanditPlan, BanditState } from '../bandit/plan.ts';
 
 /** `manifest.json` at the root of an item archive. */
 export interface ItemManifest {
@@ -73,6 +75,13 @@ export interface ShadowConfig {
    * (pipeline/traffic-split/README.md).
    */
   control?: boolean;
+  /**
+   * Per-shadow rollback: `rolled_back` sends this shadow's users (and its control cohort's) to
+   * the original while the other shadows keep running. Absent = active.
+   */
+  state?: 'active' | 'rolled_back';
+  /** Rollout plan (pipeline/rollout): steps gated by analyses of shadow vs control. */
+  rollout?: RolloutPlan | null;
 }
 
 /** A step of an automatic ramp: set the share, then hold for `holdSeconds`. */
@@ -104,6 +113,19 @@ export interface ArtifactRef {
 export interface ShadowSpec extends ShadowConfig {
   /** Archive of the shadow copy for the item version the profile points at. */
   artifact?: ArtifactRef;
+  /** Where the rollout plan is (changed only by commands); null/absent without a plan. */
+  rolloutState?: RolloutState | null;
+}
+
+/** The last promotion of a shadow to the original, kept so it can be rolled back. */
+export interface Promotion {
+  shadow: string;
+  fromItemVersion: string;
+  toItemVersion: string;
+  /** What the promotion replaced: restored by a rollback of the promotion. */
+  previous: { itemVersion: string; original?: ArtifactRef; controlArtifact?: ArtifactRef; shadows: ShadowSpec[] };
+  by: string;
+  at: number;
 }
 
 /** Current shadow profile of an item: what the resolver evaluates. */
@@ -121,7 +143,13 @@ export interface ShadowProfile {
   /** The control arm's archive for itemVersion (original + instrumentation, no rewrites); one for every shadow's control. */
   controlArtifact?: ArtifactRef;
   shadows: ShadowSpec[];
+  /** Legacy timer ramp: read into the shadow's rollout plan (profile codec), never written since v3. */
   schedule?: RolloutSchedule | null;
+  /** Bandit allocation among shadows (pipeline/bandit). */
+  bandit?: BanditPlan | null;
+  banditState?: BanditState | null;
+  /** The last promotion (null/absent: none). */
+  promotion?: Promotion | null;
   /** Roll back automatically when a guardrail alert fires. */
   guardrail?: boolean;
   /** Ids of the last applied commands (idempotent replay after a crash). */

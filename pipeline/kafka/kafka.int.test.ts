@@ -103,7 +103,7 @@ test('a processor hands decoded records to its handler and dead-letters garbage 
       validate: (v) => (v.bucket > 9999 ? [{ path: 'bucket', message: 'must be < 10000' }] : []),
       handle: (recs) => {
         for (const r of recs) seen.push(r.value.id);
-        return recs.map((r) => ({ topic: cfg.topics.audit, key: r.value.itemId, value: { id: `audit-${r.value.id}`, itemId: r.value.itemId, actor: 'test', role: 'system', action: 'seen', outcome: 'accepted', reason: null, beforeJson: null, afterJson: null, requestId: null, at: 1 } }));
+        return recs.map((r) => ({ topic: cfg.topics.audit, key: r.value.itemId, value: { id: `audit-${r.value.id}`, itemId: r.value.itemId, actor: 'test', role: 'system', action: 'seen', outcome: 'accepted', reason: null, beforeJson: null, afterJson: null, evidenceJson: null, requestId: null, at: 1 } }));
       },
     },
   );

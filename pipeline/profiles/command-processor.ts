@@ -31,7 +31,23 @@ const ACTIONS: Record<Command['kind'], string> = {
   new_version: 'ingest.new-version',
   schedule_tick: 'schedule.advance',
   alert_action: 'alert.action',
+  rollout_decision: 'rollout.decision',
+  rollout_control: 'rollout.control',
+  shadow_rollback: 'shadow.rollback',
+  shadow_activate: 'shadow.activate',
+  reweight: 'bandit.reweight',
+  bandit_control: 'bandit.control',
+  promote: 'promote',
+  promotion_rollback: 'promotion.rollback',
 };
+
+/** JSON with NaN/±∞ (statistics without data) as null, as JSON.stringify would, said explicitly. */
+function finiteJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'number' && !Number.isFinite(x) ? null : x));
+}
+
+/** Kinds whose audit entry carries the command payload as its evidence (automated decisions). */
+const EVIDENCE_KINDS: ReadonlySet<Command['kind']> = new Set(['rollout_decision', 'reweight']);
 
 export async function startCommandProcessor(deps: {
   kafka: Kafka;
@@ -76,8 +92,22 @@ export async function startCommandProcessor(deps: {
                 value: {
                   id: randomUUID(), itemId: cmd.itemId, actor: cmd.actor, role: cmd.role, action: ACTIONS[cmd.kind], outcome: 'accepted',
                   reason: cmd.reason, beforeJson: before ? JSON.stringify(publicConfigView(before)) : null,
-                  afterJson: JSON.stringify(publicConfigView(res.profile)), requestId: cmd.commandId, at: now,
+                  afterJson: JSON.stringify(publicConfigView(res.profile)),
+                  evidenceJson: EVIDENCE_KINDS.has(cmd.kind) ? finiteJson(cmd.payload) : null,
+                  requestId: cmd.commandId, at: now,
                 },
+              });
+              // The timeline: one typed record per decision, with its evidence (pipeline/rollout).
+              (res.decisions ?? []).forEach((d, i) => {
+                out.push({
+                  topic: deps.topics.rolloutDecisions,
+                  key: cmd.itemId,
+                  value: {
+                    id: `${cmd.commandId}:${i}`, itemId: cmd.itemId, shadow: d.shadow, kind: d.kind, rule: d.rule, automated: d.automated, actor: cmd.actor,
+                    profileVersion: res.profile.profileVersion, step: d.step, percentage: d.percentage, reason: d.reason,
+                    evidenceJson: finiteJson(d.evidence ?? {}), at: now,
+                  },
+                });
               });
             }
             out.push({ topic: deps.topics.shadowOutcomes, key: cmd.itemId, value: { commandId: cmd.commandId, itemId: cmd.itemId, accepted: true, profileVersion: res.profile.profileVersion, errorCode: null, detail: res.replay ? 'replayed' : null, issuesJson: null, at: now } });
@@ -91,7 +121,9 @@ export async function startCommandProcessor(deps: {
                 value: {
                   id: randomUUID(), itemId: cmd.itemId, actor: cmd.actor, role: cmd.role, action: `${ACTIONS[cmd.kind]}.rejected`, outcome: 'rejected',
                   reason: `${res.errorCode}: ${res.detail}`, beforeJson: before ? JSON.stringify(publicConfigView(before)) : null,
-                  afterJson: cmd.kind === 'put_config' ? JSON.stringify(cmd.payload) : null, requestId: cmd.commandId, at: now,
+                  afterJson: cmd.kind === 'put_config' ? JSON.stringify(cmd.payload) : null,
+                  evidenceJson: EVIDENCE_KINDS.has(cmd.kind) ? finiteJson(cmd.payload) : null,
+                  requestId: cmd.commandId, at: now,
                 },
               });
             }

@@ -54,41 +54,38 @@ describe('applyCommand', () => {
     }
   });
 
-  it('rollback keeps the configuration and pauses a running schedule; activate is explicit', () => {
+  it('rollback keeps the configuration and pauses a running plan; activate is explicit', () => {
     let p = created();
+    // A legacy schedule in a PUT becomes that shadow's rollout plan (one ramp system).
     const s = applyCommand(p, cmd({ ifMatch: 1, payload: { shadows: [shadow(0)], schedule: { shadow: 'checkout-v2', steps: [{ percentage: 5, holdSeconds: 60 }] } } }), 2000);
     if (!s.ok) throw new Error(s.detail);
     p = s.profile;
     expect(p.shadows[0].traffic.percentage).toBe(5);
+    expect(p.shadows[0].rollout).toMatchObject({ steps: [{ percentage: 5 }], analysisSeconds: 60, guardrails: [], minSessionsPerArm: 0 });
+    expect(p.schedule).toBeNull();
     const rb = applyCommand(p, cmd({ kind: 'rollback' }), 3000);
     if (!rb.ok) throw new Error('rollback');
     expect(rb.profile.state).toBe('rolled_back');
-    expect(rb.profile.shadows).toEqual(p.shadows);
-    expect(rb.profile.schedule?.status).toBe('paused');
+    expect(rb.profile.shadows[0].traffic).toEqual(p.shadows[0].traffic);
+    expect(rb.profile.shadows[0].rolloutState).toMatchObject({ status: 'paused', reason: 'item rolled back' });
     const act = applyCommand(rb.profile, cmd({ kind: 'activate' }), 4000);
     expect(act.ok && act.profile.state).toBe('active');
   });
 
-  it('advances a schedule only after the hold, then finishes', () => {
-    const s = applyCommand(created(), cmd({ ifMatch: 1, payload: { shadows: [shadow(0)], schedule: { shadow: 'checkout-v2', steps: [{ percentage: 5, holdSeconds: 10 }, { percentage: 25, holdSeconds: 10 }] } } }), 0);
-    if (!s.ok) throw new Error(s.detail);
-    const early = applyCommand(s.profile, cmd({ kind: 'schedule_tick' }), 5000);
-    expect(early.ok).toBe(false);
-    const step2 = applyCommand(s.profile, cmd({ kind: 'schedule_tick' }), 10_000);
-    if (!step2.ok) throw new Error(step2.detail);
-    expect(step2.profile.shadows[0].traffic.percentage).toBe(25);
-    const done = applyCommand(step2.profile, cmd({ kind: 'schedule_tick' }), 20_000);
-    expect(done.ok && done.profile.schedule?.status).toBe('done');
+  it('schedule_tick is retired: a queued tick is a no-op', () => {
+    const r = applyCommand(created(), cmd({ kind: 'schedule_tick' }), 5000);
+    expect(r).toMatchObject({ ok: false, errorCode: 'noop' });
   });
 
-  it('alert actions: guardrail rollback once, schedule pause and resume', () => {
-    const s = applyCommand(created(), cmd({ ifMatch: 1, payload: { shadows: [shadow(0)], schedule: { shadow: 'checkout-v2', steps: [{ percentage: 5, holdSeconds: 10 }] } } }), 0);
+  it('alert actions: guardrail rollback once, plans paused and resumed', () => {
+    const s = applyCommand(created(), cmd({ ifMatch: 1, payload: { shadows: [{ ...shadow(0), rollout: { steps: [{ percentage: 5 }], analysisSeconds: 10, minSessionsPerArm: 0, guardrails: [], maxInconclusive: 3, onComplete: 'hold' } }] } }), 0);
     if (!s.ok) throw new Error(s.detail);
-    const paused = applyCommand(s.profile, cmd({ kind: 'alert_action', payload: { action: 'pause_schedule', alertId: 'a1' }, reason: 'srm' }), 1000);
+    const paused = applyCommand(s.profile, cmd({ kind: 'alert_action', payload: { action: 'pause_schedule', alertId: 'a1' }, reason: 'alert a1: srm' }), 1000);
     if (!paused.ok) throw new Error(paused.detail);
-    expect(paused.profile.schedule).toMatchObject({ status: 'paused', pausedReason: 'srm' });
+    expect(paused.profile.shadows[0].rolloutState).toMatchObject({ status: 'paused', reason: 'alert a1: srm' });
+    expect(paused.decisions).toEqual([expect.objectContaining({ kind: 'pause', shadow: 'checkout-v2', automated: true })]);
     const resumed = applyCommand(paused.profile, cmd({ kind: 'alert_action', payload: { action: 'resume_schedule', alertId: 'a1' } }), 2000);
-    expect(resumed.ok && resumed.profile.schedule?.status).toBe('running');
+    expect(resumed.ok && resumed.profile.shadows[0].rolloutState?.status).toBe('running');
     const rb = applyCommand(s.profile, cmd({ kind: 'alert_action', payload: { action: 'rollback', alertId: 'a2' }, actor: 'system:alerts' }), 3000);
     if (!rb.ok) throw new Error('rb');
     expect(rb.profile).toMatchObject({ state: 'rolled_back', updatedBy: 'system:alerts' });

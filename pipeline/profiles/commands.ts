@@ -7,12 +7,21 @@
  * A command whose id is already in `recentCommands` was applied before a crash and is answered
  * as accepted without applying it again (idempotent replay).
  */
-import type { ArtifactRef, ShadowProfile, ShadowSpec, RolloutSchedule } from '../domain/types.ts';
+import type { ArtifactRef, ShadowProfile, ShadowSpec } from '../domain/types.ts';
 import type { FieldIssue } from '../errors.ts';
 import { compileProfile } from '../traffic-split/traffic-split.ts';
 import { PenumbraError } from '../errors.ts';
+import type { BanditPlan } from '../bandit/plan.ts';
+import {
+  alertPlans, applyBanditControl, applyPromote, applyPromotionRollback, applyReweightCommand, applyRolloutControl, applyRolloutDecision, applyShadowState,
+  pausePlansForRollback, planFitIssues, reconcileBandit, reconcilePlans,
+  type DecisionOut, type PromotePayload, type ReweightPayload, type RolloutAction, type RolloutDecisionPayload, type Transition,
+} from '../rollout/transitions.ts';
 
-export type CommandKind = 'put_config' | 'rollback' | 'activate' | 'new_version' | 'schedule_tick' | 'alert_action';
+export type CommandKind =
+  | 'put_config' | 'rollback' | 'activate' | 'new_version' | 'schedule_tick' | 'alert_action'
+  // Rollout plans, bandits, per-shadow state and promotion (pipeline/rollout/transitions.ts).
+  | 'rollout_decision' | 'rollout_control' | 'shadow_rollback' | 'shadow_activate' | 'reweight' | 'bandit_control' | 'promote' | 'promotion_rollback';
 
 export interface Command {
   commandId: string;
@@ -32,7 +41,10 @@ export interface PutConfigPayload {
   state?: 'active' | 'rolled_back';
   holdout?: number;
   guardrail?: boolean;
+  /** Legacy timer ramp: becomes the named shadow's rollout plan (pipeline/rollout). */
   schedule?: { shadow: string; steps: { percentage: number; holdSeconds: number }[] } | null;
+  /** Bandit among the shadows: undefined keeps the current one, null removes it. */
+  bandit?: BanditPlan | null;
   /** A control artifact built for this change (a control was switched on); absent keeps the current one. */
   controlArtifact?: ArtifactRef;
 }
@@ -46,14 +58,14 @@ export interface NewVersionPayload {
   controlArtifact?: ArtifactRef;
 }
 
-/** alert_action payload: a guardrail rollback or a schedule pause/resume from the alert processor. */
+/** alert_action payload: a guardrail rollback, or pausing/resuming the item's running rollout plans (the action names predate plans). */
 export interface AlertActionPayload {
   action: 'rollback' | 'pause_schedule' | 'resume_schedule';
   alertId: string;
 }
 
 export type CommandResult =
-  | { ok: true; profile: ShadowProfile; replay: boolean; changed: boolean }
+  | { ok: true; profile: ShadowProfile; replay: boolean; changed: boolean; decisions?: DecisionOut[] }
   | { ok: false; errorCode: string; detail: string; issues: FieldIssue[]; current: ShadowProfile | null };
 
 const RECENT = 32;
@@ -78,18 +90,6 @@ function trafficIssues(p: ShadowProfile): FieldIssue[] {
   }
 }
 
-function startSchedule(s: PutConfigPayload['schedule'], now: number): RolloutSchedule | null {
-  if (!s) return null;
-  return { shadow: s.shadow, steps: s.steps.map((x) => ({ ...x })), currentStep: 0, status: 'running', stepStartedAt: now };
-}
-
-function applySchedule(shadows: ShadowSpec[], schedule: RolloutSchedule | null | undefined): ShadowSpec[] {
-  if (!schedule || schedule.currentStep < 0) return shadows;
-  const step = schedule.steps[schedule.currentStep];
-  if (!step) return shadows;
-  return shadows.map((s) => (s.name === schedule.shadow ? { ...s, traffic: { ...s.traffic, percentage: step.percentage } } : s));
-}
-
 export function applyCommand(current: ShadowProfile | null, cmd: Command, now: number): CommandResult {
   if (current?.recentCommands?.includes(cmd.commandId)) {
     return { ok: true, profile: current, replay: true, changed: false };
@@ -109,10 +109,13 @@ export function applyCommand(current: ShadowProfile | null, cmd: Command, now: n
     updatedBy: cmd.actor,
     updatedAt: now,
   });
+  const fromTransition = (t: Transition): CommandResult =>
+    t.ok ? { ok: true, profile: base(t.profile), replay: false, changed: t.changed, decisions: t.decisions } : reject(t.errorCode, t.detail, current, t.issues);
 
   switch (cmd.kind) {
     case 'new_version': {
       const pl = cmd.payload as NewVersionPayload;
+      const plans = reconcilePlans(current, pl.shadows, now);
       const next = base({
         itemId: cmd.itemId,
         profileVersion: 0,
@@ -122,79 +125,89 @@ export function applyCommand(current: ShadowProfile | null, cmd: Command, now: n
         itemVersion: pl.itemVersion,
         original: pl.original,
         ...(pl.controlArtifact ? { controlArtifact: pl.controlArtifact } : {}),
-        shadows: pl.shadows,
-        schedule: current?.schedule ?? null,
+        shadows: plans.shadows,
+        schedule: null,
+        // A bandit whose arms the new version no longer has ends with it.
+        ...(current?.bandit && current.bandit.arms.every((a) => plans.shadows.some((s) => s.name === a))
+          ? { bandit: current.bandit, banditState: current.banditState ?? null }
+          : { bandit: null, banditState: null }),
+        promotion: current?.promotion ?? null,
         guardrail: current?.guardrail ?? false,
         updatedBy: cmd.actor,
         updatedAt: now,
       });
-      const issues = trafficIssues(next);
+      const issues = [...plans.issues, ...trafficIssues(next)];
       if (issues.length) return reject('validation', 'shadow configuration is invalid', current, issues);
-      return { ok: true, profile: next, replay: false, changed: true };
+      const fit = planFitIssues(next);
+      if (fit.length) return reject('validation', 'a rollout plan does not fit the bucket layout', current, fit);
+      return { ok: true, profile: next, replay: false, changed: true, decisions: plans.decisions };
     }
     case 'put_config': {
       if (!current) return reject('not-found', `item ${cmd.itemId} has no profile; ingest it first`, null);
       const pl = cmd.payload as PutConfigPayload;
-      let schedule = pl.schedule === undefined ? current.schedule ?? null : startSchedule(pl.schedule, now);
-      if (schedule && !pl.shadows.some((s) => s.name === schedule!.shadow)) {
-        return reject('validation', `schedule names shadow ${schedule.shadow}, which is not configured`, current, [{ path: 'schedule/shadow', message: 'unknown shadow' }]);
+      const plans = reconcilePlans(current, pl.shadows, now, pl.schedule ?? null);
+      const bandit = reconcileBandit(current, pl.bandit, now);
+      if (bandit.bandit && bandit.bandit.arms.some((a) => !plans.shadows.some((s) => s.name === a))) {
+        return reject('validation', 'the bandit names a shadow that is not configured', current, [{ path: 'bandit/arms', message: 'every arm must be a configured shadow' }]);
       }
       const next = base({
         ...current,
-        ...(pl.controlArtifact ? { controlArtifact: pl.controlArtifact } : {}),
-        shadows: applySchedule(pl.shadows, schedule),
+        shadows: plans.shadows,
         state: pl.state ?? current.state,
         holdout: pl.holdout ?? current.holdout,
         guardrail: pl.guardrail ?? current.guardrail ?? false,
-        schedule,
+        ...(pl.controlArtifact ? { controlArtifact: pl.controlArtifact } : {}),
+        schedule: null,
+        bandit: bandit.bandit,
+        banditState: bandit.state,
       });
-      const issues = trafficIssues(next);
+      const issues = [...plans.issues, ...trafficIssues(next)];
       if (issues.length) return reject('validation', 'shadow configuration is invalid', current, issues);
-      schedule = next.schedule ?? null;
-      return { ok: true, profile: next, replay: false, changed: true };
+      const fit = planFitIssues(next);
+      if (fit.length) return reject('validation', 'a rollout plan does not fit the bucket layout', current, fit);
+      return { ok: true, profile: next, replay: false, changed: true, decisions: [...plans.decisions, ...bandit.decisions] };
     }
     case 'rollback': {
       if (!current) return reject('not-found', `item ${cmd.itemId} has no profile`, null);
-      const schedule = current.schedule && current.schedule.status === 'running' ? { ...current.schedule, status: 'paused' as const, pausedReason: 'rolled back' } : current.schedule ?? null;
-      return { ok: true, profile: base({ ...current, state: 'rolled_back', schedule }), replay: false, changed: current.state !== 'rolled_back' };
+      return { ok: true, profile: base({ ...pausePlansForRollback(current), state: 'rolled_back' }), replay: false, changed: current.state !== 'rolled_back' };
     }
     case 'activate': {
       if (!current) return reject('not-found', `item ${cmd.itemId} has no profile`, null);
       return { ok: true, profile: base({ ...current, state: 'active' }), replay: false, changed: current.state !== 'active' };
     }
-    case 'schedule_tick': {
-      if (!current) return reject('not-found', `item ${cmd.itemId} has no profile`, null);
-      const s = current.schedule;
-      if (!s || s.status !== 'running' || current.state !== 'active') return reject('noop', 'no running schedule', current);
-      const step = s.steps[s.currentStep];
-      if (step && now - s.stepStartedAt < step.holdSeconds * 1000) return reject('noop', 'current step still holding', current);
-      const nextIdx = s.currentStep + 1;
-      if (nextIdx >= s.steps.length) {
-        return { ok: true, profile: base({ ...current, schedule: { ...s, status: 'done' } }), replay: false, changed: true };
-      }
-      const schedule: RolloutSchedule = { ...s, currentStep: nextIdx, stepStartedAt: now };
-      const next = base({ ...current, schedule, shadows: applySchedule(current.shadows, schedule) });
-      const issues = trafficIssues(next);
-      if (issues.length) return reject('validation', 'schedule step is invalid', current, issues);
-      return { ok: true, profile: next, replay: false, changed: true };
-    }
+    case 'schedule_tick':
+      // Retired: schedules run as rollout plans; a tick still queued from an older version is a no-op.
+      return reject('noop', 'schedule_tick is retired: schedules run as rollout plans (pipeline/rollout)', current);
     case 'alert_action': {
       if (!current) return reject('not-found', `item ${cmd.itemId} has no profile`, null);
       const pl = cmd.payload as AlertActionPayload;
       if (pl.action === 'rollback') {
         if (current.state === 'rolled_back') return reject('noop', 'already rolled back', current);
-        return { ok: true, profile: base({ ...current, state: 'rolled_back' }), replay: false, changed: true };
+        return { ok: true, profile: base({ ...pausePlansForRollback(current), state: 'rolled_back' }), replay: false, changed: true };
       }
-      const s = current.schedule;
-      if (!s) return reject('noop', 'no schedule', current);
-      if (pl.action === 'pause_schedule' && s.status === 'running') {
-        return { ok: true, profile: base({ ...current, schedule: { ...s, status: 'paused', pausedReason: cmd.reason ?? `alert ${pl.alertId}` } }), replay: false, changed: true };
-      }
-      if (pl.action === 'resume_schedule' && s.status === 'paused' && current.state === 'active') {
-        // Resuming restarts the hold of the current step: the share held while paused does not count.
-        return { ok: true, profile: base({ ...current, schedule: { ...s, status: 'running', pausedReason: undefined, stepStartedAt: now } }), replay: false, changed: true };
-      }
-      return reject('noop', `schedule is ${s.status}`, current);
+      return fromTransition(alertPlans(current, pl.action, cmd.reason ?? `alert ${pl.alertId}`, now));
     }
+    case 'rollout_decision':
+      if (!current) return reject('not-found', `item ${cmd.itemId} has no profile`, null);
+      return fromTransition(applyRolloutDecision(current, cmd.payload as RolloutDecisionPayload, now));
+    case 'rollout_control':
+      if (!current) return reject('not-found', `item ${cmd.itemId} has no profile`, null);
+      return fromTransition(applyRolloutControl(current, cmd.payload as { shadow: string; action: RolloutAction }, cmd.actor, cmd.reason, now));
+    case 'shadow_rollback':
+    case 'shadow_activate':
+      if (!current) return reject('not-found', `item ${cmd.itemId} has no profile`, null);
+      return fromTransition(applyShadowState(current, cmd.payload as { shadow: string }, cmd.kind === 'shadow_rollback' ? 'rolled_back' : 'active', cmd.actor, cmd.reason));
+    case 'reweight':
+      if (!current) return reject('not-found', `item ${cmd.itemId} has no profile`, null);
+      return fromTransition(applyReweightCommand(current, cmd.payload as ReweightPayload, now));
+    case 'bandit_control':
+      if (!current) return reject('not-found', `item ${cmd.itemId} has no profile`, null);
+      return fromTransition(applyBanditControl(current, cmd.payload as { action: 'pause' | 'resume' | 'stop' | 'restart' }, cmd.actor, cmd.reason, now));
+    case 'promote':
+      if (!current) return reject('not-found', `item ${cmd.itemId} has no profile`, null);
+      return fromTransition(applyPromote(current, cmd.payload as PromotePayload, cmd.actor, now));
+    case 'promotion_rollback':
+      if (!current) return reject('not-found', `item ${cmd.itemId} has no profile`, null);
+      return fromTransition(applyPromotionRollback(current, cmd.actor, cmd.reason));
   }
 }

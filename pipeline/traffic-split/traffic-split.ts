@@ -219,6 +219,9 @@ export function compileProfile(profile: ShadowProfile): CompiledProfile {
       } else {
         seen.set(name, i);
       }
+      if (s.state !== undefined && s.state !== 'active' && s.state !== 'rolled_back') {
+        issues.push({ path: `shadows/${i}/state`, message: 'state must be "active" or "rolled_back"' });
+      }
       if (s.control !== undefined && typeof s.control !== 'boolean') {
         issues.push({ path: `shadows/${i}/control`, message: 'control must be true or false' });
       }
@@ -229,7 +232,9 @@ export function compileProfile(profile: ShadowProfile): CompiledProfile {
 
   const specs = profile.shadows;
   const holdoutBp = toBasisPoints(holdout as number);
-  const shares = specs.map((s) => toBasisPoints(s.traffic.percentage));
+  // A shadow rolled back on its own keeps its configured share for later but owns no buckets:
+  // its users (and its control cohort's) get the original, nobody else moves (pipeline/rollout).
+  const shares = specs.map((s) => (s.state === 'rolled_back' ? 0 : toBasisPoints(s.traffic.percentage)));
   // A control cohort is as large as its shadow: it occupies the same share again.
   const controls = specs.map((s) => s.control !== false);
   const total = shares.reduce((a, b, i) => a + (controls[i] ? 2 * b : b), 0);

@@ -39,7 +39,7 @@ requires(['python:confluent_kafka.schema_registry.avro'])('Confluent-framed Avro
   const producer = new AvroProducer(kafka, codec);
   await producer.connect();
   const ev: TelemetryEvent = { id: randomUUID(), itemId: 'com.example.notes', version: '1.4.0', variant: 'checkout-v2', profileVersion: 3, sessionId: 's-1', userId: 'u-1', type: 'request', name: 'api', ts: 1764200000420, value: 182.5, attrs: { status: '200', path: '/v1/notes' }, sentAt: 1764200001000, receivedAt: 1764200001005, controlOf: null, verified: true, unverifiedReason: null };
-  const audit: AuditEntry = { id: randomUUID(), itemId: 'com.example.notes', actor: 'ada', role: 'operator', action: 'rollback', outcome: 'accepted', reason: 'p95 regression', beforeJson: '{"state":"active"}', afterJson: '{"state":"rolled_back"}', requestId: 'r-1', at: 1764200002000 };
+  const audit: AuditEntry = { id: randomUUID(), itemId: 'com.example.notes', actor: 'ada', role: 'operator', action: 'rollback', outcome: 'accepted', reason: 'p95 regression', beforeJson: '{"state":"active"}', afterJson: '{"state":"rolled_back"}', evidenceJson: null, requestId: 'r-1', at: 1764200002000 };
   await producer.send([{ topic: cfg.topics.telemetryRaw, key: ev.sessionId, value: ev }, { topic: cfg.topics.audit, key: audit.itemId, value: audit }]);
   await producer.disconnect();
 
