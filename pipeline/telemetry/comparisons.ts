@@ -97,8 +97,11 @@ export function controlEnabled(shadow: Pick<ShadowSpec, 'name'> & { control?: un
 }
 
 /** Percent share per variant the profile's traffic config implies, or null when SRM does not apply. */
-export function srmExpectedShares(profile: Pick<ShadowProfile, 'state' | 'shadows'> | undefined): Record<string, number> | null {
+export function srmExpectedShares(profile: Pick<ShadowProfile, 'state' | 'shadows'> & Partial<Pick<ShadowProfile, 'bandit' | 'banditState'>> | undefined): Record<string, number> | null {
   if (!profile || profile.state !== 'active' || profile.shadows.length === 0) return null;
+  // A running bandit re-allocates its population among the arms on purpose: per-arm shares are
+  // not the configured ones (pipeline/bandit/README.md).
+  if (profile.bandit && profile.banditState && profile.banditState.status !== 'stopped') return null;
   const targeting = (s: ShadowProfile['shadows'][number]) => JSON.stringify({ match: s.traffic.match, rules: s.traffic.rules });
   const first = targeting(profile.shadows[0]);
   if (profile.shadows.some((s) => targeting(s) !== first)) return null;
@@ -106,9 +109,11 @@ export function srmExpectedShares(profile: Pick<ShadowProfile, 'state' | 'shadow
   let sum = 0;
   let control = 0;
   for (const s of profile.shadows) {
-    shares[s.name] = s.traffic.percentage;
-    sum += s.traffic.percentage;
-    if (controlEnabled(s)) control += s.traffic.percentage;
+    // A shadow rolled back on its own owns no buckets (pipeline/rollout); its control cohort neither.
+    const pct = s.state === 'rolled_back' ? 0 : s.traffic.percentage;
+    shares[s.name] = pct;
+    sum += pct;
+    if (controlEnabled(s)) control += pct;
   }
   if (control > 0) shares[CONTROL] = control;
   shares[ORIGINAL] = Math.max(0, 100 - sum - control);
