@@ -153,6 +153,10 @@ export interface PenumbraConfig {
   s3: S3Settings | null;
   /** N* of the live sequential comparisons: total observations where the always-valid interval is tightest (pipeline/stats/README.md). */
   sequentialTuning: number;
+  /** Shortest analysisSeconds a rollout plan may have (tests lower it). */
+  rolloutMinAnalysisSeconds: number;
+  /** Shortest reweightSeconds a bandit may have (the issue's "≥ 1 min", lowered only by tests). */
+  banditMinReweightSeconds: number;
   stack: { kafkaPort: number; controllerPort: number; registryPort: number; registryManagementPort: number; s3Port: number };
 }
 
@@ -237,6 +241,8 @@ export const ENV_VARS = {
   PENUMBRA_SEGMENT_TOTAL_MEMBERS: 'Members of all segments together that every resolver holds, 8 bytes each (default 4000000)',
   PENUMBRA_SEGMENT_MIN_INTERVAL_SECONDS: 'Shortest evaluation schedule of a segment, seconds (default 60)',
   PENUMBRA_PINS_MAX: 'Pinned users (all items) every resolver holds; new pins past it are refused (default 100000)',
+  PENUMBRA_ROLLOUT_MIN_ANALYSIS_SECONDS: 'Shortest analysis period a rollout plan may have (default 10)',
+  PENUMBRA_BANDIT_MIN_REWEIGHT_SECONDS: 'Shortest reweighting period a bandit may have (default 60)',
   PENUMBRA_CONFIG_FILE: 'Optional JSON file with any of these variables',
   PENUMBRA_KAFKA_PORT: 'Local stack: Kafka broker port',
   PENUMBRA_CONTROLLER_PORT: 'Local stack: KRaft controller port',
@@ -555,6 +561,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Penumbr
     parquetToS3,
     s3,
     sequentialTuning: int('PENUMBRA_SEQUENTIAL_TUNING', 5000, 10, 1_000_000_000),
+    rolloutMinAnalysisSeconds: int('PENUMBRA_ROLLOUT_MIN_ANALYSIS_SECONDS', 10, 1, 86_400),
+    banditMinReweightSeconds: int('PENUMBRA_BANDIT_MIN_REWEIGHT_SECONDS', 60, 1, 86_400),
     stack: { kafkaPort, controllerPort, registryPort, registryManagementPort, s3Port },
   };
   if (issues.length > 0) {

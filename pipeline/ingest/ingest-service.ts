@@ -24,6 +24,8 @@ import type { CatalogStore } from './catalog-store.ts';
 import { withVersion } from './catalog-store.ts';
 import type { ProfileService } from '../profiles/profile-service.ts';
 import { ingestProactive, isProactive, isVersionShadow } from '../version-shadows/version-shadow.ts';
+import type { PlanLimits } from '../rollout/plan.ts';
+import type { BanditLimits } from '../bandit/plan.ts';
 
 export interface IngestDeps {
   blobs: BlobStore;
@@ -42,6 +44,9 @@ export interface IngestDeps {
    * returns null); absent in processes without the feature.
    */
   assess?: (a: { tree: ItemTree; requestId: string; proactive: boolean }) => Promise<ChangeAssessment | null>;
+  /** Limits of rollout plans and bandits in shadow configs (configuration). */
+  planLimits?: PlanLimits;
+  banditLimits?: BanditLimits;
 }
 
 /** What the risk feature hands back to the ingest core (pipeline/risk-model/assessor.ts). */
@@ -70,6 +75,12 @@ export interface IngestInput {
   proactive?: boolean;
   /** [#13] Operator's explicit rollout plan fields for a proactive version (the risk mapping fills the rest). */
   rollout?: Record<string, unknown>;
+  /**
+   * A promotion (pipeline/promote): the archive is the promoted original; the profile writer
+   * gets a `promote` command naming the shadow (it keeps what the promotion replaces) instead
+   * of `new_version`, and the promoted shadow is not carried over.
+   */
+  promote?: { shadow: string };
 }
 
 export interface IngestResult {
@@ -160,8 +171,10 @@ export async function ingestDigitalItem(deps: IngestDeps, input: IngestInput): P
   for (let attempt = 0; ; attempt++) {
     const current = deps.profiles.peek(manifest.id);
     const configs = input.shadowConfig !== undefined
-      ? parseShadowConfigs(input.shadowConfig, manifest)
-      : stripArtifacts(current?.shadows ?? []).filter((s) => !isVersionShadow(s.name) && Object.keys(s.endpoints).every((k) => manifest.endpoints && k in manifest.endpoints));
+      ? parseShadowConfigs(input.shadowConfig, manifest, { planLimits: deps.planLimits })
+      : stripArtifacts(current?.shadows ?? [])
+          .filter((s) => s.name !== input.promote?.shadow)
+          .filter((s) => !isVersionShadow(s.name) && Object.keys(s.endpoints).every((k) => manifest.endpoints && k in manifest.endpoints));
     const profileVersion = (current?.profileVersion ?? 0) + 1;
     const built = await Promise.all(configs.map((c) => buildShadow(tree, c, format, { library, rnLibrary, publicUrl: deps.publicUrl, profileVersion })));
     const control = needsControl(configs) ? await buildControl(tree, format, { library, rnLibrary, publicUrl: deps.publicUrl, profileVersion }) : null;
@@ -186,12 +199,14 @@ export async function ingestDigitalItem(deps: IngestDeps, input: IngestInput): P
     try {
       profile = await deps.profiles.submit({
         itemId: manifest.id,
-        kind: 'new_version',
+        kind: input.promote ? 'promote' : 'new_version',
         ifMatch: current?.profileVersion ?? 0,
-        payload: { itemVersion: manifest.version, original, shadows, ...(controlArtifact ? { controlArtifact } : {}) },
+        payload: { itemVersion: manifest.version, original, shadows, ...(controlArtifact ? { controlArtifact } : {}), ...(input.promote ? { shadow: input.promote.shadow } : {}) },
         actor: input.actor.name,
         role: input.actor.role,
-        reason: `ingest ${manifest.version} (${input.requestId})${input.note ? ` ${input.note}` : ''}`,
+        reason: input.promote
+          ? `promote ${input.promote.shadow} as ${manifest.version} (${input.requestId})`
+          : `ingest ${manifest.version} (${input.requestId})${input.note ? ` ${input.note}` : ''}`,
       });
     } catch (err) {
       // Someone changed the profile meanwhile: rebuild against the new version once more.

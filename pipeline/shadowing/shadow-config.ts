@@ -15,6 +15,7 @@ import { ValidationError, type FieldIssue } from '../errors.ts';
 import { MAX_SHADOWS } from '../traffic-split/traffic-split.ts';
 import { validateTrafficConfig } from '../traffic-split/validate.ts';
 import { endpointUrlProblem, zodIssues } from './manifest.ts';
+import { planIssues, type PlanLimits, type RolloutPlan } from '../rollout/plan.ts';
 
 export const SHADOW_NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 export const POINT_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -74,6 +75,12 @@ const shadowSchema = z.strictObject({
   // Checked by trafficShapeIssues (one place, shared with the resolver's compile step).
   traffic: z.unknown().optional(),
   artifact: z.unknown().optional(),
+  // Per-shadow rollback: a rolled-back shadow keeps its config but owns no users (pipeline/rollout).
+  state: z.enum(['active', 'rolled_back'], { message: 'must be "active" or "rolled_back"' }).optional(),
+  // Checked by planIssues (pipeline/rollout/plan.ts); null removes a plan, absent keeps it.
+  rollout: z.unknown().optional(),
+  // Read-only (written by the profile writer): dropped so a GET → PUT round trip works.
+  rolloutState: z.unknown().optional(),
 });
 
 /**
@@ -127,6 +134,8 @@ function endpointIssues(endpoints: Record<string, string>, manifest: ItemManifes
 export interface ParseShadowConfigsOptions {
   /** Root of issue paths: `shadowConfig` (upload field, default) or e.g. `shadows` (PUT body). */
   pathPrefix?: string;
+  /** Limits of rollout plans (configuration: PENUMBRA_ROLLOUT_MIN_ANALYSIS_SECONDS). */
+  planLimits?: PlanLimits;
 }
 
 /** Validate one shadow config or an array of them against the item's manifest. */
@@ -150,16 +159,24 @@ export function parseShadowConfigs(input: unknown, manifest: ItemManifest, opts:
       issues.push(...zodIssues(parsed.error, at).filter((x) => !x.path.startsWith(`${at}/traffic`)));
       return;
     }
-    const { name, instrumentation, endpoints, control } = parsed.data;
+    const { name, instrumentation, endpoints, control, state } = parsed.data;
     const eIssues = endpointIssues(endpoints, manifest, `${at}/endpoints`);
     issues.push(...eIssues);
+    let rollout: RolloutPlan | null | undefined;
+    if (parsed.data.rollout === null) rollout = null;
+    else if (parsed.data.rollout !== undefined) {
+      const r = planIssues(parsed.data.rollout, `${at}/rollout`, { hasControl: control, limits: opts.planLimits });
+      issues.push(...r.issues);
+      rollout = r.plan;
+    }
     const prev = names.get(name);
     if (prev !== undefined) issues.push({ path: `${at}/name`, message: `duplicate shadow name "${name}" (also ${root}/${prev})` });
     names.set(name, i);
     if (tIssues.length > 0 || eIssues.length > 0) return;
     const traffic = trafficWithDefaults(trafficRaw) as TrafficConfig;
-    // A control cohort is as large as its shadow, so it counts twice.
-    share += control ? 2 * traffic.percentage : traffic.percentage;
+    // A control cohort is as large as its shadow, so it counts twice; a rolled-back shadow holds nobody.
+    const held = state === 'rolled_back' ? 0 : traffic.percentage;
+    share += control ? 2 * held : held;
     // Shares are of ALL users of the item, so A/B/n shares cannot add up past everyone.
     if (share > 100 + 1e-9) {
       const note = control ? ' (a shadow with a control cohort takes its share twice: one shadow can take at most 50%; "control": false drops the baseline)' : '';
@@ -179,6 +196,8 @@ export function parseShadowConfigs(input: unknown, manifest: ItemManifest, opts:
         rules: traffic.rules.map((r) => ({ ...r, ...(r.values ? { values: [...r.values] } : {}) })),
       },
       control,
+      ...(state ? { state } : {}),
+      ...(rollout !== undefined ? { rollout } : {}),
     });
   });
   if (issues.length > 0) {
