@@ -14,11 +14,12 @@ import { publicConfigView } from '../../pipeline/profiles/codec.ts';
 import { parseShadowConfigs } from '../../pipeline/shadowing/shadow-config.ts';
 import { controlInstrumentation } from '../../pipeline/shadowing/control.ts';
 import { readArchiveBuffer, detectFormat } from '../../pipeline/shadowing/archive.ts';
-import type { ItemManifest, ShadowSpec } from '../../pipeline/domain/types.ts';
+import type { ItemManifest, ShadowProfile, ShadowSpec } from '../../pipeline/domain/types.ts';
 import { CONTROL, ORIGINAL } from '../../pipeline/domain/types.ts';
 import { NotFoundError, PreconditionRequiredError, ValidationError } from '../../pipeline/errors.ts';
 import type { OpenApiRegistry } from './openapi.ts';
 import { requireRole, type Principal, type TokenStore } from './auth.ts';
+import { parseBandit } from '../../pipeline/bandit/plan.ts';
 import { parseUpload } from './multipart.ts';
 import { parseOr422 } from './validate.ts';
 import { FileCache } from './file-cache.ts';
@@ -75,7 +76,9 @@ export const putConfigSchema = z.object({
   state: z.enum(['active', 'rolled_back']).optional(),
   holdout: z.number().min(0).max(100).optional(),
   guardrail: z.boolean().optional(),
-  schedule: z.object({ shadow: z.string(), steps: z.array(z.object({ percentage: z.number().min(0).max(100), holdSeconds: z.number().int().min(1).max(30 * 86400) })).min(1).max(100) }).nullable().optional(),
+  schedule: z.object({ shadow: z.string(), steps: z.array(z.object({ percentage: z.number().min(0).max(100), holdSeconds: z.number().int().min(1).max(30 * 86400) })).min(1).max(100) }).nullable().optional()
+    .describe('Deprecated: a timer ramp; becomes the named shadow\'s rollout plan (no guardrails). Use shadows[].rollout'),
+  bandit: z.unknown().optional().describe('Bandit among the shadows (docs/rollouts.md); null removes it, absent keeps it'),
 });
 const itemIdParam = z.object({ itemId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/) });
 const variantQuery = z.object({ variant: z.string().min(1).max(64), version: z.string().max(64).optional() });
@@ -129,6 +132,79 @@ async function firstBytes(stream: Readable): Promise<{ bytes: Buffer; rest: Read
   return { bytes, rest: Readable.from({ [Symbol.asyncIterator]: () => it }) };
 }
 
+/**
+ * PUT shadow-config's change, shared with the routes that derive a configuration (a revert to an
+ * earlier version, pipeline/rollout): validate against the manifest, build the artifacts the
+ * change needs, submit `put_config`, publish the catalog's variants. Returns the new profile.
+ */
+export async function putShadowConfig(
+  deps: Pick<ItemsRouterDeps, 'catalog' | 'profiles' | 'blobs' | 'ingest' | 'publishCatalog'>,
+  args: { itemId: string; ifMatch: number; body: z.infer<typeof putConfigSchema>; who: Principal; requestId: string; reason?: string | null },
+): Promise<ShadowProfile> {
+  const { catalog, profiles, blobs } = deps;
+  const { itemId, ifMatch, body, who, requestId, reason } = args;
+  const current = profiles.get(itemId);
+  const entry = catalog.get(itemId);
+  const ver = entry.versions.find((v) => v.version === current.itemVersion) ?? entry.versions[entry.versions.length - 1];
+  const manifest = JSON.parse(ver.manifestJson) as ItemManifest;
+  const configs = parseShadowConfigs(body.shadows, manifest, { pathPrefix: 'shadows', planLimits: deps.ingest.planLimits });
+  const bandit = body.bandit === undefined || body.bandit === null ? body.bandit : parseBandit(body.bandit, configs, deps.ingest.banditLimits);
+  // Instrumentation and traffic changes need no new artifact (the library reads runtime
+  // config); a new shadow or changed endpoint overrides do: build only those.
+  const needBuild = configs.filter((c) => {
+    const old = current.shadows.find((s) => s.name === c.name);
+    return !old?.artifact || JSON.stringify(old.endpoints) !== JSON.stringify(c.endpoints);
+  });
+  const shadows: ShadowSpec[] = configs.map((c) => ({ ...c, artifact: current.shadows.find((s) => s.name === c.name)?.artifact }));
+  // A control switched on where the item version has no control artifact yet gets one built,
+  // exactly like a new shadow (the control artifact does not depend on the shadows' configs).
+  const buildCtl = needsControl(configs) && !(current.controlArtifact && ver.variants.some((v) => v.name === CONTROL));
+  let newVariants: { name: string; sha256: string; size: number; files: number; replacements: number }[] = [];
+  let controlArtifact: { sha256: string; size: number } | undefined;
+  if (needBuild.length > 0 || buildCtl) {
+    const origRef = ver.variants.find((v) => v.name === ORIGINAL)!;
+    const origBytes = await blobs.get(origRef.sha256);
+    const tree = await readArchiveBuffer(origBytes);
+    const library = await deps.ingest.library();
+    const rnLibrary = tree.manifest.runtimeVersion !== undefined ? await deps.ingest.rnLibrary?.() : undefined;
+    const format = detectFormat(origBytes) ?? 'zip';
+    const ctx = { library, rnLibrary, publicUrl: deps.ingest.publicUrl, profileVersion: ifMatch + 1 };
+    newVariants = await Promise.all(needBuild.map(async (c) => {
+      const b = await buildShadow(tree, c, format, ctx);
+      const info = await blobs.put(b.bytes);
+      shadows.find((s) => s.name === c.name)!.artifact = info;
+      return { name: c.name, ...info, files: b.files, replacements: b.report.totalReplacements };
+    }));
+    if (buildCtl) {
+      const b = await buildControl(tree, format, ctx);
+      controlArtifact = await blobs.put(b.bytes);
+      newVariants.push({ name: CONTROL, ...controlArtifact, files: b.files, replacements: 0 });
+    }
+  }
+  const next = await profiles.submit({
+    itemId, kind: 'put_config', ifMatch,
+    payload: { shadows, state: body.state, holdout: body.holdout, guardrail: body.guardrail, schedule: body.schedule, bandit, ...(controlArtifact ? { controlArtifact } : {}) },
+    actor: who.name, role: who.role, reason: reason ?? null, commandId: requestId,
+  });
+  const shadowVariants = ver.variants.filter((v) => v.name !== ORIGINAL && v.name !== CONTROL);
+  if (newVariants.length > 0 || configs.length !== shadowVariants.length) {
+    const variant = (name: string, ref: { sha256: string; size: number }) => {
+      const built = newVariants.find((v) => v.name === name);
+      const old = ver.variants.find((v) => v.name === name);
+      return { name, sha256: ref.sha256, size: ref.size, files: built?.files ?? old?.files ?? 0, profileVersion: next.profileVersion, replacements: built?.replacements ?? old?.replacements ?? 0 };
+    };
+    const variants = [
+      ver.variants.find((v) => v.name === ORIGINAL)!,
+      ...next.shadows.map((s) => variant(s.name, s.artifact!)),
+      ...(next.controlArtifact ? [variant(CONTROL, next.controlArtifact)] : []),
+    ];
+    const updated = withVersion(catalog.find(itemId), itemId, entry.name, { ...ver, variants }, Date.now());
+    await deps.publishCatalog(updated);
+    catalog.apply(updated);
+  }
+  return next;
+}
+
 export function createItemsRouter(deps: ItemsRouterDeps): Router {
   const r = Router();
   const { catalog, profiles, blobs, tokens, openapi } = deps;
@@ -180,65 +256,7 @@ export function createItemsRouter(deps: ItemsRouterDeps): Router {
     const ifMatch = Number(String(ifMatchRaw).replace(/^W\//, '').replace(/"/g, ''));
     if (!Number.isInteger(ifMatch) || ifMatch < 0) throw new ValidationError('If-Match must be a profile version number', [{ path: 'header/If-Match', message: 'not an integer version' }]);
     const body = parseOr422(putConfigSchema, req.body, '', 'shadow-config body');
-    const current = profiles.get(itemId);
-    const entry = catalog.get(itemId);
-    const ver = entry.versions.find((v) => v.version === current.itemVersion) ?? entry.versions[entry.versions.length - 1];
-    const manifest = JSON.parse(ver.manifestJson) as ItemManifest;
-    const configs = parseShadowConfigs(body.shadows, manifest, { pathPrefix: 'shadows' });
-    // Instrumentation and traffic changes need no new artifact (the library reads runtime
-    // config); a new shadow or changed endpoint overrides do: build only those.
-    const needBuild = configs.filter((c) => {
-      const old = current.shadows.find((s) => s.name === c.name);
-      return !old?.artifact || JSON.stringify(old.endpoints) !== JSON.stringify(c.endpoints);
-    });
-    const shadows: ShadowSpec[] = configs.map((c) => ({ ...c, artifact: current.shadows.find((s) => s.name === c.name)?.artifact }));
-    // A control switched on where the item version has no control artifact yet gets one built,
-    // exactly like a new shadow (the control artifact does not depend on the shadows' configs).
-    const buildCtl = needsControl(configs) && !(current.controlArtifact && ver.variants.some((v) => v.name === CONTROL));
-    let newVariants: { name: string; sha256: string; size: number; files: number; replacements: number }[] = [];
-    let controlArtifact: { sha256: string; size: number } | undefined;
-    if (needBuild.length > 0 || buildCtl) {
-      const origRef = ver.variants.find((v) => v.name === ORIGINAL)!;
-      const origBytes = await blobs.get(origRef.sha256);
-      const tree = await readArchiveBuffer(origBytes);
-      const library = await deps.ingest.library();
-      const rnLibrary = tree.manifest.runtimeVersion !== undefined ? await deps.ingest.rnLibrary?.() : undefined;
-      const format = detectFormat(origBytes) ?? 'zip';
-      const ctx = { library, rnLibrary, publicUrl: deps.ingest.publicUrl, profileVersion: ifMatch + 1 };
-      newVariants = await Promise.all(needBuild.map(async (c) => {
-        const b = await buildShadow(tree, c, format, ctx);
-        const info = await blobs.put(b.bytes);
-        shadows.find((s) => s.name === c.name)!.artifact = info;
-        return { name: c.name, ...info, files: b.files, replacements: b.report.totalReplacements };
-      }));
-      if (buildCtl) {
-        const b = await buildControl(tree, format, ctx);
-        controlArtifact = await blobs.put(b.bytes);
-        newVariants.push({ name: CONTROL, ...controlArtifact, files: b.files, replacements: 0 });
-      }
-    }
-    const who = actor(res);
-    const next = await profiles.submit({
-      itemId, kind: 'put_config', ifMatch,
-      payload: { shadows, state: body.state, holdout: body.holdout, guardrail: body.guardrail, schedule: body.schedule, ...(controlArtifact ? { controlArtifact } : {}) },
-      actor: who.name, role: who.role, reason: null, commandId: res.locals.requestId as string,
-    });
-    const shadowVariants = ver.variants.filter((v) => v.name !== ORIGINAL && v.name !== CONTROL);
-    if (newVariants.length > 0 || configs.length !== shadowVariants.length) {
-      const variant = (name: string, ref: { sha256: string; size: number }) => {
-        const built = newVariants.find((v) => v.name === name);
-        const old = ver.variants.find((v) => v.name === name);
-        return { name, sha256: ref.sha256, size: ref.size, files: built?.files ?? old?.files ?? 0, profileVersion: next.profileVersion, replacements: built?.replacements ?? old?.replacements ?? 0 };
-      };
-      const variants = [
-        ver.variants.find((v) => v.name === ORIGINAL)!,
-        ...next.shadows.map((s) => variant(s.name, s.artifact!)),
-        ...(next.controlArtifact ? [variant(CONTROL, next.controlArtifact)] : []),
-      ];
-      const updated = withVersion(catalog.find(itemId), itemId, entry.name, { ...ver, variants }, Date.now());
-      await deps.publishCatalog(updated);
-      catalog.apply(updated);
-    }
+    const next = await putShadowConfig(deps, { itemId, ifMatch, body, who: actor(res), requestId: res.locals.requestId as string });
     res.setHeader('ETag', `"${next.profileVersion}"`);
     res.json(publicConfigView(next));
   });

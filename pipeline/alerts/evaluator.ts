@@ -4,14 +4,15 @@
  * Reads: penumbra.telemetry.metrics (MetricWindow, key itemId) in the consumer group
  * `<prefix>alert-evaluator`: the topic is keyed by item, so each item's windows are judged by
  * exactly one member, in order. Only 10 s windows are judged. Also reads the rules (RuleStore),
- * the current profiles (guardrail flag, schedule) and the AssignmentIndex (SRM).
+ * the current profiles (guardrail flag, rollout plans) and the AssignmentIndex (SRM).
  * Writes: `Alert` records (fired / resolved, sharing an incidentId) to penumbra.alerts (key
  * itemId); after Kafka acknowledged them, `alert` events on the live hub and the webhook; and
  * `alert_action` commands to the profile writer (actor `system:alerts`, which audits them):
  * - a rule with `guardrail: true` firing on an item whose profile has `guardrail` on → rollback;
- * - any open incident on an item with a running rollout schedule → pause_schedule (so does the
+ * - any open incident on an item with a running rollout plan → pause_schedule (so does the
  *   built-in SRM check: an `srm` alert when exposures do not match the configured split);
- * - no open incident left and the schedule paused by an alert → resume_schedule.
+ * - no open incident left and a plan paused by an alert → resume_schedule (the action names
+ *   predate plans; the profile writer applies them to every plan of the item).
  *
  * Windows of one item are grouped by windowStart (the metrics processor emits every variant's
  * window of a close in one produce call, so they arrive together); each shadow's window is judged
@@ -254,14 +255,15 @@ export async function startEvaluator(deps: EvaluatorDeps, opts: EvaluatorOptions
       const a = rollbackFor;
       actions.push(() => command(g.itemId, 'rollback', a.incidentId, `guardrail: alert "${rules.find((r) => r.id === a.ruleId)?.name ?? a.ruleId}" (rule ${a.ruleId}, incident ${a.incidentId}) fired on ${a.variant}: ${a.message}`));
     }
-    const sched = profile?.schedule;
-    if (anyOpen && sched?.status === 'running' && profile?.state === 'active') {
+    // Rollout plans (pipeline/rollout) are what a schedule was: an open alert stops them advancing.
+    const plans = profile?.shadows.map((s) => s.rolloutState).filter((x) => x !== undefined && x !== null) ?? [];
+    if (anyOpen && plans.some((x) => x.status === 'running') && profile?.state === 'active') {
       const trigger = out.find((a) => a.state === 'fired') ?? null;
       if (trigger && !trigger.action) trigger.action = 'schedule_paused';
       const firing = trigger ?? null;
       const reason = `${ALERT_PAUSE_PREFIX} ${firing?.incidentId ?? 'open'}: ${firing?.message ?? 'an alert is firing on this item'}`;
       actions.push(() => command(g.itemId, 'pause_schedule', firing?.incidentId ?? 'open', reason));
-    } else if (!anyOpen && sched?.status === 'paused' && profile?.state === 'active' && (sched.pausedReason ?? '').startsWith(ALERT_PAUSE_PREFIX)) {
+    } else if (!anyOpen && plans.some((x) => x.status === 'paused' && (x.reason ?? '').startsWith(ALERT_PAUSE_PREFIX)) && profile?.state === 'active') {
       actions.push(() => command(g.itemId, 'resume_schedule', 'all-clear', 'all alerts on the item resolved'));
     }
     return { out, actions };

@@ -31,6 +31,7 @@ import { riskFeature } from '../risk-model/feature.ts';
 import { versionShadowsFeature } from '../version-shadows/feature.ts';
 import { segmentsFeature } from '../segments/feature.ts';
 import { preferencesFeature } from '../preferences/feature.ts';
+import { rolloutFeature } from '../rollout/feature.ts';
 
 export interface FeatureContext {
   cfg: PenumbraConfig;
@@ -94,4 +95,5 @@ function resolverAndExpoFeature(): Feature {
 }
 
 /** Registered features, in start order (core ones are prepended by penumbra.ts). */
-export const features: Feature[] = [resolverAndExpoFeature(), warehouseFeature(), telemetryFeature(), riskFeature(), versionShadowsFeature(), segmentsFeature(), preferencesFeature()];
+/** Rollout after telemetry: it taps the metrics processor and reads its assignment index. */
+export const features: Feature[] = [resolverAndExpoFeature(), warehouseFeature(), telemetryFeature(), riskFeature(), versionShadowsFeature(), segmentsFeature(), preferencesFeature(), rolloutFeature()];

@@ -5,7 +5,7 @@
  * router, so one stuck browser cannot grow memory.
  */
 export interface LiveEvent {
-  event: 'profile' | 'metrics' | 'alert' | 'resolvers' | 'exposures' | 'comparison' | 'unverified' | 'audit';
+  event: 'profile' | 'metrics' | 'alert' | 'resolvers' | 'exposures' | 'comparison' | 'unverified' | 'audit' | 'rollout';
   itemId: string | null;
   data: unknown;
 }

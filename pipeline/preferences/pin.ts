@@ -24,7 +24,8 @@ export function pinnedDecision(pin: string | undefined, compiled: CompiledProfil
   if (pin === ORIGINAL) return PINNED_ORIGINAL;
   const shadows = compiled.shadows;
   for (let i = 0; i < shadows.length; i++) {
-    if (shadows[i].name === pin) return { variant: pin, bucket: -1, reason: 'pinned' };
+    // A shadow rolled back on its own (pipeline/rollout) is a rollback too: the pin waits.
+    if (shadows[i].name === pin) return shadows[i].rolledBack ? null : { variant: pin, bucket: -1, reason: 'pinned' };
   }
   return null;
 }

@@ -145,7 +145,7 @@ export function applyCommand(current: ShadowProfile | null, cmd: Command, now: n
     case 'put_config': {
       if (!current) return reject('not-found', `item ${cmd.itemId} has no profile; ingest it first`, null);
       const pl = cmd.payload as PutConfigPayload;
-      const plans = reconcilePlans(current, pl.shadows, now, pl.schedule ?? null);
+      const plans = reconcilePlans(current, pl.shadows, now, pl.schedule);
       const bandit = reconcileBandit(current, pl.bandit, now);
       if (bandit.bandit && bandit.bandit.arms.some((a) => !plans.shadows.some((s) => s.name === a))) {
         return reject('validation', 'the bandit names a shadow that is not configured', current, [{ path: 'bandit/arms', message: 'every arm must be a configured shadow' }]);

@@ -12,9 +12,9 @@
  */
 import type { Assignment } from '../../schemas/types.generated.ts';
 
-export interface AssignmentLogOptions {
+export interface AssignmentLogOptions<T = Assignment> {
   /** Deliver one batch; resolves once durably written (AvroProducer.send), throws otherwise. */
-  send: (batch: Assignment[]) => Promise<void>;
+  send: (batch: T[]) => Promise<void>;
   flushMs?: number;
   maxBatch?: number;
   maxQueue?: number;
@@ -38,11 +38,12 @@ export interface AssignmentLogStats {
   lastSentAt: number | null;
 }
 
-export class AssignmentLog {
-  private readonly ring: (Assignment | undefined)[];
+/** Generic over the record so the sticky bandit log (pipeline/bandit) reuses the same queue. */
+export class AssignmentLog<T = Assignment> {
+  private readonly ring: (T | undefined)[];
   private head = 0;
   private size = 0;
-  private inflight: Assignment[] | null = null;
+  private inflight: T[] | null = null;
   private timer: NodeJS.Timeout | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -53,7 +54,7 @@ export class AssignmentLog {
   private readonly counters = { enqueued: 0, sent: 0, dropped: 0, failures: 0, lastError: null as string | null, lastSentAt: null as number | null };
   private idle: (() => void)[] = [];
 
-  constructor(private readonly opts: AssignmentLogOptions) {
+  constructor(private readonly opts: AssignmentLogOptions<T>) {
     this.flushMs = opts.flushMs ?? 50;
     this.maxBatch = opts.maxBatch ?? 500;
     this.capacity = opts.maxQueue ?? 100_000;
@@ -61,7 +62,7 @@ export class AssignmentLog {
   }
 
   /** Queue a record; never blocks, never throws. Drops the oldest queued record when full. */
-  enqueue(rec: Assignment): void {
+  enqueue(rec: T): void {
     if (this.stopped) {
       this.counters.dropped++;
       return;
@@ -104,9 +105,9 @@ export class AssignmentLog {
     };
   }
 
-  private take(): Assignment[] {
+  private take(): T[] {
     const n = Math.min(this.size, this.maxBatch);
-    const out = new Array<Assignment>(n);
+    const out = new Array<T>(n);
     for (let i = 0; i < n; i++) {
       out[i] = this.ring[this.head]!;
       this.ring[this.head] = undefined;

@@ -10,6 +10,7 @@ import type { Feature, FeatureContext, FeatureHandle } from '../app/features.ts'
 import { createResolverRouter } from '../../connectors/http/resolver-router.ts';
 import { createResolveFastPath } from '../../connectors/http/resolve-fast-path.ts';
 import { AssignmentLog } from './assignment-log.ts';
+import { StickyFeed } from '../bandit/sticky-feed.ts';
 import { Resolver } from './resolver.ts';
 import { ExposureCounter, ResolverRegistry, followInBackground } from './resolver-registry.ts';
 import { keepCatalogSnapshot, loadCatalogSnapshot, snapshotPaths } from './catalog-snapshot.ts';
@@ -29,6 +30,10 @@ export interface ResolverFeatureOptions {
 export interface ResolverParts {
   resolver: Resolver;
   assignments: AssignmentLog;
+  /** Sticky bandit assignments of this resolver (pipeline/bandit/sticky-feed.ts). */
+  sticky: StickyFeed;
+  /** Resolves once the sticky topic was read up to its end at start. */
+  stickyReady: Promise<void>;
   registry: ResolverRegistry;
   exposures: () => ExposureCounter;
 }
@@ -57,7 +62,12 @@ export function startResolver(ctx: FeatureContext, opts: ResolverFeatureOptions 
     send: (batch) => producer.send(batch.map((a) => ({ topic: cfg.topics.assignments, key: a.userId, value: a }))),
     onError: warn('assignment batch'),
   });
-  const resolver = new Resolver({ profiles: profileStore, catalog, log: assignments, resolverId: ctx.resolverId, keys: ctx.assignmentKeys, segments: ctx.segmentIndex, pins: ctx.pins });
+  // Sticky bandit assignments: durable in the compacted penumbra.bandit.sticky (pipeline/bandit).
+  const sticky = new StickyFeed({
+    profiles: profileStore, resolverId: ctx.resolverId, onError: warn('sticky batch'),
+    send: (batch) => producer.send(batch.map((r) => ({ topic: cfg.topics.banditSticky, key: r.key, value: r.value }))),
+  });
+  const resolver = new Resolver({ profiles: profileStore, catalog, log: assignments, resolverId: ctx.resolverId, keys: ctx.assignmentKeys, segments: ctx.segmentIndex, pins: ctx.pins, bandit: sticky });
 
   const registry = new ResolverRegistry({
     self: { resolverId: ctx.resolverId, host: os.hostname(), pid: process.pid, startedAt },
@@ -80,6 +90,13 @@ export function startResolver(ctx: FeatureContext, opts: ResolverFeatureOptions 
   // Segment memberships and pins (issue 14): every resolver holds them, rebuilt from their
   // compacted topics; until replayed, segments are unknown (pipeline/segments/segment-index.ts).
   const personal = followPersonalState(ctx, before, warn);
+  const stickyFollower = followInBackground({
+    kafka: ctx.kafka, codec: ctx.codec, topic: cfg.topics.banditSticky, schema: 'bandit-sticky', groupPrefix: ctx.groupPrefix, before,
+    onRecord: (r) => sticky.applyRemote(r), onError: warn('sticky follower'),
+  });
+  void stickyFollower.ready.then(() => {
+    sticky.ready = true;
+  });
 
   let counter: ExposureCounter | null = null;
   let exposureFollower: ReturnType<typeof followInBackground> | null = null;
@@ -108,6 +125,7 @@ export function startResolver(ctx: FeatureContext, opts: ResolverFeatureOptions 
         ...(s.lastError && s.retrying > 0 ? { detail: s.lastError } : {}),
       },
       segmentIndex: { status: ctx.segmentIndex.isReady ? 'ok' : 'degraded', ...ctx.segmentIndex.stats(), pins: ctx.pins.size, ...(ctx.segmentIndex.isReady ? {} : { detail: 'segment memberships not loaded yet: segment rules match nobody until they are' }) },
+      banditSticky: { status: sticky.ready ? 'ok' : 'degraded', users: sticky.index.size, ...sticky.counters, ...(sticky.ready ? {} : { detail: 'reading penumbra.bandit.sticky; new bandit picks are not recorded until caught up' }) },
       resolver: {
         status: profileStore.source === 'kafka' ? 'ok' : 'degraded',
         profileSource: profileStore.source,
@@ -127,12 +145,14 @@ export function startResolver(ctx: FeatureContext, opts: ResolverFeatureOptions 
   return {
     router,
     fastPath,
-    parts: { resolver, assignments, registry, exposures },
+    parts: { resolver, assignments, registry, exposures, sticky, stickyReady: stickyFollower.ready },
     async stop() {
       offProfiles();
       registry.stop();
       stopCatalogSnapshot();
       await assignments.stop(3000);
+      await sticky.log.stop(3000);
+      await stickyFollower.stop();
       await resolversFollower.stop();
       await personal.stop();
       await (exposureFollower as ReturnType<typeof followInBackground> | null)?.stop();
@@ -145,7 +165,17 @@ export function startResolver(ctx: FeatureContext, opts: ResolverFeatureOptions 
   };
 }
 
+/** Resolver parts of running instances, by FeatureContext (the rollout routes read sticky counts). */
+export const resolverHandles = new WeakMap<FeatureContext, ResolverParts>();
+
 /** The Feature registered in features.ts. */
 export function resolverFeature(opts: ResolverFeatureOptions = {}): Feature {
-  return async (ctx) => startResolver(ctx, opts);
+  return async (ctx) => {
+    const h = startResolver(ctx, opts);
+    resolverHandles.set(ctx, h.parts);
+    // Kafka is reachable here (createPenumbra checked): serve once the sticky assignments are
+    // read, so a returning bandit user keeps their arm from the first request (bounded wait).
+    await Promise.race([h.parts.stickyReady, new Promise((r) => setTimeout(r, 15_000).unref())]);
+    return h;
+  };
 }

@@ -15,12 +15,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Assignment, CatalogEntry } from '../../schemas/types.generated.ts';
 import { claimsFor, signAssignment, type KeyRing } from '../assignment-token/token.ts';
-import { ORIGINAL, type SegmentLookup, type ShadowProfile, type SplitDecision, type UserContext } from '../domain/types.ts';
+import { CONTROL, ORIGINAL, type SegmentLookup, type ShadowProfile, type SplitDecision, type UserContext } from '../domain/types.ts';
 import { trafficSplit } from '../traffic-split/traffic-split.ts';
 import { pinnedDecision } from '../preferences/pin.ts';
 import type { ProfileStore } from '../profiles/profile-store.ts';
 import type { CatalogStore } from '../ingest/catalog-store.ts';
 import { deriveAttributes, type Derivation, type HeaderBag } from './derive.ts';
+import { assignBandit } from '../bandit/assign.ts';
+import type { StickyFeed } from '../bandit/sticky-feed.ts';
 
 export interface ResolveRequest {
   itemId: string;
@@ -89,6 +91,8 @@ export class Resolver {
       keys: KeyRing;
       /** Token lifetime, seconds (default 24 h: pipeline/assignment-token). */
       tokenTtlSeconds?: number;
+      /** Sticky bandit assignments (pipeline/bandit/sticky-feed.ts); without it bandits are not applied. */
+      bandit?: Pick<StickyFeed, 'index' | 'publish'>;
       now?: () => number;
       /** Behavioural segment memberships (pipeline/segments); without it every segment is unknown. */
       segments?: SegmentLookup;
@@ -104,7 +108,20 @@ export class Resolver {
     const { itemId } = req;
     const profile = this.deps.profiles.get(itemId);
     const compiled = this.deps.profiles.compiledFor(itemId);
-    const decision = pinnedDecision(this.deps.pins?.variantFor(itemId, req.userId), compiled) ?? trafficSplit(user, compiled, this.deps.segments);
+    // A pin (pipeline/preferences) wins over every rule and over a bandit, never over a rollback.
+    const pinned = pinnedDecision(this.deps.pins?.variantFor(itemId, req.userId), compiled);
+    let decision: SplitDecision = pinned ?? trafficSplit(user, compiled, this.deps.segments);
+    // A bandit decides WHICH arm for users the split put in its population (pipeline/bandit).
+    if (!pinned && profile?.bandit && profile.banditState && this.deps.bandit) {
+      const b = assignBandit({ itemId, userId: req.userId, seed: profile.seed || itemId, plan: profile.bandit, state: profile.banditState, sticky: this.deps.bandit.index, decision, now: this.deps.now?.() ?? Date.now() });
+      if (b) {
+        if (b.record) this.deps.bandit.publish(b.record);
+        decision =
+          b.variant === CONTROL ? { variant: CONTROL, bucket: decision.bucket, reason: 'control', controlOf: b.controlOf }
+          : b.variant === ORIGINAL ? { variant: ORIGINAL, bucket: decision.bucket, reason: 'not_in_share' }
+          : { variant: b.variant, bucket: decision.bucket, reason: 'assigned' };
+      }
+    }
     const profileVersion = profile?.profileVersion ?? 0;
     const urls = this.urlsFor(itemId, profile, decision.variant);
     const derivedNames: string[] = [];

@@ -77,7 +77,8 @@ function planShare(plan: RolloutPlan, st: RolloutState): number {
  * ones: a plan equal to the current one keeps its state (and owns the shadow's share while it
  * runs or is paused); a new or changed plan starts at step 0 now; `rollout: undefined` keeps the
  * current plan (clients that do not know plans do not delete them), `null` removes it. A legacy
- * `schedule` becomes its shadow's plan.
+ * `schedule` becomes its shadow's plan; a legacy `schedule: null` removes timer plans (no
+ * guardrails, no sample requirement) that the request does not name.
  */
 export function reconcilePlans(
   current: ShadowProfile | null,
@@ -97,6 +98,8 @@ export function reconcilePlans(
     let plan: RolloutPlan | null | undefined = s.rollout;
     if (legacy && legacy.shadow === s.name) plan = planFromSchedule(legacy.steps);
     if (plan === undefined) plan = prev?.rollout ?? null;
+    // `schedule: null` (deprecated) meant "no timer ramp": it removes timer plans, not guarded ones.
+    if (legacy === null && s.rollout === undefined && plan && plan.guardrails.length === 0 && plan.minSessionsPerArm === 0) plan = null;
     const state: ShadowSpec['state'] = s.state ?? prev?.state ?? 'active';
     const out: ShadowSpec = { ...s, state };
     if (!plan) {

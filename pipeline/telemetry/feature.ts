@@ -1,13 +1,12 @@
 /**
  * Stream processing feature (registered in pipeline/app/features.ts): telemetry windows, live
- * statistics, alerts and the rollout schedule advancer.
+ * statistics and alerts (rollout plans, which replaced the schedule advancer, are pipeline/rollout).
  *
  * Every process: follows penumbra.telemetry.metrics into the MetricsStore behind
  * GET /api/v1/items/{itemId}/metrics (and, where no metrics processor runs, republishes those
  * windows on the live hub), plus the alert rules/alerts routes (pipeline/alerts/feature.ts).
  * Processes that run the processors (`ctx.processors`) also: follow penumbra.assignments into the
- * AssignmentIndex (variant join, SRM), run the metrics processor, the alert evaluator and the
- * schedule advancer.
+ * AssignmentIndex (variant join, SRM), run the metrics processor and the alert evaluator.
  *
  * Options are code, not environment: `streamOptions(prefix, {...})` sets them for the instance
  * using that topic prefix (tests shorten the lateness so windows close quickly); the factory's
@@ -25,13 +24,10 @@ import { UnverifiedCounts } from './unverified.ts';
 import type { SequentialOptions } from '../stats/sequential.ts';
 import { MetricsStore } from './metrics-store.ts';
 import { startMetricsProcessor, type MetricsProcessor, type MetricsProcessorOptions } from './metrics-processor.ts';
-import { startScheduleAdvancer, type ScheduleAdvancer } from './schedule.ts';
 
 export interface StreamOptions {
   metrics?: MetricsProcessorOptions;
   alerts?: AlertsOptions;
-  /** Schedule advancer period (default 1000 ms). */
-  scheduleTickMs?: number;
   /** How long metric windows stay in memory for the route (default 2 h). */
   metricsRetentionMs?: number;
   /** Users remembered by the assignment join (default 1,000,000). */
@@ -54,7 +50,6 @@ export interface StreamHandle {
   unverified: UnverifiedCounts | null;
   assignments: AssignmentIndex | null;
   processor: MetricsProcessor | null;
-  schedule: ScheduleAdvancer | null;
 }
 
 /** Handles of running instances, by FeatureContext (tests and the benchmark inspect them). */
@@ -74,7 +69,6 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
       let comparisons: ComparisonStore | null = null;
       let unverified: UnverifiedCounts | null = null;
       let processor: MetricsProcessor | null = null;
-      let schedule: ScheduleAdvancer | null = null;
 
       if (ctx.processors) {
         // Per-item state only for items with a profile: item ids in telemetry are anonymous input.
@@ -94,8 +88,6 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
           o.metrics,
         );
         stops.push(() => processor!.stop());
-        schedule = startScheduleAdvancer({ store: ctx.profileStore, profiles: ctx.profiles, intervalMs: o.scheduleTickMs, log: ctx.log.warn });
-        stops.push(async () => schedule!.stop());
       }
 
       const hasProcessor = processor !== null;
@@ -136,12 +128,11 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
             metricWindowsInMemory: metricsStore.applied,
             assignmentsIndexed: assignments?.size ?? null,
             unverifiedEvents: unverified ? { total: unverified.total, byReason: { ...unverified.byReason } } : null,
-            schedule: schedule?.stats ?? null,
             alerts: alerts.health(),
           },
         };
       });
-      streamHandles.set(ctx, { metricsStore, comparisons, unverified, assignments, processor, schedule });
+      streamHandles.set(ctx, { metricsStore, comparisons, unverified, assignments, processor });
       return { router, stop: stopAll };
     } catch (err) {
       await stopAll();

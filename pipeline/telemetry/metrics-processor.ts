@@ -134,6 +134,11 @@ export interface MetricsProcessor {
   health(): Record<string, unknown>;
   /** One timer pass now (tests): wall-clock advance, emit, commit. */
   tick(): Promise<void>;
+  /**
+   * Every de-duplicated event, as the live comparisons get it (other consumers in this process,
+   * e.g. the rollout analyzer's arm aggregates, without decoding telemetry.raw a second time).
+   */
+  onEvent(listener: (e: TelemetryEvent) => void): () => void;
   stop(): Promise<void>;
 }
 
@@ -162,6 +167,7 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
   const groupId = `${deps.groupPrefix}${METRICS_PROCESSOR}`;
   const topic = deps.topics.telemetryRaw;
   const mutex = new Mutex();
+  const listeners = new Set<(e: TelemetryEvent) => void>();
   const progress = new Map<number, PartitionProgress>();
   const caughtUp = new Map<number, boolean>();
   /** item × variant keys with events since the last provisional publish. */
@@ -375,6 +381,7 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
       if (prog.alreadyEmitted(offset, lastWindowEnd(e.ts, sizes))) {
         stats.replaySkipped++;
         deps.comparisons.add(e); // the cumulative of this process never saw it
+        for (const l of listeners) l(e);
         prog.track(offset, -Infinity);
         continue;
       }
@@ -385,6 +392,7 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
       if (aggregator.duplicates === dupBefore) {
         stats.events++;
         deps.comparisons.add(e);
+        for (const l of listeners) l(e);
         deps.assignments.join(e);
         dirty.add(`${e.itemId}\u0000${e.variant}`);
       } else stats.duplicates++;
@@ -462,6 +470,10 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
     ready,
     stats,
     tick,
+    onEvent(l) {
+      listeners.add(l);
+      return () => listeners.delete(l);
+    },
     health: () => ({
       ...stats,
       watermark: Number.isFinite(aggregator.watermark) ? aggregator.watermark : null,

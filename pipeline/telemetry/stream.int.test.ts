@@ -7,10 +7,11 @@
  * burst of errors POSTed to the collector without an assignment token is stored and counted as
  * unverified (metrics route, Prometheus) but moves no comparison and fires no alert; a real error
  * regression on the shadow fires an alert within one window (SSE, /alerts, webhook), pauses a
- * running rollout schedule, resolves after the regression ends and resumes the schedule; with
- * the guardrail on the item is rolled back and the audit says why. A 2-step schedule with short
- * holds advances by itself; exposures that do not match the split raise an SRM alert that pauses
- * the schedule; events whose variant disagrees with the user's assignment are counted.
+ * running rollout plan, resolves after the regression ends and resumes the plan; with the
+ * guardrail on the item is rolled back and the audit says why. A 2-step legacy schedule with short
+ * holds (now a timer plan, pipeline/rollout) advances by itself; exposures that do not match the
+ * split raise an SRM alert that pauses the plan; events whose variant disagrees with the user's
+ * assignment are counted.
  *
  * Telemetry goes through the real collector: batches carry an assignment token (minted with the
  * deployment's key ring, as resolve would hand it out) and, for the control arm, `controlOf`; the
@@ -29,6 +30,7 @@ import { fixtureArchive } from '../shadowing/fixtures.ts';
 import { CONTROL, type ShadowConfig } from '../domain/types.ts';
 import { streamHandles, streamOptions } from './feature.ts';
 import { verifyWebhookSignature } from '../alerts/webhook.ts';
+import { rolloutOptions } from '../rollout/feature.ts';
 
 const ITEM = 'com.example.multipage';
 const SRM_ITEM = 'com.example.jsentry';
@@ -116,7 +118,9 @@ interface Comparison {
 }
 interface WindowRec { itemId: string; variant: string; windowSize: number; windowStart: number; windowEnd: number; events: number; sessions: number; errorRate: number; latency: { mean: number | null }; provisional?: boolean }
 interface AlertRec { id: string; incidentId: string; ruleId: string; itemId: string; variant: string; state: 'fired' | 'resolved'; windowEnd: number; action: string | null; message: string; value: number | null }
-interface Profile { profileVersion: number; state: string; guardrail: boolean; schedule: null | { status: string; currentStep: number; pausedReason?: string }; updatedBy: string }
+interface PlanState { status: string; step: number; reason: string | null }
+interface Profile { profileVersion: number; state: string; guardrail: boolean; shadows: { traffic: { percentage: number }; rolloutState: PlanState | null }[]; updatedBy: string }
+const planOf = (p: Profile): PlanState | null => p.shadows[0]?.rolloutState ?? null;
 
 /**
  * Telemetry through the real path: POST /api/v1/telemetry with the batch's assignment token (as
@@ -193,7 +197,8 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => hookServer.listen(0, '127.0.0.1', () => r()));
   const prefix = uniquePrefix('stream');
-  streamOptions(prefix, { metrics: { allowedLatenessMs: LATENESS, srmMinExposures: 50 }, scheduleTickMs: 250 });
+  streamOptions(prefix, { metrics: { allowedLatenessMs: LATENESS, srmMinExposures: 50 } });
+  rolloutOptions(prefix, { tickMs: 250 });
   t = await startTestPenumbra('stream', { PENUMBRA_TOPIC_PREFIX: prefix, PENUMBRA_WEBHOOK_URL: `http://127.0.0.1:${(hookServer.address() as AddressInfo).port}/hook`, PENUMBRA_WEBHOOK_SECRET: HOOK_SECRET }, { sink: false });
   await ingest('multi-page-web', MAIN_SHADOW);
   await ingest('js-entry', SRM_SHADOW);
@@ -315,18 +320,18 @@ test('a forged error burst without an assignment token is stored and counted, bu
   expect((await fetch(`${t.url}/api/v1/alert-rules/${rule.id}`, { method: 'DELETE', headers: t.auth('operator') })).status).toBe(204);
 });
 
-test('a 2-step schedule with short holds advances by itself', async () => {
+test('a 2-step legacy schedule with short holds runs as a timer plan and advances by itself', async () => {
   const p0 = await putConfig(ITEM, MAIN_SHADOW, { schedule: { shadow: SHADOW, steps: [{ percentage: 10, holdSeconds: 1 }, { percentage: 30, holdSeconds: 2 }] } });
-  expect(p0.schedule).toMatchObject({ status: 'running', currentStep: 0 });
-  const done = await waitFor('schedule done', async () => {
-    const p = await get<Profile & { shadows: { traffic: { percentage: number } }[] }>(`/api/v1/items/${ITEM}/shadow-config`);
-    return p.schedule?.status === 'done' ? p : undefined;
+  expect(planOf(p0)).toMatchObject({ status: 'running', step: 0 });
+  const done = await waitFor('plan complete', async () => {
+    const p = await get<Profile>(`/api/v1/items/${ITEM}/shadow-config`);
+    return planOf(p)?.status === 'completed' ? p : undefined;
   }, 15_000);
-  expect(done.schedule?.currentStep).toBe(1);
+  expect(planOf(done)?.step).toBe(1);
   expect(done.shadows[0].traffic.percentage).toBe(30);
-  expect(done.updatedBy).toBe('system:schedule');
-  const { entries } = await get<{ entries: { actor: string; action: string }[] }>(`/api/v1/audit?itemId=${ITEM}&actor=system:schedule`);
-  expect(entries.filter((e) => e.action === 'schedule.advance').length).toBe(2);
+  expect(done.updatedBy).toBe('system:rollout');
+  const { entries } = await get<{ entries: { actor: string; action: string }[] }>(`/api/v1/audit?itemId=${ITEM}&actor=system:rollout`);
+  expect(entries.filter((e) => e.action === 'rollout.decision').length).toBe(2);
 });
 
 test('an error regression fires within one window, pauses the schedule, resolves after it ends and resumes it', async () => {
@@ -335,7 +340,7 @@ test('an error regression fires within one window, pauses the schedule, resolves
   expect(created.status).toBe(201);
   const rule = (await created.json()) as { id: string; comparison: string; direction: string };
   expect(rule).toMatchObject({ comparison: 'vs_control', direction: 'increase' });
-  // A long-holding schedule that is running when the alert fires.
+  // A long-holding timer plan (a legacy schedule) that is running when the alert fires.
   await putConfig(ITEM, MAIN_SHADOW, { schedule: { shadow: SHADOW, steps: [{ percentage: 20, holdSeconds: 3600 }, { percentage: 40, holdSeconds: 1 }] } });
 
   mode = 'regression';
@@ -349,18 +354,18 @@ test('an error regression fires within one window, pauses the schedule, resolves
   expect(fired.message).toMatch(/shadow errors: s1 errorRate .* vs control /);
   await waitFor('alert on SSE', () => stream.events.find((e) => e.event === 'alert' && e.data.id === fired.id), 5000, 50);
   await waitFor('webhook', () => hooks.find((h) => h.id === fired.id), 10_000, 50);
-  const paused = await waitFor('schedule paused', async () => {
+  const paused = await waitFor('plan paused', async () => {
     const p = await get<Profile>(`/api/v1/items/${ITEM}/shadow-config`);
-    return p.schedule?.status === 'paused' ? p : undefined;
+    return planOf(p)?.status === 'paused' ? p : undefined;
   }, 10_000);
-  expect(paused.schedule?.pausedReason).toMatch(new RegExp(`^alert ${fired.incidentId}`));
+  expect(planOf(paused)?.reason).toMatch(new RegExp(`^alert ${fired.incidentId}`));
   expect(paused.state).toBe('active'); // guardrail is off on this item so far
 
   mode = 'normal';
   const resolved = await waitFor('resolved alert', async () => (await get<{ alerts: AlertRec[] }>(`/api/v1/alerts?itemId=${ITEM}&state=resolved`)).alerts.find((a) => a.incidentId === fired.incidentId), 45_000, 250);
   expect(resolved.id).not.toBe(fired.id);
   expect(resolved.message).toMatch(/resolved for s1/);
-  await waitFor('schedule resumed', async () => (await get<Profile>(`/api/v1/items/${ITEM}/shadow-config`)).schedule?.status === 'running', 25_000);
+  await waitFor('plan resumed', async () => planOf(await get<Profile>(`/api/v1/items/${ITEM}/shadow-config`))?.status === 'running', 25_000);
 });
 
 test('with the guardrail on, the regression rolls the item back and the audit says why', async () => {
@@ -396,9 +401,9 @@ test('events whose variant disagrees with the assignment are counted', async () 
   expect(j.mismatched).toBe(before + 1);
 });
 
-test('exposures that do not match the split raise an SRM alert that pauses the schedule', async () => {
+test('exposures that do not match the split raise an SRM alert that pauses the plan', async () => {
   const p = await putConfig(SRM_ITEM, SRM_SHADOW, { schedule: { shadow: SHADOW, steps: [{ percentage: 50, holdSeconds: 3600 }] } });
-  expect(p.schedule?.status).toBe('running');
+  expect(planOf(p)?.status).toBe('running');
   // A resolver that sends everyone to the original although the split says 50 %.
   await t.p.ctx.producer.send(Array.from({ length: 120 }, (_, i) => ({
     topic: t.cfg.topics.assignments, key: `srm-u${i}`,
@@ -411,11 +416,11 @@ test('exposures that do not match the split raise an SRM alert that pauses the s
     const srm = await waitFor('srm alert', async () => (await get<{ alerts: AlertRec[] }>(`/api/v1/alerts?itemId=${SRM_ITEM}&state=fired`)).alerts.find((a) => a.ruleId === 'srm'), 40_000, 250);
     expect(srm.message).toMatch(/Sample ratio mismatch/);
     expect(srm.value).toBeLessThan(0.001);
-    const paused = await waitFor('schedule paused by SRM', async () => {
+    const paused = await waitFor('plan paused by SRM', async () => {
       const cur = await get<Profile>(`/api/v1/items/${SRM_ITEM}/shadow-config`);
-      return cur.schedule?.status === 'paused' ? cur : undefined;
+      return planOf(cur)?.status === 'paused' ? cur : undefined;
     }, 10_000);
-    expect(paused.schedule?.pausedReason).toContain(srm.incidentId);
+    expect(planOf(paused)?.reason).toContain(srm.incidentId);
     const m = await get<{ comparisons: Record<string, { srm: { flagged: boolean } }> }>(`/api/v1/items/${SRM_ITEM}/metrics`);
     expect(Object.keys(m.comparisons)).toEqual([]); // no shadow telemetry → nothing to compare
   } finally {

@@ -1,7 +1,7 @@
 /**
  * Pure parts of the stream processing: the commit rule (offsets.ts), the window → record mapping,
  * the assignment join and exposure counts, the SRM expected shares, the comparison store, the
- * schedule advancer's due ticks and the metrics store.
+ * and the metrics store.
  */
 import { WindowAggregator } from '../windows/window-aggregator.ts';
 import type { TelemetryEvent } from '../windows/types.ts';
@@ -11,7 +11,6 @@ import { openWindowRecord, toMetricWindowRecord } from './metric-record.ts';
 import type { WindowState } from '../windows/window-state.ts';
 import { AssignmentIndex } from './assignment-index.ts';
 import { ComparisonStore, srmCheck, srmExpectedShares } from './comparisons.ts';
-import { dueScheduleTicks } from './schedule.ts';
 import { MetricsStore } from './metrics-store.ts';
 import { OTHER_ITEM, UnverifiedCounts } from './unverified.ts';
 import { avroType } from '../../schemas/index.ts';
@@ -339,19 +338,6 @@ describe('unverified counts', () => {
   });
 });
 
-describe('schedule advancer', () => {
-  test('due when the running step has held long enough', () => {
-    const sched = (over: Partial<NonNullable<ShadowProfile['schedule']>> = {}) => ({
-      shadow: 'a', steps: [{ percentage: 5, holdSeconds: 2 }, { percentage: 20, holdSeconds: 1 }], currentStep: 0, status: 'running' as const, stepStartedAt: 1000, ...over,
-    });
-    expect(dueScheduleTicks([profile({ schedule: sched() })], 2999)).toEqual([]);
-    expect(dueScheduleTicks([profile({ schedule: sched() })], 3000)).toEqual([{ itemId: 'it', profileVersion: 3, step: 0, reason: expect.stringContaining('next 20%') }]);
-    expect(dueScheduleTicks([profile({ schedule: sched({ currentStep: 1 }) })], 2000)[0].reason).toContain('schedule done');
-    expect(dueScheduleTicks([profile({ schedule: sched({ status: 'paused' }) })], 9999)).toEqual([]);
-    expect(dueScheduleTicks([profile({ schedule: sched(), state: 'rolled_back' })], 9999)).toEqual([]);
-    expect(dueScheduleTicks([profile({ schedule: null })], 9999)).toEqual([]);
-  });
-});
 
 describe('metrics store', () => {
   test('keeps the newest copy of a window, answers ranges in order, forgets old windows', () => {

@@ -95,6 +95,8 @@ export interface CompiledShadow {
   readonly hi: number;
   /** Has a control cohort: inside [lo, hi) an odd offset from the anchor is the control. */
   readonly control: boolean;
+  /** Rolled back on its own (pipeline/rollout): owns no buckets, and a pin to it is not served. */
+  readonly rolledBack?: boolean;
   /** The range grows down from segmentHi (offset = hi − 1 − b), else up from segmentLo (b − lo). */
   readonly growsDown: boolean;
   /** Bounds of the fixed segment the range grows inside (see README, "Bucket layout"). */
@@ -266,6 +268,7 @@ export function compileProfile(profile: ShadowProfile): CompiledProfile {
     const lo = seg.growsDown ? seg.hi - w : seg.lo;
     return {
       name: s.name,
+      ...(s.state === 'rolled_back' ? { rolledBack: true } : {}),
       shareBp: shares[i],
       lo,
       hi: lo + w,
