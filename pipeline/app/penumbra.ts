@@ -131,6 +131,8 @@ export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions 
       rnLibrary: buildRnLibrary,
       publicUrl: cfg.publicUrl,
       publishCatalog: (entry) => producer.send([{ topic: cfg.topics.itemsCatalog, key: entry.itemId, value: entry }]),
+      planLimits: { minAnalysisSeconds: cfg.rolloutMinAnalysisSeconds },
+      banditLimits: { minReweightSeconds: cfg.banditMinReweightSeconds },
     };
     if (opts.processors !== false) {
       const ing = await startIngestProcessor({ kafka, codec, producer, topics: cfg.topics, groupPrefix, ingest, cfg, log: log.warn });

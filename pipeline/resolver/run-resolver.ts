@@ -81,6 +81,8 @@ export async function startResolverProcess(cfg: PenumbraConfig, opts: ResolverFe
   const ingest: IngestDeps = {
     blobs, catalog, profiles, library: buildLibrary, publicUrl: cfg.publicUrl,
     publishCatalog: (entry) => producer.send([{ topic: cfg.topics.itemsCatalog, key: entry.itemId, value: entry }]),
+    planLimits: { minAnalysisSeconds: cfg.rolloutMinAnalysisSeconds },
+    banditLimits: { minReweightSeconds: cfg.banditMinReweightSeconds },
   };
   const { store: tokens } = loadTokenStore({ tokens: cfg.tokens, tokensFile: cfg.tokensFile, dataDir: cfg.dataDir, createIfMissing: false });
   // The same ring as the other processes of the deployment (config, or the shared key file).

@@ -21,7 +21,7 @@ import type { ProfileService } from '../profiles/profile-service.ts';
 import type { ProfileStore } from '../profiles/profile-store.ts';
 import { PenumbraError } from '../errors.ts';
 import type { ArmAggregates } from './arm-aggregates.ts';
-import { armStatsOf, buildEvidence, compareMetric, type SequentialTests } from './build-evidence.ts';
+import { armStatsOf, buildEvidence, compareMetric, tuningFor, type SequentialTests } from './build-evidence.ts';
 import { decideRollout, type DecisionRecord } from './decide.ts';
 import type { SrmEvidence } from './evidence.ts';
 import { armsOf, CONTROL_ARM } from '../bandit/plan.ts';
@@ -111,7 +111,7 @@ export function startAnalyzer(deps: AnalyzerDeps): Analyzer {
       }
       if (p.state !== 'active') continue;
       const metrics = s.rollout.guardrails.map((g) => g.metric);
-      const evidence = buildEvidence(agg.totals(p.itemId, shadowArm), baseline ? agg.totals(p.itemId, controlArm) : undefined, metrics, deps.tests, srm);
+      const evidence = buildEvidence(agg.totals(p.itemId, shadowArm), baseline ? agg.totals(p.itemId, controlArm) : undefined, metrics, deps.tests, srm, tuningFor(s.rollout.minSessionsPerArm));
       const d = decideRollout({ shadow: s.name, plan: s.rollout, state: st, evidence, baseline, now: t });
       if (d.kind === 'none') continue;
       const rec: DecisionRecord = d.record;
@@ -153,7 +153,7 @@ export function startAnalyzer(deps: AnalyzerDeps): Analyzer {
         if (control) {
           for (const arm of b.arms) {
             const at = agg.totals(p.itemId, arm);
-            if (at) comparisons[arm] = Object.fromEntries(b.guardrails.map((g) => [g.metric, compareMetric(g.metric, at, control, deps.tests)]));
+            if (at) comparisons[arm] = Object.fromEntries(b.guardrails.map((g) => [g.metric, compareMetric(g.metric, at, control, deps.tests, tuningFor(b.burnInSessions))]));
           }
         }
         const d = decideReweight({ itemId: p.itemId, plan: b, state: bs, stats: armStats, comparisons, now: t });

@@ -54,18 +54,18 @@ describe('buildEvidence', () => {
   it('passes each metric\'s numbers to the sequential test, shadow first', () => {
     const calls: unknown[] = [];
     const tests: SequentialTests = {
-      proportionDiff: (x1, n1, x2, n2) => (calls.push(['p', x1, n1, x2, n2]), { valid: true, diff: x1 / n1 - x2 / n2, ci: [-1, 1], p: 1, significant: false, alpha: 0.05 }),
-      meanDiff: (a, b) => (calls.push(['m', a, b]), { valid: true, diff: a.mean - b.mean, ci: [-1, 1], p: 1, significant: false, alpha: 0.05 }),
+      proportionDiff: (x1, n1, x2, n2, tuning) => (calls.push(['p', x1, n1, x2, n2, tuning]), { valid: true, diff: x1 / n1 - x2 / n2, ci: [-1, 1], p: 1, significant: false, alpha: 0.05 }),
+      meanDiff: (a, b, tuning) => (calls.push(['m', a, b, tuning]), { valid: true, diff: a.mean - b.mean, ci: [-1, 1], p: 1, significant: false, alpha: 0.05 }),
     };
     const shadow = { sessions: 100, errorSessions: 10, requests: 50, requestErrors: 5, latency: { count: 2, sum: 400, sumSq: 100000 }, conversions: { buy: 30 }, perf: {} };
     const control = { sessions: 80, errorSessions: 4, requests: 40, requestErrors: 1, latency: { count: 2, sum: 200, sumSq: 20000 }, conversions: {}, perf: {} };
-    const e = buildEvidence(shadow, control, ['errorRate', 'requestErrorRate', 'conversion:buy', 'latencyMean', 'perf:lcp'], tests, null);
+    const e = buildEvidence(shadow, control, ['errorRate', 'requestErrorRate', 'conversion:buy', 'latencyMean', 'perf:lcp'], tests, null, 400);
     expect(calls).toEqual([
-      ['p', 10, 100, 4, 80],
-      ['p', 5, 50, 1, 40],
-      ['p', 30, 100, 0, 80],
-      ['m', { n: 2, mean: 200, variance: 20000 }, { n: 2, mean: 100, variance: 0 }],
-      ['m', { n: 0, mean: NaN, variance: NaN }, { n: 0, mean: NaN, variance: NaN }],
+      ['p', 10, 100, 4, 80, 400],
+      ['p', 5, 50, 1, 40, 400],
+      ['p', 30, 100, 0, 80, 400],
+      ['m', { n: 2, mean: 200, variance: 20000 }, { n: 2, mean: 100, variance: 0 }, 400],
+      ['m', { n: 0, mean: NaN, variance: NaN }, { n: 0, mean: NaN, variance: NaN }, 400],
     ]);
     expect(e.sessions).toEqual({ shadow: 100, control: 80 });
     expect(e.metrics.errorRate).toMatchObject({ shadow: { n: 100, value: 0.1 }, control: { n: 80, value: 0.05 } });

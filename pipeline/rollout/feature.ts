@@ -52,8 +52,8 @@ export const rolloutHandles = new WeakMap<FeatureContext, RolloutHandle>();
 
 /** The statistics core's always-valid tests, as the decision functions use them. */
 export const sequentialTests: SequentialTests = {
-  proportionDiff: (x1, n1, x2, n2) => sequentialProportionDiff(x1, n1, x2, n2),
-  meanDiff: (a, b) => sequentialMeanDiff(a, b),
+  proportionDiff: (x1, n1, x2, n2, tuning) => sequentialProportionDiff(x1, n1, x2, n2, { tuning }),
+  meanDiff: (a, b, tuning) => sequentialMeanDiff(a, b, { tuning }),
 };
 
 export function rolloutFeature(defaults: RolloutOptions = {}): Feature {
