@@ -70,15 +70,18 @@ const num = (x: number): number | null => (Number.isFinite(x) ? x : null);
  * Unmeasured when the metric has no valid comparison (an arm lacks data, or never reports it).
  */
 export function judgeGuardrail(g: Guardrail, c: MetricComparison | undefined): GuardrailResult {
+  // Fields written out (no `...g`): a spread followed by more properties is a slow path in V8,
+  // and this runs for every guardrail at every evaluation.
+  const { metric, direction, maxDelta } = g;
   if (!c || !c.valid || !Number.isFinite(c.ci[0]) || !Number.isFinite(c.ci[1])) {
     return {
-      ...g, verdict: 'unmeasured', estimate: c ? num(c.diff) : null, ciLow: null, ciHigh: null, p: null, significant: false,
+      metric, direction, maxDelta, verdict: 'unmeasured', estimate: c ? num(c.diff) : null, ciLow: null, ciHigh: null, p: null, significant: false,
       shadowValue: c ? num(c.shadow.value) : null, controlValue: c ? num(c.control.value) : null, shadowN: c?.shadow.n ?? 0, controlN: c?.control.n ?? 0,
     };
   }
-  const regressed = g.direction === 'increase' ? c.ci[0] > g.maxDelta : c.ci[1] < -g.maxDelta;
+  const regressed = direction === 'increase' ? c.ci[0] > maxDelta : c.ci[1] < -maxDelta;
   return {
-    ...g, verdict: regressed ? 'regressed' : 'pass', estimate: c.diff, ciLow: c.ci[0], ciHigh: c.ci[1], p: c.p, significant: c.significant,
+    metric, direction, maxDelta, verdict: regressed ? 'regressed' : 'pass', estimate: c.diff, ciLow: c.ci[0], ciHigh: c.ci[1], p: c.p, significant: c.significant,
     shadowValue: num(c.shadow.value), controlValue: num(c.control.value), shadowN: c.shadow.n, controlN: c.control.n,
   };
 }
