@@ -33,6 +33,8 @@ TABLES = (
     "metric_windows",
     "alerts",
     "audit",
+    "rollout_decisions",
+    "bandit_weights",
     "dead_letters",
     "change_features",
     "rollout_outcomes",

@@ -264,9 +264,12 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
   const retentionHours = opts.retentionHours ?? cfg.warehouseRetentionHours;
   const groupId = `${cfg.topicPrefix}warehouse-sink`;
 
-  // topic name → table fed by it
-  const byTopic = new Map<string, TableSpec>();
-  for (const t of TOPIC_TABLES) byTopic.set(cfg.topics[t.source!.topic], t);
+  // topic name → tables fed by it (one topic may feed several: rollout decisions → decisions and bandit weights)
+  const byTopic = new Map<string, TableSpec[]>();
+  for (const t of TOPIC_TABLES) {
+    const k = cfg.topics[t.source!.topic];
+    byTopic.set(k, [...(byTopic.get(k) ?? []), t]);
+  }
 
   const stats: WarehouseSinkStats = {
     records: 0, skipped: 0, rows: Object.fromEntries(ALL_TABLES.map((t) => [t.name, 0])), duplicates: 0, dedupIds: 0, dedupCoveredFrom: null, stagedRetries: 0, columnar: 0, deadLettered: 0,
@@ -464,9 +467,15 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
    */
   async function stageChunk(lane: Lane, topic: string, partition: number, messages: KafkaMessage[], staged = false): Promise<StagedChunk> {
     const started = Date.now();
-    const table = byTopic.get(topic)!;
+    const tables = byTopic.get(topic)!;
+    // Tables of one topic share its value schema: each record is decoded once; the first table
+    // is the chunk's main one (direct path, de-duplication), the others (rollout decisions →
+    // bandit weights) are derived from the same value and go through their staging tables.
+    const table = tables[0];
     const schema = table.source!.schema;
     const main = lane.stages.get(table.name)!;
+    const extraTables = tables.slice(1);
+    const extras = extraTables.map((t) => lane.stages.get(t.name)!);
     // The transaction number this chunk will commit under: transactions commit one after another.
     const tx = lastTx + (committingLane && committingLane !== lane ? 2n : 1n);
     const direct = !staged && main.direct ? main : null;
@@ -530,10 +539,12 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
           // No column decoder for this writer schema: avsc and rows(), below.
         }
         let rows: Cell[][];
+        let extraRows: Cell[][][];
         try {
           // Synchronous when the writer schema is known (every record after the first).
           const value = codec.decodeKnown(schema, m.value) ?? (await codec.decode(schema, m.value));
           rows = table.rows(value as never, { topic, partition, offset: m.offset });
+          extraRows = extraTables.map((t) => t.rows(value as never, { topic, partition, offset: m.offset }));
         } catch (err) {
           if (isRetriable(err)) throw err; // registry outage: nothing is committed; kafkajs refetches the batch
           append(dl, deadLetterRow(ownDeadLetter(topic, partition, m, err)));
@@ -555,6 +566,7 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
           if (direct) appendDirect(main, r, tx);
           else append(main, r);
         }
+        for (let e = 0; e < extras.length; e++) for (const r of extraRows[e]) append(extras[e], r);
       }
       if (batch && batch.rows > 0) {
         // Whole columns into the direct Appender (buffered, like the per-cell appends).
@@ -584,12 +596,12 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
         }
       }
       // The direct appender is flushed inside the transaction (commitChunk), never here.
-      for (const st of new Set([main, dl])) st.appender.flushSync();
+      for (const st of new Set([main, dl, ...extras])) st.appender.flushSync();
     } catch (err) {
       await clearLane(lane).catch(() => {});
       throw err;
     }
-    const used = [...new Set([main, dl])].filter((st) => st.staged > 0);
+    const used = [...new Set([main, dl, ...extras])].filter((st) => st.staged > 0);
     const lastOffset = messages[messages.length - 1].offset;
     return { lane, topic, partition, records: messages.length, next: BigInt(lastOffset) + 1n, lastOffset, dead, used, dropped, remember, started, messages, direct, tx, columnar };
   }

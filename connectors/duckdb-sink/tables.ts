@@ -129,8 +129,8 @@ export const PROFILE_HISTORY = spec({
     { name: 'item_version', type: 'VARCHAR', notNull: true, doc: 'Item version whose artifacts the profile serves.' },
     { name: 'original_sha256', type: 'VARCHAR', doc: 'Artifact of the original for item_version.' },
     { name: 'shadow_names', type: 'VARCHAR', notNull: true, doc: 'Shadow names in evaluation order, JSON array text.' },
-    { name: 'shadows_json', type: 'VARCHAR', notNull: true, doc: 'Full shadow specs (instrumentation, endpoints, traffic, artifact), JSON text.' },
-    { name: 'schedule_json', type: 'VARCHAR', doc: 'Rollout schedule, JSON text; NULL when none.' },
+    { name: 'shadows_json', type: 'VARCHAR', notNull: true, doc: 'Full shadow specs (instrumentation, endpoints, traffic, artifact, control, state, rollout plan and its state), JSON text.' },
+    { name: 'schedule_json', type: 'VARCHAR', doc: 'Legacy timer schedule of profiles written before shadow-profile v3, JSON text; NULL since (schedules run as rollout plans, in shadows_json).' },
     { name: 'guardrail', type: 'BOOLEAN', notNull: true, doc: 'Roll back automatically when a guardrail alert fires.' },
     { name: 'updated_by', type: 'VARCHAR', notNull: true, doc: 'Actor of the change.' },
     { name: 'updated_at', type: 'TIMESTAMP', notNull: true, doc: 'When the change was made.' },
@@ -301,8 +301,73 @@ export const AUDIT = spec({
     { name: 'after_json', type: 'VARCHAR', doc: 'State after, JSON text.' },
     { name: 'request_id', type: 'VARCHAR', doc: 'HTTP request or command id.' },
     { name: 'at', type: 'TIMESTAMP', notNull: true, doc: 'When.' },
+    { name: 'evidence_json', type: 'VARCHAR', added: 'issue 12', doc: 'What an automated decision (rollout analysis, bandit reweighting) was decided on, JSON text; NULL otherwise (and for entries stored before evidence existed).' },
   ],
-  rows: (a) => [[a.id, a.itemId, a.actor, a.role, a.action, a.outcome, a.reason, a.beforeJson, a.afterJson, a.requestId, a.at]],
+  rows: (a) => [[a.id, a.itemId, a.actor, a.role, a.action, a.outcome, a.reason, a.beforeJson, a.afterJson, a.requestId, a.at, a.evidenceJson ?? null]],
+});
+
+export const ROLLOUT_DECISIONS = spec({
+  name: 'rollout_decisions',
+  source: { topic: 'rolloutDecisions', schema: 'rollout-decision' },
+  key: ['id'],
+  mode: 'insert-once',
+  doc: 'Every accepted decision about a rollout plan, a bandit, a shadow\'s state or a promotion — automated (system:rollout, system:bandit) or by an operator — with the evidence it was decided on (docs/rollouts.md).',
+  columns: [
+    { name: 'id', type: 'VARCHAR', notNull: true, doc: 'Decision id (command id and index).' },
+    { name: 'item_id', type: 'VARCHAR', notNull: true, doc: 'Item.' },
+    { name: 'shadow', type: 'VARCHAR', doc: 'Shadow the decision is about; NULL for bandit decisions.' },
+    { name: 'kind', type: 'VARCHAR', notNull: true, doc: 'advance, rollback, hold, complete, start, pause, resume, skip, restart, shadow_rollback, shadow_activate, reweight, bandit_start|pause|resume|stop, promote, promotion_rollback.' },
+    { name: 'rule', type: 'VARCHAR', doc: 'Rule of an automated decision (srm, guardrail, inconclusive_limit, insufficient_data, guardrail_unmeasured, passed, burn_in, thompson, stopped, alert).' },
+    { name: 'automated', type: 'BOOLEAN', notNull: true, doc: 'Decided by the analyzer rather than an operator.' },
+    { name: 'actor', type: 'VARCHAR', notNull: true, doc: 'Who decided.' },
+    { name: 'profile_version', type: 'BIGINT', notNull: true, doc: 'Profile version the decision produced.' },
+    { name: 'step', type: 'INTEGER', doc: 'Plan step index after the decision.' },
+    { name: 'percentage', type: 'DOUBLE', doc: 'Shadow share after the decision.' },
+    { name: 'reason', type: 'VARCHAR', notNull: true, doc: 'One sentence.' },
+    { name: 'evidence_json', type: 'VARCHAR', notNull: true, doc: 'Arm sizes, estimates, intervals, p-values and the rule (rollouts) or posteriors and weights (bandits), JSON text.' },
+    { name: 'at', type: 'TIMESTAMP', notNull: true, doc: 'When.' },
+  ],
+  rows: (d) => [[d.id, d.itemId, d.shadow, d.kind, d.rule, d.automated, d.actor, d.profileVersion, d.step, d.percentage, d.reason, d.evidenceJson, d.at]],
+});
+
+/** The arms of a reweighting record (bandit/reweight.ts ReweightRecord), tolerant of other shapes. */
+function banditArms(evidenceJson: string): { epoch: number | null; phase: string | null; arms: { arm: string; weight: number; pBest: number | null; sessions: number | null }[] } {
+  try {
+    const e = JSON.parse(evidenceJson) as { epoch?: unknown; phase?: unknown; arms?: unknown; weights?: unknown };
+    const list = (Array.isArray(e.arms) ? e.arms : Array.isArray(e.weights) ? e.weights : []) as Record<string, unknown>[];
+    const num = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x : null);
+    return {
+      epoch: num(e.epoch), phase: typeof e.phase === 'string' ? e.phase : null,
+      arms: list.filter((a) => typeof a.arm === 'string' && typeof a.weight === 'number').map((a) => ({ arm: a.arm as string, weight: a.weight as number, pBest: num(a.pBest), sessions: num(a.sessions) })),
+    };
+  } catch {
+    return { epoch: null, phase: null, arms: [] };
+  }
+}
+
+export const BANDIT_WEIGHTS = spec({
+  name: 'bandit_weights',
+  source: { topic: 'rolloutDecisions', schema: 'rollout-decision' },
+  key: ['decision_id', 'arm'],
+  mode: 'insert-once',
+  doc: 'The weight history of every bandit: one row per arm for each reweighting (and each start, with its equal weights), from the same decisions as rollout_decisions.',
+  columns: [
+    { name: 'decision_id', type: 'VARCHAR', notNull: true, doc: 'The rollout_decisions id.' },
+    { name: 'item_id', type: 'VARCHAR', notNull: true, doc: 'Item.' },
+    { name: 'epoch', type: 'BIGINT', doc: 'Reweighting number of the bandit run (0 at its start).' },
+    { name: 'phase', type: 'VARCHAR', doc: 'burn_in, thompson or stopped; NULL at a start.' },
+    { name: 'arm', type: 'VARCHAR', notNull: true, doc: 'Shadow name or control.' },
+    { name: 'weight', type: 'DOUBLE', notNull: true, doc: 'Share of new users of the bandit\'s population, 0..1.' },
+    { name: 'p_best', type: 'DOUBLE', doc: 'Posterior probability that the arm is best.' },
+    { name: 'sessions', type: 'BIGINT', doc: 'Verified sessions of the arm since the bandit started.' },
+    { name: 'at', type: 'TIMESTAMP', notNull: true, doc: 'When.' },
+  ],
+  rows: (d) => {
+    if (d.kind !== 'reweight' && d.kind !== 'bandit_start' && d.kind !== 'bandit_stop') return [];
+    const b = banditArms(d.evidenceJson);
+    const epoch = d.kind === 'bandit_start' ? 0 : b.epoch;
+    return b.arms.map((a) => [d.id, d.itemId, epoch, b.phase, a.arm, a.weight, a.pBest, a.sessions, d.at]);
+  },
 });
 
 export const DEAD_LETTERS = spec({
@@ -354,7 +419,7 @@ export const SINK_OFFSETS = spec({
 });
 
 /** Tables fed from a topic, in the order they are created and exported. */
-export const TOPIC_TABLES: TableSpec[] = [ITEMS, PROFILE_HISTORY, ASSIGNMENTS, TELEMETRY_EVENTS, METRIC_WINDOWS, ALERTS, AUDIT, DEAD_LETTERS, ...RISK_TABLES, ...SEGMENT_TABLES] as TableSpec[];
+export const TOPIC_TABLES: TableSpec[] = [ITEMS, PROFILE_HISTORY, ASSIGNMENTS, TELEMETRY_EVENTS, METRIC_WINDOWS, ALERTS, AUDIT, ROLLOUT_DECISIONS, BANDIT_WEIGHTS, DEAD_LETTERS, ...RISK_TABLES, ...SEGMENT_TABLES] as TableSpec[];
 export const ALL_TABLES: TableSpec[] = [...TOPIC_TABLES, SINK_OFFSETS as TableSpec];
 
 /** What the SQL builders need of a spec (structural, so any TableSpec<N> fits). */
