@@ -7,7 +7,7 @@
  */
 import type {
   Alert, AlertRule, AlertRuleInput, AuditEntry, Exposures, ItemView, MetricsResponse, PutShadowConfig,
-  ResolverView, RiskHoldView, RiskView, Segment, SegmentInput, SegmentPreview, SegmentResultsView, SegmentStatusView, ShadowConfigView, UploadResult, WhoAmI,
+  ResolverView, RiskHoldView, RiskView, RolloutView, Segment, SegmentInput, SegmentPreview, SegmentResultsView, SegmentStatusView, ShadowConfigView, UploadResult, WhoAmI,
 } from './types.ts';
 
 export interface FieldError { path: string; message: string }
@@ -162,6 +162,28 @@ export class ApiClient {
     const { data, res } = await this.request<ShadowConfigView>('POST', `/items/${encodeURIComponent(itemId)}/activate`, { body: reason ? { reason } : {} });
     this.remember(itemId, res, data);
     return data;
+  }
+
+  async rolloutView(itemId: string): Promise<RolloutView> {
+    return (await this.request<RolloutView>('GET', `/items/${encodeURIComponent(itemId)}/rollout`)).data;
+  }
+
+  /** pause | resume | skip | restart a shadow's plan. */
+  async planAction(itemId: string, shadow: string, action: 'pause' | 'resume' | 'skip' | 'restart', reason?: string): Promise<RolloutView> {
+    return (await this.request<RolloutView>('POST', `/items/${encodeURIComponent(itemId)}/shadows/${encodeURIComponent(shadow)}/rollout/${action}`, { body: reason ? { reason } : {} })).data;
+  }
+
+  /** Per-shadow rollback / activate / promote. */
+  async shadowAction(itemId: string, shadow: string, action: 'rollback' | 'activate' | 'promote', reason?: string): Promise<RolloutView> {
+    return (await this.request<RolloutView>('POST', `/items/${encodeURIComponent(itemId)}/shadows/${encodeURIComponent(shadow)}/${action}`, { body: reason ? { reason } : {} })).data;
+  }
+
+  async banditAction(itemId: string, action: 'pause' | 'resume' | 'stop' | 'restart'): Promise<RolloutView> {
+    return (await this.request<RolloutView>('POST', `/items/${encodeURIComponent(itemId)}/bandit/${action}`, { body: {} })).data;
+  }
+
+  async rollbackPromotion(itemId: string, reason?: string): Promise<RolloutView> {
+    return (await this.request<RolloutView>('POST', `/items/${encodeURIComponent(itemId)}/promotion/rollback`, { body: reason ? { reason } : {} })).data;
   }
 
   async metrics(itemId: string, q: { window?: MetricsWindow; from?: number; to?: number } = {}): Promise<MetricsResponse> {

@@ -5,8 +5,9 @@ import type { ShadowConfigView } from './types.ts';
 const view: ShadowConfigView = {
   itemId: 'i', profileVersion: 3, state: 'active',
   shadows: [{ name: 'a', artifact: { sha256: 'x', size: 1 }, instrumentation: { capture: { performance: true, errors: true, usage: true }, points: [], sampleRate: 1 },
-    endpoints: { api: 'https://x.example/v1' }, traffic: { percentage: 20, match: 'all', rules: [{ attribute: 'deviceType', op: 'in', values: ['android'] }] } }],
-  schedule: null,
+    endpoints: { api: 'https://x.example/v1' }, traffic: { percentage: 20, match: 'all', rules: [{ attribute: 'deviceType', op: 'in', values: ['android'] }] },
+    rollout: { steps: [{ percentage: 20 }], analysisSeconds: 60, minSessionsPerArm: 0, guardrails: [], maxInconclusive: 3, onComplete: 'hold' },
+    rolloutState: { status: 'running', step: 0, stepStartedAt: 0, lastAnalysisAt: null, inconclusive: 0, reason: null } }],
 };
 
 test('round trip: the unchanged draft diffs to nothing and drops the artifact', () => {
@@ -14,6 +15,10 @@ test('round trip: the unchanged draft diffs to nothing and drops the artifact', 
   expect(draftDiff(view, d)).toEqual([]);
   expect(toPutBody(d).shadows[0]).not.toHaveProperty('artifact');
   expect(toPutBody(d).shadows[0].endpoints).toEqual({ api: 'https://x.example/v1' });
+  // The plan is the Rollout tab's: a config save sends none (which keeps it) and no schedule.
+  expect(toPutBody(d).shadows[0]).not.toHaveProperty('rollout');
+  expect(toPutBody(d).shadows[0]).not.toHaveProperty('rolloutState');
+  expect(toPutBody(d)).not.toHaveProperty('schedule');
 });
 
 test('edits show up as a readable diff', () => {
@@ -40,9 +45,8 @@ test('validation uses server-shaped paths', () => {
   d.shadows[1].traffic.percentage = 90;
   d.shadows[0].traffic.rules.push({ attribute: 'x', op: 'regex', pattern: '(' });
   d.shadows[0].endpointRows.push({ key: 'cdn', url: 'ftp://nope' });
-  d.schedule = { shadow: 'zzz', steps: [{ percentage: 10, holdSeconds: 1 }, { percentage: 5, holdSeconds: 1 }] };
   expect(validateDraft(d).map((e) => e.path)).toEqual([
-    'shadows/0/traffic/rules/1/pattern', 'shadows/0/endpoints/1/url', 'shadows/1/name', 'shadows', 'schedule/shadow', 'schedule/steps/1/percentage',
+    'shadows/0/traffic/rules/1/pattern', 'shadows/0/endpoints/1/url', 'shadows/1/name', 'shadows',
   ]);
   expect(originalShare(d.shadows)).toBe(0);
 });

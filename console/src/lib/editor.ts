@@ -1,11 +1,11 @@
 /**
  * The config editor's model: a draft of the PUT body built from the current shadow-config
- * view, edit helpers (rules, points, endpoints, schedule steps), local validation that uses the
+ * view, edit helpers (rules, points, endpoints), local validation that uses the
  * same field paths as the server's 422 (`shadows/0/traffic/rules/1/range`), and the diff
  * against the loaded profile that is shown before saving.
  */
 import type { FieldError, ConflictInfo } from './api.ts';
-import type { PutShadowConfig, RuleOp, ScheduleStep, ShadowConfig, ShadowConfigView, TrafficRule } from './types.ts';
+import type { PutShadowConfig, RuleOp, ShadowConfig, ShadowConfigView, TrafficRule } from './types.ts';
 import { diffJson, type DiffEntry } from './diff.ts';
 import { fmtTime } from './format.ts';
 
@@ -31,8 +31,7 @@ export type ShadowDraft = Omit<ShadowConfig, 'endpoints'> & { endpointRows: Endp
 export interface EditorDraft {
   shadows: ShadowDraft[];
   state: 'active' | 'rolled_back';
-  schedule: { shadow: string; steps: ScheduleStep[] } | null;
-  /** Not edited here; carried through unchanged so a save never clears them. */
+  /** Not edited here (the guardrail flag is the Rollout tab's); carried through unchanged so a save never clears them. */
   holdout?: unknown;
   guardrail?: unknown;
 }
@@ -40,8 +39,11 @@ export interface EditorDraft {
 const clone = <T>(v: T): T => (v === undefined ? v : JSON.parse(JSON.stringify(v)));
 
 export function shadowToDraft(s: ShadowConfig): ShadowDraft {
-  const { endpoints, ...rest } = clone(s) as ShadowConfig & { artifact?: unknown };
+  const { endpoints, ...rest } = clone(s) as ShadowConfig & { artifact?: unknown; rolloutState?: unknown; rollout?: unknown };
+  // Read-only, or the Rollout tab's: a config save sends no plan, which keeps the current one.
   delete (rest as { artifact?: unknown }).artifact;
+  delete (rest as { rolloutState?: unknown }).rolloutState;
+  delete (rest as { rollout?: unknown }).rollout;
   return {
     ...rest,
     instrumentation: {
@@ -58,7 +60,6 @@ export function toDraft(view: ShadowConfigView): EditorDraft {
   return {
     shadows: (view.shadows ?? []).map(shadowToDraft),
     state: view.state ?? 'active',
-    schedule: view.schedule ? { shadow: view.schedule.shadow, steps: clone(view.schedule.steps ?? []) } : null,
     holdout: clone(view.holdout),
     guardrail: clone(view.guardrail),
   };
@@ -81,7 +82,8 @@ export function cleanRule(r: TrafficRule): TrafficRule {
 }
 
 export function toPutBody(d: EditorDraft): PutShadowConfig {
-  const body: PutShadowConfig = { shadows: d.shadows.map(draftToShadow), state: d.state, schedule: d.schedule ? clone(d.schedule) : null };
+  // No `schedule`: timer ramps are rollout plans now (edited in the Rollout tab, kept by a save here).
+  const body: PutShadowConfig = { shadows: d.shadows.map(draftToShadow), state: d.state };
   if (d.holdout != null) body.holdout = clone(d.holdout);
   if (d.guardrail != null) body.guardrail = clone(d.guardrail);
   return body;
@@ -177,16 +179,6 @@ export function validateDraft(d: EditorDraft): FieldError[] {
   });
   const total = d.shadows.reduce((a, s) => a + (Number(s.traffic.percentage) || 0), 0);
   if (total > 100) errs.push({ path: 'shadows', message: `Shares add up to ${total}%; at most 100%` });
-  if (d.schedule) {
-    if (!d.shadows.some((s) => s.name === d.schedule!.shadow)) errs.push({ path: 'schedule/shadow', message: 'Pick one of the shadows' });
-    if (d.schedule.steps.length === 0) errs.push({ path: 'schedule/steps', message: 'Add at least one step' });
-    let prev = -1;
-    d.schedule.steps.forEach((st, j) => {
-      if (!(st.percentage > prev && st.percentage <= 100)) errs.push({ path: `schedule/steps/${j}/percentage`, message: 'Each step must raise the share (≤ 100)' });
-      if (!(Number.isInteger(st.holdSeconds) && st.holdSeconds >= 1 && st.holdSeconds <= 30 * 86400)) errs.push({ path: `schedule/steps/${j}/holdSeconds`, message: 'Whole seconds, 1 s to 30 days' });
-      prev = st.percentage;
-    });
-  }
   return errs;
 }
 

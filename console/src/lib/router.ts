@@ -1,7 +1,8 @@
-/** Hash routes: `#/`, `#/items/<id>[/config|/dashboard|/segments]`, `#/alerts`, `#/audit?itemId=&actor=`, `#/segments`. */
+/** Hash routes: `#/`, `#/items/<id>[/config|/dashboard|/segments|/rollout]`, `#/alerts`, `#/audit?itemId=&actor=`, `#/segments`. */
+export type ItemTab = 'overview' | 'config' | 'dashboard' | 'segments' | 'rollout';
 export type Route =
   | { name: 'catalog'; q?: string }
-  | { name: 'item'; itemId: string; tab: 'overview' | 'config' | 'dashboard' | 'segments' }
+  | { name: 'item'; itemId: string; tab: ItemTab }
   | { name: 'alerts'; itemId?: string }
   | { name: 'audit'; itemId?: string; actor?: string }
   | { name: 'segments' }
@@ -14,7 +15,7 @@ export function parseHash(hash: string): Route {
   const seg = pathPart.split('/').filter(Boolean).map((s) => { try { return decodeURIComponent(s); } catch { return s; } });
   if (seg.length === 0) return { name: 'catalog', q: qs.get('q') ?? undefined };
   if (seg[0] === 'items' && seg[1]) {
-    const tab = seg[2] === 'config' || seg[2] === 'dashboard' || seg[2] === 'segments' ? seg[2] : seg[2] === undefined ? 'overview' : null;
+    const tab = seg[2] === 'config' || seg[2] === 'dashboard' || seg[2] === 'segments' || seg[2] === 'rollout' ? seg[2] : seg[2] === undefined ? 'overview' : null;
     if (tab && seg.length <= 3) return { name: 'item', itemId: seg[1], tab };
   }
   if (seg[0] === 'alerts' && seg.length === 1) return { name: 'alerts', itemId: qs.get('itemId') || undefined };
@@ -43,7 +44,7 @@ export function href(r: Route): string {
 export function routeTitle(r: Route): string {
   switch (r.name) {
     case 'catalog': return 'Catalog';
-    case 'item': return r.tab === 'config' ? `Config · ${r.itemId}` : r.tab === 'dashboard' ? `Live · ${r.itemId}` : r.tab === 'segments' ? `By segment · ${r.itemId}` : r.itemId;
+    case 'item': return r.tab === 'config' ? `Config · ${r.itemId}` : r.tab === 'dashboard' ? `Live · ${r.itemId}` : r.tab === 'segments' ? `By segment · ${r.itemId}` : r.tab === 'rollout' ? `Rollout · ${r.itemId}` : r.itemId;
     case 'alerts': return 'Alerts';
     case 'audit': return 'Audit log';
     case 'segments': return 'Segments';

@@ -28,7 +28,34 @@ export interface ShadowConfig {
   traffic: { percentage: number; match: 'all' | 'any'; rules: TrafficRule[] };
 }
 export interface ArtifactRef { sha256: string; size: number; [k: string]: unknown }
-export type ShadowView = ShadowConfig & { artifact?: ArtifactRef | null };
+export type ShadowView = ShadowConfig & { artifact?: ArtifactRef | null; control?: boolean; state?: 'active' | 'rolled_back'; rollout?: RolloutPlanView | null; rolloutState?: RolloutStateView | null };
+
+/** A guardrail: `direction` is the harmful one; `maxDelta` in the metric's unit (rates as fractions). */
+export interface Guardrail { metric: string; direction: 'increase' | 'decrease'; maxDelta: number }
+export interface RolloutPlanView {
+  steps: { percentage: number; analysisSeconds?: number }[];
+  analysisSeconds: number;
+  minSessionsPerArm: number;
+  guardrails: Guardrail[];
+  maxInconclusive: number;
+  onComplete: 'hold' | 'promote';
+}
+export interface RolloutStateView { status: 'running' | 'paused' | 'completed' | 'rolled_back'; step: number; stepStartedAt: number; lastAnalysisAt: number | null; inconclusive: number; reason: string | null }
+export interface BanditPlanView { arms: string[]; control: boolean; metric: string; better?: 'higher' | 'lower'; floorShare: number; burnInSessions: number; reweightSeconds: number; guardrails: Guardrail[] }
+export interface BanditStateView { status: 'running' | 'paused' | 'stopped'; epoch: number; weights: { arm: string; weight: number }[]; dropped: { arm: string; epoch: number; reason: string }[]; startedAt: number; lastReweightAt: number | null; reason: string | null }
+export interface TimelineEntry { id: string; shadow: string | null; kind: string; rule: string | null; automated: boolean; actor: string; profileVersion: number; step: number | null; percentage: number | null; reason: string; evidence: unknown; at: number }
+/** GET /items/{id}/rollout. */
+export interface RolloutView {
+  itemId: string;
+  profileVersion: number;
+  state: ItemState;
+  itemVersion: string;
+  shadows: { name: string; state: 'active' | 'rolled_back'; percentage: number; control: boolean; rollout: RolloutPlanView | null; rolloutState: RolloutStateView | null }[];
+  bandit: BanditPlanView | null;
+  banditState: BanditStateView | null;
+  promotion: { shadow: string; fromItemVersion: string; toItemVersion: string; by: string; at: number } | null;
+  timeline: TimelineEntry[];
+}
 
 export interface ScheduleStep { percentage: number; holdSeconds: number }
 export interface Schedule {
@@ -53,11 +80,13 @@ export interface ShadowConfigView {
   updatedAt?: number | string;
 }
 export interface PutShadowConfig {
-  shadows: ShadowConfig[];
+  shadows: (ShadowConfig & { rollout?: RolloutPlanView | null })[];
   state?: ItemState;
   holdout?: unknown;
   guardrail?: unknown;
+  /** Deprecated (a timer plan); the console edits rollout plans instead. */
   schedule?: { shadow: string; steps: ScheduleStep[] } | null;
+  bandit?: BanditPlanView | null;
 }
 
 export interface VariantView {
