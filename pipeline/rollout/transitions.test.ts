@@ -152,3 +152,27 @@ describe('rollout transitions through the profile writer', () => {
     expect(applyCommand(back, cmd({ kind: 'promotion_rollback' }), 11_000)).toMatchObject({ ok: false, errorCode: 'noop' });
   });
 });
+
+describe('a shadow rolled back on its own, in the Python reference too', () => {
+  it('owns no buckets in both implementations; its neighbour keeps every user', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const path = await import('node:path');
+    const { fileURLToPath } = await import('node:url');
+    const here = path.dirname(fileURLToPath(import.meta.url));
+    const profile: ShadowProfile = {
+      itemId: 'i', profileVersion: 3, state: 'active', seed: 'i', holdout: 0, itemVersion: '1', updatedBy: 't', updatedAt: 0,
+      shadows: [shadow('a', 20, { state: 'rolled_back' }), shadow('b', 20)],
+    };
+    const users = Array.from({ length: 300 }, (_, i) => ({ userId: `u-${i}` }));
+    const cases = users.map((u) => ({ name: u.userId, user: u, profile, expected: (({ variant, bucket, reason, controlOf }) => ({ variant, bucket, reason, ...(controlOf ? { controlOf } : {}) }))(trafficSplitProfile(u, profile)) }));
+    expect(cases.some((c) => c.expected.variant === 'b')).toBe(true);
+    expect(cases.some((c) => c.expected.variant === 'a')).toBe(false);
+    const { writeFileSync, mkdtempSync } = await import('node:fs');
+    const os = await import('node:os');
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'ts-ref-')), 'cases.json');
+    writeFileSync(file, JSON.stringify(cases));
+    const out = JSON.parse(execFileSync('python3', [path.join(here, '../traffic-split/reference.py'), file], { encoding: 'utf8' })) as { failures: number; checked: number };
+    expect(out.failures).toBe(0);
+    expect(out.checked).toBe(300);
+  });
+});

@@ -215,7 +215,8 @@ def decide(profile, user, segments=None):
     if holdout_bp > 0 and bucket(seed + ":holdout", user["userId"]) < holdout_bp:
         return ("original", b, "holdout")
     controls = [s.get("control", True) is not False for s in shadows]
-    ranges = layout([js_round(s["traffic"]["percentage"] * 100) for s in shadows], holdout_bp, controls)
+    # A shadow rolled back on its own (pipeline/rollout) owns no buckets; nobody else moves.
+    ranges = layout([0 if s.get("state") == "rolled_back" else js_round(s["traffic"]["percentage"] * 100) for s in shadows], holdout_bp, controls)
     for i, (s, ok, (lo, hi)) in enumerate(zip(shadows, elig, ranges)):
         if lo <= b < hi:
             if not ok:
