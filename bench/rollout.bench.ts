@@ -87,7 +87,7 @@ async function ingestItem(p: Penumbra, itemId: string, shadows: unknown[]): Prom
 }
 
 interface ViewShadow { name: string; state: string; rolloutState: { status: string; step: number } | null }
-interface View { profileVersion: number; shadows: ViewShadow[]; banditState: { epoch: number; weights: { arm: string; weight: number }[] } | null; timeline: { kind: string; shadow: string | null; evidence: { sessions?: { shadow: number; control: number } } }[] }
+interface View { profileVersion: number; shadows: ViewShadow[]; banditState: { epoch: number; weights: { arm: string; weight: number }[] } | null; timeline: { kind: string; rule: string | null; shadow: string | null; evidence: { sessions?: { shadow: number; control: number } } }[] }
 const view = async (p: Penumbra, itemId: string): Promise<View> => (await (await fetch(`${p.url}/api/v1/items/${itemId}/rollout`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as View;
 
 async function regression(p: Penumbra, children: ChildResolver[], quick: boolean): Promise<BenchResult[]> {
@@ -131,7 +131,9 @@ async function regression(p: Penumbra, children: ChildResolver[], quick: boolean
 async function aaAndBandit(p: Penumbra, quick: boolean): Promise<BenchResult[]> {
   const k = quick ? 4 : 8;
   const aaItems = Array.from({ length: k }, (_, i) => `com.example.bench-aa-${i}`);
-  const plan = { steps: [20, 35, 50], analysisSeconds: 10, minSessionsPerArm: 60, guardrails: [{ metric: 'errorRate', direction: 'increase', maxDelta: 0 }, { metric: 'latencyMean', direction: 'increase', maxDelta: 0 }], maxInconclusive: 5 };
+  // Sized for the traffic (≈ 1.3 sessions/s per arm at 20 %): an analysis every 20 s needs 30
+  // sessions per arm, so "no data" is not what ends these runs.
+  const plan = { steps: [20, 35, 50], analysisSeconds: 20, minSessionsPerArm: 30, guardrails: [{ metric: 'errorRate', direction: 'increase', maxDelta: 0 }, { metric: 'latencyMean', direction: 'increase', maxDelta: 0 }], maxInconclusive: 5 };
   for (const it of aaItems) await ingestItem(p, it, [{ name: 's', instrumentation, endpoints: {}, traffic: { percentage: 20 }, rollout: plan }]);
   const bandit = 'com.example.bench-bandit';
   await ingestItem(p, bandit, [{ name: 'a', instrumentation, endpoints: {}, traffic: { percentage: 25 } }, { name: 'b', instrumentation, endpoints: {}, traffic: { percentage: 25 } }]);
@@ -163,15 +165,17 @@ async function aaAndBandit(p: Penumbra, quick: boolean): Promise<BenchResult[]> 
     const ends = await waitFor('every A/A plan ended', async () => {
       const vs = await Promise.all(aaItems.map((i) => view(p, i)));
       const st = vs.map((v) => v.shadows[0].rolloutState?.status);
-      return st.every((x) => x === 'completed' || x === 'rolled_back') ? st : undefined;
+      return st.every((x) => x === 'completed' || x === 'rolled_back') ? vs : undefined;
     }, quick ? 400_000 : 600_000, 1000);
     load.stop();
-    const wrong = ends.filter((x) => x === 'rolled_back').length;
+    // Why each wrong rollback happened (the rule on its timeline).
+    const rules = ends.flatMap((v) => v.timeline.filter((d) => d.kind === 'rollback').map((d) => d.rule ?? '?'));
+    const wrong = rules.length;
     const plan0 = parsePlan({ ...plan, guardrails: [{ metric: 'errorRate', direction: 'increase', maxDelta: 0 }] }, 'rollout', { hasControl: true, limits: { minAnalysisSeconds: 1 } });
     const sim = loopShares(1000, 'bench-aa', { plan: plan0, pShadow: 0.05, pControl: 0.05, interval: sequentialInterval(plan0), perSecond: 1.5, everyMs: 1000, maxMs: 900_000 });
     const peek = loopShares(1000, 'bench-aa', { plan: plan0, pShadow: 0.05, pControl: 0.05, interval: fixedHorizonInterval, perSecond: 1.5, everyMs: 1000, maxMs: 900_000 });
     return [
-      { name: 'rollout: A/A runs wrongly rolled back (real stack)', unit: 'share', ours: wrong / k, peer: 0.05, peerName: 'goal ≤ α', ratio: null, notes: `generated data; ${wrong} of ${k} A/A runs, guardrails errorRate and latencyMean with margin 0, continuous checks` },
+      { name: 'rollout: A/A runs wrongly rolled back (real stack)', unit: 'share', ours: wrong / k, peer: 0.05, peerName: 'goal ≤ α', ratio: null, notes: `generated data; ${wrong} of ${k} A/A runs${wrong ? ` (rules: ${rules.join(', ')})` : ''}; guardrails errorRate and latencyMean with margin 0, checked every second; steps 20/35/50 %` },
       { name: 'rollout: A/A wrong rollbacks, decision loop × 1000 runs', unit: 'share', ours: sim.rollback, peer: peek.rollback, peerName: 'same loop peeking at a fixed-horizon interval', ratio: peek.rollback > 0 ? sim.rollback / peek.rollback : null, notes: 'generated data (pipeline/rollout/simulate-decisions.ts); error guardrail margin 0, checks every second' },
       { name: `bandit: weight on the best arm after ${banditMs / 1000} s`, unit: 'share', ours: weightB, peer: 1 / 3, peerName: 'fixed equal split', ratio: weightB / (1 / 3), notes: `generated data; b converts 40 % vs 30 %; epoch ${bv.banditState?.epoch}; reweight 10 s, burn-in 50, floor 5 %` },
       { name: `bandit: expected regret over ${banditMs / 1000} s (conversions lost)`, unit: 'conversions', ours: regret, peer: uniformRegret, peerName: 'fixed equal split of the same sessions', ratio: uniformRegret > 0 ? regret / uniformRegret : null, notes: `generated data; sessions a ${na}, b ${nb}, control ${nc}: ${((100 * nb) / Math.max(1, nAll)).toFixed(1)} % of the run's sessions on the best arm` },
