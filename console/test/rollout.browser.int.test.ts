@@ -3,8 +3,9 @@
  * topic prefix: Kafka, registry, the profile writer and the rollout analyzer; the built console
  * served by the API): an operator edits a plan in the console (a timer plan: steps 10 → 20 → 30,
  * analyses every second, no guardrails, no sample), watches the analyzer advance a step on the
- * timeline, overrides it (pause, then skip), rolls the shadow back on its own and sets the
- * item-wide guardrail flag that only the API could set before; axe-core finds no violations.
+ * timeline, overrides it (pause, then skip), rolls the shadow back on its own, sets the
+ * item-wide guardrail flag that only the API could set before, and reverts the shadow to its
+ * configuration at ingest from the history; axe-core finds no violations.
  * Screenshots: test-results/console-rollout/*.png.
  */
 import { execFileSync } from 'node:child_process';
@@ -75,7 +76,7 @@ afterAll(async () => {
   await t?.stop();
 });
 
-test('edit a plan in the console, watch a step advance, override it, roll the shadow back', async () => {
+test('edit a plan in the console, watch a step advance, override it, roll the shadow back, revert it', async () => {
   await page.evaluate((h) => { location.hash = h; }, `#/items/${ITEM}/rollout`);
   await planRow('checkout-v2').waitFor();
   await expect(planRow('checkout-v2').getByTestId('plan-status').textContent()).resolves.toBe('No plan');
@@ -120,6 +121,13 @@ test('edit a plan in the console, watch a step advance, override it, roll the sh
   expect(v.shadows[0]).toMatchObject({ state: 'rolled_back', rolloutState: { status: 'rolled_back', step: 2 } });
   expect(v.timeline.map((d) => d.kind)).toEqual(expect.arrayContaining(['start', 'advance', 'pause', 'skip', 'shadow_rollback']));
   await shot('04-rolled-back');
+
+  // Revert the shadow to its configuration at ingest (v1: no plan, active, 5 %) from the history.
+  await page.getByRole('button', { name: 'Show earlier versions' }).click();
+  await page.locator('tr[data-version="1"]').getByRole('button', { name: /checkout-v2/ }).click();
+  await waitFor('reverted', async () => (await planRow('checkout-v2').getByTestId('plan-status').textContent()) === 'No plan', 15_000, 100);
+  await expect(planRow('checkout-v2').getByTestId('shadow-state').textContent()).resolves.toBe('Active');
+  await expect(planRow('checkout-v2').getByTestId('shadow-share').textContent()).resolves.toBe('5%');
   await axe('rollout-after');
   expect(pageErrors).toEqual([]);
 }, 120_000);

@@ -7,7 +7,7 @@
  */
 import type {
   Alert, AlertRule, AlertRuleInput, AuditEntry, Exposures, ItemView, MetricsResponse, PutShadowConfig,
-  ResolverView, RiskHoldView, RiskView, RolloutView, Segment, SegmentInput, SegmentPreview, SegmentResultsView, SegmentStatusView, ShadowConfigView, UploadResult, WhoAmI,
+  HistoryVersion, ResolverView, RiskHoldView, RiskView, RolloutView, Segment, SegmentInput, SegmentPreview, SegmentResultsView, SegmentStatusView, ShadowConfigView, UploadResult, WhoAmI,
 } from './types.ts';
 
 export interface FieldError { path: string; message: string }
@@ -180,6 +180,16 @@ export class ApiClient {
 
   async banditAction(itemId: string, action: 'pause' | 'resume' | 'stop' | 'restart'): Promise<RolloutView> {
     return (await this.request<RolloutView>('POST', `/items/${encodeURIComponent(itemId)}/bandit/${action}`, { body: {} })).data;
+  }
+
+  /** Profile versions with each shadow's configuration (from the audit log), newest first. */
+  async history(itemId: string): Promise<HistoryVersion[]> {
+    return (await this.request<{ versions: HistoryVersion[] }>('GET', `/items/${encodeURIComponent(itemId)}/history`)).data.versions ?? [];
+  }
+
+  /** Revert one shadow's configuration to the one it had at `profileVersion`. */
+  async revertShadow(itemId: string, shadow: string, profileVersion: number): Promise<RolloutView> {
+    return (await this.request<RolloutView>('POST', `/items/${encodeURIComponent(itemId)}/shadows/${encodeURIComponent(shadow)}/revert`, { body: { profileVersion } })).data;
   }
 
   async rollbackPromotion(itemId: string, reason?: string): Promise<RolloutView> {

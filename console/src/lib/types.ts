@@ -44,6 +44,8 @@ export interface RolloutStateView { status: 'running' | 'paused' | 'completed' |
 export interface BanditPlanView { arms: string[]; control: boolean; metric: string; better?: 'higher' | 'lower'; floorShare: number; burnInSessions: number; reweightSeconds: number; guardrails: Guardrail[] }
 export interface BanditStateView { status: 'running' | 'paused' | 'stopped'; epoch: number; weights: { arm: string; weight: number }[]; dropped: { arm: string; epoch: number; reason: string }[]; startedAt: number; lastReweightAt: number | null; reason: string | null }
 export interface TimelineEntry { id: string; shadow: string | null; kind: string; rule: string | null; automated: boolean; actor: string; profileVersion: number; step: number | null; percentage: number | null; reason: string; evidence: unknown; at: number }
+/** One entry of GET /items/{id}/history. */
+export interface HistoryVersion { profileVersion: number; action: string; actor: string; reason: string | null; at: number; shadows: { name: string; traffic?: { percentage: number }; endpoints?: Record<string, string> }[] }
 /** GET /items/{id}/rollout. */
 export interface RolloutView {
   itemId: string;
