@@ -89,7 +89,9 @@ afterAll(async () => {
 
 test('a regressing shadow is rolled back on evidence while its healthy sibling advances; both on the timeline with evidence; overrides', async () => {
   const item = 'com.example.rollout-a';
-  const plan = { steps: [20, 25], analysisSeconds: 4, minSessionsPerArm: 25, guardrails: [{ metric: 'errorRate', direction: 'increase', maxDelta: 0.02 }], maxInconclusive: 6 };
+  // Steps long enough for the continuous check to see a +40 pp regression (≈ 6 sessions/s per arm)
+  // before the first analysis, even on a loaded machine.
+  const plan = { steps: [20, 25], analysisSeconds: 8, minSessionsPerArm: 40, guardrails: [{ metric: 'errorRate', direction: 'increase', maxDelta: 0.02 }], maxInconclusive: 8 };
   await ingest(item, [
     { name: 'bad', instrumentation: instrumentation(), endpoints: { api: 'https://bad.example.com/v1' }, traffic: { percentage: 20 }, rollout: plan },
     { name: 'good', instrumentation: instrumentation(), endpoints: { api: 'https://good.example.com/v1' }, traffic: { percentage: 20 }, rollout: plan },
@@ -133,7 +135,7 @@ test('a regressing shadow is rolled back on evidence while its healthy sibling a
   expect(shadowOf(advanced, 'good')).toMatchObject({ state: 'active', percentage: 25, rolloutState: { status: 'running' } });
   const adv = advanced.timeline.find((d) => d.kind === 'advance' && d.shadow === 'good')!;
   expect(adv).toMatchObject({ rule: 'passed', automated: true, percentage: 25 });
-  expect((adv.evidence.sessions as { shadow: number; control: number }).control).toBeGreaterThanOrEqual(25);
+  expect((adv.evidence.sessions as { shadow: number; control: number }).control).toBeGreaterThanOrEqual(40);
   await sim.stop();
 
   // The audit log carries the evidence of automated decisions.
@@ -228,6 +230,8 @@ test('a bandit moves share toward the better arm and keeps users sticky across t
     PENUMBRA_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'penumbra-rollout-r-')), PENUMBRA_TOPIC_PREFIX: t.prefix, PENUMBRA_LOG_LEVEL: 'error',
   });
   children.push(child);
+  // A resolver answers bandit users from the sticky topic once it has read it (health says so).
+  await waitFor('child read the sticky topic', async () => /"banditSticky":\{"status":"ok"/.test(await (await fetch(`${child.url}/api/v1/health`)).text()), 30_000, 250);
   await waitFor('child serves the current weights', async () => (await fetch(`${child.url}/api/v1/resolve?itemId=${item}&userId=x`)).ok && ((await (await fetch(`${child.url}/api/v1/resolve?itemId=${item}&userId=x`)).json()) as { profileVersion: number }).profileVersion >= moved.profileVersion, 30_000, 250);
   const seed = item;
   const withoutSticky = users.filter((u) => pickArm(banditUnit(seed, u), weights) !== first.get(u)).length;
