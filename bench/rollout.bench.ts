@@ -187,7 +187,11 @@ async function aaAndBandit(p: Penumbra, quick: boolean): Promise<BenchResult[]> 
 }
 
 export async function run(opts: BenchOptions): Promise<BenchResult[]> {
-  const env = resolverEnv('bench-rollout', { PENUMBRA_ROLLOUT_MIN_ANALYSIS_SECONDS: '1', PENUMBRA_BANDIT_MIN_REWEIGHT_SECONDS: '1' });
+  // The load generator's devices all come from 127.0.0.1: per-client device limits off.
+  const env = resolverEnv('bench-rollout', {
+    PENUMBRA_ROLLOUT_MIN_ANALYSIS_SECONDS: '1', PENUMBRA_BANDIT_MIN_REWEIGHT_SECONDS: '1',
+    PENUMBRA_RATE_RESOLVE: '0', PENUMBRA_RATE_TELEMETRY: '0', PENUMBRA_RATE_RUNTIME_CONFIG: '0', PENUMBRA_RATE_ARTIFACTS: '0',
+  });
   const p = await createPenumbra(configFrom(env), { sink: false });
   const children: ChildResolver[] = [];
   try {

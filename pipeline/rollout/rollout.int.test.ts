@@ -30,7 +30,11 @@ import { rolloutOptions } from './feature.ts';
 let t: TestPenumbra;
 const sims: SimulationHandle[] = [];
 const children: ChildResolver[] = [];
-const extraEnv = { PENUMBRA_ROLLOUT_MIN_ANALYSIS_SECONDS: '1', PENUMBRA_BANDIT_MIN_REWEIGHT_SECONDS: '1' };
+// The simulator's thousands of devices all come from 127.0.0.1: per-client device limits off.
+const extraEnv = {
+  PENUMBRA_ROLLOUT_MIN_ANALYSIS_SECONDS: '1', PENUMBRA_BANDIT_MIN_REWEIGHT_SECONDS: '1',
+  PENUMBRA_RATE_RESOLVE: '0', PENUMBRA_RATE_TELEMETRY: '0', PENUMBRA_RATE_RUNTIME_CONFIG: '0', PENUMBRA_RATE_ARTIFACTS: '0',
+};
 
 interface PlanState { status: string; step: number; inconclusive: number; reason: string | null }
 interface ShadowView { name: string; state: string; percentage: number; rolloutState: PlanState | null; rollout: unknown }
@@ -227,7 +231,7 @@ test('a bandit moves share toward the better arm and keeps users sticky across t
   // A second resolver process, started now: it learns who is sticky from the topic.
   const child = await spawnResolver({
     KAFKA_BROKERS: t.cfg.kafkaBrokers.join(','), SCHEMA_REGISTRY_URL: t.cfg.schemaRegistryUrl, PORT: '0', PENUMBRA_CONTENT_PORT: '0',
-    PENUMBRA_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'penumbra-rollout-r-')), PENUMBRA_TOPIC_PREFIX: t.prefix, PENUMBRA_LOG_LEVEL: 'error',
+    PENUMBRA_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'penumbra-rollout-r-')), PENUMBRA_TOPIC_PREFIX: t.prefix, PENUMBRA_LOG_LEVEL: 'error', PENUMBRA_RATE_RESOLVE: '0',
   });
   children.push(child);
   // A resolver answers bandit users from the sticky topic once it has read it (health says so).
