@@ -301,7 +301,7 @@ export const AUDIT = spec({
     { name: 'after_json', type: 'VARCHAR', doc: 'State after, JSON text.' },
     { name: 'request_id', type: 'VARCHAR', doc: 'HTTP request or command id.' },
     { name: 'at', type: 'TIMESTAMP', notNull: true, doc: 'When.' },
-    { name: 'evidence_json', type: 'VARCHAR', added: 'issue 12', doc: 'What an automated decision (rollout analysis, bandit reweighting) was decided on, JSON text; NULL otherwise (and for entries stored before evidence existed).' },
+    { name: 'evidence_json', type: 'VARCHAR', doc: 'What an automated decision (rollout analysis, bandit reweighting) was decided on, JSON text; NULL otherwise (and for entries stored before evidence existed).' },
   ],
   rows: (a) => [[a.id, a.itemId, a.actor, a.role, a.action, a.outcome, a.reason, a.beforeJson, a.afterJson, a.requestId, a.at, a.evidenceJson ?? null]],
 });
@@ -311,6 +311,7 @@ export const ROLLOUT_DECISIONS = spec({
   source: { topic: 'rolloutDecisions', schema: 'rollout-decision' },
   key: ['id'],
   mode: 'insert-once',
+  partitionBy: 'at',
   doc: 'Every accepted decision about a rollout plan, a bandit, a shadow\'s state or a promotion — automated (system:rollout, system:bandit) or by an operator — with the evidence it was decided on (docs/rollouts.md).',
   columns: [
     { name: 'id', type: 'VARCHAR', notNull: true, doc: 'Decision id (command id and index).' },
@@ -350,6 +351,7 @@ export const BANDIT_WEIGHTS = spec({
   source: { topic: 'rolloutDecisions', schema: 'rollout-decision' },
   key: ['decision_id', 'arm'],
   mode: 'insert-once',
+  partitionBy: 'at',
   doc: 'The weight history of every bandit: one row per arm for each reweighting (and each start, with its equal weights), from the same decisions as rollout_decisions.',
   columns: [
     { name: 'decision_id', type: 'VARCHAR', notNull: true, doc: 'The rollout_decisions id.' },

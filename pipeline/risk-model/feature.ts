@@ -165,7 +165,7 @@ export function riskFeature(): Feature {
         publish: async (m: RiskModel) => {
           await ctx.producer.send([
             { topic: cfg.topics.riskModels, key: m.name, value: m },
-            { topic: cfg.topics.audit, key: '-', value: { id: randomUUID(), itemId: null, actor: m.trainedBy, role: m.trainedBy.startsWith('system:') ? 'system' : 'operator', action: 'risk-model.train', outcome: 'accepted', reason: `model v${m.version}: ${m.trainingRows} rollouts, AUC ${m.auc?.toFixed(3) ?? 'n/a'}`, beforeJson: null, afterJson: JSON.stringify(m), requestId: null, at: Date.now() } },
+            { topic: cfg.topics.audit, key: '-', value: { id: randomUUID(), itemId: null, actor: m.trainedBy, role: m.trainedBy.startsWith('system:') ? 'system' : 'operator', action: 'risk-model.train', outcome: 'accepted', reason: `model v${m.version}: ${m.trainingRows} rollouts, AUC ${m.auc?.toFixed(3) ?? 'n/a'}`, beforeJson: null, afterJson: JSON.stringify(m), evidenceJson: null, requestId: null, at: Date.now() } },
           ]);
         },
       });
