@@ -104,7 +104,7 @@ export const ROLLOUT_OUTCOMES: TableSpec<'rollout-outcome'> = {
     { name: 'version', type: 'VARCHAR', notNull: true, doc: 'Version whose rollout ended.' },
     { name: 'shadow', type: 'VARCHAR', doc: 'Shadow that carried it.' },
     { name: 'outcome', type: 'VARCHAR', notNull: true, doc: 'regression or success.' },
-    { name: 'cause', type: 'VARCHAR', notNull: true, doc: 'guardrail_rollback, analysis_rollback, operator_rollback, schedule_done, promoted, plan_done.' },
+    { name: 'cause', type: 'VARCHAR', notNull: true, doc: 'guardrail_rollback, analysis_rollback, operator_rollback, promoted, plan_done, superseded (schedule_done: written before schedules ran as rollout plans).' },
     { name: 'actor', type: 'VARCHAR', notNull: true, doc: 'Who made the ending change.' },
     { name: 'profile_version', type: 'BIGINT', notNull: true, doc: 'Profile version that ended it.' },
     { name: 'started_at', type: 'TIMESTAMP', doc: 'When the rollout began, when known.' },

@@ -318,7 +318,7 @@ export const ROLLOUT_DECISIONS = spec({
     { name: 'item_id', type: 'VARCHAR', notNull: true, doc: 'Item.' },
     { name: 'shadow', type: 'VARCHAR', doc: 'Shadow the decision is about; NULL for bandit decisions.' },
     { name: 'kind', type: 'VARCHAR', notNull: true, doc: 'advance, rollback, hold, complete, start, pause, resume, skip, restart, shadow_rollback, shadow_activate, reweight, bandit_start|pause|resume|stop, promote, promotion_rollback.' },
-    { name: 'rule', type: 'VARCHAR', doc: 'Rule of an automated decision (srm, guardrail, inconclusive_limit, insufficient_data, guardrail_unmeasured, passed, burn_in, thompson, stopped, alert).' },
+    { name: 'rule', type: 'VARCHAR', doc: 'Rule of an automated decision (srm, guardrail, inconclusive_limit, insufficient_data, guardrail_unmeasured, passed, burn_in, thompson, stopped, alert; plan_complete on a promotion a completed plan started).' },
     { name: 'automated', type: 'BOOLEAN', notNull: true, doc: 'Decided by the analyzer rather than an operator.' },
     { name: 'actor', type: 'VARCHAR', notNull: true, doc: 'Who decided.' },
     { name: 'profile_version', type: 'BIGINT', notNull: true, doc: 'Profile version the decision produced.' },

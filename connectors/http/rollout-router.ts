@@ -39,8 +39,8 @@ export interface RolloutRouterDeps {
   openapi: OpenApiRegistry;
   /** Builds and submits a configuration change (items-router putShadowConfig). */
   putConfig: (args: { itemId: string; ifMatch: number; body: z.infer<typeof putConfigSchema>; who: Principal; requestId: string; reason: string | null }) => Promise<ShadowProfile>;
-  /** Promotes a shadow through the ingest path (pipeline/promote). */
-  promote: (args: { itemId: string; shadow: string; who: Principal; requestId: string }) => Promise<{ profile: ShadowProfile; itemVersion: string; fromVersion: string; replacements: number }>;
+  /** Promotes a shadow through the one promotion path (pipeline/promote: ingest path, one audited `promote` command). */
+  promote: (args: { itemId: string; shadow: string; who: Principal; requestId: string; reason?: string | null }) => Promise<{ profile: ShadowProfile; from: 'shadow' | 'version'; itemVersion: string; fromVersion: string; replacements: number }>;
   /** Sticky users per arm of the item's current bandit run, as this process's resolver holds them. */
   stickyCounts?: (itemId: string, run: number) => Record<string, number>;
 }
@@ -167,13 +167,13 @@ export function createRolloutRouter(deps: RolloutRouterDeps): Router {
     answer(res, await profiles.submit({ itemId, kind: 'bandit_control', ifMatch: null, payload: { action }, actor: w.name, role: w.role, reason: body.reason ?? null, commandId: rid(res) }));
   });
 
-  openapi.add({ method: 'post', path: '/api/v1/items/{itemId}/shadows/{shadow}/promote', summary: 'Promote a shadow: its endpoint changes (no instrumentation) become the original as a new item version built through the ingest path; the previous original is kept for a rollback of the promotion', auth: 'operator', tags: ['rollout'], body: reasonBody, responses: { 201: 'Promoted: plan view and the new item version', 404: 'Unknown item or shadow', 409: 'Changed meanwhile', 422: 'The promoted archive does not validate' } });
+  openapi.add({ method: 'post', path: '/api/v1/items/{itemId}/shadows/{shadow}/promote', summary: 'Promote a shadow: its endpoint changes (no instrumentation) become the original as a new item version built through the ingest path — for a version shadow (v-…), that version becomes the original, exactly as POST /api/v1/items/{itemId}/versions/{version}/promote; the previous original is kept for a rollback of the promotion', auth: 'operator', tags: ['rollout'], body: reasonBody, responses: { 201: 'Promoted: plan view and the new item version', 404: 'Unknown item or shadow', 409: 'Changed meanwhile, or already the original', 422: 'The promoted archive does not validate' } });
   r.post('/api/v1/items/:itemId/shadows/:shadow/promote', operator, async (req, res) => {
     const { itemId, shadow } = shadowOf(req);
-    parseOr422(reasonBody, req.body ?? {}, '', 'body');
-    const out = await deps.promote({ itemId, shadow, who: who(res), requestId: rid(res) });
+    const body = parseOr422(reasonBody, req.body ?? {}, '', 'body');
+    const out = await deps.promote({ itemId, shadow, who: who(res), requestId: rid(res), reason: body.reason ?? null });
     res.status(201).setHeader('ETag', `"${out.profile.profileVersion}"`);
-    res.json({ ...rolloutView(out.profile, decisions.query(itemId, { limit: 50 })), promoted: { shadow, fromVersion: out.fromVersion, itemVersion: out.itemVersion, replacements: out.replacements } });
+    res.json({ ...rolloutView(out.profile, decisions.query(itemId, { limit: 50 })), promoted: { shadow, from: out.from, fromVersion: out.fromVersion, itemVersion: out.itemVersion, replacements: out.replacements } });
   });
 
   openapi.add({ method: 'post', path: '/api/v1/items/{itemId}/promotion/rollback', summary: 'Roll back the last promotion: the previous original and shadows return, the promoted shadow stays rolled back', auth: 'operator', tags: ['rollout'], body: reasonBody, responses: { 200: 'Plan view', 404: 'Unknown item', 409: 'No promotion to roll back' } });

@@ -8,9 +8,11 @@
  * PROACTIVELY — it goes out as its own version shadow of the served version, with the item's
  * guardrail on (pipeline/version-shadows) and one 50 % step — and run the simulator over all
  * items — bad versions' shadows with `errors=+60pp` — for holdSeconds + settleSeconds. The
- * pipeline decides within that time: the guardrail rule (the shadow's errorRate above 30 % in one
- * 10 s window of ≥ 5 sessions — absolute, so a loaded machine's thin original arm cannot keep it
- * from judging) rolls a version back; a version still running at the end is promoted by this
+ * pipeline decides within that time: the version shadow's rollout plan (its always-valid
+ * guardrail against the control cohort, pipeline/rollout) rolls the shadow back, or the guardrail
+ * rule (the shadow's errorRate above 30 % in one 10 s window of ≥ 5 sessions — absolute, so a
+ * loaded machine's thin original arm cannot keep it from judging) rolls the item back; either
+ * is a regression. A version still running at the end is promoted by this
  * driver as an operator would, and the next version is edited from it. The pipeline writes the
  * outcomes itself (penumbra.risk.outcomes, pipeline/risk-model/outcomes.ts); this driver only
  * reports what it saw next to the truth it knew.
@@ -145,8 +147,11 @@ export async function runHistory(o: HistoryRunOptions): Promise<HistoryRunReport
     const plans = new Map<string, { plan: RolloutRecord['plan']; risk: number | null }>();
     for (const v of round) {
       // Proactive: the version goes out as its own shadow of the served one. The plan is the
-      // operator's here (one 50 % step, held for an operator) so every round takes the same time.
-      const plan = o.rollout ? o.rollout(v) : { steps: [50], analysisSeconds: Math.max(10, hold), onComplete: 'hold' };
+      // operator's here (one 50 % step, held for an operator) so every round takes the same time;
+      // its analysis needs the sessions a round brings (the risk tiers' hundreds per arm would
+      // end every round in the plan's "no data is never success" rollback), its guardrails stay
+      // the risk-sized ones and roll a bad version back on their own (pipeline/rollout).
+      const plan = o.rollout ? o.rollout(v) : { steps: [50], analysisSeconds: Math.max(10, hold), minSessionsPerArm: 20, onComplete: 'hold' };
       const res = await ingestVersion(o.url, o.token, v, undefined, { proactive: 'true', rollout: JSON.stringify(plan) });
       plans.set(v.itemId, { plan: (res.plan as RolloutRecord['plan']) ?? null, risk: (res.risk as { probability?: number } | null)?.probability ?? null });
       if (res.versionShadow !== v.shadow) throw new Error(`ingest of ${v.itemId} ${v.version} did not go out as shadow ${v.shadow}: ${JSON.stringify(res).slice(0, 300)}`);
@@ -159,7 +164,7 @@ export async function runHistory(o: HistoryRunOptions): Promise<HistoryRunReport
       effects: round.filter((v) => v.bad).map((v) => `${v.shadow}:errors=+${BAD_ERROR_PP}pp`),
     });
     // A fixed time per round: the pipeline decides what happens within it (a guardrail may also
-    // roll a version back after its schedule finished — any regression labels the version).
+    // roll a version back after its plan completed — any regression labels the version).
     const rolledBack = new Map<string, { at: number; sessions: number }>();
     const held = new Map<string, number>();
     const capMs = Math.max(roundMs, (o.maxWaitForBadSeconds ?? 0) * 1000);
@@ -169,9 +174,11 @@ export async function runHistory(o: HistoryRunOptions): Promise<HistoryRunReport
       for (const v of round) {
         if (rolledBack.has(v.itemId)) continue;
         const p = (await call(o.url, o.token, 'GET', `/api/v1/items/${encodeURIComponent(v.itemId)}/shadow-config`)).json;
-        const sched = p.schedule as { status?: string; pausedReason?: string } | null | undefined;
-        if (!held.has(v.itemId) && sched?.status === 'paused' && (sched.pausedReason ?? '').startsWith('risk hold')) held.set(v.itemId, Date.now());
-        if (p.state === 'rolled_back') rolledBack.set(v.itemId, { at: Date.now(), sessions: sim.report.sessions.byVariant[v.shadow] ?? 0 });
+        // The version shadow's plan: paused by an early risk hold, or rolled back alone (its
+        // analysis); or the whole item (the alert guardrail).
+        const vs = (p.shadows as { name: string; state?: string; rolloutState?: { status: string; reason: string | null } | null }[] | undefined)?.find((x) => x.name === v.shadow);
+        if (!held.has(v.itemId) && vs?.rolloutState?.status === 'paused' && (vs.rolloutState.reason ?? '').startsWith('risk hold')) held.set(v.itemId, Date.now());
+        if (p.state === 'rolled_back' || vs?.state === 'rolled_back') rolledBack.set(v.itemId, { at: Date.now(), sessions: sim.report.sessions.byVariant[v.shadow] ?? 0 });
       }
     }
     const report = await sim.stop();

@@ -76,11 +76,22 @@ export interface IngestInput {
   /** [#13] Operator's explicit rollout plan fields for a proactive version (the risk mapping fills the rest). */
   rollout?: Record<string, unknown>;
   /**
-   * A promotion (pipeline/promote): the archive is the promoted original; the profile writer
-   * gets a `promote` command naming the shadow (it keeps what the promotion replaces) instead
-   * of `new_version`, and the promoted shadow is not carried over.
+   * A promotion (pipeline/promote, the one promotion path): the archive is the promoted
+   * original; the profile writer gets a `promote` command naming the shadow (it keeps what the
+   * promotion replaces; its evidence is audited) instead of `new_version`, and the promoted
+   * shadow is not carried over. Never proactive.
    */
-  promote?: { shadow: string };
+  promote?: PromoteRequest;
+}
+
+/** What the ingest core passes to the profile writer's `promote` command (rollout/transitions.ts PromotePayload). */
+export interface PromoteRequest {
+  shadow: string;
+  /** `shadow`: the shadow's changes applied to the served version; `version`: another ingested version's archive. */
+  from: 'shadow' | 'version';
+  reason?: string | null;
+  /** What an automated promotion was decided on; null for an operator's. */
+  evidence?: Record<string, unknown> | null;
 }
 
 export interface IngestResult {
@@ -153,7 +164,7 @@ export async function ingestDigitalItem(deps: IngestDeps, input: IngestInput): P
     throw new ValidationError(`record key/itemId ${input.expectItemId} does not match manifest id ${manifest.id}`, [{ path: 'itemId', message: 'does not match manifest.json id' }]);
   }
   const current0 = deps.profiles.peek(manifest.id);
-  const proactive = isProactive(input.proactive, current0, manifest.version);
+  const proactive = !input.promote && isProactive(input.proactive, current0, manifest.version);
   const risk = deps.assess ? await deps.assess({ tree, requestId: input.requestId, proactive }) : null;
   if (proactive && current0) {
     for (let attempt = 0; ; attempt++) {
@@ -201,11 +212,14 @@ export async function ingestDigitalItem(deps: IngestDeps, input: IngestInput): P
         itemId: manifest.id,
         kind: input.promote ? 'promote' : 'new_version',
         ifMatch: current?.profileVersion ?? 0,
-        payload: { itemVersion: manifest.version, original, shadows, ...(controlArtifact ? { controlArtifact } : {}), ...(input.promote ? { shadow: input.promote.shadow } : {}) },
+        payload: {
+          itemVersion: manifest.version, original, shadows, ...(controlArtifact ? { controlArtifact } : {}),
+          ...(input.promote ? { shadow: input.promote.shadow, from: input.promote.from, evidence: input.promote.evidence ?? null } : {}),
+        },
         actor: input.actor.name,
         role: input.actor.role,
         reason: input.promote
-          ? `promote ${input.promote.shadow} as ${manifest.version} (${input.requestId})`
+          ? `promote ${input.promote.from === 'version' ? `version ${manifest.version} (shadow ${input.promote.shadow})` : `${input.promote.shadow} as ${manifest.version}`} (${input.requestId})${input.promote.reason ? `: ${input.promote.reason}` : ''}`
           : `ingest ${manifest.version} (${input.requestId})${input.note ? ` ${input.note}` : ''}`,
       });
     } catch (err) {

@@ -46,7 +46,11 @@ function finiteJson(v: unknown): string {
   return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'number' && !Number.isFinite(x) ? null : x));
 }
 
-/** Kinds whose audit entry carries the command payload as its evidence (automated decisions). */
+/**
+ * Kinds whose audit entry carries the command payload as its evidence (automated decisions). A
+ * promotion's entry carries its decision's evidence instead (versions, and what a plan decided
+ * it on), not the payload (which holds every rebuilt shadow).
+ */
 const EVIDENCE_KINDS: ReadonlySet<Command['kind']> = new Set(['rollout_decision', 'reweight']);
 
 export async function startCommandProcessor(deps: {
@@ -93,7 +97,7 @@ export async function startCommandProcessor(deps: {
                   id: randomUUID(), itemId: cmd.itemId, actor: cmd.actor, role: cmd.role, action: ACTIONS[cmd.kind], outcome: 'accepted',
                   reason: cmd.reason, beforeJson: before ? JSON.stringify(publicConfigView(before)) : null,
                   afterJson: JSON.stringify(publicConfigView(res.profile)),
-                  evidenceJson: EVIDENCE_KINDS.has(cmd.kind) ? finiteJson(cmd.payload) : null,
+                  evidenceJson: EVIDENCE_KINDS.has(cmd.kind) ? finiteJson(cmd.payload) : cmd.kind === 'promote' ? finiteJson(res.decisions?.[0]?.evidence ?? null) : null,
                   requestId: cmd.commandId, at: now,
                 },
               });

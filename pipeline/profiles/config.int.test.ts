@@ -133,14 +133,15 @@ test('rollback sends everyone to the original at once, is audited, and re-activa
   expect((await fetch(`${t.url}/api/v1/items/${ITEM}/rollback`, { method: 'POST', headers: t.auth('viewer') })).status).toBe(403);
 });
 
-test('a rollout schedule ramps the share by itself', async () => {
+test('a legacy rollout schedule still ramps the share by itself: it becomes the shadow\'s timer plan (pipeline/rollout)', async () => {
   const { etag, body } = await getConfig();
   const s = body.shadows[0];
   const res = await put(etag, { shadows: [{ ...s, artifact: undefined, traffic: { percentage: 0, match: 'all', rules: [] } }], schedule: { shadow: s.name, steps: [{ percentage: 5, holdSeconds: 1 }, { percentage: 15, holdSeconds: 1 }] } });
   expect(res.status).toBe(200);
-  const first = (await res.json()) as ConfigView & { schedule: { currentStep: number; status: string } };
+  const first = (await res.json()) as ConfigView & { shadows: { rollout: { steps: { percentage: number }[]; minSessionsPerArm: number; guardrails: unknown[] }; rolloutState: { status: string; step: number } }[] };
   expect(first.shadows[0].traffic.percentage).toBe(5);
-  expect(first.schedule.status).toBe('running');
+  expect(first.shadows[0].rollout).toMatchObject({ steps: [{ percentage: 5 }, { percentage: 15 }], minSessionsPerArm: 0, guardrails: [] });
+  expect(first.shadows[0].rolloutState).toMatchObject({ status: 'running', step: 0 });
 });
 
 test('switching a control on builds the control artifact; switching it off sends its users back to the original', async () => {

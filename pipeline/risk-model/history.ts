@@ -57,7 +57,7 @@ export class RiskHistory {
   /**
    * One outcome per (item, version) in the window, as the trainer's TRAINING_QUERY labels it: a
    * regression if any outcome of the version is one (a guardrail may roll a version back after
-   * its schedule finished), else a success; dated by its first outcome.
+   * its plan completed), else a success; dated by its first outcome.
    */
   private ended(now: number, itemId?: string): RolloutOutcome[] {
     const byVersion = new Map<string, RolloutOutcome>();

@@ -151,13 +151,16 @@ describe('prior and evidence', () => {
 describe('outcomes and history', () => {
   const base: ShadowProfile = { itemId: 'i', profileVersion: 3, state: 'active', seed: 'i', holdout: 0, itemVersion: '1.1.0', shadows: [{ name: 's', instrumentation: { capture: { performance: true, errors: true, usage: true }, points: [], sampleRate: 1 }, endpoints: {}, traffic: { percentage: 5, match: 'all', rules: [] } }], updatedBy: 'op', updatedAt: 1000 };
 
-  it('a system rollback is a guardrail regression, an operator rollback is one too; a finished schedule or a clean replacement a success', () => {
+  it('a system rollback is a guardrail regression, an operator rollback is one too; a completed plan or a clean replacement a success', () => {
     const sys = detectOutcome(base, { ...base, profileVersion: 4, state: 'rolled_back', updatedBy: 'system:alerts', updatedAt: 2000 }, 500);
     expect(sys).toMatchObject({ itemId: 'i', version: '1.1.0', shadow: 's', outcome: 'regression', cause: 'guardrail_rollback', startedAt: 500, decidedAt: 2000, profileVersion: 4 });
     expect(detectOutcome(base, { ...base, profileVersion: 4, state: 'rolled_back', updatedBy: 'alice' })?.cause).toBe('operator_rollback');
-    const sched = { shadow: 's', steps: [{ percentage: 5, holdSeconds: 1 }], currentStep: 0, stepStartedAt: 0 };
-    const done = detectOutcome({ ...base, schedule: { ...sched, status: 'running' } }, { ...base, profileVersion: 4, schedule: { ...sched, status: 'done' } });
-    expect(done).toMatchObject({ outcome: 'success', cause: 'schedule_done' });
+    // The shadow's rollout plan (pipeline/rollout) completing — a legacy schedule runs as one.
+    const plan = { steps: [{ percentage: 5 }], analysisSeconds: 10, minSessionsPerArm: 0, guardrails: [], maxInconclusive: 3, onComplete: 'hold' as const };
+    const st = { status: 'running' as 'running' | 'completed', step: 0, stepStartedAt: 0, lastAnalysisAt: null, inconclusive: 0, reason: null };
+    const withPlan = (status: 'running' | 'completed', pv: number): ShadowProfile => ({ ...base, profileVersion: pv, shadows: [{ ...base.shadows[0], rollout: plan, rolloutState: { ...st, status } }] });
+    const done = detectOutcome(withPlan('running', 3), withPlan('completed', 4));
+    expect(done).toMatchObject({ outcome: 'success', cause: 'plan_done', shadow: 's' });
     // A newer version replacing an active, never rolled back one: that rollout ended well.
     expect(detectOutcome(base, { ...base, profileVersion: 4, itemVersion: '1.2.0', shadows: [{ ...base.shadows[0], name: 't' }] })).toMatchObject({ version: '1.1.0', shadow: 's', outcome: 'success', cause: 'superseded' });
     // Not outcomes: first sight, a replay, a new version after a rolled-back one.

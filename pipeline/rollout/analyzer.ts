@@ -37,8 +37,11 @@ export interface AnalyzerDeps {
   tests: SequentialTests;
   /** SRM of the item's exposures against its split (null when it does not apply). */
   srm: (p: ShadowProfile) => SrmEvidence | null;
-  /** Promote a shadow (a plan's onComplete); resolves when the promotion was accepted. */
-  promote?: (itemId: string, shadow: string, reason: string) => Promise<void>;
+  /**
+   * Promote a shadow (a plan's onComplete) through the one promotion path (pipeline/promote),
+   * with the completing decision as its evidence; resolves when the promotion was accepted.
+   */
+  promote?: (itemId: string, shadow: string, reason: string, evidence: DecisionRecord) => Promise<void>;
   intervalMs?: number;
   now?: () => number;
   log?: (msg: string, extra?: Record<string, unknown>) => void;
@@ -122,7 +125,7 @@ export function startAnalyzer(deps: AnalyzerDeps): Analyzer {
           const ok = await submit(p.itemId, 'rollout_decision', { shadow: s.name, decision: rec, expect }, ROLLOUT_ACTOR, rec.reason, rec.kind);
           if (ok && rec.kind === 'complete' && rec.onComplete === 'promote' && deps.promote) {
             try {
-              await deps.promote(p.itemId, s.name, `plan of ${s.name} completed: ${rec.reason}`);
+              await deps.promote(p.itemId, s.name, `plan of ${s.name} completed: ${rec.reason}`, rec);
               stats.promotions++;
             } catch (err) {
               stats.failed++;

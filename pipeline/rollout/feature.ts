@@ -20,7 +20,7 @@ import { srmCheck } from '../telemetry/comparisons.ts';
 import { sequentialMeanDiff, sequentialProportionDiff } from '../stats/sequential.ts';
 import { createRolloutRouter } from '../../connectors/http/rollout-router.ts';
 import { putShadowConfig } from '../../connectors/http/items-router.ts';
-import { promoteShadow } from '../promote/promote.ts';
+import { promote as promoteItem } from '../promote/promote.ts';
 import { resolverHandles } from '../resolver/feature.ts';
 import { ArmAggregates } from './arm-aggregates.ts';
 import { startAnalyzer, ROLLOUT_ACTOR, type Analyzer } from './analyzer.ts';
@@ -81,9 +81,11 @@ export function rolloutFeature(defaults: RolloutOptions = {}): Feature {
       });
       stops.push(() => auditFollower.stop());
 
-      const promote = async (a: { itemId: string; shadow: string; who: { name: string; role: string }; requestId: string }) => {
-        const r = await promoteShadow(ctx.ingest, { itemId: a.itemId, shadow: a.shadow, actor: a.who, requestId: a.requestId });
-        return { profile: r.profile, itemVersion: r.profile.itemVersion, fromVersion: r.fromVersion, replacements: r.replacements };
+      // The one promotion path (pipeline/promote): this route, the version route of
+      // pipeline/version-shadows and a completed plan all end in one audited `promote` command.
+      const promote = async (a: { itemId: string; shadow: string; who: { name: string; role: string }; requestId: string; reason?: string | null; evidence?: Record<string, unknown> | null }) => {
+        const r = await promoteItem(ctx.ingest, { itemId: a.itemId, target: { shadow: a.shadow }, actor: a.who, requestId: a.requestId, reason: a.reason ?? null, evidence: a.evidence ?? null });
+        return { profile: r.profile, from: r.from, itemVersion: r.itemVersion, fromVersion: r.fromVersion, replacements: r.replacements };
       };
 
       let aggregates: ArmAggregates | null = null;
@@ -106,8 +108,8 @@ export function rolloutFeature(defaults: RolloutOptions = {}): Feature {
             const v = srmCheck(p, assignments.exposures(p.itemId, p.profileVersion).counts);
             return v ? { p: v.p, flagged: v.flagged, observed: v.observed, expected: v.expected } : null;
           },
-          promote: async (itemId, shadow) => {
-            await promote({ itemId, shadow, who: { name: ROLLOUT_ACTOR, role: 'system' }, requestId: randomUUID() });
+          promote: async (itemId, shadow, reason, decision) => {
+            await promote({ itemId, shadow, who: { name: ROLLOUT_ACTOR, role: 'system' }, requestId: randomUUID(), reason, evidence: { trigger: 'plan', decision } });
           },
           intervalMs: o.tickMs,
           log: ctx.log.warn,

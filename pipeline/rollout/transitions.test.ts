@@ -151,6 +151,22 @@ describe('rollout transitions through the profile writer', () => {
     expect(back.shadows.map((s) => [s.name, s.state])).toEqual([['a', 'rolled_back'], ['b', 'active']]);
     expect(applyCommand(back, cmd({ kind: 'promotion_rollback' }), 11_000)).toMatchObject({ ok: false, errorCode: 'noop' });
   });
+
+  it('one promote command for a version too (pipeline/promote): audited evidence says from where and, for a plan, on what', () => {
+    const p0 = withPlans();
+    // A shadow promotion must name a running shadow; a version promotion need not (its version shadow may be gone).
+    expect(applyCommand(p0, cmd({ kind: 'promote', payload: { shadow: 'v-1-1-0', itemVersion: '1.1.0', original: { sha256: 'c'.repeat(64), size: 3 }, shadows: p0.shadows } }), 9000)).toMatchObject({ ok: false, errorCode: 'not-found' });
+    const decision = { kind: 'complete', rule: 'passed', reason: 'a step 2/2 passed' };
+    const r = ok(applyCommand(p0, cmd({ kind: 'promote', actor: 'system:rollout', role: 'system', payload: { shadow: 'v-1-1-0', from: 'version', itemVersion: '1.1.0', original: { sha256: 'c'.repeat(64), size: 3 }, shadows: p0.shadows, evidence: { trigger: 'plan', decision } } }), 9000));
+    expect(r.profile).toMatchObject({ itemVersion: '1.1.0', promotion: { shadow: 'v-1-1-0', fromItemVersion: '1.0.0', toItemVersion: '1.1.0', by: 'system:rollout' } });
+    expect(r.decisions).toEqual([expect.objectContaining({
+      kind: 'promote', shadow: 'v-1-1-0', rule: 'plan_complete', automated: true,
+      reason: 'system:rollout promoted version 1.1.0: it replaces 1.0.0 as the original',
+      evidence: { from: 'version', fromItemVersion: '1.0.0', toItemVersion: '1.1.0', decidedOn: { trigger: 'plan', decision } },
+    })]);
+    // Rolled back like a shadow promotion.
+    expect(ok(applyCommand(r.profile, cmd({ kind: 'promotion_rollback' }), 10_000)).profile).toMatchObject({ itemVersion: '1.0.0', promotion: null });
+  });
 });
 
 describe('a shadow rolled back on its own, in the Python reference too', () => {

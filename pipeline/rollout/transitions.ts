@@ -303,6 +303,13 @@ export function applyBanditControl(p: ShadowProfile, pl: { action: 'pause' | 're
 
 export interface PromotePayload {
   shadow: string;
+  /**
+   * `shadow` (absent in commands written before #13 landed): the shadow's changes on the served
+   * version; `version`: another ingested version (a version shadow's) — it need not be running.
+   */
+  from?: 'shadow' | 'version';
+  /** What an automated promotion was decided on (the plan's completing decision); null for an operator's. */
+  evidence?: Record<string, unknown> | null;
   itemVersion: string;
   original: ArtifactRef;
   controlArtifact?: ArtifactRef | null;
@@ -316,7 +323,8 @@ export interface PromotePayload {
  * the promotion can be rolled back. A bandit that had the shadow as an arm ends with it.
  */
 export function applyPromote(p: ShadowProfile, pl: PromotePayload, actor: string, now: number): Transition {
-  if (!p.shadows.some((s) => s.name === pl.shadow)) return reject('not-found', `no shadow named ${pl.shadow}`);
+  const fromVersion = pl.from === 'version';
+  if (!fromVersion && !p.shadows.some((s) => s.name === pl.shadow)) return reject('not-found', `no shadow named ${pl.shadow}`);
   const prevByName = new Map(p.shadows.map((s) => [s.name, s]));
   const shadows = pl.shadows.map((s) => {
     const prev = prevByName.get(s.name);
@@ -336,7 +344,11 @@ export function applyPromote(p: ShadowProfile, pl: PromotePayload, actor: string
       previous: { itemVersion: p.itemVersion, ...(p.original ? { original: p.original } : {}), ...(p.controlArtifact ? { controlArtifact: p.controlArtifact } : {}), shadows: p.shadows },
     },
   };
-  return checked(next, [{ shadow: pl.shadow, kind: 'promote', rule: null, automated: actor.startsWith('system:'), step: null, percentage: null, reason: `${actor} promoted ${pl.shadow}: item version ${pl.itemVersion} (its endpoint changes, no instrumentation) replaces ${p.itemVersion} as the original`, evidence: { fromItemVersion: p.itemVersion, toItemVersion: pl.itemVersion } }]);
+  const reason = fromVersion
+    ? `${actor} promoted version ${pl.itemVersion}${p.shadows.some((s) => s.name === pl.shadow) ? ` (shadow ${pl.shadow})` : ''}: it replaces ${p.itemVersion} as the original`
+    : `${actor} promoted ${pl.shadow}: item version ${pl.itemVersion} (its endpoint changes, no instrumentation) replaces ${p.itemVersion} as the original`;
+  const evidence = { from: fromVersion ? 'version' : 'shadow', fromItemVersion: p.itemVersion, toItemVersion: pl.itemVersion, ...(pl.evidence ? { decidedOn: pl.evidence } : {}) };
+  return checked(next, [{ shadow: pl.shadow, kind: 'promote', rule: pl.evidence ? 'plan_complete' : null, automated: actor.startsWith('system:'), step: null, percentage: null, reason, evidence }]);
 }
 
 /** Rolling back a promotion restores the previous original and shadows; the promoted shadow stays rolled back. */

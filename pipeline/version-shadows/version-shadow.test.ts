@@ -1,4 +1,5 @@
-import { catalogWithCandidate, isProactive, needsControlArtifact, isVersionShadow, scheduleOf, versionShadowConfig, versionShadowName } from './version-shadow.ts';
+import { catalogWithCandidate, isProactive, needsControlArtifact, isVersionShadow, rolloutOf, versionShadowConfig, versionShadowName } from './version-shadow.ts';
+import type { RolloutState } from '../rollout/plan.ts';
 import { detectOutcome } from '../risk-model/outcomes.ts';
 import type { ShadowProfile } from '../domain/types.ts';
 import type { CatalogEntry } from '../../schemas/types.generated.ts';
@@ -31,7 +32,12 @@ test('the version shadow is instrumented like the item\'s shadows, with no endpo
   expect(c).toEqual({ name: 'v-1-1-0', instrumentation: current.shadows[0].instrumentation, endpoints: {}, traffic: { percentage: 5, match: 'all', rules: [] }, control: true });
   expect(c.instrumentation).not.toBe(current.shadows[0].instrumentation);
   expect(versionShadowConfig('v-1-1-0', { ...current, shadows: [] }, 5).instrumentation).toEqual({ capture: { performance: true, errors: true, usage: true }, points: [], sampleRate: 1 });
-  expect(scheduleOf('v-1-1-0', { steps: [5, 15], analysisSeconds: 120, minSessionsPerArm: 1, guardrails: [], maxInconclusive: 1, onComplete: 'hold' })).toEqual({ shadow: 'v-1-1-0', steps: [{ percentage: 5, holdSeconds: 120 }, { percentage: 15, holdSeconds: 120 }] });
+});
+
+test('the sized plan becomes the shadow\'s rollout plan (pipeline/rollout), validated with the deployment\'s limits', () => {
+  const sized = { steps: [5, 15], analysisSeconds: 120, minSessionsPerArm: 300, guardrails: [{ metric: 'errorRate', direction: 'increase' as const, maxDelta: 0.015 }], maxInconclusive: 3, onComplete: 'promote' as const };
+  expect(rolloutOf(sized)).toEqual({ steps: [{ percentage: 5 }, { percentage: 15 }], analysisSeconds: 120, minSessionsPerArm: 300, guardrails: [{ metric: 'errorRate', direction: 'increase', maxDelta: 0.015 }], maxInconclusive: 3, onComplete: 'promote' });
+  expect(() => rolloutOf({ ...sized, analysisSeconds: 5 }, { minAnalysisSeconds: 10 })).toThrow(expect.objectContaining({ issues: [expect.objectContaining({ path: 'rollout/analysisSeconds' })] }));
 });
 
 test('the catalog lists the candidate without making it latest; the served version gets the shadow variant (one at a time)', () => {
@@ -42,6 +48,9 @@ test('the catalog lists the candidate without making it latest; the served versi
   expect(out.versions.map((v) => v.version)).toEqual(['1.0.0', '1.1.0']);
   expect(out.versions[0].variants.map((x) => x.name)).toEqual(['original', 'v-1-1-0']);
   expect(out.updatedAt).toBe(100);
+  // A control artifact built for the served version (it had none) is listed beside it.
+  const ctl = catalogWithCandidate(entry, current, cand, { name: 'v-1-1-0', sha256: 'c', size: 3, files: 3, profileVersion: 5, replacements: 0 }, 100, { name: 'control', sha256: 'd', size: 4, files: 4, profileVersion: 5, replacements: 0 });
+  expect(ctl.versions[0].variants.map((x) => x.name)).toEqual(['original', 'v-1-1-0', 'control']);
 });
 
 test('the served version needs its control artifact built unless the profile and the catalog both have it; a built one replaces the old variant', () => {
@@ -60,10 +69,26 @@ test('the served version needs its control artifact built unless the profile and
   expect(kept.versions[0].variants.map((x) => x.name)).toEqual(['original', 'control', 'v-1-1-0']);
 });
 
-test('outcomes of a version shadow name the version it carries', () => {
-  const withShadow: ShadowProfile = { ...current, shadows: [...current.shadows, { ...current.shadows[0], name: 'v-1-1-0' }], schedule: { shadow: 'v-1-1-0', steps: [{ percentage: 5, holdSeconds: 1 }], currentStep: 0, status: 'running', stepStartedAt: 0 } };
+test('outcomes of a version shadow name the version it carries; its plan decides them', () => {
+  const plan = rolloutOf({ steps: [5, 15], analysisSeconds: 60, minSessionsPerArm: 10, guardrails: [], maxInconclusive: 3, onComplete: 'promote' });
+  const running: RolloutState = { status: 'running', step: 0, stepStartedAt: 0, lastAnalysisAt: null, inconclusive: 0, reason: null };
+  const vs = { ...current.shadows[0], name: 'v-1-1-0', rollout: plan, rolloutState: running };
+  const withShadow: ShadowProfile = { ...current, shadows: [...current.shadows, vs] };
   const versionOf = (s: string) => (s === 'v-1-1-0' ? '1.1.0' : undefined);
-  expect(detectOutcome(withShadow, { ...withShadow, profileVersion: 5, state: 'rolled_back', updatedBy: 'system:alerts' }, null, versionOf)).toMatchObject({ version: '1.1.0', shadow: 'v-1-1-0', outcome: 'regression' });
-  // Promoted (a newer original, the version shadow gone): its rollout ended well.
+  const next = (shadow: Partial<typeof vs>, over: Partial<ShadowProfile> = {}): ShadowProfile => ({ ...withShadow, profileVersion: 5, shadows: [current.shadows[0], { ...vs, ...shadow }], ...over });
+  expect(detectOutcome(withShadow, { ...withShadow, profileVersion: 5, state: 'rolled_back', updatedBy: 'system:alerts' }, null, versionOf)).toMatchObject({ version: '1.1.0', shadow: 'v-1-1-0', outcome: 'regression', cause: 'guardrail_rollback' });
+  // The plan's analysis rolls this shadow back alone (pipeline/rollout).
+  expect(detectOutcome(withShadow, next({ state: 'rolled_back', rolloutState: { ...running, status: 'rolled_back' } }, { updatedBy: 'system:rollout' }), null, versionOf)).toMatchObject({ version: '1.1.0', shadow: 'v-1-1-0', outcome: 'regression', cause: 'analysis_rollback' });
+  expect(detectOutcome(withShadow, next({ state: 'rolled_back' }, { updatedBy: 'alice' }), null, versionOf)).toMatchObject({ outcome: 'regression', cause: 'operator_rollback' });
+  // The plan completes: success.
+  expect(detectOutcome(withShadow, next({ rolloutState: { ...running, status: 'completed' } }, { updatedBy: 'system:rollout' }), null, versionOf)).toMatchObject({ version: '1.1.0', outcome: 'success', cause: 'plan_done' });
+  // An advance is no outcome.
+  expect(detectOutcome(withShadow, next({ rolloutState: { ...running, step: 1 } }), null, versionOf)).toBeNull();
+  // Promoted (a newer original, the version shadow gone, the promotion names it): its rollout ended well.
+  const promotion = { shadow: 'v-1-1-0', fromItemVersion: '1.0.0', toItemVersion: '1.1.0', previous: { itemVersion: '1.0.0', shadows: [] }, by: 'system:rollout', at: 9 };
+  expect(detectOutcome(withShadow, { ...current, profileVersion: 5, itemVersion: '1.1.0', promotion }, null, versionOf)).toMatchObject({ version: '1.1.0', outcome: 'success', cause: 'promoted' });
   expect(detectOutcome(withShadow, { ...current, profileVersion: 5, itemVersion: '1.1.0' }, null, versionOf)).toMatchObject({ version: '1.1.0', outcome: 'success', cause: 'superseded' });
+  // A version shadow rolled back earlier and then replaced is not also a success.
+  const rb = next({ state: 'rolled_back' });
+  expect(detectOutcome(rb, { ...rb, profileVersion: 6, shadows: [current.shadows[0]] }, null, versionOf)).toBeNull();
 });

@@ -4,14 +4,15 @@
  * item's other shadows — with a rollout sized by its risk (pipeline/risk-plan), and is promoted
  * only by that rollout finishing (onComplete: promote) or by an operator.
  *
- * How it is carried (until per-shadow plans of issue 12 are on main): the shadow is added with a
- * put_config command (one writer per item, audited with the sizing in its reason) at the plan's
- * first share, with the item's guardrail on and the plan's steps as the rollout schedule
- * (step hold = the plan's analysisSeconds). The catalog lists the shadow's artifact under the
- * CURRENT version (that is what resolve, launch and the artifact route serve), and the new
- * version as a further catalog version whose `original` is the untouched archive — what a
- * promotion ingests. Promotion is a normal (non-proactive) ingest of that archive through the
- * same core, by `system:rollout-plan` or an operator.
+ * How it is carried: the shadow is added with a put_config command (one writer per item, audited
+ * with the sizing in its reason) with the risk-sized plan as its rollout plan (`rollout`,
+ * pipeline/rollout: guardrails judged against its control cohort — the served version with the
+ * same instrumentation — advance, hold or roll this shadow back) and the item's guardrail on.
+ * The catalog lists the shadow's artifact (and the control's, when the served version had none)
+ * under the CURRENT version (that is what resolve, launch and the artifact route serve), and the
+ * new version as a further catalog version whose `original` is the untouched archive — what a
+ * promotion ingests. Promotion is THE promotion path (pipeline/promote): by the plan's
+ * `onComplete: promote` (system:rollout) or an operator.
  */
 import type { ItemTree } from '../shadowing/archive.ts';
 import { detectFormat, readArchiveBuffer } from '../shadowing/archive.ts';
@@ -21,11 +22,9 @@ import { CONTROL, ORIGINAL } from '../domain/types.ts';
 import { ValidationError } from '../errors.ts';
 import { buildControl, buildShadow, type ChangeAssessment, type IngestDeps, type IngestInput, type IngestResult } from '../ingest/ingest-service.ts';
 import { describeSizing, parsePlanOverride, planForRisk, type SizedPlan } from '../risk-plan/size.ts';
+import { parsePlan, type RolloutPlan } from '../rollout/plan.ts';
 
 export const VERSION_SHADOW_PREFIX = 'v-';
-
-/** Plans of the version shadows this process sent out (`itemId@shadow`), read when a rollout completes (feature.ts). */
-export const versionPlans = new Map<string, SizedPlan>();
 
 /** Shadow name of a version: `v-` + the version in the shadow-name alphabet (dots and + become -). */
 export function versionShadowName(version: string): string {
@@ -70,9 +69,13 @@ export function needsControlArtifact(current: ShadowProfile, entry: CatalogEntry
 /** IngestInput's `rollout`: the operator's explicit plan fields (any subset, validated here). */
 export type ProactiveInput = IngestInput;
 
-/** Schedule steps carrying a plan (phase before per-shadow plans): each step holds analysisSeconds. */
-export function scheduleOf(shadow: string, plan: SizedPlan) {
-  return { shadow, steps: plan.steps.map((p) => ({ percentage: p, holdSeconds: plan.analysisSeconds })) };
+/**
+ * The sized plan as the shadow's rollout plan (pipeline/rollout), validated like an operator's —
+ * with this deployment's limits (an operator's analysisSeconds below
+ * PENUMBRA_ROLLOUT_MIN_ANALYSIS_SECONDS is refused with the field at fault).
+ */
+export function rolloutOf(plan: SizedPlan, limits?: IngestDeps['planLimits']): RolloutPlan {
+  return parsePlan({ ...plan, steps: [...plan.steps], guardrails: plan.guardrails.map((g) => ({ ...g })) }, 'rollout', { hasControl: true, limits });
 }
 
 export async function ingestProactive(deps: IngestDeps, input: ProactiveInput, tree: ItemTree, current: ShadowProfile, risk: ChangeAssessment | null): Promise<IngestResult & { proactive: true; versionShadow: string; plan: SizedPlan; sizing: string }> {
@@ -88,6 +91,7 @@ export async function ingestProactive(deps: IngestDeps, input: ProactiveInput, t
   // An update bundle (React Native / Expo, docs/mobile.md) is instrumented with the RN library.
   const rnLibrary = manifest.runtimeVersion !== undefined ? await deps.rnLibrary?.() : undefined;
   const built = await buildShadow(tree, cfg, format, { library, rnLibrary, publicUrl: deps.publicUrl, profileVersion: current.profileVersion + 1 });
+  const rollout = rolloutOf(plan, deps.planLimits);
   // Its control arm is the served version with the same instrumentation — the item's one control
   // artifact (ingest-service buildControl). An item whose original was ingested without shadows
   // has none yet: build it from the served original, exactly as a PUT switching a control on does.
@@ -102,13 +106,14 @@ export async function ingestProactive(deps: IngestDeps, input: ProactiveInput, t
   }
   const raw = await deps.blobs.put(input.archive);
   const art = await deps.blobs.put(built.bytes);
+  const controlArtifact = control ? await deps.blobs.put(control.bytes) : undefined;
   // Replacing an earlier candidate of the same or another version: one version shadow at a time.
   const others: ShadowSpec[] = current.shadows.filter((s) => !isVersionShadow(s.name));
   const profile = await deps.profiles.submit({
     itemId: manifest.id,
     kind: 'put_config',
     ifMatch: current.profileVersion,
-    payload: { shadows: [...others, { ...cfg, artifact: art }], state: 'active', guardrail: true, schedule: scheduleOf(name, plan), ...(control ? { controlArtifact: control.ref } : {}) },
+    payload: { shadows: [...others, { ...cfg, artifact: art, rollout }], state: 'active', guardrail: true, ...(control ? { controlArtifact: control.ref } : {}) },
     actor: input.actor.name,
     role: input.actor.role,
     reason: `proactive ingest of ${manifest.version} as shadow ${name} (${input.requestId}): ${sizing}`,
@@ -120,7 +125,6 @@ export async function ingestProactive(deps: IngestDeps, input: ProactiveInput, t
   control ? { name: CONTROL, sha256: control.ref.sha256, size: control.ref.size, files: control.files, profileVersion: profile.profileVersion, replacements: 0 } : undefined);
   await deps.publishCatalog(entry);
   deps.catalog.apply(entry);
-  versionPlans.set(`${manifest.id}@${name}`, plan);
   await risk?.publish({ shadow: name, proactive: true, plan, sizing });
   return { entry, profile, reports: { [name]: built.report }, risk, proactive: true, versionShadow: name, plan, sizing };
 }
