@@ -73,7 +73,9 @@ export function createRolloutRouter(deps: RolloutRouterDeps): Router {
     if (!prof.shadows.some((s) => s.name === p.shadow)) throw new NotFoundError(`item ${p.itemId} has no shadow named ${p.shadow}`);
     return p;
   };
-  const answer = (res: Response, p: ShadowProfile) => {
+  /** `wait`: the change always decides something (overrides), so its decision is awaited for the timeline. */
+  const answer = async (res: Response, p: ShadowProfile, wait = true) => {
+    if (wait) await decisions.reached(p.itemId, p.profileVersion);
     res.setHeader('ETag', `"${p.profileVersion}"`);
     res.json(rolloutView(p, decisions.query(p.itemId, { limit: 50 })));
   };
@@ -94,7 +96,7 @@ export function createRolloutRouter(deps: RolloutRouterDeps): Router {
     if (!(PLAN_ACTIONS as readonly string[]).includes(action)) throw new ValidationError(`unknown action ${action}`, [{ path: 'path/action', message: `one of ${PLAN_ACTIONS.join(', ')}` }]);
     const body = parseOr422(reasonBody, req.body ?? {}, '', 'body');
     const w = who(res);
-    answer(res, await profiles.submit({ itemId, kind: 'rollout_control', ifMatch: null, payload: { shadow, action }, actor: w.name, role: w.role, reason: body.reason ?? null, commandId: rid(res) }));
+    await answer(res, await profiles.submit({ itemId, kind: 'rollout_control', ifMatch: null, payload: { shadow, action }, actor: w.name, role: w.role, reason: body.reason ?? null, commandId: rid(res) }));
   });
 
   openapi.add({ method: 'post', path: '/api/v1/items/{itemId}/shadows/{shadow}/rollback', summary: 'Roll back one shadow: its users (and its control cohort\'s) get the original, the other shadows keep running', auth: 'operator', tags: ['rollout'], body: reasonBody, responses: { 200: 'Plan view', 404: 'Unknown item or shadow', 409: 'Already rolled back' } });
@@ -102,7 +104,7 @@ export function createRolloutRouter(deps: RolloutRouterDeps): Router {
     const { itemId, shadow } = shadowOf(req);
     const body = parseOr422(reasonBody, req.body ?? {}, '', 'body');
     const w = who(res);
-    answer(res, await profiles.submit({ itemId, kind: 'shadow_rollback', ifMatch: null, payload: { shadow }, actor: w.name, role: w.role, reason: body.reason ?? null, commandId: rid(res) }));
+    await answer(res, await profiles.submit({ itemId, kind: 'shadow_rollback', ifMatch: null, payload: { shadow }, actor: w.name, role: w.role, reason: body.reason ?? null, commandId: rid(res) }));
   });
 
   openapi.add({ method: 'post', path: '/api/v1/items/{itemId}/shadows/{shadow}/activate', summary: 'Re-activate a shadow rolled back on its own, at its configured share (a plan stays as it is; restart it to rerun it)', auth: 'operator', tags: ['rollout'], body: reasonBody, responses: { 200: 'Plan view', 404: 'Unknown item or shadow', 409: 'Already active' } });
@@ -110,7 +112,7 @@ export function createRolloutRouter(deps: RolloutRouterDeps): Router {
     const { itemId, shadow } = shadowOf(req);
     const body = parseOr422(reasonBody, req.body ?? {}, '', 'body');
     const w = who(res);
-    answer(res, await profiles.submit({ itemId, kind: 'shadow_activate', ifMatch: null, payload: { shadow }, actor: w.name, role: w.role, reason: body.reason ?? null, commandId: rid(res) }));
+    await answer(res, await profiles.submit({ itemId, kind: 'shadow_activate', ifMatch: null, payload: { shadow }, actor: w.name, role: w.role, reason: body.reason ?? null, commandId: rid(res) }));
   });
 
   openapi.add({ method: 'get', path: '/api/v1/items/{itemId}/history', summary: 'Profile versions with each shadow\'s configuration (from the audit log), newest first', auth: 'viewer', tags: ['rollout'], query: listQuery, responses: { 200: 'Versions', 404: 'Unknown item' } });
@@ -136,7 +138,8 @@ export function createRolloutRouter(deps: RolloutRouterDeps): Router {
       return { ...o, rollout: (o.rollout as unknown) ?? null };
     });
     const next = await deps.putConfig({ itemId, ifMatch: cur.profileVersion, body: { shadows }, who: who(res), requestId: rid(res), reason: body.reason ?? `revert ${shadow} to its configuration at profile version ${body.profileVersion}` });
-    answer(res, next);
+    // A revert decides something only when it changes the plan: answered without waiting.
+    await answer(res, next, false);
   });
 
   openapi.add({ method: 'get', path: '/api/v1/items/{itemId}/bandit', summary: 'The bandit: plan, state (weights, drops), weight history from its reweightings, sticky users per arm in this process', auth: 'viewer', tags: ['rollout'], query: listQuery, responses: { 200: 'Bandit view', 404: 'Unknown item or no bandit' } });
@@ -164,7 +167,7 @@ export function createRolloutRouter(deps: RolloutRouterDeps): Router {
     if (!(BANDIT_ACTIONS as readonly string[]).includes(action)) throw new ValidationError(`unknown action ${action}`, [{ path: 'path/action', message: `one of ${BANDIT_ACTIONS.join(', ')}` }]);
     const body = parseOr422(reasonBody, req.body ?? {}, '', 'body');
     const w = who(res);
-    answer(res, await profiles.submit({ itemId, kind: 'bandit_control', ifMatch: null, payload: { action }, actor: w.name, role: w.role, reason: body.reason ?? null, commandId: rid(res) }));
+    await answer(res, await profiles.submit({ itemId, kind: 'bandit_control', ifMatch: null, payload: { action }, actor: w.name, role: w.role, reason: body.reason ?? null, commandId: rid(res) }));
   });
 
   openapi.add({ method: 'post', path: '/api/v1/items/{itemId}/shadows/{shadow}/promote', summary: 'Promote a shadow: its endpoint changes (no instrumentation) become the original as a new item version built through the ingest path — for a version shadow (v-…), that version becomes the original, exactly as POST /api/v1/items/{itemId}/versions/{version}/promote; the previous original is kept for a rollback of the promotion', auth: 'operator', tags: ['rollout'], body: reasonBody, responses: { 201: 'Promoted: plan view and the new item version', 404: 'Unknown item or shadow', 409: 'Changed meanwhile, or already the original', 422: 'The promoted archive does not validate' } });
@@ -172,6 +175,7 @@ export function createRolloutRouter(deps: RolloutRouterDeps): Router {
     const { itemId, shadow } = shadowOf(req);
     const body = parseOr422(reasonBody, req.body ?? {}, '', 'body');
     const out = await deps.promote({ itemId, shadow, who: who(res), requestId: rid(res), reason: body.reason ?? null });
+    await decisions.reached(itemId, out.profile.profileVersion);
     res.status(201).setHeader('ETag', `"${out.profile.profileVersion}"`);
     res.json({ ...rolloutView(out.profile, decisions.query(itemId, { limit: 50 })), promoted: { shadow, from: out.from, fromVersion: out.fromVersion, itemVersion: out.itemVersion, replacements: out.replacements } });
   });
@@ -181,7 +185,7 @@ export function createRolloutRouter(deps: RolloutRouterDeps): Router {
     const { itemId } = parseOr422(itemParam, req.params, 'path', 'path');
     const body = parseOr422(reasonBody, req.body ?? {}, '', 'body');
     const w = who(res);
-    answer(res, await profiles.submit({ itemId, kind: 'promotion_rollback', ifMatch: null, payload: {}, actor: w.name, role: w.role, reason: body.reason ?? null, commandId: rid(res) }));
+    await answer(res, await profiles.submit({ itemId, kind: 'promotion_rollback', ifMatch: null, payload: {}, actor: w.name, role: w.role, reason: body.reason ?? null, commandId: rid(res) }));
   });
 
   return r;

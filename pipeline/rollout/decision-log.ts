@@ -34,6 +34,9 @@ export function decisionView(d: RolloutDecision): DecisionView {
 export class DecisionLog {
   private readonly byItem = new Map<string, RolloutDecision[]>();
   private readonly seen = new Set<string>();
+  /** Newest profile version whose decisions arrived, per item (answers wait for it, `reached`). */
+  private readonly newest = new Map<string, number>();
+  private readonly waiters = new Set<{ itemId: string; version: number; done: () => void }>();
   applied = 0;
 
   constructor(private readonly perItem = 500) {}
@@ -47,7 +50,26 @@ export class DecisionLog {
     if (!list) this.byItem.set(d.itemId, (list = []));
     list.push(d);
     if (list.length > this.perItem) for (const old of list.splice(0, list.length - this.perItem)) this.seen.delete(old.id);
+    if (d.profileVersion > (this.newest.get(d.itemId) ?? -1)) {
+      this.newest.set(d.itemId, d.profileVersion);
+      for (const w of this.waiters) if (w.itemId === d.itemId && d.profileVersion >= w.version) w.done();
+    }
     return true;
+  }
+
+  /**
+   * Resolves once the decisions of `profileVersion` (or a later one) of the item arrived, or after
+   * `timeoutMs` (a change that decided nothing has none): an answer to an override then shows
+   * its own decision on the timeline although the timeline follows its topic behind the profile.
+   */
+  reached(itemId: string, profileVersion: number, timeoutMs = 3000): Promise<void> {
+    if ((this.newest.get(itemId) ?? -1) >= profileVersion) return Promise.resolve();
+    return new Promise((resolve) => {
+      const w = { itemId, version: profileVersion, done: () => { clearTimeout(timer); this.waiters.delete(w); resolve(); } };
+      const timer = setTimeout(w.done, timeoutMs);
+      timer.unref?.();
+      this.waiters.add(w);
+    });
   }
 
   /** Newest first, optionally one shadow's (bandit decisions have no shadow) or some kinds. */

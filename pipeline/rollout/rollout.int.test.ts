@@ -54,11 +54,12 @@ const view = (itemId: string) => get<RolloutView>(`/api/v1/items/${itemId}/rollo
 const shadowOf = (v: RolloutView, name: string) => v.shadows.find((s) => s.name === name)!;
 
 /** The multi-page fixture under another item id (one item per test). */
-async function archiveFor(itemId: string): Promise<Buffer> {
+async function archiveFor(itemId: string, version?: string): Promise<Buffer> {
   const files = fixtureFiles('multi-page-web');
   const m = JSON.parse(files.get('manifest.json')!.toString()) as ItemManifest;
-  files.set('manifest.json', Buffer.from(JSON.stringify({ ...m, id: itemId })));
-  return writeArchive({ manifest: { ...m, id: itemId }, files }, 'zip');
+  const manifest = { ...m, id: itemId, ...(version ? { version } : {}) };
+  files.set('manifest.json', Buffer.from(JSON.stringify(manifest)));
+  return writeArchive({ manifest, files }, 'zip');
 }
 
 async function ingest(itemId: string, shadows: unknown[]): Promise<number> {
@@ -264,6 +265,8 @@ test('onComplete: promote makes the shadow the new original; the promotion is ro
   expect(promoted.itemVersion).toBe(promoted.promotion!.toItemVersion);
   expect(promoted.shadows.map((s) => s.name)).toEqual([]);
   expect(promoted.timeline.map((d) => d.kind)).toEqual(expect.arrayContaining(['complete', 'promote']));
+  // The plan's promotion is automated and carries the completing decision as its evidence.
+  expect(promoted.timeline.find((d) => d.kind === 'promote')).toMatchObject({ automated: true, actor: 'system:rollout', rule: 'plan_complete', evidence: { from: 'shadow', decidedOn: { trigger: 'plan', decision: { kind: 'complete' } } } });
   // The new original: the shadow's endpoints, no instrumentation; served to everyone.
   const r = (await (await fetch(`${t.url}/api/v1/resolve?itemId=${item}&userId=u1`)).json()) as { variant: string; artifactUrl: string };
   expect(r.variant).toBe('original');
@@ -289,4 +292,39 @@ test('onComplete: promote makes the shadow the new original; the promotion is ro
   expect(hv.promoted.replacements).toBeGreaterThan(0);
   expect(hv.promotion).toMatchObject({ shadow: 'p', fromItemVersion: '1.0.0' });
   expect(hv.timeline[0]).toMatchObject({ kind: 'promote', automated: false });
+
+  // A version shadow (predictive shadowing, #13) is promoted by the same path: its version
+  // becomes the original, one promote command, rolled back the same way.
+  expect((await post(`/api/v1/items/${item}/promotion/rollback`)).status).toBe(200);
+  const fd = new FormData();
+  fd.append('proactive', 'true');
+  fd.append('rollout', JSON.stringify({ steps: [5, 10], analysisSeconds: 60, minSessionsPerArm: 50 }));
+  fd.append('item', new Blob([new Uint8Array(await archiveFor(item, '1.1.0'))]), 'item.zip');
+  const pro = await fetch(`${t.url}/api/v1/items`, { method: 'POST', headers: t.auth('operator'), body: fd });
+  expect(pro.status).toBe(201);
+  const pj = (await pro.json()) as { versionShadow: string; profile: { profileVersion: number; shadows: ShadowView[] } };
+  expect(pj.versionShadow).toBe('v-1-1-0');
+  // Its risk-sized plan is its rollout plan in the profile (not a schedule held by one process).
+  expect(pj.profile.shadows.find((x) => x.name === 'v-1-1-0')).toMatchObject({ rollout: { steps: [{ percentage: 5 }, { percentage: 10 }], minSessionsPerArm: 50 }, rolloutState: { status: 'running', step: 0 } });
+  await t.p.ctx.profileStore.waitForVersion(item, pj.profile.profileVersion);
+  expect((await post(`/api/v1/items/${item}/versions/9.9.9/promote`)).status).toBe(404);
+  const vp = await post(`/api/v1/items/${item}/shadows/v-1-1-0/promote`, { reason: 'looks good' });
+  expect(vp.status).toBe(201);
+  const vv = (await vp.json()) as RolloutView & { promoted: { from: string; itemVersion: string } };
+  expect(vv.promoted).toMatchObject({ from: 'version', itemVersion: '1.1.0' });
+  expect(vv).toMatchObject({ itemVersion: '1.1.0', promotion: { shadow: 'v-1-1-0', fromItemVersion: '1.0.0', toItemVersion: '1.1.0' } });
+  expect(vv.timeline[0]).toMatchObject({ kind: 'promote', shadow: 'v-1-1-0', automated: false, evidence: { from: 'version', fromItemVersion: '1.0.0', toItemVersion: '1.1.0' } });
+  expect((await post(`/api/v1/items/${item}/versions/1.1.0/promote`)).status).toBe(409);
+  // Audited like every promotion, with its evidence.
+  const audit = await waitFor('promote audited', async () => {
+    const a = await get<{ entries: { action: string; reason: string | null; evidence: Record<string, unknown> | null }[] }>(`/api/v1/audit?itemId=${item}`);
+    const e = a.entries.filter((x) => x.action === 'promote');
+    return e.length >= 3 ? e : undefined;
+  }, 15_000, 250);
+  expect(audit.find((e) => e.reason?.includes('version 1.1.0'))).toMatchObject({ reason: expect.stringContaining('looks good'), evidence: { from: 'version', toItemVersion: '1.1.0' } });
+  // The version route is the same path: back to 1.0.0, then promoted by version number.
+  expect((await post(`/api/v1/items/${item}/promotion/rollback`)).status).toBe(200);
+  const byVersion = await post(`/api/v1/items/${item}/versions/1.1.0/promote`);
+  expect(byVersion.status).toBe(200);
+  expect(((await byVersion.json()) as { promoted: { from: string } }).promoted.from).toBe('version');
 }, 90_000);
