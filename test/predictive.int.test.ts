@@ -8,7 +8,8 @@
  *    penumbra.change.features and in DuckDB; with no history the score is the documented prior
  *    and the note says so.
  * 2. The history generator plays a GENERATED release history through the API and the simulator;
- *    the pipeline's guardrail and schedule decide the outcomes, written to penumbra.risk.outcomes.
+ *    the version shadows' rollout plans and the guardrail decide the outcomes, written to
+ *    penumbra.risk.outcomes.
  * 3. POST /api/v1/risk/models/retrain trains model v1 (Python → ONNX) from the warehouse; the next
  *    ingest is scored by it, with its explanation.
  * 4. The analyst notebook retrains, shows calibration and importance, and registers v2; the next
@@ -72,7 +73,9 @@ describe('predictive shadowing', () => {
     const cfg = (await api('GET', '/api/v1/items/com.example.shop/shadow-config', undefined, 'viewer')).json;
     expect(cfg).toMatchObject({ itemVersion: '1.0.0', state: 'active', guardrail: true });
     expect(cfg.shadows.map((x: Json) => [x.name, x.traffic.percentage])).toEqual([['v-1-1-0', 5]]);
-    expect(cfg.schedule).toMatchObject({ shadow: 'v-1-1-0', steps: [5, 15, 30, 50].map((p) => ({ percentage: p, holdSeconds: 120 })) });
+    // The sized plan is the version shadow's rollout plan (pipeline/rollout), in the profile.
+    expect(cfg.shadows[0].rollout).toMatchObject({ steps: [5, 15, 30, 50].map((p) => ({ percentage: p })), analysisSeconds: 120, minSessionsPerArm: 300, onComplete: 'promote' });
+    expect(cfg.shadows[0].rolloutState).toMatchObject({ status: 'running', step: 0 });
     // The version shadow serves the new version's files (instrumented), the original the old ones.
     const art = await fetch(`${t.url}/api/v1/items/com.example.shop/artifacts/v-1-1-0`);
     expect(art.status).toBe(200);
@@ -109,10 +112,12 @@ describe('predictive shadowing', () => {
       return r.length ? r : undefined;
     }, 30_000, 500);
     expect(scores).toEqual([expect.objectContaining({ source: 'prior', probability: 0.2 })]);
-    // An operator promotes it: it becomes the original through the normal ingest path.
+    // An operator promotes it: it becomes the original through the one promotion path (an
+    // audited promote command, pipeline/promote).
     const pr = await api('POST', '/api/v1/items/com.example.shop/versions/1.1.0/promote');
     expect(pr.status).toBe(200);
-    expect(pr.json.profile).toMatchObject({ itemVersion: '1.1.0', shadows: [] });
+    expect(pr.json.profile).toMatchObject({ itemVersion: '1.1.0', shadows: [], promotion: { shadow: 'v-1-1-0', fromItemVersion: '1.0.0', toItemVersion: '1.1.0' } });
+    expect(pr.json.promoted).toMatchObject({ from: 'version', fromVersion: '1.0.0', itemVersion: '1.1.0' });
     expect((await api('GET', '/api/v1/items/com.example.shop', undefined, 'viewer')).json.latestVersion).toBe('1.1.0');
   });
 
