@@ -25,7 +25,7 @@ function ev(i: number, ts: number, over: Partial<TelemetryEvent> = {}): Telemetr
 function profile(over: Partial<ShadowProfile> = {}): ShadowProfile {
   const shadow = (name: string, percentage: number, rules: ShadowProfile['shadows'][number]['traffic']['rules'] = []) => ({
     name, endpoints: {}, instrumentation: { capture: { performance: true, errors: true, usage: true }, points: [], sampleRate: 1 },
-    traffic: { percentage, match: 'all' as const, rules }, control: false,
+    traffic: { percentage, match: 'all' as const, rules },
   });
   return { itemId: 'it', profileVersion: 3, state: 'active', seed: 'it', holdout: 0, itemVersion: '1', shadows: [shadow('a', 20), shadow('b', 30)], updatedBy: 't', updatedAt: 0, ...over };
 }
@@ -221,16 +221,15 @@ describe('SRM', () => {
     expect(srmExpectedShares(undefined)).toBeNull();
   });
 
-  test('control cohorts count as one variant; a shadow rolled back alone expects nobody; bandits are not checked', () => {
+  test('a shadow rolled back alone expects nobody, nor does its control cohort; bandits are not checked', () => {
     const p = profile();
-    p.shadows = [{ ...p.shadows[0], control: true }, { ...p.shadows[1], control: true }];
     expect(srmExpectedShares(p)).toEqual({ a: 20, b: 30, control: 50, original: 0 });
     p.shadows[0] = { ...p.shadows[0], state: 'rolled_back' };
     expect(srmExpectedShares(p)).toEqual({ a: 0, b: 30, control: 30, original: 40 });
     const bandit = { arms: ['a', 'b'], control: true, metric: 'conversion:buy', better: 'higher' as const, floorShare: 0.05, burnInSessions: 10, reweightSeconds: 60, guardrails: [] };
     const state = { status: 'running' as const, epoch: 0, weights: [], dropped: [], startedAt: 0, lastReweightAt: null, reason: null };
     expect(srmExpectedShares({ ...profile(), bandit, banditState: state })).toBeNull();
-    expect(srmExpectedShares({ ...profile(), bandit, banditState: { ...state, status: 'stopped' } })).toEqual({ a: 20, b: 30, original: 50 });
+    expect(srmExpectedShares({ ...profile(), bandit, banditState: { ...state, status: 'stopped' } })).toEqual({ a: 20, b: 30, control: 50, original: 0 });
   });
 
   test('no single split when shadows target different users', () => {
