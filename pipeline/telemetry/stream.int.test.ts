@@ -10,8 +10,8 @@
  * running rollout plan, resolves after the regression ends and resumes the plan; with the
  * guardrail on the item is rolled back and the audit says why. A 2-step legacy schedule with short
  * holds (now a timer plan, pipeline/rollout) advances by itself; exposures that do not match the
- * split raise an SRM alert that pauses the plan; events whose variant disagrees with the user's
- * assignment are counted.
+ * split raise an SRM alert, and a running plan rolls its shadow back on them; events whose variant
+ * disagrees with the user's assignment are counted.
  *
  * Telemetry goes through the real collector: batches carry an assignment token (minted with the
  * deployment's key ring, as resolve would hand it out) and, for the control arm, `controlOf`; the
@@ -401,30 +401,42 @@ test('events whose variant disagrees with the assignment are counted', async () 
   expect(j.mismatched).toBe(before + 1);
 });
 
-test('exposures that do not match the split raise an SRM alert that pauses the plan', async () => {
-  const p = await putConfig(SRM_ITEM, SRM_SHADOW, { schedule: { shadow: SHADOW, steps: [{ percentage: 50, holdSeconds: 3600 }] } });
-  expect(planOf(p)?.status).toBe('running');
-  // A resolver that sends everyone to the original although the split says 50 %.
-  await t.p.ctx.producer.send(Array.from({ length: 120 }, (_, i) => ({
-    topic: t.cfg.topics.assignments, key: `srm-u${i}`,
-    value: { id: randomUUID(), itemId: SRM_ITEM, userId: `srm-u${i}`, variant: 'original', profileVersion: p.profileVersion, bucket: i, reason: 'not_in_share', controlOf: null, deviceType: null, country: null, userGroup: null, appVersion: null, attributes: {}, derived: [], resolverId: 'test', ts: Date.now() },
+test('exposures that do not match the split raise an SRM alert; a running plan rolls its shadow back on the same evidence', async () => {
+  // A resolver that sends everyone to the original although the split says 50 % (+ its control).
+  const mismatched = (profileVersion: number, tag: string) => t.p.ctx.producer.send(Array.from({ length: 120 }, (_, i) => ({
+    topic: t.cfg.topics.assignments, key: `srm-${tag}-u${i}`,
+    value: { id: randomUUID(), itemId: SRM_ITEM, userId: `srm-${tag}-u${i}`, variant: 'original', profileVersion, bucket: i, reason: 'not_in_share', controlOf: null, deviceType: null, country: null, userGroup: null, appVersion: null, attributes: {}, derived: [], resolverId: 'test', ts: Date.now() },
   })));
+  // No plan: the alert evaluator's built-in SRM check fires.
+  const p = await putConfig(SRM_ITEM, SRM_SHADOW, {});
+  expect(planOf(p)).toBeNull();
+  await mismatched(p.profileVersion, 'a');
   const srmSender = setInterval(() => {
     void postBatch(SRM_ITEM, 'original', `srm-s-${Date.now()}`, 'srm-u1', [{ id: randomUUID(), type: 'request', name: 'api', ts: Date.now(), value: 50 }]).catch(() => undefined);
   }, 500);
   try {
-    const srm = await waitFor('srm alert', async () => (await get<{ alerts: AlertRec[] }>(`/api/v1/alerts?itemId=${SRM_ITEM}&state=fired`)).alerts.find((a) => a.ruleId === 'srm'), 40_000, 250);
+    const srm = await waitFor('srm alert', async () => (await get<{ alerts: AlertRec[] }>(`/api/v1/alerts?itemId=${SRM_ITEM}&state=fired`)).alerts.find((a) => a.ruleId === 'srm'), 25_000, 250);
     expect(srm.message).toMatch(/Sample ratio mismatch/);
     expect(srm.value).toBeLessThan(0.001);
-    const paused = await waitFor('plan paused by SRM', async () => {
-      const cur = await get<Profile>(`/api/v1/items/${SRM_ITEM}/shadow-config`);
-      return planOf(cur)?.status === 'paused' ? cur : undefined;
-    }, 10_000);
-    expect(planOf(paused)?.reason).toContain(srm.incidentId);
     const m = await get<{ comparisons: Record<string, { srm: { flagged: boolean } }> }>(`/api/v1/items/${SRM_ITEM}/metrics`);
     expect(Object.keys(m.comparisons)).toEqual([]); // no shadow telemetry → nothing to compare
+    // A rollout plan (here a legacy schedule, a timer plan) checks SRM at every evaluation
+    // (pipeline/rollout, issue 12: "roll back this shadow … an SRM"): the same mismatch at its
+    // profile version rolls the shadow back — an open SRM alert would only have paused it.
+    const q = await putConfig(SRM_ITEM, SRM_SHADOW, { schedule: { shadow: SHADOW, steps: [{ percentage: 50, holdSeconds: 3600 }] } });
+    expect(planOf(q)?.status).toBe('running');
+    await mismatched(q.profileVersion, 'b');
+    const d = await waitFor('plan rolled back on SRM', async () => {
+      const v = await get<{ timeline: { kind: string; rule: string | null; automated: boolean; evidence: { srm?: { p: number; flagged: boolean } } }[] }>(`/api/v1/items/${SRM_ITEM}/rollout`);
+      return v.timeline.find((x) => x.kind === 'rollback' && x.rule === 'srm');
+    }, 20_000, 250);
+    expect(d.automated).toBe(true);
+    expect(d.evidence.srm).toMatchObject({ flagged: true });
+    expect(d.evidence.srm!.p).toBeLessThan(0.001);
+    const after = await get<Profile & { shadows: { state: string }[] }>(`/api/v1/items/${SRM_ITEM}/shadow-config`);
+    expect([after.shadows[0].state, planOf(after)?.status]).toEqual(['rolled_back', 'rolled_back']);
   } finally {
     clearInterval(srmSender);
   }
   expect(sent).toBeGreaterThan(0);
-});
+}, 60_000);
