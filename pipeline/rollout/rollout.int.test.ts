@@ -26,6 +26,8 @@ import { startSimulation, type SimulationHandle } from '../simulator/runner.ts';
 import { spawnResolver, type ChildResolver } from '../resolver/test-support.ts';
 import { banditUnit, pickArm } from '../bandit/assign.ts';
 import { rolloutOptions } from './feature.ts';
+import { warehousePaths } from '../warehouse/feature.ts';
+import { queryParquet } from '../../connectors/duckdb-sink/query.ts';
 
 let t: TestPenumbra;
 const sims: SimulationHandle[] = [];
@@ -83,7 +85,7 @@ beforeAll(async () => {
   // Options are per topic prefix and must be in place before createPenumbra.
   streamOptions(prefix, { metrics: { allowedLatenessMs: 1000 } });
   rolloutOptions(prefix, { tickMs: 250 });
-  t = await startTestPenumbra('rollout', { ...extraEnv, PENUMBRA_TOPIC_PREFIX: prefix }, { sink: false });
+  t = await startTestPenumbra('rollout', { ...extraEnv, PENUMBRA_TOPIC_PREFIX: prefix }, { sink: true });
 }, 60_000);
 
 afterAll(async () => {
@@ -328,3 +330,22 @@ test('onComplete: promote makes the shadow the new original; the promotion is ro
   expect(byVersion.status).toBe(200);
   expect(((await byVersion.json()) as { promoted: { from: string } }).promoted.from).toBe('version');
 }, 90_000);
+
+test('the warehouse holds the timeline with its evidence and the bandit\'s weight history (rollout_decisions, bandit_weights, audit.evidence_json)', async () => {
+  const { parquetDir } = warehousePaths(t.dataDir);
+  type Row = Record<string, unknown>;
+  const rows = await waitFor('decisions in the warehouse', async () => {
+    const r = await queryParquet(parquetDir, "SELECT item_id, kind, rule, automated, evidence_json FROM rollout_decisions WHERE item_id LIKE 'com.example.rollout-%'") as Row[];
+    return r.some((x) => x.kind === 'promote') && r.some((x) => x.rule === 'guardrail') && r.some((x) => x.kind === 'reweight') ? r : undefined;
+  }, 30_000, 500);
+  const rb = rows.find((x) => x.item_id === 'com.example.rollout-a' && x.kind === 'rollback')!;
+  expect(rb).toMatchObject({ rule: 'guardrail', automated: true });
+  expect(JSON.parse(rb.evidence_json as string)).toMatchObject({ rule: 'guardrail', shadow: 'bad' });
+  const w = await waitFor('bandit weights in the warehouse', async () => {
+    const r = await queryParquet(parquetDir, "SELECT arm, weight, epoch FROM bandit_weights WHERE item_id = 'com.example.rollout-c'") as Row[];
+    return r.some((x) => Number(x.epoch) >= 1) ? r : undefined;
+  }, 30_000, 500);
+  for (const x of w) expect(Number(x.weight)).toBeGreaterThanOrEqual(0);
+  const audit = await queryParquet(parquetDir, "SELECT evidence_json FROM audit WHERE item_id = 'com.example.rollout-a' AND action = 'rollout.decision' AND evidence_json IS NOT NULL") as Row[];
+  expect(audit.map((x) => (JSON.parse(x.evidence_json as string) as { decision: { rule: string } }).decision.rule)).toContain('guardrail');
+}, 60_000);
