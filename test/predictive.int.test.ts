@@ -203,7 +203,9 @@ describe('predictive shadowing', () => {
     const v0 = firstVersion('int-hold', 0, 'hold');
     await ingestVersion(t.url, TOKENS.operator, v0);
     const v1 = nextVersion('int-hold', 0, 1, v0.tree);
-    const res = await ingestVersion(t.url, TOKENS.operator, v1, undefined, { proactive: 'true', rollout: JSON.stringify({ steps: [50], analysisSeconds: 300, onComplete: 'hold' }) });
+    // No guardrails of the plan's own (pipeline/rollout would roll a +20 pp shadow back within
+    // seconds on its always-valid check): this test is about the risk hold and its release.
+    const res = await ingestVersion(t.url, TOKENS.operator, v1, undefined, { proactive: 'true', rollout: JSON.stringify({ steps: [50], analysisSeconds: 300, guardrails: [], onComplete: 'hold' }) });
     expect(res.versionShadow).toBe(v1.shadow);
     const { riskHandles } = await import('../pipeline/risk-model/feature.ts');
     const handle = riskHandles.get(t.p.ctx)!;
@@ -218,19 +220,24 @@ describe('predictive shadowing', () => {
     expect(hold.probability).toBeGreaterThanOrEqual(0.9);
     expect(hold.evidence).toMatchObject({ baseline: 'control' });
     const held = (await api('GET', `/api/v1/items/${encodeURIComponent(v0.itemId)}/shadow-config`, undefined, 'viewer')).json;
-    expect(held).toMatchObject({ state: 'active', schedule: { shadow: v1.shadow, status: 'paused' } });
-    expect(held.schedule.pausedReason).toMatch(new RegExp(`^risk hold ${hold.scoreId}: risk \\d+\\.\\d % ≥ 90 % — ${v1.shadow}: \\d+/\\d+ sessions with errors vs control \\d+/\\d+`));
+    // The hold paused the version shadow's rollout plan (pipeline/rollout), with the score's reason.
+    const heldPlan = (held.shadows as Json[]).find((x) => x.name === v1.shadow)!.rolloutState;
+    expect(held).toMatchObject({ state: 'active' });
+    expect(heldPlan).toMatchObject({ status: 'paused' });
+    expect(heldPlan.reason).toMatch(new RegExp(`^risk hold ${hold.scoreId}: risk \\d+\\.\\d % ≥ 90 % — ${v1.shadow}: \\d+/\\d+ sessions with errors vs control \\d+/\\d+`));
     // The override: a viewer may not, an operator may; the step runs again and is audited as theirs.
     expect((await api('POST', `/api/v1/items/${encodeURIComponent(v0.itemId)}/risk/release`, {}, 'viewer')).status).toBe(403);
     const rel = await api('POST', `/api/v1/items/${encodeURIComponent(v0.itemId)}/risk/release`, { reason: 'checked by hand: known flaky endpoint' });
     expect(rel.status).toBe(200);
-    expect(rel.json.profile.schedule).toMatchObject({ shadow: v1.shadow, status: 'running' });
+    expect((rel.json.profile.shadows as Json[]).find((x) => x.name === v1.shadow)!.rolloutState).toMatchObject({ status: 'running' });
     expect(rel.json.released.releasedBy).toBeTruthy();
     const audit = await waitFor('hold and release in the audit', async () => {
       const rows = (await api('GET', `/api/v1/audit?itemId=${encodeURIComponent(v0.itemId)}`, undefined, 'viewer')).json.entries as Json[];
       return rows.some((x) => x.actor === 'system:risk') && rows.some((x) => x.reason === 'checked by hand: known flaky endpoint') ? rows : undefined;
     }, 20_000, 500);
-    expect(audit.find((x) => x.actor === 'system:risk')!.reason).toBe(held.schedule.pausedReason);
+    const heldEntry = audit.find((x) => x.actor === 'system:risk')!;
+    expect(heldEntry.reason).toBe(heldPlan.reason);
+    expect(heldEntry.evidence).toMatchObject({ scoreId: hold.scoreId, evidence: { baseline: 'control' } });
     // Released once: that rollout is not held by its risk again, and nothing is left to release.
     expect((await api('POST', `/api/v1/items/${encodeURIComponent(v0.itemId)}/risk/release`, {})).status).toBe(404);
   }, 120_000);

@@ -149,9 +149,11 @@ export async function runHistory(o: HistoryRunOptions): Promise<HistoryRunReport
       // Proactive: the version goes out as its own shadow of the served one. The plan is the
       // operator's here (one 50 % step, held for an operator) so every round takes the same time;
       // its analysis needs the sessions a round brings (the risk tiers' hundreds per arm would
-      // end every round in the plan's "no data is never success" rollback), its guardrails stay
-      // the risk-sized ones and roll a bad version back on their own (pipeline/rollout).
-      const plan = o.rollout ? o.rollout(v) : { steps: [50], analysisSeconds: Math.max(10, hold), minSessionsPerArm: 20, onComplete: 'hold' };
+      // end every round in the plan's "no data is never success" rollback), and it has no
+      // guardrails of its own: the labels come from the run's alert guardrail, the yardstick the
+      // early risk hold's lead time is measured against (a plan's always-valid guardrail would
+      // roll a crash back within seconds, before either).
+      const plan = o.rollout ? o.rollout(v) : { steps: [50], analysisSeconds: Math.max(10, hold), minSessionsPerArm: 20, guardrails: [], onComplete: 'hold' };
       const res = await ingestVersion(o.url, o.token, v, undefined, { proactive: 'true', rollout: JSON.stringify(plan) });
       plans.set(v.itemId, { plan: (res.plan as RolloutRecord['plan']) ?? null, risk: (res.risk as { probability?: number } | null)?.probability ?? null });
       if (res.versionShadow !== v.shadow) throw new Error(`ingest of ${v.itemId} ${v.version} did not go out as shadow ${v.shadow}: ${JSON.stringify(res).slice(0, 300)}`);

@@ -48,8 +48,9 @@ function finiteJson(v: unknown): string {
 
 /**
  * Kinds whose audit entry carries the command payload as its evidence (automated decisions). A
- * promotion's entry carries its decision's evidence instead (versions, and what a plan decided
- * it on), not the payload (which holds every rebuilt shadow).
+ * promotion's entry, and an automated override's (a risk hold), carries its decision's evidence
+ * instead (for a promotion: versions, and what a plan decided it on — not the payload, which
+ * holds every rebuilt shadow).
  */
 const EVIDENCE_KINDS: ReadonlySet<Command['kind']> = new Set(['rollout_decision', 'reweight']);
 
@@ -97,7 +98,8 @@ export async function startCommandProcessor(deps: {
                   id: randomUUID(), itemId: cmd.itemId, actor: cmd.actor, role: cmd.role, action: ACTIONS[cmd.kind], outcome: 'accepted',
                   reason: cmd.reason, beforeJson: before ? JSON.stringify(publicConfigView(before)) : null,
                   afterJson: JSON.stringify(publicConfigView(res.profile)),
-                  evidenceJson: EVIDENCE_KINDS.has(cmd.kind) ? finiteJson(cmd.payload) : cmd.kind === 'promote' ? finiteJson(res.decisions?.[0]?.evidence ?? null) : null,
+                  evidenceJson: EVIDENCE_KINDS.has(cmd.kind) ? finiteJson(cmd.payload)
+                    : cmd.kind === 'promote' || (cmd.kind === 'rollout_control' && res.decisions?.[0]?.automated) ? finiteJson(res.decisions?.[0]?.evidence ?? null) : null,
                   requestId: cmd.commandId, at: now,
                 },
               });

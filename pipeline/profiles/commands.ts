@@ -192,7 +192,7 @@ export function applyCommand(current: ShadowProfile | null, cmd: Command, now: n
       return fromTransition(applyRolloutDecision(current, cmd.payload as RolloutDecisionPayload, now));
     case 'rollout_control':
       if (!current) return reject('not-found', `item ${cmd.itemId} has no profile`, null);
-      return fromTransition(applyRolloutControl(current, cmd.payload as { shadow: string; action: RolloutAction }, cmd.actor, cmd.reason, now));
+      return fromTransition(applyRolloutControl(current, cmd.payload as { shadow: string; action: RolloutAction; evidence?: Record<string, unknown> | null }, cmd.actor, cmd.reason, now));
     case 'shadow_rollback':
     case 'shadow_activate':
       if (!current) return reject('not-found', `item ${cmd.itemId} has no profile`, null);

@@ -172,9 +172,9 @@ export function riskFeature(): Feature {
       // Prior meets evidence, as the telemetry arrives: each closed 10 s window of an item (the
       // arms' windows of one end come together, hence a short debounce) updates the newest
       // ingest score of its running rollout against the shadow's control cohort (live.ts), and
-      // an updated score at or above holdAt holds the shadow's running step early — an
-      // alert_action through the item's command topic (audited, with the evidence in its
-      // reason), released by an operator (POST /api/v1/items/{itemId}/risk/release).
+      // an updated score at or above holdAt holds the shadow's running step early — a pause of
+      // its rollout plan through the item's command topic (rollout_control, audited with the
+      // evidence), released by an operator (POST /api/v1/items/{itemId}/risk/release).
       const lastUpdate = new Map<string, number>();
       const pendingItems = new Map<string, NodeJS.Timeout>();
       updateSoon = (itemId: string) => {
@@ -209,7 +209,9 @@ export function riskFeature(): Feature {
         if (!shouldHold(p, spec.name, u.probability, holdAt, holds.has(base.id))) return;
         const hold: RiskHold = { itemId, version: u.version, shadow: spec.name, scoreId: u.id, baseScoreId: base.id, probability: u.probability, evidence: e, heldAt: Date.now(), profileVersion: null, releasedBy: null, outcome: null, decidedAt: null, leadMs: null };
         holds.set(base.id, hold);
-        ctx.profiles.submit({ itemId, kind: 'alert_action', ifMatch: null, payload: { action: 'pause_schedule', alertId: u.id }, actor: RISK_ACTOR, role: 'system', reason: holdReason(u, e, holdAt) }).then(
+        // The hold pauses this shadow's rollout plan (pipeline/rollout): it stops advancing, its
+        // guardrails (and the item's) keep protecting; the pause's reason and evidence are the score's.
+        ctx.profiles.submit({ itemId, kind: 'rollout_control', ifMatch: null, payload: { shadow: spec.name, action: 'pause', evidence: { scoreId: u.id, baseScoreId: base.id, probability: u.probability, holdAt, evidence: e } }, actor: RISK_ACTOR, role: 'system', reason: holdReason(u, e, holdAt) }).then(
           (after) => {
             hold.profileVersion = after.profileVersion;
             log.info('risk hold: rollout step held early', { itemId, shadow: spec.name, probability: u.probability, profileVersion: after.profileVersion });
@@ -280,7 +282,7 @@ export function riskFeature(): Feature {
       res.json({ itemId, scores: list, holds: [...holds.values()].filter((h) => h.itemId === itemId) });
     });
 
-    ctx.openapi.add({ method: 'post', path: '/api/v1/items/{itemId}/risk/release', summary: 'Release an early risk hold: the held rollout step runs again (operator override, audited); the same rollout is not held again by its risk', auth: 'operator', tags: ['risk'], body: releaseBody, responses: { 200: 'Released: the profile after the resume', 401: 'No token', 403: 'Role too low', 404: 'No active risk hold on the item', 409: 'The schedule is not paused', 503: 'No processors here' } });
+    ctx.openapi.add({ method: 'post', path: '/api/v1/items/{itemId}/risk/release', summary: 'Release an early risk hold: the held rollout step runs again (operator override, audited); the same rollout is not held again by its risk', auth: 'operator', tags: ['risk'], body: releaseBody, responses: { 200: 'Released: the profile after the resume', 401: 'No token', 403: 'Role too low', 404: 'No active risk hold on the item', 409: 'The plan is not paused', 503: 'No processors here' } });
     r.post('/api/v1/items/:itemId/risk/release', operator, async (req, res) => {
       const { itemId } = parseOr422(itemParam, req.params, 'path', 'item id');
       const body = parseOr422(releaseBody, req.body ?? {}, '', 'release body');
@@ -288,7 +290,7 @@ export function riskFeature(): Feature {
       const h = [...holds.values()].reverse().find((x) => x.itemId === itemId && x.releasedBy === null && x.outcome === null);
       if (!h) throw new NotFoundError(`no active risk hold on ${itemId}`);
       const who = res.locals.principal as Principal;
-      const profile = await ctx.profiles.submit({ itemId, kind: 'alert_action', ifMatch: null, payload: { action: 'resume_schedule', alertId: h.scoreId }, actor: who.name, role: who.role, reason: body.reason ?? `operator released the risk hold of ${h.shadow} (score ${h.scoreId})` });
+      const profile = await ctx.profiles.submit({ itemId, kind: 'rollout_control', ifMatch: null, payload: { shadow: h.shadow, action: 'resume' }, actor: who.name, role: who.role, reason: body.reason ?? `operator released the risk hold of ${h.shadow} (score ${h.scoreId})` });
       h.releasedBy = who.name;
       res.json({ itemId, released: h, profile });
     });

@@ -1,19 +1,25 @@
 import { holdReason, liveShadow, MIN_ARM_SESSIONS, RISK_HOLD_PREFIX, shouldHold, shouldUpdate, type Evidence } from './live.ts';
 import type { ShadowProfile, ShadowSpec } from '../domain/types.ts';
+import type { RolloutStatus } from '../rollout/plan.ts';
 import type { RiskScore } from '../../schemas/types.generated.ts';
 
 const spec = (name: string, control?: boolean): ShadowSpec => ({ name, instrumentation: { capture: { performance: true, errors: true, usage: true }, points: [], sampleRate: 1 }, endpoints: {}, traffic: { percentage: 50, match: 'all', rules: [] }, ...(control === undefined ? {} : { control }) });
+/** The version shadow's rollout plan (pipeline/rollout) in a given state. */
+const planned = (s: ShadowSpec, status: RolloutStatus = 'running'): ShadowSpec => ({
+  ...s, rollout: { steps: [{ percentage: 50 }], analysisSeconds: 30, minSessionsPerArm: 0, guardrails: [], maxInconclusive: 3, onComplete: 'hold' },
+  rolloutState: { status, step: 0, stepStartedAt: 0, lastAnalysisAt: null, inconclusive: 0, reason: null },
+});
+const withPlan = (status: RolloutStatus): ShadowProfile['shadows'] => [spec('checkout'), planned(spec('v-1-1-0', true), status)];
 const profile: ShadowProfile = {
-  itemId: 'i', profileVersion: 7, state: 'active', seed: 'i', holdout: 0, itemVersion: '1.0.0', shadows: [spec('checkout'), spec('v-1-1-0', true)],
-  schedule: { shadow: 'v-1-1-0', steps: [{ percentage: 50, holdSeconds: 30 }], currentStep: 0, status: 'running', stepStartedAt: 0 }, updatedBy: 'op', updatedAt: 1,
+  itemId: 'i', profileVersion: 7, state: 'active', seed: 'i', holdout: 0, itemVersion: '1.0.0', shadows: withPlan('running'), updatedBy: 'op', updatedAt: 1,
 };
 const score = (shadow: string | null, version = '1.1.0'): RiskScore => ({ id: 's1', itemId: 'i', version, shadow, featuresId: 'f', phase: 'ingest', source: 'prior', modelVersion: null, probability: 0.2, low: null, high: null, explanation: [], note: 'prior', evidenceJson: null, at: 0 });
 const ev = (shadowSessions: number, shadowErrorSessions: number, baselineSessions: number, baselineErrorSessions: number): Evidence => ({ shadowSessions, shadowErrorSessions, baselineSessions, baselineErrorSessions, baseline: 'control' });
 
-test('a proactive score follows its version shadow; a replacing ingest its schedule\'s shadow; nothing once the rollout stopped', () => {
+test('a proactive score follows its version shadow; a replacing ingest the shadow with a plan (else the first); nothing once the rollout stopped', () => {
   expect(liveShadow(profile, score('v-1-1-0'))?.name).toBe('v-1-1-0');
   expect(liveShadow(profile, score(null, '1.0.0'))?.name).toBe('v-1-1-0');
-  expect(liveShadow({ ...profile, schedule: null }, score(null, '1.0.0'))?.name).toBe('checkout');
+  expect(liveShadow({ ...profile, shadows: [spec('checkout'), spec('v-1-1-0', true)] }, score(null, '1.0.0'))?.name).toBe('checkout');
   expect(liveShadow(profile, score(null, '0.9.0'))).toBeNull(); // another version is served
   expect(liveShadow({ ...profile, state: 'rolled_back' }, score('v-1-1-0'))).toBeNull();
   expect(liveShadow({ ...profile, shadows: [spec('checkout')] }, score('v-1-1-0'))).toBeNull(); // promoted or replaced
@@ -29,15 +35,16 @@ test('an update needs the control arm, enough sessions in both arms, and new sha
   expect(shouldUpdate(spec('v'), ev(10, 0, 10, 1), 0)).toEqual({ update: true });
 });
 
-test('a hold needs the threshold, the shadow\'s running step, and no earlier hold or release', () => {
+test('a hold needs the threshold, the shadow\'s running plan, and no earlier hold or release', () => {
   expect(shouldHold(profile, 'v-1-1-0', 0.95, 0.9, false)).toBe(true);
   expect(shouldHold(profile, 'v-1-1-0', 0.9, 0.9, false)).toBe(true);
   expect(shouldHold(profile, 'v-1-1-0', 0.89, 0.9, false)).toBe(false);
   expect(shouldHold(profile, 'v-1-1-0', 0.99, 0.9, true)).toBe(false); // held or released before
   expect(shouldHold(profile, 'v-1-1-0', 0.99, 0, false)).toBe(false); // holds switched off
-  expect(shouldHold(profile, 'checkout', 0.99, 0.9, false)).toBe(false); // not the schedule's shadow
-  expect(shouldHold({ ...profile, schedule: { ...profile.schedule!, status: 'paused' } }, 'v-1-1-0', 0.99, 0.9, false)).toBe(false);
-  expect(shouldHold({ ...profile, schedule: { ...profile.schedule!, status: 'done' } }, 'v-1-1-0', 0.99, 0.9, false)).toBe(false);
+  expect(shouldHold(profile, 'checkout', 0.99, 0.9, false)).toBe(false); // no running plan on that shadow
+  expect(shouldHold({ ...profile, shadows: withPlan('paused') }, 'v-1-1-0', 0.99, 0.9, false)).toBe(false);
+  expect(shouldHold({ ...profile, shadows: withPlan('completed') }, 'v-1-1-0', 0.99, 0.9, false)).toBe(false);
+  expect(shouldHold({ ...profile, shadows: withPlan('rolled_back') }, 'v-1-1-0', 0.99, 0.9, false)).toBe(false);
   expect(shouldHold({ ...profile, state: 'rolled_back' }, 'v-1-1-0', 0.99, 0.9, false)).toBe(false);
 });
 

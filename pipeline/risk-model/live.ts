@@ -9,11 +9,12 @@
  *    no update — the original sends no telemetry, so there is nothing fair to compare with;
  *  - an update needs MIN_ARM_SESSIONS sessions in BOTH arms and MIN_NEW_SESSIONS more shadow
  *    sessions than the previous update (so a score is not re-published for every window);
- *  - a hold needs the updated probability at or above `holdAt`, the shadow's schedule running,
- *    and no earlier hold or operator release for this score.
+ *  - a hold needs the updated probability at or above `holdAt`, the shadow's rollout plan
+ *    running (pipeline/rollout), and no earlier hold or operator release for this score.
  */
 import type { ShadowProfile, ShadowSpec } from '../domain/types.ts';
 import type { RiskScore } from '../../schemas/types.generated.ts';
+import { trackedShadow } from './outcomes.ts';
 
 export const MIN_ARM_SESSIONS = 10;
 export const MIN_NEW_SESSIONS = 10;
@@ -28,14 +29,15 @@ export interface Evidence {
 
 /**
  * The running shadow an ingest score is about: the version's own shadow (proactive), or — for a
- * replacing ingest — the schedule's (else the first) shadow of the profile serving that version.
+ * replacing ingest — the tracked shadow (outcomes.ts: the first with a rollout plan, else the
+ * first) of the profile serving that version.
  * Null when that rollout is not running (rolled back, promoted, replaced).
  */
 export function liveShadow(p: ShadowProfile | undefined, base: RiskScore): ShadowSpec | null {
   if (!p || p.state !== 'active' || p.shadows.length === 0) return null;
   if (base.shadow) return p.shadows.find((s) => s.name === base.shadow) ?? null;
   if (p.itemVersion !== base.version) return null;
-  const name = p.schedule?.shadow ?? p.shadows[0].name;
+  const name = trackedShadow(p) ?? p.shadows[0].name;
   return p.shadows.find((s) => s.name === name) ?? null;
 }
 
@@ -51,7 +53,7 @@ export function shouldUpdate(spec: ShadowSpec, e: Evidence, lastShadowSessions: 
 /** Hold the shadow's running step early: the updated risk reached holdAt (0 = never hold). */
 export function shouldHold(p: ShadowProfile, shadow: string, probability: number, holdAt: number, alreadyHeldOrReleased: boolean): boolean {
   if (holdAt <= 0 || alreadyHeldOrReleased) return false;
-  if (p.state !== 'active' || p.schedule?.shadow !== shadow || p.schedule.status !== 'running') return false;
+  if (p.state !== 'active' || p.shadows.find((s) => s.name === shadow)?.rolloutState?.status !== 'running') return false;
   return probability >= holdAt;
 }
 

@@ -181,19 +181,26 @@ export function applyRolloutDecision(p: ShadowProfile, pl: RolloutDecisionPayloa
 export type RolloutAction = 'pause' | 'resume' | 'skip' | 'restart';
 
 /** An operator's override of a plan. */
-export function applyRolloutControl(p: ShadowProfile, pl: { shadow: string; action: RolloutAction }, actor: string, reason: string | null, now: number): Transition {
+/**
+ * An override of one shadow's plan. By an operator, or by a system component (`system:*`, e.g.
+ * the risk feature's early hold, pipeline/risk-model): then the decision is automated, its
+ * `evidence` is what it rests on, and a pause keeps the component's reason verbatim (it carries
+ * its own numbers and how to release it).
+ */
+export function applyRolloutControl(p: ShadowProfile, pl: { shadow: string; action: RolloutAction; evidence?: Record<string, unknown> | null }, actor: string, reason: string | null, now: number): Transition {
   const s = p.shadows.find((x) => x.name === pl.shadow);
   if (!s) return reject('not-found', `no shadow named ${pl.shadow}`);
   if (!s.rollout || !s.rolloutState) return reject('validation', `shadow ${pl.shadow} has no rollout plan`, [{ path: 'shadow', message: 'no rollout plan' }]);
   const plan = s.rollout;
   const st = s.rolloutState;
   const why = reason ? `: ${reason}` : '';
+  const automated = actor.startsWith('system:');
   const out = (state: RolloutState, extra: Partial<ShadowSpec>, kind: RolloutDecisionKind, sentence: string): Transition =>
-    checked(withShadow(p, s.name, (x) => ({ ...x, ...extra, rolloutState: state })), [{ shadow: s.name, kind, rule: null, automated: false, step: state.step, percentage: (extra.traffic ?? s.traffic).percentage, reason: sentence, evidence: {} }]);
+    checked(withShadow(p, s.name, (x) => ({ ...x, ...extra, rolloutState: state })), [{ shadow: s.name, kind, rule: null, automated, step: state.step, percentage: (extra.traffic ?? s.traffic).percentage, reason: sentence, evidence: pl.evidence ?? {} }]);
   switch (pl.action) {
     case 'pause':
       if (st.status !== 'running') return reject('noop', `plan of ${s.name} is ${st.status}`);
-      return out({ ...st, status: 'paused', reason: `paused by ${actor}${why}` }, {}, 'pause', `${actor} paused the plan of ${s.name} at step ${st.step + 1} (${planShare(plan, st)}%)${why}`);
+      return out({ ...st, status: 'paused', reason: automated && reason ? reason : `paused by ${actor}${why}` }, {}, 'pause', `${actor} paused the plan of ${s.name} at step ${st.step + 1} (${planShare(plan, st)}%)${why}`);
     case 'resume':
       if (st.status !== 'paused') return reject('noop', `plan of ${s.name} is ${st.status}${st.status === 'rolled_back' || st.status === 'completed' ? '; restart it instead' : ''}`);
       // The step's data so far still counts; the next analysis is one full period from now.

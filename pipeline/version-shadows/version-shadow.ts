@@ -106,7 +106,6 @@ export async function ingestProactive(deps: IngestDeps, input: ProactiveInput, t
   }
   const raw = await deps.blobs.put(input.archive);
   const art = await deps.blobs.put(built.bytes);
-  const controlArtifact = control ? await deps.blobs.put(control.bytes) : undefined;
   // Replacing an earlier candidate of the same or another version: one version shadow at a time.
   const others: ShadowSpec[] = current.shadows.filter((s) => !isVersionShadow(s.name));
   const profile = await deps.profiles.submit({
