@@ -209,7 +209,10 @@ describe('predictive shadowing', () => {
     expect(res.versionShadow).toBe(v1.shadow);
     const { riskHandles } = await import('../pipeline/risk-model/feature.ts');
     const handle = riskHandles.get(t.p.ctx)!;
-    const sim = startSimulation({ url: t.url, token: TOKENS.operator, items: [v0.itemId], users: 400, rate: 16, durationMs: 90_000, seed: 'int-hold', flushIntervalMs: 500, effects: [`${v1.shadow}:errors=+20pp`] });
+    // 4000 users: the plan checks SRM at every evaluation (pipeline/rollout), and 400 users of this
+    // seed split 217 : 183 between control and shadow, so the first ~100 exposures were flagged
+    // as a sample ratio mismatch and the shadow rolled back before its risk could hold it.
+    const sim = startSimulation({ url: t.url, token: TOKENS.operator, items: [v0.itemId], users: 4000, rate: 16, durationMs: 90_000, seed: 'int-hold', flushIntervalMs: 500, effects: [`${v1.shadow}:errors=+20pp`] });
     let hold;
     try {
       hold = await waitFor('an early risk hold', async () => handle.holds(v0.itemId).find((h) => h.profileVersion !== null), 75_000, 500);
