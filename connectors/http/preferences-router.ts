@@ -89,7 +89,7 @@ export function createPreferencesRouter(deps: PreferencesRouterDeps): Router {
         key: pin.itemId,
         value: {
           id: randomUUID(), itemId: pin.itemId, actor: pin.actor, role, action, outcome: 'accepted', reason: pin.reason,
-          beforeJson: before ? JSON.stringify(pinView(before)) : null, afterJson: pin.variant === null ? null : JSON.stringify(pinView(pin)),
+          beforeJson: before ? JSON.stringify(pinView(before)) : null, afterJson: pin.variant === null ? null : JSON.stringify(pinView(pin)), evidenceJson: null,
           requestId: (res.locals.requestId as string | undefined) ?? null, at: pin.at,
         },
       },
@@ -169,7 +169,7 @@ export function createPreferencesRouter(deps: PreferencesRouterDeps): Router {
         topic: deps.topics.audit, key: itemId,
         value: {
           id: randomUUID(), itemId, actor: p.name, role: p.role, action: 'pin-policy.put', outcome: 'accepted', reason: null,
-          beforeJson: before ? JSON.stringify(policyView(itemId, before)) : null, afterJson: JSON.stringify(policyView(itemId, policy)),
+          beforeJson: before ? JSON.stringify(policyView(itemId, before)) : null, afterJson: JSON.stringify(policyView(itemId, policy)), evidenceJson: null,
           requestId: (res.locals.requestId as string | undefined) ?? null, at: policy.updatedAt,
         },
       },

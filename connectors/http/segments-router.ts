@@ -93,7 +93,7 @@ export function createSegmentsRouter(deps: SegmentsRouterDeps): Router {
         key: '-',
         value: {
           id: randomUUID(), itemId: null, actor: p.name, role: p.role, action: `segment.${action}`, outcome: 'accepted', reason: null,
-          beforeJson: before ? JSON.stringify(segmentView(before)) : null, afterJson: after.deleted ? null : JSON.stringify(segmentView(after)),
+          beforeJson: before ? JSON.stringify(segmentView(before)) : null, afterJson: after.deleted ? null : JSON.stringify(segmentView(after)), evidenceJson: null,
           requestId: (res.locals.requestId as string | undefined) ?? null, at: after.updatedAt,
         },
       },
