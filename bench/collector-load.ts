@@ -1,0 +1,89 @@
+/**
+ * Load generator of the collector bench (bench/collector.bench.ts), run as a process of its own
+ * so it shares neither contender's event loop: `--connections` keep-alive connections, each
+ * POSTing telemetry batches back to back (the next when the previous was answered) to
+ * `<url>/api/v1/telemetry` for `--seconds`.
+ *
+ * Batches are what the injected library sends (connectors/instrumentation: up to 50 events per
+ * flush): `--batch` events, 90 % `request` (value, attrs.status), 8 % `usage`, 2 % `error`;
+ * envelope with item bench.item0/1, variant original/shadow, one of 5,000 users, and the
+ * assignment token signed for exactly that item, user and variant (`--tokens FILE`: JSON array,
+ * index = user). Bodies are built before the clock starts (a pool of 512, sentAt = now) and
+ * cycled, so the generator's own CPU is the HTTP client only.
+ *
+ * Prints one JSON line: `{ accepted, batches, failed, unverified, statuses, ms }` — accepted =
+ * sum of `accepted` in the 202 answers; failed = any other status or a connection error.
+ */
+import http from 'node:http';
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({
+  options: { url: { type: 'string' }, seconds: { type: 'string', default: '10' }, connections: { type: 'string', default: '32' }, batch: { type: 'string', default: '50' }, tokens: { type: 'string' } },
+});
+const url = new URL(values.url!);
+const seconds = Number(values.seconds);
+const connections = Number(values.connections);
+const batch = Number(values.batch);
+const tokens = JSON.parse(readFileSync(values.tokens!, 'utf8')) as string[];
+const run = Math.random().toString(36).slice(2, 8);
+
+function body(n: number, now: number): string {
+  const user = n % tokens.length; // tokens.length is a multiple of 4: the user fixes item and variant
+  const item = `bench.item${user % 2}`;
+  const variant = (user >> 1) % 2 === 0 ? 'original' : 'shadow';
+  const events = [];
+  for (let k = 0; k < batch; k++) {
+    const type = k % 50 === 0 ? 'error' : k % 12 === 0 ? 'usage' : 'request';
+    events.push({
+      id: `${run}-${n}-${k}`, type, name: type === 'usage' ? 'buy' : type === 'error' ? 'TypeError' : 'api', ts: now - (batch - k) * 10,
+      ...(type === 'request' ? { value: 80 + ((k * 37 + n) % 120), attrs: { status: k % 97 === 0 ? '503' : '200' } } : {}),
+    });
+  }
+  return JSON.stringify({ itemId: item, version: '1.0.0', variant, profileVersion: 1, sessionId: `${run}-s${n}`, userId: `u${user}`, sentAt: now, token: tokens[user], events });
+}
+
+const now = Date.now();
+const pool = Array.from({ length: 512 }, (_, n) => Buffer.from(body(n, now)));
+const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+const statuses: Record<string, number> = {};
+let accepted = 0;
+let batches = 0;
+let failed = 0;
+let unverified = 0;
+let next = 0;
+
+function post(b: Buffer): Promise<void> {
+  return new Promise((resolve) => {
+    const req = http.request({ host: url.hostname, port: url.port, path: '/api/v1/telemetry', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': b.length } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        batches++;
+        statuses[res.statusCode ?? 0] = (statuses[res.statusCode ?? 0] ?? 0) + 1;
+        if (res.statusCode === 202) {
+          const a = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { accepted: number; verified?: boolean };
+          accepted += a.accepted;
+          if (a.verified === false) unverified += a.accepted;
+        } else failed++;
+        resolve();
+      });
+    });
+    req.on('error', () => {
+      failed++;
+      statuses.error = (statuses.error ?? 0) + 1;
+      resolve();
+    });
+    req.end(b);
+  });
+}
+
+const t0 = performance.now();
+const deadline = t0 + seconds * 1000;
+await Promise.all(Array.from({ length: connections }, async () => {
+  while (performance.now() < deadline) await post(pool[next++ % pool.length]);
+}));
+const ms = performance.now() - t0;
+agent.destroy();
+process.stdout.write(`${JSON.stringify({ accepted, batches, failed, unverified, statuses, ms })}\n`);
+process.exit(0);
