@@ -123,6 +123,14 @@ export class AvroProducer {
  * small concurrent batches, and kafkajs's per-request overhead (encoding, round trip, acks=all)
  * dominated; one request for many HTTP batches keeps the 202-after-ack promise and multiplies
  * throughput. A failed request fails every caller in it (each answers 503; ids make retries safe).
+ *
+ * At most `maxInFlight` (1) requests are in flight: the idempotent producer holds one request
+ * per broker anyway (kafkajs's broker lock), so a second request would only wait for the first —
+ * instead, what arrives meanwhile stays queued and leaves as ONE request the moment the ack comes
+ * (no linger then). Under load the requests grow by themselves (issue 15: the profile showed a
+ * queue of small requests, each paying the produce encoding and a round trip); a request carries
+ * at most `maxRecords` records of whole callers (the rest goes next), so no record batch nears
+ * the broker's message.max.bytes.
  */
 export class CoalescingSender {
   private queue: { records: OutRecord[]; at: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
@@ -136,6 +144,8 @@ export class CoalescingSender {
     private readonly opts: {
       lingerMs?: number;
       maxRecords?: number;
+      /** Produce requests in flight at once (default 1: see the class comment). */
+      maxInFlight?: number;
       /** Told of every produce request's outcome (the collector's health: pipeline/collector-health). */
       observer?: { acknowledged(now: number): void; failed(now: number, reason: string): void };
     } = {},
@@ -169,10 +179,14 @@ export class CoalescingSender {
       clearTimeout(this.timer);
       this.timer = null;
     }
-    if (this.queue.length === 0) return;
-    const batch = this.queue;
-    this.queue = [];
-    this.queued = 0;
+    // Sent when the request in flight is acknowledged (or failed): see settled().
+    if (this.queue.length === 0 || this.inFlight.size >= (this.opts.maxInFlight ?? 1)) return;
+    const max = this.opts.maxRecords ?? 5000;
+    let take = 0;
+    let records = 0;
+    while (take < this.queue.length && (take === 0 || records + this.queue[take].records.length <= max)) records += this.queue[take++].records.length;
+    const batch = this.queue.splice(0, take);
+    this.queued -= records;
     const all: OutRecord[] = [];
     for (const b of batch) for (const r of b.records) all.push(r);
     const flight = { batches: batch.length, records: all.length, at: batch[0].at };
@@ -182,11 +196,13 @@ export class CoalescingSender {
         this.inFlight.delete(flight);
         this.opts.observer?.acknowledged(Date.now());
         for (const b of batch) b.resolve();
+        this.flush();
       },
       (err) => {
         this.inFlight.delete(flight);
         this.opts.observer?.failed(Date.now(), (err as Error)?.message ?? String(err));
         for (const b of batch) b.reject(err);
+        this.flush();
       },
     );
   }
