@@ -49,6 +49,48 @@ export interface TelemetryRouterDeps {
   now?: () => number;
 }
 
+/** body-parser's error shapes, which the problem handler maps (413 payload-too-large, 400). */
+const bodyError = (status: number, type: string, message: string): Error => Object.assign(new Error(message), { status, statusCode: status, type, expose: true });
+
+/**
+ * The request body as one Buffer (`req.body`), at most `limit` bytes (else 413, the rest of the
+ * body drained). Why not express.raw: body-parser's per-request machinery (type checks, charset,
+ * raw-body's bookkeeping) was a visible share of the collector's profile (issue 15) for what is
+ * a plain read here. A compressed body (Content-Encoding other than identity) still goes through
+ * express.raw, which inflates it under the same limit.
+ */
+function readBody(limit: number): express.RequestHandler {
+  const inflating = express.raw({ type: () => true, limit });
+  return (req, res, next) => {
+    const enc = req.headers['content-encoding'];
+    if (enc !== undefined && enc.toLowerCase() !== 'identity') return inflating(req, res, next);
+    let failed = false;
+    const fail = (err: Error) => {
+      if (failed) return;
+      failed = true;
+      req.removeAllListeners('data');
+      req.resume(); // drain, so a keep-alive connection stays usable
+      next(err);
+    };
+    const declared = Number(req.headers['content-length']);
+    if (declared > limit) return fail(bodyError(413, 'entity.too.large', 'request entity too large'));
+    const chunks: Buffer[] = [];
+    let length = 0;
+    req.on('data', (c: Buffer) => {
+      length += c.length;
+      if (length > limit) return fail(bodyError(413, 'entity.too.large', 'request entity too large'));
+      chunks.push(c);
+    });
+    req.once('end', () => {
+      if (failed) return;
+      req.body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length);
+      next();
+    });
+    req.once('aborted', () => fail(bodyError(400, 'request.aborted', 'request aborted')));
+    req.once('error', (err) => fail(err));
+  };
+}
+
 export function createTelemetryRouter(deps: TelemetryRouterDeps): { router: Router; stats: CollectorStats; sender: CoalescingSender } {
   const r = Router();
   const limits = deps.limits ?? defaultDeviceLimits();
@@ -83,7 +125,7 @@ export function createTelemetryRouter(deps: TelemetryRouterDeps): { router: Rout
     '/api/v1/telemetry',
     cors,
     rateLimit(limits.telemetry, limits.identity),
-    express.raw({ type: () => true, limit: LIMITS.maxBodyBytes }),
+    readBody(LIMITS.maxBodyBytes),
     async (req, res) => {
       stats.batches++;
       const receivedAt = Date.now();
@@ -119,10 +161,15 @@ export function createTelemetryRouter(deps: TelemetryRouterDeps): { router: Rout
       if (events.length === 0) {
         throw new ValidationError('no valid event in the batch', rejected.flatMap((x) => x.issues));
       }
-      res.status(202).json({
+      // Written directly: res.json would hash every answer for an ETag nobody revalidates.
+      const answer = JSON.stringify({
         accepted: events.length, rejected: rejected.map((x) => ({ index: x.index, id: x.id, errors: x.issues })), skewCorrectedMs: v.result.skewMs,
         verified: att.verified, ...(att.verified ? {} : { unverifiedReason: att.unverifiedReason }),
       });
+      res.statusCode = 202;
+      res.setHeader('Content-Type', 'application/json; charset=utf-8');
+      res.setHeader('Content-Length', Buffer.byteLength(answer));
+      res.end(answer);
     },
   );
   // Every 503 this route answers (nothing of the batch is durable) counts against its health;
