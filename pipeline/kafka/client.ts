@@ -68,7 +68,7 @@ export class AvroProducer {
     for (const r of records) {
       let list = byTopic.get(r.topic);
       if (!list) byTopic.set(r.topic, (list = []));
-      list.push({ key: r.key, value: this.codec.encode(r.topic, r.value as never), headers: r.headers });
+      list.push({ key: r.key, value: this.codec.encodeView(r.topic, r.value as never), headers: r.headers });
     }
     try {
       await this.connect();

@@ -27,6 +27,7 @@ export class SchemaRegistrationError extends PenumbraError {
 }
 
 export const MAGIC = 0;
+const SLAB_BYTES = 256 * 1024;
 /** How long a schema id the registry refused stays refused without asking again (see refusedIds). */
 const REFUSED_ID_TTL_MS = 60_000;
 const REFUSED_IDS_MAX = 10_000;
@@ -106,6 +107,37 @@ export class AvroCodec {
     buf.writeInt32BE(this.schemaIdFor(topic), 1);
     body.copy(buf, 5);
     return buf;
+  }
+
+  private slab = Buffer.allocUnsafe(0);
+  private slabAt = 0;
+
+  /**
+   * `encode` without its two allocations and copies (avsc's toBuffer, then the framed copy): the
+   * framed record is written straight into a shared 256 KiB slab and returned as a view of it.
+   * Only for callers that hand the bytes to kafkajs at once and never write to them
+   * (AvroProducer): a view keeps its slab alive, and a neighbour shares its memory. Issue 15:
+   * the allocations were visible in the collector's profile.
+   */
+  encodeView<N extends SchemaName>(topic: string, value: SchemaTypes[N]): Buffer {
+    const name = this.topicSchema.get(topic);
+    if (!name) throw new Error(`no schema registered for topic ${topic}`);
+    const type = avroType(name);
+    let start = this.slabAt;
+    let end = start + 5 <= this.slab.length ? type.encode(value, this.slab, start + 5) : -1;
+    if (end < 0) {
+      // The slab's rest is too small (avsc then returns a negative number): a fresh slab; a
+      // record larger than a whole slab (an archive in an ingest request) gets its own buffer.
+      this.slab = Buffer.allocUnsafe(SLAB_BYTES);
+      this.slabAt = 0;
+      start = 0;
+      end = type.encode(value, this.slab, 5);
+      if (end < 0) return this.encode(topic, value);
+    }
+    this.slab[start] = MAGIC;
+    this.slab.writeInt32BE(this.schemaIdFor(topic), start + 1);
+    this.slabAt = end;
+    return this.slab.subarray(start, end);
   }
 
   /**
