@@ -56,8 +56,31 @@ export async function provisionTopics(admin: Admin, cfg: Pick<PenumbraConfig, 't
       await admin.createTopics({ topics: configs, waitForLeaders: true });
     } catch (err) {
       // Another process may have created them between list and create; that is fine.
-      if (!/already exists/i.test((err as Error).message)) throw err;
+      // A KRaft broker can also answer kafkajs's leader wait with UNKNOWN_TOPIC_OR_PARTITION for a
+      // moment after creating the topics (its metadata cache lags the controller); kafkajs retries
+      // only LEADER_NOT_AVAILABLE and gives up, so the wait is finished here.
+      const e = err as Error & { type?: string };
+      if (e.type === 'UNKNOWN_TOPIC_OR_PARTITION' || /does not host this topic-partition/i.test(e.message)) {
+        await waitForLeaders(admin, configs.map((c) => c.topic));
+      } else if (!/already exists/i.test(e.message)) {
+        throw err;
+      }
     }
   }
   return { created: missing.map((m) => m.topic), existing: plan.filter((p) => existing.has(p.topic)).map((p) => p.topic) };
+}
+
+/** Polls topic metadata until every partition of `topics` has a leader (bounded; the last error is thrown). */
+async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const { topics: meta } = await admin.fetchTopicMetadata({ topics });
+      if (meta.length === topics.length && meta.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+      if (Date.now() > deadline) throw new Error(`topics without leaders after ${timeoutMs} ms: ${topics.join(', ')}`);
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
