@@ -76,7 +76,10 @@ beforeAll(async () => {
   members = await waitFor('the simulated errors in the Parquet snapshot', async () => {
     const rows = await queryParquet(parquetDir, `SELECT DISTINCT user_id FROM telemetry_events WHERE item_id = '${ITEM_A}' AND type = 'error'`);
     const evs = await queryParquet(parquetDir, `SELECT count(*) AS n FROM telemetry_events WHERE item_id = '${ITEM_A}'`);
-    return Number(evs[0].n) >= report.events.accepted && rows.length > 0 ? rows.map((r) => r.user_id as string).sort() : undefined;
+    // Exactly the accepted events (exactly-once), not "at least": a read that lands while a
+    // compaction has renamed its merged part in but not yet deleted its inputs sees rows twice
+    // (docs/warehouse.md, known limit), and such a read must not stand in for a complete snapshot.
+    return Number(evs[0].n) === report.events.accepted && rows.length > 0 ? rows.map((r) => r.user_id as string).sort() : undefined;
   }, 60_000, 500);
 }, 120_000);
 
