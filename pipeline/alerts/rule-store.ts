@@ -5,6 +5,7 @@
  */
 import type { AlertDirection, AlertRule, AlertRuleKind, EwmaParams } from '../../schemas/types.generated.ts';
 import { comparisonOf, directionOf, kindOf, DEFAULT_EWMA } from './rules.ts';
+import { ChangeWaiters } from '../kafka/change-waiters.ts';
 
 export type { AlertRule };
 
@@ -41,7 +42,7 @@ export function ruleView(r: AlertRule): AlertRuleView {
 
 export class RuleStore {
   private readonly rules = new Map<string, AlertRule>();
-  private readonly waiters = new Set<{ check: () => boolean; resolve: () => void }>();
+  private readonly waiters = new ChangeWaiters('alert rule change');
   applied = 0;
 
   apply(r: AlertRule): void {
@@ -51,12 +52,7 @@ export class RuleStore {
     if (prev && prev.updatedAt > r.updatedAt) return;
     if (r.deleted) this.rules.delete(r.id);
     else this.rules.set(r.id, r);
-    for (const w of [...this.waiters]) {
-      if (w.check()) {
-        this.waiters.delete(w);
-        w.resolve();
-      }
-    }
+    this.waiters.wake();
   }
 
   get(id: string): AlertRule | undefined {
@@ -72,16 +68,8 @@ export class RuleStore {
     return this.all().filter((r) => r.itemId === null || r.itemId === itemId);
   }
 
-  /** Resolves once `check` holds (read-your-writes after producing a rule), or rejects after `timeoutMs`. */
+  /** Resolves once `check` holds (read-your-writes after producing), or rejects after `timeoutMs`. */
   waitUntil(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-    if (check()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const w = { check, resolve: () => { clearTimeout(timer); resolve(); } };
-      const timer = setTimeout(() => {
-        this.waiters.delete(w);
-        reject(new Error('alert rule change not visible yet'));
-      }, timeoutMs);
-      this.waiters.add(w);
-    });
+    return this.waiters.until(check, timeoutMs);
   }
 }

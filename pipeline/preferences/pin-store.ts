@@ -7,13 +7,14 @@
  * PENUMBRA_PINS_MAX (default 100,000: ~20 MB per resolver).
  */
 import type { Pin, PinPolicy } from '../../schemas/types.generated.ts';
+import { ChangeWaiters } from '../kafka/change-waiters.ts';
 
 export const pinKey = (itemId: string, userId: string): string => `${itemId}/${userId}`;
 
 export class PinStore {
   private readonly byItem = new Map<string, Map<string, Pin>>();
   private readonly policies = new Map<string, PinPolicy>();
-  private readonly waiters = new Set<{ check: () => boolean; resolve: () => void }>();
+  private readonly waiters = new ChangeWaiters('pin change');
   private count = 0;
   private readyFlag = false;
   private resolveLoaded!: () => void;
@@ -84,23 +85,10 @@ export class PinStore {
 
   /** Resolves once `check` holds (read-your-writes after producing), or rejects after `timeoutMs`. */
   waitUntil(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-    if (check()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const w = { check, resolve: () => { clearTimeout(timer); resolve(); } };
-      const timer = setTimeout(() => {
-        this.waiters.delete(w);
-        reject(new Error('pin change not visible yet'));
-      }, timeoutMs);
-      this.waiters.add(w);
-    });
+    return this.waiters.until(check, timeoutMs);
   }
 
   private wake(): void {
-    for (const w of [...this.waiters]) {
-      if (w.check()) {
-        this.waiters.delete(w);
-        w.resolve();
-      }
-    }
+    this.waiters.wake();
   }
 }

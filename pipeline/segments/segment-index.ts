@@ -18,6 +18,7 @@ import type { SegmentLookup } from '../domain/types.ts';
 import type { SegmentMembership, SegmentStatus } from '../../schemas/types.generated.ts';
 import { CompactSet } from './compact-set.ts';
 import { memberKey } from './member-hash.ts';
+import { ChangeWaiters } from '../kafka/change-waiters.ts';
 
 export class SegmentIndex implements SegmentLookup {
   private readonly sets = new Map<string, CompactSet>();
@@ -27,7 +28,7 @@ export class SegmentIndex implements SegmentLookup {
   private lastUser = '';
   private lastKey = -1;
   records = 0;
-  private readonly waiters = new Set<{ check: () => boolean; resolve: () => void }>();
+  private readonly waiters = new ChangeWaiters('segment status');
 
   membership(segmentId: string, userId: string): 1 | 0 | -1 {
     if (!this.ready) return -1;
@@ -61,25 +62,12 @@ export class SegmentIndex implements SegmentLookup {
       return;
     }
     this.status.set(s.segmentId, s);
-    for (const w of [...this.waiters]) {
-      if (w.check()) {
-        this.waiters.delete(w);
-        w.resolve();
-      }
-    }
+    this.waiters.wake();
   }
 
-  /** Resolves once `check` holds after a status arrives, or rejects after `timeoutMs`. */
+  /** Resolves once `check` holds (read-your-writes after producing), or rejects after `timeoutMs`. */
   waitUntil(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-    if (check()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const w = { check, resolve: () => { clearTimeout(timer); resolve(); } };
-      const timer = setTimeout(() => {
-        this.waiters.delete(w);
-        reject(new Error('segment status not visible yet'));
-      }, timeoutMs);
-      this.waiters.add(w);
-    });
+    return this.waiters.until(check, timeoutMs);
   }
 
   private resolveLoaded!: () => void;

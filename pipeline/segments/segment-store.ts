@@ -4,12 +4,13 @@
  * segments feature follows it: the API answers from here and the evaluator reads what to run.
  */
 import type { Segment } from '../../schemas/types.generated.ts';
+import { ChangeWaiters } from '../kafka/change-waiters.ts';
 
 export class SegmentStore {
   private readonly defs = new Map<string, Segment>();
   /** Ids deleted since start, with the delete time (the evaluator cleans their members up). */
   private readonly deletedAt = new Map<string, number>();
-  private readonly waiters = new Set<{ check: () => boolean; resolve: () => void }>();
+  private readonly waiters = new ChangeWaiters('segment change');
 
   apply(s: Segment): void {
     const prev = this.defs.get(s.id);
@@ -22,12 +23,7 @@ export class SegmentStore {
       this.defs.set(s.id, s);
       this.deletedAt.delete(s.id);
     }
-    for (const w of [...this.waiters]) {
-      if (w.check()) {
-        this.waiters.delete(w);
-        w.resolve();
-      }
-    }
+    this.waiters.wake();
   }
 
   get(id: string): Segment | undefined {
@@ -48,14 +44,6 @@ export class SegmentStore {
 
   /** Resolves once `check` holds (read-your-writes after producing), or rejects after `timeoutMs`. */
   waitUntil(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-    if (check()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const w = { check, resolve: () => { clearTimeout(timer); resolve(); } };
-      const timer = setTimeout(() => {
-        this.waiters.delete(w);
-        reject(new Error('segment change not visible yet'));
-      }, timeoutMs);
-      this.waiters.add(w);
-    });
+    return this.waiters.until(check, timeoutMs);
   }
 }
