@@ -7,7 +7,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { build } from 'esbuild';
+import { compileLibrary } from '../instrumentation/build.ts';
 import { RN_LIBRARY_VERSION } from './version.ts';
 
 export interface BuiltRnLibrary {
@@ -33,19 +33,9 @@ export function buildRnLibrary(): Promise<BuiltRnLibrary> {
 }
 
 async function compile(): Promise<BuiltRnLibrary> {
-  const out = await build({
-    entryPoints: [ENTRY],
-    bundle: true,
-    write: false,
-    format: 'iife',
-    minify: true,
-    target: 'es2016',
-    platform: 'neutral',
-    legalComments: 'none',
-    define: { __LIB_VERSION__: JSON.stringify(RN_LIBRARY_VERSION) },
-    logLevel: 'silent',
-  });
-  const source = out.outputFiles[0].text.replace(/\s+$/, '');
+  const built = await compileLibrary({ entry: ENTRY, target: 'es2016', platform: 'neutral', version: RN_LIBRARY_VERSION, name: 'penumbra-instrument-rn' });
+  // esbuild ends its output with a newline; the library must be exactly one line (see above).
+  const source = built.source.replace(/\s+$/, '');
   if (/[\r\n\u2028\u2029]/.test(source)) throw new Error('the React Native library must build to a single line');
-  return { version: RN_LIBRARY_VERSION, fileName: `penumbra-instrument-rn-${RN_LIBRARY_VERSION}.js`, source, gzipBytes: gzipSync(source, { level: 9 }).length };
+  return { ...built, source, gzipBytes: gzipSync(source, { level: 9 }).length };
 }

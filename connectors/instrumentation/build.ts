@@ -26,31 +26,37 @@ const ENTRY = fileURLToPath(new URL('./src/instrument.ts', import.meta.url));
 let cached: Promise<BuiltLibrary> | undefined;
 
 export function buildLibrary(): Promise<BuiltLibrary> {
-  cached ??= compile().catch((err: unknown) => {
+  cached ??= compileLibrary({ entry: ENTRY, target: 'es2018', platform: 'browser', version: LIBRARY_VERSION, name: 'penumbra-instrument' }).catch((err: unknown) => {
     cached = undefined; // do not cache a failure: a fixed source must build on the next call
     throw err;
   });
   return cached;
 }
 
-async function compile(): Promise<BuiltLibrary> {
+/** What differs between the injected libraries (web here, React Native in connectors/instrumentation-rn). */
+export interface LibraryTarget {
+  entry: string;
+  target: string;
+  platform: 'browser' | 'neutral';
+  version: string;
+  /** File name stem: the file is `<name>-<version>.js`. */
+  name: string;
+}
+
+/** One minified IIFE in memory, its version baked in as `__LIB_VERSION__`, sized at gzip level 9. */
+export async function compileLibrary(t: LibraryTarget): Promise<BuiltLibrary> {
   const out = await build({
-    entryPoints: [ENTRY],
+    entryPoints: [t.entry],
     bundle: true,
     write: false,
     format: 'iife',
     minify: true,
-    target: 'es2018',
-    platform: 'browser',
+    target: t.target,
+    platform: t.platform,
     legalComments: 'none',
-    define: { __LIB_VERSION__: JSON.stringify(LIBRARY_VERSION) },
+    define: { __LIB_VERSION__: JSON.stringify(t.version) },
     logLevel: 'silent',
   });
   const source = out.outputFiles[0].text;
-  return {
-    version: LIBRARY_VERSION,
-    fileName: `penumbra-instrument-${LIBRARY_VERSION}.js`,
-    source,
-    gzipBytes: gzipSync(source, { level: 9 }).length,
-  };
+  return { version: t.version, fileName: `${t.name}-${t.version}.js`, source, gzipBytes: gzipSync(source, { level: 9 }).length };
 }
