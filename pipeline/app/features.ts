@@ -32,6 +32,7 @@ import { versionShadowsFeature } from '../version-shadows/feature.ts';
 import { segmentsFeature } from '../segments/feature.ts';
 import { preferencesFeature } from '../preferences/feature.ts';
 import { rolloutFeature } from '../rollout/feature.ts';
+import { forecastFeature } from './forecast-hold.ts';
 
 export interface FeatureContext {
   cfg: PenumbraConfig;
@@ -96,4 +97,5 @@ function resolverAndExpoFeature(): Feature {
 
 /** Registered features, in start order (core ones are prepended by penumbra.ts). */
 /** Rollout after telemetry: it taps the metrics processor and reads its assignment index. */
-export const features: Feature[] = [resolverAndExpoFeature(), warehouseFeature(), telemetryFeature(), riskFeature(), versionShadowsFeature(), segmentsFeature(), preferencesFeature(), rolloutFeature()];
+/** Forecast holds after rollout: they read the rollout analyzer's arm totals. */
+export const features: Feature[] = [resolverAndExpoFeature(), warehouseFeature(), telemetryFeature(), riskFeature(), versionShadowsFeature(), segmentsFeature(), preferencesFeature(), rolloutFeature(), forecastFeature()];

@@ -130,7 +130,7 @@ export interface PenumbraConfig {
   /** Pins every resolver holds at most (pipeline/preferences); new pins past it are refused. */
   pinsMax: number;
   /** [#13] Rollout-risk model: retraining schedule, training window and minimum history, Python interpreter. */
-  risk: { retrainHours: number; windowDays: number; minRows: number; minClass: number; python: string; holdPercent: number };
+  risk: { retrainHours: number; windowDays: number; minRows: number; minClass: number; python: string; holdPercent: number; forecastHoldPercent: number };
   /**
    * HS256 key ring of assignment tokens (pipeline/assignment-token), first signs, all verify;
    * null = not configured: createPenumbra then uses `<data>/assignment-keys`, generated once
@@ -235,6 +235,7 @@ export const ENV_VARS = {
   PENUMBRA_RISK_MIN_ROWS: 'Labelled rollouts needed to train a risk model (default 30; fewer → the documented prior)',
   PENUMBRA_RISK_MIN_CLASS: 'Regressions and successes each needed to train (default 5)',
   PENUMBRA_RISK_HOLD_PERCENT: 'Hold a rollout step early when its live-updated risk reaches this percentage (default 90; 0 = never)',
+  PENUMBRA_FORECAST_HOLD_PERCENT: 'Hold a rollout step early when the forecast probability that a guardrail fails by the step\'s analysis reaches this percentage (default 90; 0 = never)',
   PENUMBRA_PYTHON: 'Python interpreter that trains the risk model (default python3; needs scikit-learn, skl2onnx)',
   PENUMBRA_SEQUENTIAL_TUNING: 'N* of the live always-valid comparisons: total observations (both arms) at which the interval is tightest (default 5000)',
   PENUMBRA_SEGMENT_MAX_MEMBERS: 'Largest maxMembers a behavioural segment may have (default 1000000)',
@@ -544,6 +545,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Penumbr
       minClass: int('PENUMBRA_RISK_MIN_CLASS', 5, 2, 1_000_000),
       python: merged.PENUMBRA_PYTHON || 'python3',
       holdPercent: int('PENUMBRA_RISK_HOLD_PERCENT', 90, 0, 99),
+      forecastHoldPercent: int('PENUMBRA_FORECAST_HOLD_PERCENT', 90, 0, 99),
     },
     segments: {
       maxMembers: int('PENUMBRA_SEGMENT_MAX_MEMBERS', 1_000_000, 1, 100_000_000),

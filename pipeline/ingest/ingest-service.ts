@@ -49,12 +49,21 @@ export interface IngestDeps {
   banditLimits?: BanditLimits;
 }
 
+/** How a proactive version's plan was sized (pipeline/risk-plan `SizedBy`). */
+export interface SizedByLike {
+  probability: number;
+  source: 'model' | 'prior' | 'operator';
+  modelVersion: number | null;
+  tier: string | null;
+  overridden: string[];
+}
+
 /** What the risk feature hands back to the ingest core (pipeline/risk-model/assessor.ts). */
 export interface ChangeAssessment {
   featuresId: string;
   score: { probability: number; source: 'model' | 'prior'; modelVersion: number | null; note: string };
   /** Publish the change-features record and the score (after the ingest succeeded); a proactive ingest adds its shadow and plan. */
-  publish(extra?: { shadow: string; proactive: boolean; plan: unknown; sizing: string }): Promise<void>;
+  publish(extra?: { shadow: string; proactive: boolean; plan: unknown; sizing: string; sizedBy?: SizedByLike; by?: string }): Promise<void>;
 }
 
 export interface IngestInput {

@@ -34,6 +34,8 @@ import { detectOutcome } from './outcomes.ts';
 import { isVersionShadow, versionShadowName } from '../version-shadows/version-shadow.ts';
 import type { RiskModelMetadata } from './scorer.ts';
 import { holdReason, liveShadow, shouldHold, shouldUpdate, type Evidence } from './live.ts';
+import { forecastHandles } from '../app/forecast-hold.ts';
+import type { SizedPlan } from '../risk-plan/size.ts';
 
 export interface RiskHandle {
   service: RiskService;
@@ -67,6 +69,30 @@ export interface RiskHold {
   leadMs: number | null;
 }
 
+/**
+ * The plan a proactive version's score chose (GET /api/v1/items/{itemId}/risk `plan`): the
+ * rollout plan's fields as sized (pipeline/risk-plan), the tier and score that sized it, and
+ * which fields an operator set over the mapping, and who.
+ */
+export interface ChosenPlan extends SizedPlan {
+  version: string;
+  shadow: string;
+  scoreId: string;
+  /** The mapping's tier; null when the operator gave the whole plan. */
+  tier: string | null;
+  /** What sized it: the model, the prior, or the operator (a full plan). */
+  source: 'model' | 'prior' | 'operator';
+  probability: number;
+  modelVersion: number | null;
+  /** Fields the operator set explicitly at ingest (kept as given). */
+  overridden: string[];
+  /** Who set them (the ingesting principal); null when nothing was overridden. */
+  overriddenBy: string | null;
+  /** The same, in one sentence (pipeline/risk-plan describeSizing). */
+  sizing: string;
+  at: number;
+}
+
 /** The actor of early holds on the command topic and in the audit. */
 export const RISK_ACTOR = 'system:risk';
 
@@ -86,6 +112,7 @@ export function riskFeature(): Feature {
     let updateSoon: ((itemId: string) => void) | null = null;
     const stops: (() => Promise<void> | void)[] = [];
     const scores = new Map<string, RiskScore[]>();
+    const plans = new Map<string, ChosenPlan[]>();
     const remember = (s: RiskScore): void => {
       const list = scores.get(s.itemId) ?? [];
       list.push(s);
@@ -123,6 +150,17 @@ export function riskFeature(): Feature {
               { topic: cfg.topics.riskScores, key: itemId, value: final },
             ]);
             remember(final);
+            if (extra?.sizedBy) {
+              const sp = extra.plan as SizedPlan;
+              const list = plans.get(itemId) ?? [];
+              list.push({
+                version: score.version, shadow: extra.shadow, scoreId: score.id, tier: extra.sizedBy.tier, source: extra.sizedBy.source, probability: extra.sizedBy.probability, modelVersion: extra.sizedBy.modelVersion,
+                steps: [...sp.steps], analysisSeconds: sp.analysisSeconds, minSessionsPerArm: sp.minSessionsPerArm, guardrails: sp.guardrails.map((g) => ({ ...g })), maxInconclusive: sp.maxInconclusive, onComplete: sp.onComplete,
+                overridden: [...extra.sizedBy.overridden], overriddenBy: extra.sizedBy.overridden.length ? (extra.by ?? null) : null, sizing: extra.sizing, at: final.at,
+              });
+              if (list.length > KEEP_SCORES) list.splice(0, list.length - KEEP_SCORES);
+              plans.set(itemId, list);
+            }
           },
         };
       } catch (err) {
@@ -274,25 +312,42 @@ export function riskFeature(): Feature {
 
     const itemParam = z.object({ itemId: z.string().min(1).max(128) });
     const releaseBody = z.object({ reason: z.string().max(500).optional() });
-    ctx.openapi.add({ method: 'get', path: '/api/v1/items/{itemId}/risk', summary: 'Risk scores of the item versions ingested through this process (ingest and updates), newest last', auth: 'viewer', tags: ['risk'], responses: { 200: 'Scores with explanations', 404: 'No score for the item' } });
+    ctx.openapi.add({ method: 'get', path: '/api/v1/items/{itemId}/risk', summary: 'Risk scores of the item versions ingested through this process (ingest and updates, newest last), the plan the newest proactive score chose (structured), early risk holds, and the guardrail forecasts and forecast holds of its running plans', auth: 'viewer', tags: ['risk'], responses: { 200: 'Scores with explanations, plan, holds, forecasts', 404: 'No score and no forecast for the item' } });
     r.get('/api/v1/items/:itemId/risk', viewer, (req, res) => {
       const { itemId } = parseOr422(itemParam, req.params, 'path', 'item id');
       const list = scores.get(itemId);
-      if (!list?.length) throw new NotFoundError(`no risk score for ${itemId} in this process (scores are on penumbra.risk.scores and in the warehouse table risk_scores)`);
-      res.json({ itemId, scores: list, holds: [...holds.values()].filter((h) => h.itemId === itemId) });
+      const fh = forecastHandles.get(ctx);
+      const forecasts = fh?.forecasts(itemId) ?? [];
+      const forecastHolds = fh?.holds(itemId) ?? [];
+      if (!list?.length && !forecasts.length && !forecastHolds.length) throw new NotFoundError(`no risk score for ${itemId} in this process (scores are on penumbra.risk.scores and in the warehouse table risk_scores)`);
+      const chosen = plans.get(itemId) ?? [];
+      res.json({
+        itemId, scores: list ?? [], holds: [...holds.values()].filter((h) => h.itemId === itemId),
+        plan: chosen.at(-1) ?? null, plans: chosen,
+        forecast: { holdAt: fh?.holdAt ?? null, shadows: forecasts, holds: forecastHolds },
+      });
     });
 
-    ctx.openapi.add({ method: 'post', path: '/api/v1/items/{itemId}/risk/release', summary: 'Release an early risk hold: the held rollout step runs again (operator override, audited); the same rollout is not held again by its risk', auth: 'operator', tags: ['risk'], body: releaseBody, responses: { 200: 'Released: the profile after the resume', 401: 'No token', 403: 'Role too low', 404: 'No active risk hold on the item', 409: 'The plan is not paused', 503: 'No processors here' } });
+    ctx.openapi.add({ method: 'post', path: '/api/v1/items/{itemId}/risk/release', summary: 'Release the newest early hold (a live-risk hold or a guardrail-forecast hold): the held rollout step runs again (operator override, audited); the same rollout (risk) or step (forecast) is not held again', auth: 'operator', tags: ['risk'], body: releaseBody, responses: { 200: 'Released: the profile after the resume', 401: 'No token', 403: 'Role too low', 404: 'No active early hold on the item', 409: 'The plan is not paused', 503: 'No processors here' } });
     r.post('/api/v1/items/:itemId/risk/release', operator, async (req, res) => {
       const { itemId } = parseOr422(itemParam, req.params, 'path', 'item id');
       const body = parseOr422(releaseBody, req.body ?? {}, '', 'release body');
       if (!ctx.processors) throw new UnavailableError('early holds are made and released by the process that runs the processors', undefined, false);
-      const h = [...holds.values()].reverse().find((x) => x.itemId === itemId && x.releasedBy === null && x.outcome === null);
-      if (!h) throw new NotFoundError(`no active risk hold on ${itemId}`);
       const who = res.locals.principal as Principal;
+      // The newest active hold of either kind: the live risk's (below) or a guardrail forecast's
+      // (pipeline/app/forecast-hold.ts) — one override route for both early holds.
+      const h = [...holds.values()].reverse().find((x) => x.itemId === itemId && x.releasedBy === null && x.outcome === null);
+      const fh = forecastHandles.get(ctx);
+      const f = fh?.active(itemId) ?? null;
+      if (f && (!h || f.heldAt > h.heldAt)) {
+        const out = await fh!.release(itemId, who, body.reason);
+        res.json({ itemId, kind: 'forecast', released: out.released, profile: out.profile });
+        return;
+      }
+      if (!h) throw new NotFoundError(`no active early hold (risk or forecast) on ${itemId}`);
       const profile = await ctx.profiles.submit({ itemId, kind: 'rollout_control', ifMatch: null, payload: { shadow: h.shadow, action: 'resume' }, actor: who.name, role: who.role, reason: body.reason ?? `operator released the risk hold of ${h.shadow} (score ${h.scoreId})` });
       h.releasedBy = who.name;
-      res.json({ itemId, released: h, profile });
+      res.json({ itemId, kind: 'risk', released: h, profile });
     });
 
     ctx.healthChecks.push(async () => ({ riskModel: { status: 'ok', model: service.model ? service.model.version : null, source: service.model ? 'model' : 'prior' } }));

@@ -124,7 +124,7 @@ export async function ingestProactive(deps: IngestDeps, input: ProactiveInput, t
   control ? { name: CONTROL, sha256: control.ref.sha256, size: control.ref.size, files: control.files, profileVersion: profile.profileVersion, replacements: 0 } : undefined);
   await deps.publishCatalog(entry);
   deps.catalog.apply(entry);
-  await risk?.publish({ shadow: name, proactive: true, plan, sizing });
+  await risk?.publish({ shadow: name, proactive: true, plan, sizing, sizedBy, by: input.actor.name });
   return { entry, profile, reports: { [name]: built.report }, risk, proactive: true, versionShadow: name, plan, sizing };
 }
 
