@@ -7,7 +7,7 @@
  */
 import type {
   Alert, AlertRule, AlertRuleInput, AuditEntry, Exposures, ItemView, MetricsResponse, PutShadowConfig,
-  HistoryVersion, ResolverView, RiskHoldView, RiskView, RolloutView, Segment, SegmentInput, SegmentPreview, SegmentResultsView, SegmentStatusView, ShadowConfigView, UploadResult, WhoAmI,
+  HistoryVersion, ResolverView, RiskView, RolloutView, Segment, SegmentInput, SegmentPreview, SegmentResultsView, SegmentStatusView, ShadowConfigView, UploadResult, WhoAmI,
 } from './types.ts';
 
 export interface FieldError { path: string; message: string }
@@ -216,16 +216,16 @@ export class ApiClient {
   async risk(itemId: string): Promise<RiskView> {
     try {
       const { data } = await this.request<Partial<RiskView>>('GET', `/items/${encodeURIComponent(itemId)}/risk`);
-      return { scores: data.scores ?? [], holds: data.holds ?? [] };
+      return { scores: data.scores ?? [], holds: data.holds ?? [], plan: data.plan ?? null, forecast: { holdAt: data.forecast?.holdAt ?? null, shadows: data.forecast?.shadows ?? [], holds: data.forecast?.holds ?? [] } };
     } catch (e) {
-      if (e instanceof ApiError && e.status === 404) return { scores: [], holds: [] };
+      if (e instanceof ApiError && e.status === 404) return { scores: [], holds: [], plan: null, forecast: { holdAt: null, shadows: [], holds: [] } };
       throw e;
     }
   }
 
-  /** [#13] Release the item's active early risk hold (operator): its rollout step runs again. */
-  async releaseRiskHold(itemId: string, reason?: string): Promise<{ released: RiskHoldView; profile: ShadowConfigView }> {
-    const { data, res } = await this.request<{ released: RiskHoldView; profile: ShadowConfigView }>('POST', `/items/${encodeURIComponent(itemId)}/risk/release`, { body: reason ? { reason } : {} });
+  /** [#13] Release the item's newest active early hold, risk or forecast (operator): its rollout step runs again. */
+  async releaseRiskHold(itemId: string, reason?: string): Promise<{ kind?: 'risk' | 'forecast'; released: { shadow: string }; profile: ShadowConfigView }> {
+    const { data, res } = await this.request<{ kind?: 'risk' | 'forecast'; released: { shadow: string }; profile: ShadowConfigView }>('POST', `/items/${encodeURIComponent(itemId)}/risk/release`, { body: reason ? { reason } : {} });
     if (data.profile) this.remember(itemId, res, data.profile);
     return data;
   }

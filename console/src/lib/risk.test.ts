@@ -1,4 +1,4 @@
-import { fmtLead, holdRows, pct, riskSummary, splitSizing, toneFor } from './risk.ts';
+import { fmtLead, forecastHoldRows, forecastRows, holdRows, pct, planSummary, riskSummary, splitSizing, toneFor } from './risk.ts';
 import type { RiskHoldView, RiskScoreView } from './types.ts';
 
 const base: RiskScoreView = { id: 'a', itemId: 'i', version: '1.1.0', shadow: null, phase: 'ingest', source: 'model', modelVersion: 3, probability: 0.42, low: null, high: null, explanation: [{ feature: 'new_origins', value: 2, contribution: 0.9 }, { feature: 'script_growth', value: 0.3125, contribution: 0.2 }, { feature: 'major_bump', value: 0, contribution: -0.1 }], note: 'model v3 …', evidenceJson: null, at: 1000 };
@@ -46,4 +46,26 @@ test('early holds in words: reason from the evidence, status, lead time before t
 
 test('a probability that is not certain is never shown as 100 % or 0 %', () => {
   expect([pct(0.99996), pct(1), pct(0.9994), pct(0.0004), pct(0), pct(0.2)]).toEqual(['> 99.9 %', '> 99.9 %', '99.9 %', '< 0.1 %', '< 0.1 %', '20.0 %']);
+});
+
+describe('[#13] structured plan and guardrail forecast', () => {
+  const plan = { version: '1.1.0', shadow: 'v-1-1-0', scoreId: 's', tier: 'very_high', source: 'prior', probability: 0.2, modelVersion: null, steps: [5, 15], analysisSeconds: 120, minSessionsPerArm: 300, guardrails: [], maxInconclusive: 3, onComplete: 'promote', overridden: ['steps'], overriddenBy: 'alice', sizing: '', at: 1 };
+  it('planSummary words the structured plan as describeSizing does, with who overrode what', () => {
+    expect(planSummary(plan)).toEqual({ tier: 'very high', text: 'start 5 %, steps 5/15 %, 120 s analyses, 300 sessions per arm, onComplete promote', overridden: 'alice set steps' });
+    expect(planSummary({ ...plan, overridden: [], overriddenBy: null }).overridden).toBeNull();
+    expect(planSummary({ ...plan, source: 'operator', tier: null }).tier).toBeNull();
+  });
+
+  const g = { metric: 'errorRate', direction: 'increase' as const, maxDelta: 0.02, status: 'forecast', probability: 0.93, now: { diff: 0.167, se: 0.05, ciLow: -0.024, ciHigh: 0.357, shadowN: 56, controlN: 49 }, projected: { shadowN: 771.6, controlN: 700.2, se: 0.01, halfWidth: 0.03, boundary: 0.05, spread: 0.05 }, rates: { shadow: 3, control: 3 }, elapsedSeconds: 20, remainingSeconds: 105 };
+  it('forecastRows: the comparison now, the projected sizes, the probability against the threshold', () => {
+    const rows = forecastRows([{ shadow: 'v-2', step: 0, stepStartedAt: 0, analysisDueAt: 0, at: 0, status: 'running', guardrails: [g, { ...g, metric: 'latencyMean', direction: 'decrease', maxDelta: 50, status: 'unmeasured', probability: null, now: { ...g.now, diff: null, ciLow: null, ciHigh: null } }], worst: g, hold: g, holdAt: 0.9 }], 0.9);
+    expect(rows[0]).toEqual({ key: 'v-2/0/errorRate/increase', shadow: 'v-2', guardrail: 'errorRate may rise by at most +2 pp', now: '+16.7 pp [−2.4 pp, +35.7 pp] on 56 vs 49', projected: '~772 vs 700 at the analysis in 1 min 45 s', probability: '93.0 %', tone: 'bad' });
+    expect(rows[1]).toMatchObject({ guardrail: 'latencyMean may fall by at most −50 ms', now: '56 vs 49 observations', projected: '—', probability: 'too little data yet', tone: 'ok' });
+  });
+
+  it('forecastHoldRows: reason, status and lead time', () => {
+    const h = { itemId: 'i', shadow: 'v-2', step: 0, stepStartedAt: 5, guardrail: g, probability: 0.93, holdAt: 0.9, heldAt: 1000, reason: 'r', profileVersion: 3, releasedBy: null, outcome: null, decidedAt: null, leadMs: null, outcomeReason: null };
+    expect(forecastHoldRows([h])[0]).toMatchObject({ reason: 'forecast 93.0 % that errorRate fails by the step\'s analysis (≥ 90.0 %)', status: 'holding the step', lead: null, active: true });
+    expect(forecastHoldRows([{ ...h, releasedBy: 'bob', outcome: 'rolled_back', decidedAt: 29_300, leadMs: 28_300 }])[0]).toMatchObject({ status: 'rolled back (released by bob before)', lead: 'held 28 s before the rollback', active: false });
+  });
 });

@@ -4,7 +4,7 @@
  * (prior meets telemetry), the plan the score chose, and the early holds with their lead time.
  * Pure: RiskPanel.svelte only renders this.
  */
-import type { RiskHoldView, RiskScoreView } from './types.ts';
+import type { ForecastHoldView, GuardrailForecastView, RiskHoldView, RiskPlanView, RiskScoreView, StepForecastView } from './types.ts';
 
 export interface RiskPlanSummary {
   /** The tier the score landed in ("medium"), or null for an operator's full plan. */
@@ -143,5 +143,76 @@ export function holdRows(holds: RiskHoldView[]): HoldRow[] {
           : h.profileVersion === null ? 'hold being applied' : 'holding the step';
     const lead = h.outcome === 'regression' && h.leadMs !== null ? (h.leadMs >= 0 ? `held ${fmtLead(h.leadMs)} before the rollback` : `held ${fmtLead(-h.leadMs)} after the rollback`) : null;
     return { key: h.scoreId, shadow: h.shadow, version: h.version, reason, heldAt: h.heldAt, status, lead, active };
+  });
+}
+
+/**
+ * The chosen plan from the route's structured `plan` field (preferred over the note's sentence):
+ * the same words as describeSizing, and who set which fields over the mapping.
+ */
+export function planSummary(p: RiskPlanView): RiskPlanSummary {
+  const text = `start ${p.steps[0]} %, steps ${p.steps.join('/')} %, ${p.analysisSeconds} s analyses, ${p.minSessionsPerArm} sessions per arm, onComplete ${p.onComplete}`;
+  if (p.source === 'operator' || p.tier === null) return { tier: null, text, overridden: null };
+  return { tier: p.tier.replace('_', ' '), text, overridden: p.overridden.length ? `${p.overriddenBy ?? 'an operator'} set ${p.overridden.join(', ')}` : null };
+}
+
+/** A delta in the metric's unit, as the rollout timeline writes it ("+1.2 pp", "+35 ms"). */
+export function fmtDelta(metric: string, d: number): string {
+  const sign = d >= 0 ? '+' : '−';
+  const a = Math.abs(d);
+  if (metric === 'errorRate' || metric === 'requestErrorRate' || metric.startsWith('conversion:')) return `${sign}${(Math.round(a * 1000) / 10).toString()} pp`;
+  if (metric === 'perf:cls') return `${sign}${(Math.round(a * 1000) / 1000).toString()}`;
+  return `${sign}${(Math.round(a * 10) / 10).toString()} ms`;
+}
+
+export interface ForecastRow {
+  key: string;
+  shadow: string;
+  /** "errorRate may rise by at most +2 pp". */
+  guardrail: string;
+  /** The comparison now, e.g. "+16.7 pp [−2.4 pp, +35.7 pp] on 56 vs 49". */
+  now: string;
+  /** "~772 vs 700 at the analysis in 1 min 45 s". */
+  projected: string;
+  /** P(the guardrail fails by the analysis) as percent text, or why there is none. */
+  probability: string;
+  tone: 'ok' | 'warn' | 'bad';
+}
+
+const STATUS_WORDS: Record<string, string> = { regressed: 'failing now (the guardrail rolls back)', unmeasured: 'too little data yet', due: 'analysis due' };
+
+/** Every guardrail of every planned shadow, forecast at its step's analysis. */
+export function forecastRows(shadows: StepForecastView[], holdAt: number | null): ForecastRow[] {
+  return shadows.flatMap((f) => f.guardrails.map((g: GuardrailForecastView) => {
+    const n = g.now;
+    const now = n.diff !== null && n.ciLow !== null && n.ciHigh !== null ? `${fmtDelta(g.metric, n.diff)} [${fmtDelta(g.metric, n.ciLow)}, ${fmtDelta(g.metric, n.ciHigh)}] on ${n.shadowN} vs ${n.controlN}` : `${n.shadowN} vs ${n.controlN} observations`;
+    const p = g.probability;
+    const tone: ForecastRow['tone'] = g.status === 'regressed' ? 'bad' : p === null ? 'ok' : holdAt !== null && p >= holdAt ? 'bad' : p >= 0.5 ? 'warn' : 'ok';
+    return {
+      key: `${f.shadow}/${f.step}/${g.metric}/${g.direction}`,
+      shadow: f.shadow,
+      guardrail: `${g.metric} may ${g.direction === 'increase' ? 'rise' : 'fall'} by at most ${fmtDelta(g.metric, g.direction === 'increase' ? g.maxDelta : -g.maxDelta)}`,
+      now,
+      projected: g.status === 'forecast' ? `~${Math.round(g.projected.shadowN)} vs ${Math.round(g.projected.controlN)} at the analysis in ${fmtLead(g.remainingSeconds * 1000)}` : '—',
+      probability: p !== null ? pct(p) : STATUS_WORDS[g.status] ?? g.status,
+      tone,
+    };
+  }));
+}
+
+/** Forecast holds, newest first, in words (as holdRows). */
+export function forecastHoldRows(holds: ForecastHoldView[]): HoldRow[] {
+  return [...holds].sort((a, b) => b.heldAt - a.heldAt).map((h) => {
+    const active = h.releasedBy === null && h.outcome === null;
+    const reason = `forecast ${pct(h.probability)} that ${h.guardrail.metric} fails by the step's analysis (≥ ${pct(h.holdAt)})`;
+    const by = h.releasedBy ? ` (released by ${h.releasedBy} before)` : '';
+    const status = h.outcome === 'rolled_back' ? `rolled back${by}`
+      : h.outcome === 'advanced' ? `the step passed${by}`
+        : h.outcome === 'completed' ? `the plan completed${by}`
+          : h.outcome === 'removed' ? 'the shadow was removed'
+            : h.releasedBy ? `released by ${h.releasedBy}`
+              : h.profileVersion === null ? 'hold being applied' : 'holding the step';
+    const lead = h.outcome === 'rolled_back' && h.leadMs !== null ? (h.leadMs >= 0 ? `held ${fmtLead(h.leadMs)} before the rollback` : `held ${fmtLead(-h.leadMs)} after the rollback`) : null;
+    return { key: `${h.shadow}@${h.stepStartedAt}`, shadow: h.shadow, version: '', reason, heldAt: h.heldAt, status, lead, active };
   });
 }

@@ -280,10 +280,80 @@ export interface RiskHoldView {
   decidedAt: number | null;
   leadMs: number | null;
 }
+/** [#13] The plan a proactive version's score chose (GET …/risk `plan`; pipeline/risk-plan README). */
+export interface RiskPlanView {
+  version: string;
+  shadow: string;
+  scoreId: string;
+  tier: string | null;
+  source: 'model' | 'prior' | 'operator' | string;
+  probability: number;
+  modelVersion: number | null;
+  steps: number[];
+  analysisSeconds: number;
+  minSessionsPerArm: number;
+  guardrails: { metric: string; direction: 'increase' | 'decrease'; maxDelta: number }[];
+  maxInconclusive: number;
+  onComplete: 'hold' | 'promote' | string;
+  overridden: string[];
+  overriddenBy: string | null;
+  sizing: string;
+  at: number;
+}
+
+/** [#13] One guardrail's forecast at the step's analysis (pipeline/guardrail-forecast). */
+export interface GuardrailForecastView {
+  metric: string;
+  direction: 'increase' | 'decrease';
+  maxDelta: number;
+  status: 'forecast' | 'regressed' | 'unmeasured' | 'due' | string;
+  probability: number | null;
+  now: { diff: number | null; se: number | null; ciLow: number | null; ciHigh: number | null; shadowN: number; controlN: number };
+  projected: { shadowN: number; controlN: number; se: number | null; halfWidth: number | null; boundary: number | null; spread: number | null };
+  rates: { shadow: number; control: number };
+  elapsedSeconds: number;
+  remainingSeconds: number;
+}
+
+/** [#13] A shadow's step, forecast. */
+export interface StepForecastView {
+  shadow: string;
+  step: number;
+  stepStartedAt: number;
+  analysisDueAt: number;
+  at: number;
+  status: string;
+  guardrails: GuardrailForecastView[];
+  worst: GuardrailForecastView | null;
+  hold: GuardrailForecastView | null;
+  holdAt: number;
+}
+
+/** [#13] A forecast hold: lead time = decidedAt − heldAt when the guardrail rolled it back. */
+export interface ForecastHoldView {
+  itemId: string;
+  shadow: string;
+  step: number;
+  stepStartedAt: number;
+  guardrail: GuardrailForecastView;
+  probability: number;
+  holdAt: number;
+  heldAt: number;
+  reason: string;
+  profileVersion: number | null;
+  releasedBy: string | null;
+  outcome: 'rolled_back' | 'advanced' | 'completed' | 'removed' | null;
+  decidedAt: number | null;
+  leadMs: number | null;
+  outcomeReason: string | null;
+}
+
 /** [#13] GET /api/v1/items/{itemId}/risk. */
 export interface RiskView {
   scores: RiskScoreView[];
   holds: RiskHoldView[];
+  plan: RiskPlanView | null;
+  forecast: { holdAt: number | null; shadows: StepForecastView[]; holds: ForecastHoldView[] };
 }
 
 /** Behavioural segments (GET /api/v1/segments; docs/segments.md). */
