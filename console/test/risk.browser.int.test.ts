@@ -8,6 +8,11 @@
  * early. The panel next to the comparisons shows prior → now with the prior's wording, the plan
  * the score chose, the hold with its reason; a viewer gets no Release, an operator releases it
  * from the panel; after a rollback the hold shows its lead time. axe finds nothing.
+ *
+ * Then a second GENERATED item whose version shadow's plan has a guardrail (error sessions ≤ +2 pp):
+ * the panel shows the guardrail's forecast at the step's analysis (the comparison now, the
+ * projected sessions, the probability), the forecast hold with its reason, and after the
+ * guardrail's own rollback its lead time; the structured plan of the route reads the same.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,9 +39,12 @@ let browser: Browser;
 let sim: SimulationHandle | null = null;
 const v0 = firstVersion('console-risk', 0, 'risk');
 const v1 = nextVersion('console-risk', 0, 1, v0.tree);
-const dashboard = () => `${t.url}/#/items/${encodeURIComponent(v0.itemId)}/dashboard`;
+// The forecast's item (second test): its version shadow's plan has a guardrail.
+const f0 = firstVersion('console-risk', 1, 'risk');
+const f1 = nextVersion('console-risk', 1, 1, f0.tree);
+const dashboard = (itemId = v0.itemId) => `${t.url}/#/items/${encodeURIComponent(itemId)}/dashboard`;
 
-async function signedIn(token: string): Promise<Page> {
+async function signedIn(token: string, itemId = v0.itemId): Promise<Page> {
   const page = await (await browser.newContext()).newPage();
   // axe from a same-origin URL served by the test, so the console's CSP stays enforced.
   await page.route(`**${AXE_URL}`, (route) => route.fulfill({ path: AXE, contentType: 'text/javascript' }));
@@ -44,7 +52,7 @@ async function signedIn(token: string): Promise<Page> {
   await page.getByLabel('Access token').fill(token);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('link', { name: 'Catalog' }).first().waitFor();
-  await page.goto(dashboard());
+  await page.goto(dashboard(itemId));
   await page.getByTestId('risk').waitFor();
   return page;
 }
@@ -52,7 +60,9 @@ async function signedIn(token: string): Promise<Page> {
 beforeAll(async () => {
   const consoleDir = ensureConsoleBuilt(() => {});
   if (!consoleDir) throw new Error('console build failed');
-  t = await startTestPenumbra('console-risk', {}, { consoleDir });
+  // Forecast holds at 80 % here (default 90): the second test's guardrail forecast must hold its
+  // step before the live risk (10 s windows) does — either pause stops the other.
+  t = await startTestPenumbra('console-risk', { PENUMBRA_FORECAST_HOLD_PERCENT: '80' }, { consoleDir });
   await ingestVersion(t.url, TOKENS.operator, v0);
   // Proactive, at 50 % from the start (the operator's steps), so both arms fill a window fast;
   // no guardrails of the plan's own (where plans judge, they would roll the shadow back before
@@ -129,3 +139,46 @@ test('prior → live risk, the plan it chose, an early hold released by an opera
   expect(await row.getByTestId('risk-hold-status').textContent()).toBe('rolled back (released by operator before)');
   await page.screenshot({ path: path.join(SHOTS, '02-lead-time.png'), fullPage: true });
 }, 90_000);
+
+test('the guardrail forecast of a planned shadow, its forecast hold and the hold\'s lead time before the guardrail\'s rollback', async () => {
+  const { forecastHandles } = await import('../../pipeline/app/forecast-hold.ts');
+  await ingestVersion(t.url, TOKENS.operator, f0);
+  const res = await ingestVersion(t.url, TOKENS.operator, f1, undefined, { proactive: 'true', rollout: JSON.stringify({ steps: [50], analysisSeconds: 120, minSessionsPerArm: 1000, guardrails: [{ metric: 'errorRate', direction: 'increase', maxDelta: 0.02 }], onComplete: 'hold' }) });
+  expect(res.versionShadow).toBe(f1.shadow);
+  const page = await signedIn(TOKENS.operator, f0.itemId);
+  const panel = page.getByTestId('risk');
+  // The structured plan (GET …/risk `plan`): the operator's fields over the prior's medium tier.
+  expect(await panel.getByTestId('risk-plan').textContent()).toMatch(/Plan chosen by the score \(medium tier\): start 50 %, steps 50 %, 120 s analyses, 1000 sessions per arm, onComplete hold; operator set steps, analysisSeconds, minSessionsPerArm, guardrails, onComplete\./);
+
+  sim = startSimulation({ url: t.url, token: TOKENS.operator, items: [f0.itemId], users: 3000, rate: 20, durationMs: 90_000, seed: 'console-forecast', flushIntervalMs: 500, effects: [`${f1.shadow}:errors=+20pp`] });
+  const handle = forecastHandles.get(t.p.ctx)!;
+  const hold = await waitFor('a forecast hold', async () => handle.holds(f0.itemId).find((h) => h.profileVersion !== null), 60_000, 250);
+  // The forecast table: the plan's guardrail, compared now, projected, with its probability.
+  const row = panel.getByTestId('forecast-row');
+  await row.first().waitFor({ timeout: 10_000 });
+  expect(await row.count()).toBe(1);
+  expect(await row.getByTestId('forecast-guardrail').textContent()).toBe('errorRate may rise by at most +2 pp');
+  expect(await row.getByTestId('forecast-now').textContent()).toMatch(/^\+[\d.]+ pp \[[−+][\d.]+ pp, \+[\d.]+ pp\] on \d+ vs \d+$/);
+  expect(await row.getByTestId('forecast-probability').textContent()).toMatch(/^(> 99\.9|\d+\.\d) %$|^failing now|^analysis due/);
+  // The hold: its reason in words, holding the step; an operator may release it.
+  const fh = panel.getByTestId('forecast-hold');
+  await fh.waitFor({ timeout: 10_000 });
+  expect(await fh.getByTestId('forecast-hold-reason').textContent()).toBe(`forecast ${pct(hold.probability)} that errorRate fails by the step's analysis (≥ 80.0 %)`);
+  expect(await fh.getByTestId('forecast-hold-status').textContent()).toBe('holding the step');
+  expect(await page.getByTestId('risk-release').textContent()).toBe(`Release hold of ${f1.shadow}`);
+  await page.screenshot({ path: path.join(SHOTS, '03-forecast-hold.png'), fullPage: true });
+  await page.addScriptTag({ url: `${t.url}${AXE_URL}` });
+  const violations = await page.evaluate(async () => {
+    const r = await (window as unknown as { axe: { run(): Promise<{ violations: { id: string; help: string }[] }> } }).axe.run();
+    return r.violations.map((v) => `${v.id}: ${v.help}`);
+  });
+  expect(violations).toEqual([]);
+
+  // The paused step keeps its guardrail: the bad version is rolled back by it, and the panel shows the lead.
+  await waitFor('the lead time in the panel', async () => (/^held \d+ (s|ms|min.*) before the rollback$/.test((await fh.getByTestId('forecast-hold-lead').textContent()) ?? '') ? true : undefined), 60_000, 250);
+  await sim.stop();
+  sim = null;
+  expect(await fh.getByTestId('forecast-hold-status').textContent()).toBe('rolled back');
+  expect(handle.holds(f0.itemId)[0]).toMatchObject({ outcome: 'rolled_back', outcomeReason: expect.stringMatching(/beyond the tolerated \+2 pp/) });
+  await page.screenshot({ path: path.join(SHOTS, '04-forecast-lead.png'), fullPage: true });
+}, 120_000);
