@@ -20,9 +20,11 @@ import type { ShadowProfile } from '../domain/types.ts';
 import { rolloutHandles } from '../rollout/feature.ts';
 import { tuningFor } from '../rollout/build-evidence.ts';
 import { forecastHoldReason, type GuardrailForecast } from '../guardrail-forecast/forecast.ts';
-import { forecastStep, type StepForecast } from '../guardrail-forecast/step.ts';
+import { forecastStep, holdOutcome, type StepForecast } from '../guardrail-forecast/step.ts';
 
 export const FORECAST_ACTOR = 'system:forecast';
+/** Holds remembered per item (the audit log keeps them all). */
+const MAX_HOLDS_PER_ITEM = 50;
 
 /** A forecast hold and what became of it. */
 export interface ForecastHold {
@@ -119,20 +121,17 @@ export function forecastFeature(opts: ForecastOptions = {}): Feature {
     const settle = (p: ShadowProfile): void => {
       for (const h of holds.values()) {
         if (h.itemId !== p.itemId || h.outcome !== null) continue;
-        const s = p.shadows.find((x) => x.name === h.shadow);
-        const st = s?.rolloutState;
-        let outcome: ForecastHold['outcome'] = null;
-        if (!s || !st || p.state === 'rolled_back') outcome = !s ? 'removed' : 'rolled_back';
-        else if (st.status === 'rolled_back') outcome = 'rolled_back';
-        else if (st.status === 'completed') outcome = 'completed';
-        else if (st.stepStartedAt !== h.stepStartedAt) outcome = 'advanced';
-        if (!outcome) continue;
-        h.outcome = outcome;
-        h.decidedAt = p.updatedAt;
-        h.leadMs = outcome === 'rolled_back' ? p.updatedAt - h.heldAt : null;
-        h.outcomeReason = st?.reason ?? null;
-        ctx.log.info('forecast hold outcome', { itemId: h.itemId, shadow: h.shadow, outcome, leadMs: h.leadMs });
+        const o = holdOutcome(h, p);
+        if (!o) continue;
+        h.outcome = o.outcome;
+        h.decidedAt = o.decidedAt;
+        h.leadMs = o.leadMs;
+        h.outcomeReason = o.reason;
+        ctx.log.info('forecast hold outcome', { itemId: h.itemId, shadow: h.shadow, outcome: o.outcome, leadMs: o.leadMs });
       }
+      // Bounded memory: keep the newest MAX_HOLDS_PER_ITEM holds of an item.
+      const mine = [...holds.entries()].filter(([, h]) => h.itemId === p.itemId);
+      if (mine.length > MAX_HOLDS_PER_ITEM) for (const [k] of mine.sort((x, y) => x[1].heldAt - y[1].heldAt).slice(0, mine.length - MAX_HOLDS_PER_ITEM)) holds.delete(k);
     };
 
     if (ctx.processors) {

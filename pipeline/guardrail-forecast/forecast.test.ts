@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_FORECAST_HOLD_AT, forecastGuardrail, forecastHoldReason, shouldHoldOnForecast, worstForecast, type ArmSummary, type ForecastInput } from './forecast.ts';
-import { armSummary, forecastStep } from './step.ts';
+import { armSummary, forecastStep, holdOutcome } from './step.ts';
 import { judgeGuardrail } from '../rollout/evidence.ts';
 import { sequentialProportionDiff } from '../stats/sequential.ts';
 
@@ -161,5 +161,24 @@ describe('a step, forecast (step.ts)', () => {
     expect(armSummary('latencyMean', t)).toEqual({ n: 3, mean: 200, variance: 100 });
     expect(armSummary('perf:lcp', t)).toEqual({ n: 2, mean: 1500, variance: 20_000 });
     expect(armSummary('errorRate', undefined).n).toBe(0);
+  });
+});
+
+describe('how a held step ended (holdOutcome)', () => {
+  const h = { shadow: 'v-2', stepStartedAt: 1000, heldAt: 20_000 };
+  const st = (over: Record<string, unknown> = {}) => ({ status: 'paused' as const, step: 0, stepStartedAt: 1000, lastAnalysisAt: null, inconclusive: 0, reason: 'forecast hold: …', ...over });
+  const profile = (shadows: { name: string; rolloutState?: ReturnType<typeof st> | null }[], state = 'active') => ({ state, updatedAt: 48_300, shadows });
+
+  it('undecided while the step is held or released at the same step', () => {
+    expect(holdOutcome(h, profile([{ name: 'v-2', rolloutState: st() }]))).toBeNull();
+    expect(holdOutcome(h, profile([{ name: 'v-2', rolloutState: st({ status: 'running' }) }]))).toBeNull();
+  });
+
+  it('the guardrail\'s rollback gives the lead time; other endings do not', () => {
+    expect(holdOutcome(h, profile([{ name: 'v-2', rolloutState: st({ status: 'rolled_back', reason: 'guardrail: beyond the tolerated +2 pp' }) }]))).toEqual({ outcome: 'rolled_back', decidedAt: 48_300, leadMs: 28_300, reason: 'guardrail: beyond the tolerated +2 pp' });
+    expect(holdOutcome(h, profile([{ name: 'v-2', rolloutState: st() }], 'rolled_back'))).toMatchObject({ outcome: 'rolled_back', leadMs: 28_300 });
+    expect(holdOutcome(h, profile([{ name: 'v-2', rolloutState: st({ status: 'running', step: 1, stepStartedAt: 48_300 }) }]))).toMatchObject({ outcome: 'advanced', leadMs: null });
+    expect(holdOutcome(h, profile([{ name: 'v-2', rolloutState: st({ status: 'completed' }) }]))).toMatchObject({ outcome: 'completed', leadMs: null });
+    expect(holdOutcome(h, profile([]))).toMatchObject({ outcome: 'removed', leadMs: null, reason: null });
   });
 });

@@ -78,3 +78,25 @@ export function forecastStep(i: StepForecastInput): StepForecast {
   const hold = state.status === 'running' ? shouldHoldOnForecast(guardrails, i.holdAt) : null;
   return { shadow: i.shadow, step: state.step, stepStartedAt: state.stepStartedAt, analysisDueAt: dueAt, at: now, status: state.status, guardrails, worst: worstForecast(guardrails), hold, holdAt: i.holdAt };
 }
+
+export type HoldOutcome = 'rolled_back' | 'advanced' | 'completed' | 'removed';
+
+/**
+ * How a held step ended, from the item's profile after a transition (null: still undecided). The
+ * lead time is counted only for a rollback — of the shadow by its guardrail (or an operator), or
+ * of the whole item — from the hold to the profile version that recorded it.
+ */
+export function holdOutcome(
+  h: { shadow: string; stepStartedAt: number; heldAt: number },
+  p: { state: string; updatedAt: number; shadows: { name: string; rolloutState?: RolloutState | null }[] },
+): { outcome: HoldOutcome; decidedAt: number; leadMs: number | null; reason: string | null } | null {
+  const s = p.shadows.find((x) => x.name === h.shadow);
+  const st = s?.rolloutState ?? null;
+  let outcome: HoldOutcome | null = null;
+  if (!s || !st) outcome = 'removed';
+  else if (p.state === 'rolled_back' || st.status === 'rolled_back') outcome = 'rolled_back';
+  else if (st.status === 'completed') outcome = 'completed';
+  else if (st.stepStartedAt !== h.stepStartedAt) outcome = 'advanced';
+  if (!outcome) return null;
+  return { outcome, decidedAt: p.updatedAt, leadMs: outcome === 'rolled_back' ? p.updatedAt - h.heldAt : null, reason: st?.reason ?? null };
+}
