@@ -48,6 +48,7 @@ export const TOPIC_SCHEMAS: Record<keyof TopicNames, SchemaName> = {
   assignments: 'assignment',
   telemetryRaw: 'telemetry-event',
   telemetryMetrics: 'metric-window',
+  telemetryByItem: 'telemetry-event',
   alerts: 'alert',
   alertRules: 'alert-rule',
   audit: 'audit-entry',

@@ -44,6 +44,12 @@ export interface MetricsRouterDeps {
   store: MetricsStore;
   /** Latest comparisons per shadow of an item (processors only). */
   comparisons?: (itemId: string) => Record<string, ComparisonView>;
+  /**
+   * Where the item's comparisons are computed: `this-process` (the metrics member owning the
+   * item), `another-member` (this process runs a member that does not own it: ask the owner, or
+   * follow `comparison` on its live stream), `none` (no metrics processor here).
+   */
+  comparisonsSource?: (itemId: string) => 'this-process' | 'another-member' | 'none';
   /** Unverified events of an item (processors only). */
   unverified?: (itemId: string) => UnverifiedItemView;
   joins?: (itemId: string) => JoinCounters;
@@ -90,7 +96,7 @@ export function createMetricsRouter(deps: MetricsRouterDeps): Router {
   const r = Router();
   deps.openapi.add({
     method: 'get', path: '/api/v1/items/{itemId}/metrics', summary: 'Metric windows (verified events; live from memory, older from the warehouse), the latest comparison of each shadow with its control, and the unverified-event counts',
-    auth: 'viewer', tags: ['metrics'], query: metricsQuery, responses: { 200: '{ windows, comparisons, unverified, join }', 401: 'No token', 422: 'Bad query' },
+    auth: 'viewer', tags: ['metrics'], query: metricsQuery, responses: { 200: '{ windows, comparisons, comparisonsSource, unverified, join }', 401: 'No token', 422: 'Bad query' },
   });
   r.get('/api/v1/items/:itemId/metrics', requireRole(deps.tokens, 'viewer'), async (req, res) => {
     const itemId = parseOr422(z.string().min(1).max(128), req.params.itemId, 'itemId', 'item id');
@@ -110,7 +116,7 @@ export function createMetricsRouter(deps: MetricsRouterDeps): Router {
       }
     }
     if (windows.length > MAX_WINDOWS) windows = windows.slice(windows.length - MAX_WINDOWS);
-    res.json({ windows, comparisons: deps.comparisons?.(itemId) ?? {}, unverified: deps.unverified?.(itemId) ?? null, join: deps.joins?.(itemId) ?? null });
+    res.json({ windows, comparisons: deps.comparisons?.(itemId) ?? {}, comparisonsSource: deps.comparisonsSource?.(itemId) ?? 'none', unverified: deps.unverified?.(itemId) ?? null, join: deps.joins?.(itemId) ?? null });
   });
   return r;
 }

@@ -58,6 +58,8 @@ export interface TopicNames {
   assignments: string;
   telemetryRaw: string;
   telemetryMetrics: string;
+  /** [added #15] telemetry.raw re-keyed by item id (pipeline/telemetry/repartition.ts): one metrics member owns each item. */
+  telemetryByItem: string;
   alerts: string;
   alertRules: string;
   audit: string;
@@ -281,6 +283,7 @@ export function topicNames(prefix: string): TopicNames {
     assignments: `${prefix}assignments`,
     telemetryRaw: `${prefix}telemetry.raw`,
     telemetryMetrics: `${prefix}telemetry.metrics`,
+    telemetryByItem: `${prefix}telemetry.by-item`,
     alerts: `${prefix}alerts`,
     alertRules: `${prefix}alert.rules`,
     audit: `${prefix}audit`,

@@ -45,6 +45,12 @@ export interface AnalyzerDeps {
   intervalMs?: number;
   now?: () => number;
   log?: (msg: string, extra?: Record<string, unknown>) => void;
+  /**
+   * Whether this process's metrics member owns the item (issue 15 item 4: with N members only the
+   * owner's aggregates see the item's events). Items it does not own are left to the owner's
+   * analyzer and their arms unwatched here. Default: every item (one member).
+   */
+  owns?: (itemId: string) => boolean;
 }
 
 export interface AnalyzerStats {
@@ -55,6 +61,8 @@ export interface AnalyzerStats {
   stale: number;
   failed: number;
   promotions: number;
+  /** Evaluations left to the member owning the item (its by-item partition is elsewhere). */
+  notOwned: number;
   byKind: Record<string, number>;
 }
 
@@ -72,7 +80,7 @@ export function banditControlArm(arms: readonly string[]): string {
 
 export function startAnalyzer(deps: AnalyzerDeps): Analyzer {
   const now = deps.now ?? Date.now;
-  const stats: AnalyzerStats = { ticks: 0, evaluations: 0, submitted: 0, accepted: 0, stale: 0, failed: 0, promotions: 0, byKind: {} };
+  const stats: AnalyzerStats = { ticks: 0, evaluations: 0, submitted: 0, accepted: 0, stale: 0, failed: 0, promotions: 0, notOwned: 0, byKind: {} };
   const inFlight = new Set<string>();
   const agg = deps.aggregates;
 
@@ -188,8 +196,9 @@ export function startAnalyzer(deps: AnalyzerDeps): Analyzer {
     for (const p of deps.store.all()) {
       if (inFlight.has(p.itemId)) continue;
       const hasPlan = p.shadows.some((s) => s.rollout && s.rolloutState) || (p.bandit && p.banditState);
-      if (!hasPlan) {
+      if (!hasPlan || (deps.owns && !deps.owns(p.itemId))) {
         for (const w of agg.watched(p.itemId)) agg.unwatch(p.itemId, w.arm);
+        if (hasPlan) stats.notOwned++;
         continue;
       }
       inFlight.add(p.itemId);

@@ -113,6 +113,7 @@ export function rolloutFeature(defaults: RolloutOptions = {}): Feature {
           },
           intervalMs: o.tickMs,
           log: ctx.log.warn,
+          owns: (itemId) => stream.processor!.owns(itemId),
         });
         const a = analyzer;
         stops.push(async () => a.stop());

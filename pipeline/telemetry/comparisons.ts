@@ -285,6 +285,22 @@ export class ComparisonStore {
     return out;
   }
 
+  /**
+   * Forgets every aggregate and comparison of the items matching `pred` (a metrics member that lost
+   * their by-item partition: the new owner holds them now). Returns the arms dropped.
+   */
+  dropItems(pred: (itemId: string) => boolean): number {
+    let n = 0;
+    for (const [k, a] of [...this.aggs]) {
+      if (!pred(a.itemId)) continue;
+      this.aggs.delete(k);
+      n++;
+    }
+    for (const itemId of [...this.shadowsByItem.keys()]) if (pred(itemId)) this.shadowsByItem.delete(itemId);
+    for (const itemId of [...this.latest.keys()]) if (pred(itemId)) this.latest.delete(itemId);
+    return n;
+  }
+
   /** Latest comparison per shadow of the item. */
   latestFor(itemId: string): Record<string, ComparisonView> {
     return Object.fromEntries(this.latest.get(itemId) ?? []);

@@ -6,7 +6,9 @@
  * GET /api/v1/items/{itemId}/metrics (and, where no metrics processor runs, republishes those
  * windows on the live hub), plus the alert rules/alerts routes (pipeline/alerts/feature.ts).
  * Processes that run the processors (`ctx.processors`) also: follow penumbra.assignments into the
- * AssignmentIndex (variant join, SRM), run the metrics processor and the alert evaluator.
+ * AssignmentIndex (variant join, SRM), run the repartition stage (telemetry.raw → telemetry.by-item)
+ * and the metrics processor (windows, comparisons) and the alert evaluator. Several such processes
+ * share both consumer groups; each owns the items of its by-item partitions (README "Scaling").
  *
  * Options are code, not environment: `streamOptions(prefix, {...})` sets them for the instance
  * using that topic prefix (tests shorten the lateness so windows close quickly); the factory's
@@ -24,6 +26,7 @@ import { UnverifiedCounts } from './unverified.ts';
 import type { SequentialOptions } from '../stats/sequential.ts';
 import { MetricsStore } from './metrics-store.ts';
 import { startMetricsProcessor, type MetricsProcessor, type MetricsProcessorOptions } from './metrics-processor.ts';
+import { startRepartitioner, type Repartitioner } from './repartition.ts';
 
 export interface StreamOptions {
   metrics?: MetricsProcessorOptions;
@@ -50,6 +53,7 @@ export interface StreamHandle {
   unverified: UnverifiedCounts | null;
   assignments: AssignmentIndex | null;
   processor: MetricsProcessor | null;
+  repartitioner: Repartitioner | null;
 }
 
 /** Handles of running instances, by FeatureContext (tests and the benchmark inspect them). */
@@ -69,6 +73,7 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
       let comparisons: ComparisonStore | null = null;
       let unverified: UnverifiedCounts | null = null;
       let processor: MetricsProcessor | null = null;
+      let repartitioner: Repartitioner | null = null;
 
       if (ctx.processors) {
         // Per-item state only for items with a profile: item ids in telemetry are anonymous input.
@@ -83,6 +88,8 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
         void assignmentFollower.ready.then(() => ctx.log.debug('assignment index caught up', { users: idx.size }));
         comparisons = new ComparisonStore({ tuning: cfg.sequentialTuning, ...o.sequential });
         unverified = new UnverifiedCounts();
+        repartitioner = await startRepartitioner({ kafka: ctx.kafka, codec: ctx.codec, producer: ctx.producer, topics: cfg.topics, groupPrefix: ctx.groupPrefix, log: ctx.log.warn });
+        stops.push(() => repartitioner!.stop());
         processor = await startMetricsProcessor(
           { kafka: ctx.kafka, codec: ctx.codec, producer: ctx.producer, topics: cfg.topics, groupPrefix: ctx.groupPrefix, hub: ctx.hub, profileStore: ctx.profileStore, assignments: idx, comparisons, unverified, log: ctx.log.warn },
           o.metrics,
@@ -108,7 +115,9 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
       const router = Router();
       router.use(createMetricsRouter({
         store: metricsStore,
-        comparisons: comparisons ? (itemId) => comparisons!.latestFor(itemId) : undefined,
+        // Only the member owning the item has its cumulative aggregates (README "Scaling").
+        comparisons: comparisons ? (itemId) => (processor!.owns(itemId) ? comparisons!.latestFor(itemId) : {}) : undefined,
+        comparisonsSource: (itemId) => (processor ? (processor.owns(itemId) ? 'this-process' : 'another-member') : 'none'),
         unverified: unverified ? (itemId) => unverified!.forItem(itemId) : undefined,
         joins: assignments ? (itemId) => assignments!.joins(itemId) : undefined,
         parquetDir: path.join(cfg.dataDir, 'warehouse', 'parquet'),
@@ -125,6 +134,7 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
           streamProcessing: {
             status,
             metricsProcessor: proc,
+            repartition: repartitioner ? { ...repartitioner.stats, partitions: repartitioner.partitions } : null,
             metricWindowsInMemory: metricsStore.applied,
             assignmentsIndexed: assignments?.size ?? null,
             unverifiedEvents: unverified ? { total: unverified.total, byReason: { ...unverified.byReason } } : null,
@@ -132,7 +142,7 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
           },
         };
       });
-      streamHandles.set(ctx, { metricsStore, comparisons, unverified, assignments, processor });
+      streamHandles.set(ctx, { metricsStore, comparisons, unverified, assignments, processor, repartitioner });
       return { router, stop: stopAll };
     } catch (err) {
       await stopAll();

@@ -1,8 +1,10 @@
 /**
  * Metrics processor.
  *
- * Reads: penumbra.telemetry.raw (Avro TelemetryEvent, key sessionId) in the consumer group
- * `<prefix>telemetry-metrics` — members share the partitions, so it scales with them — and the
+ * Reads: `<prefix>telemetry.by-item` (Avro TelemetryEvent, key itemId: telemetry.raw re-keyed by
+ * the repartition stage, repartition.ts) in the consumer group `<prefix>telemetry-metrics` —
+ * members share the partitions, and since every event of an item is on ONE partition, one member
+ * owns each item: N members emit exactly the windows one would (issue 15 item 4) — and the
  * shared AssignmentIndex (penumbra.assignments) to join each event with its user's variant.
  * Writes: one `MetricWindow` record per closed window (10 s and 60 s, event-time, tumbling) to
  * penumbra.telemetry.metrics (key itemId), undecodable records to penumbra.dlq, and to the live
@@ -30,8 +32,10 @@
  * at this process's clock and the aggregator moves the watermark by min(ts, receivedAt), so a
  * future-dated event (ts up to now + 5 min passes the collector) cannot blind the pipeline
  * (issue 17 item 1). A 1 s timer also advances it by wall clock, so windows close on a
- * quiet stream — but only while the consumer is caught up (or has received nothing for 2 ticks):
- * during a catch-up the wall clock would run ahead of the backlog and turn it late.
+ * quiet stream — but only while the consumer is caught up (or has received nothing for 2 ticks)
+ * AND the repartition group has no lag on telemetry.raw (`upstreamLag`): during a catch-up, or
+ * while a killed member's raw partitions wait for their next owner, the wall clock would run
+ * ahead of the backlog and turn it late.
  *
  * Guarantee — no event's contribution is ever lost, at-least-once output:
  * - windows are produced and ACKNOWLEDGED before any offset behind them is committed (a failed
@@ -47,11 +51,13 @@
  * count still pending when the process dies is not replayed (best effort), and replayed events
  * whose 10 s window was emitted but 60 s window was not count as late for 10 s.
  *
- * Scaling caveat: telemetry.raw is keyed by session, so an item's events spread over partitions.
- * One process holding all partitions (the default: one processors process) emits exact windows;
- * with several members each emits windows over its own partitions for the same key, and the
- * upsert keeps one of them. Exact multi-member windows need a repartition by item (or a shard
- * field in MetricWindow merged at read time) — not done yet.
+ * Scaling: telemetry.raw is keyed by session, so an item's events spread over its partitions; the
+ * repartition stage re-keys them by item, and this stage's per-item state — windows, the
+ * cumulative aggregates behind comparisons, the `onEvent` listeners (rollout analyzer) — lives in
+ * the member that owns the item's by-item partition (`owns(itemId)`). A member that loses a
+ * partition in a rebalance drops the cumulative aggregates of its items (the new owner rebuilds
+ * them from its replay, like a restart); readers in other processes get `owns() === false` and
+ * delegate (README "Scaling").
  */
 import type { Consumer, EachBatchPayload, Kafka, Admin } from 'kafkajs';
 import type { TopicNames } from '../config/config.ts';
@@ -71,6 +77,8 @@ import { profileMismatch, type ProfileMismatch } from './attribution.ts';
 import { srmCheck, DEFAULT_SRM_MIN_EXPOSURES, type ComparisonStore } from './comparisons.ts';
 import { countsInComparisons } from '../windows/classify.ts';
 import type { UnverifiedCounts } from './unverified.ts';
+import { itemPartition } from './item-partition.ts';
+import { partitionCount, repartitionLag } from './repartition.ts';
 
 export const METRICS_PROCESSOR = 'telemetry-metrics';
 
@@ -99,6 +107,11 @@ export interface MetricsProcessorDeps {
   assignments: AssignmentIndex;
   comparisons: ComparisonStore;
   unverified: UnverifiedCounts;
+  /**
+   * Records of telemetry.raw the repartition stage has not forwarded yet; the wall clock closes
+   * windows only at 0. Default: read from the repartition group's committed offsets (repartition.ts).
+   */
+  upstreamLag?: () => Promise<number>;
   log?: (msg: string, extra?: Record<string, unknown>) => void;
 }
 
@@ -123,14 +136,28 @@ export interface MetricsProcessorStats {
   joinedAt: number | null;
   /** Events refused before any state because the item's profile does not have their item, variant or profile version. */
   profileRefused: Record<ProfileMismatch, number>;
+  /** Wall-clock advances held back because the repartition stage had lag on telemetry.raw. */
+  upstreamHeld: number;
 }
 
 export interface MetricsProcessor {
   consumer: Consumer;
-  aggregator: WindowAggregator;
+  /**
+   * The newest watermark over this member's partitions (−Infinity before any): each by-item
+   * partition has its own WindowAggregator and watermark, as a Kafka Streams task has its own
+   * stream time, so a partition's windows depend on that partition's events only.
+   */
+  readonly watermark: number;
   /** Resolves once the consumer joined its group. */
   ready: Promise<void>;
   stats: MetricsProcessorStats;
+  /**
+   * Whether this member owns the item (its by-item partition is assigned here): only the owner's
+   * windows, comparisons and `onEvent` stream cover the item's events.
+   */
+  owns(itemId: string): boolean;
+  /** Partitions of telemetry.by-item. */
+  readonly partitions: number;
   health(): Record<string, unknown>;
   /** One timer pass now (tests): wall-clock advance, emit, commit. */
   tick(): Promise<void>;
@@ -156,20 +183,16 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
   const sizes = [...(opts.windowSizes ?? WINDOW_SIZES)].sort((a, b) => a - b);
   const tickMs = opts.tickMs ?? 1000;
   const smallest = sizes[0];
-  const stats: MetricsProcessorStats = { events: 0, duplicates: 0, unverified: 0, replaySkipped: 0, windows: 0, provisional: 0, comparisons: 0, deadLettered: 0, commits: 0, batches: 0, lateBySize: Object.fromEntries(sizes.map((s) => [String(s), 0])), sendFailures: 0, joinedAt: null, profileRefused: { unknown_item: 0, unknown_variant: 0, unknown_profile_version: 0 } };
-  const aggregator = new WindowAggregator({
-    windowSizes: sizes,
-    allowedLatenessMs: opts.allowedLatenessMs ?? 5000,
-    onLate: (_e, lateFor) => {
-      for (const size of lateFor) stats.lateBySize[String(size)]++;
-    },
-  });
+  const stats: MetricsProcessorStats = { events: 0, duplicates: 0, unverified: 0, replaySkipped: 0, windows: 0, provisional: 0, comparisons: 0, deadLettered: 0, commits: 0, batches: 0, lateBySize: Object.fromEntries(sizes.map((s) => [String(s), 0])), sendFailures: 0, joinedAt: null, profileRefused: { unknown_item: 0, unknown_variant: 0, unknown_profile_version: 0 }, upstreamHeld: 0 };
+  const allowedLatenessMs = opts.allowedLatenessMs ?? 5000;
   const groupId = `${deps.groupPrefix}${METRICS_PROCESSOR}`;
-  const topic = deps.topics.telemetryRaw;
+  const topic = deps.topics.telemetryByItem;
   const mutex = new Mutex();
   const listeners = new Set<(e: TelemetryEvent) => void>();
   const progress = new Map<number, PartitionProgress>();
   const caughtUp = new Map<number, boolean>();
+  /** Partitions that delivered a batch since their assignment. */
+  const fetched = new Set<number>();
   /** item × variant keys with events since the last provisional publish. */
   const dirty = new Set<string>();
   /** Items with new unverified events since the last tick (their counts go out on the hub). */
@@ -180,6 +203,34 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
 
   const admin: Admin = deps.kafka.admin();
   await admin.connect();
+  const partitions = await partitionCount(admin, topic);
+  /** by-item partitions assigned to this member (current generation). */
+  let owned = new Set<number>();
+  const upstreamLag = deps.upstreamLag ?? (() => repartitionLag(admin, deps.topics, deps.groupPrefix));
+  /**
+   * One aggregator per by-item partition: windows and watermark per partition (a partition that
+   * joins late, after a rebalance, is not turned late by the others' progress — and N members
+   * emit what one does). The issue-17 caps are split over the topic's partitions, so one process
+   * holding all of them stays within the single aggregator's bounds.
+   */
+  const aggs = new Map<number, WindowAggregator>();
+  const share = (cap: number) => Math.max(1, Math.ceil(cap / partitions));
+  const aggFor = (p: number): WindowAggregator => {
+    let a = aggs.get(p);
+    if (!a) {
+      aggs.set(p, (a = new WindowAggregator({
+        windowSizes: sizes,
+        allowedLatenessMs,
+        maxArms: share(10_000),
+        maxOpenWindows: share(200_000),
+        maxDedupIds: share(1_000_000),
+        onLate: (_e, lateFor) => {
+          for (const size of lateFor) stats.lateBySize[String(size)]++;
+        },
+      })));
+    }
+    return a;
+  };
   const consumer = deps.kafka.consumer({ groupId, sessionTimeout: 10000, heartbeatInterval: 1000, maxWaitTimeInMs: 50 });
   let resolveReady!: () => void;
   const ready = new Promise<void>((r) => (resolveReady = r));
@@ -189,7 +240,12 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
     stats.joinedAt ??= Date.now();
     const parts = e.payload.memberAssignment[topic] ?? [];
+    const lost = [...owned].filter((p) => !parts.includes(p));
+    owned = new Set(parts);
     assignment = mutex.run(async () => {
+      // The next owner rebuilds these items' cumulative aggregates from its replay; kept here they
+      // would go stale (and come back with a gap if the partition returned).
+      if (lost.length > 0) deps.comparisons.dropItems((itemId) => lost.includes(itemPartition(itemId, partitions)));
       const marks = await fetchMarks(parts).catch(async (err) => {
         // Without the marks a replay could re-emit a partial copy of an emitted window: retry once
         // after a pause, then go on without them (logged) rather than stall the partitions.
@@ -200,23 +256,30 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
           return new Map<number, ReplayMark>();
         });
       });
-      for (const p of [...progress.keys()]) if (!parts.includes(p)) progress.delete(p);
-      let maxWm = -Infinity;
+      for (const p of [...progress.keys()]) {
+        if (parts.includes(p)) continue;
+        // Its open windows go with it: the next owner replays them from the committed offset.
+        progress.delete(p);
+        aggs.delete(p);
+      }
+      const closed: AggregatedWindow[] = [];
       for (const p of parts) {
-        // A partition kept across the rebalance keeps its progress (kafkajs replays it from the
-        // committed offset; those offsets are below `next` and the aggregator de-duplicates them).
+        // A partition kept across the rebalance keeps its progress and windows (kafkajs replays it
+        // from the committed offset; those offsets are below `next` and de-duplicated by id).
         if (!progress.has(p)) {
           const mark = marks.get(p) ?? null;
           progress.set(p, new PartitionProgress(p, mark));
-          if (mark && mark.wm > maxWm) maxWm = mark.wm;
+          // Never re-open a window the previous owner emitted (see offsets.ts). A mark ahead of this
+          // clock can only come from a future-dated event before issue 17's clamp: not trusted past now.
+          const agg = aggFor(p);
+          const wm = mark ? Math.min(mark.wm, Date.now() - allowedLatenessMs) : -Infinity;
+          if (wm > agg.watermark) for (const w of agg.advanceWatermark(wm + allowedLatenessMs)) closed.push(w);
         }
         caughtUp.set(p, false);
+        fetched.delete(p);
       }
       for (const p of [...caughtUp.keys()]) if (!parts.includes(p)) caughtUp.delete(p);
-      // Never re-open a window the previous owner emitted (see offsets.ts). A mark ahead of this
-      // clock can only come from a future-dated event before issue 17's clamp: not trusted past now.
-      maxWm = Math.min(maxWm, Date.now() - aggregator.allowedLatenessMs);
-      if (maxWm > aggregator.watermark) await emit(aggregator.advanceWatermark(maxWm + aggregator.allowedLatenessMs), []);
+      if (closed.length > 0) await emit(closed, []);
     });
     resolveReady();
   });
@@ -267,10 +330,10 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
     publishComparisons(records, Date.now());
   }
 
-  /** Every window ending at or before this was emitted AND acknowledged. */
-  function ackedWatermark(): number {
-    let wm = aggregator.watermark;
-    for (const r of pendingWindows) wm = Math.min(wm, r.windowEnd - 1);
+  /** Every window of partition `p` ending at or before this was emitted AND acknowledged. */
+  function ackedWatermark(p: number): number {
+    let wm = aggs.get(p)?.watermark ?? -Infinity;
+    for (const r of pendingWindows) if (itemPartition(r.itemId, partitions) === p) wm = Math.min(wm, r.windowEnd - 1);
     return wm;
   }
 
@@ -290,9 +353,9 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
     // An unsent dead letter's offset was tracked as done: commit nothing until it is out.
     if (pendingDead.length > 0) return;
     lastCommitAt = Date.now();
-    const wm = ackedWatermark();
     const offsets: { topic: string; partition: number; offset: string; metadata: string }[] = [];
     for (const prog of progress.values()) {
+      const wm = ackedWatermark(prog.partition);
       const safe = prog.safeOffset(wm);
       const next = prog.next;
       if (safe === null || next === null) continue;
@@ -325,6 +388,7 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
     const { batch } = payload;
     let prog = progress.get(batch.partition);
     if (!prog) progress.set(batch.partition, (prog = new PartitionProgress(batch.partition)));
+    const aggregator = aggFor(batch.partition);
     const closed: AggregatedWindow[] = [];
     const dead: OutRecord[] = [];
     let last: string | null = null;
@@ -402,6 +466,7 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
       await emit(closed, dead);
       payload.resolveOffset(last);
     }
+    fetched.add(batch.partition);
     caughtUp.set(batch.partition, last !== null && last === batch.messages[batch.messages.length - 1]?.offset && batch.offsetLag() === '0');
     lastBatchAt = Date.now();
     stats.batches++;
@@ -415,13 +480,15 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
     }
     // WindowAggregator has no read-only view of its open windows yet; this reads its private map
     // without changing it (replace with a public peek when pipeline/windows grows one).
-    const open = (aggregator as unknown as { open: Map<string, WindowState> }).open;
     const now = Date.now();
-    for (const w of open.values()) {
-      if (w.windowSize !== smallest || !dirty.has(`${w.itemId}\u0000${w.variant}`)) continue;
-      const r = openWindowRecord(w, now);
-      stats.provisional++;
-      deps.hub.publish({ event: 'metrics', itemId: r.itemId, data: { ...r, provisional: true } });
+    for (const aggregator of aggs.values()) {
+      const open = (aggregator as unknown as { open: Map<string, WindowState> }).open;
+      for (const w of open.values()) {
+        if (w.windowSize !== smallest || !dirty.has(`${w.itemId}\u0000${w.variant}`)) continue;
+        const r = openWindowRecord(w, now);
+        stats.provisional++;
+        deps.hub.publish({ event: 'metrics', itemId: r.itemId, data: { ...r, provisional: true } });
+      }
     }
     dirty.clear();
   }
@@ -431,12 +498,44 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
       if (stopped) return;
       const now = Date.now();
       const idle = now - lastBatchAt >= 2 * tickMs;
-      const allCaughtUp = [...caughtUp.values()].every(Boolean);
-      await emit(idle || allCaughtUp ? aggregator.advanceWatermark(now) : [], []);
+      // Per partition: caught up (or the member idle after that partition's first batch of this
+      // assignment — a partition just taken over in a rebalance waits for its replay, else the
+      // clock would turn the previous owner's open windows late), and the repartition stage too.
+      const due = [...aggs.keys()].filter((p) => caughtUp.get(p) === true || (idle && fetched.has(p)));
+      let byClock = due.length > 0;
+      if (byClock) {
+        const lag = await upstreamLag().catch((err) => {
+          deps.log?.('metrics processor: reading the repartition lag failed', { err: String(err) });
+          return Infinity;
+        });
+        if (lag > 0) {
+          byClock = false;
+          stats.upstreamHeld++;
+        }
+      }
+      const closed: AggregatedWindow[] = [];
+      if (byClock) for (const p of due) for (const w of aggs.get(p)!.advanceWatermark(now)) closed.push(w);
+      await emit(closed, []);
       await commit(true);
       for (const itemId of unverifiedDirty) deps.hub.publish({ event: 'unverified', itemId, data: { itemId, unverified: deps.unverified.forItem(itemId) } });
       unverifiedDirty.clear();
     });
+
+  function maxWatermark(): number {
+    let wm = -Infinity;
+    for (const a of aggs.values()) wm = Math.max(wm, a.watermark);
+    return wm;
+  }
+  function minWatermark(): number {
+    let wm = Infinity;
+    for (const a of aggs.values()) if (Number.isFinite(a.watermark)) wm = Math.min(wm, a.watermark);
+    return wm;
+  }
+  function sumBounds(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const a of aggs.values()) for (const [k, v] of Object.entries(a.bounds)) out[k] = (out[k] ?? 0) + v;
+    return out;
+  }
 
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
@@ -466,22 +565,30 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
 
   return {
     consumer,
-    aggregator,
+    get watermark() {
+      return maxWatermark();
+    },
     ready,
     stats,
     tick,
+    partitions,
+    owns: (itemId) => owned.has(itemPartition(itemId, partitions)),
     onEvent(l) {
       listeners.add(l);
       return () => listeners.delete(l);
     },
     health: () => ({
       ...stats,
-      watermark: Number.isFinite(aggregator.watermark) ? aggregator.watermark : null,
-      watermarkLagMs: Number.isFinite(aggregator.watermark) ? Date.now() - aggregator.watermark : null,
-      openWindows: aggregator.openWindows,
-      bounds: { ...aggregator.bounds, comparisons: deps.comparisons.bounds },
+      watermark: Number.isFinite(maxWatermark()) ? maxWatermark() : null,
+      // The slowest partition's: how far behind the clock the oldest open windows are.
+      watermarkLagMs: Number.isFinite(minWatermark()) ? Date.now() - minWatermark() : null,
+      openWindows: [...aggs.values()].reduce((s, a) => s + a.openWindows, 0),
+      bounds: { ...sumBounds(), comparisons: deps.comparisons.bounds },
       pendingWindows: pendingWindows.length,
-      partitions: [...progress.keys()].sort((a, b) => a - b),
+      partitions: [...owned].sort((a, b) => a - b),
+      // Next offset to handle per owned by-item partition (null before its first record).
+      positions: Object.fromEntries([...progress.values()].map((p) => [p.partition, p.next === null ? null : Number(p.next)])),
+      byItemPartitions: partitions,
       variantJoin: { ...deps.assignments.totals },
     }),
     async stop() {

@@ -1,0 +1,201 @@
+/**
+ * Repartition stage (issue 15 item 4): telemetry.raw (key sessionId) → telemetry.by-item (key
+ * itemId), so the metrics processor's window stage can run as N members and still be exact —
+ * every event of an item reaches the one member that owns the item's by-item partition, as a
+ * Kafka Streams repartition topic does.
+ *
+ * Reads: penumbra.telemetry.raw in consumer group `<prefix>telemetry-repartition` (members share
+ * the partitions). Writes: each record's value BYTES unchanged (same schema id, same headers, same
+ * timestamp — nothing is decoded or re-encoded) to `<prefix>telemetry.by-item`, partition =
+ * itemPartition(itemId) (Kafka's default partitioner on the item id, item-partition.ts), key
+ * itemId; a record whose item id cannot be read goes to penumbra.dlq (processor
+ * `telemetry-repartition`, source telemetry.raw with partition and offset).
+ * telemetry.raw stays keyed by session: data engineers and the warehouse sink consume it as before.
+ *
+ * Item id: read from the frame without decoding (item-partition.ts `itemIdOf`), trusted for a
+ * writer schema id only after the first record of that id decoded fully (codec) and agreed; a
+ * record whose fast read fails is decoded fully, so a bad one gets the codec's precise reason in
+ * its dead letter (and a registry outage is retried by refetching, like the processor did).
+ *
+ * Guarantee, at-least-once: a batch's records (and dead letters) are acknowledged by Kafka
+ * (acks=all, idempotent producer) before its offset is committed; a crash between the two
+ * re-forwards that tail. A re-forwarded event carries its event id, so the window stage's
+ * de-duplication drops it while its windows are open — which the window stage makes sure of for
+ * a crash: it lets the wall clock close windows only when this group has no lag on telemetry.raw
+ * (`repartitionLag`), so a partition orphaned by a killed member holds the windows open until
+ * its next owner re-forwarded it. Only a re-forward whose windows had closed by EVENT time (the
+ * watermark passed them on other events) is counted in the next window's `late`, never added.
+ */
+import type { Admin, Consumer, EachBatchPayload, IHeaders, Kafka, Message } from 'kafkajs';
+import type { TopicNames } from '../config/config.ts';
+import type { AvroCodec } from '../kafka/registry.ts';
+import type { AvroProducer, OutRecord } from '../kafka/client.ts';
+import { deadLetter } from '../kafka/dlq.ts';
+import { PenumbraError } from '../errors.ts';
+import { itemIdOf, itemPartition } from './item-partition.ts';
+
+export const REPARTITIONER = 'telemetry-repartition';
+
+export interface RepartitionDeps {
+  kafka: Kafka;
+  codec: AvroCodec;
+  /** Its kafkajs producer (idempotent, acks=all) forwards the bytes; its `send` the dead letters. */
+  producer: AvroProducer;
+  topics: TopicNames;
+  groupPrefix: string;
+  log?: (msg: string, extra?: Record<string, unknown>) => void;
+}
+
+export interface RepartitionStats {
+  forwarded: number;
+  deadLettered: number;
+  /** Records whose item id needed the full decode (first of a schema id, or a fast read that failed). */
+  fullDecodes: number;
+  batches: number;
+  commits: number;
+  joinedAt: number | null;
+}
+
+export interface Repartitioner {
+  consumer: Consumer;
+  stats: RepartitionStats;
+  /** Partitions of telemetry.by-item (fixed at start; the item → partition map depends on it). */
+  partitions: number;
+  /** telemetry.raw partitions assigned to this member (current generation). */
+  readonly assigned: number[];
+  ready: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Partition count of a topic (metadata; throws when the topic does not exist). */
+export async function partitionCount(admin: Admin, topic: string): Promise<number> {
+  const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+  const n = topics[0]?.partitions.length ?? 0;
+  if (n === 0) throw new PenumbraError('unavailable', `topic ${topic} has no partitions (not provisioned?)`);
+  return n;
+}
+
+/**
+ * Records of telemetry.raw not yet forwarded by the repartition group (end offset − committed
+ * offset, summed over partitions; a partition the group never committed counts from its start).
+ */
+export async function repartitionLag(admin: Admin, topics: Pick<TopicNames, 'telemetryRaw'>, groupPrefix: string): Promise<number> {
+  const [ends, committed] = await Promise.all([
+    admin.fetchTopicOffsets(topics.telemetryRaw),
+    admin.fetchOffsets({ groupId: `${groupPrefix}${REPARTITIONER}`, topics: [topics.telemetryRaw] }),
+  ]);
+  const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+  let lag = 0;
+  for (const o of ends) {
+    const c = done.get(o.partition) ?? -1;
+    lag += Number(o.high) - (c >= 0 ? c : Number(o.low));
+  }
+  return lag;
+}
+
+export async function startRepartitioner(deps: RepartitionDeps): Promise<Repartitioner> {
+  const { topics } = deps;
+  const groupId = `${deps.groupPrefix}${REPARTITIONER}`;
+  const stats: RepartitionStats = { forwarded: 0, deadLettered: 0, fullDecodes: 0, batches: 0, commits: 0, joinedAt: null };
+  const admin = deps.kafka.admin();
+  await admin.connect();
+  let partitions: number;
+  try {
+    partitions = await partitionCount(admin, topics.telemetryByItem);
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+  /** Writer schema ids whose fast item-id read agreed with a full decode. */
+  const trusted = new Set<number>();
+  const consumer = deps.kafka.consumer({ groupId, sessionTimeout: 10000, heartbeatInterval: 1000, maxWaitTimeInMs: 50 });
+  let resolveReady!: () => void;
+  const ready = new Promise<void>((r) => (resolveReady = r));
+  let assigned: number[] = [];
+  consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    stats.joinedAt ??= Date.now();
+    assigned = [...(e.payload.memberAssignment[topics.telemetryRaw] ?? [])].sort((a, b) => a - b);
+    resolveReady();
+  });
+
+  /** The item id of a record, or the non-retriable error that makes it a dead letter. */
+  async function itemOf(value: Buffer | null): Promise<string | PenumbraError> {
+    const fast = itemIdOf(value);
+    if (fast !== null && trusted.has(value!.readInt32BE(1))) return fast;
+    stats.fullDecodes++;
+    try {
+      const e = await deps.codec.decode('telemetry-event', value);
+      if (typeof e.itemId !== 'string') return new PenumbraError('validation', 'telemetry event has no itemId');
+      if (fast === e.itemId) trusted.add(value!.readInt32BE(1));
+      return e.itemId;
+    } catch (err) {
+      if (err instanceof PenumbraError && !err.retriable) return err;
+      throw err; // registry down etc.: kafkajs refetches the batch from the last resolved offset
+    }
+  }
+
+  async function handleBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    const out: Message[] = [];
+    const dead: OutRecord[] = [];
+    let last: string | null = null;
+    let beatAt = Date.now();
+    for (const m of batch.messages) {
+      if (!payload.isRunning() || payload.isStale()) break;
+      // A batch of undecodable records can take longer than the session (a registry round trip
+      // each): heartbeat within it (slow-batch.int.test.ts).
+      if (Date.now() - beatAt >= 1000) {
+        beatAt = Date.now();
+        await payload.heartbeat().catch(() => undefined);
+      }
+      const item = await itemOf(m.value);
+      if (typeof item === 'string') {
+        out.push({ key: item, value: m.value, partition: itemPartition(item, partitions), headers: m.headers as IHeaders | undefined, timestamp: m.timestamp });
+      } else {
+        dead.push({ topic: topics.dlq, key: null, value: deadLetter({ reason: item.message, error: item, processor: REPARTITIONER, sourceTopic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value }) });
+      }
+      last = m.offset;
+    }
+    if (last === null) return;
+    // Forwarded and dead-lettered, both acknowledged, before the offset moves past them.
+    await deps.producer.connect();
+    await Promise.all([
+      out.length > 0 ? deps.producer.producer.sendBatch({ acks: -1, topicMessages: [{ topic: topics.telemetryByItem, messages: out }] }) : null,
+      deps.producer.send(dead),
+    ]);
+    stats.forwarded += out.length;
+    stats.deadLettered += dead.length;
+    payload.resolveOffset(last);
+    try {
+      await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+      stats.commits++;
+    } catch (err) {
+      // Lost to a rebalance: the next owner re-forwards the batch; the window stage drops the copies.
+      deps.log?.('repartition: commit failed', { err: String(err) });
+    }
+    stats.batches++;
+  }
+
+  await consumer.connect();
+  await consumer.subscribe({ topic: topics.telemetryRaw, fromBeginning: true });
+  await consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    eachBatch: async (payload) => {
+      await handleBatch(payload);
+      await payload.heartbeat();
+    },
+  });
+
+  return {
+    consumer,
+    stats,
+    partitions,
+    get assigned() {
+      return assigned;
+    },
+    ready,
+    async stop() {
+      await consumer.disconnect();
+    },
+  };
+}

@@ -1,0 +1,73 @@
+/**
+ * One metrics member as a process of its own — the repartition stage (telemetry.raw →
+ * telemetry.by-item) and the metrics processor (windows → telemetry.metrics), with the profile
+ * store and assignment index they read — for the multi-member test and the processor benchmark:
+ *
+ *   node --import tsx pipeline/telemetry/run-metrics-member.ts [--lateness-ms N] [--progress-ms N]
+ *
+ * Start it N times on the same topic prefix and the N processes share both consumer groups
+ * (`<prefix>telemetry-repartition`, `<prefix>telemetry-metrics`); each owns the items of its
+ * by-item partitions. (A full deployment runs them inside `npm start`'s processors role, where
+ * pipeline/telemetry/feature.ts wires the same two stages; this entry has no HTTP API.)
+ *
+ * Kafka, registry and topic prefix come from the usual environment (loadConfig: KAFKA_BROKERS,
+ * SCHEMA_REGISTRY_URL, PENUMBRA_TOPIC_PREFIX); topics must exist. Logs are JSON lines on stdout:
+ * `ready`, `stats` every `--progress-ms` (default 500) with both stages' counters, `stopped`.
+ * SIGTERM/SIGINT stop cleanly (last commit); SIGKILL is the crash the test uses.
+ */
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config/config.ts';
+import { AvroProducer, createKafka } from '../kafka/client.ts';
+import { AvroCodec } from '../kafka/registry.ts';
+import { followTopic } from '../kafka/follow.ts';
+import { LiveHub } from '../live/hub.ts';
+import { ProfileStore, followProfiles } from '../profiles/profile-store.ts';
+import { AssignmentIndex } from './assignment-index.ts';
+import { ComparisonStore } from './comparisons.ts';
+import { UnverifiedCounts } from './unverified.ts';
+import { startRepartitioner } from './repartition.ts';
+import { startMetricsProcessor } from './metrics-processor.ts';
+
+const { values: args } = parseArgs({ options: { 'lateness-ms': { type: 'string' }, 'progress-ms': { type: 'string', default: '500' } } });
+const cfg = loadConfig();
+const out = (msg: string, extra: Record<string, unknown> = {}): void => {
+  process.stdout.write(`${JSON.stringify({ msg, at: Date.now(), pid: process.pid, ...extra })}\n`);
+};
+const log = (msg: string, extra?: Record<string, unknown>) => out('log', { text: msg, ...extra });
+const groupPrefix = cfg.topicPrefix;
+const kafka = createKafka(cfg.kafkaBrokers, `penumbra-metrics-member-${process.pid}`);
+const codec = new AvroCodec(cfg.schemaRegistryUrl);
+for (const [topic, schema] of [[cfg.topics.telemetryMetrics, 'metric-window'], [cfg.topics.dlq, 'dead-letter']] as const) await codec.registerForTopic(topic, schema);
+const producer = new AvroProducer(kafka, codec);
+await producer.connect();
+const profileStore = new ProfileStore();
+const profileFollower = await followProfiles({ kafka, codec, topic: cfg.topics.shadowProfiles, store: profileStore, groupPrefix, onError: (err) => log('profile decode failed', { err: String(err) }) });
+const assignments = new AssignmentIndex(undefined, { isKnownItem: (itemId) => profileStore.get(itemId) !== undefined });
+const assignmentFollower = await followTopic({ kafka, codec, topic: cfg.topics.assignments, schema: 'assignment', groupPrefix, onRecord: (a) => assignments.apply(a), onError: (err) => log('assignment decode failed', { err: String(err) }) });
+const repartitioner = await startRepartitioner({ kafka, codec, producer, topics: cfg.topics, groupPrefix, log });
+const processor = await startMetricsProcessor(
+  { kafka, codec, producer, topics: cfg.topics, groupPrefix, hub: new LiveHub(), profileStore, assignments, comparisons: new ComparisonStore({ tuning: cfg.sequentialTuning }), unverified: new UnverifiedCounts(), log },
+  args['lateness-ms'] ? { allowedLatenessMs: Number(args['lateness-ms']) } : {},
+);
+const snapshot = () => {
+  const h = processor.health();
+  return { repartition: { ...repartitioner.stats, assigned: repartitioner.assigned }, processor: processor.stats, partitions: h.partitions, positions: h.positions, openWindows: h.openWindows, pendingWindows: h.pendingWindows };
+};
+await Promise.all([repartitioner.ready, processor.ready]);
+out('ready', snapshot());
+const timer = setInterval(() => out('stats', snapshot()), Number(args['progress-ms']));
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  clearInterval(timer);
+  await processor.stop();
+  await repartitioner.stop();
+  await Promise.all([profileFollower.stop(), assignmentFollower.stop()]);
+  await producer.disconnect();
+  out('stopped', { signal, ...snapshot() });
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));
