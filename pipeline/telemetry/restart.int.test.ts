@@ -70,11 +70,15 @@ test('a restart replays open windows from the committed offset: nothing lost, no
   await sleep(1500); // let A's timer commit what is safe (below window 2 and the 60 s window)
   await a.stop();
   a = null;
-  expect(Date.now()).toBeLessThan(w2 + 10_000); // window 2 was still open when A stopped
+  const stoppedAt = Date.now();
 
   b = await startTestPenumbra('restart', { PENUMBRA_TOPIC_PREFIX: prefix }, { sink: false });
   const second = await waitFor('window 2 emitted by B', async () => (await windows(b!, '10s')).find((w) => w.windowStart === w2), 30_000);
   expect(second.events).toBe(200);
+  // Window 2 was still open when A stopped: B emitted it (A's stop can outlast the window on a
+  // loaded machine — a whole-app stop took 7 s at load 20 — so this is checked on the record
+  // rather than on the clock).
+  expect(second.emittedAt).toBeGreaterThan(stoppedAt);
   // B replayed window 1's events too (they feed the open 60 s window) but did not re-emit window 1.
   const again = (await windows(b, '10s')).filter((w) => w.windowStart === w1);
   expect(again.map((w) => [w.events, w.emittedAt])).toEqual([[150, first.emittedAt]]);
