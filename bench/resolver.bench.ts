@@ -1,125 +1,162 @@
 /**
- * Resolve throughput and latency: GET /api/v1/resolve on a real Penumbra (createPenumbra on a
- * temp topic prefix) next to a bare node:http handler returning the same JSON with the same
- * headers — the ceiling of any Node HTTP answer on this machine.
+ * Resolve throughput and latency: GET /api/v1/resolve on a real Penumbra next to a bare
+ * node:http handler answering the same JSON with the same headers — the ceiling of any Node HTTP
+ * answer on this machine — and, as a reference in the notes, one Express 5 route writing the
+ * same bytes.
+ *
+ * Every party is a process of its own (bench/http-bench.ts), so none shares another's event
+ * loop: ours (bench/api-server.ts --fixture resolve: `createPenumbra(cfg, { sink: false })` on a
+ * fresh topic prefix, the multi-page-web fixture with a 50 % android/ios shadow), the bare peer
+ * and the Express reference (bench/http-peer.ts), and a fresh load generator per round
+ * (bench/http-load.ts). The bench process only orchestrates.
  *
  * What answers ours: the raw node:http fast path in front of Express
- * (connectors/http/resolve-fast-path.ts). For these requests — valid parameters, a client
- * address under its rate limit — it parses the query itself, applies the per-address token
- * bucket, runs the Resolver (compiled trafficSplit from memory) and queues the assignment record
- * for Kafka, then writes the JSON; Express (router, zod validation, header derivation) is never
- * entered. Express only answers what the fast path declines (bad input → 422, rate-limited → 429),
- * which this load never sends (a round with any non-200 answer fails the bench). A bare Express 5
- * route writing the same bytes is measured too and reported in the notes, to show what the fast
- * path saves.
+ * (connectors/http/resolve-fast-path.ts), not the Express route. For these requests — valid
+ * parameters, a client address under its rate limit — it parses the query itself, takes a token
+ * from the per-address bucket, runs the Resolver (compiled trafficSplit from memory), signs the
+ * assignment token (HMAC-SHA256), queues the assignment record for Kafka (batched, produced off
+ * the response path) and writes the JSON. Express (router, zod validation, header derivation)
+ * only answers what the fast path declines (bad input → 422, rate-limited → 429), which this load
+ * never sends.
  *
- * Fairness: the same closed-loop load (pipeline/resolver/bench-load.ts: keep-alive, N connections, fixed
- * duration) in a worker thread for both; rounds interleave ours/bare and each figure is the
- * median round. Requests rotate over 10,000 users (a mix of shadow and original answers) and
- * carry X-Forwarded-For from a pool of 10,000 client addresses — many devices, as in
- * production — so the per-client rate limit (200/s) stays on and is exercised but does not
- * throttle the run.
- * Targets: ours ≥ 0.5× bare requests/s, p99 ≤ 5 ms.
+ * Workload: closed loop, 16 keep-alive connections, each sending its next request when the last
+ * was answered; requests rotate over 10,000 users (a mix of shadow and original answers, every
+ * answer with its own signed token) and carry X-Forwarded-For from a pool of 10,000 client
+ * addresses — many devices, as in production — so the per-client rate limit (200/s) stays on
+ * and is exercised but does not throttle the run. Rounds of 6 s (quick: 2 s), 3 (quick: 1),
+ * order of the contenders rotating per round, after a warm-up of each; each published figure is
+ * the median round. A round with any non-200 answer or connection error fails the bench.
+ * Targets (issue 15 item 3): ours ≥ 0.5× bare requests/s, p99 ≤ 5 ms.
+ *
+ * Run alone: `node bin/penumbra.js bench --only resolver` (or `node --import tsx
+ * bench/resolver.bench.ts [--quick] [--prof DIR]`; `--prof` writes a CPU profile of ours to DIR).
  */
-import http from 'node:http';
-import express from 'express';
-import type { AddressInfo } from 'node:net';
-import { createPenumbra } from '../pipeline/app/penumbra.ts';
-import { configFrom, ingestFixture, resolverEnv, waitFor } from '../pipeline/resolver/test-support.ts';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { resolverEnv, waitFor } from '../pipeline/resolver/test-support.ts';
+import { assertComplete, median, runLoad, spawnServer, stopAll, type LoadResult } from './http-bench.ts';
 import type { BenchOptions, BenchResult } from './types.ts';
-import { median, runLoad, type LoadResult } from '../pipeline/resolver/bench-load.ts';
 
 const USERS = 10_000;
 const CONNECTIONS = 16;
+/** Response headers that are per connection or per answer, not part of "the same headers". */
+const PER_ANSWER = new Set(['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding']);
 
-export async function run(opts: BenchOptions): Promise<BenchResult[]> {
+export async function run(opts: BenchOptions & { profDir?: string | null }): Promise<BenchResult[]> {
   const durationMs = opts.quick ? 2000 : 6000;
   const rounds = opts.quick ? 1 : 3;
-  const p = await createPenumbra(configFrom(resolverEnv('bench-resolve')), { sink: false });
-  let bare: http.Server | null = null;
-  let minimal: http.Server | null = null;
+  // One deployment: the all-in-one process (processors on) ingests the fixture; a resolver-only
+  // process (pipeline/resolver/run-resolver.ts, the scale-out shape of docs/scaling.md) follows
+  // the same topics. Both share the assignment-token ring, as every process of a deployment must.
+  const env = resolverEnv('bench-resolve', { PENUMBRA_ASSIGNMENT_KEYS: `bench:${randomBytes(32).toString('base64')}` });
+  const resolverDir = mkdtempSync(path.join(os.tmpdir(), 'penumbra-bench-resolver-only-'));
+  const work = mkdtempSync(path.join(os.tmpdir(), 'penumbra-bench-resolve-'));
+  const children: ChildProcess[] = [];
+  const prof = (name: string) => (opts.profDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(opts.profDir, name)}`] : []);
   try {
-    const { itemId, profileVersion } = await ingestFixture(p.ctx);
-    await p.ctx.profileStore.waitForVersion(itemId, profileVersion);
-    await waitFor('catalog', () => p.ctx.catalog.find(itemId));
+    const all = await spawnServer<{ url: string; itemId: string }>('bench/api-server.ts', ['--fixture', 'resolve'], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, nodeArgs: prof('all-in-one'),
+    });
+    children.push(all.child);
+    const { itemId } = all.info;
+    const only = await spawnServer<{ url: string }>('pipeline/resolver/run-resolver.ts', [], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env, PENUMBRA_DATA_DIR: resolverDir }, nodeArgs: prof('resolver-only'),
+    });
+    children.push(only.child);
+    const url = only.info.url;
     const paths = Array.from({ length: USERS }, (_, i) => `/api/v1/resolve?itemId=${itemId}&userId=bench-${i}&deviceType=${i % 2 ? 'android' : 'ios'}&country=DE`);
     const headers = Array.from({ length: USERS }, (_, i) => ({ 'x-forwarded-for': `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` }));
+    // Same deployment, same answers: the resolver-only process must have caught up (profile and
+    // catalog) and decide exactly as the all-in-one process does before anything is measured.
+    const decision = async (base: string, i: number) => {
+      const a = (await (await fetch(`${base}${paths[i]}`, { headers: headers[i] })).json()) as Record<string, unknown>;
+      return JSON.stringify({ ...a, token: undefined, tokenExpiresAt: undefined });
+    };
+    await waitFor('resolver-only process caught up', async () => {
+      for (const i of [0, 1, 2, 3, 4, 5, 6, 7]) if ((await decision(url, i)) !== (await decision(all.info.url, i))) return false;
+      return true;
+    }, 60_000, 250);
 
-    // The peer answers what ours answers for a typical request, with the same headers.
-    const sample = await (await fetch(`${p.url}${paths[0]}`)).text();
-    bare = http.createServer((_req, res) => {
-      res.setHeader('Cache-Control', 'no-store');
-      res.setHeader('Access-Control-Allow-Origin', '*');
-      res.setHeader('Content-Type', 'application/json; charset=utf-8');
-      res.end(sample);
+    // The peers answer what ours answers for a typical request, with the same headers.
+    const sample = await fetch(`${url}${paths[0]}`, { headers: headers[0] });
+    if (sample.status !== 200) throw new Error(`sample resolve answered ${sample.status}`);
+    const sampleHeaders: Record<string, string> = {};
+    sample.headers.forEach((v, k) => {
+      if (!PER_ANSWER.has(k)) sampleHeaders[k] = v;
     });
-    bare.keepAliveTimeout = 65000;
-    await new Promise<void>((r) => bare!.listen(0, '127.0.0.1', () => r()));
-    const bareUrl = `http://127.0.0.1:${(bare.address() as AddressInfo).port}`;
+    const specFile = path.join(work, 'peer.json');
+    writeFileSync(specFile, JSON.stringify({ path: '/api/v1/resolve', headers: sampleHeaders, body: Buffer.from(await sample.arrayBuffer()).toString('base64') }));
+    const bare = await spawnServer('bench/http-peer.ts', ['--spec', specFile, '--framework', 'node']);
+    children.push(bare.child);
+    const expressRef = await spawnServer('bench/http-peer.ts', ['--spec', specFile, '--framework', 'express']);
+    children.push(expressRef.child);
 
-    // Reference, reported in notes only: one Express 5 route writing the same bytes, i.e. the
-    // part of our cost that is the framework rather than the resolver.
-    const app = express();
-    app.get('/api/v1/resolve', (_req, res) => {
-      res.setHeader('Cache-Control', 'no-store');
-      res.setHeader('Access-Control-Allow-Origin', '*');
-      res.setHeader('Content-Type', 'application/json; charset=utf-8');
-      res.end(sample);
-    });
-    minimal = http.createServer(app);
-    minimal.keepAliveTimeout = 65000;
-    await new Promise<void>((r) => minimal!.listen(0, '127.0.0.1', () => r()));
-    const minimalUrl = `http://127.0.0.1:${(minimal.address() as AddressInfo).port}`;
-
-    const load = (base: string, ms: number) => runLoad({ base, paths, headers, connections: CONNECTIONS, durationMs: ms });
-    // Warm both (JIT, sockets, Kafka producer batches).
-    await load(p.url, 1000);
-    await load(bareUrl, 500);
-    const ours: LoadResult[] = [];
-    const peer: LoadResult[] = [];
-    const framework: LoadResult[] = [];
+    const loadFile = path.join(work, 'load.json');
+    const load = (base: string, ms: number) => runLoad(loadFile, { base, paths, headers, connections: CONNECTIONS, durationMs: ms });
+    const contenders = [
+      { name: 'ours', url, rounds: [] as LoadResult[] },
+      { name: 'all-in-one', url: all.info.url, rounds: [] as LoadResult[] },
+      { name: 'bare', url: bare.info.url, rounds: [] as LoadResult[] },
+      { name: 'express', url: expressRef.info.url, rounds: [] as LoadResult[] },
+    ];
+    // Warm each (JIT, sockets, Kafka producer batches); not counted.
+    for (const c of contenders) assertComplete(`${c.name} warm-up`, [await load(c.url, c.name === 'ours' ? 2000 : 1000)]);
+    const loadBefore = os.loadavg();
     for (let r = 0; r < rounds; r++) {
-      ours.push(await load(p.url, durationMs));
-      peer.push(await load(bareUrl, durationMs));
-      framework.push(await load(minimalUrl, durationMs));
+      for (let k = 0; k < contenders.length; k++) {
+        const c = contenders[(k + r) % contenders.length];
+        c.rounds.push(await load(c.url, durationMs));
+      }
     }
-    for (const x of [...ours, ...peer]) {
-      if (x.other > 0 || x.errors > 0) throw new Error(`invalid run: ${x.other} non-200 answers, ${x.errors} errors`);
+    for (const c of contenders) assertComplete(c.name, c.rounds);
+    const loadAfter = os.loadavg();
+    await new Promise((r) => setTimeout(r, 300));
+    const logged: string[] = [];
+    for (const [name, base] of [['resolver-only', url], ['all-in-one', all.info.url]]) {
+      const health = (await (await fetch(`${base}/api/v1/health`)).json()) as { checks: { assignments?: { sent: number; dropped: number; depth: number } } };
+      const a = health.checks.assignments;
+      if (!a) throw new Error(`incomplete run: the ${name} health answer has no assignment-log stats`);
+      if (a.dropped > 0) throw new Error(`incomplete run: the ${name} assignment log dropped ${a.dropped} exposures`);
+      logged.push(`${name} sent ${a.sent}, dropped ${a.dropped}, queued ${a.depth}`);
     }
-    await new Promise((r) => setTimeout(r, 200));
-    const health = (await (await fetch(`${p.url}/api/v1/health`)).json()) as { checks: { assignments?: { sent: number; dropped: number; depth: number } } };
-    const a = health.checks.assignments;
-    const oursRps = median(ours.map((x) => x.rps));
-    const peerRps = median(peer.map((x) => x.rps));
-    const oursP99 = median(ours.map((x) => x.p99));
-    const peerP99 = median(peer.map((x) => x.p99));
-    const oursP50 = median(ours.map((x) => x.p50));
-    const peerP50 = median(peer.map((x) => x.p50));
-    const expressRatio = median(framework.map((x) => x.rps)) / median(peer.map((x) => x.rps));
-    const logNote = a ? `assignments sent ${a.sent}, dropped ${a.dropped}, queued ${a.depth}` : 'assignment stats unavailable';
-    return [
+    const [o, aio, b, e] = contenders.map((c) => ({
+      rps: median(c.rounds.map((x) => x.rps)), p50: median(c.rounds.map((x) => x.p50)), p99: median(c.rounds.map((x) => x.p99)),
+      perRound: c.rounds.map((x) => `${Math.round(x.rps)}/${x.p99.toFixed(2)}`).join(', '),
+    }));
+    const uptime = `load average ${loadBefore.map((x) => x.toFixed(2)).join(' ')} → ${loadAfter.map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} CPUs`;
+    const common = `${CONNECTIONS} keep-alive conns, ${rounds}×${durationMs / 1000}s rounds (median), every contender and the load generator its own process; ${uptime}`;
+    const peerName = 'bare node:http, same JSON and headers, own process';
+    const rows = (label: string, x: typeof o, extra: string): BenchResult[] => [
       {
-        name: 'resolve throughput (assignment logging on)',
-        unit: 'req/s',
-        ours: oursRps,
-        peer: peerRps,
-        peerName: 'bare node:http, same JSON',
-        ratio: oursRps / peerRps,
-        notes: `target ≥ 0.5× bare; ${CONNECTIONS} keep-alive conns, ${rounds}×${durationMs / 1000}s rounds (median); ${logNote}; a bare Express 5 route reaches ${expressRatio.toFixed(2)}× bare here`,
+        name: `resolve throughput, ${label} (assignment logging on)`, unit: 'req/s', ours: Math.round(x.rps), peer: Math.round(b.rps), peerName,
+        ratio: Number((x.rps / b.rps).toFixed(3)),
+        notes: `target ≥ 0.5× bare; ${common}; ${extra}req/s/p99 per round: ours ${x.perRound}; bare ${b.perRound}`,
       },
       {
-        name: 'resolve latency p99',
-        unit: 'ms',
-        ours: oursP99,
-        peer: peerP99,
-        peerName: 'bare node:http, same JSON',
-        ratio: oursP99 / peerP99,
-        notes: `target ≤ 5 ms; p50 ours ${oursP50.toFixed(2)} ms, bare ${peerP50.toFixed(2)} ms`,
+        name: `resolve latency p99, ${label}`, unit: 'ms', ours: Number(x.p99.toFixed(2)), peer: Number(b.p99.toFixed(2)), peerName,
+        ratio: Number((x.p99 / b.p99).toFixed(3)),
+        notes: `target ≤ 5 ms; p50 ours ${x.p50.toFixed(2)} ms, bare ${b.p50.toFixed(2)} ms; ${uptime}`,
       },
     ];
+    return [
+      ...rows('resolver-only process', o, `assignments ${logged.join('; ')}; a bare Express 5 route reaches ${(e.rps / b.rps).toFixed(2)}× bare (${Math.round(e.rps)} req/s, p50 ${e.p50.toFixed(2)} / p99 ${e.p99.toFixed(2)} ms); `),
+      ...rows('all-in-one process (processors in the same process)', aio, ''),
+    ];
   } finally {
-    await new Promise<void>((r) => (bare ? bare.close(() => r()) : r()));
-    await new Promise<void>((r) => (minimal ? minimal.close(() => r()) : r()));
-    await p.stop();
+    await stopAll(children);
+    rmSync(work, { recursive: true, force: true });
+    rmSync(env.PENUMBRA_DATA_DIR, { recursive: true, force: true });
+    rmSync(resolverDir, { recursive: true, force: true });
   }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const i = process.argv.indexOf('--prof');
+  const results = await run({ quick: process.argv.includes('--quick'), profDir: i >= 0 ? path.resolve(process.argv[i + 1]) : null });
+  console.log(JSON.stringify(results, null, 2));
+  process.exit(0);
 }

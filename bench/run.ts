@@ -21,7 +21,10 @@ export async function benchCli(argv: string[]): Promise<number> {
   const quick = argv.includes('--quick');
   const onlyIdx = argv.indexOf('--only');
   const only = onlyIdx >= 0 ? argv[onlyIdx + 1] : undefined;
-  const files = readdirSync(DIR).filter((f) => f.endsWith('.bench.ts') && (!only || f.includes(only))).sort();
+  const all = readdirSync(DIR).filter((f) => f.endsWith('.bench.ts')).sort();
+  // `--only NAME` runs NAME.bench.ts alone when it exists (`--only expo` must not also run
+  // exposure.bench.ts); otherwise every bench whose file name contains NAME.
+  const files = !only ? all : all.includes(`${only}.bench.ts`) ? [`${only}.bench.ts`] : all.filter((f) => f.includes(only));
   const results: (BenchResult & { bench: string })[] = [];
   let failed = 0;
   for (const f of files) {

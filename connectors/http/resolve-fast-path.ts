@@ -21,6 +21,29 @@ const LIMITS: Record<string, [number, number]> = {
   userId: [1, 256], deviceType: [1, 32], country: [1, 8], userGroup: [1, 64], appVersion: [1, 64],
 };
 
+const KEY_BITS: Record<string, number> = { __proto__: null, itemId: 1, userId: 2, deviceType: 4, country: 8, userGroup: 16, appVersion: 32 } as unknown as Record<string, number>;
+
+/**
+ * The query's name/value pairs in order, as URLSearchParams yields them. A query without `%` or
+ * `+` needs no decoding, so it is split directly (the common device request); anything encoded
+ * goes through URLSearchParams itself, so decoding has one definition.
+ */
+export function queryPairs(query: string): Iterable<[string, string]> {
+  if (query.includes('%') || query.includes('+')) return new URLSearchParams(query);
+  const out: [string, string][] = [];
+  let start = 0;
+  while (start <= query.length) {
+    let end = query.indexOf('&', start);
+    if (end < 0) end = query.length;
+    if (end > start) {
+      const eq = query.indexOf('=', start);
+      out.push(eq < 0 || eq > end ? [query.slice(start, end), ''] : [query.slice(start, eq), query.slice(eq + 1, end)]);
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
 export interface FastPathOptions {
   resolver: Resolver;
   /** The Express route's own buckets and client identity (rate-limit.ts): one limit, shared. */
@@ -33,7 +56,7 @@ export function createResolveFastPath(opts: FastPathOptions): (req: IncomingMess
   return (req, res) => {
     const url = req.url;
     if (req.method !== 'GET' || !url || !url.startsWith(PATH) || (url.length > PATH.length && url[PATH.length] !== '?')) return false;
-    const qs = new URLSearchParams(url.slice(PATH.length + 1));
+    const query = url.slice(PATH.length + 1);
     let itemId: string | undefined;
     let userId: string | undefined;
     let deviceType: string | undefined;
@@ -42,10 +65,14 @@ export function createResolveFastPath(opts: FastPathOptions): (req: IncomingMess
     let appVersion: string | undefined;
     let attributes: Record<string, string> | undefined;
     let nAttrs = 0;
-    const seen = new Set<string>();
-    for (const [k, v] of qs) {
-      if (seen.has(k)) return false; // repeated keys: let the Express route refuse them
-      seen.add(k);
+    let seen = 0;
+    for (const [k, v] of queryPairs(query)) {
+      // Repeated keys: let the Express route refuse them.
+      const bit = KEY_BITS[k];
+      if (bit !== undefined) {
+        if (seen & bit) return false;
+        seen |= bit;
+      } else if (attributes !== undefined && Object.hasOwn(attributes, k.slice(5))) return false;
       if (k === 'itemId') {
         if (!ITEM_ID.test(v)) return false;
         itemId = v;
@@ -74,8 +101,7 @@ export function createResolveFastPath(opts: FastPathOptions): (req: IncomingMess
       if (buckets.take(keyOf(req, identity)) > 0) return false;
     }
 
-    const answer = opts.resolver.resolve({ itemId, userId, deviceType, country, userGroup, appVersion, attributes }, req.headers);
-    const body = JSON.stringify(answer);
+    const body = opts.resolver.resolveJson({ itemId, userId, deviceType, country, userGroup, appVersion, attributes }, req.headers);
     res.writeHead(200, {
       'Content-Type': 'application/json; charset=utf-8',
       'Content-Length': Buffer.byteLength(body),

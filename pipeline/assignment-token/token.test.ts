@@ -27,6 +27,14 @@ describe('assignment token', () => {
     expect(r).toEqual({ ok: true, claims: toClaims(g.claims) });
   });
 
+  it('writes the claims JSON exactly as JSON.stringify of the claims object would (quotes, escapes, unicode)', () => {
+    for (const userId of ['plain', 'q"uote', 'back\\slash', 'ctl\u0001\n', 'emoji-😀', '\u2028sep']) {
+      const c: AssignmentClaims = { itemId: 'i"t', userId, variant: 'control', controlOf: 's\\1', profileVersion: 7, iat: 1, exp: 2 };
+      const payload = Buffer.from(signAssignment(c, ring('k')).split('.')[1], 'base64url').toString('utf8');
+      expect(payload).toBe(JSON.stringify({ iss: 'penumbra', sub: userId, item: 'i"t', var: 'control', ctl: 's\\1', pv: 7, iat: 1, exp: 2 }));
+    }
+  });
+
   const base = claimsFor({ itemId: 'it', userId: 'u1', variant: 'control', controlOf: 's1', profileVersion: 4 }, 1_764_200_000_000, 600);
   const keys = parseKeyRing(`new:${Buffer.alloc(32, 7).toString('base64')},old:${SECRET.toString('base64url')}`);
 

@@ -97,19 +97,25 @@ function hmac(secret: Buffer, signingInput: string): Buffer {
   return createHmac('sha256', secret).update(signingInput).digest();
 }
 
-/** Signs claims with the ring's first key. */
+/** base64url of each key's JWS header: the same bytes for every token the key signs. */
+const headers = new WeakMap<SigningKey, string>();
+
+/**
+ * Signs claims with the ring's first key. On the resolve path (once per answer), so the header
+ * is encoded once per key and the claims JSON is written directly: the same bytes as
+ * JSON.stringify of {iss, sub, item, var, ctl?, pv, iat, exp} in that order (token.test.ts
+ * holds that), without building the intermediate object.
+ */
 export function signAssignment(claims: AssignmentClaims, ring: KeyRing): string {
   const key = ring[0];
   if (!key) throw new ConfigError('assignment key ring is empty');
-  const header = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT', kid: key.kid }));
-  const body: Record<string, unknown> = { iss: TOKEN_ISSUER, sub: claims.userId, item: claims.itemId, var: claims.variant };
-  if (claims.controlOf !== undefined) body.ctl = claims.controlOf;
-  body.pv = claims.profileVersion;
-  body.iat = claims.iat;
-  body.exp = claims.exp;
-  const payload = b64url(JSON.stringify(body));
-  const input = `${header}.${payload}`;
-  return `${input}.${b64url(hmac(key.secret, input))}`;
+  let header = headers.get(key);
+  if (header === undefined) headers.set(key, (header = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT', kid: key.kid }))));
+  const j = JSON.stringify;
+  const ctl = claims.controlOf !== undefined ? `,"ctl":${j(claims.controlOf)}` : '';
+  const body = `{"iss":"${TOKEN_ISSUER}","sub":${j(claims.userId)},"item":${j(claims.itemId)},"var":${j(claims.variant)}${ctl},"pv":${j(claims.profileVersion)},"iat":${j(claims.iat)},"exp":${j(claims.exp)}}`;
+  const input = `${header}.${b64url(body)}`;
+  return `${input}.${hmac(key.secret, input).toString('base64url')}`;
 }
 
 /** Claims for a resolve decision issued `nowMs`, valid for `ttlSeconds`. */

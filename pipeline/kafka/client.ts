@@ -5,6 +5,7 @@
  * request) so a retried send after a lost ack never duplicates a record. `send` resolves only
  * after the broker acknowledged: the collector's 202 depends on that.
  */
+import './kafkajs-idle-timer.ts';
 import { Kafka, logLevel, Partitioners, type Producer, type IHeaders } from 'kafkajs';
 import type { SchemaName } from '../../schemas/index.ts';
 import type { SchemaTypes } from '../../schemas/types.generated.ts';

@@ -14,7 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Assignment, CatalogEntry } from '../../schemas/types.generated.ts';
-import { claimsFor, signAssignment, type KeyRing } from '../assignment-token/token.ts';
+import { DEFAULT_TOKEN_TTL_SECONDS, signAssignment, type KeyRing } from '../assignment-token/token.ts';
 import { CONTROL, ORIGINAL, type SegmentLookup, type ShadowProfile, type SplitDecision, type UserContext } from '../domain/types.ts';
 import { trafficSplit } from '../traffic-split/traffic-split.ts';
 import { pinnedDecision } from '../preferences/pin.ts';
@@ -73,6 +73,12 @@ interface UrlCacheEntry {
   profile: ShadowProfile | undefined;
   catalog: CatalogEntry | undefined;
   urls: Map<string, Urls>;
+  /**
+   * The answer JSON up to `"profileVersion":N` per variant (and controlOf): everything in it is
+   * fixed by the profile and catalog entry this cache entry belongs to, so /resolve writes only
+   * the per-user tail (reason, bucket, derived, token) per request.
+   */
+  prefixes: Map<string, string>;
 }
 
 const NO_URLS: Urls = { artifactUrl: null, launchUrl: null };
@@ -103,6 +109,30 @@ export class Resolver {
 
   /** Decide, queue the assignment record, answer. `headers` fill deviceType/country when absent. */
   resolve(req: ResolveRequest, headers: HeaderBag = {}): ResolveAnswer {
+    return this.decide(req, headers).answer;
+  }
+
+  /**
+   * resolve() as JSON text: byte-for-byte JSON.stringify(resolve(req, headers)) (resolver.test.ts
+   * holds that), written from a cached per-variant prefix (see UrlCacheEntry.prefixes) plus the
+   * per-user tail — the device route's answer without serialising the whole object per request.
+   */
+  resolveJson(req: ResolveRequest, headers: HeaderBag = {}): string {
+    const { answer: a, cache } = this.decide(req, headers);
+    if (cache === undefined) return JSON.stringify(a);
+    const j = JSON.stringify;
+    const k = a.controlOf === undefined ? a.variant : `${a.variant}\u0000${a.controlOf}`;
+    let prefix = cache.prefixes.get(k);
+    if (prefix === undefined) {
+      const ctl = a.controlOf !== undefined ? `,"controlOf":${j(a.controlOf)}` : '';
+      prefix = `{"itemId":${j(a.itemId)},"variant":${j(a.variant)}${ctl},"artifactUrl":${j(a.artifactUrl)},"launchUrl":${j(a.launchUrl)},"profileVersion":${j(a.profileVersion)}`;
+      // Bounded by the profile's variants (plus control per shadow); a new profile starts afresh.
+      if (cache.prefixes.size < 64) cache.prefixes.set(k, prefix);
+    }
+    return `${prefix},"reason":${j(a.reason)},"bucket":${j(a.bucket)},"derived":${j(a.derived)},"token":${j(a.token)},"tokenExpiresAt":${j(a.tokenExpiresAt)}}`;
+  }
+
+  private decide(req: ResolveRequest, headers: HeaderBag): { answer: ResolveAnswer; cache: UrlCacheEntry | undefined } {
     const { deviceType, country, derived } = deriveAttributes(req, headers);
     const user: UserContext = { userId: req.userId, deviceType, country, userGroup: req.userGroup, appVersion: req.appVersion, attributes: req.attributes };
     const { itemId } = req;
@@ -123,14 +153,16 @@ export class Resolver {
       }
     }
     const profileVersion = profile?.profileVersion ?? 0;
-    const urls = this.urlsFor(itemId, profile, decision.variant);
+    const cache = this.cacheFor(itemId, profile);
+    const urls = cache === undefined ? NO_URLS : this.urlsFor(cache, itemId, profile, decision.variant);
     const derivedNames: string[] = [];
     if (derived.deviceType) derivedNames.push('deviceType');
     if (derived.country) derivedNames.push('country');
     const now = this.deps.now?.() ?? Date.now();
     const controlOf = decision.controlOf;
-    const claims = claimsFor({ itemId, userId: req.userId, variant: decision.variant, controlOf, profileVersion }, now, this.deps.tokenTtlSeconds);
-    const token = signAssignment(claims, this.deps.keys);
+    const iat = Math.floor(now / 1000);
+    const exp = iat + (this.deps.tokenTtlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS);
+    const token = signAssignment({ itemId, userId: req.userId, variant: decision.variant, controlOf, profileVersion, iat, exp }, this.deps.keys);
     this.deps.log.enqueue({
       id: randomUUID(),
       itemId,
@@ -149,21 +181,28 @@ export class Resolver {
       resolverId: this.deps.resolverId,
       ts: now,
     });
-    return {
+    const answer: ResolveAnswer = {
       itemId, variant: decision.variant, ...(controlOf !== undefined ? { controlOf } : {}), artifactUrl: urls.artifactUrl, launchUrl: urls.launchUrl,
-      profileVersion, reason: decision.reason, bucket: decision.bucket, derived, token, tokenExpiresAt: claims.exp * 1000,
+      profileVersion, reason: decision.reason, bucket: decision.bucket, derived, token, tokenExpiresAt: exp * 1000,
     };
+    return { answer, cache };
   }
 
-  private urlsFor(itemId: string, profile: ShadowProfile | undefined, variant: string): Urls {
+  /** The cache entry of a known item (rebuilt when its profile or catalog entry object changes). */
+  private cacheFor(itemId: string, profile: ShadowProfile | undefined): UrlCacheEntry | undefined {
     const entry = this.deps.catalog.find(itemId);
     // Unknown items are not cached: device-supplied ids must not grow memory.
-    if (profile === undefined && entry === undefined) return NO_URLS;
+    if (profile === undefined && entry === undefined) return undefined;
     let c = this.urlCache.get(itemId);
     if (!c || c.profile !== profile || c.catalog !== entry) {
-      c = { profile, catalog: entry, urls: new Map() };
+      c = { profile, catalog: entry, urls: new Map(), prefixes: new Map() };
       this.urlCache.set(itemId, c);
     }
+    return c;
+  }
+
+  private urlsFor(c: UrlCacheEntry, itemId: string, profile: ShadowProfile | undefined, variant: string): Urls {
+    const entry = c.catalog;
     let u = c.urls.get(variant);
     if (u === undefined) {
       // The profile pins the item version its artifacts belong to; with no profile (an item
