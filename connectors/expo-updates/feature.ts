@@ -22,7 +22,7 @@ export function loadSigningKeyFromConfig(file: string | null, keyId: string): Co
 }
 
 export function startExpoUpdates(ctx: FeatureContext, resolver: Resolver): FeatureHandle {
-  const router = createExpoUpdatesRouter({
+  const { router, fastPath } = createExpoUpdatesRouter({
     resolver,
     profiles: ctx.profileStore,
     catalog: ctx.catalog,
@@ -33,5 +33,5 @@ export function startExpoUpdates(ctx: FeatureContext, resolver: Resolver): Featu
     signingKey: loadSigningKeyFromConfig(ctx.cfg.expoSigningKeyFile, ctx.cfg.expoSigningKeyId),
     assignmentKeys: ctx.cfg.assignmentKeys,
   });
-  return { router };
+  return { router, fastPath };
 }

@@ -91,7 +91,9 @@ function resolverAndExpoFeature(): Feature {
     // One router holding both, so the composition stays "one handle per feature".
     const combined = Router();
     for (const r of [h.router, expo.router]) if (r) combined.use(r);
-    return { ...h, router: combined };
+    // Both device routes answer in front of Express (their fast paths), resolve first.
+    const fastPaths = [h.fastPath, expo.fastPath].filter((f) => f !== undefined);
+    return { ...h, router: combined, fastPath: (req, res) => fastPaths.some((f) => f(req, res)) };
   };
 }
 

@@ -181,6 +181,12 @@ export interface EncodeInput {
   signingKey: CodeSigningKey | null;
   /** Random per response in production; fixed in golden tests. */
   boundary?: string;
+  /**
+   * JSON.stringify(the answer's manifest), when the caller already has it (the router writes it
+   * from a per-variant cached prefix: connectors/expo-updates/router.ts). Must be exactly that
+   * text; the manifest is serialised here otherwise.
+   */
+  manifestJson?: string;
 }
 
 /** Checks the client's signature expectations against our key; 406 when we cannot meet them. */
@@ -215,14 +221,14 @@ export function encodeAnswer(e: EncodeInput): EncodedResponse {
     if (manifest === undefined) {
       throw notAcceptable(`the answer is a ${answer.kind === 'directive' ? answer.directive.type : 'directive'} directive, which needs accept: multipart/mixed`, 'header/accept');
     }
-    const body = Buffer.from(JSON.stringify(manifest), 'utf8');
+    const body = Buffer.from(e.manifestJson ?? JSON.stringify(manifest), 'utf8');
     headers['content-type'] = request.format === 'expo+json' ? 'application/expo+json' : 'application/json';
     if (sign) headers['expo-signature'] = expoSignatureHeader(body, sign);
     return { status: 200, headers, body };
   }
   const part: MultipartPart =
     answer.kind === 'manifest'
-      ? { name: 'manifest', contentType: 'application/json', body: Buffer.from(JSON.stringify(answer.manifest), 'utf8') }
+      ? { name: 'manifest', contentType: 'application/json', body: Buffer.from(e.manifestJson ?? JSON.stringify(answer.manifest), 'utf8') }
       : { name: 'directive', contentType: 'application/json', body: Buffer.from(JSON.stringify(answer.directive), 'utf8') };
   if (sign) part.headers = { 'expo-signature': expoSignatureHeader(part.body, sign) };
   const boundary = e.boundary ?? `penumbra-${randomUUID()}`;

@@ -5,7 +5,7 @@
  * The client verifies with the certificate embedded in the app (`updates.codeSigningCertificate`)
  * whose metadata names the same keyid and algorithm. Pure apart from node:crypto.
  */
-import { createPrivateKey, createSign, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createSign, type KeyObject } from 'node:crypto';
 import { ConfigError } from '../errors.ts';
 import { serializeSfvDictionary } from './sfv.ts';
 
@@ -34,7 +34,26 @@ export function signBody(body: Buffer, k: CodeSigningKey): string {
   return createSign('RSA-SHA256').update(body).sign(k.key, 'base64');
 }
 
+/**
+ * Header values already computed, per key, by SHA-256 of the signed bytes. RSASSA-PKCS1-v1_5 is
+ * deterministic — the same bytes always get the same signature — so identical parts (every
+ * `rollBackToEmbedded` of one rollback, `noUpdateAvailable`, a manifest without per-device
+ * fields) are signed once instead of once per answer (an RSA-2048 signature costs ~1-2 ms of
+ * the event loop here). Bounded: the oldest entries go first.
+ */
+const signed = new WeakMap<CodeSigningKey, Map<string, string>>();
+const SIGNED_MAX = 1024;
+
 /** The `expo-signature` header value for `body`. */
 export function expoSignatureHeader(body: Buffer, k: CodeSigningKey): string {
-  return serializeSfvDictionary({ sig: signBody(body, k), keyid: k.keyId, alg: SIGNING_ALGORITHM });
+  let m = signed.get(k);
+  if (m === undefined) signed.set(k, (m = new Map()));
+  const digest = createHash('sha256').update(body).digest('base64');
+  let v = m.get(digest);
+  if (v === undefined) {
+    v = serializeSfvDictionary({ sig: signBody(body, k), keyid: k.keyId, alg: SIGNING_ALGORITHM });
+    if (m.size >= SIGNED_MAX) m.delete(m.keys().next().value as string);
+    m.set(digest, v);
+  }
+  return v;
 }
