@@ -30,7 +30,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { resolverEnv } from '../pipeline/resolver/test-support.ts';
-import { assertComplete, median, runLoad, spawnServer, stopAll, type LoadResult } from './http-bench.ts';
+import { assertComplete, cpuPerRequest, median, runLoad, spawnServer, stopAll, type LoadResult } from './http-bench.ts';
 import type { BenchOptions, BenchResult } from './types.ts';
 
 const DEVICES = 10_000;
@@ -70,18 +70,18 @@ export async function run(opts: BenchOptions & { profDir?: string | null }): Pro
     children.push(bare.child);
 
     const loadFile = path.join(work, 'load.json');
-    const load = (target: string, ms: number, h: Record<string, string>[]) => runLoad(loadFile, { base: target, paths, headers: h, connections: CONNECTIONS, durationMs: ms });
+    const load = (target: string, ms: number, h: Record<string, string>[], pid?: number) => runLoad(loadFile, { base: target, paths, headers: h, connections: CONNECTIONS, durationMs: ms }, pid);
     const contenders = [
-      { name: 'ours', url, headers, rounds: [] as LoadResult[] },
-      { name: 'bare', url: bare.info.url, headers, rounds: [] as LoadResult[] },
-      { name: 'signed', url, headers: signedHeaders, rounds: [] as LoadResult[] },
+      { name: 'ours', url, headers, pid: ours.child.pid, rounds: [] as LoadResult[] },
+      { name: 'bare', url: bare.info.url, headers, pid: bare.child.pid, rounds: [] as LoadResult[] },
+      { name: 'signed', url, headers: signedHeaders, pid: ours.child.pid, rounds: [] as LoadResult[] },
     ];
-    for (const c of contenders) assertComplete(`${c.name} warm-up`, [await load(c.url, c.name === 'bare' ? 1000 : 2000, c.headers)]);
+    for (const c of contenders) assertComplete(`${c.name} warm-up`, [await load(c.url, c.name === 'bare' ? 1000 : 2000, c.headers, c.pid)]);
     const loadBefore = os.loadavg();
     for (let r = 0; r < rounds; r++) {
       for (let k = 0; k < contenders.length; k++) {
         const c = contenders[(k + r) % contenders.length];
-        c.rounds.push(await load(c.url, durationMs, c.headers));
+        c.rounds.push(await load(c.url, durationMs, c.headers, c.pid));
       }
     }
     for (const c of contenders) assertComplete(c.name, c.rounds);
@@ -94,6 +94,7 @@ export async function run(opts: BenchOptions & { profDir?: string | null }): Pro
     const [o, b, s] = contenders.map((c) => ({
       rps: median(c.rounds.map((x) => x.rps)), p50: median(c.rounds.map((x) => x.p50)), p99: median(c.rounds.map((x) => x.p99)),
       perRound: c.rounds.map((x) => `${Math.round(x.rps)}/${x.p99.toFixed(2)}`).join(', '),
+      cpu: cpuPerRequest(c.rounds),
     }));
     const uptime = `load average ${loadBefore.map((x) => x.toFixed(2)).join(' ')} → ${loadAfter.map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} CPUs`;
     const peerName = 'bare node:http, same multipart and headers, own process';
@@ -104,7 +105,7 @@ export async function run(opts: BenchOptions & { profDir?: string | null }): Pro
       },
       {
         name: 'expo manifest latency p99', unit: 'ms', ours: Number(o.p99.toFixed(2)), peer: Number(b.p99.toFixed(2)), peerName, ratio: Number((o.p99 / b.p99).toFixed(3)),
-        notes: `p50 ours ${o.p50.toFixed(2)} ms, bare ${b.p50.toFixed(2)} ms; signed p50 ${s.p50.toFixed(2)} / p99 ${s.p99.toFixed(2)} ms; ${uptime}`,
+        notes: `p50 ours ${o.p50.toFixed(2)} ms, bare ${b.p50.toFixed(2)} ms; signed p50 ${s.p50.toFixed(2)} / p99 ${s.p99.toFixed(2)} ms; server CPU per request (median round) ours ${o.cpu}, bare ${b.cpu}, signed ${s.cpu}; ${uptime}`,
       },
     ];
   } finally {

@@ -5,7 +5,7 @@
  * (bench/http-load.ts) — so no two share an event loop and the bench process only orchestrates.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +24,14 @@ export interface LoadResult {
   p50: number;
   p99: number;
   max: number;
+  /** CPU the server process used per answered request during the round (µs; null without /proc). */
+  serverCpuUs?: number | null;
+}
+
+/** Median of the rounds' server CPU per request, "n/a" when it could not be read. */
+export function cpuPerRequest(rounds: LoadResult[]): string {
+  const xs = rounds.map((x) => x.serverCpuUs).filter((x): x is number => typeof x === 'number');
+  return xs.length === rounds.length && xs.length > 0 ? `${Math.round(median(xs))} µs` : 'n/a';
 }
 
 export function median(xs: number[]): number {
@@ -69,7 +77,15 @@ export async function stopAll(children: ChildProcess[]): Promise<void> {
 }
 
 /** One round of closed-loop load from a fresh generator process (bench/http-load.ts). */
-export function runLoad(specFile: string, spec: { base: string; paths: string[]; headers: Record<string, string>[]; connections: number; durationMs: number }): Promise<LoadResult> {
+export async function runLoad(specFile: string, spec: { base: string; paths: string[]; headers: Record<string, string>[]; connections: number; durationMs: number }, serverPid?: number): Promise<LoadResult> {
+  const before = cpuSeconds(serverPid);
+  const r = await generate(specFile, spec);
+  const after = cpuSeconds(serverPid);
+  r.serverCpuUs = before === null || after === null || r.ok === 0 ? null : ((after - before) * 1e6) / r.ok;
+  return r;
+}
+
+function generate(specFile: string, spec: { base: string; paths: string[]; headers: Record<string, string>[]; connections: number; durationMs: number }): Promise<LoadResult> {
   writeFileSync(specFile, JSON.stringify(spec));
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'bench/http-load.ts', '--spec', specFile], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -88,6 +104,22 @@ export function runLoad(specFile: string, spec: { base: string; paths: string[];
       }
     });
   });
+}
+
+/**
+ * CPU seconds (user + system) a process has used so far, from /proc (Linux); null elsewhere.
+ * Read before and after a round, it gives the server's CPU per request — a figure the machine's
+ * other load does not distort the way it distorts req/s and latency.
+ */
+export function cpuSeconds(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100 on Linux)
+  } catch {
+    return null;
+  }
 }
 
 /** Throws unless every request of every round was answered 200 (a partial run publishes nothing). */

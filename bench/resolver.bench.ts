@@ -38,7 +38,7 @@ import { pathToFileURL } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { resolverEnv, waitFor } from '../pipeline/resolver/test-support.ts';
-import { assertComplete, median, runLoad, spawnServer, stopAll, type LoadResult } from './http-bench.ts';
+import { assertComplete, cpuPerRequest, median, runLoad, spawnServer, stopAll, type LoadResult } from './http-bench.ts';
 import type { BenchOptions, BenchResult } from './types.ts';
 
 const USERS = 10_000;
@@ -96,20 +96,20 @@ export async function run(opts: BenchOptions & { profDir?: string | null }): Pro
     children.push(expressRef.child);
 
     const loadFile = path.join(work, 'load.json');
-    const load = (base: string, ms: number) => runLoad(loadFile, { base, paths, headers, connections: CONNECTIONS, durationMs: ms });
+    const load = (base: string, ms: number, pid?: number) => runLoad(loadFile, { base, paths, headers, connections: CONNECTIONS, durationMs: ms }, pid);
     const contenders = [
-      { name: 'ours', url, rounds: [] as LoadResult[] },
-      { name: 'all-in-one', url: all.info.url, rounds: [] as LoadResult[] },
-      { name: 'bare', url: bare.info.url, rounds: [] as LoadResult[] },
-      { name: 'express', url: expressRef.info.url, rounds: [] as LoadResult[] },
+      { name: 'ours', url, pid: only.child.pid, rounds: [] as LoadResult[] },
+      { name: 'all-in-one', url: all.info.url, pid: all.child.pid, rounds: [] as LoadResult[] },
+      { name: 'bare', url: bare.info.url, pid: bare.child.pid, rounds: [] as LoadResult[] },
+      { name: 'express', url: expressRef.info.url, pid: expressRef.child.pid, rounds: [] as LoadResult[] },
     ];
     // Warm each (JIT, sockets, Kafka producer batches); not counted.
-    for (const c of contenders) assertComplete(`${c.name} warm-up`, [await load(c.url, c.name === 'ours' ? 2000 : 1000)]);
+    for (const c of contenders) assertComplete(`${c.name} warm-up`, [await load(c.url, c.name === 'ours' || c.name === 'all-in-one' ? 2000 : 1000, c.pid)]);
     const loadBefore = os.loadavg();
     for (let r = 0; r < rounds; r++) {
       for (let k = 0; k < contenders.length; k++) {
         const c = contenders[(k + r) % contenders.length];
-        c.rounds.push(await load(c.url, durationMs));
+        c.rounds.push(await load(c.url, durationMs, c.pid));
       }
     }
     for (const c of contenders) assertComplete(c.name, c.rounds);
@@ -126,6 +126,7 @@ export async function run(opts: BenchOptions & { profDir?: string | null }): Pro
     const [o, aio, b, e] = contenders.map((c) => ({
       rps: median(c.rounds.map((x) => x.rps)), p50: median(c.rounds.map((x) => x.p50)), p99: median(c.rounds.map((x) => x.p99)),
       perRound: c.rounds.map((x) => `${Math.round(x.rps)}/${x.p99.toFixed(2)}`).join(', '),
+      cpu: cpuPerRequest(c.rounds),
     }));
     const uptime = `load average ${loadBefore.map((x) => x.toFixed(2)).join(' ')} → ${loadAfter.map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} CPUs`;
     const common = `${CONNECTIONS} keep-alive conns, ${rounds}×${durationMs / 1000}s rounds (median), every contender and the load generator its own process; ${uptime}`;
@@ -139,7 +140,7 @@ export async function run(opts: BenchOptions & { profDir?: string | null }): Pro
       {
         name: `resolve latency p99, ${label}`, unit: 'ms', ours: Number(x.p99.toFixed(2)), peer: Number(b.p99.toFixed(2)), peerName,
         ratio: Number((x.p99 / b.p99).toFixed(3)),
-        notes: `target ≤ 5 ms; p50 ours ${x.p50.toFixed(2)} ms, bare ${b.p50.toFixed(2)} ms; ${uptime}`,
+        notes: `target ≤ 5 ms; p50 ours ${x.p50.toFixed(2)} ms, bare ${b.p50.toFixed(2)} ms; server CPU per request (median round) ours ${x.cpu}, bare ${b.cpu}, Express route ${e.cpu}; ${uptime}`,
       },
     ];
     return [

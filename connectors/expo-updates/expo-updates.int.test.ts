@@ -220,6 +220,33 @@ test('a ramp is monotone per device, and a changed shadow (PUT) is a new update 
   expect(after.filter((m) => m.metadata.variant === SHADOW).length).toBeGreaterThan(before.filter((m) => m.metadata.variant === SHADOW).length);
 }, 30_000);
 
+test('the fast path in front of Express answers exactly what the Express route answers', async () => {
+  // A query string makes the fast path decline (router.ts), so `?via=express` is the Express route.
+  const device = 'device-fastpath-1';
+  const headersOf = (h: Headers) => Object.fromEntries([...h.entries()].filter(([k]) => !['date', 'x-request-id', 'content-length', 'content-type', 'keep-alive', 'connection'].includes(k)));
+  const first = await ask({ ...BASE, 'penumbra-user-id': device }); // the variant archives are unpacked after this
+  const running = (JSON.parse(first.part!.body) as ExpoManifest).id;
+  // A manifest, then noUpdateAvailable for the device already running it.
+  for (const [extra, part] of [[{}, 'manifest'], [{ 'expo-current-update-id': running }, 'directive']] as const) {
+    const h = { ...BASE, 'penumbra-user-id': device, ...extra };
+    const fast = await fetch(`${t.url}/api/v1/expo/${ITEM}/manifest`, { headers: h });
+    const slow = await fetch(`${t.url}/api/v1/expo/${ITEM}/manifest?via=express`, { headers: h });
+    expect(fast.status).toBe(200);
+    expect(slow.status).toBe(200);
+    expect(headersOf(fast.headers)).toEqual(headersOf(slow.headers));
+    const [f, s] = await Promise.all([fast, slow].map(async (r) => (await parseMultipartMixedResponseAsync(r.headers.get('content-type')!, Buffer.from(await r.arrayBuffer())))[0]));
+    expect([f.name, s.name]).toEqual([part, part]);
+    expect(verified(f.body, f.headers.get('expo-signature'))).toBe(true);
+    // Same bytes but for the token's issue time (a second may pass between the two requests).
+    const strip = (body: string) => body.replace(/"token":"[^"]+","tokenExpiresAt":\d+/, '"token":"…"');
+    expect(strip(f.body)).toBe(strip(s.body));
+  }
+  // Invalid headers are the Express route's: the same 400 problem naming the header.
+  const bad = await fetch(`${t.url}/api/v1/expo/${ITEM}/manifest`, { headers: { ...BASE, 'expo-platform': 'web' } });
+  expect(bad.status).toBe(400);
+  expect(JSON.stringify(await bad.json())).toContain('header/expo-platform');
+});
+
 test('a rolled-back item sends apps back to their embedded update', async () => {
   const device = await deviceFor(SHADOW);
   const current = manifests.get(device)!.id;
