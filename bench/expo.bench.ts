@@ -19,6 +19,11 @@
  * warm-up of each; each published figure is the median round. A round with any non-200 answer
  * or connection error fails the bench (nothing is published).
  *
+ * Last measured (2026-12-06, shared 2-core machine, 1-minute load 14–17; docs/mobile.md has every
+ * run): ours 1,679 req/s vs bare 13,755 → 0.122× (median of three runs after the fast path and
+ * caches: 0.12×; before: 0.08×), p99 68 vs 9.8 ms, signed 375 req/s; server CPU per request
+ * 225 µs (167–225 over three runs; before 448) vs bare 22 µs, signed 710 µs (before 857).
+ *
  * Run alone: `node bin/penumbra.js bench --only expo` (an exact bench name selects that bench
  * alone, not exposure.bench.ts too: bench/run.ts), or `node --import tsx bench/expo.bench.ts
  * [--quick] [--prof DIR]` (`--prof` writes a CPU profile of ours to DIR).

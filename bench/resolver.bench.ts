@@ -28,6 +28,12 @@
  * the median round. A round with any non-200 answer or connection error fails the bench.
  * Targets (issue 15 item 3): ours ≥ 0.5× bare requests/s, p99 ≤ 5 ms.
  *
+ * Last measured (2026-12-06, shared 2-core machine, 1-minute load 14–15; docs/scaling.md has
+ * every run): resolver-only process 3,705 req/s vs bare 19,155 → 0.193× (0.16–0.48× over four
+ * runs of the same code as the machine's load moved), p50 1.53 / p99 46.6 ms vs bare 0.70 / 3.85
+ * ms — both targets missed under this load; server CPU per request 72 µs (before 77) vs bare 18 µs.
+ * All-in-one process: 0.116×, p99 67.8 ms, 92 µs per request.
+ *
  * Run alone: `node bin/penumbra.js bench --only resolver` (or `node --import tsx
  * bench/resolver.bench.ts [--quick] [--prof DIR]`; `--prof` writes a CPU profile of ours to DIR).
  */
