@@ -10,17 +10,20 @@
  *
  * One hold per step run: a released hold (POST /api/v1/items/{itemId}/risk/release, the risk
  * hold's override route, which releases the newest active hold of either kind) is not repeated
- * at the same step. Runs only where the processors run (the aggregates live there). State is in
- * memory: after a restart the forecasts are recomputed from the analyzer's totals; holds are in
- * the audit log (penumbra.audit) and the profile's paused state.
+ * at the same step — also across a restart: the step runs already held are read back from the
+ * rollout decisions (pipeline/app/early-holds.ts). Runs only where the processors run (the
+ * aggregates live there). The forecasts and the holds' outcomes (lead time) are in memory; the
+ * holds themselves are durable (decisions + the profile's paused state), listed and released from
+ * every process through pipeline/app/early-holds.ts.
  */
 import type { Feature, FeatureContext } from './features.ts';
-import type { Principal } from '../../connectors/http/auth.ts';
 import type { ShadowProfile } from '../domain/types.ts';
 import { rolloutHandles } from '../rollout/feature.ts';
 import { tuningFor } from '../rollout/build-evidence.ts';
 import { forecastHoldReason, type GuardrailForecast } from '../guardrail-forecast/forecast.ts';
 import { forecastStep, holdOutcome, type StepForecast } from '../guardrail-forecast/step.ts';
+import { earlyHolds } from './early-holds.ts';
+import { heldBefore } from '../early-holds/holds.ts';
 
 export const FORECAST_ACTOR = 'system:forecast';
 /** Holds remembered per item (the audit log keeps them all). */
@@ -56,10 +59,8 @@ export interface ForecastHandle {
   /** The newest forecast of each planned shadow of the item. */
   forecasts(itemId: string): StepForecast[];
   holds(itemId?: string): ForecastHold[];
-  /** The newest hold an operator may release (not released, step still undecided), else null. */
-  active(itemId: string): ForecastHold | null;
-  /** Resume the held step (the operator's override), audited as theirs. */
-  release(itemId: string, who: Principal, reason: string | undefined): Promise<{ released: ForecastHold; profile: ShadowProfile }>;
+  /** Mark this process's hold of that step run released (the release route, any process, resumed it). */
+  released(itemId: string, shadow: string, stepStartedAt: number, by: string): void;
 }
 
 export const forecastHandles = new WeakMap<FeatureContext, ForecastHandle>();
@@ -93,6 +94,8 @@ export function forecastFeature(opts: ForecastOptions = {}): Feature {
           mine.set(s.name, f);
           const key = keyOf(p.itemId, s.name, st.stepStartedAt);
           if (!f.hold || holds.has(key) || inFlight.has(p.itemId)) continue;
+          // Held before this process started (and perhaps released since): not again at this step.
+          if (heldBefore(earlyHolds(ctx, p.itemId), 'forecast', `${s.name}@${st.stepStartedAt}`)) continue;
           const reason = forecastHoldReason(s.name, f.hold, holdAt, `POST /api/v1/items/${p.itemId}/risk/release`);
           const hold: ForecastHold = { itemId: p.itemId, shadow: s.name, step: st.step, stepStartedAt: st.stepStartedAt, guardrail: f.hold, forecast: f, probability: f.hold.probability!, holdAt, heldAt: now, reason, profileVersion: null, releasedBy: null, outcome: null, decidedAt: null, leadMs: null, outcomeReason: null };
           holds.set(key, hold);
@@ -141,22 +144,19 @@ export function forecastFeature(opts: ForecastOptions = {}): Feature {
       stops.push(() => clearInterval(timer));
     }
 
-    const copy = (h: ForecastHold): ForecastHold => ({ ...h });
-    const active = (itemId: string): ForecastHold | null => [...holds.values()].filter((h) => h.itemId === itemId && h.releasedBy === null && h.outcome === null && h.profileVersion !== null).sort((a, b) => b.heldAt - a.heldAt)[0] ?? null;
+    // A release by any process shows on this process's holds: the rollout decisions carry it.
+    const copy = (h: ForecastHold): ForecastHold => {
+      if (h.releasedBy !== null) return { ...h };
+      const r = earlyHolds(ctx, h.itemId).find((x) => x.kind === 'forecast' && x.key === `${h.shadow}@${h.stepStartedAt}` && x.status === 'released');
+      return { ...h, releasedBy: r?.releasedBy ?? null };
+    };
     forecastHandles.set(ctx, {
       holdAt,
       forecasts: (itemId) => [...(current.get(itemId)?.values() ?? [])],
       holds: (itemId) => [...holds.values()].filter((h) => itemId === undefined || h.itemId === itemId).map(copy),
-      active: (itemId) => {
-        const h = active(itemId);
-        return h ? copy(h) : null;
-      },
-      release: async (itemId, who, reason) => {
-        const h = active(itemId);
-        if (!h) throw new Error(`no active forecast hold on ${itemId}`);
-        const profile = await ctx.profiles.submit({ itemId, kind: 'rollout_control', ifMatch: null, payload: { shadow: h.shadow, action: 'resume' }, actor: who.name, role: who.role, reason: reason ?? `operator released the forecast hold of ${h.shadow} (step ${h.step + 1})` });
-        h.releasedBy = who.name;
-        return { released: copy(h), profile };
+      released: (itemId, shadow, stepStartedAt, by) => {
+        const h = holds.get(keyOf(itemId, shadow, stepStartedAt));
+        if (h && h.releasedBy === null) h.releasedBy = by;
       },
     });
     return {

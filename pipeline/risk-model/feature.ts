@@ -35,6 +35,8 @@ import { isVersionShadow, versionShadowName } from '../version-shadows/version-s
 import type { RiskModelMetadata } from './scorer.ts';
 import { holdReason, liveShadow, shouldHold, shouldUpdate, type Evidence } from './live.ts';
 import { forecastHandles } from '../app/forecast-hold.ts';
+import { earlyHolds } from '../app/early-holds.ts';
+import { activeHold, heldBefore, releaseCommand } from '../early-holds/holds.ts';
 import type { SizedPlan } from '../risk-plan/size.ts';
 
 export interface RiskHandle {
@@ -244,7 +246,8 @@ export function riskFeature(): Feature {
         u.evidenceJson = JSON.stringify({ ...JSON.parse(u.evidenceJson!), baseline: e.baseline });
         remember(u);
         ctx.producer.send([{ topic: cfg.topics.riskScores, key: itemId, value: u }]).catch((err) => log.warn('risk update not produced', { itemId, err: String(err) }));
-        if (!shouldHold(p, spec.name, u.probability, holdAt, holds.has(base.id))) return;
+        // Held before (here, or before a restart: the rollout decisions carry it): not again.
+        if (!shouldHold(p, spec.name, u.probability, holdAt, holds.has(base.id) || heldBefore(earlyHolds(ctx, itemId), 'risk', base.id))) return;
         const hold: RiskHold = { itemId, version: u.version, shadow: spec.name, scoreId: u.id, baseScoreId: base.id, probability: u.probability, evidence: e, heldAt: Date.now(), profileVersion: null, releasedBy: null, outcome: null, decidedAt: null, leadMs: null };
         holds.set(base.id, hold);
         // The hold pauses this shadow's rollout plan (pipeline/rollout): it stops advancing, its
@@ -312,42 +315,55 @@ export function riskFeature(): Feature {
 
     const itemParam = z.object({ itemId: z.string().min(1).max(128) });
     const releaseBody = z.object({ reason: z.string().max(500).optional() });
-    ctx.openapi.add({ method: 'get', path: '/api/v1/items/{itemId}/risk', summary: 'Risk scores of the item versions ingested through this process (ingest and updates, newest last), the plan the newest proactive score chose (structured), early risk holds, and the guardrail forecasts and forecast holds of its running plans', auth: 'viewer', tags: ['risk'], responses: { 200: 'Scores with explanations, plan, holds, forecasts', 404: 'No score and no forecast for the item' } });
+    ctx.openapi.add({ method: 'get', path: '/api/v1/items/{itemId}/risk', summary: 'Risk scores of the item versions ingested through this process (ingest and updates, newest last), the plan the newest proactive score chose (structured), early risk holds, the guardrail forecasts and forecast holds of its running plans, and every early hold as all processes know it (earlyHolds: rebuilt from the rollout decisions and the profile)', auth: 'viewer', tags: ['risk'], responses: { 200: 'Scores with explanations, plan, holds, forecasts, earlyHolds', 404: 'No score, no forecast and no early hold for the item' } });
     r.get('/api/v1/items/:itemId/risk', viewer, (req, res) => {
       const { itemId } = parseOr422(itemParam, req.params, 'path', 'item id');
       const list = scores.get(itemId);
       const fh = forecastHandles.get(ctx);
       const forecasts = fh?.forecasts(itemId) ?? [];
       const forecastHolds = fh?.holds(itemId) ?? [];
-      if (!list?.length && !forecasts.length && !forecastHolds.length) throw new NotFoundError(`no risk score for ${itemId} in this process (scores are on penumbra.risk.scores and in the warehouse table risk_scores)`);
+      // Durable: what the rollout decisions and the profile say, in every process (pipeline/early-holds).
+      const durable = earlyHolds(ctx, itemId);
+      if (!list?.length && !forecasts.length && !forecastHolds.length && !durable.length) throw new NotFoundError(`no risk score and no early hold for ${itemId} in this process (scores are on penumbra.risk.scores and in the warehouse table risk_scores)`);
       const chosen = plans.get(itemId) ?? [];
+      // This process's risk holds, released wherever the release was sent.
+      const riskHolds = [...holds.values()].filter((h) => h.itemId === itemId).map((h) => {
+        if (h.releasedBy !== null) return { ...h };
+        const d = durable.find((x) => x.kind === 'risk' && x.key === h.baseScoreId && x.status === 'released');
+        return { ...h, releasedBy: d?.releasedBy ?? null };
+      });
       res.json({
-        itemId, scores: list ?? [], holds: [...holds.values()].filter((h) => h.itemId === itemId),
+        itemId, scores: list ?? [], holds: riskHolds,
         plan: chosen.at(-1) ?? null, plans: chosen,
         forecast: { holdAt: fh?.holdAt ?? null, shadows: forecasts, holds: forecastHolds },
+        earlyHolds: durable,
       });
     });
 
-    ctx.openapi.add({ method: 'post', path: '/api/v1/items/{itemId}/risk/release', summary: 'Release the newest early hold (a live-risk hold or a guardrail-forecast hold): the held rollout step runs again (operator override, audited); the same rollout (risk) or step (forecast) is not held again', auth: 'operator', tags: ['risk'], body: releaseBody, responses: { 200: 'Released: the profile after the resume', 401: 'No token', 403: 'Role too low', 404: 'No active early hold on the item', 409: 'The plan is not paused', 503: 'No processors here' } });
+    ctx.openapi.add({ method: 'post', path: '/api/v1/items/{itemId}/risk/release', summary: 'Release the newest active early hold (a live-risk hold or a guardrail-forecast hold), from any process and after a restart: the held rollout step runs again (operator override, a resume on the command topic, audited); the same rollout (risk) or step (forecast) is not held again', auth: 'operator', tags: ['risk'], body: releaseBody, responses: { 200: 'Released: the hold and the profile after the resume', 401: 'No token', 403: 'Role too low', 404: 'No active early hold on the item', 409: 'The plan changed meanwhile (no longer paused)' } });
     r.post('/api/v1/items/:itemId/risk/release', operator, async (req, res) => {
       const { itemId } = parseOr422(itemParam, req.params, 'path', 'item id');
       const body = parseOr422(releaseBody, req.body ?? {}, '', 'release body');
-      if (!ctx.processors) throw new UnavailableError('early holds are made and released by the process that runs the processors', undefined, false);
       const who = res.locals.principal as Principal;
-      // The newest active hold of either kind: the live risk's (below) or a guardrail forecast's
-      // (pipeline/app/forecast-hold.ts) — one override route for both early holds.
-      const h = [...holds.values()].reverse().find((x) => x.itemId === itemId && x.releasedBy === null && x.outcome === null);
-      const fh = forecastHandles.get(ctx);
-      const f = fh?.active(itemId) ?? null;
-      if (f && (!h || f.heldAt > h.heldAt)) {
-        const out = await fh!.release(itemId, who, body.reason);
-        res.json({ itemId, kind: 'forecast', released: out.released, profile: out.profile });
-        return;
-      }
+      // The newest active hold of either kind, as the decisions and the profile say (not this
+      // process's memory): one override route for both early holds, answered by any process.
+      const h = activeHold(earlyHolds(ctx, itemId));
       if (!h) throw new NotFoundError(`no active early hold (risk or forecast) on ${itemId}`);
-      const profile = await ctx.profiles.submit({ itemId, kind: 'rollout_control', ifMatch: null, payload: { shadow: h.shadow, action: 'resume' }, actor: who.name, role: who.role, reason: body.reason ?? `operator released the risk hold of ${h.shadow} (score ${h.scoreId})` });
-      h.releasedBy = who.name;
-      res.json({ itemId, kind: 'risk', released: h, profile });
+      const cmd = releaseCommand(h, body.reason);
+      const profile = await ctx.profiles.submit({ itemId, kind: 'rollout_control', ifMatch: null, payload: cmd.payload, actor: who.name, role: who.role, reason: cmd.reason });
+      const at = Date.now();
+      // This process's own record of the hold (the processors' process keeps outcomes and lead time).
+      let mine: Record<string, unknown> = {};
+      if (h.kind === 'forecast' && h.stepStartedAt !== null) {
+        const fh = forecastHandles.get(ctx);
+        fh?.released(itemId, h.shadow, h.stepStartedAt, who.name);
+        mine = { ...(fh?.holds(itemId).find((x) => x.shadow === h.shadow && x.stepStartedAt === h.stepStartedAt) ?? {}) };
+      } else if (h.kind === 'risk') {
+        const rh = [...holds.values()].find((x) => x.itemId === itemId && x.baseScoreId === h.key);
+        if (rh && rh.releasedBy === null) rh.releasedBy = who.name;
+        mine = { ...(rh ?? {}) };
+      }
+      res.json({ itemId, kind: h.kind, released: { ...mine, ...h, status: 'released', releasedBy: who.name, releasedAt: at, releaseReason: cmd.reason }, profile });
     });
 
     ctx.healthChecks.push(async () => ({ riskModel: { status: 'ok', model: service.model ? service.model.version : null, source: service.model ? 'model' : 'prior' } }));

@@ -113,7 +113,7 @@ test('stream URL carries a ticket fetched with the header, never the token; role
 
 test('[#13] risk: no score yet (404) is an empty view; release posts the reason and a missing hold is an ApiError', async () => {
   const c = new ApiClient({ baseUrl: base, token: 'tok' });
-  expect(await c.risk('a')).toEqual({ scores: [], holds: [], plan: null, forecast: { holdAt: null, shadows: [], holds: [] } });
+  expect(await c.risk('a')).toEqual({ scores: [], holds: [], plan: null, forecast: { holdAt: null, shadows: [], holds: [] }, earlyHolds: [] });
   const e = await c.releaseRiskHold('a', 'checked').catch((x) => x);
   expect(seen.at(-1)).toMatchObject({ method: 'POST', url: '/api/v1/items/a/risk/release', body: JSON.stringify({ reason: 'checked' }) });
   expect(e).toBeInstanceOf(ApiError);

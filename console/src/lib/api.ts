@@ -216,9 +216,9 @@ export class ApiClient {
   async risk(itemId: string): Promise<RiskView> {
     try {
       const { data } = await this.request<Partial<RiskView>>('GET', `/items/${encodeURIComponent(itemId)}/risk`);
-      return { scores: data.scores ?? [], holds: data.holds ?? [], plan: data.plan ?? null, forecast: { holdAt: data.forecast?.holdAt ?? null, shadows: data.forecast?.shadows ?? [], holds: data.forecast?.holds ?? [] } };
+      return { scores: data.scores ?? [], holds: data.holds ?? [], plan: data.plan ?? null, forecast: { holdAt: data.forecast?.holdAt ?? null, shadows: data.forecast?.shadows ?? [], holds: data.forecast?.holds ?? [] }, earlyHolds: data.earlyHolds ?? [] };
     } catch (e) {
-      if (e instanceof ApiError && e.status === 404) return { scores: [], holds: [], plan: null, forecast: { holdAt: null, shadows: [], holds: [] } };
+      if (e instanceof ApiError && e.status === 404) return { scores: [], holds: [], plan: null, forecast: { holdAt: null, shadows: [], holds: [] }, earlyHolds: [] };
       throw e;
     }
   }

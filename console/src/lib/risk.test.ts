@@ -1,4 +1,4 @@
-import { fmtLead, forecastHoldRows, forecastRows, holdRows, pct, planSummary, riskSummary, splitSizing, toneFor } from './risk.ts';
+import { earlyHoldRows, fmtLead, forecastHoldRows, forecastRows, holdRows, pct, planSummary, riskSummary, splitSizing, toneFor } from './risk.ts';
 import type { RiskHoldView, RiskScoreView } from './types.ts';
 
 const base: RiskScoreView = { id: 'a', itemId: 'i', version: '1.1.0', shadow: null, phase: 'ingest', source: 'model', modelVersion: 3, probability: 0.42, low: null, high: null, explanation: [{ feature: 'new_origins', value: 2, contribution: 0.9 }, { feature: 'script_growth', value: 0.3125, contribution: 0.2 }, { feature: 'major_bump', value: 0, contribution: -0.1 }], note: 'model v3 …', evidenceJson: null, at: 1000 };
@@ -67,5 +67,19 @@ describe('[#13] structured plan and guardrail forecast', () => {
     const h = { itemId: 'i', shadow: 'v-2', step: 0, stepStartedAt: 5, guardrail: g, probability: 0.93, holdAt: 0.9, heldAt: 1000, reason: 'r', profileVersion: 3, releasedBy: null, outcome: null, decidedAt: null, leadMs: null, outcomeReason: null };
     expect(forecastHoldRows([h])[0]).toMatchObject({ reason: 'forecast 93.0 % that errorRate fails by the step\'s analysis (≥ 90.0 %)', status: 'holding the step', lead: null, active: true });
     expect(forecastHoldRows([{ ...h, releasedBy: 'bob', outcome: 'rolled_back', decidedAt: 29_300, leadMs: 28_300 }])[0]).toMatchObject({ status: 'rolled back (released by bob before)', lead: 'held 28 s before the rollback', active: false });
+  });
+});
+
+describe('earlyHoldRows', () => {
+  const base = { itemId: 'i', step: 0, stepStartedAt: 1000, profileVersion: 5, evidence: null, releasedBy: null, releasedAt: null, releaseReason: null, endedBy: null, endedAt: null } as const;
+  it('lists only the holds the in-memory tables do not show, newest first; active ones can be released', () => {
+    const shown = [{ key: 'v-1@1000', shadow: 'v-1', version: '', reason: 'r', heldAt: 2000, status: 'holding the step', lead: null, active: true }];
+    const rows = earlyHoldRows([
+      { ...base, id: 'a', kind: 'forecast', shadow: 'v-1', key: 'v-1@1000', heldAt: 2000, reason: 'forecast hold: x', status: 'active' },
+      { ...base, id: 'b', kind: 'forecast', shadow: 'v-2', key: 'v-2@1000', heldAt: 3000, reason: 'forecast hold: y', status: 'active' },
+      { ...base, id: 'c', kind: 'risk', shadow: 'v-3', key: 'b1', heldAt: null, reason: 'risk hold u1: z', status: 'released', releasedBy: 'bob' },
+      { ...base, id: 'd', kind: 'risk', shadow: 'v-4', key: 'b2', heldAt: 500, reason: 'risk hold u2: w', status: 'ended', endedBy: 'rollback' },
+    ], shown);
+    expect(rows.map((r) => [r.key, r.status, r.active])).toEqual([['b', 'holding the step', true], ['d', 'ended (rollback)', false], ['c', 'released by bob', false]]);
   });
 });

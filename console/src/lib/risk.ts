@@ -4,7 +4,7 @@
  * (prior meets telemetry), the plan the score chose, and the early holds with their lead time.
  * Pure: RiskPanel.svelte only renders this.
  */
-import type { ForecastHoldView, GuardrailForecastView, RiskHoldView, RiskPlanView, RiskScoreView, StepForecastView } from './types.ts';
+import type { EarlyHoldView, ForecastHoldView, GuardrailForecastView, RiskHoldView, RiskPlanView, RiskScoreView, StepForecastView } from './types.ts';
 
 export interface RiskPlanSummary {
   /** The tier the score landed in ("medium"), or null for an operator's full plan. */
@@ -215,4 +215,20 @@ export function forecastHoldRows(holds: ForecastHoldView[]): HoldRow[] {
     const lead = h.outcome === 'rolled_back' && h.leadMs !== null ? (h.leadMs >= 0 ? `held ${fmtLead(h.leadMs)} before the rollback` : `held ${fmtLead(-h.leadMs)} after the rollback`) : null;
     return { key: `${h.shadow}@${h.stepStartedAt}`, shadow: h.shadow, version: '', reason, heldAt: h.heldAt, status, lead, active };
   });
+}
+
+/**
+ * Early holds the in-memory tables do not show (placed before the server restarted, or by
+ * another process; pipeline/early-holds), in words: the release route resumes them too.
+ */
+export function earlyHoldRows(early: EarlyHoldView[], shown: HoldRow[]): HoldRow[] {
+  const keys = new Set(shown.map((r) => r.key));
+  return early
+    .filter((h) => !keys.has(h.kind === 'forecast' ? (h.key ?? h.id) : String(h.evidence?.scoreId ?? h.id)))
+    .sort((a, b) => (b.heldAt ?? 0) - (a.heldAt ?? 0))
+    .map((h) => ({
+      key: h.id, shadow: h.shadow, version: '', reason: h.reason, heldAt: h.heldAt ?? 0,
+      status: h.status === 'active' ? 'holding the step' : h.status === 'released' ? `released by ${h.releasedBy ?? 'an operator'}` : `ended (${h.endedBy ?? 'plan changed'})`,
+      lead: null, active: h.status === 'active',
+    }));
 }

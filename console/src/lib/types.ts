@@ -348,12 +348,35 @@ export interface ForecastHoldView {
   outcomeReason: string | null;
 }
 
+/** [#13] An early hold as every process knows it (pipeline/early-holds: rebuilt from the rollout decisions and the profile). */
+export interface EarlyHoldView {
+  id: string;
+  kind: 'forecast' | 'risk';
+  itemId: string;
+  shadow: string;
+  step: number | null;
+  stepStartedAt: number | null;
+  key: string | null;
+  heldAt: number | null;
+  profileVersion: number | null;
+  reason: string;
+  evidence: Record<string, unknown> | null;
+  status: 'active' | 'released' | 'ended';
+  releasedBy: string | null;
+  releasedAt: number | null;
+  releaseReason: string | null;
+  endedBy: string | null;
+  endedAt: number | null;
+}
+
 /** [#13] GET /api/v1/items/{itemId}/risk. */
 export interface RiskView {
   scores: RiskScoreView[];
   holds: RiskHoldView[];
   plan: RiskPlanView | null;
   forecast: { holdAt: number | null; shadows: StepForecastView[]; holds: ForecastHoldView[] };
+  /** Every early hold, from any process and after a restart (older servers: absent → []). */
+  earlyHolds: EarlyHoldView[];
 }
 
 /** Behavioural segments (GET /api/v1/segments; docs/segments.md). */
