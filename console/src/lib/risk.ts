@@ -225,6 +225,8 @@ export function earlyHoldRows(early: EarlyHoldView[], shown: HoldRow[]): HoldRow
   const keys = new Set(shown.map((r) => r.key));
   return early
     .filter((h) => !keys.has(h.kind === 'forecast' ? (h.key ?? h.id) : String(h.evidence?.scoreId ?? h.id)))
+    // Rebuilt from the profile alone for a moment (its decision not read yet): the shown row is it.
+    .filter((h) => !(h.status === 'active' && shown.some((r) => r.active && r.shadow === h.shadow)))
     .sort((a, b) => (b.heldAt ?? 0) - (a.heldAt ?? 0))
     .map((h) => ({
       key: h.id, shadow: h.shadow, version: '', reason: h.reason, heldAt: h.heldAt ?? 0,
