@@ -79,7 +79,7 @@ describe('earlyHoldRows', () => {
       { ...base, id: 'b', kind: 'forecast', shadow: 'v-2', key: 'v-2@1000', heldAt: 3000, reason: 'forecast hold: y', status: 'active' },
       { ...base, id: 'c', kind: 'risk', shadow: 'v-3', key: 'b1', heldAt: null, reason: 'risk hold u1: z', status: 'released', releasedBy: 'bob' },
       { ...base, id: 'd', kind: 'risk', shadow: 'v-4', key: 'b2', heldAt: 500, reason: 'risk hold u2: w', status: 'ended', endedBy: 'rollback' },
-      { ...base, id: 'profile:i:v-1:1000', kind: 'forecast', shadow: 'v-1', key: 'v-1@1000', heldAt: null, reason: 'forecast hold: x', status: 'active' },
+      { ...base, id: 'profile:i:v-1:1500', kind: 'forecast', shadow: 'v-1', key: 'v-1@1500', heldAt: null, reason: 'forecast hold: x', status: 'active' },
     ], shown);
     expect(rows.map((r) => [r.key, r.status, r.active])).toEqual([['b', 'holding the step', true], ['d', 'ended (rollback)', false], ['c', 'released by bob', false]]);
   });
