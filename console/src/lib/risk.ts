@@ -223,7 +223,8 @@ export function forecastHoldRows(holds: ForecastHoldView[]): HoldRow[] {
  */
 export function earlyHoldRows(early: EarlyHoldView[], shown: HoldRow[]): HoldRow[] {
   const keys = new Set(shown.map((r) => r.key));
-  return early
+  // Absent from older servers' answers.
+  return (early ?? [])
     .filter((h) => !keys.has(h.kind === 'forecast' ? (h.key ?? h.id) : String(h.evidence?.scoreId ?? h.id)))
     // Rebuilt from the profile alone for a moment (its decision not read yet): the shown row is it.
     .filter((h) => !(h.status === 'active' && shown.some((r) => r.active && r.shadow === h.shadow)))
