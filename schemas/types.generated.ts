@@ -148,7 +148,7 @@ export interface AuditEntry {
   at: number;
 }
 
-/** A sticky bandit assignment on the compacted penumbra.bandit.sticky topic (key: <itemId length>:<itemId>:<userId>). Every resolver follows the topic and keeps the user on this arm while it is live (pipeline/bandit/README.md). */
+/** A sticky bandit assignment on the compacted penumbra.bandit.sticky topic (key: <itemId length>:<itemId>:<userId>). Every resolver follows the topic and keeps the user on this arm while it is live (pipeline/bandit/README.md). v2: the cell of per-segment allocation the arm was picked in. */
 export interface BanditSticky {
   /** Item. */
   itemId: string;
@@ -164,6 +164,8 @@ export interface BanditSticky {
   resolverId: string;
   /** Epoch ms. */
   at: number;
+  /** v2: cell (bandit.segments) whose weights picked the arm; null = the global weights. The analyzer attributes the user's sessions to it. */
+  cell: null | string;
 }
 
 /** One downloadable artifact. */
@@ -895,6 +897,17 @@ export interface RolloutSchedule {
 
 export type BetterDirection = 'higher' | 'lower';
 
+export type SegmentDimension = 'deviceType' | 'country' | 'segment';
+
+export interface SegmentSplit {
+  /** What a cell is: a device type, a country, or an SQL segment (pipeline/segments). */
+  by: SegmentDimension;
+  /** Cell values in priority order (for segment: the first listed segment the user is in); users in none take the global weights. */
+  cells: string[];
+  /** Sessions every live arm needs IN A CELL before its weights leave equal shares; null = the bandit's burnInSessions. */
+  burnInSessions: null | number;
+}
+
 /** Thompson-sampling allocation among shadows (pipeline/bandit/README.md). */
 export interface BanditPlan {
   /** Shadow names, in allocation order. */
@@ -913,6 +926,8 @@ export interface BanditPlan {
   reweightSeconds: number;
   /** A regression against the control drops the arm. */
   guardrails: Guardrail[];
+  /** v4: per-segment allocation: each cell (a dimension value or an SQL segment) has its own weights; null = one allocation for everyone. */
+  segments: null | SegmentSplit;
 }
 
 export type BanditStatus = 'running' | 'paused' | 'stopped';
@@ -933,6 +948,30 @@ export interface DroppedArm {
   reason: string;
 }
 
+export interface CellOverride {
+  /** Who set it. */
+  actor: string;
+  /** Why. */
+  reason: null | string;
+  /** Epoch ms. */
+  at: number;
+}
+
+export interface CellState {
+  /** Cell value (one of bandit.segments.cells). */
+  cell: string;
+  /** Per-segment reweightings of this cell so far. */
+  epoch: number;
+  /** Weight per arm in allocation order, for new users of the cell. */
+  weights: ArmWeight[];
+  /** Arms cut off in this cell only by a per-cell guardrail. */
+  dropped: DroppedArm[];
+  /** Epoch ms of the cell's last reweighting. */
+  lastReweightAt: null | number;
+  /** An operator's fixed weights: automated reweighting leaves the cell alone until released. */
+  override: null | CellOverride;
+}
+
 /** Weights and drops; changed only by commands. */
 export interface BanditState {
   /** paused freezes the weights; stopped sends the population to the original. */
@@ -949,6 +988,8 @@ export interface BanditState {
   lastReweightAt: null | number;
   /** Why the bandit is paused or stopped. */
   reason: null | string;
+  /** v4: per-cell weights and drops (bandit.segments); empty without per-segment allocation. */
+  cells: CellState[];
 }
 
 /** The last promotion of a shadow to the original, kept so it can be rolled back. */
@@ -967,7 +1008,7 @@ export interface Promotion {
   at: number;
 }
 
-/** Current shadow profile of an item on the compacted penumbra.shadow.profiles topic (key: itemId). The resolver evaluates it; every accepted change bumps profileVersion. v2: per-shadow control cohort switch and the control artifact. v3: per-shadow state (rolled back alone), rollout plans and their state, the bandit and its state, the last promotion; the legacy schedule is read into a plan and no longer written. */
+/** Current shadow profile of an item on the compacted penumbra.shadow.profiles topic (key: itemId). The resolver evaluates it; every accepted change bumps profileVersion. v2: per-shadow control cohort switch and the control artifact. v3: per-shadow state (rolled back alone), rollout plans and their state, the bandit and its state, the last promotion; the legacy schedule is read into a plan and no longer written. v4: per-segment allocation of the bandit (bandit.segments; banditState.cells) — pipeline/segment-allocation/README.md. */
 export interface ShadowProfile {
   /** Item the profile belongs to. */
   itemId: string;

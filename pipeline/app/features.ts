@@ -33,6 +33,7 @@ import { segmentsFeature } from '../segments/feature.ts';
 import { preferencesFeature } from '../preferences/feature.ts';
 import { rolloutFeature } from '../rollout/feature.ts';
 import { forecastFeature } from './forecast-hold.ts';
+import { segmentAllocationFeature } from '../segment-allocation/feature.ts';
 
 export interface FeatureContext {
   cfg: PenumbraConfig;
@@ -100,4 +101,5 @@ function resolverAndExpoFeature(): Feature {
 /** Registered features, in start order (core ones are prepended by penumbra.ts). */
 /** Rollout after telemetry: it taps the metrics processor and reads its assignment index. */
 /** Forecast holds after rollout: they read the rollout analyzer's arm totals. */
-export const features: Feature[] = [resolverAndExpoFeature(), warehouseFeature(), telemetryFeature(), riskFeature(), versionShadowsFeature(), segmentsFeature(), preferencesFeature(), rolloutFeature(), forecastFeature()];
+/** Per-segment allocation after rollout: it reads its decision log. */
+export const features: Feature[] = [resolverAndExpoFeature(), warehouseFeature(), telemetryFeature(), riskFeature(), versionShadowsFeature(), segmentsFeature(), preferencesFeature(), rolloutFeature(), forecastFeature(), segmentAllocationFeature()];

@@ -72,16 +72,31 @@ export interface BanditAnswer {
  * population to the original.
  */
 export function assignBandit(
-  args: { itemId: string; userId: string; seed: string; plan: BanditPlan; state: BanditState; sticky: StickyIndex; decision: PopulationDecision; now: number },
+  args: {
+    itemId: string; userId: string; seed: string; plan: BanditPlan; state: BanditState; sticky: StickyIndex; decision: PopulationDecision; now: number;
+    /**
+     * The user's cell of per-segment allocation (pipeline/segment-allocation/cells.ts): its
+     * weights (allocation order, global drops zeroed) pick the arm of a new user, and an arm
+     * cut off in the cell (weight 0) is not kept for a sticky user there. Absent: the global weights.
+     */
+    cellName?: string | null;
+    cellWeights?: readonly { arm: string; weight: number }[] | null;
+  },
 ): BanditAnswer | null {
   const { plan, state } = args;
+  const cw = args.cellName ? args.cellWeights ?? null : null;
   if (!inPopulation(plan, args.decision)) return null;
   const serve = (arm: string) => (arm === CONTROL_ARM ? { variant: CONTROL_ARM, controlOf: plan.arms[0] } : { variant: arm });
   if (state.status === 'stopped') return { variant: ORIGINAL, record: null, sticky: false };
   const held = args.sticky.get(args.itemId, args.userId, state.startedAt);
-  if (held && armLive(state, held.arm)) return { ...serve(held.arm), record: null, sticky: true };
-  const ordered = armsOf(plan).map((arm) => ({ arm, weight: state.weights.find((w) => w.arm === arm)?.weight ?? 0 }));
+  if (held && armLive(state, held.arm) && (cw === null || liveIn(cw, held.arm))) return { ...serve(held.arm), record: null, sticky: true };
+  const ordered = cw !== null ? cw : armsOf(plan).map((arm) => ({ arm, weight: state.weights.find((w) => w.arm === arm)?.weight ?? 0 }));
   const arm = pickArm(banditUnit(args.seed, args.userId), ordered);
   if (arm === null) return { variant: ORIGINAL, record: null, sticky: false };
-  return { ...serve(arm), record: { itemId: args.itemId, userId: args.userId, run: state.startedAt, arm, epoch: state.epoch, at: args.now }, sticky: false };
+  return { ...serve(arm), record: { itemId: args.itemId, userId: args.userId, run: state.startedAt, arm, epoch: state.epoch, at: args.now, cell: cw !== null ? args.cellName! : null }, sticky: false };
+}
+
+function liveIn(weights: readonly { arm: string; weight: number }[], arm: string): boolean {
+  for (let i = 0; i < weights.length; i++) if (weights[i].arm === arm) return weights[i].weight > 0;
+  return false;
 }

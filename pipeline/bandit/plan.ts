@@ -12,6 +12,7 @@
 import { z } from 'zod';
 import { ValidationError, type FieldIssue } from '../errors.ts';
 import { METRIC_RE, type Guardrail } from '../rollout/plan.ts';
+import { segmentSplitIssues, segmentSplitSchema, startCells, type CellState, type SegmentSplit } from '../segment-allocation/plan.ts';
 
 /** The reserved arm name of the control cohort (the original, instrumented, no rewrites). */
 export const CONTROL_ARM = 'control';
@@ -33,6 +34,8 @@ export interface BanditPlan {
   reweightSeconds: number;
   /** Checked on each shadow arm against the control at every reweighting; a regression drops the arm. */
   guardrails: Guardrail[];
+  /** Per-segment allocation (pipeline/segment-allocation); absent or null = one allocation for everyone. */
+  segments?: SegmentSplit | null;
 }
 
 export interface BanditLimits {
@@ -58,6 +61,7 @@ const schema = z.strictObject({
   burnInSessions: z.number().int('must be a whole number').min(0).max(10_000_000).default(BANDIT_DEFAULTS.burnInSessions),
   reweightSeconds: z.number().int('must be whole seconds').max(86_400, 'at most a day').default(BANDIT_DEFAULTS.reweightSeconds),
   guardrails: z.array(guardrailSchema).max(20).default([]),
+  segments: segmentSplitSchema.nullable().optional(),
 });
 
 /** Arms in allocation order: the shadows as listed, then the control when it is an arm. */
@@ -106,9 +110,10 @@ export function banditIssues(
   const k = d.arms.length + (d.control ? 1 : 0);
   if (d.floorShare * k > 1 + 1e-9) issues.push({ path: `${prefix}/floorShare`, message: `${k} arms × ${d.floorShare} exceeds 1; at most ${Math.floor((1 / k) * 1000) / 1000}` });
   if (!d.control && d.guardrails.length > 0) issues.push({ path: `${prefix}/guardrails`, message: 'guardrails compare each arm with the control; they need "control": true' });
+  if (d.segments) issues.push(...segmentSplitIssues(d.segments, `${prefix}/segments`));
   if (issues.length > 0) return { plan: null, issues };
   const better = d.better ?? (d.metric.startsWith('conversion:') ? 'higher' : 'lower');
-  return { plan: { arms: [...d.arms], control: d.control, metric: d.metric, better, floorShare: d.floorShare, burnInSessions: d.burnInSessions, reweightSeconds: d.reweightSeconds, guardrails: d.guardrails.map((g) => ({ ...g })) }, issues: [] };
+  return { plan: { arms: [...d.arms], control: d.control, metric: d.metric, better, floorShare: d.floorShare, burnInSessions: d.burnInSessions, reweightSeconds: d.reweightSeconds, guardrails: d.guardrails.map((g) => ({ ...g })), ...(d.segments ? { segments: { ...d.segments, cells: [...d.segments.cells] } } : {}) }, issues: [] };
 }
 
 export function parseBandit(input: unknown, shadows: Parameters<typeof banditIssues>[2], limits?: BanditLimits, prefix = 'bandit'): BanditPlan {
@@ -131,9 +136,12 @@ export interface BanditState {
   startedAt: number;
   lastReweightAt: number | null;
   reason: string | null;
+  /** Per-segment weights and drops (pipeline/segment-allocation), one per cell of plan.segments. */
+  cells?: CellState[];
 }
 
 export function startBandit(plan: BanditPlan, now: number): BanditState {
   const arms = armsOf(plan);
-  return { status: 'running', epoch: 0, weights: arms.map((arm) => ({ arm, weight: 1 / arms.length })), dropped: [], startedAt: now, lastReweightAt: null, reason: null };
+  const weights = arms.map((arm) => ({ arm, weight: 1 / arms.length }));
+  return { status: 'running', epoch: 0, weights, dropped: [], startedAt: now, lastReweightAt: null, reason: null, ...(plan.segments ? { cells: startCells(plan.segments, weights) } : {}) };
 }

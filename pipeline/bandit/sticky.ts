@@ -32,17 +32,22 @@ export interface StickyRecord {
   /** Bandit epoch (reweight count) of the weights the arm was picked with. */
   epoch: number;
   at: number;
+  /** Cell of per-segment allocation whose weights picked the arm (pipeline/segment-allocation); null/absent = the global weights. */
+  cell?: string | null;
 }
 
 export type ApplyOutcome = 'taken' | 'same' | 'kept' | 'stale';
 
-/** Epoch and arm index share one small integer (arms per item ≤ 1024). */
+/** Epoch, cell and arm index share one small integer (arms per item ≤ 1024; cells ≤ 31, 0 = none). */
 const ARM_BITS = 1024;
+const CELL_BITS = 32;
 
 interface ItemTable {
   run: number;
   arms: string[];
   armIndex: Map<string, number>;
+  /** Cell names; index 0 is "no cell" (the global weights). */
+  cells: string[];
   users: Map<string, number>;
 }
 
@@ -58,18 +63,28 @@ export class StickyIndex {
     if (t && t.run > run) return null;
     if (t && t.run === run) return t;
     // A newer run of the item's bandit starts from nobody sticky.
-    const fresh: ItemTable = { run, arms: [], armIndex: new Map(), users: new Map() };
+    const fresh: ItemTable = { run, arms: [], armIndex: new Map(), cells: [''], users: new Map() };
     this.items.set(itemId, fresh);
     return fresh;
   }
 
   /** The user's sticky arm in bandit run `run`, if any. */
-  get(itemId: string, userId: string, run: number): { arm: string; epoch: number } | undefined {
+  get(itemId: string, userId: string, run: number): { arm: string; epoch: number; cell: string | null } | undefined {
     const t = this.items.get(itemId);
     if (t === undefined || t.run !== run) return undefined;
     const v = t.users.get(userId);
     if (v === undefined) return undefined;
-    return { arm: t.arms[v % ARM_BITS], epoch: Math.floor(v / ARM_BITS) };
+    const rest = Math.floor(v / ARM_BITS);
+    const c = rest % CELL_BITS;
+    return { arm: t.arms[v % ARM_BITS], epoch: Math.floor(rest / CELL_BITS), cell: c === 0 ? null : t.cells[c] };
+  }
+
+  /**
+   * The cell a user's arm was picked in (null: the global weights; undefined: not sticky in run
+   * `run`). The segment-allocation analyzer attributes the user's sessions to it.
+   */
+  cellOf(itemId: string, userId: string, run: number): string | null | undefined {
+    return this.get(itemId, userId, run)?.cell;
   }
 
   /**
@@ -98,7 +113,16 @@ export class StickyIndex {
       t.arms.push(rec.arm);
       t.armIndex.set(rec.arm, idx);
     }
-    t.users.set(rec.userId, rec.epoch * ARM_BITS + idx);
+    let ci = 0;
+    if (rec.cell) {
+      ci = t.cells.indexOf(rec.cell);
+      if (ci < 0) {
+        ci = t.cells.length;
+        if (ci >= CELL_BITS) ci = 0; // more cells than a plan can have: attribute to the global weights
+        else t.cells.push(rec.cell);
+      }
+    }
+    t.users.set(rec.userId, (rec.epoch * CELL_BITS + ci) * ARM_BITS + idx);
     return 'taken';
   }
 
@@ -110,6 +134,20 @@ export class StickyIndex {
     for (const v of t.users.values()) {
       const arm = t.arms[v % ARM_BITS];
       out[arm] = (out[arm] ?? 0) + 1;
+    }
+    return out;
+  }
+
+  /** Sticky users of run `run` per cell (`''` = the global weights) and arm (per-segment allocation's view). */
+  countsByCell(itemId: string, run: number): Record<string, Record<string, number>> {
+    const t = this.items.get(itemId);
+    const out: Record<string, Record<string, number>> = {};
+    if (!t || t.run !== run) return out;
+    for (const v of t.users.values()) {
+      const arm = t.arms[v % ARM_BITS];
+      const cell = t.cells[Math.floor(v / ARM_BITS) % CELL_BITS];
+      const c = (out[cell] ??= {});
+      c[arm] = (c[arm] ?? 0) + 1;
     }
     return out;
   }

@@ -39,10 +39,18 @@ function planFromRecord(r: PlanRecord): RolloutPlan {
 
 const planStateToRecord = (s: RolloutState): PlanStateRecord => ({ ...s });
 const planStateFromRecord = (r: PlanStateRecord): RolloutState => ({ ...r });
-const banditToRecord = (b: BanditPlan): BanditRecord => ({ ...b, arms: [...b.arms], guardrails: b.guardrails.map((g) => ({ ...g })) });
-const banditFromRecord = (r: BanditRecord): BanditPlan => ({ ...r, arms: [...r.arms], guardrails: r.guardrails.map((g) => ({ ...g })) });
-const banditStateToRecord = (s: BanditState): BanditStateRecord => ({ ...s, weights: s.weights.map((w) => ({ ...w })), dropped: s.dropped.map((d) => ({ ...d })) });
-const banditStateFromRecord = (r: BanditStateRecord): BanditState => ({ ...r, weights: r.weights.map((w) => ({ ...w })), dropped: r.dropped.map((d) => ({ ...d })) });
+const banditToRecord = (b: BanditPlan): BanditRecord => ({ ...b, arms: [...b.arms], guardrails: b.guardrails.map((g) => ({ ...g })), segments: b.segments ? { ...b.segments, cells: [...b.segments.cells] } : null });
+const banditFromRecord = (r: BanditRecord): BanditPlan => {
+  const { segments, ...rest } = r;
+  return { ...rest, arms: [...r.arms], guardrails: r.guardrails.map((g) => ({ ...g })), ...(segments ? { segments: { ...segments, cells: [...segments.cells] } } : {}) };
+};
+// Per-segment cells (v4, pipeline/segment-allocation): absent in older records, [] on the wire when none.
+const cellsCopy = (cells: NonNullable<BanditState['cells']>) => cells.map((c) => ({ ...c, weights: c.weights.map((w) => ({ ...w })), dropped: c.dropped.map((d) => ({ ...d })), override: c.override ? { ...c.override } : null }));
+const banditStateToRecord = (s: BanditState): BanditStateRecord => ({ ...s, weights: s.weights.map((w) => ({ ...w })), dropped: s.dropped.map((d) => ({ ...d })), cells: cellsCopy(s.cells ?? []) });
+const banditStateFromRecord = (r: BanditStateRecord): BanditState => {
+  const { cells, ...rest } = r;
+  return { ...rest, weights: r.weights.map((w) => ({ ...w })), dropped: r.dropped.map((d) => ({ ...d })), ...(cells && cells.length > 0 ? { cells: cellsCopy(cells) } : {}) };
+};
 
 /**
  * A legacy timer schedule (profiles written before v3) becomes the named shadow's rollout plan —

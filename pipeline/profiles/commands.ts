@@ -12,6 +12,7 @@ import type { FieldIssue } from '../errors.ts';
 import { compileProfile } from '../traffic-split/traffic-split.ts';
 import { PenumbraError } from '../errors.ts';
 import type { BanditPlan } from '../bandit/plan.ts';
+import { applyCellOverride, applySegmentReweight, type CellOverridePayload, type SegmentReweightPayload } from '../segment-allocation/decide.ts';
 import {
   alertPlans, applyBanditControl, applyPromote, applyPromotionRollback, applyReweightCommand, applyRolloutControl, applyRolloutDecision, applyShadowState,
   pausePlansForRollback, planFitIssues, reconcileBandit, reconcilePlans,
@@ -199,9 +200,12 @@ export function applyCommand(current: ShadowProfile | null, cmd: Command, now: n
       return fromTransition(applyShadowState(current, cmd.payload as { shadow: string }, cmd.kind === 'shadow_rollback' ? 'rolled_back' : 'active', cmd.actor, cmd.reason));
     case 'reweight':
       if (!current) return reject('not-found', `item ${cmd.itemId} has no profile`, null);
+      // Per-segment allocation (pipeline/segment-allocation) reweights through the same command.
+      if ((cmd.payload as { scope?: string }).scope === 'segments') return fromTransition(applySegmentReweight(current, cmd.payload as SegmentReweightPayload, now));
       return fromTransition(applyReweightCommand(current, cmd.payload as ReweightPayload, now));
     case 'bandit_control':
       if (!current) return reject('not-found', `item ${cmd.itemId} has no profile`, null);
+      if ((cmd.payload as { action?: string }).action === 'cell_override') return fromTransition(applyCellOverride(current, cmd.payload as CellOverridePayload, cmd.actor, cmd.reason, now));
       return fromTransition(applyBanditControl(current, cmd.payload as { action: 'pause' | 'resume' | 'stop' | 'restart' }, cmd.actor, cmd.reason, now));
     case 'promote':
       if (!current) return reject('not-found', `item ${cmd.itemId} has no profile`, null);

@@ -22,6 +22,7 @@ import type { ProfileStore } from '../profiles/profile-store.ts';
 import type { CatalogStore } from '../ingest/catalog-store.ts';
 import { deriveAttributes, type Derivation, type HeaderBag } from './derive.ts';
 import { assignBandit } from '../bandit/assign.ts';
+import { cellIndexOf, compiledCells } from '../segment-allocation/cells.ts';
 import type { StickyFeed } from '../bandit/sticky-feed.ts';
 
 export interface ResolveRequest {
@@ -143,7 +144,10 @@ export class Resolver {
     let decision: SplitDecision = pinned ?? trafficSplit(user, compiled, this.deps.segments);
     // A bandit decides WHICH arm for users the split put in its population (pipeline/bandit).
     if (!pinned && profile?.bandit && profile.banditState && this.deps.bandit) {
-      const b = assignBandit({ itemId, userId: req.userId, seed: profile.seed || itemId, plan: profile.bandit, state: profile.banditState, sticky: this.deps.bandit.index, decision, now: this.deps.now?.() ?? Date.now() });
+      // Per-segment allocation (pipeline/segment-allocation): the user's cell brings its own weights.
+      const cells = profile.bandit.segments ? compiledCells(profile.bandit, profile.banditState) : null;
+      const ci = cells ? cellIndexOf(cells, user, this.deps.segments) : -1;
+      const b = assignBandit({ itemId, userId: req.userId, seed: profile.seed || itemId, plan: profile.bandit, state: profile.banditState, sticky: this.deps.bandit.index, decision, now: this.deps.now?.() ?? Date.now(), cellName: ci >= 0 ? cells!.names[ci] : null, cellWeights: ci >= 0 ? cells!.weights[ci] : null });
       if (b) {
         if (b.record) this.deps.bandit.publish(b.record);
         decision =
