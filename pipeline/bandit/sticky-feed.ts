@@ -41,7 +41,7 @@ export class StickyFeed {
     if (out === 'kept' && this.ready) {
       const held = this.index.get(r.itemId, r.userId, r.run)!;
       this.counters.republished++;
-      this.log.enqueue({ itemId: r.itemId, userId: r.userId, run: r.run, arm: held.arm, epoch: held.epoch, cell: held.cell, resolverId: this.deps.resolverId, at: Date.now() });
+      this.log.enqueue({ itemId: r.itemId, userId: r.userId, run: r.run, arm: held.arm, epoch: held.epoch, cell: this.index.cellOf(r.itemId, r.userId, r.run) ?? null, resolverId: this.deps.resolverId, at: Date.now() });
     }
   }
 

@@ -69,14 +69,12 @@ export class StickyIndex {
   }
 
   /** The user's sticky arm in bandit run `run`, if any. */
-  get(itemId: string, userId: string, run: number): { arm: string; epoch: number; cell: string | null } | undefined {
+  get(itemId: string, userId: string, run: number): { arm: string; epoch: number } | undefined {
     const t = this.items.get(itemId);
     if (t === undefined || t.run !== run) return undefined;
     const v = t.users.get(userId);
     if (v === undefined) return undefined;
-    const rest = Math.floor(v / ARM_BITS);
-    const c = rest % CELL_BITS;
-    return { arm: t.arms[v % ARM_BITS], epoch: Math.floor(rest / CELL_BITS), cell: c === 0 ? null : t.cells[c] };
+    return { arm: t.arms[v % ARM_BITS], epoch: Math.floor(v / ARM_BITS / CELL_BITS) };
   }
 
   /**
@@ -84,7 +82,12 @@ export class StickyIndex {
    * `run`). The segment-allocation analyzer attributes the user's sessions to it.
    */
   cellOf(itemId: string, userId: string, run: number): string | null | undefined {
-    return this.get(itemId, userId, run)?.cell;
+    const t = this.items.get(itemId);
+    if (t === undefined || t.run !== run) return undefined;
+    const v = t.users.get(userId);
+    if (v === undefined) return undefined;
+    const c = Math.floor(v / ARM_BITS) % CELL_BITS;
+    return c === 0 ? null : t.cells[c];
   }
 
   /**

@@ -157,7 +157,9 @@ export function startAnalyzer(deps: AnalyzerDeps): Analyzer {
         agg.watch(p.itemId, controlKey, bs.startedAt);
         watched.add(controlKey);
       }
-      if (p.state === 'active') {
+      // A bandit with per-segment allocation is reweighted and guarded per cell (the rest of the
+      // users being a cell too) by pipeline/segment-allocation; its global weights stand aside.
+      if (p.state === 'active' && !b.segments) {
         const armStats = armsOf(b).map((arm) => armStatsOf(arm, b.metric, agg.totals(p.itemId, key(arm))));
         const control = b.control ? agg.totals(p.itemId, controlKey) : undefined;
         const comparisons: Record<string, Record<string, ReturnType<typeof compareMetric>>> = {};

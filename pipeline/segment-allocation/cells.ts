@@ -11,10 +11,15 @@
  */
 import type { SegmentLookup, UserContext } from '../domain/types.ts';
 import { armsOf, type BanditPlan, type BanditState } from '../bandit/plan.ts';
+import { REST_CELL } from './plan.ts';
 
 export interface CompiledCells {
   by: 'deviceType' | 'country' | 'segment';
+  /** Listed cells (in priority order), then the rest cell `*` last. */
   names: readonly string[];
+  /** How many of `names` are listed cells (the rest cell is at this index, or -1 when absent). */
+  listed: number;
+  rest: number;
   /** deviceType / country: cell value → index. */
   index: ReadonlyMap<string, number>;
   /** Per cell, weights in armsOf(plan) order (global drops zeroed). */
@@ -32,11 +37,14 @@ export function compiledCells(plan: BanditPlan, state: BanditState): CompiledCel
     const arms = armsOf(plan);
     const globallyDropped = new Set(state.dropped.map((d) => d.arm));
     const byCell = new Map(state.cells.map((c) => [c.cell, c]));
-    const names = split.cells.filter((c) => byCell.has(c));
+    const listed = split.cells.filter((c) => byCell.has(c));
+    const names = byCell.has(REST_CELL) ? [...listed, REST_CELL] : listed;
     out = {
       by: split.by,
       names,
-      index: new Map(names.map((c, i) => [c, i])),
+      listed: listed.length,
+      rest: byCell.has(REST_CELL) ? listed.length : -1,
+      index: new Map(listed.map((c, i) => [c, i])),
       weights: names.map((c) => {
         const w = new Map(byCell.get(c)!.weights.map((x) => [x.arm, x.weight]));
         return arms.map((arm) => ({ arm, weight: globallyDropped.has(arm) ? 0 : w.get(arm) ?? 0 }));
@@ -47,12 +55,12 @@ export function compiledCells(plan: BanditPlan, state: BanditState): CompiledCel
   return out;
 }
 
-/** Index of the user's cell, or -1 (no cell: the global weights). */
+/** Index of the user's cell: a listed cell, else the rest cell; -1 only without any cell state (global weights). */
 export function cellIndexOf(c: CompiledCells, user: Pick<UserContext, 'userId' | 'deviceType' | 'country'>, segments: SegmentLookup | undefined): number {
-  if (c.by === 'deviceType') return typeof user.deviceType === 'string' ? c.index.get(user.deviceType) ?? -1 : -1;
-  if (c.by === 'country') return typeof user.country === 'string' ? c.index.get(user.country) ?? -1 : -1;
-  if (segments === undefined || typeof user.userId !== 'string' || user.userId === '') return -1;
+  if (c.by === 'deviceType') return typeof user.deviceType === 'string' ? c.index.get(user.deviceType) ?? c.rest : c.rest;
+  if (c.by === 'country') return typeof user.country === 'string' ? c.index.get(user.country) ?? c.rest : c.rest;
+  if (segments === undefined || typeof user.userId !== 'string' || user.userId === '') return c.rest;
   // Priority order: the first listed segment the user is known to be in. Unknown (-1) is not in.
-  for (let i = 0; i < c.names.length; i++) if (segments.membership(c.names[i], user.userId) === 1) return i;
-  return -1;
+  for (let i = 0; i < c.listed; i++) if (segments.membership(c.names[i], user.userId) === 1) return i;
+  return c.rest;
 }

@@ -8,6 +8,7 @@ import type { ArmTotals } from '../rollout/arm-aggregates.ts';
 import { armStatsOf, compareMetric, tuningFor, type SequentialTests } from '../rollout/build-evidence.ts';
 import { armsOf, CONTROL_ARM, type BanditPlan } from '../bandit/plan.ts';
 import type { CellEvidence } from './decide.ts';
+import { REST_CELL } from './plan.ts';
 
 /** The aggregate key of an arm: shadows by name, the bandit's control as the control cohort of its first arm. */
 export function armKey(plan: Pick<BanditPlan, 'arms'>, arm: string): string {
@@ -22,7 +23,7 @@ export function watchedKeys(plan: Pick<BanditPlan, 'arms' | 'control'>): string[
 export function cellEvidence(plan: BanditPlan, cells: ReadonlyMap<string, ReadonlyMap<string, ArmTotals>>, tests: SequentialTests): Record<string, CellEvidence> {
   const out: Record<string, CellEvidence> = {};
   const burnIn = plan.segments?.burnInSessions ?? plan.burnInSessions;
-  for (const cell of plan.segments?.cells ?? []) {
+  for (const cell of plan.segments ? [...plan.segments.cells, REST_CELL] : []) {
     const byArm = cells.get(cell);
     const stats = armsOf(plan).map((arm) => armStatsOf(arm, plan.metric, byArm?.get(armKey(plan, arm))));
     const comparisons: CellEvidence['comparisons'] = {};

@@ -28,6 +28,16 @@ export interface SegmentSplit {
 
 export const MAX_CELLS = 16;
 
+/**
+ * The cell of every user in none of the listed cells. Decision: in per-segment mode the rest is
+ * a cell like the others (its own weights, posteriors and guardrail cuts), so every user of the
+ * bandit is allocated — and judged — by exactly one cell, and the global bandit's own
+ * reweighting and guardrails stand aside (pipeline/rollout/analyzer.ts skips a bandit with
+ * segments): a shadow that regresses in one cell must not be cut everywhere by a global
+ * comparison that the regressing cell dominates.
+ */
+export const REST_CELL = '*';
+
 export const segmentSplitSchema = z.strictObject({
   by: z.enum(['deviceType', 'country', 'segment'], { message: 'must be "deviceType", "country" or "segment"' }),
   cells: z.array(z.string().min(1, 'must not be empty').max(128)).min(1, 'at least one cell').max(MAX_CELLS, `at most ${MAX_CELLS} cells`),
@@ -39,6 +49,7 @@ export function segmentSplitIssues(s: SegmentSplit, prefix: string): FieldIssue[
   const seen = new Set<string>();
   const issues: FieldIssue[] = [];
   s.cells.forEach((c, i) => {
+    if (c === REST_CELL) issues.push({ path: `${prefix}/cells/${i}`, message: `"${REST_CELL}" is the cell of everyone else; it is always there` });
     if (seen.has(c)) issues.push({ path: `${prefix}/cells/${i}`, message: `duplicate cell "${c}"` });
     seen.add(c);
   });
@@ -61,10 +72,10 @@ export interface CellState {
 
 /** Cells at the start of a run: the global starting weights everywhere. */
 export function startCells(split: SegmentSplit, weights: readonly { arm: string; weight: number }[]): CellState[] {
-  return split.cells.map((cell) => ({ cell, epoch: 0, weights: weights.map((w) => ({ ...w })), dropped: [], lastReweightAt: null, override: null }));
+  return [...split.cells, REST_CELL].map((cell) => ({ cell, epoch: 0, weights: weights.map((w) => ({ ...w })), dropped: [], lastReweightAt: null, override: null }));
 }
 
 /** Human name of a cell, e.g. `deviceType=android`, `segment=power-users`. */
 export function cellLabel(by: SegmentDimension, cell: string): string {
-  return `${by}=${cell}`;
+  return cell === REST_CELL ? `${by}=other` : `${by}=${cell}`;
 }
