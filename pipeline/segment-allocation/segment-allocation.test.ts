@@ -95,7 +95,7 @@ describe('per-segment transitions', () => {
     expect(o.decisions[0]).toMatchObject({ kind: 'reweight', rule: 'segment_override', automated: false, reason: expect.stringMatching(/ops fixed the weights of deviceType=ios: a 0%, b 75%, control 25%.*campaign/) });
     const cells = new Map(Object.entries(golden.cases[0].cells).map(([cell, arms]) => [cell, new Map(Object.entries(arms).map(([a, g]) => [key(a), totals(g)]))]));
     const d = decideSegmentReweight({ itemId: 'it', plan, state: o.profile.banditState!, evidence: cellEvidence(plan, cells, sequentialTests), now: 61_000 });
-    expect(d.kind === 'reweight' ? d.record.cells.map((c) => c.cell) : []).toEqual(['android']);
+    expect(d.kind === 'reweight' ? d.record.cells.map((c) => c.cell) : []).toEqual(['android', '*']);
     expect(applyCellOverride(profileWith(plan, st), { action: 'cell_override', cell: 'ios', weights: { zz: 1 } }, 'ops', null, 1)).toMatchObject({ ok: false, errorCode: 'validation', issues: [{ path: 'weights/zz' }] });
     expect(applyCellOverride(profileWith(plan, st), { action: 'cell_override', cell: 'web', weights: { a: 1 } }, 'ops', null, 1)).toMatchObject({ ok: false, errorCode: 'not-found' });
     expect(applyCellOverride(profileWith(plan, st), { action: 'cell_override', cell: 'ios', weights: { a: 0 } }, 'ops', null, 1)).toMatchObject({ ok: false, errorCode: 'validation' });
