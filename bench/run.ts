@@ -22,9 +22,12 @@ export async function benchCli(argv: string[]): Promise<number> {
   const onlyIdx = argv.indexOf('--only');
   const only = onlyIdx >= 0 ? argv[onlyIdx + 1] : undefined;
   const all = readdirSync(DIR).filter((f) => f.endsWith('.bench.ts')).sort();
+  // Short names of benches whose file names do not contain them (`--only segalloc`).
+  const ALIASES: Record<string, string> = { segalloc: 'segment-allocation' };
+  const name = only !== undefined ? ALIASES[only] ?? only : undefined;
   // `--only NAME` runs NAME.bench.ts alone when it exists (`--only expo` must not also run
   // exposure.bench.ts); otherwise every bench whose file name contains NAME.
-  const files = !only ? all : all.includes(`${only}.bench.ts`) ? [`${only}.bench.ts`] : all.filter((f) => f.includes(only));
+  const files = !name ? all : all.includes(`${name}.bench.ts`) ? [`${name}.bench.ts`] : all.filter((f) => f.includes(name));
   const results: (BenchResult & { bench: string })[] = [];
   let failed = 0;
   for (const f of files) {
