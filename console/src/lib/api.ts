@@ -7,7 +7,7 @@
  */
 import type {
   Alert, AlertRule, AlertRuleInput, AuditEntry, Exposures, ItemView, MetricsResponse, PutShadowConfig,
-  HistoryVersion, ResolverView, RiskView, RolloutView, Segment, SegmentInput, SegmentPreview, SegmentResultsView, SegmentStatusView, ShadowConfigView, UploadResult, WhoAmI,
+  HistoryVersion, ResolverView, RiskView, RolloutView, Segment, SegmentAllocationView, SegmentInput, SegmentPreview, SegmentResultsView, SegmentStatusView, ShadowConfigView, UploadResult, WhoAmI,
 } from './types.ts';
 
 export interface FieldError { path: string; message: string }
@@ -180,6 +180,20 @@ export class ApiClient {
 
   async banditAction(itemId: string, action: 'pause' | 'resume' | 'stop' | 'restart'): Promise<RolloutView> {
     return (await this.request<RolloutView>('POST', `/items/${encodeURIComponent(itemId)}/bandit/${action}`, { body: {} })).data;
+  }
+
+  /** Per-segment allocation of the item's bandit (pipeline/segment-allocation). */
+  async segmentAllocation(itemId: string): Promise<SegmentAllocationView> {
+    return (await this.request<SegmentAllocationView>('GET', `/items/${encodeURIComponent(itemId)}/bandit/segments`)).data;
+  }
+
+  /** Fix one cell's weights (operator); the automated mode leaves the cell alone until released. */
+  async overrideCell(itemId: string, cell: string, weights: Record<string, number>, reason?: string): Promise<SegmentAllocationView> {
+    return (await this.request<SegmentAllocationView>('PUT', `/items/${encodeURIComponent(itemId)}/bandit/segments/${encodeURIComponent(cell)}`, { body: { weights, ...(reason ? { reason } : {}) } })).data;
+  }
+
+  async releaseCell(itemId: string, cell: string): Promise<SegmentAllocationView> {
+    return (await this.request<SegmentAllocationView>('DELETE', `/items/${encodeURIComponent(itemId)}/bandit/segments/${encodeURIComponent(cell)}`, { body: {} })).data;
   }
 
   /** Profile versions with each shadow's configuration (from the audit log), newest first. */

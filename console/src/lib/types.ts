@@ -41,7 +41,15 @@ export interface RolloutPlanView {
   onComplete: 'hold' | 'promote';
 }
 export interface RolloutStateView { status: 'running' | 'paused' | 'completed' | 'rolled_back'; step: number; stepStartedAt: number; lastAnalysisAt: number | null; inconclusive: number; reason: string | null }
-export interface BanditPlanView { arms: string[]; control: boolean; metric: string; better?: 'higher' | 'lower'; floorShare: number; burnInSessions: number; reweightSeconds: number; guardrails: Guardrail[] }
+export interface BanditPlanView { arms: string[]; control: boolean; metric: string; better?: 'higher' | 'lower'; floorShare: number; burnInSessions: number; reweightSeconds: number; guardrails: Guardrail[]; segments?: { by: 'deviceType' | 'country' | 'segment'; cells: string[]; burnInSessions: number | null } | null }
+/** One cell of GET /items/{id}/bandit/segments (pipeline/segment-allocation). */
+export interface CellView {
+  cell: string; label: string; epoch: number; weights: { arm: string; weight: number }[]; dropped: { arm: string; epoch: number; reason: string }[];
+  lastReweightAt: number | null; override: { actor: string; reason: string | null; at: number } | null; sticky: Record<string, number> | null;
+  evidence: { at: number; epoch: number; phase: string; arms: { arm: string; sessions: number; pBest: number; weight: number }[]; sentence: string } | null;
+}
+/** GET /items/{id}/bandit/segments. */
+export interface SegmentAllocationView { itemId: string; profileVersion: number; by: string; metric: string; status: string; burnInSessions: number; reweightSeconds: number; cells: CellView[]; history: { at: number; rule: string | null; automated: boolean; actor: string; reason: string; cells: string[] }[] }
 export interface BanditStateView { status: 'running' | 'paused' | 'stopped'; epoch: number; weights: { arm: string; weight: number }[]; dropped: { arm: string; epoch: number; reason: string }[]; startedAt: number; lastReweightAt: number | null; reason: string | null }
 export interface TimelineEntry { id: string; shadow: string | null; kind: string; rule: string | null; automated: boolean; actor: string; profileVersion: number; step: number | null; percentage: number | null; reason: string; evidence: unknown; at: number }
 /** One entry of GET /items/{id}/history. */
