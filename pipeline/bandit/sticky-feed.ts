@@ -15,6 +15,7 @@ import type { BanditSticky } from '../../schemas/types.generated.ts';
 import type { ProfileStore } from '../profiles/profile-store.ts';
 import { AssignmentLog } from '../resolver/assignment-log.ts';
 import { armLive } from './assign.ts';
+import { armLiveInCell } from '../segment-allocation/cells.ts';
 import { StickyIndex, stickyKey, type StickyRecord } from './sticky.ts';
 
 export class StickyFeed {
@@ -27,10 +28,12 @@ export class StickyFeed {
     this.log = new AssignmentLog<BanditSticky>({ send: (batch) => deps.send(batch.map((r) => ({ key: stickyKey(r.itemId, r.userId), value: r }))), onError: deps.onError });
   }
 
-  /** Whether `arm` of the item's current bandit run takes users. */
-  readonly isLive = (itemId: string, arm: string): boolean => {
-    const st = this.deps.profiles.get(itemId)?.banditState;
-    return st ? armLive(st, arm) : false;
+  /** Whether `arm` of the item's current bandit run takes users (in `cell`, for per-segment allocation). */
+  readonly isLive = (itemId: string, arm: string, cell: string | null): boolean => {
+    const p = this.deps.profiles.get(itemId);
+    const st = p?.banditState;
+    if (!st || !armLive(st, arm)) return false;
+    return cell === null || !p.bandit ? true : armLiveInCell(p.bandit, st, cell, arm);
   };
 
   /** A record from the topic (ours included). */

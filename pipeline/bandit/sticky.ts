@@ -91,17 +91,18 @@ export class StickyIndex {
   }
 
   /**
-   * Folds a record in by the winner rule. `isLive(itemId, arm)` says whether an arm can take
+   * Folds a record in by the winner rule. `isLive(itemId, arm, cell)` says whether an arm can take
    * users now (not dropped, bandit not stopped).
    */
-  apply(rec: StickyRecord, isLive: (itemId: string, arm: string) => boolean): ApplyOutcome {
+  apply(rec: StickyRecord, isLive: (itemId: string, arm: string, cell: string | null) => boolean): ApplyOutcome {
     const t = this.table(rec.itemId, rec.run);
     if (t === null) return 'stale';
     const held = this.get(rec.itemId, rec.userId, rec.run);
     if (held && held.arm === rec.arm && held.epoch === rec.epoch) return 'same';
     if (held) {
-      const heldLive = isLive(rec.itemId, held.arm);
-      const recLive = isLive(rec.itemId, rec.arm);
+      // Per-segment allocation: an arm cut in the cell of a record is not live for that record.
+      const heldLive = isLive(rec.itemId, held.arm, this.cellOf(rec.itemId, rec.userId, rec.run) ?? null);
+      const recLive = isLive(rec.itemId, rec.arm, rec.cell ?? null);
       let take: boolean;
       if (heldLive !== recLive) take = recLive;
       else if (!heldLive) take = rec.epoch >= held.epoch; // both dead: keep the newest, it will be re-assigned anyway

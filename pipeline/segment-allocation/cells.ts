@@ -64,3 +64,14 @@ export function cellIndexOf(c: CompiledCells, user: Pick<UserContext, 'userId' |
   for (let i = 0; i < c.listed; i++) if (segments.membership(c.names[i], user.userId) === 1) return i;
   return c.rest;
 }
+
+/** Whether `arm` takes users in `cell` (a cell the state does not know: the global answer stands). */
+export function armLiveInCell(plan: BanditPlan, state: BanditState, cell: string, arm: string): boolean {
+  const c = compiledCells(plan, state);
+  if (!c) return true;
+  const i = cell === REST_CELL ? c.rest : c.index.get(cell) ?? -1;
+  if (i < 0) return true;
+  const w = c.weights[i];
+  for (let k = 0; k < w.length; k++) if (w[k].arm === arm) return w[k].weight > 0;
+  return false;
+}

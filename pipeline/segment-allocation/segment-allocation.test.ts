@@ -154,6 +154,19 @@ describe('the resolver side: cell lookup and assignment', () => {
     expect(moved.variant).toBe(pickArm(banditUnit('it', 's'), c.weights[1]) === 'control' ? 'control' : 'b');
     expect(sticky.countsByCell('it', 1000)).toEqual({ android: { a: 1 } });
   });
+
+  it('the sticky winner rule sees per-cell cuts: a re-assignment after a cut in the user\'s cell wins in every resolver', () => {
+    // a is cut in ios (state above). Held: a picked in ios before the cut; arriving: the re-assignment to control.
+    const isLive = (_i: string, arm: string, cell: string | null) => (cell === 'ios' ? arm !== 'a' : true);
+    const x = new StickyIndex();
+    x.apply({ itemId: 'it', userId: 'r', run: 1, arm: 'a', epoch: 0, at: 0, cell: 'ios' }, isLive);
+    expect(x.apply({ itemId: 'it', userId: 'r', run: 1, arm: 'control', epoch: 0, at: 1, cell: 'ios' }, isLive)).toBe('taken');
+    // In the other order the cut arm's record loses (and is answered by re-publishing the winner).
+    const y = new StickyIndex();
+    y.apply({ itemId: 'it', userId: 'r', run: 1, arm: 'control', epoch: 0, at: 1, cell: 'ios' }, isLive);
+    expect(y.apply({ itemId: 'it', userId: 'r', run: 1, arm: 'a', epoch: 0, at: 0, cell: 'ios' }, isLive)).toBe('kept');
+    expect([x.get('it', 'r', 1)!.arm, y.get('it', 'r', 1)!.arm]).toEqual(['control', 'control']);
+  });
 });
 
 describe('CellAggregates', () => {
