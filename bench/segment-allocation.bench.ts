@@ -20,6 +20,13 @@
  * traffic on its best arm — not Kafka or HTTP, whose propagation the integration test covers; so
  * there is no HTTP load generator to put in another process.
  *
+ * Second part, the resolve path on a real Penumbra (createPenumbra on a temp topic prefix, Kafka,
+ * registry): GET /api/v1/resolve of an item whose bandit allocates per segment (cells android,
+ * ios, rest) vs an item with the same bandit and ONE global allocation (the peer), 10,000 users
+ * rotating over android/ios/windows, the closed-loop load of pipeline/resolver/bench-load.ts in a
+ * worker thread (as bench/resolver.bench.ts), rounds interleaved, median round. It shows what
+ * the per-cell lookup costs a resolve (requests/s ratio, p99 in the notes).
+ *
  * Reported, per segment: the share of that segment's sessions in the LAST 60 s of the run
  * (after a fixed time) on its best arm, median of 7 seeded rounds (3 with --quick); notes carry
  * every round and the whole-run share. The run fails, rather than annotates, when a round is
@@ -42,6 +49,13 @@ import { cellIndexOf, compiledCells } from '../pipeline/segment-allocation/cells
 import type { ShadowProfile } from '../pipeline/domain/types.ts';
 import type { TelemetryEvent } from '../pipeline/windows/types.ts';
 import type { BenchOptions, BenchResult } from './types.ts';
+import { createPenumbra } from '../pipeline/app/penumbra.ts';
+import { ADMIN_TOKEN, configFrom, resolverEnv, waitFor } from '../pipeline/resolver/test-support.ts';
+import { ingestDigitalItem } from '../pipeline/ingest/ingest-service.ts';
+import { writeArchive } from '../pipeline/shadowing/archive.ts';
+import { fixtureFiles } from '../pipeline/shadowing/fixtures.ts';
+import type { ItemManifest } from '../pipeline/domain/types.ts';
+import { median as medianOf, runLoad, type LoadResult } from '../pipeline/resolver/bench-load.ts';
 
 const ITEM = 'com.example.bench-segalloc';
 const POOL = 20_000;
@@ -152,6 +166,62 @@ const median = (xs: number[]) => {
 const share = (x: { n: number; best: number }) => x.best / x.n;
 const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
 
+/** Resolve throughput: per-segment bandit item vs global bandit item on one real Penumbra. */
+async function resolvePath(quick: boolean): Promise<BenchResult[]> {
+  const p = await createPenumbra(configFrom(resolverEnv('bench-segalloc', { PENUMBRA_RATE_RESOLVE: '0' })), { sink: false });
+  try {
+    const inst = { capture: { performance: true, errors: true, usage: true }, points: [{ id: 'buy', selector: '#buy', event: 'click' }], sampleRate: 1 };
+    const items = { seg: 'com.example.bench-segalloc-seg', glob: 'com.example.bench-segalloc-glob' };
+    for (const [kind, itemId] of Object.entries(items)) {
+      const files = fixtureFiles('multi-page-web');
+      const m = JSON.parse(files.get('manifest.json')!.toString()) as ItemManifest;
+      files.set('manifest.json', Buffer.from(JSON.stringify({ ...m, id: itemId })));
+      const archive = await writeArchive({ manifest: { ...m, id: itemId }, files }, 'zip');
+      const r = await ingestDigitalItem(p.ctx.ingest, { archive, shadowConfig: [{ name: 'a', instrumentation: inst, endpoints: {}, traffic: { percentage: 25 } }, { name: 'b', instrumentation: inst, endpoints: {}, traffic: { percentage: 25 } }], actor: { name: 'bench', role: 'admin' }, requestId: `bench-${itemId}` });
+      await p.ctx.profileStore.waitForVersion(itemId, r.profile.profileVersion);
+      const cur = p.ctx.profileStore.get(itemId)!;
+      const bandit = { arms: ['a', 'b'], metric: 'conversion:buy', reweightSeconds: 3600, ...(kind === 'seg' ? { segments: { by: 'deviceType', cells: ['android', 'ios'] } } : {}) };
+      const put = await fetch(`${p.url}/api/v1/items/${itemId}/shadow-config`, {
+        method: 'PUT', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json', 'if-match': `"${cur.profileVersion}"` },
+        body: JSON.stringify({ shadows: cur.shadows.map(({ artifact: _a, rolloutState: _s, ...x }) => x), bandit }),
+      });
+      if (put.status !== 200) throw new Error(`bandit PUT ${put.status}: ${await put.text()}`);
+      await waitFor('catalog', () => p.ctx.catalog.find(itemId));
+    }
+    const USERS = 10_000;
+    const devices = ['android', 'ios', 'windows'];
+    const pathsOf = (itemId: string) => Array.from({ length: USERS }, (_, i) => `/api/v1/resolve?itemId=${itemId}&userId=bench-${i}&deviceType=${devices[i % 3]}&country=DE`);
+    const headers = Array.from({ length: USERS }, (_, i) => ({ 'x-forwarded-for': `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` }));
+    const load = (itemId: string, ms: number) => runLoad({ base: p.url, paths: pathsOf(itemId), headers, connections: 16, durationMs: ms });
+    // Warm both (JIT, sockets; every user's first exposure writes its sticky record).
+    await load(items.seg, 1500);
+    await load(items.glob, 1500);
+    const rounds = quick ? 2 : 4;
+    const ms = quick ? 2000 : 5000;
+    const ours: LoadResult[] = [];
+    const peer: LoadResult[] = [];
+    for (let r = 0; r < rounds; r++) {
+      if (r % 2 === 0) {
+        ours.push(await load(items.seg, ms));
+        peer.push(await load(items.glob, ms));
+      } else {
+        peer.push(await load(items.glob, ms));
+        ours.push(await load(items.seg, ms));
+      }
+    }
+    for (const x of [...ours, ...peer]) if (x.other > 0 || x.errors > 0 || x.ok === 0) throw new Error(`invalid resolve round: ${x.ok} ok, ${x.other} non-200, ${x.errors} errors`);
+    const o = medianOf(ours.map((x) => x.rps));
+    const q = medianOf(peer.map((x) => x.rps));
+    return [{
+      name: 'segalloc: resolve throughput, per-segment bandit item',
+      unit: 'req/s', ours: o, peer: q, peerName: 'same bandit, one global allocation', ratio: o / q,
+      notes: `16 keep-alive conns, ${rounds}×${ms / 1000}s interleaved rounds (median); p99 ours ${medianOf(ours.map((x) => x.p99)).toFixed(2)} ms, peer ${medianOf(peer.map((x) => x.p99)).toFixed(2)} ms; load avg ${os.loadavg()[0].toFixed(1)}`,
+    }];
+  } finally {
+    await p.stop();
+  }
+}
+
 export async function run(opts: BenchOptions): Promise<BenchResult[]> {
   const rounds = opts.quick ? 3 : 7;
   const ours: RoundResult[] = [];
@@ -183,5 +253,6 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
     unit: 'share', ours: bo, peer: bp, peerName: 'one global allocation', ratio: bp > 0 ? bo / bp : null,
     notes: `GENERATED data; ${POOL} users, ${RATE} sessions/s, reweight 10 s, burn-in 50, floor 5 %; ${rounds} rounds × 2 modes in ${((Date.now() - started) / 1000).toFixed(0)} s; virtual clock (policy, not transport)`,
   });
+  out.push(...(await resolvePath(opts.quick)));
   return out;
 }
