@@ -26,6 +26,8 @@ export interface SegmentAnalyzerStats {
   failed: number;
   /** Sessions of the last evaluation whose user had no cell (global weights, or not sticky yet). */
   unattributed: number;
+  /** Evaluations left to the metrics member owning the item (issue 15: its by-item partition is elsewhere). */
+  notOwned: number;
 }
 
 export interface SegmentAnalyzer {
@@ -44,9 +46,11 @@ export function startSegmentAnalyzer(deps: {
   intervalMs?: number;
   now?: () => number;
   log?: (msg: string, extra?: Record<string, unknown>) => void;
+  /** Whether this process's metrics member owns the item (only the owner's tap sees its events); default: every item. */
+  owns?: (itemId: string) => boolean;
 }): SegmentAnalyzer {
   const now = deps.now ?? Date.now;
-  const stats: SegmentAnalyzerStats = { ticks: 0, evaluations: 0, submitted: 0, accepted: 0, stale: 0, failed: 0, unattributed: 0 };
+  const stats: SegmentAnalyzerStats = { ticks: 0, evaluations: 0, submitted: 0, accepted: 0, stale: 0, failed: 0, unattributed: 0, notOwned: 0 };
   const inFlight = new Set<string>();
   const agg = deps.aggregates;
 
@@ -81,6 +85,11 @@ export function startSegmentAnalyzer(deps: {
     const work: Promise<void>[] = [];
     for (const p of deps.store.all()) {
       if (!p.bandit?.segments || !p.banditState?.cells?.length) continue;
+      // With N metrics members only the item's owner sees its events: the others leave it alone.
+      if (deps.owns && !deps.owns(p.itemId)) {
+        stats.notOwned++;
+        continue;
+      }
       live.add(p.itemId);
       if (inFlight.has(p.itemId)) continue;
       inFlight.add(p.itemId);

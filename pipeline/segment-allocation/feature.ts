@@ -3,7 +3,8 @@
  * feature, whose decision log it reads). Every process mounts the routes
  * (connectors/http/segment-allocation-router.ts). The process that runs the processors also taps
  * the metrics processor's de-duplicated events into the CellAggregates and runs the analyzer
- * (analyzer.ts); the cell of each user comes from this process's sticky index (the resolver
+ * (analyzer.ts) for the items its metrics member owns (issue 15: with N members only the owner's
+ * tap sees an item's events); the cell of each user comes from this process's sticky index (the resolver
  * feature follows penumbra.bandit.sticky, whose records carry the cell since bandit-sticky v2).
  * The resolvers apply the per-cell weights themselves (pipeline/resolver/resolver.ts via cells.ts).
  */
@@ -47,6 +48,7 @@ export function segmentAllocationFeature(defaults: SegmentAllocationOptions = {}
       off = stream.processor.onEvent((e) => agg.add(e));
       analyzer = startSegmentAnalyzer({
         store: ctx.profileStore, profiles: ctx.profiles, aggregates: agg, tests: sequentialTests, intervalMs: o.tickMs, log: ctx.log.warn,
+        owns: (itemId) => stream.processor!.owns(itemId),
         cellOf: (itemId, userId, run) => resolverHandles.get(ctx)?.sticky.index.cellOf(itemId, userId, run),
       });
     }
