@@ -136,8 +136,8 @@ test('each cell learns its own best arm, a per-cell guardrail cuts a shadow in o
   const pv = (await segView()).profileVersion;
   await waitFor('child serves the current profile', async () => ((await (await fetch(`${child!.url}/api/v1/resolve?itemId=${ITEM}&userId=probe`)).json()) as { profileVersion: number }).profileVersion >= pv, 30_000, 250);
   for (const base of [t.url, child.url]) {
-    const onAndroid = await tally(base, 'android', 80, `n${base.length}`);
-    const onIos = await tally(base, 'ios', 80, `n${base.length}`);
+    const onAndroid = await tally(base, 'android', 60, `n${base.length}`);
+    const onIos = await tally(base, 'ios', 60, `n${base.length}`);
     expect({ base, b: onAndroid.b ?? 0 }).toEqual({ base, b: 0 });
     expect(onAndroid.a ?? 0).toBeGreaterThan(onAndroid.control ?? 0);
     expect(onIos.b ?? 0).toBeGreaterThan((onIos.a ?? 0) + (onIos.control ?? 0));
