@@ -24,7 +24,7 @@ export async function benchCli(argv: string[]): Promise<number> {
   const all = readdirSync(DIR).filter((f) => f.endsWith('.bench.ts')).sort();
   // Short names of benches whose file names do not contain them (`--only segalloc`).
   const ALIASES: Record<string, string> = { segalloc: 'segment-allocation' };
-  const name = only !== undefined ? ALIASES[only] ?? only : undefined;
+  const name = only !== undefined && Object.hasOwn(ALIASES, only) ? ALIASES[only] : only;
   // `--only NAME` runs NAME.bench.ts alone when it exists (`--only expo` must not also run
   // exposure.bench.ts); otherwise every bench whose file name contains NAME.
   const files = !name ? all : all.includes(`${name}.bench.ts`) ? [`${name}.bench.ts`] : all.filter((f) => f.includes(name));

@@ -22,10 +22,11 @@
  *
  * Second part, the resolve path on a real Penumbra (createPenumbra on a temp topic prefix, Kafka,
  * registry): GET /api/v1/resolve of an item whose bandit allocates per segment (cells android,
- * ios, rest) vs an item with the same bandit and ONE global allocation (the peer), 10,000 users
- * rotating over android/ios/windows, the closed-loop load of pipeline/resolver/bench-load.ts in a
- * worker thread (as bench/resolver.bench.ts), rounds interleaved, median round. It shows what
- * the per-cell lookup costs a resolve (requests/s ratio, p99 in the notes).
+ * ios, rest) vs an item with the same bandit and ONE global allocation (the peer), both served
+ * by the same Penumbra; 10,000 users rotating over android/ios/windows; the closed-loop load
+ * generator of bench/http-bench.ts, a process of its own per round (as bench/resolver.bench.ts);
+ * rounds interleaved, median round. It shows what the per-cell lookup costs a resolve: req/s,
+ * and the server's CPU per request (from /proc), the figure the shared machine's load distorts least.
  *
  * Reported, per segment: the share of that segment's sessions in the LAST 60 s of the run
  * (after a fixed time) on its best arm, median of 7 seeded rounds (3 with --quick); notes carry
@@ -55,7 +56,9 @@ import { ingestDigitalItem } from '../pipeline/ingest/ingest-service.ts';
 import { writeArchive } from '../pipeline/shadowing/archive.ts';
 import { fixtureFiles } from '../pipeline/shadowing/fixtures.ts';
 import type { ItemManifest } from '../pipeline/domain/types.ts';
-import { median as medianOf, runLoad, type LoadResult } from '../pipeline/resolver/bench-load.ts';
+import { mkdtempSync } from 'node:fs';
+import path from 'node:path';
+import { assertComplete, cpuPerRequest, median as medianOf, runLoad, type LoadResult } from './http-bench.ts';
 
 const ITEM = 'com.example.bench-segalloc';
 const POOL = 20_000;
@@ -192,7 +195,8 @@ async function resolvePath(quick: boolean): Promise<BenchResult[]> {
     const devices = ['android', 'ios', 'windows'];
     const pathsOf = (itemId: string) => Array.from({ length: USERS }, (_, i) => `/api/v1/resolve?itemId=${itemId}&userId=bench-${i}&deviceType=${devices[i % 3]}&country=DE`);
     const headers = Array.from({ length: USERS }, (_, i) => ({ 'x-forwarded-for': `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` }));
-    const load = (itemId: string, ms: number) => runLoad({ base: p.url, paths: pathsOf(itemId), headers, connections: 16, durationMs: ms });
+    const specFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'penumbra-bench-segalloc-')), 'load.json');
+    const load = (itemId: string, ms: number) => runLoad(specFile, { base: p.url, paths: pathsOf(itemId), headers, connections: 16, durationMs: ms }, process.pid);
     // Warm both (JIT, sockets; every user's first exposure writes its sticky record).
     await load(items.seg, 1500);
     await load(items.glob, 1500);
@@ -209,13 +213,14 @@ async function resolvePath(quick: boolean): Promise<BenchResult[]> {
         ours.push(await load(items.seg, ms));
       }
     }
-    for (const x of [...ours, ...peer]) if (x.other > 0 || x.errors > 0 || x.ok === 0) throw new Error(`invalid resolve round: ${x.ok} ok, ${x.other} non-200, ${x.errors} errors`);
+    assertComplete('per-segment item', ours);
+    assertComplete('global item', peer);
     const o = medianOf(ours.map((x) => x.rps));
     const q = medianOf(peer.map((x) => x.rps));
     return [{
       name: 'segalloc: resolve throughput, per-segment bandit item',
       unit: 'req/s', ours: o, peer: q, peerName: 'same bandit, one global allocation', ratio: o / q,
-      notes: `16 keep-alive conns, ${rounds}×${ms / 1000}s interleaved rounds (median); p99 ours ${medianOf(ours.map((x) => x.p99)).toFixed(2)} ms, peer ${medianOf(peer.map((x) => x.p99)).toFixed(2)} ms; load avg ${os.loadavg()[0].toFixed(1)}`,
+      notes: `16 keep-alive conns, ${rounds}×${ms / 1000}s interleaved rounds (median); p99 ours ${medianOf(ours.map((x) => x.p99)).toFixed(2)} ms, peer ${medianOf(peer.map((x) => x.p99)).toFixed(2)} ms; server CPU per request ours ${cpuPerRequest(ours)}, peer ${cpuPerRequest(peer)} (the server is the bench process: same for both); load avg ${os.loadavg()[0].toFixed(1)}`,
     }];
   } finally {
     await p.stop();
