@@ -397,7 +397,10 @@ async function startKafka(o: StackOptions, p: Paths, java: JavaInfo, log: (l: st
   // a later start on another controller port would wait forever for a quorum that is not there.
   const formattedFile = path.join(p.kafkaDir, 'formatted.json');
   const clusterIdFile = path.join(p.kafkaDir, 'cluster-id');
-  const baseArgs = ['-Xmx512m', p.marker, `-Dlog4j2.configurationFile=${log4j}`, '-cp', path.join(libs, '*')];
+  // 1 GB heap: with 512 MB the broker died of OutOfMemoryError (heartbeat thread, fatal exit) on
+  // the shared development stack holding ~4,000 test topics from concurrent suites; metadata for
+  // every topic and partition lives on the heap in KRaft. The machine has 24 GB.
+  const baseArgs = ['-Xmx1g', p.marker, `-Dlog4j2.configurationFile=${log4j}`, '-cp', path.join(libs, '*')];
   if (existsSync(path.join(p.kafkaData, 'meta.properties')) && existsSync(formattedFile)) {
     const formatted = JSON.parse(readFileSync(formattedFile, 'utf8')) as { controllerPort: number };
     if (formatted.controllerPort !== o.controllerPort) {
