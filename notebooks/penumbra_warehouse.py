@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -56,41 +57,135 @@ def _literal(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def _has_files(folder: Path, table: str, hive: bool) -> bool:
+_PART = re.compile(r"^part-(\d+)-(\d+)_(\w+)\.parquet$")
+
+
+def live_parts(files: list[str]) -> list[str]:
+    """The Parquet files of one partition folder a reader must read (export.ts ``liveParts``).
+
+    A compacted part ``part-<from>-<to>_c.parquet`` holds the rows of every part whose
+    transaction range lies inside ``[from, to]``; for a few milliseconds after it is renamed in
+    (or after a crash in between) those inputs are still in the folder. They are left out here,
+    so a listing taken at any moment yields each row once. Files of one export sharing a range
+    (``_0``, ``_1``) do not cover each other.
+    """
+    parts = [(f, (int(m.group(1)), int(m.group(2)))) for f in files if (m := _PART.match(f))]
+
+    def covered(f: str, r: tuple[int, int]) -> bool:
+        return any(
+            o != f and orng[0] <= r[0] and r[1] <= orng[1] and (orng != r or o.endswith("_c.parquet"))
+            for o, orng in parts
+        )
+
+    dead = {f for f, r in parts if covered(f, r)}
+    return [f for f in files if f.endswith(".parquet") and f not in dead]
+
+
+def table_files(folder: Path, table: str, hive: bool) -> list[str]:
+    """Absolute paths of the files a reader of ``table`` must read, from one listing."""
     base = folder / table
     if not base.is_dir():
-        return False
+        return []
     if not hive:
-        return any(p.suffix == ".parquet" for p in base.iterdir() if p.is_file())
-    return any(
-        f.suffix == ".parquet"
-        for d in base.iterdir()
-        if d.is_dir() and not d.name.startswith(".")
-        for f in d.iterdir()
-    )
+        return sorted(str(p) for p in base.iterdir() if p.is_file() and p.suffix == ".parquet")
+    out = []
+    for d in base.iterdir():
+        if d.is_dir() and not d.name.startswith("."):
+            out += [str(d / f) for f in live_parts([p.name for p in d.iterdir() if p.is_file()])]
+    return sorted(out)
 
 
-def view_sql(folder: Path, table: str, layout: dict) -> str:
+def view_sql(folder: Path, table: str, layout: dict, files: list[str] | None = None) -> str:
     """The VIEW over one table's files (the same as connectors/duckdb-sink/query.ts builds).
 
-    Partitioned tables are read with ``hive_partitioning`` and gain a DATE column ``date`` (UTC day
-    of the row, see docs/warehouse.md): filter on it to open only the days you need. A table
-    without files yet is an empty view with its columns.
+    It reads the listed files (``table_files``: compaction inputs next to their merged part left
+    out). Partitioned tables are read with ``hive_partitioning`` and gain a DATE column ``date``
+    (UTC day of the row, see docs/warehouse.md): filter on it to open only the days you need. A
+    table without files yet is an empty view with its columns.
     """
-    if _has_files(folder, table, layout["hive"]):
-        glob = str(folder / layout["glob"])
+    if files is None:
+        files = table_files(folder, table, layout["hive"])
+    if files:
         hive = ", hive_partitioning = true" if layout["hive"] else ""
-        return f'CREATE OR REPLACE VIEW "{table}" AS SELECT * FROM read_parquet({_literal(glob)}, union_by_name = true{hive})'
+        listed = ", ".join(_literal(f) for f in files)
+        return f'CREATE OR REPLACE VIEW "{table}" AS SELECT * FROM read_parquet([{listed}], union_by_name = true{hive})'
     cols = [f'CAST(NULL AS {t}) AS "{n}"' for n, t in layout["columns"]]
     if layout["hive"]:
         cols.append('CAST(NULL AS DATE) AS "date"')
     return f'CREATE OR REPLACE VIEW "{table}" AS SELECT {", ".join(cols)} WHERE false'
 
 
-def connect(data_dir: str | os.PathLike | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with one VIEW per exported table.
+def _vanished(err: Exception) -> bool:
+    """A listed file was gone when DuckDB opened it (a compaction deleted its inputs meanwhile)."""
+    m = str(err)
+    return isinstance(err, duckdb.IOException) and any(
+        s in m for s in ("No such file", "No files found", "Cannot open file", "does not exist")
+    )
 
-    Views list the files at query time, so a long-lived connection sees each new export.
+
+class Connection:
+    """An in-memory DuckDB connection whose table views follow the export.
+
+    Before each ``sql`` / ``execute`` / ``query`` the table folders are listed again and a view is
+    replaced when its files changed (new parts, a compaction), so a long-lived connection sees
+    each new export and never a row twice; when a listed file vanished before DuckDB opened it, the
+    statement runs again on a new listing. Everything else is the wrapped
+    ``duckdb.DuckDBPyConnection`` (``raw``). A relation from ``sql`` is bound to the files of its
+    listing: run it (``.df()``, ``.fetchall()``) soon, or call ``sql`` again.
+    """
+
+    RETRIES = 5
+
+    def __init__(self, folder: Path, layout: dict):
+        self.raw = duckdb.connect(":memory:")
+        self._folder = folder
+        self._layout = layout
+        self._files: dict[str, list[str]] = {}
+        self.refresh()
+        self.raw.execute(COMPARISON_EVENTS_VIEW)
+
+    def refresh(self) -> None:
+        """Re-list the table folders and replace the views whose files changed."""
+        for table in TABLES:
+            layout = self._layout[table]
+            files = table_files(self._folder, table, layout["hive"])
+            if self._files.get(table) != files:
+                self.raw.execute(view_sql(self._folder, table, layout, files))
+                self._files[table] = files
+
+    def _run(self, method: str, *args, **kwargs):
+        for attempt in range(1, self.RETRIES + 1):
+            self.refresh()
+            try:
+                return getattr(self.raw, method)(*args, **kwargs)
+            except duckdb.IOException as err:
+                if attempt == self.RETRIES or not _vanished(err):
+                    raise
+
+    def sql(self, *args, **kwargs):
+        return self._run("sql", *args, **kwargs)
+
+    def query(self, *args, **kwargs):
+        return self._run("query", *args, **kwargs)
+
+    def execute(self, *args, **kwargs):
+        return self._run("execute", *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.raw, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.raw.close()
+
+
+def connect(data_dir: str | os.PathLike | None = None) -> Connection:
+    """An in-memory DuckDB connection with one VIEW per exported table (and ``comparison_events``).
+
+    The views are listed again before every statement (``Connection``), so a long-lived
+    connection sees each new export, and a compaction in progress never shows a row twice.
     """
     folder = parquet_dir(data_dir)
     meta_file = folder / "_meta.json"
@@ -98,12 +193,7 @@ def connect(data_dir: str | os.PathLike | None = None) -> duckdb.DuckDBPyConnect
         raise FileNotFoundError(
             f"no warehouse export in {folder}: is the warehouse sink running (and PENUMBRA_DATA_DIR right)?"
         )
-    layout = json.loads(meta_file.read_text())["layout"]
-    con = duckdb.connect(":memory:")
-    for table in TABLES:
-        con.execute(view_sql(folder, table, layout[table]))
-    con.execute(COMPARISON_EVENTS_VIEW)
-    return con
+    return Connection(folder, json.loads(meta_file.read_text())["layout"])
 
 
 #: Every comparison is a shadow vs ITS control arm (docs/warehouse.md "Comparing a shadow with its

@@ -2,7 +2,7 @@
  * The pure parts of the incremental export: part names carry their transaction range, and
  * compaction merges a partition's small parts into one whose range covers them all.
  */
-import { COMPACT_MIN_PARTS, partRange, planCompaction, stale, tableLayout } from './export.ts';
+import { COMPACT_MIN_PARTS, liveParts, partRange, planCompaction, stale, tableLayout } from './export.ts';
 import { ITEMS, TELEMETRY_EVENTS } from './tables.ts';
 
 test('part names carry the transaction range they hold; other files are not parts', () => {
@@ -30,4 +30,23 @@ test('parts that must not be read: above the committed watermark, or inside a co
   expect(stale(files, 30).sort()).toEqual(['part-1-10_0.parquet', 'part-11-20_0.parquet', 'part-31-40_0.parquet']);
   // Several files of one export share a range (one per partition folder, or _0/_1 in one folder): kept.
   expect(stale(['part-5-9_0.parquet', 'part-5-9_1.parquet'], 9)).toEqual([]);
+});
+
+test('compaction merges only consecutive small parts: a large part inside the range would pass for covered', () => {
+  const small = (from: number) => ({ name: `part-${from}-${from}_0.parquet`, bytes: 1000 });
+  const run = (from: number, n: number) => Array.from({ length: n }, (_, i) => small(from + i));
+  // 5 small, one large, 12 small: the merged part must not claim the large part's range.
+  const files = [...run(1, 5), { name: 'part-6-6_0.parquet', bytes: 10 ** 9 }, ...run(7, COMPACT_MIN_PARTS)];
+  expect(planCompaction(files)).toEqual({ inputs: run(7, COMPACT_MIN_PARTS).map((f) => f.name), output: `part-7-${6 + COMPACT_MIN_PARTS}_c.parquet` });
+  expect(planCompaction([...run(1, 6), { name: 'part-7-7_0.parquet', bytes: 10 ** 9 }, ...run(8, 6)])).toBeNull();
+});
+
+test('readers skip the parts a compacted part covers, whatever moment their listing was taken', () => {
+  const inputs = ['part-0-1_0.parquet', 'part-2-2_0.parquet', 'part-3-5_0.parquet', 'part-3-5_1.parquet'];
+  // Before the rename, between rename and delete, after the delete: the same rows each time.
+  expect(liveParts(inputs)).toEqual(inputs);
+  expect(liveParts([...inputs, 'part-0-5_c.parquet', 'part-6-7_0.parquet']).sort()).toEqual(['part-0-5_c.parquet', 'part-6-7_0.parquet']);
+  expect(liveParts(['part-0-5_c.parquet', 'part-6-7_0.parquet'])).toEqual(['part-0-5_c.parquet', 'part-6-7_0.parquet']);
+  // A later compaction swallowing an earlier one; staging leftovers and other files.
+  expect(liveParts(['part-0-5_c.parquet', 'part-0-40_c.parquet', 'part-6-7_0.parquet', 'x.tmp', 'data_0.parquet']).sort()).toEqual(['data_0.parquet', 'part-0-40_c.parquet']);
 });

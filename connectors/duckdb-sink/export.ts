@@ -20,10 +20,11 @@
  * `_sink_exports` in DuckDB after the files are in place; a part whose range ends above the
  * committed watermark (a crash between the two) is deleted before the next export writes it again.
  *
- * Compaction (background, in the export's slot): a partition with ≥ COMPACT_MIN_PARTS parts has
- * them merged into one `part-<min>-<max>_c.parquet`; the inputs are deleted right after the merged
- * file is renamed in. A reader listing that partition in between those two steps (milliseconds)
- * may see both — documented in docs/warehouse.md.
+ * Compaction (background, in the export's slot): a run of ≥ COMPACT_MIN_PARTS consecutive small
+ * parts of a partition is merged into one `part-<min>-<max>_c.parquet`; the inputs are deleted
+ * right after the merged file is renamed in. A listing taken between those two steps sees both;
+ * the merged part's name says which transactions it covers, so readers drop the parts inside its
+ * range (`liveParts`; query.ts and notebooks/penumbra_warehouse.py do) and read each row once.
  *
  * Retention: raw-event tables (`retentionBy` in tables.ts) lose rows older than the retention from
  * DuckDB, but only rows already exported (`_sink_tx` ≤ watermark): their parts stay.
@@ -89,14 +90,48 @@ export function partRange(file: string): [number, number] | null {
 }
 
 /**
- * Which parts of one partition to merge: the parts below the size limit, when there are at least
- * `minParts` of them (pure: file names and sizes in, a plan out).
+ * Which parts of one partition to merge: a run of at least `minParts` consecutive parts (in
+ * transaction order) below the size limit (pure: file names and sizes in, a plan out). The run
+ * stops at a large part: the merged part's name claims every transaction between its first and
+ * last input, so a large part inside that range would be taken for covered (skipped by readers,
+ * deleted by the next start) while its rows are not in the merged part.
  */
 export function planCompaction(files: { name: string; bytes: number }[], minParts = COMPACT_MIN_PARTS, maxBytes = COMPACT_MAX_PART_BYTES): { inputs: string[]; output: string } | null {
-  const small = files.filter((f) => partRange(f.name) && f.bytes < maxBytes).sort((a, b) => partRange(a.name)![0] - partRange(b.name)![0]);
-  if (small.length < minParts) return null;
-  const ranges = small.map((f) => partRange(f.name)!);
-  return { inputs: small.map((f) => f.name), output: `part-${Math.min(...ranges.map((r) => r[0]))}-${Math.max(...ranges.map((r) => r[1]))}_c.parquet` };
+  const parts = files.filter((f) => partRange(f.name)).sort((a, b) => partRange(a.name)![0] - partRange(b.name)![0] || partRange(a.name)![1] - partRange(b.name)![1]);
+  let run: { name: string; bytes: number }[] = [];
+  for (const f of [...parts, null]) {
+    if (f && f.bytes < maxBytes) {
+      run.push(f);
+      continue;
+    }
+    if (run.length >= minParts) {
+      const ranges = run.map((x) => partRange(x.name)!);
+      return { inputs: run.map((x) => x.name), output: `part-${Math.min(...ranges.map((r) => r[0]))}-${Math.max(...ranges.map((r) => r[1]))}_c.parquet` };
+    }
+    run = [];
+  }
+  return null;
+}
+
+/**
+ * Whether part `r` (file `f`) is covered by another part `o` of the same folder: its range lies
+ * inside `o`'s, and either the ranges differ or `o` is a compacted part. Several files of one
+ * export share a range (`_0`, `_1`): none covers the other.
+ */
+function covers(o: { f: string; r: [number, number] }, x: { f: string; r: [number, number] }): boolean {
+  return o.f !== x.f && o.r[0] <= x.r[0] && x.r[1] <= o.r[1] && (o.r[0] !== x.r[0] || o.r[1] !== x.r[1] || o.f.endsWith('_c.parquet'));
+}
+
+/**
+ * The files of one partition folder a reader must read: every Parquet file except parts covered
+ * by another part (a compaction's inputs, in the moment between the merged part's rename and
+ * their deletion, or after a crash in between). Readers that list the folder themselves (query.ts,
+ * the notebook helper) apply this to their listing, so each row is read once whatever the moment.
+ */
+export function liveParts(files: string[]): string[] {
+  const parts = files.map((f) => ({ f, r: partRange(f) })).filter((x): x is { f: string; r: [number, number] } => x.r !== null);
+  const covered = new Set(parts.filter((x) => parts.some((o) => covers(o, x))).map((x) => x.f));
+  return files.filter((f) => f.endsWith('.parquet') && !covered.has(f));
 }
 
 /**
@@ -106,7 +141,7 @@ export function planCompaction(files: { name: string; bytes: number }[], minPart
 export function stale(files: string[], watermark: number): string[] {
   const parts = files.map((f) => ({ f, r: partRange(f) })).filter((x): x is { f: string; r: [number, number] } => x.r !== null);
   return parts
-    .filter(({ f, r }) => r[1] > watermark || parts.some((o) => o.f !== f && o.r[0] <= r[0] && r[1] <= o.r[1] && (o.r[0] !== r[0] || o.r[1] !== r[1] || o.f.endsWith('_c.parquet'))))
+    .filter((x) => x.r[1] > watermark || parts.some((o) => covers(o, x)))
     .map(({ f }) => f);
 }
 
@@ -121,6 +156,11 @@ export interface ParquetExporterOptions {
   state: DuckDBConnection;
   mirror: ExportMirror | null;
   log: (msg: string, extra?: Record<string, unknown>) => void;
+  /**
+   * Test hook: called after a compaction renamed its merged part in and before it deletes the
+   * inputs (the moment a listing sees both), with the partition folder.
+   */
+  afterCompactRename?: (partitionDir: string) => Promise<void>;
 }
 
 async function listFiles(dir: string): Promise<string[]> {
@@ -354,6 +394,7 @@ export function createParquetExporter(o: ParquetExporterOptions) {
         await o.reader.run(`COPY (SELECT * FROM read_parquet([${inputs}])) TO ${sqlString(tmp)} (FORMAT PARQUET)`);
         const dest = path.join(dir, p, plan.output);
         await rename(tmp, dest);
+        if (o.afterCompactRename) await o.afterCompactRename(path.join(dir, p));
         for (const f of plan.inputs) await rm(path.join(dir, p, f), { force: true });
         if (o.mirror) {
           await o.mirror.put(`${t.name}/${p}/${plan.output}`, dest);
