@@ -2,7 +2,8 @@
  * The de-duplication index of telemetry_events: what it remembers, for how long, within what
  * memory; hash hits are only candidates (the sink confirms them against the stored rows).
  */
-import { HashSet53, RecentIds, hashId } from './recent-ids.ts';
+import { randomUUID } from 'node:crypto';
+import { HashSet53, RecentIds, hashId, hashIdBytes } from './recent-ids.ts';
 
 test('hashId is deterministic, 53-bit, never 0, and spreads similar ids', () => {
   expect(hashId('ev-1')).toBe(hashId('ev-1'));
@@ -13,6 +14,16 @@ test('hashId is deterministic, 53-bit, never 0, and spreads similar ids', () => 
     hs.add(h);
   }
   expect(hs.size).toBe(200_000);
+});
+
+test('hashIdBytes reads the hash of an ASCII id from its UTF-8 bytes, and declines anything else', () => {
+  const ids = ['', 'a', 'ev-1', randomUUID(), `evt-${'x'.repeat(300)}`, '~!@#$%^&*()_+{}|:"<>?\x7f'];
+  for (const id of ids) {
+    const buf = Buffer.concat([Buffer.from('prefix'), Buffer.from(id, 'utf8'), Buffer.from('suffix')]);
+    expect(hashIdBytes(buf, 6, 6 + Buffer.byteLength(id))).toBe(hashId(id));
+  }
+  // Non-ASCII: UTF-16 code units differ from the bytes, so the caller must hash the string.
+  for (const id of ['é', 'ev-ü-1', '事件', '\u{1F600}']) expect(hashIdBytes(Buffer.from(id, 'utf8'), 0, Buffer.byteLength(id))).toBe(0);
 });
 
 test('HashSet53 grows and finds what it holds, nothing else', () => {

@@ -27,6 +27,24 @@ export function hashId(s: string): number {
   return h === 0 ? 1 : h;
 }
 
+/**
+ * `hashId` of the UTF-8 string in `buf[start, end)`, read from the bytes (no JavaScript string),
+ * or 0 when a byte is not ASCII (then the caller hashes the decoded string: `hashId` works on
+ * UTF-16 code units, which equal the bytes for ASCII only). Event ids are ASCII in practice.
+ */
+export function hashIdBytes(buf: Uint8Array, start: number, end: number): number {
+  let a = 0x811c9dc5;
+  let b = 0x050c5d1f;
+  for (let i = start; i < end; i++) {
+    const c = buf[i];
+    if (c >= 0x80) return 0;
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15);
+  }
+  const h = (a >>> 0) * 2 ** 21 + ((b >>> 0) & 0x1fffff);
+  return h === 0 ? 1 : h;
+}
+
 /** Open-addressing set of non-zero doubles (exact integers), linear probing, grown at half full. */
 export class HashSet53 {
   private slots: Float64Array;

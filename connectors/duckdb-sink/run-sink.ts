@@ -6,7 +6,7 @@
  * SCHEMA_REGISTRY_URL, PENUMBRA_TOPIC_PREFIX, PENUMBRA_DATA_DIR. Defaults: the database at
  * `<data>/warehouse/penumbra.duckdb`, Parquet under `<data>/warehouse/parquet/`.
  * Logs are JSON lines on stdout; `--progress` adds one `{"msg":"commit",…}` line per transaction
- * (the crash test watches them). SIGTERM/SIGINT stop cleanly (final snapshot, DB closed).
+ * (the crash test watches them; `cpuMs` is the process's CPU time so far, all threads). SIGTERM/SIGINT stop cleanly (final snapshot, DB closed).
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -26,6 +26,10 @@ const { values: args } = parseArgs({
 });
 
 const cfg = loadConfig();
+const cpuMs = (): number => {
+  const u = process.cpuUsage();
+  return Math.round((u.user + u.system) / 1000);
+};
 const out = (msg: string, extra: Record<string, unknown> = {}): void => {
   process.stdout.write(`${JSON.stringify({ msg, at: Date.now(), ...extra })}\n`);
 };
@@ -38,7 +42,8 @@ const sink = createWarehouseSink({
   snapshotIntervalMs: Number(args['snapshot-ms'] ?? DEFAULT_SNAPSHOT_INTERVAL_MS),
   maxRowsPerTx: Number(args['max-rows-per-tx'] ?? DEFAULT_MAX_ROWS_PER_TX),
   log: out,
-  onCommit: args.progress ? (c) => out('commit', { ...c }) : undefined,
+  // cpuMs: the whole process's CPU so far (every thread: DuckDB's too), for the bench's CPU per event.
+  onCommit: args.progress ? (c) => out('commit', { ...c, cpuMs: cpuMs() }) : undefined,
 });
 
 let stopping = false;
@@ -56,7 +61,7 @@ process.on('SIGINT', () => void shutdown('SIGINT'));
 try {
   await sink.start();
   await sink.ready;
-  out('ready', { stats: sink.stats });
+  out('ready', { stats: sink.stats, cpuMs: cpuMs() });
 } catch (err) {
   out('failed', { error: (err as Error).message });
   process.exit(1);

@@ -56,7 +56,7 @@ import {
   quoteIdent as q, stageName, stageType, type Cell, type ColumnType, type TableSpec,
 } from './tables.ts';
 import { createParquetExporter, type ExportMirror, type SnapshotMeta } from './export.ts';
-import { hashId, RecentIds } from './recent-ids.ts';
+import { HashSet53, hashId, hashIdBytes, RecentIds } from './recent-ids.ts';
 import { ColumnBatch, compileColumnDecoder, type ColumnDecoder } from './columnar.ts';
 import { ChunkAppender, selfTest as chunkSelfTest } from './chunk-append.ts';
 
@@ -103,6 +103,20 @@ export interface CommitInfo {
   /** The chunk met an already-stored key and was written through the staged (de-duplicating) path. */
   staged: boolean;
   ms: number;
+}
+
+/**
+ * The ids a chunk keeps in a recentDedup table, by hash (53 bits, recent-ids.ts): `keys` to find a
+ * repeat inside the chunk (or, while the chunk commits, in the next one), `hashes` and `arrivals`
+ * for the index once it committed, `slowIds` the ids of rows that took the avsc path (as strings:
+ * the exact check of a hash hit needs them; columnar rows are read back from their batch).
+ */
+interface Remember {
+  table: string;
+  keys: HashSet53;
+  hashes: number[];
+  arrivals: number[];
+  slowIds: string[];
 }
 
 export interface WarehouseSinkStats {
@@ -241,7 +255,7 @@ interface StagedChunk {
   /** De-duplicated rows dropped before staging (a recentDedup table's repeated ids). */
   dropped: number;
   /** Ids this chunk stores in a recentDedup table (remembered once it committed): hash, arrival. */
-  remember: { table: string; ids: Set<string>; hashes: number[]; arrivals: number[] } | null;
+  remember: Remember | null;
   started: number;
   /** The records (kept to stage the chunk again when the direct path meets a key). */
   messages: KafkaMessage[];
@@ -292,7 +306,9 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
   /** The lane whose transaction is in flight (a chunk staged meanwhile commits one number later). */
   let committingLane: Lane | null = null;
   /** Ids of the chunk being committed right now (not yet in `recent`), by table. */
-  const inflight = new Map<string, Set<string>>();
+  const inflight = new Map<string, HashSet53>();
+  /** Settles when the transaction in flight (if any) has committed or failed. */
+  let inflightDone: Promise<void> = Promise.resolve();
   /** Number of the last committed sink transaction (rows carry the number of theirs: `_sink_tx`). */
   let lastTx = 0n;
   /** Positioning of the current assignment; eachBatch waits for it before touching any record. */
@@ -314,6 +330,7 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
       throw new UnavailableError(`cannot open DuckDB ${opts.dbPath}: ${(err as Error).message}`, err, false);
     }
     writer = await instance.connect();
+    for (const x of (process.env.TMP_DUCK_SETTINGS ?? '').split(';').filter(Boolean)) await writer.run(x);
     reader = await instance.connect();
     adhoc = await instance.connect();
     maint = await instance.connect();
@@ -484,25 +501,33 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     let dropped = 0;
     // recentDedup (telemetry_events): repeated ids are dropped here, before staging.
     const idx = recent.get(table.name);
-    const remember = idx ? { table: table.name, ids: new Set<string>(), hashes: [] as number[], arrivals: [] as number[] } : null;
+    const remember: Remember | null = idx ? { table: table.name, keys: new HashSet53(Math.min(messages.length, maxRows)), hashes: [], arrivals: [], slowIds: [] } : null;
     const idCol = table.columns.findIndex((c) => c.name === table.key[0]);
     const atCol = table.recentDedup ? table.columns.findIndex((c) => c.name === table.recentDedup!.arrival) : -1;
     const committing = inflight.get(table.name);
-    /** Rows whose id hash is in the index: stored before, or a hash collision — confirmed below. */
-    const candidates: Cell[][] = [];
     /**
-     * recentDedup bookkeeping for one row about to be kept: 'drop' (certainly a duplicate),
-     * 'candidate' (its hash is in the index: confirmed against the table below) or 'keep'.
+     * Rows whose id hash is already known — kept earlier in this chunk, in the chunk committing
+     * right now, or in the index of stored ids: a duplicate, or a hash collision. Confirmed
+     * exactly below (rare: only retries and collisions get here).
      */
-    const admit = (id: string, arrival: number): 'keep' | 'drop' | 'candidate' => {
-      // Repeated in this chunk, or in the chunk committing right now: certainly a duplicate.
-      if (remember!.ids.has(id) || committing?.has(id)) return 'drop';
-      const h = hashId(id);
-      if (idx!.has(h)) return 'candidate';
-      remember!.ids.add(id);
+    const candidates: { row: Cell[]; h: number }[] = [];
+    /** A candidate's hash is in the committing chunk: its outcome decides (awaited below). */
+    let hitCommitting = false;
+    /**
+     * recentDedup bookkeeping for one row about to be kept, by the hash of its id (no string, no
+     * Set of strings per record: this ran for every event and cost ~0.5–0.9 µs of it): true when
+     * the row is kept, false when it is a candidate (the caller keeps the row for the check below).
+     */
+    const admit = (h: number, arrival: number): boolean => {
+      const inCommitting = committing !== undefined && committing.has(h);
+      if (inCommitting || remember!.keys.has(h) || idx!.has(h)) {
+        if (inCommitting) hitCommitting = true;
+        return false;
+      }
+      remember!.keys.add(h);
       remember!.hashes.push(h);
       remember!.arrivals.push(arrival);
-      return 'keep';
+      return true;
     };
     // Columnar path (telemetry_events): Avro bodies decoded straight into column vectors.
     const batch = direct?.batch ?? null;
@@ -521,10 +546,11 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
               columnar++;
               const row = batch.rows - 1;
               if (remember) {
-                const verdict = admit(batch.string(idCol, row)!, batch.cols[atCol].num![row]);
-                if (verdict !== 'keep') {
-                  if (verdict === 'candidate') candidates.push(batch.row(row));
-                  else dropped++;
+                const ic = batch.cols[idCol];
+                const at = ic.off![row];
+                const h = hashIdBytes(batch.arena, at, at + ic.len![row]) || hashId(batch.string(idCol, row)!);
+                if (!admit(h, batch.cols[atCol].num![row])) {
+                  candidates.push({ row: batch.row(row), h });
                   batch.pop(mark);
                 }
               }
@@ -553,20 +579,32 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
         }
         for (const r of rows) {
           if (remember) {
-            const verdict = admit(r[idCol] as string, r[atCol] as number);
-            if (verdict === 'drop') {
-              dropped++;
+            const h = hashId(r[idCol] as string);
+            if (!admit(h, r[atCol] as number)) {
+              candidates.push({ row: r, h });
               continue;
             }
-            if (verdict === 'candidate') {
-              candidates.push(r);
-              continue;
-            }
+            remember.slowIds.push(r[idCol] as string);
           }
           if (direct) appendDirect(main, r, tx);
           else append(main, r);
         }
         for (let e = 0; e < extras.length; e++) for (const r of extraRows[e]) append(extras[e], r);
+      }
+      /** Ids kept above whose hash a candidate shares (exact strings, for the check below). */
+      const keptIds = new Set<string>();
+      if (candidates.length > 0) {
+        const hit = new HashSet53(candidates.length);
+        for (const c of candidates) hit.add(c.h);
+        for (const id of remember!.slowIds) if (hit.has(hashId(id))) keptIds.add(id);
+        if (batch) {
+          const ic = batch.cols[idCol];
+          for (let r = 0; r < batch.rows; r++) {
+            const at = ic.off![r];
+            const h = hashIdBytes(batch.arena, at, at + ic.len![r]) || hashId(batch.string(idCol, r)!);
+            if (hit.has(h)) keptIds.add(batch.string(idCol, r)!);
+          }
+        }
       }
       if (batch && batch.rows > 0) {
         // Whole columns into the direct Appender (buffered, like the per-cell appends).
@@ -575,21 +613,26 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
         batch.reset();
       }
       if (candidates.length > 0) {
+        // A candidate may repeat an id of the chunk committing right now: once that commit is
+        // through, its rows are stored (and the query below sees them) or it failed (and the
+        // partition is fetched again: then neither chunk commits).
+        if (hitCommitting) await inflightDone;
         // Which candidates are really stored (within the index's horizon)? Rare: only retries.
-        const list = candidates.map((r) => sqlString(r[idCol] as string)).join(', ');
+        const list = candidates.map((c) => sqlString(c.row[idCol] as string)).join(', ');
         const from = idx!.coveredFrom() ?? 0;
         const stored = new Set(
           (await lane.conn.runAndReadAll(`SELECT ${q(table.key[0])} AS id FROM ${q(table.name)} WHERE ${q(table.recentDedup!.arrival)} >= epoch_ms(${from}::BIGINT) AND ${q(table.key[0])} IN (${list})`))
             .getRowObjectsJS().map((x) => x.id as string),
         );
-        for (const r of candidates) {
+        for (const { row: r, h } of candidates) {
           const id = r[idCol] as string;
-          if (stored.has(id) || remember!.ids.has(id)) {
+          if (stored.has(id) || keptIds.has(id)) {
             dropped++;
             continue;
           }
-          remember!.ids.add(id);
-          remember!.hashes.push(hashId(id));
+          keptIds.add(id);
+          remember!.keys.add(h);
+          remember!.hashes.push(h);
           remember!.arrivals.push(r[atCol] as number);
           if (direct) appendDirect(main, r, tx);
           else append(main, r);
@@ -614,14 +657,23 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
    * ONE transaction: the staged rows of the chunk and the partition's new next_offset, sent as a
    * single call so DuckDB runs it on its own thread while JavaScript stages the next chunk.
    */
-  async function commitChunk(chunk: StagedChunk): Promise<CommitInfo> {
+  function commitChunk(chunk: StagedChunk): Promise<CommitInfo> {
+    // Set before the transaction starts (synchronously), so a chunk staged meanwhile can wait for it.
+    let settled!: () => void;
+    inflightDone = new Promise<void>((r) => (settled = r));
+    const p = commitChunkNow(chunk);
+    p.then(settled, settled);
+    return p;
+  }
+
+  async function commitChunkNow(chunk: StagedChunk): Promise<CommitInfo> {
     let c = chunk;
     const { lane } = c;
     const tx = lastTx + 1n;
     if (c.tx !== tx) throw new UnavailableError(`sink transaction order broken: chunk stamped ${c.tx}, next is ${tx}`, undefined, false);
     const changed: Record<string, number> = {};
     let staged = false;
-    if (c.remember) inflight.set(c.remember.table, c.remember.ids);
+    if (c.remember) inflight.set(c.remember.table, c.remember.keys);
     committingLane = lane;
     try {
       const sql = (x: StagedChunk) => x.used.filter((st) => st !== x.direct).map((st) => (st.table.mode === 'insert-once' ? insertSql(st.table, tx) : mergeSql(st.table, tx)));
@@ -644,6 +696,8 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
         staged = true;
         if (c.direct) {
           await clearLane(lane);
+          // Staged again, its ids must not meet themselves as the chunk in flight.
+          if (c.remember) inflight.delete(c.remember.table);
           c = await stageChunk(lane, c.topic, c.partition, c.messages, true);
         }
         await lane.conn.run('BEGIN TRANSACTION');
