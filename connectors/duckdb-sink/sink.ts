@@ -330,7 +330,6 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
       throw new UnavailableError(`cannot open DuckDB ${opts.dbPath}: ${(err as Error).message}`, err, false);
     }
     writer = await instance.connect();
-    for (const x of (process.env.TMP_DUCK_SETTINGS ?? '').split(';').filter(Boolean)) await writer.run(x);
     reader = await instance.connect();
     adhoc = await instance.connect();
     maint = await instance.connect();
