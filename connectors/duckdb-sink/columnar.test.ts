@@ -59,6 +59,19 @@ function generated(): TelemetryEvent[] {
   });
   evs.push({ ...telemetryEvent(2), id: '', itemId: 'exactly12byt', ts: -1, sentAt: 2 ** 53 - 2, receivedAt: 0, profileVersion: -(2 ** 40), value: 1e308 });
   evs.push({ ...telemetryEvent(3), value: Number.NaN, attrs: Object.fromEntries(Array.from({ length: 40 }, (_, k) => [`k${k}`, `v${k}`])) });
+  // The attrs fast path (bytes straight to JSON) must give JSON.stringify's text or step aside:
+  // integer-like keys (an object moves them first), an own "__proto__" key, characters JSON
+  // escapes or that are not ASCII, DEL, 16 and 17 entries, keys like numbers that are not indexes.
+  const attrCases: [string, string][][] = [
+    [['b', 'x'], ['10', 'y'], ['2', 'z']],
+    [['__proto__', 'p'], ['k', 'v']],
+    [['del', 'a\x7fb'], ['tab', 'a\tb'], ['q', 'say "hi"'], ['bs', 'a\\b']],
+    [['-1', 'a'], ['x', 'b'], ['1.5', 'c'], ['', ''], ['path', '/a?b=c&d=e']],
+    [['é', 'v']],
+    Array.from({ length: 16 }, (_, k) => [`k${k}`, `v${k}`] as [string, string]),
+    Array.from({ length: 17 }, (_, k) => [`k${k}`, `v${k}`] as [string, string]),
+  ];
+  for (const [i, entries] of attrCases.entries()) evs.push({ ...telemetryEvent(10 + i), type: 'request', attrs: Object.fromEntries(entries) });
   return evs;
 }
 

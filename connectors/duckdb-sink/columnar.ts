@@ -224,6 +224,91 @@ function putString(b: ColumnBatch, s: string, col: ColumnData, row: number): voi
   b.arenaLen = at + n;
 }
 
+/** Bytes of `"__proto__"`, a key JSON.stringify of a plain object would not print as sent. */
+const PROTO = Buffer.from('__proto__');
+
+/** A string in buf[from, from + len) that JSON.stringify prints as its own bytes: printable ASCII, no `"` or `\`. */
+function plainJson(buf: Buffer, from: number, len: number): boolean {
+  for (let i = from; i < from + len; i++) {
+    const x = buf[i];
+    if (x < 0x20 || x > 0x7e || x === 0x22 || x === 0x5c) return false;
+  }
+  return true;
+}
+
+/**
+ * The common case of a `map<string>` → JSON text column, written straight from the Avro bytes
+ * to the arena: every key and value plain (`plainJson`), keys neither repeated, nor `__proto__`,
+ * nor starting with a digit (an integer-like key would be moved to the front by the object).
+ * Then JSON.stringify of the object avsc decodes is exactly `{"k":"v",…}` in wire order, so the
+ * cell is the same without an object, its strings and the stringify per record (the slow path
+ * below stays the reference). Returns the position after the map, or -1 (nothing written) to
+ * take the slow path.
+ */
+function jsonMapFast(buf: Buffer, pos: number, end: number, b: ColumnBatch, c: ColumnData, row: number): number {
+  const mark = b.arenaLen;
+  // b.arenaLen follows what is written (reserveBytes keeps only bytes below it when it grows).
+  const fail = (): number => {
+    b.arenaLen = mark;
+    return -1;
+  };
+  let entries = 0;
+  /** Key positions seen (start, length), to refuse a repeated key. */
+  const keys: number[] = [];
+  for (;;) {
+    let n = readLong(buf, pos, end);
+    pos = longPos;
+    if (n === 0) break;
+    if (n < 0) {
+      readLong(buf, pos, end);
+      pos = longPos;
+      n = -n;
+    }
+    if (entries + n > 16) return fail();
+    for (let i = 0; i < n; i++) {
+      const kl = readLong(buf, pos, end);
+      pos = longPos;
+      if (kl < 0 || pos + kl > end) return fail();
+      const kp = pos;
+      pos += kl;
+      const vl = readLong(buf, pos, end);
+      pos = longPos;
+      if (vl < 0 || pos + vl > end) return fail();
+      const vp = pos;
+      pos += vl;
+      if (kl > 0 && buf[kp] >= 0x30 && buf[kp] <= 0x39) return fail();
+      if (!plainJson(buf, kp, kl) || !plainJson(buf, vp, vl)) return fail();
+      if (kl === PROTO.length && buf.compare(PROTO, 0, kl, kp, kp + kl) === 0) return fail();
+      for (let k = 0; k < keys.length; k += 2) if (keys[k + 1] === kl && buf.compare(buf, keys[k], keys[k] + kl, kp, kp + kl) === 0) return fail();
+      keys.push(kp, kl);
+      b.reserveBytes(kl + vl + 8);
+      const a = b.arena;
+      let out = b.arenaLen;
+      a[out++] = entries === 0 ? 0x7b : 0x2c; // { or ,
+      a[out++] = 0x22;
+      buf.copy(a, out, kp, kp + kl);
+      out += kl;
+      a[out++] = 0x22;
+      a[out++] = 0x3a;
+      a[out++] = 0x22;
+      buf.copy(a, out, vp, vp + vl);
+      out += vl;
+      a[out++] = 0x22;
+      b.arenaLen = out;
+      entries++;
+    }
+  }
+  b.reserveBytes(2);
+  let out = b.arenaLen;
+  if (entries === 0) b.arena[out++] = 0x7b;
+  b.arena[out++] = 0x7d;
+  c.nul[row] = 0;
+  c.off![row] = mark;
+  c.len![row] = out - mark;
+  b.arenaLen = out;
+  return pos;
+}
+
 type AnyType = avro.Type & {
   typeName: string;
   fields?: { name: string; type: AnyType; aliases?: string[]; defaultValue(): unknown }[];
@@ -357,6 +442,8 @@ function valueOp(w: AnyType, r: AnyType, col: number, colType: ColumnType, json:
     if (w.typeName !== 'map' || r.typeName !== 'map' || w.valuesType!.typeName !== 'string' || r.valuesType!.typeName !== 'string' || colType !== 'VARCHAR') return null;
     return (buf, pos, end, b, row) => {
       const c = b.cols[col];
+      const fast = jsonMapFast(buf, pos, end, b, c, row);
+      if (fast >= 0) return fast;
       let obj: Record<string, string> | null = null;
       for (;;) {
         let n = readLong(buf, pos, end);
