@@ -29,6 +29,8 @@ export interface PeerResult {
   /** Messages per second from the group join to the n-th message. */
   rate: number;
   ms: number;
+  /** CPU time of the whole process (all threads) over the same span, ms — reported, not used by the peer. */
+  cpuMs: number;
 }
 
 const SELF = fileURLToPath(import.meta.url);
@@ -91,7 +93,16 @@ async function main(): Promise<void> {
   let count = 0;
   let joined = 0;
   let sink = 0; // keeps decoded values observable so the decode cannot be optimised away
-  consumer.on(consumer.events.GROUP_JOIN, () => (joined = performance.now()));
+  let cpuAtJoin = 0;
+  let cpuAtEnd = 0;
+  const cpuNow = (): number => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    joined = performance.now();
+    cpuAtJoin = cpuNow();
+  });
   const elapsed = await new Promise<number>((resolve, reject) => {
     void consumer.run({
       autoCommit: false,
@@ -109,13 +120,16 @@ async function main(): Promise<void> {
           }
         }
         count += batch.messages.length;
-        if (count >= n) resolve(performance.now() - joined);
+        if (count >= n) {
+          cpuAtEnd = cpuNow();
+          resolve(performance.now() - joined);
+        }
       },
     });
   });
   await consumer.disconnect();
   if (sink < 0) throw new Error('unreachable');
-  process.stdout.write(`${JSON.stringify({ mode, n, rate: (n / elapsed) * 1000, ms: elapsed } satisfies PeerResult)}\n`);
+  process.stdout.write(`${JSON.stringify({ mode, n, rate: (n / elapsed) * 1000, ms: elapsed, cpuMs: Math.round(cpuAtEnd - cpuAtJoin) } satisfies PeerResult)}\n`);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

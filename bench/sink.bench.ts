@@ -13,6 +13,10 @@
  * (otherwise rounds 2+ would measure the "database lost, group kept" rebuild, which seeks every
  * partition back and discards the first fetch). Rounds interleave the three (order rotating); each figure is the median
  * round, and a round that does not reach N fails the bench.
+ * The notes add the CPU each contender spent per event (whole process, every thread: ours from
+ * the `cpuMs` of run-sink's progress lines, readiness → N-th committed record; the decode peer
+ * from its join to the N-th record) — on the shared machine the wall-clock ratio swings with
+ * other processes' load (0.27–0.67 in three runs at load 12–16), the CPU per event much less.
  *
  * Workload: N telemetry-event v2 records (connectors/duckdb-sink/fixtures.ts: ~140 bytes of Avro,
  * 5 event types, attrs on requests) produced to a fresh 3-partition topic on the local broker
@@ -42,6 +46,8 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 
 interface SinkRun {
   rate: number;
+  /** Process CPU (all threads) from the consumer's readiness to the n-th committed record, ms. */
+  cpuMs: number;
   transactions: number;
   staged: number;
 }
@@ -63,25 +69,29 @@ function sinkProcess(cfg: PenumbraConfig, n: number, profDir: string | null): Pr
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   return new Promise<SinkRun>((resolve, reject) => {
     let joinedAt = 0;
+    let cpuAtReady = 0;
     let committed = 0;
     let transactions = 0;
     let staged = 0;
     let done: SinkRun | null = null;
     const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
     createInterface({ input: child.stdout }).on('line', (line) => {
-      let m: { msg: string; at: number; topic?: string; records?: number; staged?: boolean; stats?: { joinedAt: number | null } };
+      let m: { msg: string; at: number; topic?: string; records?: number; staged?: boolean; cpuMs?: number; stats?: { joinedAt: number | null } };
       try {
         m = JSON.parse(line) as typeof m;
       } catch {
         return;
       }
-      if (m.msg === 'ready') joinedAt = m.stats?.joinedAt ?? 0;
+      if (m.msg === 'ready') {
+        joinedAt = m.stats?.joinedAt ?? 0;
+        cpuAtReady = m.cpuMs ?? 0;
+      }
       if (m.msg === 'commit' && m.topic === cfg.topics.telemetryRaw && !done) {
         committed += m.records ?? 0;
         transactions++;
         if (m.staged) staged++;
         if (committed >= n) {
-          done = { rate: (n / (m.at - joinedAt)) * 1000, transactions, staged };
+          done = { rate: (n / (m.at - joinedAt)) * 1000, cpuMs: (m.cpuMs ?? 0) - cpuAtReady, transactions, staged };
           child.kill('SIGTERM'); // clean stop: final export, database closed (and the CPU profile written)
         }
       }
@@ -125,12 +135,17 @@ export async function run(opts: BenchOptions & { profDir?: string | null }): Pro
   const loadBefore = os.loadavg()[0];
   const ours: SinkRun[] = [];
   const decode: number[] = [];
+  const decodeCpu: number[] = [];
   const count: number[] = [];
   for (let r = 0; r < rounds; r++) {
     // Rotate the order so no contender always runs first (or last) on a shared machine.
     const steps = [
       async () => ours.push(await freshSink()),
-      async () => decode.push((await peer('decode')).rate),
+      async () => {
+        const r = await peer('decode');
+        decode.push(r.rate);
+        decodeCpu.push(r.cpuMs);
+      },
       async () => count.push((await peer('count')).rate),
     ];
     for (let k = 0; k < steps.length; k++) await steps[(k + r) % steps.length]();
@@ -143,6 +158,11 @@ export async function run(opts: BenchOptions & { profDir?: string | null }): Pro
   const d = median(decode);
   const c = median(count);
   const fmt = (xs: number[]) => xs.map((x) => Math.round(x)).join(', ');
+  // CPU per event moves far less with the machine's load than wall-clock rates do.
+  const us = (ms: number) => ((ms * 1000) / n).toFixed(2);
+  const cpuOurs = median(ours.map((x) => x.cpuMs));
+  const cpuPeer = median(decodeCpu);
+  const cpu = `CPU per event (whole process, all threads; ours from readiness, the peer from its join): ours ${us(cpuOurs)} µs (per round ${ours.map((x) => us(x.cpuMs)).join(', ')}), decode peer ${us(cpuPeer)} µs (${decodeCpu.map(us).join(', ')}) → peer/ours ${(cpuPeer / cpuOurs).toFixed(2)}`;
   const load = `1-min load average ${loadBefore.toFixed(1)} → ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} CPUs`;
   const workload = `N=${n} telemetry-event v2 records on 3 partitions, ${rounds} round(s), median; each contender its own fresh process; ${load}`;
   return [
@@ -153,7 +173,7 @@ export async function run(opts: BenchOptions & { profDir?: string | null }): Pro
       peer: Math.round(d),
       peerName: 'kafkajs consumer decoding the same Avro (avsc) and discarding it',
       ratio: Number((o / d).toFixed(3)),
-      notes: `target ≥ 0.5×; ${workload}; ours per round ${fmt(ours.map((x) => x.rate))} (${ours[0].transactions} transactions of ≤ ${DEFAULT_MAX_ROWS_PER_TX} rows, ${ours[0].staged} staged), decode peer ${fmt(decode)}; ratio per round (ours / the decode peer of the same round) ${paired.map((x) => x.toFixed(2)).join(', ')}, median ${median(paired).toFixed(2)}`,
+      notes: `target ≥ 0.5×; ${workload}; ours per round ${fmt(ours.map((x) => x.rate))} (${ours[0].transactions} transactions of ≤ ${DEFAULT_MAX_ROWS_PER_TX} rows, ${ours[0].staged} staged), decode peer ${fmt(decode)}; ratio per round (ours / the decode peer of the same round) ${paired.map((x) => x.toFixed(2)).join(', ')}, median ${median(paired).toFixed(2)}; ${cpu}`,
     },
     {
       name: 'warehouse sink on a produced backlog (exactly-once into DuckDB)',
