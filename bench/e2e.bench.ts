@@ -159,6 +159,8 @@ function watchProbes(url: string, headers: Record<string, string> = {}): { seen:
 
 const PROBE_ITEM = 'bench.probe';
 const LOAD_ITEMS = ['bench.item0', 'bench.item1'];
+/** The backlog's items: they need profiles too (the metrics processor refuses an item without one). */
+const BACKLOG_ITEMS = ['bench.backlog0', 'bench.backlog1'];
 
 export async function run(opts: BenchOptions): Promise<BenchResult[]> {
   const durationMs = opts.quick ? 6_000 : 20_000;
@@ -191,7 +193,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
     // The items' current profiles, as the profile writer publishes them (original and one shadow
     // known), so the load and the probes are verified and aggregated.
     const instrumentation = { capture: { performance: true, errors: true, usage: true }, points: [], sampleRate: 1 };
-    await producer.send([...LOAD_ITEMS, PROBE_ITEM].map((itemId) => {
+    await producer.send([...LOAD_ITEMS, ...BACKLOG_ITEMS, PROBE_ITEM].map((itemId) => {
       const prof: ShadowProfile = {
         itemId, profileVersion: 1, state: 'active', seed: itemId, holdout: 0, itemVersion: '1',
         shadows: [{ name: 'shadow', instrumentation, endpoints: {}, traffic: { percentage: 50, match: 'all', rules: [] }, control: false }],
@@ -202,7 +204,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
     await producer.disconnect();
   }
   const p = await createPenumbra(cfg, { sink: false });
-  for (const until = Date.now() + 60_000; [...LOAD_ITEMS, PROBE_ITEM].some((i) => !p.ctx.profileStore.get(i)); ) {
+  for (const until = Date.now() + 60_000; [...LOAD_ITEMS, ...BACKLOG_ITEMS, PROBE_ITEM].some((i) => !p.ctx.profileStore.get(i)); ) {
     if (Date.now() > until) throw new Error('incomplete run: the bench items\' profiles never reached the profile store');
     await new Promise((r) => setTimeout(r, 50));
   }
