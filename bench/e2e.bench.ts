@@ -237,14 +237,15 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
     let expected = backlog;
     let processorDoneAt = 0;
     let sinkDoneAt = 0;
-    const blEnd = Date.now() + 300_000;
+    const blEnd = Date.now() + (opts.quick ? 60_000 : 300_000);
     while ((!processorDoneAt || !sinkDoneAt) && Date.now() < blEnd) {
       if (!processorDoneAt && processor.stats.events >= backlog) processorDoneAt = Date.now();
       if (!sinkDoneAt && sinkEvents >= backlog) sinkDoneAt = Date.now();
       await new Promise((r) => setTimeout(r, 10));
     }
     if (!(processorDoneAt > 0 && sinkDoneAt > 0)) {
-      throw new Error(`incomplete run: the backlog of ${backlog} was not drained within 300 s (processor ${processor.stats.events}, sink ${sinkEvents})`);
+      const rp = streamHandles.get(p.ctx)!.repartitioner?.stats;
+      throw new Error(`incomplete run: the backlog of ${backlog} was not drained within 300 s (processor ${processor.stats.events}, sink ${sinkEvents}; repartition stage ${JSON.stringify(rp ?? null)}; processor ${JSON.stringify(processor.stats)})`);
     }
     const pj = processor.stats.joinedAt ?? 0;
     const sj = sink.stats.joinedAt ?? 0;
