@@ -33,6 +33,11 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
+# The warehouse reader's file listing (notebooks/penumbra_warehouse.py): one rule for which
+# Parquet parts are live, shared with the notebooks and connectors/duckdb-sink/query.ts.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "notebooks"))
+from penumbra_warehouse import table_files  # noqa: E402
+
 MODEL_NAME = "rollout-risk"
 KIND = "logistic_regression"
 
@@ -63,16 +68,22 @@ def parquet_dir(data_dir: str) -> Path:
 
 def _view(con, folder: Path, table: str, layout: dict) -> bool:
     """A view of one exported table, laid out as ``_meta.json`` says (Hive-partitioned parts or one
-    file, docs/warehouse.md); a folder without ``_meta.json`` holds ``<table>.parquet``."""
-    import glob as globmod
+    file, docs/warehouse.md); a folder without ``_meta.json`` holds ``<table>.parquet``.
 
+    Partitioned tables are read through the notebook helper's ``table_files``: a plain glob would
+    also read a compaction's inputs for the moment they sit next to their merged part (rename,
+    then delete), and count those rows twice."""
     spec = layout.get(table)
-    pattern = str(folder / spec["glob"]) if spec else str(folder / f"{table}.parquet")
-    hive = bool(spec and spec.get("hive"))
-    if not globmod.glob(pattern, recursive=True):
+    if spec:
+        files = table_files(folder, table, bool(spec.get("hive")))
+    else:
+        single = folder / f"{table}.parquet"
+        files = [str(single)] if single.is_file() else []
+    if not files:
         return False
-    lit = pattern.replace("'", "''")
-    con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{lit}', union_by_name = true{', hive_partitioning = true' if hive else ''})")
+    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    hive = ", hive_partitioning = true" if spec and spec.get("hive") else ""
+    con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet([{listed}], union_by_name = true{hive})")
     return True
 
 
