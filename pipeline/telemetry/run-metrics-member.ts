@@ -3,7 +3,7 @@
  * telemetry.by-item) and the metrics processor (windows → telemetry.metrics), with the profile
  * store and assignment index they read — for the multi-member test and the processor benchmark:
  *
- *   node --import tsx pipeline/telemetry/run-metrics-member.ts [--lateness-ms N] [--progress-ms N]
+ *   node --import tsx pipeline/telemetry/run-metrics-member.ts [--lateness-ms N] [--progress-ms N] [--raw-topic T]
  *
  * Start it N times on the same topic prefix and the N processes share both consumer groups
  * (`<prefix>telemetry-repartition`, `<prefix>telemetry-metrics`); each owns the items of its
@@ -13,6 +13,8 @@
  * Kafka, registry and topic prefix come from the usual environment (loadConfig: KAFKA_BROKERS,
  * SCHEMA_REGISTRY_URL, PENUMBRA_TOPIC_PREFIX); topics must exist. Logs are JSON lines on stdout:
  * `ready`, `stats` every `--progress-ms` (default 500) with both stages' counters, `stopped`.
+ * `--raw-topic` reads another topic than `<prefix>telemetry.raw` (the benchmark gives each round a
+ * fresh prefix — fresh groups, by-item and metrics topics — on one produced backlog).
  * SIGTERM/SIGINT stop cleanly (last commit); SIGKILL is the crash the test uses.
  */
 import { parseArgs } from 'node:util';
@@ -28,8 +30,9 @@ import { UnverifiedCounts } from './unverified.ts';
 import { startRepartitioner } from './repartition.ts';
 import { startMetricsProcessor } from './metrics-processor.ts';
 
-const { values: args } = parseArgs({ options: { 'lateness-ms': { type: 'string' }, 'progress-ms': { type: 'string', default: '500' } } });
-const cfg = loadConfig();
+const { values: args } = parseArgs({ options: { 'lateness-ms': { type: 'string' }, 'progress-ms': { type: 'string', default: '500' }, 'raw-topic': { type: 'string' } } });
+const loaded = loadConfig();
+const cfg = args['raw-topic'] ? { ...loaded, topics: { ...loaded.topics, telemetryRaw: args['raw-topic'] } } : loaded;
 const out = (msg: string, extra: Record<string, unknown> = {}): void => {
   process.stdout.write(`${JSON.stringify({ msg, at: Date.now(), pid: process.pid, ...extra })}\n`);
 };

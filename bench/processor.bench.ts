@@ -1,0 +1,184 @@
+/**
+ * Metrics processor throughput on a produced backlog (issue 15 items 1 and 4), next to two peers,
+ * measured in one run on the same topic — every contender a process of its own, started fresh for
+ * each round:
+ *  - ours ×1: one `pipeline/telemetry/run-metrics-member.ts` process — the repartition stage
+ *    (telemetry.raw → telemetry.by-item, acks=all before each commit) and the window stage (Avro
+ *    decode, profile check, id de-duplication, 10 s + 60 s windows per item × variant, cumulative
+ *    aggregates, windows produced and acknowledged before the commits behind them);
+ *  - ours ×2: two such processes sharing both consumer groups (each owns half the items);
+ *  - peer `decode`: a kafkajs consumer that decodes every record with avsc and discards it
+ *    (bench/peer-consume.ts) — the least any consumer that looks at the data does;
+ *  - peer `count`: the same consumer counting messages only (no decode) — the raw ceiling.
+ * Ours gets a fresh topic prefix per round (fresh groups, by-item and metrics topics) reading the
+ * one backlog topic (`--raw-topic`). Its clock starts when the first member's groups joined and
+ * stops at the stats line (every 100 ms) where its window stage has handled the N-th event; the
+ * peers' from their group join to the N-th record. Rounds interleave the four (order rotating);
+ * each figure is the median round, and a round that does not reach N fails the bench.
+ *
+ * Workload (GENERATED): N telemetry-event v2 records (connectors/duckdb-sink/fixtures.ts shape,
+ * ~140 bytes of Avro, 5 event types, verified) over 64 items × 2 variants and 97 sessions, 1 ms
+ * of event time apart, produced to a fresh 4-partition topic on the local broker before the first
+ * round; by-item has 4 partitions too. N = 100,000 (quick: 30,000), 3 rounds (quick: 1).
+ * Everything shares the machine with the broker (and, here, with other work: the load average is
+ * in the notes).
+ *
+ * Run alone: `node bin/penumbra.js bench --only processor` (or `node --import tsx
+ * bench/processor.bench.ts [--quick] [--prof DIR]`; `--prof` writes a CPU profile of each member).
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { loadConfig, topicNames, type PenumbraConfig } from '../pipeline/config/config.ts';
+import { createKafka, AvroProducer } from '../pipeline/kafka/client.ts';
+import { AvroCodec } from '../pipeline/kafka/registry.ts';
+import { TOPIC_SCHEMAS } from '../schemas/index.ts';
+import { telemetryEvent } from '../connectors/duckdb-sink/fixtures.ts';
+import { peerConsume } from './peer-consume.ts';
+import type { BenchOptions, BenchResult } from './types.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const PARTITIONS = 4;
+const ITEMS = 64;
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+interface MemberLine {
+  msg: string;
+  at: number;
+  processor?: { events: number; duplicates: number; windows: number; joinedAt: number | null };
+  repartition?: { joinedAt: number | null; forwarded: number };
+}
+
+/** The topics one round of ours needs, fresh (provisionAll would create every Penumbra topic). */
+async function provisionRound(kafka: ReturnType<typeof createKafka>, codec: AvroCodec, prefix: string): Promise<void> {
+  const t = topicNames(prefix);
+  const admin = kafka.admin();
+  await admin.connect();
+  const keys = ['telemetryByItem', 'telemetryMetrics', 'dlq', 'shadowProfiles', 'assignments'] as const;
+  await admin.createTopics({ waitForLeaders: true, topics: keys.map((k) => ({ topic: t[k], numPartitions: PARTITIONS })) });
+  await admin.disconnect();
+  for (const k of keys) await codec.registerForTopic(t[k], TOPIC_SCHEMAS[k]);
+}
+
+/** `members` fresh member processes on a fresh prefix; resolves with events/s once their window stages handled `n` events. */
+async function ours(cfg: PenumbraConfig, kafka: ReturnType<typeof createKafka>, codec: AvroCodec, rawTopic: string, n: number, members: number, profDir: string | null): Promise<{ rate: number; windows: number }> {
+  const prefix = `${cfg.topicPrefix}r${randomUUID().slice(0, 6)}.`;
+  await provisionRound(kafka, codec, prefix);
+  const last = new Map<number, MemberLine>();
+  const children = Array.from({ length: members }, (_, i) => {
+    const child = spawn(process.execPath, [...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), '--import', 'tsx', 'pipeline/telemetry/run-metrics-member.ts', '--progress-ms', '100', '--raw-topic', rawTopic], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, KAFKA_BROKERS: cfg.kafkaBrokers.join(','), SCHEMA_REGISTRY_URL: cfg.schemaRegistryUrl, PENUMBRA_TOPIC_PREFIX: prefix, PENUMBRA_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
+    return { child, i, err: () => err };
+  });
+  return new Promise((resolve, reject) => {
+    let done: { rate: number; windows: number } | null = null;
+    let exited = 0;
+    const timer = setTimeout(() => children.forEach((c) => c.child.kill('SIGKILL')), 300_000);
+    for (const c of children) {
+      createInterface({ input: c.child.stdout }).on('line', (line) => {
+        let m: MemberLine;
+        try {
+          m = JSON.parse(line) as MemberLine;
+        } catch {
+          return;
+        }
+        if (!m.processor) return;
+        last.set(c.i, m);
+        if (done || last.size < members) return;
+        const all = [...last.values()];
+        const handled = all.reduce((s, x) => s + x.processor!.events + x.processor!.duplicates, 0);
+        if (handled < n) return;
+        const start = Math.min(...all.map((x) => Math.max(x.processor!.joinedAt ?? Infinity, x.repartition!.joinedAt ?? Infinity)));
+        done = { rate: (n / (m.at - start)) * 1000, windows: all.reduce((s, x) => s + x.processor!.windows, 0) };
+        for (const k of children) k.child.kill('SIGTERM'); // clean stop (and the CPU profile written)
+      });
+      c.child.on('exit', (code, signal) => {
+        if (++exited < members) return;
+        clearTimeout(timer);
+        if (done) resolve(done);
+        else reject(new Error(`metrics members ended (${code ?? signal}) before ${n} events: ${children.map((k) => k.err().trim().slice(-300)).join(' | ')}`));
+      });
+    }
+  });
+}
+
+export async function run(opts: BenchOptions & { profDir?: string | null }): Promise<BenchResult[]> {
+  const n = opts.quick ? 30_000 : 100_000;
+  const rounds = opts.quick ? 1 : 3;
+  const base = loadConfig({ KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092', SCHEMA_REGISTRY_URL: process.env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7' });
+  const prefix = `bench-proc-${randomUUID().slice(0, 8)}.`;
+  const cfg: PenumbraConfig = { ...base, topicPrefix: prefix, topics: topicNames(prefix), partitions: PARTITIONS };
+  const kafka = createKafka(cfg.kafkaBrokers, 'bench-processor');
+  const codec = new AvroCodec(cfg.schemaRegistryUrl);
+  const rawTopic = cfg.topics.telemetryRaw;
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ waitForLeaders: true, topics: [{ topic: rawTopic, numPartitions: PARTITIONS }] });
+  await admin.disconnect();
+  await codec.registerForTopic(rawTopic, 'telemetry-event');
+  const producer = new AvroProducer(kafka, codec);
+  await producer.connect();
+  for (let i = 0; i < n; i += 20_000) {
+    await producer.send(Array.from({ length: Math.min(20_000, n - i) }, (_, k) => {
+      const e = { ...telemetryEvent(i + k), itemId: `com.example.item-${(i + k) % ITEMS}` };
+      return { topic: rawTopic, key: e.sessionId, value: e };
+    }));
+  }
+  await producer.disconnect();
+
+  const peer = (mode: 'count' | 'decode') => peerConsume({ mode, topic: rawTopic, n, brokers: cfg.kafkaBrokers, registry: cfg.schemaRegistryUrl });
+  const loadBefore = os.loadavg()[0];
+  const one: { rate: number; windows: number }[] = [];
+  const two: { rate: number; windows: number }[] = [];
+  const decode: number[] = [];
+  const count: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const steps = [
+      async () => one.push(await ours(cfg, kafka, codec, rawTopic, n, 1, opts.profDir ?? null)),
+      async () => two.push(await ours(cfg, kafka, codec, rawTopic, n, 2, opts.profDir ?? null)),
+      async () => decode.push((await peer('decode')).rate),
+      async () => count.push((await peer('count')).rate),
+    ];
+    for (let k = 0; k < steps.length; k++) await steps[(k + r) % steps.length]();
+  }
+  const o1 = median(one.map((x) => x.rate));
+  const o2 = median(two.map((x) => x.rate));
+  const d = median(decode);
+  const c = median(count);
+  const fmt = (xs: number[]) => xs.map((x) => Math.round(x)).join(', ');
+  const load = `1-min load average ${loadBefore.toFixed(1)} → ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} CPUs`;
+  const workload = `GENERATED: N=${n} telemetry-event v2 records, ${ITEMS} items × 2 variants, on ${PARTITIONS} partitions (raw and by-item), ${rounds} round(s), median; each contender its own fresh process(es); ${load}`;
+  const paired = (xs: { rate: number }[]) => xs.map((x, i) => (x.rate / decode[i]).toFixed(2)).join(', ');
+  return [
+    {
+      name: 'metrics processor on a produced backlog, 1 member (repartition + windows, at-least-once, exact)',
+      unit: 'events/s', ours: Math.round(o1), peer: Math.round(d), peerName: 'kafkajs consumer decoding the same Avro (avsc) and discarding it', ratio: Number((o1 / d).toFixed(3)),
+      notes: `target ≥ 0.5×; ${workload}; ours per round ${fmt(one.map((x) => x.rate))} (${one[0].windows} windows emitted), decode peer ${fmt(decode)}; per-round ratio ${paired(one)}`,
+    },
+    {
+      name: 'metrics processor on a produced backlog, 2 members (repartition + windows, at-least-once, exact)',
+      unit: 'events/s', ours: Math.round(o2), peer: Math.round(d), peerName: 'kafkajs consumer decoding the same Avro (avsc) and discarding it', ratio: Number((o2 / d).toFixed(3)),
+      notes: `${workload}; ours per round ${fmt(two.map((x) => x.rate))} (${two[0].windows} windows emitted in all); per-round ratio ${paired(two)}; 2 vs 1 member ${(o2 / o1).toFixed(2)}× (2 cores shared with the broker and the peers' absent: the members compete for the same 2 CPUs)`,
+    },
+    {
+      name: 'metrics processor on a produced backlog, 1 member',
+      unit: 'events/s', ours: Math.round(o1), peer: Math.round(c), peerName: 'kafkajs consumer counting messages only (no decode)', ratio: Number((o1 / c).toFixed(3)),
+      notes: `${workload}; count-only peer per round ${fmt(count)}`,
+    },
+  ];
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const i = process.argv.indexOf('--prof');
+  const results = await run({ quick: process.argv.includes('--quick'), profDir: i >= 0 ? path.resolve(process.argv[i + 1]) : null });
+  console.log(JSON.stringify(results, null, 2));
+  process.exit(0);
+}
