@@ -24,7 +24,8 @@
  * in the notes).
  *
  * Run alone: `node bin/penumbra.js bench --only processor` (or `node --import tsx
- * bench/processor.bench.ts [--quick] [--prof DIR]`; `--prof` writes a CPU profile of each member).
+ * bench/processor.bench.ts [--quick] [--n N] [--rounds R] [--prof DIR]`; `--prof` writes a CPU
+ * profile of each member).
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -110,9 +111,9 @@ async function ours(cfg: PenumbraConfig, kafka: ReturnType<typeof createKafka>, 
   });
 }
 
-export async function run(opts: BenchOptions & { profDir?: string | null }): Promise<BenchResult[]> {
-  const n = opts.quick ? 30_000 : 100_000;
-  const rounds = opts.quick ? 1 : 3;
+export async function run(opts: BenchOptions & { profDir?: string | null; n?: number; rounds?: number }): Promise<BenchResult[]> {
+  const n = opts.n ?? (opts.quick ? 30_000 : 100_000);
+  const rounds = opts.rounds ?? (opts.quick ? 1 : 3);
   const base = loadConfig({ KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092', SCHEMA_REGISTRY_URL: process.env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7' });
   const prefix = `bench-proc-${randomUUID().slice(0, 8)}.`;
   const cfg: PenumbraConfig = { ...base, topicPrefix: prefix, topics: topicNames(prefix), partitions: PARTITIONS };
@@ -177,8 +178,12 @@ export async function run(opts: BenchOptions & { profDir?: string | null }): Pro
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const i = process.argv.indexOf('--prof');
-  const results = await run({ quick: process.argv.includes('--quick'), profDir: i >= 0 ? path.resolve(process.argv[i + 1]) : null });
+  const arg = (name: string) => {
+    const i = process.argv.indexOf(name);
+    return i >= 0 ? process.argv[i + 1] : undefined;
+  };
+  const prof = arg('--prof');
+  const results = await run({ quick: process.argv.includes('--quick'), profDir: prof ? path.resolve(prof) : null, n: arg('--n') ? Number(arg('--n')) : undefined, rounds: arg('--rounds') ? Number(arg('--rounds')) : undefined });
   console.log(JSON.stringify(results, null, 2));
   process.exit(0);
 }

@@ -78,7 +78,7 @@ import { srmCheck, DEFAULT_SRM_MIN_EXPOSURES, type ComparisonStore } from './com
 import { countsInComparisons } from '../windows/classify.ts';
 import type { UnverifiedCounts } from './unverified.ts';
 import { itemPartition } from './item-partition.ts';
-import { partitionCount, repartitionLag } from './repartition.ts';
+import { partitionCount, repartitionLag, sourceOf } from './repartition.ts';
 
 export const METRICS_PROCESSOR = 'telemetry-metrics';
 
@@ -410,7 +410,10 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
         if (typeof e.id !== 'string' || e.id === '' || !Number.isFinite(e.ts)) throw new PenumbraError('validation', 'telemetry event needs a non-empty id and a finite ts');
       } catch (err) {
         if (err instanceof PenumbraError && !err.retriable) {
-          dead.push({ topic: deps.topics.dlq, key: null, value: deadLetter({ reason: err.message, error: err, processor: METRICS_PROCESSOR, sourceTopic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value }) });
+          // Named by its telemetry.raw position (the repartition stage's header) when it has one.
+          const src = sourceOf(m.headers);
+          const at = src ? { sourceTopic: deps.topics.telemetryRaw, partition: src.partition, offset: src.offset } : { sourceTopic: batch.topic, partition: batch.partition, offset: m.offset };
+          dead.push({ topic: deps.topics.dlq, key: null, value: deadLetter({ reason: err.message, error: err, processor: METRICS_PROCESSOR, ...at, key: m.key, value: m.value }) });
           prog.track(offset, -Infinity);
           last = m.offset;
           continue;
@@ -513,8 +516,24 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
           stats.upstreamHeld++;
         }
       }
+      // Then this member's own position against the by-item end offsets read NOW (after the
+      // upstream check, so everything forwarded so far is below them): `caughtUp` is as old as the
+      // partition's last batch, and records forwarded since must not be turned late.
+      let ready = due;
+      if (byClock) {
+        const ends = await admin.fetchTopicOffsets(topic).catch((err) => {
+          deps.log?.('metrics processor: reading by-item end offsets failed', { err: String(err) });
+          return null;
+        });
+        const end = new Map((ends ?? []).map((o) => [o.partition, BigInt(o.high)]));
+        ready = due.filter((p) => {
+          const next = progress.get(p)?.next ?? null;
+          return ends !== null && next !== null && next >= (end.get(p) ?? 0n);
+        });
+        if (ready.length < due.length) stats.upstreamHeld++;
+      }
       const closed: AggregatedWindow[] = [];
-      if (byClock) for (const p of due) for (const w of aggs.get(p)!.advanceWatermark(now)) closed.push(w);
+      if (byClock) for (const p of ready) for (const w of aggs.get(p)!.advanceWatermark(now)) closed.push(w);
       await emit(closed, []);
       await commit(true);
       for (const itemId of unverifiedDirty) deps.hub.publish({ event: 'unverified', itemId, data: { itemId, unverified: deps.unverified.forItem(itemId) } });
