@@ -236,6 +236,9 @@ export function registerPenumbraCollectors(registry: MetricsRegistry, deps: Penu
           windowDropped.set({ reason: 'invalid' }, mp.deadLettered ?? 0);
           dead.set({ source: 'metrics-processor' }, mp.deadLettered ?? 0);
         }
+        // The repartition stage in front of it (issue 15 item 4) dead-letters what it cannot key by item.
+        const rp = name === 'streamProcessing' ? (c.repartition as { deadLettered?: number } | null | undefined) : null;
+        if (rp) dead.set({ source: 'telemetry-repartition' }, rp.deadLettered ?? 0);
       }
     }
   });
