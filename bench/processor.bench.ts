@@ -46,11 +46,20 @@ const PARTITIONS = 4;
 const ITEMS = 64;
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+interface OursRun {
+  rate: number;
+  windows: number;
+  /** CPU µs per event, all members together, from their `ready` line to the one that reached N. */
+  cpuUsPerEvent: number;
+}
+
 interface MemberLine {
   msg: string;
   at: number;
   processor?: { events: number; duplicates: number; windows: number; joinedAt: number | null };
   repartition?: { joinedAt: number | null; forwarded: number };
+  /** Process CPU time so far (user + system, ms). */
+  cpuMs?: number;
 }
 
 /** The topics one round of ours needs, fresh (provisionAll would create every Penumbra topic). */
@@ -65,10 +74,11 @@ async function provisionRound(kafka: ReturnType<typeof createKafka>, codec: Avro
 }
 
 /** `members` fresh member processes on a fresh prefix; resolves with events/s once their window stages handled `n` events. */
-async function ours(cfg: PenumbraConfig, kafka: ReturnType<typeof createKafka>, codec: AvroCodec, rawTopic: string, n: number, members: number, profDir: string | null): Promise<{ rate: number; windows: number }> {
+async function ours(cfg: PenumbraConfig, kafka: ReturnType<typeof createKafka>, codec: AvroCodec, rawTopic: string, n: number, members: number, profDir: string | null): Promise<OursRun> {
   const prefix = `${cfg.topicPrefix}r${randomUUID().slice(0, 6)}.`;
   await provisionRound(kafka, codec, prefix);
   const last = new Map<number, MemberLine>();
+  const cpuAtReady = new Map<number, number>();
   const children = Array.from({ length: members }, (_, i) => {
     const child = spawn(process.execPath, [...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), '--import', 'tsx', 'pipeline/telemetry/run-metrics-member.ts', '--progress-ms', '100', '--raw-topic', rawTopic], {
       cwd: ROOT,
@@ -80,7 +90,7 @@ async function ours(cfg: PenumbraConfig, kafka: ReturnType<typeof createKafka>, 
     return { child, i, err: () => err };
   });
   return new Promise((resolve, reject) => {
-    let done: { rate: number; windows: number } | null = null;
+    let done: OursRun | null = null;
     let exited = 0;
     const timer = setTimeout(() => children.forEach((c) => c.child.kill('SIGKILL')), 300_000);
     for (const c of children) {
@@ -92,13 +102,15 @@ async function ours(cfg: PenumbraConfig, kafka: ReturnType<typeof createKafka>, 
           return;
         }
         if (!m.processor) return;
+        if (m.msg === 'ready') cpuAtReady.set(c.i, m.cpuMs ?? 0);
         last.set(c.i, m);
         if (done || last.size < members) return;
         const all = [...last.values()];
         const handled = all.reduce((s, x) => s + x.processor!.events + x.processor!.duplicates, 0);
         if (handled < n) return;
         const start = Math.min(...all.map((x) => Math.max(x.processor!.joinedAt ?? Infinity, x.repartition!.joinedAt ?? Infinity)));
-        done = { rate: (n / (m.at - start)) * 1000, windows: all.reduce((s, x) => s + x.processor!.windows, 0) };
+        const cpuMs = [...last].reduce((s, [i, x]) => s + (x.cpuMs ?? 0) - (cpuAtReady.get(i) ?? 0), 0);
+        done = { rate: (n / (m.at - start)) * 1000, windows: all.reduce((s, x) => s + x.processor!.windows, 0), cpuUsPerEvent: (cpuMs * 1000) / n };
         for (const k of children) k.child.kill('SIGTERM'); // clean stop (and the CPU profile written)
       });
       c.child.on('exit', (code, signal) => {
@@ -137,16 +149,23 @@ export async function run(opts: BenchOptions & { profDir?: string | null; n?: nu
 
   const peer = (mode: 'count' | 'decode') => peerConsume({ mode, topic: rawTopic, n, brokers: cfg.kafkaBrokers, registry: cfg.schemaRegistryUrl });
   const loadBefore = os.loadavg()[0];
-  const one: { rate: number; windows: number }[] = [];
-  const two: { rate: number; windows: number }[] = [];
+  const one: OursRun[] = [];
+  const two: OursRun[] = [];
   const decode: number[] = [];
   const count: number[] = [];
+  const decodeCpu: number[] = [];
+  const countCpu: number[] = [];
+  const peerRun = async (mode: 'count' | 'decode') => {
+    const r = await peer(mode);
+    (mode === 'decode' ? decode : count).push(r.rate);
+    (mode === 'decode' ? decodeCpu : countCpu).push(((r.cpuMs ?? NaN) * 1000) / n);
+  };
   for (let r = 0; r < rounds; r++) {
     const steps = [
       async () => one.push(await ours(cfg, kafka, codec, rawTopic, n, 1, opts.profDir ?? null)),
       async () => two.push(await ours(cfg, kafka, codec, rawTopic, n, 2, opts.profDir ?? null)),
-      async () => decode.push((await peer('decode')).rate),
-      async () => count.push((await peer('count')).rate),
+      async () => peerRun('decode'),
+      async () => peerRun('count'),
     ];
     for (let k = 0; k < steps.length; k++) await steps[(k + r) % steps.length]();
   }
@@ -158,11 +177,18 @@ export async function run(opts: BenchOptions & { profDir?: string | null; n?: nu
   const load = `1-min load average ${loadBefore.toFixed(1)} → ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} CPUs`;
   const workload = `GENERATED: N=${n} telemetry-event v2 records, ${ITEMS} items × 2 variants, on ${PARTITIONS} partitions (raw and by-item), ${rounds} round(s), median; each contender its own fresh process(es); ${load}`;
   const paired = (xs: { rate: number }[]) => xs.map((x, i) => (x.rate / decode[i]).toFixed(2)).join(', ');
+  // CPU per event: what each contender's process(es) spent, whatever else the machine ran — the
+  // figure a loaded shared machine distorts least. Ratio = peer CPU / ours (higher is better, like the rate ratio).
+  const cpu1 = median(one.map((x) => x.cpuUsPerEvent));
+  const cpu2 = median(two.map((x) => x.cpuUsPerEvent));
+  const cpuD = median(decodeCpu);
+  const cpuC = median(countCpu);
+  const cpuNote = `CPU per event (median, µs): ours ×1 ${cpu1.toFixed(1)}, ours ×2 ${cpu2.toFixed(1)} (both members), decode peer ${cpuD.toFixed(1)}, count peer ${cpuC.toFixed(1)} → decode-peer CPU / ours ×1 = ${(cpuD / cpu1).toFixed(2)}`;
   return [
     {
       name: 'metrics processor on a produced backlog, 1 member (repartition + windows, at-least-once, exact)',
       unit: 'events/s', ours: Math.round(o1), peer: Math.round(d), peerName: 'kafkajs consumer decoding the same Avro (avsc) and discarding it', ratio: Number((o1 / d).toFixed(3)),
-      notes: `target ≥ 0.5×; ${workload}; ours per round ${fmt(one.map((x) => x.rate))} (${one[0].windows} windows emitted), decode peer ${fmt(decode)}; per-round ratio ${paired(one)}`,
+      notes: `target ≥ 0.5×; ${workload}; ours per round ${fmt(one.map((x) => x.rate))} (${one[0].windows} windows emitted), decode peer ${fmt(decode)}; per-round ratio ${paired(one)}; ${cpuNote}`,
     },
     {
       name: 'metrics processor on a produced backlog, 2 members (repartition + windows, at-least-once, exact)',
