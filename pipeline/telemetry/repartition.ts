@@ -225,8 +225,10 @@ export async function startRepartitioner(deps: RepartitionDeps): Promise<Reparti
     },
     ready,
     async stop() {
-      await consumer.disconnect();
+      // Finish the running batch, let its commit land, then leave: a clean stop re-forwards nothing.
+      await consumer.stop().catch(() => undefined);
       await commits;
+      await consumer.disconnect();
       await forward.disconnect().catch(() => undefined);
     },
   };
