@@ -33,7 +33,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { loadConfig, topicNames, type PenumbraConfig } from '../pipeline/config/config.ts';
+import { loadConfig, topicNames, type PenumbraConfig, type TopicNames } from '../pipeline/config/config.ts';
+import { provisionTopics } from '../pipeline/kafka/topics.ts';
 import { createKafka, AvroProducer } from '../pipeline/kafka/client.ts';
 import { AvroCodec } from '../pipeline/kafka/registry.ts';
 import { TOPIC_SCHEMAS } from '../schemas/index.ts';
@@ -68,7 +69,8 @@ async function provisionRound(kafka: ReturnType<typeof createKafka>, codec: Avro
   const admin = kafka.admin();
   await admin.connect();
   const keys = ['telemetryByItem', 'telemetryMetrics', 'dlq', 'shadowProfiles', 'assignments'] as const;
-  await admin.createTopics({ waitForLeaders: true, topics: keys.map((k) => ({ topic: t[k], numPartitions: PARTITIONS })) });
+  // provisionTopics on just these (it also waits out a KRaft broker's UNKNOWN_TOPIC_OR_PARTITION right after a create).
+  await provisionTopics(admin, { topics: Object.fromEntries(keys.map((k) => [k, t[k]])) as unknown as TopicNames, partitions: PARTITIONS });
   await admin.disconnect();
   for (const k of keys) await codec.registerForTopic(t[k], TOPIC_SCHEMAS[k]);
 }
@@ -134,7 +136,7 @@ export async function run(opts: BenchOptions & { profDir?: string | null; n?: nu
   const rawTopic = cfg.topics.telemetryRaw;
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ waitForLeaders: true, topics: [{ topic: rawTopic, numPartitions: PARTITIONS }] });
+  await provisionTopics(admin, { topics: { telemetryRaw: rawTopic } as unknown as TopicNames, partitions: PARTITIONS });
   await admin.disconnect();
   await codec.registerForTopic(rawTopic, 'telemetry-event');
   const producer = new AvroProducer(kafka, codec);
