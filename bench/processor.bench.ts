@@ -14,7 +14,9 @@
  * one backlog topic (`--raw-topic`). Its clock starts when the first member's groups joined and
  * stops at the stats line (every 100 ms) where its window stage has handled the N-th event; the
  * peers' from their group join to the N-th record. Rounds interleave the four (order rotating);
- * each figure is the median round, and a round that does not reach N fails the bench.
+ * each figure is the median round, and a round that does not reach N fails the bench. Beside the
+ * rates: CPU per event of each contender (its own process CPU time over the same interval), which
+ * a loaded shared machine distorts far less than events/s.
  *
  * Workload (GENERATED): N telemetry-event v2 records (connectors/duckdb-sink/fixtures.ts shape,
  * ~140 bytes of Avro, 5 event types, verified) over 64 items × 2 variants and 97 sessions, 1 ms
