@@ -10,15 +10,22 @@ type Command = { summary: string; help: string; run: (argv: string[]) => Promise
 const COMMANDS: Record<string, Command> = {
   start: {
     summary: 'start the local stack (unless KAFKA_BROKERS is set), pipeline, API and console',
-    help: `Usage: penumbra start [--demo] [--no-stack-stop]
+    help: `Usage: penumbra start [--role api,processors,sink] [--demo] [--no-stack-stop] [--no-console]
 
 Brings up Kafka + schema registry (local, unless KAFKA_BROKERS/SCHEMA_REGISTRY_URL are set),
 provisions topics and schemas, starts the processors, the DuckDB sink, the API and the console,
 and prints the URL. Creates and prints an admin token on first start when none is configured.
 Ctrl-C stops everything it started (including the local stack it started).
 
+  --role LIST       what this process runs (default all; also PENUMBRA_ROLES), comma-separated:
+                      api         API, console, collector, resolver, item pages (any number)
+                      processors  ingest, profile commands, metrics, alerts, rollout analyzer,
+                                  risk, segments (consumer-group members; any number)
+                      sink        the DuckDB warehouse sink (exactly one per warehouse)
+                    e.g. --role api  /  --role processors  /  --role sink (docs/scaling.md)
   --demo            also run the simulator: a demo item with a shadow and simulated devices
-  --no-stack-stop   leave the local stack running on exit`,
+  --no-stack-stop   leave the local stack running on exit
+  --no-console      do not build or serve the console (API-only processes, tests)`,
     run: async (argv) => (await import('./start.ts')).startCommand(argv),
   },
   stack: {

@@ -7,6 +7,8 @@ import { existsSync, statSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { ensureDataDir, loadConfig } from '../pipeline/config/config.ts';
+import { ConfigError } from '../pipeline/errors.ts';
+import { formatRoles, parseRoles } from '../pipeline/roles/roles.ts';
 import { createPenumbra, REPO_ROOT } from '../pipeline/app/penumbra.ts';
 import { isStackHealthy, s3Down, s3Endpoint, s3Healthy, s3Up, stackDown, stackUp } from '../infra/stack.ts';
 import { stackOptionsFor } from './stack-options.ts';
@@ -40,7 +42,14 @@ export function ensureConsoleBuilt(log: (l: string) => void): string | undefined
 export async function startCommand(argv: string[]): Promise<number> {
   const demo = argv.includes('--demo');
   const keepStack = argv.includes('--no-stack-stop');
-  const cfg = loadConfig();
+  const noConsole = argv.includes('--no-console');
+  const roleAt = argv.findIndex((a) => a === '--role' || a.startsWith('--role='));
+  const roleText = roleAt < 0 ? undefined : argv[roleAt].startsWith('--role=') ? argv[roleAt].slice('--role='.length) : argv[roleAt + 1];
+  if (roleAt >= 0 && (roleText === undefined || roleText.startsWith('--'))) throw new ConfigError('--role needs a value: a comma list of api, processors, sink (or all)');
+  const loaded = loadConfig();
+  // --role wins over PENUMBRA_ROLES (pipeline/roles).
+  const cfg = roleText === undefined ? loaded : { ...loaded, roles: parseRoles(roleText, '--role') };
+  if (demo && !(cfg.roles.api && cfg.roles.processors)) throw new ConfigError('--demo needs the api and processors roles in this process');
   ensureDataDir(cfg.dataDir); // 0700 before the stack writes its data into it
   const say = (l: string) => console.log(l);
   let startedStack = false;
@@ -61,7 +70,7 @@ export async function startCommand(argv: string[]): Promise<number> {
     await s3Up({ ...stackOpts, s3Port: stackOpts.s3Port });
     startedS3 = !startedStack;
   }
-  const consoleDir = ensureConsoleBuilt(say);
+  const consoleDir = cfg.roles.api && !noConsole ? ensureConsoleBuilt(say) : undefined;
   const p = await createPenumbra(cfg, { createToken: true, consoleDir });
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -90,12 +99,17 @@ export async function startCommand(argv: string[]): Promise<number> {
     const { startDemo } = await import('./demo.ts');
     await startDemo(p, say);
   }
+  const roles = formatRoles(cfg.roles);
   say('');
-  say(`Penumbra is running: ${p.url}`);
-  say(`  console   ${p.url}/`);
-  say(`  API       ${p.url}/api/v1  (OpenAPI: ${p.url}/api/v1/openapi.json)`);
+  say(`Penumbra is running: ${p.url}  (roles: ${roles})`);
+  if (cfg.roles.api) {
+    if (consoleDir) say(`  console   ${p.url}/`);
+    say(`  API       ${p.url}/api/v1  (OpenAPI: ${p.url}/api/v1/openapi.json)`);
+    say(`  items     ${p.contentUrl}/d/…  (item pages: their own origin, never the console's)`);
+  }
   say(`  health    ${p.url}/api/v1/health`);
-  say(`  items     ${p.contentUrl}/d/…  (item pages: their own origin, never the console's)`);
+  // One machine-readable line for supervisors and tests that start roles as child processes.
+  say(JSON.stringify({ event: 'listening', url: p.url, contentUrl: p.contentUrl || null, resolverId: p.ctx.resolverId, roles, pid: process.pid }));
   if (p.createdToken) {
     say(`  admin token (shown once, stored 0600 in ${p.createdToken.file}):`);
     say(`    ${p.createdToken.token}`);

@@ -57,6 +57,7 @@ import {
 } from './tables.ts';
 import { createParquetExporter, type ExportMirror, type SnapshotMeta } from './export.ts';
 import { HashSet53, hashId, hashIdBytes, RecentIds } from './recent-ids.ts';
+import { assertNoOtherSink } from './singleton.ts';
 import { ColumnBatch, compileColumnDecoder, type ColumnDecoder } from './columnar.ts';
 import { ChunkAppender, selfTest as chunkSelfTest } from './chunk-append.ts';
 
@@ -89,6 +90,8 @@ export interface WarehouseSinkOptions {
   mirror?: ExportMirror | null;
   /** Raw events older than this stay in Parquet only (default cfg.warehouseRetentionHours; 0 = keep). */
   retentionHours?: number;
+  /** Refuse to start after this long while another sink is a live member of the group (singleton.ts; default 15 s). */
+  singletonWaitMs?: number;
 }
 
 export interface CommitInfo {
@@ -952,6 +955,8 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     await exporter.init();
     admin = kafka.admin();
     await admin.connect();
+    // One sink per warehouse, across hosts too (singleton.ts): refuse while another is a member.
+    await assertNoOtherSink(admin, groupId, { waitMs: opts.singletonWaitMs, log });
     await snapshot(); // readers find every table (possibly empty) as soon as the sink runs
     consumer = kafka.consumer({
       groupId,

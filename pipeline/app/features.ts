@@ -102,4 +102,6 @@ function resolverAndExpoFeature(): Feature {
 /** Rollout after telemetry: it taps the metrics processor and reads its assignment index. */
 /** Forecast holds after rollout: they read the rollout analyzer's arm totals. */
 /** Per-segment allocation after rollout: it reads its decision log. */
-export const features: Feature[] = [resolverAndExpoFeature(), warehouseFeature(), telemetryFeature(), riskFeature(), versionShadowsFeature(), segmentsFeature(), preferencesFeature(), rolloutFeature(), forecastFeature(), segmentAllocationFeature()];
+/** The device-facing resolver (+ Expo Updates): started only by processes with the `api` role. */
+export const resolverFeatures: Feature = resolverAndExpoFeature();
+export const features: Feature[] = [resolverFeatures, warehouseFeature(), telemetryFeature(), riskFeature(), versionShadowsFeature(), segmentsFeature(), preferencesFeature(), rolloutFeature(), forecastFeature(), segmentAllocationFeature()];

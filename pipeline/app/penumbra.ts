@@ -32,7 +32,9 @@ import { createItemsRouter } from '../../connectors/http/items-router.ts';
 import { buildLibrary } from '../../connectors/instrumentation/build.ts';
 import { buildRnLibrary } from '../../connectors/instrumentation-rn/build.ts';
 import { createLogger } from './log.ts';
-import { features, type FeatureContext, type FeatureHandle } from './features.ts';
+import { features, resolverFeatures, type FeatureContext, type FeatureHandle } from './features.ts';
+import { followPersonalState } from '../preferences/follow.ts';
+import { formatRoles } from '../roles/roles.ts';
 import { collectorFeature, liveFeature, auditFeature } from './core-features.ts';
 import { streamHandles } from '../telemetry/feature.ts';
 import { LiveHub } from '../live/hub.ts';
@@ -47,9 +49,15 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 export const VERSION = '0.1.0';
 
 export interface PenumbraOptions {
-  /** Run the in-process processors (profile writer, ingest, telemetry, sink…). Off for extra resolver-only processes. */
+  /**
+   * Serve the API role (pipeline/roles): console, collector, resolver and item pages. Without it
+   * the process listens on PORT for health, Prometheus and the read routes of the features it
+   * runs (a management port). Default: cfg.roles.api.
+   */
+  api?: boolean;
+  /** Run the in-process processors (profile writer, ingest, telemetry, sink…). Off for extra resolver-only processes. Default: cfg.roles.processors. */
   processors?: boolean;
-  /** Run the DuckDB warehouse sink (one writer per data folder). */
+  /** Run the DuckDB warehouse sink (one writer per data folder). Default: off when `processors` is set false, else cfg.roles.sink. */
   sink?: boolean;
   /** Create an admin token when none is configured (npm start), printing it once. */
   createToken?: boolean;
@@ -74,6 +82,12 @@ export interface Penumbra {
 
 export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions = {}): Promise<Penumbra> {
   const log = createLogger('penumbra', cfg.logLevel);
+  // Roles (pipeline/roles): explicit options win (tests, benches), else the configuration's.
+  const roles = {
+    api: opts.api ?? cfg.roles.api,
+    processors: opts.processors ?? cfg.roles.processors,
+    sink: opts.sink ?? (opts.processors === false ? false : cfg.roles.sink),
+  };
   const resolverId = opts.resolverId ?? `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 6)}`;
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
@@ -106,7 +120,7 @@ export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions 
 
     const profileStore = new ProfileStore(path.join(cfg.dataDir, 'resolver', `profiles-${cfg.topicPrefix || 'default'}.json`));
     profileStore.loadSnapshot();
-    if (opts.processors !== false) {
+    if (roles.processors) {
       const writer = await startCommandProcessor({ kafka, codec, producer: controlProducer, topics: cfg.topics, groupPrefix, log: log.warn });
       controlHealth.push(() => ({ profileWriter: writer.processor.running ? { status: 'ok', restarts: writer.processor.stats.restarts } : { status: 'degraded', detail: `profile writer restarting after a crash: ${writer.processor.stats.lastCrash}`, restarts: writer.processor.stats.restarts } }));
       stops.push(() => writer.stop());
@@ -134,7 +148,7 @@ export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions 
       planLimits: { minAnalysisSeconds: cfg.rolloutMinAnalysisSeconds },
       banditLimits: { minReweightSeconds: cfg.banditMinReweightSeconds },
     };
-    if (opts.processors !== false) {
+    if (roles.processors) {
       const ing = await startIngestProcessor({ kafka, codec, producer, topics: cfg.topics, groupPrefix, ingest, cfg, log: log.warn });
       controlHealth.push(() => ({ ingestProcessor: ing.running ? { status: 'ok', restarts: ing.stats.restarts } : { status: 'degraded', detail: `ingest processor restarting after a crash: ${ing.stats.lastCrash}` } }));
       stops.push(() => ing.stop());
@@ -150,7 +164,7 @@ export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions 
     const ctx: FeatureContext = {
       cfg, kafka, probeKafka, codec, producer, log, groupPrefix, resolverId, profileStore, profiles, catalog, blobs, ingest, tokens, openapi,
       assignmentKeys: keys.ring,
-      processors: opts.processors !== false, sink: opts.sink ?? opts.processors !== false,
+      processors: roles.processors, sink: roles.sink,
       hub: new LiveHub(),
       segmentIndex: new SegmentIndex(),
       pins: new PinStore(),
@@ -158,10 +172,18 @@ export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions 
       healthChecks: [],
       contentUrl: () => contentUrl,
     };
-    const routers: Router[] = [createItemsRouter({ catalog, profiles, blobs, tokens, openapi, ingest, maxUploadBytes: cfg.maxUploadBytes, publishCatalog: ingest.publishCatalog, limits: ctx.limits, fileCacheBytes: cfg.fileCacheBytes })];
+    const routers: Router[] = !roles.api ? [] : [createItemsRouter({ catalog, profiles, blobs, tokens, openapi, ingest, maxUploadBytes: cfg.maxUploadBytes, publishCatalog: ingest.publishCatalog, limits: ctx.limits, fileCacheBytes: cfg.fileCacheBytes })];
     const handles: FeatureHandle[] = [];
     const fastPaths: NonNullable<FeatureHandle['fastPath']>[] = [];
-    for (const f of [collectorFeature, liveFeature, auditFeature, ...features]) {
+    // Without the api role: no collector, live stream, audit view or resolver; the segment and
+    // pin state the resolver feature would follow is still needed (the segment evaluator reads
+    // the segments' status from it), so it is followed here.
+    const started = roles.api ? [collectorFeature, liveFeature, auditFeature, ...features] : features.filter((f) => f !== resolverFeatures);
+    if (!roles.api) {
+      const personal = followPersonalState(ctx, undefined, (kind) => (err) => log.warn(`${kind} failed`, { err: String(err) }));
+      stops.push(() => personal.stop());
+    }
+    for (const f of started) {
       const h = await f(ctx);
       handles.push(h);
       if (h.router) routers.unshift(h.router);
@@ -194,7 +216,7 @@ export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions 
       };
       for (const c of controlHealth) Object.assign(checks, c());
       Object.assign(checks, await runHealthChecks([kafkaCheck, registryCheck, ...ctx.healthChecks]));
-      return { status: overallStatus(checks), checks, resolverId, profileVersions: profileStore.versions(), version: VERSION };
+      return { status: overallStatus(checks), checks, resolverId, roles: formatRoles(roles), profileVersions: profileStore.versions(), version: VERSION };
     };
 
     const metrics = new MetricsRegistry();
@@ -202,17 +224,19 @@ export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions 
       kafka: probeKafka, groupPrefix, dlqTopic: cfg.topics.dlq, healthChecks: ctx.healthChecks, profileVersions: () => profileStore.versions(),
       unverified: () => streamHandles.get(ctx)?.unverified?.series() ?? [],
     });
-    const app = createApi({ openapi, tokens, routers, health, version: VERSION, log: log.error, consoleDir: opts.consoleDir, metrics, requestLog: log.debug, trust: ctx.limits.identity.trust });
+    const app = createApi({ openapi, tokens, routers, health, version: VERSION, log: log.error, consoleDir: roles.api ? opts.consoleDir : undefined, metrics, requestLog: log.debug, trust: ctx.limits.identity.trust });
     // Fast paths answer before Express; timedFastPaths gives them the same latency histogram.
     const fast = timedFastPaths(fastPaths, { registry: metrics, openapi, log: cfg.logLevel === 'debug' ? log.debug : undefined });
     // Item pages get their own origin, bound first so /launch and the redirect know its URL.
-    const content = await listenContent(app, { host: cfg.host, port: cfg.contentPort, publicUrl: cfg.contentUrl, limits: cfg.listeners });
-    contentUrl = content.url;
-    stops.push(() => content.stop());
+    if (roles.api) {
+      const content = await listenContent(app, { host: cfg.host, port: cfg.contentPort, publicUrl: cfg.contentUrl, limits: cfg.listeners });
+      contentUrl = content.url;
+      stops.push(() => content.stop());
+    }
     const api = await listenApi(app, { host: cfg.host, port: cfg.port, contentUrl: () => contentUrl, fast, limits: cfg.listeners });
     stops.push(() => api.stop());
     const { server, url } = api;
-    log.info('api listening', { url, resolverId });
+    log.info(roles.api ? 'api listening' : 'management port listening (no api role)', { url, resolverId, roles: formatRoles(roles) });
     return { url, contentUrl, server, cfg, createdToken: created, ctx, metrics, handles, stop: stopAll };
   } catch (err) {
     await stopAll();

@@ -9,6 +9,7 @@ import path from 'node:path';
 import proxyaddr from 'proxy-addr';
 import { ConfigError, type FieldIssue } from '../errors.ts';
 import { parseKeyRing, type KeyRing } from '../assignment-token/token.ts';
+import { parseRoles, type Roles } from '../roles/roles.ts';
 
 /** A per-client token bucket: `perSecond` refill, `burst` capacity; perSecond 0 = no limit. */
 export interface RateSpec {
@@ -104,6 +105,8 @@ export interface PenumbraConfig {
   dataDir: string;
   cacheDir: string;
   topicPrefix: string;
+  /** What this process runs (PENUMBRA_ROLES; `penumbra start --role` overrides): pipeline/roles. */
+  roles: Roles;
   topics: TopicNames;
   partitions: number;
   tokens: string | null;
@@ -190,6 +193,7 @@ export const ENV_VARS = {
   PENUMBRA_DATA_DIR: 'Data folder: DuckDB, blobs, Parquet, stack data',
   PENUMBRA_CACHE_DIR: 'Folder for downloaded Kafka/registry jars',
   PENUMBRA_TOPIC_PREFIX: 'Prefix of every topic name (default "penumbra.")',
+  PENUMBRA_ROLES: 'What this process runs: comma list of api, processors, sink (default all; docs/scaling.md). `penumbra start --role` overrides it',
   PENUMBRA_PARTITIONS: 'Partitions of newly created topics',
   PENUMBRA_TOKENS: 'Operator tokens: name:role:token,…',
   PENUMBRA_TOKENS_FILE: 'File with operator tokens (same format, one per line)',
@@ -507,6 +511,13 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Penumbr
     issues.push({ path: 'PENUMBRA_EXPO_SIGNING_KEY_ID', message: `letters, digits, _ . - (max 64), got "${expoSigningKeyId}"` });
   }
 
+  let roles: Roles = parseRoles(undefined);
+  try {
+    roles = parseRoles(merged.PENUMBRA_ROLES);
+  } catch (err) {
+    issues.push(...(err as ConfigError).issues);
+  }
+
   const cfg: PenumbraConfig = {
     externalCluster,
     kafkaBrokers,
@@ -519,6 +530,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Penumbr
     dataDir,
     cacheDir,
     topicPrefix: prefix,
+    roles,
     topics: topicNames(prefix),
     partitions: int('PENUMBRA_PARTITIONS', 3, 1, 1000),
     tokens: merged.PENUMBRA_TOKENS || null,

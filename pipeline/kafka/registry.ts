@@ -60,7 +60,7 @@ export class AvroCodec {
   }
 
   /** Register `name`'s latest schema under `subject` (e.g. `<topic>-value`); returns its id. */
-  async register(subject: string, name: SchemaName, schema: object = schemaFor(name).schema): Promise<number> {
+  async register(subject: string, name: SchemaName, schema: object = schemaFor(name).schema, attempt = 0): Promise<number> {
     try {
       const { id } = await this.registry.register(
         { type: SchemaType.AVRO, schema: JSON.stringify(schema) },
@@ -69,6 +69,20 @@ export class AvroCodec {
       return id;
     } catch (err) {
       const e = err as Error & { status?: number; name?: string };
+      // Several processes provisioning one prefix at once (docs/scaling.md): the client registers
+      // a new subject, THEN sets its level. A second process asking in between sees the subject at
+      // the registry's NONE and refuses; or both see a new subject and the second one's level is
+      // refused because the rule exists. Either way the level we want is (about to be) BACKWARD:
+      // set it (harmless when already set) and register again, a few times with a pause.
+      if (attempt < 5 && /Compatibility does not match the configuration \(BACKWARD != NONE\)|rule named 'COMPATIBILITY' already exists/i.test(e.message)) {
+        await fetch(`${this.url}/config/${encodeURIComponent(subject)}`, {
+          method: 'PUT',
+          headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+          body: JSON.stringify({ compatibility: 'BACKWARD' }),
+        }).then((r) => r.arrayBuffer(), () => null);
+        await new Promise((r) => setTimeout(r, 50 + Math.random() * 150));
+        return this.register(subject, name, schema, attempt + 1);
+      }
       if (e.name === 'ConfluentSchemaRegistryCompatibilityError' || /incompatible|compatib/i.test(e.message)) {
         throw new SchemaRegistrationError(subject, e.message, err);
       }
