@@ -1,0 +1,323 @@
+/**
+ * Issue 15 item 7: a multi-process deployment gives the numbers of a one-process deployment.
+ *
+ * Deployment M (topic prefix M), every part a child process `penumbra start --role …` with a data
+ * folder of its own (as separate hosts would have), on the one Kafka, the one registry and ONE
+ * S3 bucket (PENUMBRA_BLOB_STORE=s3, the S3Proxy the global setup starts):
+ *   - api-1, api-2        `--role api`           (API, collector, resolver)
+ *   - proc-1, proc-2      `--role processors`    (two members of every processor group)
+ *   - sink                `--role sink`          (the one warehouse)
+ * Deployment R (prefix R): ONE child `penumbra start` with every role, on the same input.
+ *
+ * Input, identical for both (same item, same shadow config, same users, same event ids and
+ * timestamps — each batch is posted to M and R back to back): the item is ingested through api-1;
+ * 40 users are resolved through api-2 (their variants and tokens must equal R's: bucketing is
+ * seeded by the item id); each user's telemetry batch, signed with the assignment token from
+ * resolve, goes through api-1 or api-2 alternately. Then the item is rolled back through api-2,
+ * api-1 must serve the original too, and a second round of telemetry (the original, new tokens)
+ * goes through both.
+ *
+ * Compared, M against R (what is deterministic for the same input):
+ *   1. the resolve answers (variant, controlOf, profile version), before and after the rollback;
+ *   2. the warehouse: telemetry_events per item × variant × verified (exact counts, and the
+ *      number of accepted events), read from each sink's Parquet export;
+ *   3. every closed 10 s metric window (events, sessions, users, errors, error sessions,
+ *      requests, request errors, latency count and mean, conversions) per variant × window
+ *      start — from GET …/metrics on an API process (the `telemetry.metrics` topic) and from the
+ *      warehouse's metric_windows; the sum of `late` must be 0 in both runs (else the runs did
+ *      not see the same input in time and the comparison would prove nothing);
+ *   4. each shadow's comparison with its control (arm sessions, latency and error-rate
+ *      estimates, conversions), from the processors member that owns the item.
+ * Lean by design: ~40 sessions, one file-wide deployment; about a minute on the 2-core machine.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { randomUUID, randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { spawnPenumbra, type ChildPenumbra } from './spawn.ts';
+import { fixtureArchive } from '../shadowing/fixtures.ts';
+import { queryParquet } from '../../connectors/duckdb-sink/query.ts';
+import { warehousePaths } from '../warehouse/feature.ts';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const MANIFEST = JSON.parse(readFileSync(path.join(HERE, '../shadowing/fixtures/multi-page-web/manifest.json'), 'utf8')) as { id: string; version: string };
+const ITEM = MANIFEST.id;
+const ADMIN = `admin-${randomUUID()}`;
+const USERS = 40;
+const run = randomUUID().slice(0, 8);
+const KEYS = `k1:${randomBytes(32).toString('base64')}`;
+const bucket = `t-multi-${run}`;
+
+function envFor(prefix: string, name: string): Record<string, string> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), `penumbra-mp-${name}-`));
+  return {
+    KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
+    SCHEMA_REGISTRY_URL: process.env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7',
+    PORT: '0',
+    PENUMBRA_CONTENT_PORT: '0',
+    PENUMBRA_DATA_DIR: dataDir,
+    PENUMBRA_TOPIC_PREFIX: prefix,
+    PENUMBRA_PARTITIONS: '3',
+    PENUMBRA_LOG_LEVEL: 'warn',
+    PENUMBRA_TOKENS: `admin:admin:${ADMIN}`,
+    // Resolve signs, the collector verifies: one ring for every process of a deployment.
+    PENUMBRA_ASSIGNMENT_KEYS: KEYS,
+    PENUMBRA_BLOB_STORE: 's3',
+    PENUMBRA_S3_ENDPOINT: process.env.S3_TEST_ENDPOINT ?? 'http://127.0.0.1:8333',
+    PENUMBRA_S3_BUCKET: bucket,
+    PENUMBRA_S3_PREFIX: prefix,
+    // The test S3Proxy authenticates nobody; the SDK still wants a key pair (any).
+    PENUMBRA_S3_ACCESS_KEY_ID: 'penumbra-test',
+    PENUMBRA_S3_SECRET_ACCESS_KEY: 'penumbra-test-secret',
+  };
+}
+
+const M = `t-mp-${run}.`;
+const R = `t-mp1-${run}.`;
+let api1: ChildPenumbra, api2: ChildPenumbra, proc1: ChildPenumbra, proc2: ChildPenumbra, sink: ChildPenumbra, one: ChildPenumbra;
+let sinkDir: string, oneDir: string;
+const children: ChildPenumbra[] = [];
+
+const auth = { authorization: `Bearer ${ADMIN}` };
+async function json<T>(res: Response, what: string): Promise<T> {
+  if (!res.ok) throw new Error(`${what}: HTTP ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000, everyMs = 250): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+interface Resolved {
+  variant: string;
+  controlOf?: string;
+  profileVersion: number;
+  token: string;
+}
+const resolve = (c: ChildPenumbra, userId: string) => fetch(`${c.url}/api/v1/resolve?${new URLSearchParams({ itemId: ITEM, userId })}`).then((r) => json<Resolved>(r, `resolve ${userId} on ${c.roles}`));
+const versionOn = async (c: ChildPenumbra) => (await json<{ profileVersions: Record<string, number> }>(await fetch(`${c.url}/api/v1/health`), 'health')).profileVersions[ITEM] ?? 0;
+
+/** The batch user `i` sends in round `round` (deterministic: ids, values and offsets from i). */
+function batch(i: number, round: number, r: Resolved, t0: number) {
+  const events: { id: string; type: 'request' | 'usage' | 'error'; name: string; ts: number; value?: number; attrs?: Record<string, string> }[] = [];
+  const lat = 80 + ((i * 37) % 60) + (r.variant !== 'original' && r.variant !== 'control' ? 25 : 0);
+  events.push({ id: `${run}-${round}-${i}-0`, type: 'request', name: 'api', ts: t0, value: lat, attrs: { status: i % 7 === 0 ? '500' : '200', path: '/v1/items' } });
+  events.push({ id: `${run}-${round}-${i}-1`, type: 'request', name: 'api', ts: t0 + 5, value: lat + 10, attrs: { status: '200', path: '/v1/items' } });
+  if (i % 3 === 0) events.push({ id: `${run}-${round}-${i}-2`, type: 'usage', name: 'buy', ts: t0 + 10, attrs: { selector: '#buy' } });
+  if (i % 5 === 0) events.push({ id: `${run}-${round}-${i}-3`, type: 'error', name: 'TypeError: x is undefined', ts: t0 + 15 });
+  return {
+    itemId: ITEM, version: MANIFEST.version, variant: r.variant, ...(r.controlOf ? { controlOf: r.controlOf } : {}), profileVersion: r.profileVersion,
+    sessionId: `s-${run}-${round}-${i}`, userId: `u-${i}`, sentAt: t0 + 20, token: r.token, events,
+  };
+}
+
+async function post(c: ChildPenumbra, body: unknown): Promise<number> {
+  const res = await fetch(`${c.url}/api/v1/telemetry`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const out = await json<{ accepted: number }>(res, `telemetry via ${c.roles}`);
+  return out.accepted;
+}
+
+interface Window {
+  variant: string;
+  windowSize: number;
+  windowStart: number;
+  events: number;
+  sessions: number;
+  users: number;
+  errors: number;
+  errorSessions: number;
+  requests: number;
+  requestErrors: number;
+  latency: { count: number; mean: number | null } | null;
+  conversions: Record<string, number> | null;
+  late: number;
+}
+/** What is compared of a window: everything the input decides (not emittedAt; `late` checked apart). */
+const windowKey = (w: Window) =>
+  JSON.stringify([w.variant, w.windowStart, w.events, w.sessions, w.users, w.errors, w.errorSessions, w.requests, w.requestErrors, w.latency?.count ?? 0, w.latency?.mean === null || w.latency?.mean === undefined ? null : Number(w.latency.mean.toFixed(6)), w.conversions ?? {}]);
+
+const metricsOf = (c: ChildPenumbra) =>
+  fetch(`${c.url}/api/v1/items/${ITEM}/metrics?window=10s`, { headers: auth }).then((r) => json<{ windows: Window[]; comparisons: Record<string, Comparison>; comparisonsSource?: string }>(r, `metrics on ${c.roles}`));
+
+interface Comparison {
+  sessions: { shadow: number; control: number };
+  latency?: { a?: { mean?: number; n?: number }; b?: { mean?: number; n?: number }; [k: string]: unknown };
+  errorRate?: Record<string, unknown>;
+  conversions: Record<string, Record<string, unknown>>;
+  hasBaseline: boolean;
+}
+
+beforeAll(async () => {
+  const envs = { api1: envFor(M, 'api1'), api2: envFor(M, 'api2'), proc1: envFor(M, 'proc1'), proc2: envFor(M, 'proc2'), sink: envFor(M, 'sink'), one: envFor(R, 'one') };
+  sinkDir = envs.sink.PENUMBRA_DATA_DIR;
+  oneDir = envs.one.PENUMBRA_DATA_DIR;
+  // All at once, as a compose file starts them: provisioning one prefix concurrently must work.
+  const started = await Promise.allSettled([
+    // Six processes starting at once on a shared 2-core machine: a generous start deadline.
+    spawnPenumbra(envs.api1, 'api', 150_000), spawnPenumbra(envs.api2, 'api', 150_000),
+    spawnPenumbra(envs.proc1, 'processors', 150_000), spawnPenumbra(envs.proc2, 'processors', 150_000),
+    spawnPenumbra(envs.sink, 'sink', 150_000), spawnPenumbra(envs.one, 'all', 150_000),
+  ]);
+  for (const s of started) if (s.status === 'fulfilled') children.push(s.value);
+  const failed = started.find((s) => s.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  [api1, api2, proc1, proc2, sink, one] = children;
+}, 180_000);
+
+afterAll(async () => {
+  await Promise.all(children.map((c) => c.stop()));
+});
+
+test('two API processes, two processors members and a sink give the numbers of one process', async () => {
+  expect([api1, api2, proc1, proc2, sink, one].map((c) => c.roles)).toEqual(['api', 'api', 'processors', 'processors', 'sink', 'api,processors,sink']);
+  // Processes without the api role serve no devices.
+  expect((await fetch(`${proc1.url}/api/v1/resolve?itemId=${ITEM}&userId=u-0`)).status).toBe(404);
+  expect((await fetch(`${sink.url}/api/v1/telemetry`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBe(404);
+
+  // ---- ingest through api-1 (and the one-process deployment) ----
+  const shadow = {
+    name: 'checkout-v2',
+    instrumentation: { capture: { performance: true, errors: true, usage: true }, points: [{ id: 'buy', selector: '#buy', event: 'click' }], sampleRate: 1 },
+    endpoints: { api: 'https://shadow-api.example.com/v1' },
+    traffic: { percentage: 25, match: 'all', rules: [] },
+  };
+  const archive = await fixtureArchive('multi-page-web', 'zip');
+  const form = () => {
+    const fd = new FormData();
+    fd.append('shadowConfig', JSON.stringify(shadow));
+    fd.append('item', new Blob([new Uint8Array(archive)]), 'item.zip');
+    return fd;
+  };
+  const [ingM, ingR] = await Promise.all([
+    fetch(`${api1.url}/api/v1/items`, { method: 'POST', headers: auth, body: form() }).then((r) => json<{ profile: { profileVersion: number } }>(r, 'ingest M')),
+    fetch(`${one.url}/api/v1/items`, { method: 'POST', headers: auth, body: form() }).then((r) => json<{ profile: { profileVersion: number } }>(r, 'ingest R')),
+  ]);
+  const v1 = ingM.profile.profileVersion;
+  expect(ingR.profile.profileVersion).toBe(v1);
+  // Every process of M follows the profile (processors refuse telemetry of unknown versions).
+  for (const c of [api2, proc1, proc2]) await waitFor(`${c.roles} on v${v1}`, async () => (await versionOn(c)) >= v1);
+  // The shadow's artifact was built by api-1 into the shared bucket: api-2 serves it.
+  const art = await fetch(`${api2.url}/api/v1/items/${ITEM}/artifacts/checkout-v2`, { headers: auth });
+  expect(art.status).toBe(200);
+  expect((await art.arrayBuffer()).byteLength).toBeGreaterThan(0);
+
+  // ---- resolve through api-2: same variants as the one-process run ----
+  const resM: Resolved[] = [];
+  const resR: Resolved[] = [];
+  for (let i = 0; i < USERS; i++) {
+    const [a, b] = await Promise.all([resolve(api2, `u-${i}`), resolve(one, `u-${i}`)]);
+    resM.push(a);
+    resR.push(b);
+  }
+  expect(resM.map((r) => [r.variant, r.controlOf ?? null, r.profileVersion])).toEqual(resR.map((r) => [r.variant, r.controlOf ?? null, r.profileVersion]));
+  const variants = new Set(resM.map((r) => r.variant));
+  expect([...variants].sort()).toEqual(['checkout-v2', 'control', 'original']);
+
+  // ---- round 1: telemetry through both API processes, tokens from resolve ----
+  let accepted = 0;
+  for (let i = 0; i < USERS; i++) {
+    const t0 = Date.now() - 50;
+    const [a, b] = await Promise.all([post(i % 2 === 0 ? api1 : api2, batch(i, 1, resM[i], t0)), post(one, batch(i, 1, resR[i], t0))]);
+    expect(a).toBe(b);
+    accepted += a;
+  }
+
+  // ---- rollback through api-2; api-1 and api-2 serve the original ----
+  const [rbM, rbR] = await Promise.all([
+    fetch(`${api2.url}/api/v1/items/${ITEM}/rollback`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{"reason":"multi-process test"}' }).then((r) => json<{ profileVersion: number }>(r, 'rollback M')),
+    fetch(`${one.url}/api/v1/items/${ITEM}/rollback`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{"reason":"multi-process test"}' }).then((r) => json<{ profileVersion: number }>(r, 'rollback R')),
+  ]);
+  expect(rbM.profileVersion).toBeGreaterThan(v1);
+  expect(rbR.profileVersion).toBe(rbM.profileVersion);
+  const v2 = rbM.profileVersion;
+  const shadowUsers = resM.map((r, i) => (r.variant === 'original' ? -1 : i)).filter((i) => i >= 0);
+  for (const c of [api1, api2]) {
+    await waitFor(`${c.roles} serving the original after the rollback`, async () => {
+      const answers = await Promise.all(shadowUsers.map((i) => resolve(c, `u-${i}`)));
+      return answers.every((a) => a.variant === 'original' && a.profileVersion === v2);
+    }, 15_000, 50);
+  }
+  for (const c of [proc1, proc2]) await waitFor(`${c.roles} on v${v2}`, async () => (await versionOn(c)) >= v2);
+
+  // ---- round 2: the original, new tokens, through both API processes ----
+  const res2M: Resolved[] = [];
+  const res2R: Resolved[] = [];
+  for (let i = 0; i < USERS; i += 2) {
+    const [a, b] = await Promise.all([resolve(i % 4 === 0 ? api1 : api2, `u-${i}`), resolve(one, `u-${i}`)]);
+    expect([a.variant, a.profileVersion]).toEqual(['original', v2]);
+    expect([b.variant, b.profileVersion]).toEqual(['original', v2]);
+    res2M.push(a);
+    res2R.push(b);
+  }
+  for (let k = 0; k < res2M.length; k++) {
+    const i = k * 2;
+    const t0 = Date.now() - 50;
+    const [a, b] = await Promise.all([post(k % 2 === 0 ? api1 : api2, batch(i, 2, res2M[k], t0)), post(one, batch(i, 2, res2R[k], t0))]);
+    expect(a).toBe(b);
+    accepted += a;
+  }
+
+  // ---- warehouse: exact event counts per variant × verified, same in both ----
+  const countsSql = `SELECT variant, verified, count(*)::BIGINT AS n FROM telemetry_events WHERE item_id = $item GROUP BY ALL ORDER BY variant, verified`;
+  const counts = async (dir: string) => (await queryParquet(warehousePaths(dir).parquetDir, countsSql, { item: ITEM })).map((r) => ({ variant: r.variant as string, verified: r.verified as boolean, n: Number(r.n) }));
+  const total = (rows: { n: number }[]) => rows.reduce((s, r) => s + r.n, 0);
+  // Exactly the accepted events (not "at least": a read during a compaction can count a part twice).
+  const whM = await waitFor('M warehouse holds every accepted event', async () => {
+    const c = await counts(sinkDir);
+    return total(c) === accepted ? c : undefined;
+  }, 60_000, 500);
+  const whR = await waitFor('R warehouse holds every accepted event', async () => {
+    const c = await counts(oneDir);
+    return total(c) === accepted ? c : undefined;
+  }, 60_000, 500);
+  expect(whM).toEqual(whR);
+  expect(whM.every((r) => r.verified)).toBe(true);
+
+  // ---- metric windows (10 s): every event in a closed window, same windows in both ----
+  const closed = async (c: ChildPenumbra) => {
+    const m = await metricsOf(c);
+    const ws = m.windows.filter((w) => w.windowSize === 10_000);
+    return ws.reduce((s, w) => s + w.events, 0) === accepted ? ws : undefined;
+  };
+  const winR = await waitFor('R: every event in a closed 10 s window', () => closed(one), 60_000, 500);
+  const winM = await waitFor('M (api-1): every event in a closed 10 s window', () => closed(api1), 30_000, 500);
+  expect(winR.reduce((s, w) => s + w.late, 0)).toBe(0);
+  expect(winM.reduce((s, w) => s + w.late, 0)).toBe(0);
+  expect(winM.map(windowKey).sort()).toEqual(winR.map(windowKey).sort());
+  // api-2 follows the same topic: the same windows.
+  expect((await metricsOf(api2)).windows.filter((w) => w.windowSize === 10_000).map(windowKey).sort()).toEqual(winR.map(windowKey).sort());
+  // The warehouse's metric_windows of both runs agree as well.
+  const whWindowsSql = `SELECT variant, epoch_ms(window_start) AS ws, events, sessions, users, errors, error_sessions, requests, request_errors, latency_count, round(latency_mean, 6) AS lm
+    FROM metric_windows WHERE item_id = $item AND window_size_ms = 10000 ORDER BY variant, ws`;
+  const whWindows = async (dir: string) => JSON.stringify(await queryParquet(warehousePaths(dir).parquetDir, whWindowsSql, { item: ITEM }), (_k, v) => (typeof v === 'bigint' ? Number(v) : v));
+  const wwR = await waitFor('R warehouse: metric windows of every event', async () => {
+    const rows = JSON.parse(await whWindows(oneDir)) as { events: number }[];
+    return rows.reduce((s, r) => s + r.events, 0) === accepted ? JSON.stringify(rows) : undefined;
+  }, 30_000, 500);
+  const wwM = await waitFor('M warehouse: metric windows of every event', async () => {
+    const rows = JSON.parse(await whWindows(sinkDir)) as { events: number }[];
+    return rows.reduce((s, r) => s + r.events, 0) === accepted ? JSON.stringify(rows) : undefined;
+  }, 30_000, 500);
+  expect(wwM).toBe(wwR);
+
+  // ---- comparisons: the processors member that owns the item has them; equal to R's ----
+  const compR = (await metricsOf(one)).comparisons['checkout-v2'];
+  expect(compR?.hasBaseline).toBe(true);
+  const fromMembers = await Promise.all([metricsOf(proc1), metricsOf(proc2)]);
+  const owner = fromMembers.filter((m) => m.comparisonsSource === 'this-process');
+  expect(owner).toHaveLength(1);
+  const compM = owner[0].comparisons['checkout-v2'];
+  const essentials = (c: Comparison) => JSON.stringify({ sessions: c.sessions, latency: c.latency, errorRate: c.errorRate, conversions: c.conversions }, (k, v) => (k === 'at' ? undefined : typeof v === 'number' ? Number(v.toPrecision(10)) : v));
+  expect(essentials(compM)).toBe(essentials(compR));
+}, 240_000);
