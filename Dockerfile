@@ -13,7 +13,9 @@ ENV PENUMBRA_DATA_DIR=/data \
 # Never as root (issue 17, item 7): the image's own `node` user (uid 1000) owns the data folder,
 # which a fresh named volume inherits from this directory; the app files stay root-owned and
 # read-only to it. The console build above needs a writable tree, so it runs before the switch.
-RUN mkdir -p /data && chown node:node /data && chmod 0700 /data
+# /data/warehouse exists in the image so the compose file's shared `warehouse` volume, mounted
+# there, inherits node's ownership (the sink writes it; the other roles mount it read-only).
+RUN mkdir -p /data/warehouse && chown -R node:node /data && chmod 0700 /data
 USER node
 EXPOSE 7070 7071
 VOLUME ["/data"]

@@ -145,3 +145,24 @@ describe('docker-compose.yml object storage', () => {
     expect(envOf('s3').JCLOUDS_PROVIDER).toBe('filesystem');
   });
 });
+
+describe('docker-compose.yml multi-process topology (docs/scaling.md)', () => {
+  const penumbras = Object.keys(services).filter((n) => n === 'penumbra' || n.startsWith('penumbra-'));
+  const rolesOf = (n: string) => envOf(n).PENUMBRA_ROLES ?? 'api,processors,sink';
+
+  test('two API processes, two processors members, exactly one sink, each role valid', async () => {
+    const { parseRoles, formatRoles } = await import('../pipeline/roles/roles.ts');
+    const roles = penumbras.map((n) => formatRoles(parseRoles(rolesOf(n))));
+    expect(roles.filter((r) => r.split(',').includes('api'))).toHaveLength(2);
+    expect(roles.filter((r) => r.split(',').includes('processors'))).toHaveLength(2);
+    expect(roles.filter((r) => r.split(',').includes('sink'))).toHaveLength(1);
+  });
+
+  test('every Penumbra process shares brokers, registry, bucket, assignment keys and tokens', () => {
+    const shared = ['KAFKA_BROKERS', 'SCHEMA_REGISTRY_URL', 'PENUMBRA_BLOB_STORE', 'PENUMBRA_S3_ENDPOINT', 'PENUMBRA_S3_BUCKET', 'PENUMBRA_ASSIGNMENT_KEYS', 'PENUMBRA_TOKENS'];
+    for (const n of penumbras) {
+      expect(Object.keys(envOf(n)).filter((k) => !KNOWN_ENV.includes(k))).toEqual([]);
+      for (const k of shared) expect({ n, k, v: envOf(n)[k] }).toEqual({ n, k, v: envOf('penumbra')[k] });
+    }
+  });
+});
