@@ -208,9 +208,19 @@ test('two API processes, two processors members and a sink give the numbers of o
   // Every process of M follows the profile (processors refuse telemetry of unknown versions).
   for (const c of [api2, proc1, proc2]) await waitFor(`${c.roles} on v${v1}`, async () => (await versionOn(c)) >= v1);
   // The shadow's artifact was built by api-1 into the shared bucket: api-2 serves it.
-  const art = await fetch(`${api2.url}/api/v1/items/${ITEM}/artifacts/checkout-v2`, { headers: auth });
-  expect(art.status).toBe(200);
-  expect((await art.arrayBuffer()).byteLength).toBeGreaterThan(0);
+  // (api-2 learns the catalog entry from Kafka a moment after the 201: poll, and say why if not.)
+  let lastArt = '';
+  const artBytes = await waitFor('api-2 serving the shadow artifact from the bucket', async () => {
+    const art = await fetch(`${api2.url}/api/v1/items/${ITEM}/artifacts/checkout-v2`, { headers: auth });
+    if (art.status !== 200) {
+      lastArt = `HTTP ${art.status} ${await art.text()}`;
+      return undefined;
+    }
+    return (await art.arrayBuffer()).byteLength;
+  }, 20_000).catch((err: Error) => {
+    throw new Error(`${err.message}; last answer ${lastArt}`);
+  });
+  expect(artBytes).toBeGreaterThan(0);
 
   // ---- resolve through api-2: same variants as the one-process run ----
   const resM: Resolved[] = [];
