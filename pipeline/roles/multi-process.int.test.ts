@@ -28,7 +28,10 @@
  *      not see the same input in time and the comparison would prove nothing);
  *   4. each shadow's comparison with its control (arm sessions, latency and error-rate
  *      estimates, conversions), from the processors member that owns the item.
- * Lean by design: ~40 sessions, one file-wide deployment; about a minute on the 2-core machine.
+ *   5. a second `--role sink` on M is refused (health `degraded`, the other member named) and the
+ *      first sink's warehouse stays exact.
+ * Lean by design: ~40 sessions, one file-wide deployment. Most of its time is starting seven
+ * child processes (≈ 1.5 min under the shared machine's load of ~15; the checks ≈ 1 min).
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -181,6 +184,10 @@ afterAll(async () => {
 
 test('two API processes, two processors members and a sink give the numbers of one process', async () => {
   expect([api1, api2, proc1, proc2, sink, one].map((c) => c.roles)).toEqual(['api', 'api', 'processors', 'processors', 'sink', 'api,processors,sink']);
+  // A second sink on M (another "host": its own data folder) must not take partitions from the
+  // first: it waits, then refuses (connectors/duckdb-sink/singleton.ts). Started now, checked
+  // at the end, so its start overlaps the rest.
+  const secondSink = spawnPenumbra(envFor(M, 'sink2'), 'sink', 150_000).then((c) => (children.push(c), c));
   // Processes without the api role serve no devices.
   expect((await fetch(`${proc1.url}/api/v1/resolve?itemId=${ITEM}&userId=u-0`)).status).toBe(404);
   expect((await fetch(`${sink.url}/api/v1/telemetry`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBe(404);
@@ -330,4 +337,13 @@ test('two API processes, two processors members and a sink give the numbers of o
   const compM = owner[0].comparisons['checkout-v2'];
   const essentials = (c: Comparison) => JSON.stringify({ sessions: c.sessions, latency: c.latency, errorRate: c.errorRate, conversions: c.conversions }, (k, v) => (k === 'at' ? undefined : typeof v === 'number' ? Number(v.toPrecision(10)) : v));
   expect(essentials(compM)).toBe(essentials(compR));
-}, 240_000);
+
+  // ---- the second sink stayed out: degraded with the reason, and M's warehouse is still exact ----
+  const sink2 = await secondSink;
+  const refused = await waitFor('the second sink refusing to join', async () => {
+    const h = await json<{ checks: { duckdb?: { status: string; detail?: string } } }>(await fetch(`${sink2.url}/api/v1/health`), 'health of sink 2');
+    return h.checks.duckdb?.status === 'degraded' && /another warehouse sink is running/.test(h.checks.duckdb.detail ?? '') ? h.checks.duckdb : undefined;
+  }, 40_000, 500);
+  expect(refused.detail).toContain(`${M}warehouse-sink`);
+  expect(await counts(sinkDir)).toEqual(whR);
+}, 300_000);
