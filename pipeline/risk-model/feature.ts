@@ -18,6 +18,7 @@ import { randomUUID } from 'node:crypto';
 import { Router, type Response } from 'express';
 import { z } from 'zod';
 import type { Feature, FeatureContext } from '../app/features.ts';
+import { streamHandles } from '../telemetry/feature.ts';
 import { followTopic, type Follower } from '../kafka/follow.ts';
 import { readArchiveBuffer, type ItemTree } from '../shadowing/archive.ts';
 import { computeChangeFeatures } from '../change-features/features.ts';
@@ -117,12 +118,18 @@ export function riskFeature(): Feature {
     const plans = new Map<string, ChosenPlan[]>();
     const remember = (s: RiskScore): void => {
       const list = scores.get(s.itemId) ?? [];
+      // Scores come back from penumbra.risk.scores too (below): keep each once.
+      if (list.some((x) => x.id === s.id)) return;
       list.push(s);
       if (list.length > KEEP_SCORES) list.splice(0, list.length - KEEP_SCORES);
       scores.set(s.itemId, list);
     };
 
     followers.push(await followTopic({ kafka: ctx.kafka, codec: ctx.codec, topic: cfg.topics.riskModels, schema: 'risk-model', groupPrefix: ctx.groupPrefix, onRecord: (r) => void service.applyRecord(r), onError: (e) => log.warn('risk model record undecodable', { err: String(e) }) }));
+    // Every score, wherever it was computed: with process roles (docs/scaling.md) the ingest score
+    // is made by the API process that ingested the version, and the live update and early hold
+    // run in the processors member that owns the item's windows — which learns the score here.
+    followers.push(await followTopic({ kafka: ctx.kafka, codec: ctx.codec, topic: cfg.topics.riskScores, schema: 'risk-score', groupPrefix: ctx.groupPrefix, onRecord: (r) => remember(r), onError: (e) => log.warn('risk score record undecodable', { err: String(e) }) }));
     followers.push(await followTopic({ kafka: ctx.kafka, codec: ctx.codec, topic: cfg.topics.riskOutcomes, schema: 'rollout-outcome', groupPrefix: ctx.groupPrefix, onRecord: (o) => history.addOutcome(o) }));
     followers.push(await followTopic({ kafka: ctx.kafka, codec: ctx.codec, topic: cfg.topics.telemetryMetrics, schema: 'metric-window', groupPrefix: ctx.groupPrefix, fromBeginning: false, onRecord: (w) => {
       history.addWindow(w);
@@ -232,6 +239,11 @@ export function riskFeature(): Feature {
         updateSoon = null;
       });
       const updateItem = (itemId: string): void => {
+        // With several processors members only the one owning the item's windows updates and
+        // holds (one hold per rollout, not one per member); a processor without ownership
+        // (a single member) owns everything.
+        const proc = streamHandles.get(ctx)?.processor as { owns?: (itemId: string) => boolean } | null | undefined;
+        if (proc?.owns && !proc.owns(itemId)) return;
         const list = scores.get(itemId);
         const p = ctx.profileStore.get(itemId);
         const base = list ? [...list].reverse().find((x) => x.phase === 'ingest') : undefined;
@@ -315,7 +327,7 @@ export function riskFeature(): Feature {
 
     const itemParam = z.object({ itemId: z.string().min(1).max(128) });
     const releaseBody = z.object({ reason: z.string().max(500).optional() });
-    ctx.openapi.add({ method: 'get', path: '/api/v1/items/{itemId}/risk', summary: 'Risk scores of the item versions ingested through this process (ingest and updates, newest last), the plan the newest proactive score chose (structured), early risk holds, the guardrail forecasts and forecast holds of its running plans, and every early hold as all processes know it (earlyHolds: rebuilt from the rollout decisions and the profile)', auth: 'viewer', tags: ['risk'], responses: { 200: 'Scores with explanations, plan, holds, forecasts, earlyHolds', 404: 'No score, no forecast and no early hold for the item' } });
+    ctx.openapi.add({ method: 'get', path: '/api/v1/items/{itemId}/risk', summary: 'Risk scores of the item versions (ingest and live updates, from penumbra.risk.scores, the last 50 per item; newest last), the plan the newest proactive score chose (structured), early risk holds, the guardrail forecasts and forecast holds of its running plans, and every early hold as all processes know it (earlyHolds: rebuilt from the rollout decisions and the profile)', auth: 'viewer', tags: ['risk'], responses: { 200: 'Scores with explanations, plan, holds, forecasts, earlyHolds', 404: 'No score, no forecast and no early hold for the item' } });
     r.get('/api/v1/items/:itemId/risk', viewer, (req, res) => {
       const { itemId } = parseOr422(itemParam, req.params, 'path', 'item id');
       const list = scores.get(itemId);
