@@ -28,6 +28,8 @@
  *      not see the same input in time and the comparison would prove nothing);
  *   4. each shadow's comparison with its control (arm sessions, latency and error-rate
  *      estimates, conversions), from the processors member that owns the item.
+ * Also: api-2 serves the shadow artifact api-1 built into the bucket, and the ingest's risk score
+ * (made by api-1) reaches api-2 and both processors members (live risk updates run there).
  *   5. a second `--role sink` on M is refused (health `degraded`, the other member named) and the
  *      first sink's warehouse stays exact.
  * Lean by design: ~40 sessions, one file-wide deployment. Most of its time is starting seven
@@ -228,6 +230,15 @@ test('two API processes, two processors members and a sink give the numbers of o
     throw new Error(`${err.message}; last answer ${lastArt}`);
   });
   expect(artBytes).toBeGreaterThan(0);
+
+  // The ingest's risk score (made by api-1) reaches the processes that did not ingest: api-2
+  // answers GET …/risk, and the processors members (which run live updates and holds) have it.
+  for (const c of [api2, proc1, proc2]) {
+    await waitFor(`${c.roles} knowing the ingest risk score`, async () => {
+      const r = await fetch(`${c.url}/api/v1/items/${ITEM}/risk`, { headers: auth });
+      return r.status === 200 && ((await r.json()) as { scores: { phase: string }[] }).scores.some((x) => x.phase === 'ingest');
+    }, 20_000);
+  }
 
   // ---- resolve through api-2: same variants as the one-process run ----
   const resM: Resolved[] = [];
