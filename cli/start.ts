@@ -8,7 +8,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { ensureDataDir, loadConfig } from '../pipeline/config/config.ts';
 import { ConfigError } from '../pipeline/errors.ts';
-import { formatRoles, parseRoles } from '../pipeline/roles/roles.ts';
+import { formatRoles, parseRoles, type Roles } from '../pipeline/roles/roles.ts';
 import { createPenumbra, REPO_ROOT } from '../pipeline/app/penumbra.ts';
 import { isStackHealthy, s3Down, s3Endpoint, s3Healthy, s3Up, stackDown, stackUp } from '../infra/stack.ts';
 import { stackOptionsFor } from './stack-options.ts';
@@ -39,16 +39,31 @@ export function ensureConsoleBuilt(log: (l: string) => void): string | undefined
   return dist;
 }
 
-export async function startCommand(argv: string[]): Promise<number> {
-  const demo = argv.includes('--demo');
-  const keepStack = argv.includes('--no-stack-stop');
-  const noConsole = argv.includes('--no-console');
+export interface StartArgs {
+  demo: boolean;
+  keepStack: boolean;
+  noConsole: boolean;
+  /** `--role LIST` / `--role=LIST`, parsed (pipeline/roles); undefined = PENUMBRA_ROLES decides. */
+  roles?: Roles;
+}
+
+/** The flags of `penumbra start` (pure: the CLI test checks the refusals). */
+export function parseStartArgs(argv: string[]): StartArgs {
   const roleAt = argv.findIndex((a) => a === '--role' || a.startsWith('--role='));
   const roleText = roleAt < 0 ? undefined : argv[roleAt].startsWith('--role=') ? argv[roleAt].slice('--role='.length) : argv[roleAt + 1];
-  if (roleAt >= 0 && (roleText === undefined || roleText.startsWith('--'))) throw new ConfigError('--role needs a value: a comma list of api, processors, sink (or all)');
+  if (roleAt >= 0 && (roleText === undefined || roleText === '' || roleText.startsWith('--'))) throw new ConfigError('--role needs a value: a comma list of api, processors, sink (or all)');
+  const out: StartArgs = { demo: argv.includes('--demo'), keepStack: argv.includes('--no-stack-stop'), noConsole: argv.includes('--no-console') };
+  if (roleText !== undefined) out.roles = parseRoles(roleText, '--role');
+  if (out.demo && out.roles && !(out.roles.api && out.roles.processors)) throw new ConfigError('--demo needs the api and processors roles in this process');
+  return out;
+}
+
+export async function startCommand(argv: string[]): Promise<number> {
+  const args = parseStartArgs(argv);
+  const { demo, keepStack, noConsole } = args;
   const loaded = loadConfig();
   // --role wins over PENUMBRA_ROLES (pipeline/roles).
-  const cfg = roleText === undefined ? loaded : { ...loaded, roles: parseRoles(roleText, '--role') };
+  const cfg = args.roles ? { ...loaded, roles: args.roles } : loaded;
   if (demo && !(cfg.roles.api && cfg.roles.processors)) throw new ConfigError('--demo needs the api and processors roles in this process');
   ensureDataDir(cfg.dataDir); // 0700 before the stack writes its data into it
   const say = (l: string) => console.log(l);
