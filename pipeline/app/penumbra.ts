@@ -175,19 +175,22 @@ export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions 
     const routers: Router[] = !roles.api ? [] : [createItemsRouter({ catalog, profiles, blobs, tokens, openapi, ingest, maxUploadBytes: cfg.maxUploadBytes, publishCatalog: ingest.publishCatalog, limits: ctx.limits, fileCacheBytes: cfg.fileCacheBytes })];
     const handles: FeatureHandle[] = [];
     const fastPaths: NonNullable<FeatureHandle['fastPath']>[] = [];
-    // Without the api role: no collector, live stream, audit view or resolver; the segment and
-    // pin state the resolver feature would follow is still needed (the segment evaluator reads
-    // the segments' status from it), so it is followed here.
-    const started = roles.api ? [collectorFeature, liveFeature, auditFeature, ...features] : features.filter((f) => f !== resolverFeatures);
-    if (!roles.api) {
+    // Without the api role: no collector, live stream or audit view, and the resolver's routes
+    // are not mounted. A processors process still runs the resolver feature for its state (the
+    // sticky index gives the per-segment analyzer each user's cell; segment status and pins feed
+    // the segment evaluator), so it heartbeats like a resolver but answers no device. A sink-only
+    // process follows the segment and pin state alone.
+    const started = roles.api ? [collectorFeature, liveFeature, auditFeature, ...features] : roles.processors ? features : features.filter((f) => f !== resolverFeatures);
+    if (!roles.api && !roles.processors) {
       const personal = followPersonalState(ctx, undefined, (kind) => (err) => log.warn(`${kind} failed`, { err: String(err) }));
       stops.push(() => personal.stop());
     }
     for (const f of started) {
       const h = await f(ctx);
       handles.push(h);
-      if (h.router) routers.unshift(h.router);
-      if (h.fastPath) fastPaths.push(h.fastPath);
+      const deviceFacing = f === resolverFeatures && !roles.api;
+      if (h.router && !deviceFacing) routers.unshift(h.router);
+      if (h.fastPath && !deviceFacing) fastPaths.push(h.fastPath);
       if (h.stop) stops.push(h.stop);
     }
 
