@@ -46,6 +46,63 @@ export function armOfEvent(e: Pick<TelemetryEvent, 'variant' | 'controlOf'>): st
 
 const key = (itemId: string, arm: string) => `${itemId}\u0000${arm}`;
 
+/** Count, sum and sum of squares of one metric. */
+export interface Sums {
+  count: number;
+  sum: number;
+  sumSq: number;
+}
+
+/** Where an event's request and perf figures are added (an arm here; a session in pipeline/segment-allocation). */
+export interface EventTotals {
+  requests: number;
+  requestErrors: number;
+  latency: Sums;
+  /** Created on the first perf event when null. */
+  perf: Map<string, Sums> | null;
+}
+
+/**
+ * Folds one verified event into `t` and its session `s` — the one definition of what the
+ * rollout analyzer's arms and the per-segment allocation's cells count (errors, requests and
+ * their latency, usage points, perf metrics), so the two cannot drift apart.
+ */
+export function addEvent(t: EventTotals, s: { error: boolean; points: string[] }, e: TelemetryEvent): void {
+  switch (e.type) {
+    case 'error':
+      s.error = true;
+      break;
+    case 'request': {
+      t.requests++;
+      if (isRequestError(e)) t.requestErrors++;
+      const v = latencyOf(e);
+      if (v !== null) {
+        t.latency.count++;
+        t.latency.sum += v;
+        t.latency.sumSq += v * v;
+      }
+      break;
+    }
+    case 'usage':
+      if (!s.points.includes(e.name)) s.points.push(e.name);
+      break;
+    case 'perf': {
+      const v = perfValueOf(e);
+      if (v !== null) {
+        t.perf ??= new Map();
+        let p = t.perf.get(e.name);
+        if (!p) t.perf.set(e.name, (p = { count: 0, sum: 0, sumSq: 0 }));
+        p.count++;
+        p.sum += v;
+        p.sumSq += v * v;
+      }
+      break;
+    }
+    default:
+      break;
+  }
+}
+
 export class ArmAggregates {
   private readonly arms = new Map<string, Arm>();
   /** Items with at least one watched arm: the tap's fast reject. */
@@ -98,38 +155,7 @@ export class ArmAggregates {
     this.counters.added++;
     let s = a.sessions.get(e.sessionId);
     if (!s) a.sessions.set(e.sessionId, (s = { error: false, points: [] }));
-    switch (e.type) {
-      case 'error':
-        s.error = true;
-        break;
-      case 'request': {
-        a.requests++;
-        if (isRequestError(e)) a.requestErrors++;
-        const v = latencyOf(e);
-        if (v !== null) {
-          a.latency.count++;
-          a.latency.sum += v;
-          a.latency.sumSq += v * v;
-        }
-        break;
-      }
-      case 'usage':
-        if (!s.points.includes(e.name)) s.points.push(e.name);
-        break;
-      case 'perf': {
-        const v = perfValueOf(e);
-        if (v !== null) {
-          let p = a.perf.get(e.name);
-          if (!p) a.perf.set(e.name, (p = { count: 0, sum: 0, sumSq: 0 }));
-          p.count++;
-          p.sum += v;
-          p.sumSq += v * v;
-        }
-        break;
-      }
-      default:
-        break;
-    }
+    addEvent(a, s, e);
   }
 
   totals(itemId: string, arm: string): ArmTotals | undefined {

@@ -13,16 +13,9 @@
  * Only verified events count (issue 11), events before the run's start are ignored. Memory:
  * O(sessions of the bandit's arms since the run started), the same order as ArmAggregates.
  */
-import { isRequestError, latencyOf, perfValueOf } from '../windows/classify.ts';
 import type { TelemetryEvent } from '../windows/types.ts';
 import type { ArmTotals } from '../rollout/arm-aggregates.ts';
-import { armOfEvent } from '../rollout/arm-aggregates.ts';
-
-interface Sums {
-  count: number;
-  sum: number;
-  sumSq: number;
-}
+import { addEvent, armOfEvent, type Sums } from '../rollout/arm-aggregates.ts';
 
 interface Session {
   userId: string;
@@ -78,39 +71,7 @@ export class CellAggregates {
     this.counters.added++;
     let s = it.sessions.get(e.sessionId);
     if (!s) it.sessions.set(e.sessionId, (s = { userId: e.userId, arm, error: false, points: [], requests: 0, requestErrors: 0, latency: { count: 0, sum: 0, sumSq: 0 }, perf: null }));
-    switch (e.type) {
-      case 'error':
-        s.error = true;
-        break;
-      case 'request': {
-        s.requests++;
-        if (isRequestError(e)) s.requestErrors++;
-        const v = latencyOf(e);
-        if (v !== null) {
-          s.latency.count++;
-          s.latency.sum += v;
-          s.latency.sumSq += v * v;
-        }
-        break;
-      }
-      case 'usage':
-        if (!s.points.includes(e.name)) s.points.push(e.name);
-        break;
-      case 'perf': {
-        const v = perfValueOf(e);
-        if (v !== null) {
-          if (!s.perf) s.perf = new Map();
-          let p = s.perf.get(e.name);
-          if (!p) s.perf.set(e.name, (p = { count: 0, sum: 0, sumSq: 0 }));
-          p.count++;
-          p.sum += v;
-          p.sumSq += v * v;
-        }
-        break;
-      }
-      default:
-        break;
-    }
+    addEvent(s, s, e);
   }
 
   /**
