@@ -192,15 +192,44 @@ export async function startRepartitioner(deps: RepartitionDeps): Promise<Reparti
     payload.resolveOffset(last);
     // Issued after the acks, not awaited: the next fetch need not wait for the coordinator's round
     // trip. Chained, so commits land in order; a lost one only means a longer re-forward.
-    const offsets = [{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }];
-    commits = commits.then(() =>
-      consumer.commitOffsets(offsets).then(
-        () => void stats.commits++,
-        (err) => deps.log?.('repartition: commit failed', { err: String(err) }),
-      ),
-    );
+    commit([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
     stats.batches++;
   }
+
+  /**
+   * Offsets whose commit failed (typically a rebalance in progress), per partition: retried every
+   * second while this member still owns the partition. Without the retry a partition with no newer
+   * records keeps its old committed offset, `repartitionLag` never reaches 0, and the window stage
+   * — whose wall clock closes windows only when that lag is 0 — holds them open for good (seen
+   * once in CI: the multi-member test's survivors never closed their windows).
+   */
+  const failed = new Map<number, { topic: string; partition: number; offset: string }>();
+  function commit(offsets: { topic: string; partition: number; offset: string }[]): void {
+    commits = commits.then(() =>
+      consumer.commitOffsets(offsets).then(
+        () => {
+          stats.commits++;
+          for (const o of offsets) {
+            const f = failed.get(o.partition);
+            if (f && BigInt(f.offset) <= BigInt(o.offset)) failed.delete(o.partition);
+          }
+        },
+        (err) => {
+          for (const o of offsets) {
+            const f = failed.get(o.partition);
+            if (!f || BigInt(f.offset) < BigInt(o.offset)) failed.set(o.partition, o);
+          }
+          deps.log?.('repartition: commit failed, retried in 1 s while the partition is ours', { err: String(err) });
+        },
+      ),
+    );
+  }
+  const retryTimer = setInterval(() => {
+    if (failed.size === 0) return;
+    for (const p of [...failed.keys()]) if (!assigned.includes(p)) failed.delete(p); // its next owner commits
+    if (failed.size > 0) commit([...failed.values()]);
+  }, 1000);
+  retryTimer.unref();
 
   await forward.connect();
   await consumer.connect();
@@ -227,6 +256,7 @@ export async function startRepartitioner(deps: RepartitionDeps): Promise<Reparti
     async stop() {
       // Finish the running batch, let its commit land, then leave: a clean stop re-forwards nothing.
       await consumer.stop().catch(() => undefined);
+      clearInterval(retryTimer);
       await commits;
       await consumer.disconnect();
       await forward.disconnect().catch(() => undefined);
