@@ -518,10 +518,15 @@ function start(): void {
   const seenIds: Record<number, number> = {};
   let interactions = 0;
   const reported: Record<string, number> = {};
+  // Observers are kept so that leaving the page can take the entries queued but not yet delivered
+  // (delivery waits for an idle task; a click just before navigating would otherwise be lost).
+  const observers: Array<() => void> = [];
   const observe = (type: string, fn: (e: PerformanceEntry & Record<string, number>) => void, extra?: object): void => {
     try {
-      new PerformanceObserver(safe((list: PerformanceObserverEntryList) => list.getEntries().forEach(fn as (e: PerformanceEntry) => void)))
-        .observe({ type, buffered: true, ...extra });
+      const each = (entries: PerformanceEntry[]) => entries.forEach(fn as (e: PerformanceEntry) => void);
+      const po = new PerformanceObserver(safe((list: PerformanceObserverEntryList) => each(list.getEntries())));
+      po.observe({ type, buffered: true, ...extra });
+      observers.push(() => each(po.takeRecords()));
     } catch {
       // entry type not supported by this browser: that vital is not reported
     }
@@ -561,6 +566,7 @@ function start(): void {
     }
   };
   const vitals = () => {
+    observers.forEach((take) => take());
     if (lcp) vital('lcp', round(lcp));
     if (interactions) vital('inp', round(longest[Math.min(Math.floor(interactions / 50), longest.length - 1)]));
     if (hasCls) vital('cls', Math.round(cls * 10000) / 10000);
