@@ -589,7 +589,7 @@ describe('instrumentation library in Chromium', () => {
       const seen: string[] = [];
       const t = setTimeout(() => reject(new Error(`no event-timing entry of 150 ms within 10 s; seen ${seen.join(', ')}`)), 10000);
       new PerformanceObserver((l) => {
-        seen.push(...l.getEntries().map((e) => `${e.name}:${Math.round(e.duration)}:${(e as PerformanceEventTiming).interactionId}`));
+        seen.push(...l.getEntries().map((e) => `${e.name}:${Math.round(e.duration)}:${(e as PerformanceEntry & { interactionId?: number }).interactionId}`));
         if (l.getEntries().some((e) => e.duration >= 150)) {
           clearTimeout(t);
           resolve();
