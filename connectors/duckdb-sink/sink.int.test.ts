@@ -20,7 +20,7 @@ import { createKafka, AvroProducer } from '../../pipeline/kafka/client.ts';
 import { provisionAll } from '../../pipeline/kafka/setup.ts';
 import { AvroCodec } from '../../pipeline/kafka/registry.ts';
 import { deadLetter, DLQ_VALUE_PREFIX_BYTES } from '../../pipeline/kafka/dlq.ts';
-import { createWarehouseSink, type CommitInfo, type WarehouseSink } from './sink.ts';
+import { createWarehouseSink, type WarehouseSink } from './sink.ts';
 import { queryParquet, readSnapshotMeta } from './query.ts';
 import type { ExportMirror } from './export.ts';
 import { ALL_TABLES } from './tables.ts';
@@ -61,7 +61,7 @@ async function namespace(): Promise<{ cfg: PenumbraConfig; dir: string; dbPath: 
   return { cfg, dir, dbPath: path.join(dir, 'warehouse', 'penumbra.duckdb'), parquetDir: path.join(dir, 'warehouse', 'parquet') };
 }
 
-async function startSink(ns: { cfg: PenumbraConfig; dbPath: string; parquetDir: string }, extra: { maxRowsPerTx?: number; onCommit?: (c: CommitInfo) => void } = {}): Promise<WarehouseSink> {
+async function startSink(ns: { cfg: PenumbraConfig; dbPath: string; parquetDir: string }, extra: { maxRowsPerTx?: number } = {}): Promise<WarehouseSink> {
   const sink = createWarehouseSink({ cfg: ns.cfg, kafka, codec, dbPath: ns.dbPath, parquetDir: ns.parquetDir, snapshotIntervalMs: 500, ...extra });
   sinks.push(sink);
   await sink.start();
@@ -182,40 +182,6 @@ test('the same event id delivered twice, in one batch or across batches, is stor
   expect(sink.stats.rows.telemetry_events).toBe(300);
   // These went through the columnar decoder and data-chunk appends (the de-duplication with them).
   expect(sink.stats.columnar).toBe(500);
-});
-
-test('one transaction stores the batches of several partitions with every partition\'s offset; an id repeated across them is stored once', async () => {
-  const ns = await namespace();
-  const events = Array.from({ length: 400 }, (_, i) => fx.telemetryEvent(i, `xp-${i}`));
-  // The same 400 events twice under other keys: about half of the copies land on the other partition.
-  const send = (key: (i: number) => string) => producer.send(events.map((e, i) => ({ topic: ns.cfg.topics.telemetryRaw, key: key(i), value: e })));
-  await send((i) => `first-${i}`);
-  await send((i) => `second-${i}`);
-  const commits: CommitInfo[] = [];
-  const sink = await startSink(ns, { onCommit: (c) => commits.push(c) });
-  await waitFor('both deliveries', async () => sink.stats.records >= 800);
-  const raw = commits.filter((c) => c.topic === ns.cfg.topics.telemetryRaw);
-  // Both partitions of the first fetch went into one transaction, one CommitInfo (and offset) each.
-  const multi = raw.filter((c) => c.partitions === 2);
-  expect(multi.length).toBeGreaterThanOrEqual(2);
-  expect(new Set(multi.map((c) => c.tx)).size).toBe(multi.length / 2);
-  expect(new Set(multi.map((c) => c.partition))).toEqual(new Set([0, 1]));
-  expect(raw.reduce((s, c) => s + c.records, 0)).toBe(800);
-  expect(raw.reduce((s, c) => s + (c.changed.telemetry_events ?? 0), 0)).toBe(400);
-  const offsets = await sink.query(`SELECT partition, next_offset FROM sink_offsets WHERE topic = '${ns.cfg.topics.telemetryRaw}' ORDER BY partition`);
-  const ends = await (async () => {
-    const admin = kafka.admin();
-    await admin.connect();
-    try {
-      return (await admin.fetchTopicOffsets(ns.cfg.topics.telemetryRaw)).sort((a, b) => a.partition - b.partition).map((o) => Number(o.high));
-    } finally {
-      await admin.disconnect();
-    }
-  })();
-  expect(offsets.map((o) => Number(o.next_offset))).toEqual(ends);
-  expect(await count(sink, 'SELECT count(*) FROM telemetry_events')).toBe(400);
-  expect(await count(sink, 'SELECT count(DISTINCT id) FROM telemetry_events')).toBe(400);
-  expect(sink.stats.duplicates).toBe(400);
 });
 
 test('telemetry_events has no key index: a restarted sink rebuilds its id index from the stored rows and still stores a re-delivered event once', async () => {

@@ -8,11 +8,10 @@
  * every `snapshotIntervalMs` the rows changed since the last export as Parquet parts under
  * `parquetDir` (export.ts: Hive-partitioned, append-only, compacted in the background).
  *
- * Guarantee: exactly-once into DuckDB. Each chunk (at most `maxRowsPerTx` records of one topic:
- * of one partition, or on the direct path of several — the batches of one fetch go into one
- * transaction, `open` below) is written in ONE DuckDB transaction together with the new
- * `sink_offsets.next_offset` of every partition it holds: either the rows and the offsets are
- * all stored, or none is. `sink_offsets` is the source of truth; the Kafka group offset is only
+ * Guarantee: exactly-once into DuckDB. Each chunk of a fetched batch (one topic-partition, at
+ * most `maxRowsPerTx` records) is written in ONE DuckDB transaction together with the new
+ * `sink_offsets.next_offset` of that partition: either the rows and the offset are both
+ * stored, or neither is. `sink_offsets` is the source of truth; the Kafka group offset is only
  * committed afterwards as a hint (lag monitoring). On every partition assignment (GROUP_JOIN)
  * the sink positions each assigned partition at its stored next_offset, or at the log start when
  * the database has none (a deleted DB file rebuilds from the topics even though the group has
@@ -100,19 +99,13 @@ export interface CommitInfo {
   partition: number;
   /** Stored next offset of the partition after this commit. */
   nextOffset: string;
-  /** Records of this partition in the transaction (after skipping already-stored offsets). */
+  /** Records of the chunk (after skipping already-stored offsets). */
   records: number;
-  /**
-   * Rows inserted or updated, per table, by the whole transaction: on the first partition's
-   * CommitInfo; `{}` on the others (so summing over CommitInfos counts each row once).
-   */
+  /** Rows inserted or updated, per table. */
   changed: Record<string, number>;
   /** The chunk met an already-stored key and was written through the staged (de-duplicating) path. */
   staged: boolean;
   ms: number;
-  /** The sink transaction (`_sink_tx`) and how many partitions it stored offsets for (one CommitInfo each). */
-  tx: string;
-  partitions: number;
 }
 
 /**
@@ -252,29 +245,14 @@ interface Lane {
   stages: Map<string, Stage>;
 }
 
-/** The records of one partition in a staged chunk, and the offset its commit stores. */
-interface ChunkPart {
-  partition: number;
-  records: number;
-  next: bigint;
-  lastOffset: string;
-  /** The records (kept to stage the chunk again when the direct path meets a key). */
-  messages: KafkaMessage[];
-}
-
-/**
- * One staged chunk, ready to be committed: records of one topic, from one partition or (on the
- * direct path, `open`) from several, each part with the next offset its transaction stores.
- */
+/** One staged chunk of one partition, ready to be committed. */
 interface StagedChunk {
   lane: Lane;
   topic: string;
-  /** The first part's partition and offsets (most chunks have one part). */
   partition: number;
   records: number;
   next: bigint;
   lastOffset: string;
-  parts: ChunkPart[];
   dead: number;
   used: Stage[];
   /** De-duplicated rows dropped before staging (a recentDedup table's repeated ids). */
@@ -282,6 +260,8 @@ interface StagedChunk {
   /** Ids this chunk stores in a recentDedup table (remembered once it committed): hash, arrival. */
   remember: Remember | null;
   started: number;
+  /** The records (kept to stage the chunk again when the direct path meets a key). */
+  messages: KafkaMessage[];
   /** The stage whose rows wait in its direct Appender, flushed inside the transaction. */
   direct: Stage | null;
   /** Transaction number the rows were stamped with. */
@@ -504,9 +484,8 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
    * Decode one chunk of one partition into `lane`'s staging tables (no transaction: TEMP tables
    * belong to this connection alone). Synchronous except for the first record of a new schema id.
    */
-  async function stageChunk(lane: Lane, topic: string, partition: number, messages: KafkaMessage[], staged = false, into: StagedChunk | null = null): Promise<StagedChunk> {
-    if (into && (into.lane !== lane || into.topic !== topic)) throw new UnavailableError('sink: a chunk grows on its own lane and topic only', undefined, false);
-    const started = into?.started ?? Date.now();
+  async function stageChunk(lane: Lane, topic: string, partition: number, messages: KafkaMessage[], staged = false): Promise<StagedChunk> {
+    const started = Date.now();
     const tables = byTopic.get(topic)!;
     // Tables of one topic share its value schema: each record is decoded once; the first table
     // is the chunk's main one (direct path, de-duplication), the others (rollout decisions →
@@ -517,16 +496,14 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     const extraTables = tables.slice(1);
     const extras = extraTables.map((t) => lane.stages.get(t.name)!);
     // The transaction number this chunk will commit under: transactions commit one after another.
-    const tx = into?.tx ?? lastTx + (committingLane && committingLane !== lane ? 2n : 1n);
+    const tx = lastTx + (committingLane && committingLane !== lane ? 2n : 1n);
     const direct = !staged && main.direct ? main : null;
     const dl = lane.stages.get(DEAD_LETTERS.name)!;
     let dead = 0;
     let dropped = 0;
     // recentDedup (telemetry_events): repeated ids are dropped here, before staging.
     const idx = recent.get(table.name);
-    // A chunk that grows (`into`: several partitions in one transaction) keeps one set of ids, so
-    // an id repeated across its partitions is a candidate like one repeated within a partition.
-    const remember: Remember | null = idx ? (into?.remember ?? { table: table.name, keys: new HashSet53(Math.min(messages.length, maxRows)), hashes: [], arrivals: [], slowIds: [] }) : null;
+    const remember: Remember | null = idx ? { table: table.name, keys: new HashSet53(Math.min(messages.length, maxRows)), hashes: [], arrivals: [], slowIds: [] } : null;
     const idCol = table.columns.findIndex((c) => c.name === table.key[0]);
     const atCol = table.recentDedup ? table.columns.findIndex((c) => c.name === table.recentDedup!.arrival) : -1;
     const committing = inflight.get(table.name);
@@ -630,22 +607,6 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
             if (hit.has(h)) keptIds.add(batch.string(idCol, r)!);
           }
         }
-        // Rows of the chunk's earlier parts went into the Appender already: their ids are read
-        // again from the records (avsc; rare — only a hash hit gets here).
-        for (const part of into?.parts ?? []) {
-          for (const pm of part.messages) {
-            let value: unknown;
-            try {
-              value = codec.decodeKnown(schema, pm.value) ?? (await codec.decode(schema, pm.value));
-            } catch {
-              continue; // dead-lettered when it was staged
-            }
-            for (const r of table.rows(value as never, { topic, partition: part.partition, offset: pm.offset })) {
-              const id = r[idCol] as string;
-              if (hit.has(hashId(id))) keptIds.add(id);
-            }
-          }
-        }
       }
       if (batch && batch.rows > 0) {
         // Whole columns into the direct Appender (buffered, like the per-cell appends).
@@ -685,32 +646,20 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
       await clearLane(lane).catch(() => {});
       throw err;
     }
-    const used = [...new Set([...(into?.used ?? []), main, dl, ...extras])].filter((st) => st.staged > 0);
+    const used = [...new Set([main, dl, ...extras])].filter((st) => st.staged > 0);
     const lastOffset = messages[messages.length - 1].offset;
-    const part: ChunkPart = { partition, records: messages.length, next: BigInt(lastOffset) + 1n, lastOffset, messages };
-    if (into) {
-      into.parts.push(part);
-      into.records += part.records;
-      into.dead += dead;
-      into.dropped += dropped;
-      into.columnar += columnar;
-      into.used = used;
-      into.remember = remember;
-      return into;
-    }
-    return { lane, topic, partition, records: messages.length, next: part.next, lastOffset, parts: [part], dead, used, dropped, remember, started, direct, tx, columnar };
+    return { lane, topic, partition, records: messages.length, next: BigInt(lastOffset) + 1n, lastOffset, dead, used, dropped, remember, started, messages, direct, tx, columnar };
   }
 
-  /** The stored next offset of every partition of the chunk (one statement). */
   const offsetsSql = (c: StagedChunk, tx: bigint): string =>
-    `INSERT INTO ${q(SINK_OFFSETS.name)} VALUES ${c.parts.map((p) => `(${sqlString(c.topic)}, ${p.partition}, ${p.next}, epoch_ms(${Date.now()}::BIGINT), ${tx})`).join(', ')}
+    `INSERT INTO ${q(SINK_OFFSETS.name)} VALUES (${sqlString(c.topic)}, ${c.partition}, ${c.next}, epoch_ms(${Date.now()}::BIGINT), ${tx})
      ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset, updated_at = excluded.updated_at, last_tx = excluded.last_tx`;
 
   /**
    * ONE transaction: the staged rows of the chunk and the partition's new next_offset, sent as a
    * single call so DuckDB runs it on its own thread while JavaScript stages the next chunk.
    */
-  function commitChunk(chunk: StagedChunk): Promise<CommitInfo[]> {
+  function commitChunk(chunk: StagedChunk): Promise<CommitInfo> {
     // Set before the transaction starts (synchronously), so a chunk staged meanwhile can wait for it.
     let settled!: () => void;
     inflightDone = new Promise<void>((r) => (settled = r));
@@ -719,7 +668,7 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     return p;
   }
 
-  async function commitChunkNow(chunk: StagedChunk): Promise<CommitInfo[]> {
+  async function commitChunkNow(chunk: StagedChunk): Promise<CommitInfo> {
     let c = chunk;
     const { lane } = c;
     const tx = lastTx + 1n;
@@ -751,9 +700,7 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
           await clearLane(lane);
           // Staged again, its ids must not meet themselves as the chunk in flight.
           if (c.remember) inflight.delete(c.remember.table);
-          let again: StagedChunk | null = null;
-          for (const part of c.parts) again = await stageChunk(lane, c.topic, part.partition, part.messages, true, again);
-          c = again!;
+          c = await stageChunk(lane, c.topic, c.partition, c.messages, true);
         }
         await lane.conn.run('BEGIN TRANSACTION');
         try {
@@ -783,7 +730,7 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
       stats.dedupIds = idx.size;
       stats.dedupCoveredFrom = idx.coveredFrom();
     }
-    for (const part of c.parts) nextOffsets.set(tpKey(c.topic, part.partition), part.next);
+    nextOffsets.set(tpKey(c.topic, c.partition), c.next);
     let rowsIn = 0;
     for (const st of c.used) rowsIn += st.staged;
     await clearLane(lane);
@@ -801,13 +748,9 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     stats.duplicates += rowsIn - stored + c.dropped;
     if (staged) stats.stagedRetries++;
     stats.lastCommitAt = Date.now();
-    // One CommitInfo per partition of the transaction; the rows it changed are counted once (on the first).
-    const ms = Date.now() - c.started;
-    const infos = c.parts.map((part, i): CommitInfo => ({
-      topic: c.topic, partition: part.partition, nextOffset: part.next.toString(), records: part.records, changed: i === 0 ? changed : {}, staged, ms, tx: tx.toString(), partitions: c.parts.length,
-    }));
-    for (const info of infos) opts.onCommit?.(info);
-    return infos;
+    const info: CommitInfo = { topic: c.topic, partition: c.partition, nextOffset: c.next.toString(), records: c.records, changed, staged, ms: Date.now() - c.started };
+    opts.onCommit?.(info);
+    return info;
   }
 
   /**
@@ -822,12 +765,12 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
   /** Kafka offset hints, one after another, never awaited by the write path. */
   let hints: Promise<void> = Promise.resolve();
 
-  function hint(infos: CommitInfo[]): void {
+  function hint(info: CommitInfo): void {
     if (!consumer) return;
     const c = consumer;
-    hints = hints.then(() => c.commitOffsets(infos.map((info) => ({ topic: info.topic, partition: info.partition, offset: info.nextOffset })))).catch((err: Error) => {
+    hints = hints.then(() => c.commitOffsets([{ topic: info.topic, partition: info.partition, offset: info.nextOffset }])).catch((err: Error) => {
       // Only a hint (lag monitoring); sink_offsets decides where we resume.
-      log('warehouse sink: Kafka offset commit (hint) failed', { topic: infos[0].topic, partitions: infos.map((i) => i.partition), error: err.message });
+      log('warehouse sink: Kafka offset commit (hint) failed', { topic: info.topic, partition: info.partition, error: err.message });
     });
   }
 
@@ -839,15 +782,10 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     consumer.seek({ topic, partition, offset });
   }
 
-  /** Every partition of a chunk that will not commit: fetched again from its stored offset. */
-  async function rewindParts(c: StagedChunk): Promise<void> {
-    for (const part of c.parts) await rewind(c.topic, part.partition).catch(() => {});
-  }
-
-  function leavePending(c: StagedChunk, commit: Promise<CommitInfo[]>): void {
+  function leavePending(c: StagedChunk, commit: Promise<CommitInfo>): void {
     const p: Promise<void> = commit.then(hint, async (err: unknown) => {
-      log('warehouse sink: transaction failed; partitions rewound to their stored offsets', { topic: c.topic, partitions: c.parts.map((x) => x.partition), error: (err as Error).message });
-      await rewindParts(c);
+      log('warehouse sink: transaction failed; partition rewound to its stored offset', { topic: c.topic, partition: c.partition, error: (err as Error).message });
+      await rewind(c.topic, c.partition).catch(() => {});
       throw err;
     });
     p.catch(() => {}); // observed by settlePending; keeps a failure from being unhandled meanwhile
@@ -864,63 +802,7 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     }
   }
 
-  /**
-   * A chunk on the direct path whose transaction has not started yet: the next batches of its
-   * topic (the other partitions of the same fetch, or the next fetch) are staged into it, so one
-   * transaction stores the records of several partitions and all their offsets — fewer, larger
-   * transactions (DuckDB's cost per committed row falls with the transaction's size; docs/warehouse.md
-   * "Throughput"). It commits when it is full (maxRows), before a batch of another topic, as soon
-   * as kafkajs has no batch at hand (a setImmediate after eachBatch: the fetcher then waits on the
-   * broker, so a live stream is not delayed), on a rebalance and on stop. Its offsets were resolved
-   * in kafkajs already (like the background commit's); if it cannot commit, its partitions are
-   * sought back to their stored offsets.
-   */
-  let open: StagedChunk | null = null;
-  let inBatch = false;
-  let flushScheduled = false;
-  /** The open chunk's commit started by the idle flush (eachBatch waits for it before staging). */
-  let flushing: Promise<void> = Promise.resolve();
-
-  /** Commit the open chunk in the background (it becomes `pending`) once the previous commit settled. */
-  async function commitOpen(): Promise<void> {
-    const c = open;
-    if (!c) return;
-    open = null;
-    try {
-      await settlePending();
-    } catch (err) {
-      // The previous transaction failed (its partitions rewound); this one must not commit after it.
-      await clearLane(c.lane).catch(() => {});
-      await rewindParts(c);
-      throw err;
-    }
-    const commit = commitChunk(c);
-    commit.catch(() => {}); // observed through pending
-    leavePending(c, commit);
-  }
-
-  function scheduleFlush(): void {
-    if (flushScheduled) return;
-    flushScheduled = true;
-    setImmediate(() => {
-      flushScheduled = false;
-      if (inBatch || !open) return; // a running eachBatch schedules again when it returns
-      flushing = commitOpen().catch((err: Error) => log('warehouse sink: transaction not started; partitions rewound', { error: err.message }));
-    });
-  }
-
   async function eachBatch(payload: EachBatchPayload): Promise<void> {
-    inBatch = true;
-    try {
-      await flushing;
-      await batchNow(payload);
-    } finally {
-      inBatch = false;
-      if (open) scheduleFlush();
-    }
-  }
-
-  async function batchNow(payload: EachBatchPayload): Promise<void> {
     await positioned;
     const { batch } = payload;
     const { topic, partition } = batch;
@@ -938,26 +820,6 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
       payload.resolveOffset(batch.messages[batch.messages.length - 1].offset);
       return;
     }
-    if (open && open.topic !== topic) await commitOpen();
-    if (open) {
-      // The open chunk takes what fits; a full one commits (in the background) and the rest follows.
-      const take = Math.min(maxRows - open.records, messages.length);
-      if (take > 0) {
-        const c = open;
-        try {
-          open = await stageChunk(c.lane, topic, partition, messages.slice(0, take), false, c);
-        } catch (err) {
-          // The lane was cleared: the chunk's earlier parts (offsets resolved) are fetched again.
-          open = null;
-          await rewindParts(c);
-          throw err;
-        }
-      }
-      if (take < messages.length || open.records >= maxRows) await commitOpen();
-      if (take > 0) payload.resolveOffset(messages[take - 1].offset);
-      if (take >= messages.length) return;
-      messages = messages.slice(take);
-    }
     // The lane the pending commit (if any) is not using.
     let k = committingLane === lanes[0] ? 1 : 0;
     let next: StagedChunk | null;
@@ -969,12 +831,6 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     }
     for (let i = 0; next; ) {
       const c: StagedChunk = next;
-      if (i + c.records >= messages.length && c.direct && c.records < maxRows && payload.isRunning() && !payload.isStale()) {
-        // The batch's last chunk has room: later batches join its transaction (`open`).
-        open = c;
-        payload.resolveOffset(c.lastOffset);
-        break;
-      }
       try {
         await settlePending();
       } catch (err) {
@@ -1020,10 +876,7 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
    * cleanly restarted sink that refetch cost ~0.7 s of every start (bench/sink.bench.ts).
    */
   async function position(assignment: Record<string, number[]>): Promise<void> {
-    // A commit still running decides the stored offsets: wait for it (a failure has rewound already);
-    // the open chunk commits first (this process is still the warehouse's only writer).
-    await flushing;
-    await commitOpen().catch(() => {});
+    // A commit still running decides the stored offsets: wait for it (a failure has rewound already).
     await settlePending().catch(() => {});
     const seeks: { topic: string; partition: number; offset: string; from: 'stored' | 'log-start' }[] = [];
     const topics = Object.keys(assignment);
@@ -1150,8 +1003,6 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     retentionTimer = null;
     // Stop fetching (waits for a running eachBatch), let the background commit and its hint finish.
     await consumer?.stop().catch(() => {});
-    await flushing;
-    await commitOpen().catch((err: Error) => log('warehouse sink: last transaction not committed', { error: err.message }));
     await settlePending().catch(() => {});
     await hints;
     await consumer?.disconnect().catch(() => {});
