@@ -10,11 +10,13 @@
  *
  * Every answer carries a signed assignment token (pipeline/assignment-token: item, user,
  * variant, controlOf, profile version, expiry) that the device sends with its telemetry, so the
- * collector can tell attributable events from self-declared ones. One HMAC per resolve.
+ * collector can tell attributable events from self-declared ones. One HMAC per resolve, except
+ * that a token for the same claims is reused for up to a minute (token-cache.ts).
  */
 import { randomUUID } from 'node:crypto';
 import type { Assignment, CatalogEntry } from '../../schemas/types.generated.ts';
-import { DEFAULT_TOKEN_TTL_SECONDS, signAssignment, type KeyRing } from '../assignment-token/token.ts';
+import { DEFAULT_TOKEN_TTL_SECONDS, type KeyRing } from '../assignment-token/token.ts';
+import { SignedTokenCache } from './token-cache.ts';
 import { CONTROL, ORIGINAL, type SegmentLookup, type ShadowProfile, type SplitDecision, type UserContext } from '../domain/types.ts';
 import { trafficSplit } from '../traffic-split/traffic-split.ts';
 import { pinnedDecision } from '../preferences/pin.ts';
@@ -90,6 +92,8 @@ export interface AssignmentSink {
 
 export class Resolver {
   private readonly urlCache = new Map<string, UrlCacheEntry>();
+  /** Signed tokens reused up to `tokenReuseSeconds` for the same claims (token-cache.ts). */
+  readonly tokens: SignedTokenCache;
 
   constructor(
     private readonly deps: {
@@ -98,6 +102,8 @@ export class Resolver {
       keys: KeyRing;
       /** Token lifetime, seconds (default 24 h: pipeline/assignment-token). */
       tokenTtlSeconds?: number;
+      /** How long a signed token is reused for the same claims (default 60 s; 0 signs every answer). */
+      tokenReuseSeconds?: number;
       /** Sticky bandit assignments (pipeline/bandit/sticky-feed.ts); without it bandits are not applied. */
       bandit?: Pick<StickyFeed, 'index' | 'publish'>;
       now?: () => number;
@@ -106,7 +112,9 @@ export class Resolver {
       /** Pinned variants (pipeline/preferences): a pin wins over every rule, never over a rollback. */
       pins?: { variantFor(itemId: string, userId: string): string | undefined };
     },
-  ) {}
+  ) {
+    this.tokens = new SignedTokenCache(deps.tokenReuseSeconds ?? 60);
+  }
 
   /** Decide, queue the assignment record, answer. `headers` fill deviceType/country when absent. */
   resolve(req: ResolveRequest, headers: HeaderBag = {}): ResolveAnswer {
@@ -165,8 +173,7 @@ export class Resolver {
     const now = this.deps.now?.() ?? Date.now();
     const controlOf = decision.controlOf;
     const iat = Math.floor(now / 1000);
-    const exp = iat + (this.deps.tokenTtlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS);
-    const token = signAssignment({ itemId, userId: req.userId, variant: decision.variant, controlOf, profileVersion, iat, exp }, this.deps.keys);
+    const { token, exp } = this.tokens.token({ itemId, userId: req.userId, variant: decision.variant, controlOf, profileVersion }, iat, this.deps.tokenTtlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS, this.deps.keys);
     this.deps.log.enqueue({
       id: randomUUID(),
       itemId,
