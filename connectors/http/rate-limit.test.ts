@@ -4,6 +4,7 @@
  * address under a configurable set of trusted proxies.
  */
 import type { IncomingMessage } from 'node:http';
+import proxyaddr from 'proxy-addr';
 import { TokenBuckets, clientAddress, clientKey, compileTrust } from './rate-limit.ts';
 
 test('an IPv6 /64 is one client; IPv4-mapped IPv6 is its IPv4 address', () => {
@@ -67,3 +68,24 @@ test('X-Forwarded-For counts only from trusted proxies (PENUMBRA_TRUST_PROXY)', 
   const oneHop = compileTrust(1);
   expect(clientAddress(req('198.51.100.1', '203.0.113.7'), oneHop)).toBe('203.0.113.7');
 });
+
+test('the one-address shortcut answers exactly what proxy-addr answers', () => {
+  const trusts = [compileTrust('loopback'), compileTrust(false), compileTrust(true), compileTrust('10.0.0.0/8, loopback'), compileTrust(1), compileTrust(0)];
+  const peers = ['127.0.0.1', '10.1.2.3', '198.51.100.1', '::1', '::ffff:127.0.0.1', '2001:db8::1'];
+  const headers = [undefined, '', ' ', '203.0.113.7', ' 203.0.113.7 ', '203.0.113.7\t', 'not-an-ip', '2001:db8::9', '  a b  ', '1.1.1.1, 203.0.113.7', '1.1.1.1,', ',', '203.0.113.7 ,10.9.9.9'];
+  let n = 0;
+  for (const trust of trusts) {
+    for (const peer of peers) {
+      for (const xff of headers) {
+        const r = { socket: { remoteAddress: peer }, connection: { remoteAddress: peer }, headers: xff === undefined ? {} : { 'x-forwarded-for': xff } } as unknown as IncomingMessage;
+        const want = proxyaddr(r as Parameters<typeof proxyaddr>[0], trust);
+        // Twice: the second call answers from the per-connection trust cache.
+        expect([clientAddress(r, trust), clientAddress(r, trust)]).toEqual([want, want]);
+        n++;
+      }
+    }
+  }
+  expect(n).toBe(trusts.length * peers.length * headers.length);
+  for (const a of ['203.0.113.9', 'not-an-ip', '10.0.0.1']) expect(clientKey(a)).toBe(a);
+});
+

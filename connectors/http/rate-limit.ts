@@ -62,6 +62,8 @@ function ipv6Groups(addr: string): number[] | null {
 
 /** The bucket key of an address: IPv4 as is, IPv4-mapped IPv6 as IPv4, other IPv6 as its /64. */
 export function clientKey(address: string): string {
+  // No colon: not IPv6 (isIPv6 would say no after a regex; this is the per-request common case).
+  if (!address.includes(':')) return address;
   const g = ipv6Groups(address);
   if (!g) return address;
   if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
@@ -70,8 +72,38 @@ export function clientKey(address: string): string {
   return `${g.slice(0, 4).map((x) => x.toString(16)).join(':')}::/64`;
 }
 
-/** Client address of a raw request under the trust function (same answer as Express's req.ip). */
+/** Whether a connection's peer is a trusted proxy, per trust function (a socket's peer never changes). */
+const peerTrust = new WeakMap<TrustFn, WeakMap<object, boolean>>();
+
+/** Strips leading and trailing spaces (0x20 only), as the `forwarded` parser does per entry. */
+function trimSpaces(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && s.charCodeAt(a) === 0x20) a++;
+  while (b > a && s.charCodeAt(b - 1) === 0x20) b--;
+  return a === 0 && b === s.length ? s : s.slice(a, b);
+}
+
+/**
+ * Client address of a raw request under the trust function (same answer as Express's req.ip).
+ * The common shapes — no X-Forwarded-For, or one address in it — are answered here with the
+ * trust decision for the connection's peer computed once per connection (issue 15: proxy-addr
+ * split, reversed and re-parsed the header and the peer address on every resolve); anything
+ * else goes through proxy-addr itself (rate-limit.test.ts compares the two).
+ */
 export function clientAddress(req: IncomingMessage, trust: TrustFn): string {
+  const socket = req.socket as object | undefined;
+  const peer = req.socket?.remoteAddress;
+  const xff = req.headers['x-forwarded-for'];
+  if (socket && typeof peer === 'string' && (xff === undefined || (typeof xff === 'string' && !xff.includes(',')))) {
+    const one = xff === undefined ? '' : trimSpaces(xff);
+    if (one === '') return peer;
+    let bySocket = peerTrust.get(trust);
+    if (!bySocket) peerTrust.set(trust, (bySocket = new WeakMap()));
+    let trusted = bySocket.get(socket);
+    if (trusted === undefined) bySocket.set(socket, (trusted = trust(peer, 0)));
+    return trusted ? one : peer;
+  }
   try {
     return proxyaddr(req as Parameters<typeof proxyaddr>[0], trust);
   } catch {

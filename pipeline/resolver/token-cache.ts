@@ -38,9 +38,9 @@ export class SignedTokenCache {
   /**
    * A token for `claims` (iat/exp are those of a fresh token issued now): the cached one when it
    * was issued less than `reuseSeconds` ago for the same claims, key and lifetime, else a fresh
-   * one. Returns the token and its expiry (epoch seconds).
+   * one. Returns the token and its issue and expiry times (epoch seconds).
    */
-  token(claims: Omit<AssignmentClaims, 'iat' | 'exp'>, iat: number, ttlSeconds: number, ring: KeyRing): { token: string; exp: number } {
+  token(claims: Omit<AssignmentClaims, 'iat' | 'exp'>, iat: number, ttlSeconds: number, ring: KeyRing): Readonly<Entry> {
     const key0 = ring[0];
     if (key0 !== this.signer) {
       this.cur = new Map();
@@ -62,8 +62,9 @@ export class SignedTokenCache {
     const exp = iat + ttlSeconds;
     const token = signAssignment({ ...claims, iat, exp }, ring);
     this.signed++;
-    this.put(k, { token, iat, exp });
-    return { token, exp };
+    const fresh = { token, iat, exp };
+    this.put(k, fresh);
+    return fresh;
   }
 
   private put(k: string, e: Entry): void {
