@@ -9,8 +9,9 @@
  * of ours, only kafkajs.
  *
  * Protocol (one batch at a time; the main side never sends the next before this one settled):
- *   in:  {type: 'send', seq, topic, keys: string[], bytes: Uint8Array, ends: Uint32Array}
- *        (record i is bytes[ends[i-1] .. ends[i]], key keys[i]); {type: 'stop'}
+ *   in:  {type: 'send', seq, topic, bytes: Uint8Array, ends: Uint32Array} — record i's key
+ *        (UTF-8) is bytes[ends[2i-1] .. ends[2i]], its framed Avro value bytes[ends[2i] ..
+ *        ends[2i+1]] (ends[-1] = 0); {type: 'stop'}
  *   out: {type: 'ack', seq} once the broker acknowledged (acks=all); {type: 'fail', seq, error};
  *        {type: 'stopped'} after the producer disconnected.
  */
@@ -42,12 +43,14 @@ let producer = make();
 let connected = false;
 
 async function send(m) {
-  const messages = new Array(m.keys.length);
+  const n = m.ends.length / 2;
+  const messages = new Array(n);
   const bytes = Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength);
   let start = 0;
-  for (let i = 0; i < messages.length; i++) {
-    const end = m.ends[i];
-    messages[i] = { key: m.keys[i], value: bytes.subarray(start, end) };
+  for (let i = 0; i < n; i++) {
+    const keyEnd = m.ends[2 * i];
+    const end = m.ends[2 * i + 1];
+    messages[i] = { key: bytes.subarray(start, keyEnd), value: bytes.subarray(keyEnd, end) };
     start = end;
   }
   try {
