@@ -111,13 +111,27 @@ export async function run(opts: BenchOptions & { profDir?: string | null }): Pro
     ];
     // Warm each (JIT, sockets, Kafka producer batches); not counted.
     for (const c of contenders) assertComplete(`${c.name} warm-up`, [await load(c.url, c.name === 'ours' || c.name === 'all-in-one' ? 2000 : 1000, c.pid)]);
+    // Ours's event-loop delay during each of its rounds (health's `eventLoop` is since the
+    // previous health read): how long answers waited behind other work of the process.
+    type Loop = { p50Ms: number; p99Ms: number; maxMs: number };
+    const loopOf = async (base: string): Promise<Loop | undefined> =>
+      ((await (await fetch(`${base}/api/v1/health`)).json()) as { checks: { eventLoop?: Loop } }).checks.eventLoop;
+    const loops = new Map<string, Loop[]>();
     const loadBefore = os.loadavg();
     for (let r = 0; r < rounds; r++) {
       for (let k = 0; k < contenders.length; k++) {
         const c = contenders[(k + r) % contenders.length];
+        const ours = c.name === 'ours' || c.name === 'all-in-one';
+        if (ours) await loopOf(c.url);
         c.rounds.push(await load(c.url, durationMs, c.pid));
+        const l = ours ? await loopOf(c.url) : undefined;
+        if (l) loops.set(c.name, [...(loops.get(c.name) ?? []), l]);
       }
     }
+    const loopNote = (name: string) => {
+      const ls = loops.get(name) ?? [];
+      return ls.length === 0 ? '' : `; event-loop delay per round (p99/max ms): ${ls.map((l) => `${l.p99Ms}/${l.maxMs}`).join(', ')}`;
+    };
     for (const c of contenders) assertComplete(c.name, c.rounds);
     const loadAfter = os.loadavg();
     await new Promise((r) => setTimeout(r, 300));
@@ -137,7 +151,7 @@ export async function run(opts: BenchOptions & { profDir?: string | null }): Pro
     const uptime = `load average ${loadBefore.map((x) => x.toFixed(2)).join(' ')} → ${loadAfter.map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} CPUs`;
     const common = `${CONNECTIONS} keep-alive conns, ${rounds}×${durationMs / 1000}s rounds (median), every contender and the load generator its own process; ${uptime}`;
     const peerName = 'bare node:http, same JSON and headers, own process';
-    const rows = (label: string, x: typeof o, extra: string): BenchResult[] => [
+    const rows = (label: string, name: string, x: typeof o, extra: string): BenchResult[] => [
       {
         name: `resolve throughput, ${label} (assignment logging on)`, unit: 'req/s', ours: Math.round(x.rps), peer: Math.round(b.rps), peerName,
         ratio: Number((x.rps / b.rps).toFixed(3)),
@@ -146,12 +160,12 @@ export async function run(opts: BenchOptions & { profDir?: string | null }): Pro
       {
         name: `resolve latency p99, ${label}`, unit: 'ms', ours: Number(x.p99.toFixed(2)), peer: Number(b.p99.toFixed(2)), peerName,
         ratio: Number((x.p99 / b.p99).toFixed(3)),
-        notes: `target ≤ 5 ms; p50 ours ${x.p50.toFixed(2)} ms, bare ${b.p50.toFixed(2)} ms; server CPU per request (median round) ours ${x.cpu}, bare ${b.cpu}, Express route ${e.cpu}; ${uptime}`,
+        notes: `target ≤ 5 ms; p50 ours ${x.p50.toFixed(2)} ms, bare ${b.p50.toFixed(2)} ms; server CPU per request (median round; ours includes its exposure worker thread) ours ${x.cpu}, bare ${b.cpu}, Express route ${e.cpu}${loopNote(name)}; ${uptime}`,
       },
     ];
     return [
-      ...rows('resolver-only process', o, `assignments ${logged.join('; ')}; a bare Express 5 route reaches ${(e.rps / b.rps).toFixed(2)}× bare (${Math.round(e.rps)} req/s, p50 ${e.p50.toFixed(2)} / p99 ${e.p99.toFixed(2)} ms); `),
-      ...rows('all-in-one process (processors in the same process)', aio, ''),
+      ...rows('resolver-only process', 'ours', o, `assignments ${logged.join('; ')}; a bare Express 5 route reaches ${(e.rps / b.rps).toFixed(2)}× bare (${Math.round(e.rps)} req/s, p50 ${e.p50.toFixed(2)} / p99 ${e.p99.toFixed(2)} ms); `),
+      ...rows('all-in-one process (processors in the same process)', 'all-in-one', aio, ''),
     ];
   } finally {
     await stopAll(children);

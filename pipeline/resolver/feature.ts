@@ -6,6 +6,7 @@
  * followers start in the background with retry and the assignment log retries its batches.
  */
 import os from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Feature, FeatureContext, FeatureHandle } from '../app/features.ts';
 import { createResolverRouter } from '../../connectors/http/resolver-router.ts';
 import { createResolveFastPath } from '../../connectors/http/resolve-fast-path.ts';
@@ -119,9 +120,21 @@ export function startResolver(ctx: FeatureContext, opts: ResolverFeatureOptions 
   };
   if (opts.eagerExposures) exposures();
 
+  // Event-loop delay (how late a 10 ms timer fires): a resolve waits at least that long, so its
+  // tail is the answer's tail (issue 15 item 3: resolve p99). Reported per health read and reset,
+  // so a reader that polls gets the delay of its own interval.
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
+  let loopSince = Date.now();
+
   ctx.healthChecks.push(async () => {
     const s = assignments.stats();
+    const ms = (ns: number) => Math.round(ns / 1e4) / 100;
+    const eventLoop = { status: 'ok' as const, sinceMs: Date.now() - loopSince, p50Ms: ms(loopDelay.percentile(50)), p99Ms: ms(loopDelay.percentile(99)), maxMs: ms(loopDelay.max) };
+    loopDelay.reset();
+    loopSince = Date.now();
     return {
+      eventLoop,
       assignments: {
         // Retrying means batches are not reaching Kafka; drops mean exposures were lost.
         status: s.retrying > 0 ? 'degraded' : 'ok',
@@ -151,6 +164,7 @@ export function startResolver(ctx: FeatureContext, opts: ResolverFeatureOptions 
     fastPath,
     parts: { resolver, assignments, registry, exposures, sticky, stickyReady: stickyFollower.ready },
     async stop() {
+      loopDelay.disable();
       offProfiles();
       registry.stop();
       stopCatalogSnapshot();
