@@ -34,6 +34,11 @@ export class ExposureProducer {
   /** Workers started (1 while healthy; more after a worker died). */
   started = 0;
 
+  /** The current worker thread, if one runs (tests end it to check that nothing is lost). */
+  get thread(): Worker | null {
+    return this.worker;
+  }
+
   constructor(private readonly opts: { brokers: string[]; clientId: string; codec: Pick<AvroCodec, 'encodeView'>; topic: string }) {}
 
   /** Never throws: every failure (no schema id yet before provisioning, worker gone) rejects. */
