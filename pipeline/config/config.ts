@@ -134,6 +134,8 @@ export interface PenumbraConfig {
   segments: { maxMembers: number; totalMembers: number; minIntervalSeconds: number };
   /** Pins every resolver holds at most (pipeline/preferences); new pins past it are refused. */
   pinsMax: number;
+  /** Exposures (penumbra.assignments) produced from a worker thread (pipeline/resolver/exposure-producer.ts). */
+  exposureWorker: boolean;
   /** [#13] Rollout-risk model: retraining schedule, training window and minimum history, Python interpreter. */
   risk: { retrainHours: number; windowDays: number; minRows: number; minClass: number; python: string; holdPercent: number; forecastHoldPercent: number };
   /**
@@ -248,6 +250,7 @@ export const ENV_VARS = {
   PENUMBRA_SEGMENT_TOTAL_MEMBERS: 'Members of all segments together that every resolver holds, 8 bytes each (default 4000000)',
   PENUMBRA_SEGMENT_MIN_INTERVAL_SECONDS: 'Shortest evaluation schedule of a segment, seconds (default 60)',
   PENUMBRA_PINS_MAX: 'Pinned users (all items) every resolver holds; new pins past it are refused (default 100000)',
+  PENUMBRA_EXPOSURE_WORKER: 'Produce the resolver\'s exposure records from a worker thread (true) or on the event loop (false) (default true)',
   PENUMBRA_ROLLOUT_MIN_ANALYSIS_SECONDS: 'Shortest analysis period a rollout plan may have (default 10)',
   PENUMBRA_BANDIT_MIN_REWEIGHT_SECONDS: 'Shortest reweighting period a bandit may have (default 60)',
   PENUMBRA_CONFIG_FILE: 'Optional JSON file with any of these variables',
@@ -568,6 +571,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Penumbr
       minIntervalSeconds: int('PENUMBRA_SEGMENT_MIN_INTERVAL_SECONDS', 60, 1, 86_400),
     },
     pinsMax: int('PENUMBRA_PINS_MAX', 100_000, 0, 100_000_000),
+    exposureWorker: bool('PENUMBRA_EXPOSURE_WORKER', true),
     assignmentKeys,
     expoSigningKeyFile: merged.PENUMBRA_EXPO_SIGNING_KEY_FILE ? path.resolve(cwd, merged.PENUMBRA_EXPO_SIGNING_KEY_FILE) : null,
     expoSigningKeyId,

@@ -62,9 +62,11 @@ export function startResolver(ctx: FeatureContext, opts: ResolverFeatureOptions 
 
   // Exposures are produced from a worker thread (exposure-producer.ts): kafkajs's per-record
   // produce work was a fifth of the resolve thread's CPU and a stall between answers.
-  const exposureProducer = new ExposureProducer({ brokers: cfg.kafkaBrokers, clientId: `penumbra-${ctx.resolverId}-exposures`, codec: ctx.codec, topic: cfg.topics.assignments });
+  // PENUMBRA_EXPOSURE_WORKER=false keeps them on the event loop (one thread less: on a machine
+  // with no core to spare the worker's hand-off is extra work — pipeline/resolver/README.md).
+  const exposureProducer = cfg.exposureWorker === false ? null : new ExposureProducer({ brokers: cfg.kafkaBrokers, clientId: `penumbra-${ctx.resolverId}-exposures`, codec: ctx.codec, topic: cfg.topics.assignments });
   const assignments = new AssignmentLog({
-    send: (batch) => exposureProducer.send(batch),
+    send: exposureProducer ? (batch) => exposureProducer.send(batch) : (batch) => producer.send(batch.map((a) => ({ topic: cfg.topics.assignments, key: a.userId, value: a }))),
     onError: warn('assignment batch'),
   });
   // Sticky bandit assignments: durable in the compacted penumbra.bandit.sticky (pipeline/bandit).
@@ -169,7 +171,7 @@ export function startResolver(ctx: FeatureContext, opts: ResolverFeatureOptions 
       registry.stop();
       stopCatalogSnapshot();
       await assignments.stop(3000);
-      await exposureProducer.stop();
+      await exposureProducer?.stop();
       await sticky.log.stop(3000);
       await stickyFollower.stop();
       await resolversFollower.stop();
