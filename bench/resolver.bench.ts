@@ -13,11 +13,14 @@
  * What answers ours: the raw node:http fast path in front of Express
  * (connectors/http/resolve-fast-path.ts), not the Express route. For these requests — valid
  * parameters, a client address under its rate limit — it parses the query itself, takes a token
- * from the per-address bucket, runs the Resolver (compiled trafficSplit from memory), signs the
- * assignment token (HMAC-SHA256), queues the assignment record for Kafka (batched, produced off
- * the response path) and writes the JSON. Express (router, zod validation, header derivation)
- * only answers what the fast path declines (bad input → 422, rate-limited → 429), which this load
- * never sends.
+ * from the per-address bucket, runs the Resolver (compiled trafficSplit from memory), takes the
+ * signed assignment token (HMAC-SHA256; reused for the same claims for up to 60 s:
+ * pipeline/resolver/token-cache.ts — each of the 10,000 users below is signed afresh once a
+ * minute), queues the assignment record (batched, Avro-encoded on the event loop and produced to
+ * Kafka by the exposure worker thread, off the response path) and writes the JSON. Express
+ * (router, zod validation, header derivation) only answers what the fast path declines (bad
+ * input → 422, rate-limited → 429), which this load never sends. Ours's health is read before
+ * and after each of its rounds for the event-loop delay during the round (`eventLoop`).
  *
  * Workload: closed loop, 16 keep-alive connections, each sending its next request when the last
  * was answered; requests rotate over 10,000 users (a mix of shadow and original answers, every
@@ -28,11 +31,12 @@
  * the median round. A round with any non-200 answer or connection error fails the bench.
  * Targets (issue 15 item 3): ours ≥ 0.5× bare requests/s, p99 ≤ 5 ms.
  *
- * Last measured (2026-12-06, shared 2-core machine, 1-minute load 14–15; docs/scaling.md has
- * every run): resolver-only process 3,705 req/s vs bare 19,155 → 0.193× (0.16–0.48× over four
- * runs of the same code as the machine's load moved), p50 1.53 / p99 46.6 ms vs bare 0.70 / 3.85
- * ms — both targets missed under this load; server CPU per request 72 µs (before 77) vs bare 18 µs.
- * All-in-one process: 0.116×, p99 67.8 ms, 92 µs per request.
+ * Last measured (2026-12-06 19:10–19:22 UTC, shared 2-core machine, 1-minute load 11–22; every
+ * run in docs/scaling.md): resolver-only process 0.221–0.312× bare over three runs (median
+ * 0.303×: 5,005 vs 16,504 req/s), p99 21.6–32.6 ms vs bare 2.7–4.0 ms, server CPU 67–84 µs per
+ * request vs bare 19–20 µs, event-loop delay p99 33–68 ms per round — both targets missed under
+ * this load; `main`'s code in the same hour: 0.256–0.382×, p99 23.0–43.0 ms, 71–89 µs.
+ * All-in-one process: 0.074–0.309×, p99 26.1–77.4 ms.
  *
  * Run alone: `node bin/penumbra.js bench --only resolver` (or `node --import tsx
  * bench/resolver.bench.ts [--quick] [--prof DIR]`; `--prof` writes a CPU profile of ours to DIR).
@@ -160,7 +164,7 @@ export async function run(opts: BenchOptions & { profDir?: string | null }): Pro
       {
         name: `resolve latency p99, ${label}`, unit: 'ms', ours: Number(x.p99.toFixed(2)), peer: Number(b.p99.toFixed(2)), peerName,
         ratio: Number((x.p99 / b.p99).toFixed(3)),
-        notes: `target ≤ 5 ms; p50 ours ${x.p50.toFixed(2)} ms, bare ${b.p50.toFixed(2)} ms; server CPU per request (median round; ours includes its exposure worker thread) ours ${x.cpu}, bare ${b.cpu}, Express route ${e.cpu}${loopNote(name)}; ${uptime}`,
+        notes: `target ≤ 5 ms; p50 ours ${x.p50.toFixed(2)} ms, bare ${b.p50.toFixed(2)} ms; server CPU per request (median round; whole process, so ours includes its exposure worker thread) ours ${x.cpu}, bare ${b.cpu}, Express route ${e.cpu}${loopNote(name)}; ${uptime}`,
       },
     ];
     return [
