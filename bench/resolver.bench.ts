@@ -31,12 +31,12 @@
  * the median round. A round with any non-200 answer or connection error fails the bench.
  * Targets (issue 15 item 3): ours ≥ 0.5× bare requests/s, p99 ≤ 5 ms.
  *
- * Last measured (2026-12-06 19:10–19:22 UTC, shared 2-core machine, 1-minute load 11–22; every
- * run in docs/scaling.md): resolver-only process 0.221–0.312× bare over three runs (median
- * 0.303×: 5,005 vs 16,504 req/s), p99 21.6–32.6 ms vs bare 2.7–4.0 ms, server CPU 67–84 µs per
- * request vs bare 19–20 µs, event-loop delay p99 33–68 ms per round — both targets missed under
- * this load; `main`'s code in the same hour: 0.256–0.382×, p99 23.0–43.0 ms, 71–89 µs.
- * All-in-one process: 0.074–0.309×, p99 26.1–77.4 ms.
+ * Last measured (2026-12-06 19:10–19:27 UTC, shared 2-core machine, 1-minute load 8–22; every
+ * run in docs/scaling.md): resolver-only process 0.221–0.465× bare over four runs (the last, at
+ * load 7.8 → 16.4: 7,016 vs 15,085 req/s = 0.465×, p99 15.1 ms vs bare 5.2 ms, server CPU 68 vs
+ * 22 µs per request, event-loop delay p99 26–106 ms per round) — both targets missed under this
+ * load; `main`'s code in the same hour: 0.256–0.382×, p99 23.0–43.0 ms, 71–89 µs.
+ * All-in-one process: 0.074–0.390×, p99 24.0–77.4 ms.
  *
  * Run alone: `node bin/penumbra.js bench --only resolver` (or `node --import tsx
  * bench/resolver.bench.ts [--quick] [--prof DIR]`; `--prof` writes a CPU profile of ours to DIR).
