@@ -224,6 +224,8 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
         maxArms: share(10_000),
         maxOpenWindows: share(200_000),
         maxDedupIds: share(1_000_000),
+        // The ComparisonStore holds the cumulative aggregates this process compares on.
+        cumulatives: false,
         onLate: (_e, lateFor) => {
           for (const size of lateFor) stats.lateBySize[String(size)]++;
         },
@@ -393,6 +395,9 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
     const dead: OutRecord[] = [];
     let last: string | null = null;
     let beatAt = Date.now();
+    // Provisional windows are only built while someone listens (publishProvisional drops the set
+    // otherwise): no per-event key string for nobody.
+    const listening = opts.provisional !== false && deps.hub.size > 0;
     for (const m of batch.messages) {
       if (!payload.isRunning() || payload.isStale()) break;
       // A batch can take longer than the session timeout (thousands of records, each needing a
@@ -406,7 +411,9 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
       const offset = BigInt(m.offset);
       let e: TelemetryEvent;
       try {
-        e = (await deps.codec.decode('telemetry-event', m.value)) as TelemetryEvent;
+        // Synchronous when the writer schema is known (every record but the first of a schema id):
+        // an await per record was a promise and a microtask turn per event.
+        e = (deps.codec.decodeKnown('telemetry-event', m.value) ?? (await deps.codec.decode('telemetry-event', m.value))) as TelemetryEvent;
         if (typeof e.id !== 'string' || e.id === '' || !Number.isFinite(e.ts)) throw new PenumbraError('validation', 'telemetry event needs a non-empty id and a finite ts');
       } catch (err) {
         if (err instanceof PenumbraError && !err.retriable) {
@@ -461,7 +468,7 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
         deps.comparisons.add(e);
         for (const l of listeners) l(e);
         deps.assignments.join(e);
-        dirty.add(`${e.itemId}\u0000${e.variant}`);
+        if (listening) dirty.add(`${e.itemId}\u0000${e.variant}`);
       } else stats.duplicates++;
       prog.track(offset, contributionEnd(e.ts, sizes, wmBefore));
     }

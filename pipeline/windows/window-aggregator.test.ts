@@ -401,3 +401,24 @@ describe('attribution: unverified events and control arms', () => {
     expect(copy.cumulativeOf('com.example.notes', 'control', 'b')!.controlOf).toBe('b');
   });
 });
+
+describe('cumulatives: false (the metrics processor keeps them in its ComparisonStore)', () => {
+  test('same windows, late counts and duplicates as with cumulatives; no cumulative kept', () => {
+    const events = [...handEvents(), ...handEvents().map((e) => ({ ...e, ts: e.ts + 10_000, id: `${e.id}-b` }))];
+    const run = (cumulatives: boolean) => {
+      const agg = new WindowAggregator({ windowSizes: [10_000], allowedLatenessMs: 0, cumulatives });
+      const out = agg.addAll(events);
+      out.push(...agg.addAll([{ ...events[0] }, { ...events[1], id: 'late-one' }])); // a duplicate, a late event
+      out.push(...agg.flush());
+      return { agg, out };
+    };
+    const withCum = run(true);
+    const without = run(false);
+    expect(without.out).toEqual(withCum.out);
+    expect(without.out.reduce((s, w) => s + w.late, 0)).toBe(1);
+    expect(without.agg.duplicates).toBe(1);
+    expect(withCum.agg.cumulatives()).toHaveLength(1);
+    expect(without.agg.cumulatives()).toEqual([]);
+    expect(without.agg.cumulativeOf('com.example.notes', 'original')).toBeUndefined();
+  });
+});

@@ -52,6 +52,12 @@ export interface WindowAggregatorOptions {
   maxOpenWindows?: number;
   /** Cap on ids remembered for de-duplication; the oldest time bucket is forgotten first. Default 1 000 000. */
   maxDedupIds?: number;
+  /**
+   * Keep the cumulative aggregates (`cumulativeOf`, `cumulatives`, snapshots). Default true. The
+   * metrics processor passes false: its ComparisonStore keeps the same aggregates per arm, and a
+   * second copy nobody reads cost an LRU touch and a fold per event (issue 15 item 1).
+   */
+  cumulatives?: boolean;
 }
 
 /** What the caps dropped so far (processor health → Prometheus `penumbra_health_stat`). */
@@ -122,8 +128,10 @@ export class WindowAggregator {
   private readonly seenBuckets = new Map<number, string[]>();
   /** (item, variant, controlOf) → cumulative aggregate of its newest profile version (LRU, maxArms). */
   private readonly cumulative: LruMap<string, CumulativeAggregate>;
+  private readonly keepCumulatives: boolean;
 
   constructor(options: WindowAggregatorOptions = {}) {
+    this.keepCumulatives = options.cumulatives ?? true;
     this.maxArms = options.maxArms ?? 10_000;
     this.maxSessionsPerArm = options.maxSessionsPerArm ?? 200_000;
     this.maxOpenWindows = options.maxOpenWindows ?? 200_000;
@@ -181,20 +189,23 @@ export class WindowAggregator {
       return [];
     }
     this.remember(e.id, e.ts);
-    this.addCumulative(e);
-    const lateFor: WindowSize[] = [];
+    if (this.keepCumulatives) this.addCumulative(e);
+    let lateFor: WindowSize[] | null = null;
+    // item SEP variant SEP, built once per event (the per-size keys extend it): keyOf's rest array
+    // and join for every size were a visible share of the processor's allocations.
+    const arm = `${e.itemId}${SEP}${e.variant}${SEP}`;
     for (const size of this.windowSizes) {
       const start = Math.floor(e.ts / size) * size;
       const end = start + size;
       if (end <= this.wm) {
-        lateFor.push(size);
-        const lk = keyOf(e.itemId, e.variant, size);
+        (lateFor ??= []).push(size);
+        const lk = `${arm}${size}`;
         const entry = this.lateCounts.get(lk);
         if (entry) entry.n++;
         else this.lateCounts.set(lk, { itemId: e.itemId, variant: e.variant, size, n: 1 });
         continue;
       }
-      const k = keyOf(e.itemId, e.variant, size, start);
+      const k = `${arm}${size}${SEP}${start}`;
       let w = this.open.get(k);
       if (!w) {
         if (this.open.size >= this.maxOpenWindows) {
@@ -209,7 +220,7 @@ export class WindowAggregator {
       }
       w.add(e);
     }
-    if (lateFor.length > 0) this.onLate?.(e, lateFor);
+    if (lateFor !== null) this.onLate?.(e, lateFor);
     // Never past the receive time: min(ts, receivedAt) (the processor also caps receivedAt at its clock).
     const clock = typeof e.receivedAt === 'number' && Number.isFinite(e.receivedAt) ? Math.min(e.ts, e.receivedAt) : e.ts;
     return this.advanceTo(clock - this.allowedLatenessMs);
