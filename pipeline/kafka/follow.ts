@@ -26,6 +26,20 @@ export async function followTopic<N extends SchemaName>(opts: {
   fromBeginning?: boolean;
   onRecord: (value: SchemaTypes[N], meta: { key: string | null; partition: number; offset: string; timestamp: number }) => void;
   onError?: (err: unknown) => void;
+  /**
+   * How long an idle fetch waits at the broker (default 250 ms). A fetch returns as soon as
+   * `minBytes` are there, so with the default minBytes (1) this bounds only idle polls: a longer
+   * wait costs no latency, saves CPU (each idle poll wakes the process and the broker), but makes
+   * stop() slower by up to that long (kafkajs waits for the fetch in flight).
+   */
+  maxWaitTimeInMs?: number;
+  /**
+   * Bytes the broker waits for before answering (default 1: every record at once). A large value
+   * with `maxWaitTimeInMs` turns the follower into a poll every maxWaitTimeInMs that takes what
+   * accumulated in one wake-up — for views that may lag by that long (e.g. the resolver list),
+   * so a burst of records does not wake the process once per record.
+   */
+  minBytes?: number;
 }): Promise<Follower> {
   const fromBeginning = opts.fromBeginning ?? true;
   const pending = new Map<number, bigint>();
@@ -47,9 +61,13 @@ export async function followTopic<N extends SchemaName>(opts: {
     groupId,
     // A fetch returns as soon as a record arrives (minBytes 1), so this bounds only idle polls:
     // a short value costs CPU (a dozen followers per process) without making changes faster.
-    maxWaitTimeInMs: 250,
+    maxWaitTimeInMs: opts.maxWaitTimeInMs ?? 250,
+    minBytes: opts.minBytes ?? 1,
     sessionTimeout: 10000,
-    heartbeatInterval: 1000,
+    // The group has this one member and never rebalances: the heartbeat only keeps it alive, so
+    // 3 s (Kafka's own default interval) against the 10 s session is enough, and a resolver's nine
+    // followers send a third of the heartbeats they did at 1 s (idle CPU, issue 15).
+    heartbeatInterval: 3000,
   });
   if (pending.size === 0 && fromBeginning) resolveReady();
   if (!fromBeginning) consumer.on(consumer.events.GROUP_JOIN, () => resolveReady());

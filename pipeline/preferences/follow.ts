@@ -8,9 +8,10 @@
 import type { FeatureContext } from '../app/features.ts';
 import { followInBackground } from '../resolver/resolver-registry.ts';
 
-export function followPersonalState(ctx: FeatureContext, before: (() => Promise<void>) | undefined, warn: (kind: string) => (err: unknown) => void): { stop(): Promise<void> } {
+export function followPersonalState(ctx: FeatureContext, before: (() => Promise<void>) | undefined, warn: (kind: string) => (err: unknown) => void, maxWaitTimeInMs?: number): { stop(): Promise<void> } {
   const t = ctx.cfg.topics;
-  const base = { kafka: ctx.kafka, codec: ctx.codec, groupPrefix: ctx.groupPrefix, before };
+  // maxWaitTimeInMs: the idle poll of the caller's choice (pipeline/resolver/feature.ts).
+  const base = { kafka: ctx.kafka, codec: ctx.codec, groupPrefix: ctx.groupPrefix, before, maxWaitTimeInMs };
   const status = followInBackground({ ...base, topic: t.segmentStatus, schema: 'segment-status', onRecord: (s) => ctx.segmentIndex.applyStatus(s), onError: warn('segment status follower') });
   const members = followInBackground({ ...base, topic: t.segmentMemberships, schema: 'segment-membership', onRecord: (m) => ctx.segmentIndex.applyMembership(m), onError: warn('segment memberships follower') });
   const pins = followInBackground({ ...base, topic: t.pins, schema: 'pin', onRecord: (p) => ctx.pins.apply(p), onError: warn('pins follower') });

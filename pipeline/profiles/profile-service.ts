@@ -25,7 +25,7 @@ export class ProfileService {
   private outcomes: Follower | null = null;
 
   constructor(
-    private readonly deps: { kafka: Kafka; codec: AvroCodec; producer: AvroProducer; topics: TopicNames; store: ProfileStore; groupPrefix: string; timeoutMs?: number },
+    private readonly deps: { kafka: Kafka; codec: AvroCodec; producer: AvroProducer; topics: TopicNames; store: ProfileStore; groupPrefix: string; timeoutMs?: number; followWaitMs?: number },
   ) {}
 
   async start(): Promise<void> {
@@ -36,6 +36,8 @@ export class ProfileService {
       schema: 'command-outcome',
       groupPrefix: this.deps.groupPrefix,
       fromBeginning: false,
+      // Outcomes arrive at once whatever this is (minBytes 1); it only paces idle polls.
+      maxWaitTimeInMs: this.deps.followWaitMs,
       onRecord: (o) => {
         const w = this.waiters.get(o.commandId);
         if (w) {

@@ -7,7 +7,8 @@
  * (never per request); versions only move forward. The last-known state is written to
  * `snapshotFile` so a resolver restarted while Kafka is down still answers (stale but sane).
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Kafka } from 'kafkajs';
 import { followTopic, type Follower } from '../kafka/follow.ts';
@@ -84,12 +85,18 @@ export class ProfileStore {
     });
   }
 
-  saveSnapshot(): void {
+  /**
+   * Write the snapshot (tmp file + rename, no fsync: a crash loses at most the last second, which
+   * Kafka replays). Asynchronous so the file system never holds the event loop: the saver runs
+   * on a timer beside the profile follower, and a rollback applied while it writes must not wait
+   * for the disk before the resolver serves and heartbeats it (issue 15, rollback to 10 resolvers).
+   */
+  async saveSnapshot(): Promise<void> {
     if (!this.snapshotFile) return;
-    mkdirSync(path.dirname(this.snapshotFile), { recursive: true });
+    await mkdir(path.dirname(this.snapshotFile), { recursive: true });
     const tmp = `${this.snapshotFile}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ savedAt: Date.now(), profiles: this.all() }));
-    renameSync(tmp, this.snapshotFile);
+    await writeFile(tmp, JSON.stringify({ savedAt: Date.now(), profiles: this.all() }));
+    await rename(tmp, this.snapshotFile);
   }
 
   loadSnapshot(): number {
@@ -115,17 +122,15 @@ export class ProfileStore {
  * Follow the profiles topic into `store`; `ready` resolves when caught up with the end offsets
  * observed at start. The store's snapshot file is refreshed at most once a second.
  */
-export async function followProfiles(opts: { kafka: Kafka; codec: AvroCodec; topic: string; store: ProfileStore; groupPrefix: string; onError?: (err: unknown) => void }): Promise<Follower> {
+export async function followProfiles(opts: { kafka: Kafka; codec: AvroCodec; topic: string; store: ProfileStore; groupPrefix: string; onError?: (err: unknown) => void; maxWaitTimeInMs?: number }): Promise<Follower> {
   const { store } = opts;
   let dirty = false;
+  let saving = false;
   const saver = setInterval(() => {
-    if (!dirty) return;
+    if (!dirty || saving) return;
     dirty = false;
-    try {
-      store.saveSnapshot();
-    } catch (err) {
-      opts.onError?.(err);
-    }
+    saving = true;
+    store.saveSnapshot().catch((err: unknown) => opts.onError?.(err)).finally(() => (saving = false));
   }, 1000);
   saver.unref();
   const f = await followTopic({
@@ -134,6 +139,7 @@ export async function followProfiles(opts: { kafka: Kafka; codec: AvroCodec; top
     topic: opts.topic,
     schema: 'shadow-profile',
     groupPrefix: opts.groupPrefix,
+    maxWaitTimeInMs: opts.maxWaitTimeInMs,
     onRecord: (rec) => {
       if (store.apply(profileFromRecord(rec))) dirty = true;
     },

@@ -18,6 +18,9 @@ import { ExposureCounter, ResolverRegistry, followInBackground } from './resolve
 import { keepCatalogSnapshot, loadCatalogSnapshot, snapshotPaths } from './catalog-snapshot.ts';
 import { followPersonalState } from '../preferences/follow.ts';
 
+/** Batch threshold of a polled resolver-list follower: far above what a second of heartbeats weighs. */
+const REGISTRY_MIN_BYTES = 1 << 20;
+
 export interface ResolverFeatureOptions {
   heartbeatMs?: number;
   staleMs?: number;
@@ -27,6 +30,18 @@ export interface ResolverFeatureOptions {
    * counter then replays the topic from the beginning), so processes nobody asks pay nothing
    * for decoding every assignment. */
   eagerExposures?: boolean;
+  /**
+   * Idle fetch wait of this feature's state followers (sticky, segments, pins, exposures);
+   * default followTopic's 250 ms. Records still arrive at once (minBytes 1): a longer wait only
+   * polls less when nothing happens. Resolver-only processes use 1 s (run-resolver.ts): ten of
+   * them idling beside the main process cost the fan-out of a rollback its CPU (issue 15).
+   */
+  followWaitMs?: number;
+  /**
+   * Read the other resolvers' heartbeats in one wake-up per this many ms instead of one wake-up
+   * per heartbeat (default: per heartbeat). See startResolver; run-resolver.ts uses 1 s.
+   */
+  registryPollMs?: number;
 }
 
 export interface ResolverParts {
@@ -89,16 +104,26 @@ export function startResolver(ctx: FeatureContext, opts: ResolverFeatureOptions 
   void opts.kafkaReady?.then(() => registry.beat());
 
   const before = opts.kafkaReady ? () => opts.kafkaReady! : undefined;
+  const wait = opts.followWaitMs;
+  // With registryPollMs, the other resolvers' heartbeats are read in one wake-up per period
+  // (minBytes far above what a period of heartbeats weighs): a rollback makes EVERY resolver
+  // heartbeat at once, and with records delivered one by one each of N resolvers woke N times
+  // while the slowest of them was still applying the rollback (N² wake-ups on the cores the
+  // fan-out needs). Resolver-only processes poll (their list is for people; stale means 15 s
+  // without a heartbeat); the main API process does not, because `penumbra rollback` and the
+  // console wait on ITS list to see every resolver arrive. Our own heartbeat enters our own
+  // view at once either way (registry.beat).
   const resolversFollower = followInBackground({
     kafka: ctx.kafka, codec: ctx.codec, topic: cfg.topics.resolvers, schema: 'resolver-status', groupPrefix: ctx.groupPrefix, before,
+    ...(opts.registryPollMs ? { maxWaitTimeInMs: opts.registryPollMs, minBytes: REGISTRY_MIN_BYTES } : { maxWaitTimeInMs: wait }),
     onRecord: (s) => registry.apply(s), onError: warn('resolvers follower'),
   });
 
   // Segment memberships and pins (issue 14): every resolver holds them, rebuilt from their
   // compacted topics; until replayed, segments are unknown (pipeline/segments/segment-index.ts).
-  const personal = followPersonalState(ctx, before, warn);
+  const personal = followPersonalState(ctx, before, warn, wait);
   const stickyFollower = followInBackground({
-    kafka: ctx.kafka, codec: ctx.codec, topic: cfg.topics.banditSticky, schema: 'bandit-sticky', groupPrefix: ctx.groupPrefix, before,
+    kafka: ctx.kafka, codec: ctx.codec, topic: cfg.topics.banditSticky, schema: 'bandit-sticky', groupPrefix: ctx.groupPrefix, before, maxWaitTimeInMs: wait,
     onRecord: (r) => sticky.applyRemote(r), onError: warn('sticky follower'),
   });
   void stickyFollower.ready.then(() => {
@@ -115,7 +140,7 @@ export function startResolver(ctx: FeatureContext, opts: ResolverFeatureOptions 
     });
     counter = c;
     exposureFollower = followInBackground({
-      kafka: ctx.kafka, codec: ctx.codec, topic: cfg.topics.assignments, schema: 'assignment', groupPrefix: ctx.groupPrefix, before,
+      kafka: ctx.kafka, codec: ctx.codec, topic: cfg.topics.assignments, schema: 'assignment', groupPrefix: ctx.groupPrefix, before, maxWaitTimeInMs: wait,
       onRecord: (a) => c.apply(a), onError: warn('assignments follower'),
     });
     return c;
@@ -173,10 +198,9 @@ export function startResolver(ctx: FeatureContext, opts: ResolverFeatureOptions 
       await assignments.stop(3000);
       await exposureProducer?.stop();
       await sticky.log.stop(3000);
-      await stickyFollower.stop();
-      await resolversFollower.stop();
-      await personal.stop();
-      await (exposureFollower as ReturnType<typeof followInBackground> | null)?.stop();
+      // Together: each waits for its fetch in flight (up to its idle wait), so one after the
+      // other would add those waits up.
+      await Promise.all([stickyFollower.stop(), resolversFollower.stop(), personal.stop(), (exposureFollower as ReturnType<typeof followInBackground> | null)?.stop()]);
       if (resolversFollower.connected) {
         // Tombstone: a cleanly stopped resolver leaves the compacted topic.
         const tomb = ctx.producer.sendRaw(cfg.topics.resolvers, [{ key: ctx.resolverId, value: null as unknown as Buffer }]);

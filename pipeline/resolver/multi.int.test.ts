@@ -71,8 +71,13 @@ test('a rollback through the API reaches all three resolvers, and /resolvers sho
     expect(s).toMatchObject({ pid: child.pid, stale: false });
     expect(typeof s.host).toBe('string');
   }
-  // Each child also knows the others (every process follows penumbra.resolvers).
-  const fromChild = (await (await fetch(`${children[0].url}/api/v1/resolvers`, { headers: { authorization: `Bearer ${VIEWER_TOKEN}` } })).json()) as { resolvers: { resolverId: string }[] };
+  // Each child also knows the others (every process follows penumbra.resolvers) — and on the new
+  // version: a resolver-only process reads the others' heartbeats in one poll a second
+  // (registryPollMs, pipeline/resolver/feature.ts), so its list may trail the main API's by that.
+  const fromChild = await waitFor('the first child lists all three on the new version', async () => {
+    const r = (await (await fetch(`${children[0].url}/api/v1/resolvers`, { headers: { authorization: `Bearer ${VIEWER_TOKEN}` } })).json()) as { resolvers: { resolverId: string; versions: Record<string, number> }[] };
+    return children.every((c) => (r.resolvers.find((x) => x.resolverId === c.resolverId)?.versions[itemId] ?? 0) >= newVersion) ? r : undefined;
+  }, 10_000);
   for (const c of children) expect(fromChild.resolvers.map((x) => x.resolverId)).toContain(c.resolverId);
 });
 

@@ -183,6 +183,9 @@ export function followInBackground<N extends SchemaName>(opts: {
   onError?: (err: unknown) => void;
   /** Runs before each attempt (e.g. wait until the process has registered its schemas). */
   before?: () => Promise<void>;
+  /** Passed to followTopic (pipeline/kafka/follow.ts): idle wait and batching. */
+  maxWaitTimeInMs?: number;
+  minBytes?: number;
 }): { readonly connected: boolean; ready: Promise<void>; stop(): Promise<void> } {
   let follower: Follower | null = null;
   let stopped = false;

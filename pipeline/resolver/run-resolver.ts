@@ -50,6 +50,16 @@ import { loadAssignmentKeys } from '../assignment-token/key-file.ts';
 
 const VERSION = '0.1.0';
 
+/**
+ * Idle fetch wait of this process's followers, and the poll period of its resolver list
+ * (pipeline/resolver/feature.ts). Records still arrive at once; the longer wait only makes idle
+ * polls rarer. Measured (issue 15): an idle resolver-only process took 3.3 % of a core with the
+ * 250 ms default, ~1 % with 2 s; ten of them beside the main process are the CPU a rollback's
+ * fan-out competes with. 1 s keeps stop() short (followers stop together, each waiting for its
+ * fetch in flight).
+ */
+const FOLLOW_WAIT_MS = 1000;
+
 export interface ResolverProcess {
   url: string;
   /** Origin of the item pages (/d/…). */
@@ -76,7 +86,7 @@ export async function startResolverProcess(cfg: PenumbraConfig, opts: ResolverFe
   const profileStore = new ProfileStore(snapshotPaths(cfg.dataDir, cfg.topicPrefix).profiles);
   const fromSnapshot = profileStore.loadSnapshot();
   const catalog = new CatalogStore();
-  const profiles = new ProfileService({ kafka, codec, producer, topics: cfg.topics, store: profileStore, groupPrefix });
+  const profiles = new ProfileService({ kafka, codec, producer, topics: cfg.topics, store: profileStore, groupPrefix, followWaitMs: FOLLOW_WAIT_MS });
   const blobs = await blobStoreFor(cfg, () => new FsBlobStore(path.join(cfg.dataDir, 'blobs')));
   const ingest: IngestDeps = {
     blobs, catalog, profiles, library: buildLibrary, publicUrl: cfg.publicUrl,
@@ -101,7 +111,7 @@ export async function startResolverProcess(cfg: PenumbraConfig, opts: ResolverFe
 
   let resolveKafkaReady!: () => void;
   const kafkaReady = new Promise<void>((r) => (resolveKafkaReady = r));
-  const feature = startResolver(ctx, { ...opts, kafkaReady });
+  const feature = startResolver(ctx, { followWaitMs: FOLLOW_WAIT_MS, registryPollMs: FOLLOW_WAIT_MS, ...opts, kafkaReady });
 
   let connected = false;
   let stopped = false;
@@ -125,11 +135,11 @@ export async function startResolverProcess(cfg: PenumbraConfig, opts: ResolverFe
           resolveKafkaReady();
         }
         if (!steps.profiles) {
-          followers.push(await followProfiles({ kafka, codec, topic: cfg.topics.shadowProfiles, store: profileStore, groupPrefix, onError: (e) => log.warn('profile decode failed', { err: String(e) }) }));
+          followers.push(await followProfiles({ kafka, codec, topic: cfg.topics.shadowProfiles, store: profileStore, groupPrefix, maxWaitTimeInMs: FOLLOW_WAIT_MS, onError: (e) => log.warn('profile decode failed', { err: String(e) }) }));
           steps.profiles = true;
         }
         if (!steps.catalog) {
-          followers.push(await followTopic({ kafka, codec, topic: cfg.topics.itemsCatalog, schema: 'catalog-entry', groupPrefix, onRecord: (e) => catalog.apply(e) }));
+          followers.push(await followTopic({ kafka, codec, topic: cfg.topics.itemsCatalog, schema: 'catalog-entry', groupPrefix, maxWaitTimeInMs: FOLLOW_WAIT_MS, onRecord: (e) => catalog.apply(e) }));
           steps.catalog = true;
         }
         await Promise.all(followers.map((f) => f.ready));
@@ -189,9 +199,12 @@ export async function startResolverProcess(cfg: PenumbraConfig, opts: ResolverFe
       await Promise.race([connectLoop, new Promise((r) => setTimeout(r, 500).unref())]);
       await api.stop();
       await content.stop();
-      await feature.stop!().catch(() => {});
-      if (profilesStarted) await profiles.stop().catch(() => {});
-      for (const f of followers.reverse()) await f.stop().catch(() => {});
+      // Together: each follower waits for its fetch in flight (up to FOLLOW_WAIT_MS).
+      await Promise.all([
+        feature.stop!().catch(() => {}),
+        profilesStarted ? profiles.stop().catch(() => {}) : undefined,
+        ...followers.map((f) => f.stop().catch(() => {})),
+      ]);
       await producer.disconnect().catch(() => {});
     },
   };
