@@ -35,7 +35,8 @@ export type SchemaName =
   | 'pin'
   | 'pin-policy'
   | 'bandit-sticky'
-  | 'rollout-decision';
+  | 'rollout-decision'
+  | 'item-comparisons';
 
 /** Which schema each topic's values use (keys are plain UTF-8 strings). */
 export const TOPIC_SCHEMAS: Record<keyof TopicNames, SchemaName> = {
@@ -64,6 +65,7 @@ export const TOPIC_SCHEMAS: Record<keyof TopicNames, SchemaName> = {
   pinPolicies: 'pin-policy',
   banditSticky: 'bandit-sticky',
   rolloutDecisions: 'rollout-decision',
+  comparisons: 'item-comparisons',
 };
 
 export interface SchemaFile {

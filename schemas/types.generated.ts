@@ -353,6 +353,92 @@ export interface DeadLetter {
   valueTruncated: boolean;
 }
 
+/** Shadow minus control for one metric. */
+export interface MetricEvidence {
+  /** latency (mean request latency, ms), errorRate (share of sessions with an error), conversion:<point> (share of sessions that hit the usage point) or perf:<name> (mean of a page timing or Web Vital). */
+  metric: string;
+  /** mean (n and mean per arm) or rate (n trials, x successes, rate per arm). */
+  kind: string;
+  /** False when an arm has too few observations: the statistics are NaN and the verdict inconclusive. */
+  valid: boolean;
+  /** Observations in the shadow arm (requests for latency, sessions for rates, samples for perf). */
+  shadowN: number;
+  /** Observations in the control arm. */
+  controlN: number;
+  /** Successes in the shadow arm (kind rate); null for means. */
+  shadowX: null | number;
+  /** Successes in the control arm (kind rate); null for means. */
+  controlX: null | number;
+  /** The shadow arm's mean (kind mean) or rate x/n (kind rate). */
+  shadowValue: number;
+  /** The control arm's mean or rate. */
+  controlValue: number;
+  /** shadowValue − controlValue. */
+  diff: number;
+  /** diff / controlValue (NaN when the control's value is 0). */
+  relative: number;
+  /** Lower end of the always-valid (1 − alpha) interval of diff. */
+  ciLow: number;
+  /** Upper end of that interval. */
+  ciHigh: number;
+  /** Always-valid p-value of diff ≠ 0. */
+  p: number;
+  /** The interval excludes 0. */
+  significant: boolean;
+  /** The decision: better, worse or inconclusive (lower latency, perf value or error rate is better; higher conversion is better). */
+  verdict: string;
+}
+
+/** One shadow against its control cohort. */
+export interface ShadowComparison {
+  /** Shadow (variant) name. */
+  shadow: string;
+  /** The baseline arm: always `control` (the control cohort drawn for this shadow). */
+  baseline: string;
+  /** False when nothing is compared (control switched off, or no verified control data yet): `metrics` is then empty. */
+  hasBaseline: boolean;
+  /** control_off or no_control_data when hasBaseline is false; null otherwise. */
+  noBaselineReason: null | string;
+  /** Distinct sessions with verified events in the shadow arm since its profile version began. */
+  sessionsShadow: number;
+  /** Distinct sessions with verified events in the control arm. */
+  sessionsControl: number;
+  /** Profile version the shadow arm's aggregate is for. */
+  profileVersionShadow: null | number;
+  /** Profile version the control arm's aggregate is for. */
+  profileVersionControl: null | number;
+  /** How the intervals are made: asymptotic-confidence-sequence (always valid, safe to watch continuously). */
+  method: string;
+  /** Significance level of the intervals and verdicts (0.05: 95 % intervals). */
+  alpha: number;
+  /** Tuning N* of the confidence sequence (total observations where it is tightest). */
+  tuning: number;
+  /** The evidence: one entry per compared metric. */
+  metrics: MetricEvidence[];
+  /** p-value of the sample-ratio-mismatch check of exposures against the configured split; null when it does not apply. */
+  srmP: null | number;
+  /** The SRM check flagged a mismatch (results to be treated with care). */
+  srmFlagged: boolean;
+  /** The comparison in words, as the console shows it. */
+  sentence: string;
+  /** The complete comparison as GET /api/v1/items/{id}/metrics answers it (ComparisonView, JSON: the fixed-horizon tests and sequential details too), so an API process answers exactly what the owner would. */
+  viewJson: string;
+}
+
+/** The latest comparison of every shadow of one item with its control cohort, on penumbra.comparisons (compacted, key: itemId), published by the metrics-processor member that owns the item each time it recomputes them (after each emitted batch of windows). Every API process follows the topic, so GET /api/v1/items/{id}/metrics and the live stream have comparisons on processes that do not compute them. pipeline/comparisons-topic/README.md. */
+export interface ItemComparisons {
+  /** Item (also the record key). */
+  itemId: string;
+  /** Epoch ms on the owner's clock when it computed these comparisons (the `at` of each view). */
+  computedAt: number;
+  /** Who computed them: host and pid of the owning metrics-processor member. */
+  member: string;
+  /** The item's profile version the owner held when computing (null: no profile known). */
+  profileVersion: null | number;
+  /** One entry per shadow compared (sorted by name); empty when the item has no shadow with data. */
+  shadows: ShadowComparison[];
+}
+
 /** A request to ingest a digital item, sent by data engineers or other systems on penumbra.items.ingest (key: itemId). The archive is inline (up to the configured limit) or referenced. */
 export interface ItemIngestRequest {
   /** Caller-chosen id, echoed on the catalog record or DLQ record so the outcome can be correlated. */
@@ -1097,6 +1183,7 @@ export interface SchemaTypes {
   'change-features': ChangeFeatures;
   'command-outcome': CommandOutcome;
   'dead-letter': DeadLetter;
+  'item-comparisons': ItemComparisons;
   'item-ingest-request': ItemIngestRequest;
   'metric-window': MetricWindow;
   'pin': Pin;

@@ -11,7 +11,9 @@
  * `comparisons` is the latest comparison per shadow against its baseline — the control cohort
  * drawn for it (`baseline: 'control'`, both arms' session counts, always-valid intervals, SRM; or
  * `hasBaseline: false` and `noBaseline.message` in words) — computed by the metrics processor of
- * this process (empty in processes that do not run it). `unverified` counts the item's events
+ * the member owning the item (`comparisonsSource: this-process`) or, on every other process, the
+ * owner's last record on the compacted comparisons topic (`topic`, with `comparisonsFreshness`:
+ * computedAt, receivedAt, ageMs, transitMs, member — pipeline/comparisons-topic). `unverified` counts the item's events
  * kept out of every window and comparison (no valid assignment token): `{ total, byVariant:
  * { variant: { reason: n } } }` (null where no processor runs). `join` counts how this item's
  * verified events matched their users' assignments (variant mismatches).
@@ -24,6 +26,7 @@ import { queryParquet } from '../duckdb-sink/query.ts';
 import type { MetricsStore } from '../../pipeline/telemetry/metrics-store.ts';
 import { windowKey, type MetricWindowRecord } from '../../pipeline/telemetry/metric-record.ts';
 import type { ComparisonView } from '../../pipeline/telemetry/comparisons.ts';
+import type { ComparisonsFreshness } from '../../pipeline/comparisons-topic/record.ts';
 import type { UnverifiedItemView } from '../../pipeline/telemetry/unverified.ts';
 import type { JoinCounters } from '../../pipeline/telemetry/assignment-index.ts';
 import type { OpenApiRegistry } from './openapi.ts';
@@ -45,11 +48,14 @@ export interface MetricsRouterDeps {
   /** Latest comparisons per shadow of an item (processors only). */
   comparisons?: (itemId: string) => Record<string, ComparisonView>;
   /**
-   * Where the item's comparisons are computed: `this-process` (the metrics member owning the
-   * item), `another-member` (this process runs a member that does not own it: ask the owner, or
-   * follow `comparison` on its live stream), `none` (no metrics processor here).
+   * Where the answered comparisons come from: `this-process` (the metrics member owning the
+   * item), `topic` (what the owner last published on the compacted comparisons topic, followed
+   * by every process — pipeline/comparisons-topic), `another-member` (this process runs a member
+   * that does not own the item and the topic has nothing for it yet), `none` (nothing anywhere yet).
    */
-  comparisonsSource?: (itemId: string) => 'this-process' | 'another-member' | 'none';
+  comparisonsSource?: (itemId: string) => 'this-process' | 'topic' | 'another-member' | 'none';
+  /** How fresh the followed comparisons are (source `topic`; null otherwise). */
+  comparisonsFreshness?: (itemId: string) => ComparisonsFreshness | null;
   /** Unverified events of an item (processors only). */
   unverified?: (itemId: string) => UnverifiedItemView;
   joins?: (itemId: string) => JoinCounters;
@@ -96,7 +102,7 @@ export function createMetricsRouter(deps: MetricsRouterDeps): Router {
   const r = Router();
   deps.openapi.add({
     method: 'get', path: '/api/v1/items/{itemId}/metrics', summary: 'Metric windows (verified events; live from memory, older from the warehouse), the latest comparison of each shadow with its control, and the unverified-event counts',
-    auth: 'viewer', tags: ['metrics'], query: metricsQuery, responses: { 200: '{ windows, comparisons, comparisonsSource, unverified, join }', 401: 'No token', 422: 'Bad query' },
+    auth: 'viewer', tags: ['metrics'], query: metricsQuery, responses: { 200: '{ windows, comparisons, comparisonsSource, comparisonsFreshness, unverified, join }', 401: 'No token', 422: 'Bad query' },
   });
   r.get('/api/v1/items/:itemId/metrics', requireRole(deps.tokens, 'viewer'), async (req, res) => {
     const itemId = parseOr422(z.string().min(1).max(128), req.params.itemId, 'itemId', 'item id');
@@ -116,7 +122,7 @@ export function createMetricsRouter(deps: MetricsRouterDeps): Router {
       }
     }
     if (windows.length > MAX_WINDOWS) windows = windows.slice(windows.length - MAX_WINDOWS);
-    res.json({ windows, comparisons: deps.comparisons?.(itemId) ?? {}, comparisonsSource: deps.comparisonsSource?.(itemId) ?? 'none', unverified: deps.unverified?.(itemId) ?? null, join: deps.joins?.(itemId) ?? null });
+    res.json({ windows, comparisons: deps.comparisons?.(itemId) ?? {}, comparisonsSource: deps.comparisonsSource?.(itemId) ?? 'none', comparisonsFreshness: deps.comparisonsFreshness?.(itemId) ?? null, unverified: deps.unverified?.(itemId) ?? null, join: deps.joins?.(itemId) ?? null });
   });
   return r;
 }

@@ -87,6 +87,8 @@ export interface TopicNames {
   banditSticky: string;
   /** Accepted rollout/bandit/promotion decisions with their evidence (the timeline). */
   rolloutDecisions: string;
+  /** [added #15] latest comparisons per item (compacted by itemId; pipeline/comparisons-topic): every API process follows them. */
+  comparisons: string;
 }
 
 export interface PenumbraConfig {
@@ -306,6 +308,7 @@ export function topicNames(prefix: string): TopicNames {
     pinPolicies: `${prefix}pins.policies`,
     banditSticky: `${prefix}bandit.sticky`,
     rolloutDecisions: `${prefix}rollout.decisions`,
+    comparisons: `${prefix}comparisons`,
   };
 }
 

@@ -16,7 +16,7 @@ import type { PenumbraConfig, TopicNames } from '../config/config.ts';
 export const DEFAULT_RETENTION_BYTES = 1024 * 1024 * 1024;
 
 export const COMPACTED: ReadonlySet<keyof TopicNames> = new Set([
-  'itemsCatalog', 'shadowProfiles', 'resolvers', 'alertRules', 'riskModels', 'segments', 'segmentStatus', 'segmentMemberships', 'pins', 'pinPolicies', 'banditSticky',
+  'itemsCatalog', 'shadowProfiles', 'resolvers', 'alertRules', 'riskModels', 'segments', 'segmentStatus', 'segmentMemberships', 'pins', 'pinPolicies', 'banditSticky', 'comparisons',
 ]);
 
 export interface TopicPlan {

@@ -32,6 +32,9 @@
  * (made by api-1) reaches api-2 and both processors members (live risk updates run there).
  *   5. a second `--role sink` on M is refused (health `degraded`, the other member named) and the
  *      first sink's warehouse stays exact.
+ *   6. [gaps] both API-only processes answer the owner's comparisons from the compacted
+ *      comparisons topic (`comparisonsSource: "topic"`, `comparisonsFreshness`), and api-1's live
+ *      stream carries the next recomputation as a `comparison` event (equal to the route's answer).
  * Lean by design: ~40 sessions, one file-wide deployment. Most of its time is starting seven
  * child processes (≈ 1.5 min under the shared machine's load of ~15; the checks ≈ 1 min).
  */
@@ -153,7 +156,37 @@ const windowKey = (w: Window) =>
   JSON.stringify([w.variant, w.windowStart, w.events, w.sessions, w.users, w.errors, w.errorSessions, w.requests, w.requestErrors, w.latency?.count ?? 0, w.latency?.mean === null || w.latency?.mean === undefined ? null : Number(w.latency.mean.toFixed(6)), w.conversions ?? {}]);
 
 const metricsOf = (c: ChildPenumbra) =>
-  fetch(`${c.url}/api/v1/items/${ITEM}/metrics?window=10s`, { headers: auth }).then((r) => json<{ windows: Window[]; comparisons: Record<string, Comparison>; comparisonsSource?: string }>(r, `metrics on ${c.roles}`));
+  fetch(`${c.url}/api/v1/items/${ITEM}/metrics?window=10s`, { headers: auth }).then((r) => json<{ windows: Window[]; comparisons: Record<string, Comparison>; comparisonsSource?: string; comparisonsFreshness?: { computedAt: number; receivedAt: number; ageMs: number; transitMs: number; member: string } | null }>(r, `metrics on ${c.roles}`));
+
+/** Reads GET /api/v1/stream of a process (the Authorization header: fetch can send it). */
+async function openStream(c: ChildPenumbra): Promise<{ events: { event: string; data: { variant?: string; comparison?: unknown } }[]; close(): void }> {
+  const ac = new AbortController();
+  const res = await fetch(`${c.url}/api/v1/stream?itemId=${encodeURIComponent(ITEM)}`, { headers: auth, signal: ac.signal });
+  if (!res.ok || !res.body) throw new Error(`stream on ${c.roles}: HTTP ${res.status}`);
+  const events: { event: string; data: { variant?: string; comparison?: unknown } }[] = [];
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = '';
+  void (async () => {
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        buf += value;
+        let i: number;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          const ev = /^event: (.*)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (ev && data) events.push({ event: ev, data: JSON.parse(data) });
+        }
+      }
+    } catch {
+      /* aborted by close() */
+    }
+  })();
+  return { events, close: () => ac.abort() };
+}
 
 interface Comparison {
   sessions: { shadow: number; control: number };
@@ -357,4 +390,40 @@ test('two API processes, two processors members and a sink give the numbers of o
   }, 40_000, 500);
   expect(refused.detail).toContain(`${M}warehouse-sink`);
   expect(await counts(sinkDir)).toEqual(whR);
-}, 300_000);
+
+  // ---- comparisons on the API-only processes: followed from the comparisons topic ----
+  // Both API processes answer the owner's latest comparison (source `topic`, with its age), and
+  // api-1's live stream — opened before the next recomputation — carries it as a `comparison`
+  // event. The owner recomputes after each emitted batch of the item's windows: a few more
+  // batches (round 3, after the warehouse checks; the original, since the rollback) make it
+  // recompute now — same arms, a newer `at`.
+  const owned = owner[0];
+  const stream = await openStream(api1);
+  try {
+    for (const c of [api1, api2]) {
+      const m = await waitFor(`${c.roles}: the owner's comparisons from the topic`, async () => {
+        const got = await metricsOf(c);
+        return got.comparisonsSource === 'topic' && essentials(got.comparisons['checkout-v2']) === essentials(owned.comparisons['checkout-v2']) ? got : undefined;
+      }, 30_000, 250);
+      expect(m.comparisonsFreshness).toMatchObject({ computedAt: expect.any(Number), receivedAt: expect.any(Number), ageMs: expect.any(Number), member: expect.any(String) });
+      expect(m.comparisonsFreshness!.transitMs).toBeLessThan(10_000);
+    }
+    const before = (await metricsOf(api1)).comparisonsFreshness!.computedAt;
+    for (let i = 1; i < 8; i += 2) {
+      const r3 = await resolve(api1, `u-${i}`);
+      expect(await post(api1, batch(i, 3, r3, Date.now() - 50))).toBeGreaterThan(0);
+    }
+    const liveAt = (e: (typeof stream.events)[number]) => (e.event === 'comparison' && e.data.variant === 'checkout-v2' ? (e.data.comparison as { at: number }).at : -1);
+    await waitFor('a comparison event on the API-only process’s live stream', async () => stream.events.some((e) => liveAt(e) > before), 45_000, 250);
+    // The live event carries the comparison the route answers (the one computed at the same instant).
+    const after = await waitFor('api-1 answering the recomputed comparison', async () => {
+      const m = await metricsOf(api1);
+      return m.comparisonsFreshness && m.comparisonsFreshness.computedAt > before ? m : undefined;
+    }, 15_000, 250);
+    const live = await waitFor('the live event of that computation', async () => stream.events.find((e) => liveAt(e) === after.comparisonsFreshness!.computedAt), 5_000, 100);
+    expect(JSON.stringify(after.comparisons['checkout-v2'])).toBe(JSON.stringify(live.data.comparison));
+    expect(after.comparisonsSource).toBe('topic');
+  } finally {
+    stream.close();
+  }
+}, 360_000);

@@ -14,6 +14,7 @@
  * using that topic prefix (tests shorten the lateness so windows close quickly); the factory's
  * argument gives the defaults.
  */
+import os from 'node:os';
 import path from 'node:path';
 import { Router } from 'express';
 import type { Feature, FeatureContext } from '../app/features.ts';
@@ -21,12 +22,13 @@ import { followTopic, type Follower } from '../kafka/follow.ts';
 import { createMetricsRouter } from '../../connectors/http/metrics-router.ts';
 import { startAlerts, type AlertsOptions } from '../alerts/feature.ts';
 import { AssignmentIndex } from './assignment-index.ts';
-import { ComparisonStore } from './comparisons.ts';
+import { ComparisonStore, type ComparisonView } from './comparisons.ts';
 import { UnverifiedCounts } from './unverified.ts';
 import type { SequentialOptions } from '../stats/sequential.ts';
 import { MetricsStore } from './metrics-store.ts';
 import { startMetricsProcessor, type MetricsProcessor, type MetricsProcessorOptions } from './metrics-processor.ts';
 import { startRepartitioner, type Repartitioner } from './repartition.ts';
+import { comparisonsRecord, FollowedComparisons } from '../comparisons-topic/record.ts';
 
 export interface StreamOptions {
   metrics?: MetricsProcessorOptions;
@@ -54,6 +56,8 @@ export interface StreamHandle {
   assignments: AssignmentIndex | null;
   processor: MetricsProcessor | null;
   repartitioner: Repartitioner | null;
+  /** Comparisons followed from the comparisons topic (every process; pipeline/comparisons-topic). */
+  followedComparisons: FollowedComparisons;
 }
 
 /** Handles of running instances, by FeatureContext (tests and the benchmark inspect them). */
@@ -74,6 +78,8 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
       let unverified: UnverifiedCounts | null = null;
       let processor: MetricsProcessor | null = null;
       let repartitioner: Repartitioner | null = null;
+      let comparisonsPublished = 0;
+      let comparisonsPublishFailed = 0;
 
       if (ctx.processors) {
         // Per-item state only for items with a profile: item ids in telemetry are anonymous input.
@@ -90,8 +96,20 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
         unverified = new UnverifiedCounts();
         repartitioner = await startRepartitioner({ kafka: ctx.kafka, codec: ctx.codec, producer: ctx.producer, topics: cfg.topics, groupPrefix: ctx.groupPrefix, log: ctx.log.warn });
         stops.push(() => repartitioner!.stop());
+        // The owner publishes every recomputation (all shadows of the item) on the compacted
+        // comparisons topic, keyed by item, for the processes that do not compute them. Not
+        // awaited: a lost record is replaced by the next recomputation, and the windows' path
+        // must not wait on it.
+        const member = `${os.hostname()}:${process.pid}`;
+        const onComparisons = (itemId: string, views: ComparisonView[], now: number, profileVersion: number | null) => {
+          comparisonsPublished++;
+          ctx.producer.send([{ topic: cfg.topics.comparisons, key: itemId, value: comparisonsRecord(itemId, views, { computedAt: now, member, profileVersion }) }]).catch((err) => {
+            comparisonsPublishFailed++;
+            ctx.log.warn('comparisons not published', { itemId, err: String(err) });
+          });
+        };
         processor = await startMetricsProcessor(
-          { kafka: ctx.kafka, codec: ctx.codec, producer: ctx.producer, topics: cfg.topics, groupPrefix: ctx.groupPrefix, hub: ctx.hub, profileStore: ctx.profileStore, assignments: idx, comparisons, unverified, log: ctx.log.warn },
+          { kafka: ctx.kafka, codec: ctx.codec, producer: ctx.producer, topics: cfg.topics, groupPrefix: ctx.groupPrefix, hub: ctx.hub, profileStore: ctx.profileStore, assignments: idx, comparisons, unverified, onComparisons, log: ctx.log.warn },
           o.metrics,
         );
         stops.push(() => processor!.stop());
@@ -109,15 +127,33 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
       });
       stops.push(() => metricsFollower.stop());
 
+      // Every process follows the comparisons topic: where the item's owner is another process
+      // (an API-only process, or a processors member that does not own the item) the route and
+      // the live stream answer from it. The owner itself publishes live events sooner (above).
+      const followed = new FollowedComparisons();
+      const owns = (itemId: string) => processor !== null && processor.owns(itemId);
+      const comparisonsFollower = await followTopic({
+        kafka: ctx.kafka, codec: ctx.codec, topic: cfg.topics.comparisons, schema: 'item-comparisons', groupPrefix: ctx.groupPrefix,
+        onRecord: (r) => {
+          const views = followed.apply(r, Date.now());
+          if (!views || owns(r.itemId)) return;
+          for (const [variant, comparison] of Object.entries(views)) ctx.hub.publish({ event: 'comparison', itemId: r.itemId, data: { itemId: r.itemId, variant, comparison } });
+        },
+        onError: (err) => ctx.log.warn('comparisons record decode failed', { err: String(err) }),
+      });
+      stops.push(() => comparisonsFollower.stop());
+
       const alerts = await startAlerts(ctx, { assignments }, o.alerts);
       stops.push(() => alerts.stop());
 
       const router = Router();
       router.use(createMetricsRouter({
         store: metricsStore,
-        // Only the member owning the item has its cumulative aggregates (README "Scaling").
-        comparisons: comparisons ? (itemId) => (processor!.owns(itemId) ? comparisons!.latestFor(itemId) : {}) : undefined,
-        comparisonsSource: (itemId) => (processor ? (processor.owns(itemId) ? 'this-process' : 'another-member') : 'none'),
+        // Only the member owning the item has its cumulative aggregates (README "Scaling"); every
+        // other process answers what the owner last published on the comparisons topic.
+        comparisons: (itemId) => (owns(itemId) ? comparisons!.latestFor(itemId) : followed.views(itemId)),
+        comparisonsSource: (itemId) => (owns(itemId) ? 'this-process' : followed.has(itemId) ? 'topic' : processor ? 'another-member' : 'none'),
+        comparisonsFreshness: (itemId) => (owns(itemId) ? null : followed.freshness(itemId, Date.now())),
         unverified: unverified ? (itemId) => unverified!.forItem(itemId) : undefined,
         joins: assignments ? (itemId) => assignments!.joins(itemId) : undefined,
         parquetDir: path.join(cfg.dataDir, 'warehouse', 'parquet'),
@@ -137,12 +173,13 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
             repartition: repartitioner ? { ...repartitioner.stats, partitions: repartitioner.partitions } : null,
             metricWindowsInMemory: metricsStore.applied,
             assignmentsIndexed: assignments?.size ?? null,
+            comparisonsTopic: { followedItems: followed.size, published: comparisonsPublished, publishFailed: comparisonsPublishFailed },
             unverifiedEvents: unverified ? { total: unverified.total, byReason: { ...unverified.byReason } } : null,
             alerts: alerts.health(),
           },
         };
       });
-      streamHandles.set(ctx, { metricsStore, comparisons, unverified, assignments, processor, repartitioner });
+      streamHandles.set(ctx, { metricsStore, comparisons, unverified, assignments, processor, repartitioner, followedComparisons: followed });
       return { router, stop: stopAll };
     } catch (err) {
       await stopAll();

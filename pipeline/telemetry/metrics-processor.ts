@@ -74,7 +74,7 @@ import { openWindowRecord, toMetricWindowRecord, type MetricWindowRecord } from 
 import { PartitionProgress, contributionEnd, decodeCommitMeta, encodeCommitMeta, lastWindowEnd, type ReplayMark } from './offsets.ts';
 import type { AssignmentIndex } from './assignment-index.ts';
 import { profileMismatch, type ProfileMismatch } from './attribution.ts';
-import { srmCheck, DEFAULT_SRM_MIN_EXPOSURES, type ComparisonStore } from './comparisons.ts';
+import { srmCheck, DEFAULT_SRM_MIN_EXPOSURES, type ComparisonStore, type ComparisonView } from './comparisons.ts';
 import { countsInComparisons } from '../windows/classify.ts';
 import type { UnverifiedCounts } from './unverified.ts';
 import { itemPartition } from './item-partition.ts';
@@ -112,6 +112,12 @@ export interface MetricsProcessorDeps {
    * windows only at 0. Default: read from the repartition group's committed offsets (repartition.ts).
    */
   upstreamLag?: () => Promise<number>;
+  /**
+   * Called with every item's freshly computed comparisons (all its shadows), after the live hub
+   * got them: the feature publishes them on the compacted comparisons topic for the processes
+   * that do not compute them (pipeline/comparisons-topic).
+   */
+  onComparisons?: (itemId: string, views: ComparisonView[], now: number, profileVersion: number | null) => void;
   log?: (msg: string, extra?: Record<string, unknown>) => void;
 }
 
@@ -343,10 +349,12 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
     for (const itemId of new Set(records.map((r) => r.itemId))) {
       const profile = deps.profileStore.get(itemId);
       const srm = profile ? srmCheck(profile, deps.assignments.exposures(itemId, profile.profileVersion).counts, opts.srmMinExposures ?? DEFAULT_SRM_MIN_EXPOSURES) : null;
-      for (const c of deps.comparisons.compareItem(itemId, profile, srm, now)) {
+      const computed = deps.comparisons.compareItem(itemId, profile, srm, now);
+      for (const c of computed) {
         stats.comparisons++;
         deps.hub.publish({ event: 'comparison', itemId, data: { itemId, variant: c.variant, comparison: c.comparison } });
       }
+      if (computed.length > 0) deps.onComparisons?.(itemId, computed.map((c) => c.comparison), now, profile?.profileVersion ?? null);
     }
   }
 
