@@ -7,10 +7,13 @@
  *    bucket and serves them back;
  *  - the warehouse sink publishes its Parquet export to the bucket in the Hive layout, which
  *    DuckDB reads with a glob and hive_partitioning once the objects are copied down (this
- *    machine's DuckDB has no httpfs extension to read s3:// itself).
+ *    machine's DuckDB has no httpfs extension to read s3:// itself);
+ *  - with PENUMBRA_PARQUET_READ=s3 a Penumbra without any local export answers the old metric
+ *    windows of GET …/metrics from the bucket (connectors/parquet-source: synced into a cache
+ *    folder through the AWS SDK), and a pass follows deletions and same-name replacements.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
@@ -27,6 +30,9 @@ import { startTestPenumbra, type TestPenumbra } from '../../test/penumbra-helper
 import { ingestFixture, waitFor } from '../../pipeline/resolver/test-support.ts';
 import { connectS3, ensureBucket, getObject, S3BlobStore, S3ExportMirror, type S3Connection } from './s3.ts';
 import { sha256Hex } from './blob-store.ts';
+import { queryParquet } from '../duckdb-sink/query.ts';
+import { readerParquetDir } from '../parquet-source/source.ts';
+import { parquetCaches } from '../parquet-source/feature.ts';
 
 const endpoint = process.env.S3_TEST_ENDPOINT;
 const bucket = `t-s3-${randomUUID().slice(0, 8)}`;
@@ -112,6 +118,9 @@ describe('S3 object store (S3Proxy)', () => {
       const e = fx.telemetryEvent(i);
       return { topic: cfg.topics.telemetryRaw, key: e.sessionId, value: { ...e, receivedAt: e.receivedAt + (i % 2) * day } };
     }));
+    // Three old 10 s windows of one item: what GET …/metrics reads from the warehouse export.
+    const win = fx.metricWindow(0);
+    await producer.send([7, 8, 9].map((k) => ({ topic: cfg.topics.telemetryMetrics, key: win.itemId, value: { ...fx.metricWindow(k), windowStart: fx.T0 + k * 10_000, windowEnd: fx.T0 + (k + 1) * 10_000 } })));
     await producer.disconnect();
     const dir = mkdtempSync(path.join(os.tmpdir(), 'penumbra-s3-sink-'));
     dirs.push(dir);
@@ -120,6 +129,7 @@ describe('S3 object store (S3Proxy)', () => {
     try {
       await sink.start();
       await waitFor('600 events stored', async () => Number((await sink.query('SELECT count(*) AS n FROM telemetry_events'))[0].n) === 600 || undefined, 30_000);
+      await waitFor('3 metric windows stored', async () => Number((await sink.query('SELECT count(*) AS n FROM metric_windows'))[0].n) === 3 || undefined, 30_000);
       const meta = await sink.snapshot();
       expect(meta.tables.telemetry_events).toBe(600);
     } finally {
@@ -147,5 +157,42 @@ describe('S3 object store (S3Proxy)', () => {
     c.closeSync();
     db.closeSync();
     expect(rows).toEqual([{ d: d0, n: 300 }, { d: d1, n: 300 }]);
-  }, 90_000);
+
+    // ---- PENUMBRA_PARQUET_READ=s3: Penumbra's own readers read the bucket's export ----
+    // (through the AWS SDK into a local cache folder: this DuckDB cannot install httpfs offline).
+    // A process with no local export answers the old windows of GET …/metrics from the bucket.
+    let t: TestPenumbra | null = null;
+    try {
+      t = await startTestPenumbra('s3-read', {
+        PENUMBRA_PARQUET_READ: 's3', PENUMBRA_S3_ENDPOINT: endpoint!, PENUMBRA_S3_BUCKET: bucket, PENUMBRA_S3_PREFIX: 'lake',
+        PENUMBRA_S3_ACCESS_KEY_ID: 'any', PENUMBRA_S3_SECRET_ACCESS_KEY: 'any',
+      }, { sink: false });
+      const cacheDir = readerParquetDir(t.cfg);
+      expect(cacheDir).toBe(path.join(t.dataDir, 'warehouse', 'parquet-s3'));
+      expect(existsSync(path.join(t.dataDir, 'warehouse', 'parquet'))).toBe(false);
+      const health = (await (await fetch(`${t.url}/api/v1/health`)).json()) as { checks: { parquetSource?: { status: string; objects: number; source: string } } };
+      expect(health.checks.parquetSource).toMatchObject({ status: 'ok', objects: all.length, source: `s3://${bucket}/lake/warehouse/` });
+      const m = (await (await fetch(`${t.url}/api/v1/items/${win.itemId}/metrics?window=10s&from=${fx.T0}&to=${fx.T0 + 100_000}`, { headers: t.auth('viewer') })).json()) as { windows: { windowStart: number; events: number }[] };
+      expect(m.windows.map((w) => [w.windowStart - fx.T0, w.events])).toEqual([[70_000, 7], [80_000, 8], [90_000, 9]]);
+      // The query helper over the cache gives the bucket's rows (what segment results read).
+      const viaCache = await queryParquet(cacheDir, `SELECT "date"::VARCHAR AS d, count(*)::INT AS n FROM telemetry_events GROUP BY 1 ORDER BY 1`);
+      expect(viaCache).toEqual(rows);
+
+      // The bucket changes (a compaction deletes parts; a whole-table file is replaced under the
+      // same name): the next pass deletes and re-downloads exactly those.
+      const cache = parquetCaches.get(t.dataDir)!;
+      const gone = events[0].slice('lake/warehouse/'.length);
+      const goneRows = Number((await queryParquet(cacheDir, `SELECT count(*) AS n FROM read_parquet('${path.join(cacheDir, gone)}')`))[0].n);
+      await new S3ExportMirror(wconn).delete([gone]);
+      await new S3ExportMirror(wconn).put('items/data_0.parquet', path.join(cacheDir, events[1].slice('lake/warehouse/'.length)));
+      const r = await cache.sync();
+      expect(r).toMatchObject({ objects: all.length - 1, downloaded: 1, deleted: 1 });
+      expect(existsSync(path.join(cacheDir, gone))).toBe(false);
+      const after = await queryParquet(cacheDir, 'SELECT count(*)::INT AS n FROM telemetry_events');
+      expect(after).toEqual([{ n: 600 - goneRows }]);
+      expect((await cache.sync()).downloaded).toBe(0);
+    } finally {
+      await t?.stop();
+    }
+  }, 120_000);
 });

@@ -27,6 +27,7 @@ import type { SegmentIndex } from '../segments/segment-index.ts';
 import type { PinStore } from '../preferences/pin-store.ts';
 import { warehouseFeature } from '../warehouse/feature.ts';
 import { telemetryFeature } from '../telemetry/feature.ts';
+import { parquetSourceFeature } from '../../connectors/parquet-source/feature.ts';
 import { riskFeature } from '../risk-model/feature.ts';
 import { versionShadowsFeature } from '../version-shadows/feature.ts';
 import { segmentsFeature } from '../segments/feature.ts';
@@ -104,4 +105,4 @@ function resolverAndExpoFeature(): Feature {
 /** Per-segment allocation after rollout: it reads its decision log. */
 /** The device-facing resolver (+ Expo Updates): started only by processes with the `api` role. */
 export const resolverFeatures: Feature = resolverAndExpoFeature();
-export const features: Feature[] = [resolverFeatures, warehouseFeature(), telemetryFeature(), riskFeature(), versionShadowsFeature(), segmentsFeature(), preferencesFeature(), rolloutFeature(), forecastFeature(), segmentAllocationFeature()];
+export const features: Feature[] = [resolverFeatures, warehouseFeature(), parquetSourceFeature(), telemetryFeature(), riskFeature(), versionShadowsFeature(), segmentsFeature(), preferencesFeature(), rolloutFeature(), forecastFeature(), segmentAllocationFeature()];

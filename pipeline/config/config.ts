@@ -158,6 +158,13 @@ export interface PenumbraConfig {
   blobStore: 'fs' | 's3';
   /** Also publish the warehouse's Parquet exports to the bucket of `s3` (Hive layout under `<prefix>warehouse/`). */
   parquetToS3: boolean;
+  /**
+   * [added #15] Where Penumbra's own Parquet readers (older metric windows, per-segment results,
+   * segments) read the warehouse export: `local` = `<data>/warehouse/parquet` (the sink's folder,
+   * or a shared mount), `s3` = the bucket's export, synced into `<data>/warehouse/parquet-s3`
+   * (connectors/parquet-source).
+   */
+  parquetRead: 'local' | 's3';
   /** The S3-compatible object store, when blobs or Parquet go there; null otherwise. */
   s3: S3Settings | null;
   /** N* of the live sequential comparisons: total observations where the always-valid interval is tightest (pipeline/stats/README.md). */
@@ -232,6 +239,7 @@ export const ENV_VARS = {
   PENUMBRA_WAREHOUSE_RETENTION_HOURS: 'Hours raw events stay in DuckDB once exported to Parquet (default 168; 0 = keep all)',
   PENUMBRA_BLOB_STORE: 'fs (default: <data>/blobs) or s3 (the PENUMBRA_S3_* bucket)',
   PENUMBRA_PARQUET_S3: 'true: also publish Parquet exports to the PENUMBRA_S3_* bucket (Hive layout under <prefix>warehouse/)',
+  PENUMBRA_PARQUET_READ: 'local (default: <data>/warehouse/parquet) or s3: Penumbra\'s own Parquet readers read the bucket\'s export (<prefix>warehouse/, synced into <data>/warehouse/parquet-s3)',
   PENUMBRA_S3_ENDPOINT: 'S3-compatible endpoint URL; unset with s3 in use: the local stack starts S3Proxy',
   PENUMBRA_S3_BUCKET: 'Bucket for blobs and Parquet (default penumbra; created if missing)',
   PENUMBRA_S3_REGION: 'Region of the bucket (default us-east-1)',
@@ -416,8 +424,10 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Penumbr
   const blobStore = (merged.PENUMBRA_BLOB_STORE || 'fs') as PenumbraConfig['blobStore'];
   if (blobStore !== 'fs' && blobStore !== 's3') issues.push({ path: 'PENUMBRA_BLOB_STORE', message: `PENUMBRA_BLOB_STORE must be fs or s3, got "${blobStore}"` });
   const parquetToS3 = bool('PENUMBRA_PARQUET_S3', false);
+  const parquetRead = (merged.PENUMBRA_PARQUET_READ || 'local') as PenumbraConfig['parquetRead'];
+  if (parquetRead !== 'local' && parquetRead !== 's3') issues.push({ path: 'PENUMBRA_PARQUET_READ', message: `PENUMBRA_PARQUET_READ must be local or s3, got "${parquetRead}"` });
   let s3: S3Settings | null = null;
-  if (blobStore === 's3' || parquetToS3) {
+  if (blobStore === 's3' || parquetToS3 || parquetRead === 's3') {
     const endpoint = url('PENUMBRA_S3_ENDPOINT', null);
     const bucket = merged.PENUMBRA_S3_BUCKET || 'penumbra';
     // S3 bucket naming rules (the subset every S3-compatible store accepts).
@@ -583,6 +593,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Penumbr
     warehouseRetentionHours: int('PENUMBRA_WAREHOUSE_RETENTION_HOURS', 168, 0, 24 * 365 * 100),
     blobStore,
     parquetToS3,
+    parquetRead,
     s3,
     sequentialTuning: int('PENUMBRA_SEQUENTIAL_TUNING', 5000, 10, 1_000_000_000),
     rolloutMinAnalysisSeconds: int('PENUMBRA_ROLLOUT_MIN_ANALYSIS_SECONDS', 10, 1, 86_400),

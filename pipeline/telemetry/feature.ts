@@ -15,7 +15,6 @@
  * argument gives the defaults.
  */
 import os from 'node:os';
-import path from 'node:path';
 import { Router } from 'express';
 import type { Feature, FeatureContext } from '../app/features.ts';
 import { followTopic, type Follower } from '../kafka/follow.ts';
@@ -29,6 +28,7 @@ import { MetricsStore } from './metrics-store.ts';
 import { startMetricsProcessor, type MetricsProcessor, type MetricsProcessorOptions } from './metrics-processor.ts';
 import { startRepartitioner, type Repartitioner } from './repartition.ts';
 import { comparisonsRecord, FollowedComparisons } from '../comparisons-topic/record.ts';
+import { readerParquetDir } from '../../connectors/parquet-source/source.ts';
 
 export interface StreamOptions {
   metrics?: MetricsProcessorOptions;
@@ -156,7 +156,8 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
         comparisonsFreshness: (itemId) => (owns(itemId) ? null : followed.freshness(itemId, Date.now())),
         unverified: unverified ? (itemId) => unverified!.forItem(itemId) : undefined,
         joins: assignments ? (itemId) => assignments!.joins(itemId) : undefined,
-        parquetDir: path.join(cfg.dataDir, 'warehouse', 'parquet'),
+        // The sink's folder, or the bucket's export (PENUMBRA_PARQUET_READ=s3: connectors/parquet-source).
+        parquetDir: readerParquetDir(cfg),
         tokens: ctx.tokens,
         openapi: ctx.openapi,
       }));
