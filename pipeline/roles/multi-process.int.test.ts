@@ -35,6 +35,8 @@
  *   6. [gaps] both API-only processes answer the owner's comparisons from the compacted
  *      comparisons topic (`comparisonsSource: "topic"`, `comparisonsFreshness`), and api-1's live
  *      stream carries the next recomputation as a `comparison` event (equal to the route's answer).
+ *   7. issue 15 item 8 across processes: api-2's own PENUMBRA_RATE_ARTIFACTS throttles an
+ *      anonymous address there (429), not a caller with the operator token, and not on api-1.
  * Lean by design: ~40 sessions, one file-wide deployment. Most of its time is starting seven
  * child processes (≈ 1.5 min under the shared machine's load of ~15; the checks ≈ 1 min).
  */
@@ -197,7 +199,8 @@ interface Comparison {
 }
 
 beforeAll(async () => {
-  const envs = { api1: envFor(M, 'api1'), api2: envFor(M, 'api2'), proc1: envFor(M, 'proc1'), proc2: envFor(M, 'proc2'), sink: envFor(M, 'sink'), one: envFor(R, 'one') };
+  // api-2 has its own (tight) artifact limit: rate limits are per-process configuration (check 7).
+  const envs = { api1: envFor(M, 'api1'), api2: { ...envFor(M, 'api2'), PENUMBRA_RATE_ARTIFACTS: '1:3' }, proc1: envFor(M, 'proc1'), proc2: envFor(M, 'proc2'), sink: envFor(M, 'sink'), one: envFor(R, 'one') };
   sinkDir = envs.sink.PENUMBRA_DATA_DIR;
   oneDir = envs.one.PENUMBRA_DATA_DIR;
   // All at once, as a compose file starts them: provisioning one prefix concurrently must work.
@@ -263,6 +266,29 @@ test('two API processes, two processors members and a sink give the numbers of o
     throw new Error(`${err.message}; last answer ${lastArt}`);
   });
   expect(artBytes).toBeGreaterThan(0);
+
+  // ---- item 8 in a split deployment: per-process limits, services not throttled per address ----
+  // One device address (X-Forwarded-For from loopback is trusted by default): anonymous downloads
+  // from api-2 (PENUMBRA_RATE_ARTIFACTS=1:3) get 429 once its burst is spent; the same address
+  // with the operator token (a backend caller) is never limited; api-1 (default 5:20) keeps
+  // buckets of its own, so the address is not limited there.
+  const download = async (c: ChildPenumbra, headers: Record<string, string>) => {
+    const r = await fetch(`${c.url}/api/v1/items/${ITEM}/artifacts/checkout-v2`, { headers });
+    await r.arrayBuffer();
+    return r.status;
+  };
+  const device = { 'x-forwarded-for': '203.0.113.9' };
+  const statuses = async (c: ChildPenumbra, headers: Record<string, string>) => {
+    const out: number[] = [];
+    for (let i = 0; i < 8; i++) out.push(await download(c, headers));
+    return out;
+  };
+  const anonApi2 = await statuses(api2, device);
+  expect(anonApi2.slice(0, 3)).toEqual([200, 200, 200]);
+  expect(anonApi2.filter((s) => s === 429).length).toBeGreaterThan(0);
+  expect(anonApi2.every((s) => s === 200 || s === 429)).toBe(true);
+  expect(await statuses(api2, { ...device, ...auth })).toEqual(Array(8).fill(200));
+  expect(await statuses(api1, device)).toEqual(Array(8).fill(200));
 
   // The ingest's risk score (made by api-1) reaches the processes that did not ingest: api-2
   // answers GET …/risk, and the processors members (which run live updates and holds) have it.
