@@ -278,18 +278,16 @@ test('two API processes, two processors members and a sink give the numbers of o
     return r.status;
   };
   const device = { 'x-forwarded-for': '203.0.113.9' };
-  const statuses = async (c: ChildPenumbra, headers: Record<string, string>) => {
-    const out: number[] = [];
-    for (let i = 0; i < 8; i++) out.push(await download(c, headers));
-    return out;
-  };
-  // The three sequences run side by side (the service's and api-1's take no token of api-2's bucket).
+  // Twelve requests at once per case (a burst: a sequence on a loaded machine would refill the
+  // 1/s bucket between requests); the three cases side by side, since the service's and api-1's
+  // requests take no token of api-2's bucket for that address.
+  const statuses = (c: ChildPenumbra, headers: Record<string, string>) => Promise.all(Array.from({ length: 12 }, () => download(c, headers)));
   const [anonApi2, serviceApi2, anonApi1] = await Promise.all([statuses(api2, device), statuses(api2, { ...device, ...auth }), statuses(api1, device)]);
-  expect(anonApi2.slice(0, 3)).toEqual([200, 200, 200]);
-  expect(anonApi2.filter((s) => s === 429).length).toBeGreaterThan(0);
   expect(anonApi2.every((s) => s === 200 || s === 429)).toBe(true);
-  expect(serviceApi2).toEqual(Array(8).fill(200));
-  expect(anonApi1).toEqual(Array(8).fill(200));
+  expect(anonApi2.filter((s) => s === 200).length).toBeGreaterThanOrEqual(3);
+  expect(anonApi2.filter((s) => s === 429).length).toBeGreaterThan(0);
+  expect(serviceApi2).toEqual(Array(12).fill(200));
+  expect(anonApi1).toEqual(Array(12).fill(200));
 
   // The ingest's risk score (made by api-1) reaches the processes that did not ingest: api-2
   // answers GET …/risk, and the processors members (which run live updates and holds) have it.
