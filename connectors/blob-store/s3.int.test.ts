@@ -31,7 +31,7 @@ import { ingestFixture, waitFor } from '../../pipeline/resolver/test-support.ts'
 import { connectS3, ensureBucket, getObject, S3BlobStore, S3ExportMirror, type S3Connection } from './s3.ts';
 import { sha256Hex } from './blob-store.ts';
 import { queryParquet } from '../duckdb-sink/query.ts';
-import { readerParquetDir } from '../parquet-source/source.ts';
+import { readerParquetDir, S3ParquetCache } from '../parquet-source/source.ts';
 import { parquetCaches } from '../parquet-source/feature.ts';
 
 const endpoint = process.env.S3_TEST_ENDPOINT;
@@ -191,6 +191,8 @@ describe('S3 object store (S3Proxy)', () => {
       const after = await queryParquet(cacheDir, 'SELECT count(*)::INT AS n FROM telemetry_events');
       expect(after).toEqual([{ n: 600 - goneRows }]);
       expect((await cache.sync()).downloaded).toBe(0);
+      // A restarted process (a new cache on the same folder) downloads nothing that did not change.
+      expect(await new S3ParquetCache(connectS3(settings('lake/')), cacheDir).sync()).toMatchObject({ objects: all.length - 1, downloaded: 0, deleted: 0 });
     } finally {
       await t?.stop();
     }

@@ -16,7 +16,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { PenumbraConfig } from '../../pipeline/config/config.ts';
@@ -38,13 +38,15 @@ export interface SyncResult {
 }
 
 const STAGING = '.staging';
+/** The ETag index, kept next to the files so a restarted process downloads only what changed. */
+const INDEX = '.etags.json';
 
 async function walk(dir: string, rel = ''): Promise<string[]> {
   if (!existsSync(dir)) return [];
   const out: string[] = [];
   for (const e of await readdir(path.join(dir, rel), { withFileTypes: true })) {
     const r = rel ? `${rel}/${e.name}` : e.name;
-    if (r === STAGING) continue;
+    if (r === STAGING || r === INDEX) continue;
     if (e.isDirectory()) out.push(...(await walk(dir, r)));
     else if (e.isFile()) out.push(r);
   }
@@ -55,6 +57,7 @@ export class S3ParquetCache {
   private readonly base: string;
   /** ETag of each local file as downloaded (relative path → ETag). */
   private readonly etags = new Map<string, string>();
+  private indexLoaded = false;
   private running: Promise<SyncResult> | null = null;
   lastSync: (SyncResult & { at: number }) | null = null;
   lastError: string | null = null;
@@ -120,6 +123,15 @@ export class S3ParquetCache {
   private async pass(): Promise<SyncResult> {
     const t0 = Date.now();
     await mkdir(path.join(this.dir, STAGING), { recursive: true });
+    if (!this.indexLoaded) {
+      // A previous process's index: its files are whole (renamed into place) and named by it.
+      try {
+        for (const [k, v] of Object.entries(JSON.parse(await readFile(path.join(this.dir, INDEX), 'utf8')) as Record<string, string>)) this.etags.set(k, v);
+      } catch {
+        /* none yet, or unreadable: everything is downloaded once */
+      }
+      this.indexLoaded = true;
+    }
     const listed = await this.list();
     const local = new Set(await walk(this.dir));
     const todo = [...listed].filter(([rel, etag]) => this.etags.get(rel) !== etag || !local.has(rel)).map(([rel]) => rel);
@@ -136,6 +148,11 @@ export class S3ParquetCache {
       await rm(path.join(this.dir, ...rel.split('/')), { force: true });
       this.etags.delete(rel);
       deleted++;
+    }
+    if (todo.length > 0 || deleted > 0) {
+      const tmp = path.join(this.dir, STAGING, `${INDEX}.${randomUUID()}`);
+      await writeFile(tmp, JSON.stringify(Object.fromEntries(this.etags)));
+      await rename(tmp, path.join(this.dir, INDEX));
     }
     return { objects: listed.size, downloaded: todo.length, deleted, bytes, ms: Date.now() - t0 };
   }
