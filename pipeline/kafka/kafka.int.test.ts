@@ -68,11 +68,13 @@ test('provisioning creates every topic, compacts state topics and registers <top
   for (const t of Object.values(cfg.topics)) expect(list).toContain(t);
   const { resources } = await admin.describeConfigs({
     includeSynonyms: false,
-    resources: [cfg.topics.shadowProfiles, cfg.topics.itemsCatalog, cfg.topics.telemetryRaw].map((name) => ({ type: 2, name, configNames: ['cleanup.policy'] })),
+    resources: [cfg.topics.shadowProfiles, cfg.topics.itemsCatalog, cfg.topics.comparisons, cfg.topics.telemetryRaw].map((name) => ({ type: 2, name, configNames: ['cleanup.policy'] })),
   });
   const policy = Object.fromEntries(resources.map((r) => [r.resourceName, r.configEntries[0]?.configValue]));
   expect(policy[cfg.topics.shadowProfiles]).toBe('compact');
   expect(policy[cfg.topics.itemsCatalog]).toBe('compact');
+  // Latest comparisons per item (pipeline/comparisons-topic): state, so compacted.
+  expect(policy[cfg.topics.comparisons]).toBe('compact');
   expect(policy[cfg.topics.telemetryRaw]).toBe('delete');
   await admin.disconnect();
   const subjects = (await (await fetch(`${cfg.schemaRegistryUrl}/subjects`)).json()) as string[];
