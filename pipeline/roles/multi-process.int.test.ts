@@ -49,6 +49,7 @@ import { spawnPenumbra, type ChildPenumbra } from './spawn.ts';
 import { fixtureArchive } from '../shadowing/fixtures.ts';
 import { queryParquet } from '../../connectors/duckdb-sink/query.ts';
 import { warehousePaths } from '../warehouse/feature.ts';
+import { openSse, type SseStream } from '../../test/sse.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const MANIFEST = JSON.parse(readFileSync(path.join(HERE, '../shadowing/fixtures/multi-page-web/manifest.json'), 'utf8')) as { id: string; version: string };
@@ -161,33 +162,12 @@ const metricsOf = (c: ChildPenumbra) =>
   fetch(`${c.url}/api/v1/items/${ITEM}/metrics?window=10s`, { headers: auth }).then((r) => json<{ windows: Window[]; comparisons: Record<string, Comparison>; comparisonsSource?: string; comparisonsFreshness?: { computedAt: number; receivedAt: number; ageMs: number; transitMs: number; member: string } | null }>(r, `metrics on ${c.roles}`));
 
 /** Reads GET /api/v1/stream of a process (the Authorization header: fetch can send it). */
-async function openStream(c: ChildPenumbra): Promise<{ events: { event: string; data: { variant?: string; comparison?: unknown } }[]; close(): void }> {
-  const ac = new AbortController();
-  const res = await fetch(`${c.url}/api/v1/stream?itemId=${encodeURIComponent(ITEM)}`, { headers: auth, signal: ac.signal });
-  if (!res.ok || !res.body) throw new Error(`stream on ${c.roles}: HTTP ${res.status}`);
-  const events: { event: string; data: { variant?: string; comparison?: unknown } }[] = [];
-  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = '';
-  void (async () => {
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        buf += value;
-        let i: number;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const ev = /^event: (.*)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (ev && data) events.push({ event: ev, data: JSON.parse(data) });
-        }
-      }
-    } catch {
-      /* aborted by close() */
-    }
-  })();
-  return { events, close: () => ac.abort() };
+async function openStream(c: ChildPenumbra): Promise<SseStream<{ variant?: string; comparison?: unknown }>> {
+  const s = openSse<{ variant?: string; comparison?: unknown }>(`${c.url}/api/v1/stream?itemId=${encodeURIComponent(ITEM)}`, auth);
+  await s.opened.catch((err: Error) => {
+    throw new Error(`stream on ${c.roles}: ${err.message}`);
+  });
+  return s;
 }
 
 interface Comparison {

@@ -31,6 +31,7 @@ import { CONTROL, type ShadowConfig } from '../domain/types.ts';
 import { streamHandles, streamOptions } from './feature.ts';
 import { verifyWebhookSignature } from '../alerts/webhook.ts';
 import { rolloutOptions } from '../rollout/feature.ts';
+import { openSse } from '../../test/sse.ts';
 
 const ITEM = 'com.example.multipage';
 const SRM_ITEM = 'com.example.jsentry';
@@ -48,48 +49,7 @@ function shadowConfig(endpoints: Record<string, string>, percentage = 50): Shado
 const MAIN_SHADOW = shadowConfig({ api: 'https://shadow-api.example.com/v1' });
 const SRM_SHADOW = shadowConfig({ api: 'https://shadow-api.example.com/v2/' });
 
-interface SseEvent {
-  event: string;
-  data: Record<string, unknown>;
-  at: number;
-}
-
-/** Minimal text/event-stream reader over fetch. */
-function openStream(url: string, headers: Record<string, string> = {}): { events: SseEvent[]; close(): void; opened: Promise<void> } {
-  const events: SseEvent[] = [];
-  const ac = new AbortController();
-  const opened = (async () => {
-    const res = await fetch(url, { signal: ac.signal, headers });
-    if (res.status !== 200) throw new Error(`stream answered ${res.status}`);
-    const reader = res.body!.getReader();
-    const dec = new TextDecoder();
-    let buf = '';
-    void (async () => {
-      try {
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) return;
-          buf += dec.decode(value, { stream: true });
-          let i: number;
-          while ((i = buf.indexOf('\n\n')) >= 0) {
-            const block = buf.slice(0, i);
-            buf = buf.slice(i + 2);
-            let event = 'message';
-            let data = '';
-            for (const line of block.split('\n')) {
-              if (line.startsWith('event: ')) event = line.slice(7);
-              else if (line.startsWith('data: ')) data += line.slice(6);
-            }
-            if (data) events.push({ event, data: JSON.parse(data) as Record<string, unknown>, at: Date.now() });
-          }
-        }
-      } catch {
-        /* aborted */
-      }
-    })();
-  })();
-  return { events, opened, close: () => ac.abort() };
-}
+const openStream = (url: string, headers: Record<string, string> = {}) => openSse(url, headers);
 
 let t: TestPenumbra;
 let stream: ReturnType<typeof openStream>;

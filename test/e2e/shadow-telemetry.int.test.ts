@@ -16,6 +16,7 @@ import type { WarehouseFeatureHandle } from '../../pipeline/warehouse/feature.ts
 import { followTopic, type Follower } from '../../pipeline/kafka/follow.ts';
 import type { TelemetryEvent } from '../../schemas/types.generated.ts';
 import { requires } from '../requires.ts';
+import { openSse } from '../sse.ts';
 
 // Every test here drives Chromium: skipped visibly without it, a failure under CI (test/requires.ts).
 const test = requires(['chromium']);
@@ -109,33 +110,7 @@ async function userFor(variant: string): Promise<string> {
 
 const sink = () => (t.p.handles.find((h) => typeof (h as WarehouseFeatureHandle).sink === 'function') as WarehouseFeatureHandle).sink();
 
-function sseCollector(url: string, headers: Record<string, string> = {}): { events: { event: string; data: unknown }[]; close(): void } {
-  const events: { event: string; data: unknown }[] = [];
-  const ctrl = new AbortController();
-  void (async () => {
-    try {
-      const res = await fetch(url, { signal: ctrl.signal, headers });
-      const reader = res.body!.getReader();
-      let buf = '';
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buf += new TextDecoder().decode(value);
-        let i;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const ev = /^event: (.*)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (ev && data) events.push({ event: ev, data: JSON.parse(data) });
-        }
-      }
-    } catch {
-      /* aborted */
-    }
-  })();
-  return { events, close: () => ctrl.abort() };
-}
+const sseCollector = (url: string, headers: Record<string, string> = {}) => openSse<unknown>(url, headers);
 
 test('a shadow opened in Chromium sends usage, error and request events that reach DuckDB, windows and SSE within 5 s', async () => {
   const sse = sseCollector(`${t.url}/api/v1/stream?itemId=${ITEM}`, { authorization: `Bearer ${TOKENS.viewer}` });
