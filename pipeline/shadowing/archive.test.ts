@@ -13,15 +13,6 @@ import { detectFormat, readArchive, readArchiveBuffer, writeArchive, type Archiv
 import { fixtureArchive, fixtureTree } from './fixtures.ts';
 import { gzipWrap, paxData, rawTar, rawTarGz, rawZip, tarHeader, unixMode, zeroCrc, zeroDeflate, type RawTarEntry, type RawZipEntry } from './test-archives.ts';
 
-/**
- * CPU milliseconds this worker has used: "refused quickly" means the refusal did not inflate the
- * bomb, which shows in CPU time. Wall-clock time does not: a loaded 2-core CI machine (load 40
- * seen) stretched a 100 ms refusal past 5 s.
- */
-const cpuNow = (): number => {
-  const { user, system } = process.cpuUsage();
-  return (user + system) / 1000;
-};
 const MANIFEST = Buffer.from(JSON.stringify({ id: 'com.example.t', version: '1.0.0', name: 'T', entry: 'index.html' }));
 const base = (): { name: string; data: Buffer }[] => [
   { name: 'manifest.json', data: MANIFEST },
@@ -182,9 +173,9 @@ describe('counts and sizes', () => {
 
   test('100,000 tiny files, zip64 and tar.gz, refused quickly', async () => {
     const zip = rawZip([...base(), ...tiny(100_000)]);
-    let t0 = cpuNow();
+    let t0 = Date.now();
     expect(await reasonOf(zip)).toBe('too-many-files');
-    expect(cpuNow() - t0).toBeLessThan(5000);
+    expect(Date.now() - t0).toBeLessThan(5000);
     // 100,000 tar headers, gzipped as they are produced so the raw tar (~50 MB) never exists at once.
     const gz = zlib.createGzip({ level: 1 });
     const out: Buffer[] = [];
@@ -196,9 +187,9 @@ describe('counts and sizes', () => {
     }
     gz.end(Buffer.alloc(1024));
     await done;
-    t0 = cpuNow();
+    t0 = Date.now();
     expect(await reasonOf(Buffer.concat(out))).toBe('too-many-files');
-    expect(cpuNow() - t0).toBeLessThan(5000);
+    expect(Date.now() - t0).toBeLessThan(5000);
   });
 
   test('total size over the limit (actual bytes), per-file size over the limit', async () => {
@@ -228,17 +219,17 @@ describe('compression bombs (1 GiB of zeros)', () => {
   const bomb = zeroDeflate(GiB_MiB); // ~1 MiB of deflate; the 1 GiB is never materialised
 
   test('zip with honest sizes: refused from the declared ratio before inflating', async () => {
-    const t0 = cpuNow();
+    const t0 = Date.now();
     expect(await reasonOf(zipWith({ name: 'bomb.bin', compressed: bomb, declaredSize: 1024 ** 3 }))).toBe('compression-ratio');
-    expect(cpuNow() - t0).toBeLessThan(5000);
+    expect(Date.now() - t0).toBeLessThan(5000);
   });
 
   test('zip with lying sizes: refused as soon as the output passes the declared size', async () => {
-    const t0 = cpuNow();
+    const t0 = Date.now();
     const err = await rejection(readArchiveBuffer(zipWith({ name: 'bomb.bin', compressed: bomb, declaredSize: bomb.length })));
     expect(err.reason).toBe('corrupt');
     expect(err.message).toMatch(/bomb\.bin/);
-    expect(cpuNow() - t0).toBeLessThan(5000);
+    expect(Date.now() - t0).toBeLessThan(5000);
   });
 
   test('zip bomb of many entries that each look fine: the archive-wide limits stop it', async () => {
@@ -246,25 +237,25 @@ describe('compression bombs (1 GiB of zeros)', () => {
     const crc = zeroCrc(16); // honest entries: each passes its own checks, CRC included
     const entries = Array.from({ length: 12 }, (_, i) => ({ name: `p${i}.bin`, compressed: part, declaredSize: 16 * 1024 * 1024, crc }));
     const zip = zipWith(...entries);
-    const t0 = cpuNow();
+    const t0 = Date.now();
     expect(await reasonOf(zip, { maxRatio: 2000, maxTotalBytes: 64 * 1024 * 1024 })).toBe('too-large');
-    expect(cpuNow() - t0).toBeLessThan(5000);
+    expect(Date.now() - t0).toBeLessThan(5000);
   });
 
   test('tar.gz: gzip stream of zero blocks, counted on the actual gunzip output', async () => {
-    const t0 = cpuNow();
+    const t0 = Date.now();
     expect(await reasonOf(gzipWrap(bomb))).toBe('compression-ratio');
-    expect(cpuNow() - t0).toBeLessThan(5000);
+    expect(Date.now() - t0).toBeLessThan(5000);
     // Without the ratio rule, the total-bytes limit still stops it.
     expect(await reasonOf(gzipWrap(bomb), { maxRatio: Infinity })).toBe('too-large');
-    expect(cpuNow() - t0).toBeLessThan(5000);
+    expect(Date.now() - t0).toBeLessThan(5000);
   });
 
   test('tar.gz: one member declaring 1 GiB', async () => {
     const header = Buffer.concat([rawTar(base(), { end: false }), tarHeader({ name: 'bomb.bin', size: 1024 ** 3 })]);
-    const t0 = cpuNow();
+    const t0 = Date.now();
     expect(await reasonOf(gzipWrap(zeroDeflate(GiB_MiB, header)))).toBe('too-large');
-    expect(cpuNow() - t0).toBeLessThan(5000);
+    expect(Date.now() - t0).toBeLessThan(5000);
   });
 });
 
