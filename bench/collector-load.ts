@@ -9,7 +9,10 @@
  * envelope with item bench.item0/1, variant original/shadow, one of 5,000 users, and the
  * assignment token signed for exactly that item, user and variant (`--tokens FILE`: JSON array,
  * index = user). Bodies are built before the clock starts (a pool of 512, sentAt = now) and
- * cycled, so the generator's own CPU is the HTTP client only.
+ * cycled, so the generator's own CPU is the HTTP client only. With `--fresh` (the end-to-end
+ * bench, bench/e2e.bench.ts) every body is built when it is sent instead: event times within the
+ * last `batch` ms and unique event ids, so the metrics processor windows (and does not drop as
+ * late or duplicate) every event of a 20 s run.
  *
  * Prints one JSON line: `{ accepted, batches, failed, unverified, statuses, ms }` — accepted =
  * sum of `accepted` in the 202 answers; failed = any other status or a connection error.
@@ -19,7 +22,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({
-  options: { url: { type: 'string' }, seconds: { type: 'string', default: '10' }, connections: { type: 'string', default: '32' }, batch: { type: 'string', default: '50' }, tokens: { type: 'string' } },
+  options: { url: { type: 'string' }, seconds: { type: 'string', default: '10' }, connections: { type: 'string', default: '32' }, batch: { type: 'string', default: '50' }, tokens: { type: 'string' }, fresh: { type: 'boolean', default: false } },
 });
 const url = new URL(values.url!);
 const seconds = Number(values.seconds);
@@ -27,6 +30,8 @@ const connections = Number(values.connections);
 const batch = Number(values.batch);
 const tokens = JSON.parse(readFileSync(values.tokens!, 'utf8')) as string[];
 const run = Math.random().toString(36).slice(2, 8);
+
+const fresh = values.fresh === true;
 
 function body(n: number, now: number): string {
   const user = n % tokens.length; // tokens.length is a multiple of 4: the user fixes item and variant
@@ -36,7 +41,7 @@ function body(n: number, now: number): string {
   for (let k = 0; k < batch; k++) {
     const type = k % 50 === 0 ? 'error' : k % 12 === 0 ? 'usage' : 'request';
     events.push({
-      id: `${run}-${n}-${k}`, type, name: type === 'usage' ? 'buy' : type === 'error' ? 'TypeError' : 'api', ts: now - (batch - k) * 10,
+      id: `${run}-${n}-${k}`, type, name: type === 'usage' ? 'buy' : type === 'error' ? 'TypeError' : 'api', ts: now - (batch - k) * (fresh ? 1 : 10),
       ...(type === 'request' ? { value: 80 + ((k * 37 + n) % 120), attrs: { status: k % 97 === 0 ? '503' : '200' } } : {}),
     });
   }
@@ -44,7 +49,7 @@ function body(n: number, now: number): string {
 }
 
 const now = Date.now();
-const pool = Array.from({ length: 512 }, (_, n) => Buffer.from(body(n, now)));
+const pool = fresh ? [] : Array.from({ length: 512 }, (_, n) => Buffer.from(body(n, now)));
 const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
 const statuses: Record<string, number> = {};
 let accepted = 0;
@@ -81,7 +86,7 @@ function post(b: Buffer): Promise<void> {
 const t0 = performance.now();
 const deadline = t0 + seconds * 1000;
 await Promise.all(Array.from({ length: connections }, async () => {
-  while (performance.now() < deadline) await post(pool[next++ % pool.length]);
+  while (performance.now() < deadline) await post(fresh ? Buffer.from(body(next++, Date.now())) : pool[next++ % pool.length]);
 }));
 const ms = performance.now() - t0;
 agent.destroy();

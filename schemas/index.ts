@@ -50,6 +50,7 @@ export const TOPIC_SCHEMAS: Record<keyof TopicNames, SchemaName> = {
   telemetryRaw: 'telemetry-event',
   telemetryMetrics: 'metric-window',
   telemetryByItem: 'telemetry-event',
+  telemetryLive: 'metric-window',
   alerts: 'alert',
   alertRules: 'alert-rule',
   audit: 'audit-entry',

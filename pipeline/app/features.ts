@@ -57,6 +57,8 @@ export interface FeatureContext {
   openapi: OpenApiRegistry;
   /** This process runs the stream processors (not a resolver-only replica). */
   processors: boolean;
+  /** This process serves the API, the console and its live stream (role `api`; undefined = yes). */
+  api?: boolean;
   /** This process runs the DuckDB sink. */
   sink: boolean;
   /** In-process pub/sub feeding GET /api/v1/stream (SSE). */

@@ -164,7 +164,7 @@ export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions 
     const ctx: FeatureContext = {
       cfg, kafka, probeKafka, codec, producer, log, groupPrefix, resolverId, profileStore, profiles, catalog, blobs, ingest, tokens, openapi,
       assignmentKeys: keys.ring,
-      processors: roles.processors, sink: roles.sink,
+      processors: roles.processors, sink: roles.sink, api: roles.api,
       hub: new LiveHub(),
       segmentIndex: new SegmentIndex(),
       pins: new PinStore(),

@@ -89,6 +89,12 @@ export interface TopicNames {
   rolloutDecisions: string;
   /** [added #15] latest comparisons per item (compacted by itemId; pipeline/comparisons-topic): every API process follows them. */
   comparisons: string;
+  /**
+   * [added #15] provisional (still open) 10 s windows, keyed by itemId, short retention: the
+   * owning processors member writes them every 250 ms for the API processes of a split deployment
+   * (pipeline/telemetry README "Live windows across processes"). Not a record of anything.
+   */
+  telemetryLive: string;
 }
 
 export interface PenumbraConfig {
@@ -165,6 +171,13 @@ export interface PenumbraConfig {
    * (connectors/parquet-source).
    */
   parquetRead: 'local' | 's3';
+  /**
+   * Where the metrics processor sends the provisional open windows of the live view
+   * (PENUMBRA_LIVE_WINDOWS): `local` — this process's live stream only; `topic` — also
+   * `<prefix>telemetry.live` for other processes' streams; `auto` (default) — `topic` when this
+   * process has no `api` role (its windows would reach nobody otherwise).
+   */
+  liveWindows: 'auto' | 'local' | 'topic';
   /** The S3-compatible object store, when blobs or Parquet go there; null otherwise. */
   s3: S3Settings | null;
   /** N* of the live sequential comparisons: total observations where the always-valid interval is tightest (pipeline/stats/README.md). */
@@ -239,6 +252,7 @@ export const ENV_VARS = {
   PENUMBRA_WAREHOUSE_RETENTION_HOURS: 'Hours raw events stay in DuckDB once exported to Parquet (default 168; 0 = keep all)',
   PENUMBRA_BLOB_STORE: 'fs (default: <data>/blobs) or s3 (the PENUMBRA_S3_* bucket)',
   PENUMBRA_PARQUET_S3: 'true: also publish Parquet exports to the PENUMBRA_S3_* bucket (Hive layout under <prefix>warehouse/)',
+  PENUMBRA_LIVE_WINDOWS: 'auto (default), local or topic: where the metrics processor sends the provisional open 10 s windows of the live view — topic also writes them to <prefix>telemetry.live, which every API process relays on its stream (auto: topic when the process has no api role)',
   PENUMBRA_PARQUET_READ: 'local (default: <data>/warehouse/parquet) or s3: Penumbra\'s own Parquet readers read the bucket\'s export (<prefix>warehouse/, synced into <data>/warehouse/parquet-s3)',
   PENUMBRA_S3_ENDPOINT: 'S3-compatible endpoint URL; unset with s3 in use: the local stack starts S3Proxy',
   PENUMBRA_S3_BUCKET: 'Bucket for blobs and Parquet (default penumbra; created if missing)',
@@ -317,6 +331,7 @@ export function topicNames(prefix: string): TopicNames {
     banditSticky: `${prefix}bandit.sticky`,
     rolloutDecisions: `${prefix}rollout.decisions`,
     comparisons: `${prefix}comparisons`,
+    telemetryLive: `${prefix}telemetry.live`,
   };
 }
 
@@ -424,6 +439,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Penumbr
   const blobStore = (merged.PENUMBRA_BLOB_STORE || 'fs') as PenumbraConfig['blobStore'];
   if (blobStore !== 'fs' && blobStore !== 's3') issues.push({ path: 'PENUMBRA_BLOB_STORE', message: `PENUMBRA_BLOB_STORE must be fs or s3, got "${blobStore}"` });
   const parquetToS3 = bool('PENUMBRA_PARQUET_S3', false);
+  const liveWindows = (merged.PENUMBRA_LIVE_WINDOWS || 'auto') as PenumbraConfig['liveWindows'];
+  if (liveWindows !== 'auto' && liveWindows !== 'local' && liveWindows !== 'topic') issues.push({ path: 'PENUMBRA_LIVE_WINDOWS', message: `PENUMBRA_LIVE_WINDOWS must be auto, local or topic, got "${liveWindows}"` });
   const parquetRead = (merged.PENUMBRA_PARQUET_READ || 'local') as PenumbraConfig['parquetRead'];
   if (parquetRead !== 'local' && parquetRead !== 's3') issues.push({ path: 'PENUMBRA_PARQUET_READ', message: `PENUMBRA_PARQUET_READ must be local or s3, got "${parquetRead}"` });
   let s3: S3Settings | null = null;
@@ -594,6 +611,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Penumbr
     blobStore,
     parquetToS3,
     parquetRead,
+    liveWindows,
     s3,
     sequentialTuning: int('PENUMBRA_SEQUENTIAL_TUNING', 5000, 10, 1_000_000_000),
     rolloutMinAnalysisSeconds: int('PENUMBRA_ROLLOUT_MIN_ANALYSIS_SECONDS', 10, 1, 86_400),

@@ -76,6 +76,9 @@ test('provisioning creates every topic, compacts state topics and registers <top
   // Latest comparisons per item (pipeline/comparisons-topic): state, so compacted.
   expect(policy[cfg.topics.comparisons]).toBe('compact');
   expect(policy[cfg.topics.telemetryRaw]).toBe('delete');
+  // The live view's provisional windows are worthless after minutes: a 10 min time bound.
+  const live = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: 2, name: cfg.topics.telemetryLive, configNames: ['cleanup.policy', 'retention.ms'] }] });
+  expect(Object.fromEntries(live.resources[0].configEntries.map((e) => [e.configName, e.configValue]))).toEqual({ 'cleanup.policy': 'delete', 'retention.ms': '600000' });
   await admin.disconnect();
   const subjects = (await (await fetch(`${cfg.schemaRegistryUrl}/subjects`)).json()) as string[];
   for (const t of Object.values(cfg.topics)) expect(subjects).toContain(`${t}-value`);

@@ -19,6 +19,12 @@ export const COMPACTED: ReadonlySet<keyof TopicNames> = new Set([
   'itemsCatalog', 'shadowProfiles', 'resolvers', 'alertRules', 'riskModels', 'segments', 'segmentStatus', 'segmentMemberships', 'pins', 'pinPolicies', 'banditSticky', 'comparisons',
 ]);
 
+/**
+ * Delete-policy topics whose records are worthless after minutes (the live view's provisional
+ * windows): a short time bound instead of Kafka's 7 days, so they never fill a disk.
+ */
+export const SHORT_LIVED: ReadonlyMap<keyof TopicNames, number> = new Map([['telemetryLive', 10 * 60 * 1000]]);
+
 export interface TopicPlan {
   key: keyof TopicNames;
   topic: string;
@@ -49,7 +55,11 @@ export async function provisionTopics(admin: Admin, cfg: Pick<PenumbraConfig, 't
           { name: 'segment.ms', value: String(60 * 60 * 1000) },
           { name: 'min.cleanable.dirty.ratio', value: '0.1' },
         ]
-      : [{ name: 'cleanup.policy', value: 'delete' }, { name: 'retention.bytes', value: String(cfg.topicRetentionBytes ?? DEFAULT_RETENTION_BYTES) }],
+      : [
+          { name: 'cleanup.policy', value: 'delete' },
+          { name: 'retention.bytes', value: String(cfg.topicRetentionBytes ?? DEFAULT_RETENTION_BYTES) },
+          ...(SHORT_LIVED.has(p.key) ? [{ name: 'retention.ms', value: String(SHORT_LIVED.get(p.key)) }, { name: 'segment.ms', value: String(SHORT_LIVED.get(p.key)) }] : []),
+        ],
   }));
   if (configs.length > 0) {
     try {

@@ -37,6 +37,9 @@
  *      stream carries the next recomputation as a `comparison` event (equal to the route's answer).
  *   7. issue 15 item 8 across processes: api-2's own PENUMBRA_RATE_ARTIFACTS throttles an
  *      anonymous address there (429), not a caller with the operator token, and not on api-1.
+ *   8. the live view across processes: api-2's stream (no metrics processor there) carries the
+ *      owner's provisional open windows while round 1 flows (telemetry.live,
+ *      PENUMBRA_LIVE_WINDOWS=auto on the processors-only members).
  * Lean by design: ~40 sessions, one file-wide deployment. Most of its time is starting seven
  * child processes (≈ 1.5 min under the shared machine's load of ~15; the checks ≈ 1 min).
  */
@@ -291,6 +294,10 @@ test('two API processes, two processors members and a sink give the numbers of o
   expect([...variants].sort()).toEqual(['checkout-v2', 'control', 'original']);
 
   // ---- round 1: telemetry through both API processes, tokens from resolve ----
+  // Check 8: api-2 computes no windows; its live stream must still show the owner's open
+  // windows as they fill (provisional, through telemetry.live), not only closed ones ≥ 5 s late.
+  const live2 = openSse<{ provisional?: boolean; events?: number }>(`${api2.url}/api/v1/stream?itemId=${encodeURIComponent(ITEM)}`, auth);
+  await live2.opened;
   let accepted = 0;
   for (let i = 0; i < USERS; i++) {
     const t0 = Date.now() - 50;
@@ -298,6 +305,8 @@ test('two API processes, two processors members and a sink give the numbers of o
     expect(a).toBe(b);
     accepted += a;
   }
+  await waitFor('api-2 (API only) relaying the owner\'s provisional windows from telemetry.live', async () => live2.events.some((e) => e.event === 'metrics' && e.data.provisional === true && (e.data.events ?? 0) > 0), 30_000);
+  live2.close();
 
   // ---- rollback through api-2; api-1 and api-2 serve the original ----
   const [rbM, rbR] = await Promise.all([

@@ -108,20 +108,24 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
             ctx.log.warn('comparisons not published', { itemId, err: String(err) });
           });
         };
+        // A processors-only process has no live stream of its own: its provisional windows reach
+        // the API processes' streams through telemetry.live (PENUMBRA_LIVE_WINDOWS, README).
+        const liveTopic = cfg.liveWindows === 'topic' || (cfg.liveWindows === 'auto' && ctx.api === false);
         processor = await startMetricsProcessor(
           { kafka: ctx.kafka, codec: ctx.codec, producer: ctx.producer, topics: cfg.topics, groupPrefix: ctx.groupPrefix, hub: ctx.hub, profileStore: ctx.profileStore, assignments: idx, comparisons, unverified, onComparisons, log: ctx.log.warn },
-          o.metrics,
+          { liveTopic, ...o.metrics },
         );
         stops.push(() => processor!.stop());
       }
 
-      const hasProcessor = processor !== null;
+      const owns = (itemId: string) => processor !== null && processor.owns(itemId);
       const metricsFollower = await followTopic({
         kafka: ctx.kafka, codec: ctx.codec, topic: cfg.topics.telemetryMetrics, schema: 'metric-window', groupPrefix: ctx.groupPrefix,
         onRecord: (w) => {
           metricsStore.apply(w);
-          // The processor publishes its windows itself (sooner); elsewhere the topic is the source.
-          if (!hasProcessor) ctx.hub.publish({ event: 'metrics', itemId: w.itemId, data: w });
+          // The owning processor publishes its windows itself (sooner); elsewhere — an API-only
+          // process, or a processors member that does not own the item — the topic is the source.
+          if (!owns(w.itemId)) ctx.hub.publish({ event: 'metrics', itemId: w.itemId, data: w });
         },
         onError: (err) => ctx.log.warn('metric window decode failed', { err: String(err) }),
       });
@@ -131,7 +135,6 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
       // (an API-only process, or a processors member that does not own the item) the route and
       // the live stream answer from it. The owner itself publishes live events sooner (above).
       const followed = new FollowedComparisons();
-      const owns = (itemId: string) => processor !== null && processor.owns(itemId);
       const comparisonsFollower = await followTopic({
         kafka: ctx.kafka, codec: ctx.codec, topic: cfg.topics.comparisons, schema: 'item-comparisons', groupPrefix: ctx.groupPrefix,
         onRecord: (r) => {
@@ -142,6 +145,23 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
         onError: (err) => ctx.log.warn('comparisons record decode failed', { err: String(err) }),
       });
       stops.push(() => comparisonsFollower.stop());
+
+      // The live view's provisional windows of items another process owns (README "Live windows
+      // across processes"): from the end — an old provisional window is worth nothing — and only
+      // where a live stream is served.
+      let liveRelayed = 0;
+      if (ctx.api !== false) {
+        const liveFollower = await followTopic({
+          kafka: ctx.kafka, codec: ctx.codec, topic: cfg.topics.telemetryLive, schema: 'metric-window', groupPrefix: ctx.groupPrefix, fromBeginning: false,
+          onRecord: (w) => {
+            if (owns(w.itemId) || ctx.hub.size === 0) return;
+            liveRelayed++;
+            ctx.hub.publish({ event: 'metrics', itemId: w.itemId, data: { ...w, provisional: true } });
+          },
+          onError: (err) => ctx.log.warn('live window decode failed', { err: String(err) }),
+        });
+        stops.push(() => liveFollower.stop());
+      }
 
       const alerts = await startAlerts(ctx, { assignments }, o.alerts);
       stops.push(() => alerts.stop());
@@ -175,6 +195,7 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
             metricWindowsInMemory: metricsStore.applied,
             assignmentsIndexed: assignments?.size ?? null,
             comparisonsTopic: { followedItems: followed.size, published: comparisonsPublished, publishFailed: comparisonsPublishFailed },
+            liveWindowsRelayed: liveRelayed,
             unverifiedEvents: unverified ? { total: unverified.total, byReason: { ...unverified.byReason } } : null,
             alerts: alerts.health(),
           },

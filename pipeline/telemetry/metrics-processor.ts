@@ -92,6 +92,12 @@ export interface MetricsProcessorOptions {
   provisional?: boolean;
   /** How often the provisional windows that changed are published (default 250 ms). */
   provisionalMs?: number;
+  /**
+   * Also write the provisional windows to `topics.telemetryLive` (default false), whether or not
+   * anyone listens here: the API processes of a split deployment relay them on their streams
+   * (README "Live windows across processes"). Fire and forget — a lost one is replaced 250 ms later.
+   */
+  liveTopic?: boolean;
   /** SRM is flagged only from this many bucketed users on (default 100). */
   srmMinExposures?: number;
 }
@@ -138,6 +144,9 @@ export interface MetricsProcessorStats {
   lateBySize: Record<string, number>;
   /** Produce calls that failed (their windows stayed pending and were retried). */
   sendFailures: number;
+  /** Provisional windows written to telemetry.live, and the produce calls of them that failed. */
+  liveSent: number;
+  liveSendFailures: number;
   /** When the consumer first joined its group (epoch ms). */
   joinedAt: number | null;
   /** Events refused before any state because the item's profile does not have their item, variant or profile version. */
@@ -189,7 +198,7 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
   const sizes = [...(opts.windowSizes ?? WINDOW_SIZES)].sort((a, b) => a - b);
   const tickMs = opts.tickMs ?? 1000;
   const smallest = sizes[0];
-  const stats: MetricsProcessorStats = { events: 0, duplicates: 0, unverified: 0, replaySkipped: 0, windows: 0, provisional: 0, comparisons: 0, deadLettered: 0, commits: 0, batches: 0, lateBySize: Object.fromEntries(sizes.map((s) => [String(s), 0])), sendFailures: 0, joinedAt: null, profileRefused: { unknown_item: 0, unknown_variant: 0, unknown_profile_version: 0 }, upstreamHeld: 0 };
+  const stats: MetricsProcessorStats = { events: 0, duplicates: 0, unverified: 0, replaySkipped: 0, windows: 0, provisional: 0, comparisons: 0, deadLettered: 0, commits: 0, batches: 0, lateBySize: Object.fromEntries(sizes.map((s) => [String(s), 0])), sendFailures: 0, liveSent: 0, liveSendFailures: 0, joinedAt: null, profileRefused: { unknown_item: 0, unknown_variant: 0, unknown_profile_version: 0 }, upstreamHeld: 0 };
   const allowedLatenessMs = opts.allowedLatenessMs ?? 5000;
   const groupId = `${deps.groupPrefix}${METRICS_PROCESSOR}`;
   const topic = deps.topics.telemetryByItem;
@@ -405,7 +414,7 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
     let beatAt = Date.now();
     // Provisional windows are only built while someone listens (publishProvisional drops the set
     // otherwise): no per-event key string for nobody.
-    const listening = opts.provisional !== false && deps.hub.size > 0;
+    const listening = opts.provisional !== false && (deps.hub.size > 0 || opts.liveTopic === true);
     for (const m of batch.messages) {
       if (!payload.isRunning() || payload.isStale()) break;
       // A batch can take longer than the session timeout (thousands of records, each needing a
@@ -491,24 +500,46 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
     await commit(false);
   }
 
+  /** A produce of provisional windows to telemetry.live still in flight: the next pass waits for it. */
+  let liveInFlight = false;
   function publishProvisional(): void {
-    if (opts.provisional === false || dirty.size === 0 || deps.hub.size === 0) {
+    const local = deps.hub.size > 0;
+    const remote = opts.liveTopic === true;
+    if (opts.provisional === false || dirty.size === 0 || (!local && !remote)) {
       dirty.clear();
       return;
     }
+    // A slow broker must not queue a produce every 250 ms: keep the changed keys for the next pass
+    // (it sends their newest state) unless someone here listens and wants them now.
+    if (remote && liveInFlight && !local) return;
     // WindowAggregator has no read-only view of its open windows yet; this reads its private map
     // without changing it (replace with a public peek when pipeline/windows grows one).
     const now = Date.now();
+    const out: OutRecord[] = [];
     for (const aggregator of aggs.values()) {
       const open = (aggregator as unknown as { open: Map<string, WindowState> }).open;
       for (const w of open.values()) {
         if (w.windowSize !== smallest || !dirty.has(`${w.itemId}\u0000${w.variant}`)) continue;
         const r = openWindowRecord(w, now);
         stats.provisional++;
-        deps.hub.publish({ event: 'metrics', itemId: r.itemId, data: { ...r, provisional: true } });
+        if (local) deps.hub.publish({ event: 'metrics', itemId: r.itemId, data: { ...r, provisional: true } });
+        if (remote && !liveInFlight) out.push({ topic: deps.topics.telemetryLive, key: r.itemId, value: r });
       }
     }
     dirty.clear();
+    if (out.length === 0) return;
+    liveInFlight = true;
+    deps.producer.send(out).then(
+      () => {
+        stats.liveSent += out.length;
+      },
+      (err) => {
+        stats.liveSendFailures++;
+        deps.log?.('metrics processor: provisional windows not written to the live topic', { err: String(err) });
+      },
+    ).finally(() => {
+      liveInFlight = false;
+    });
   }
 
   const tick = () =>
