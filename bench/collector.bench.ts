@@ -40,6 +40,7 @@ import { provisionAll } from '../pipeline/kafka/setup.ts';
 import { claimsFor, parseKeyRing, signAssignment } from '../pipeline/assignment-token/token.ts';
 import { profileToRecord } from '../pipeline/profiles/codec.ts';
 import type { ShadowProfile } from '../pipeline/domain/types.ts';
+import { childJson } from './child-json.ts';
 import type { BenchOptions, BenchResult } from './types.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -72,23 +73,7 @@ function server(args: string[], env: NodeJS.ProcessEnv): Promise<{ child: ChildP
 
 function load(url: string, seconds: number, tokensFile: string): Promise<LoadResult> {
   const args = ['--import', 'tsx', 'bench/collector-load.ts', '--url', url, '--seconds', String(seconds), '--connections', String(CONNECTIONS), '--batch', String(BATCH), '--tokens', tokensFile];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), (seconds + 60) * 1000);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code !== 0) return reject(new Error(`load generator exited ${code ?? signal}: ${err.trim().slice(-500)}`));
-      try {
-        resolve(JSON.parse(out.trim().split('\n').pop() ?? '') as LoadResult);
-      } catch {
-        reject(new Error(`load generator printed no result: ${out.slice(-300)} ${err.slice(-300)}`));
-      }
-    });
-  });
+  return childJson<LoadResult>('load generator', args, (seconds + 60) * 1000);
 }
 
 export async function run(opts: BenchOptions & { profDir?: string | null }): Promise<BenchResult[]> {

@@ -32,12 +32,11 @@
  * before; the figures now come from the benches built for them).
  * Run alone: `node --import tsx bench/e2e.bench.ts [--quick]`.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { loadConfig, topicNames } from '../pipeline/config/config.ts';
 import { createKafka, AvroProducer } from '../pipeline/kafka/client.ts';
 import { provisionAll } from '../pipeline/kafka/setup.ts';
@@ -47,9 +46,9 @@ import type { ShadowProfile } from '../pipeline/domain/types.ts';
 import { spawnPenumbra, type ChildPenumbra } from '../pipeline/roles/spawn.ts';
 import { openSse } from '../test/sse.ts';
 import { peerConsume } from './peer-consume.ts';
+import { childJson } from './child-json.ts';
 import type { BenchOptions, BenchResult } from './types.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TOKEN = 'bench-viewer-token-0123456789abcdef';
 const BATCH = 400;
 const CONNECTIONS = 8;
@@ -72,23 +71,7 @@ interface LoadResult { accepted: number; batches: number; failed: number; unveri
 
 function load(url: string, seconds: number, tokensFile: string): Promise<LoadResult> {
   const args = ['--import', 'tsx', 'bench/collector-load.ts', '--fresh', '--url', url, '--seconds', String(seconds), '--connections', String(CONNECTIONS), '--batch', String(BATCH), '--tokens', tokensFile];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), (seconds + 60) * 1000);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code !== 0) return reject(new Error(`load generator exited ${code ?? signal}: ${err.trim().slice(-500)}`));
-      try {
-        resolve(JSON.parse(out.trim().split('\n').pop() ?? '') as LoadResult);
-      } catch {
-        reject(new Error(`load generator printed no result: ${out.slice(-300)} ${err.slice(-300)}`));
-      }
-    });
-  });
+  return childJson<LoadResult>('load generator', args, (seconds + 60) * 1000);
 }
 
 interface Health {

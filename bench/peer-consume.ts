@@ -13,12 +13,11 @@
  *
  * `peerConsume()` spawns it and returns the parsed line.
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import avro from 'avsc';
+import { childJson } from './child-json.ts';
 import kafkajs from 'kafkajs';
 
 export type PeerMode = 'count' | 'decode';
@@ -34,29 +33,11 @@ export interface PeerResult {
 }
 
 const SELF = fileURLToPath(import.meta.url);
-const ROOT = path.resolve(path.dirname(SELF), '..');
 
 /** Run the peer in a child process and wait for its result (rejects on a non-zero exit or a timeout). */
 export function peerConsume(opts: { mode: PeerMode; topic: string; n: number; brokers: string[]; registry: string; timeoutMs?: number }): Promise<PeerResult> {
   const args = ['--import', 'tsx', SELF, '--mode', opts.mode, '--topic', opts.topic, '--n', String(opts.n), '--brokers', opts.brokers.join(','), '--registry', opts.registry];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 180_000);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      const line = out.trim().split('\n').pop() ?? '';
-      if (code !== 0) return reject(new Error(`peer ${opts.mode} consumer exited ${code ?? signal}: ${err.trim().slice(-500)}`));
-      try {
-        resolve(JSON.parse(line) as PeerResult);
-      } catch {
-        reject(new Error(`peer ${opts.mode} consumer printed no result: ${out.slice(-300)} ${err.slice(-300)}`));
-      }
-    });
-  });
+  return childJson<PeerResult>(`peer ${opts.mode} consumer`, args, opts.timeoutMs ?? 180_000);
 }
 
 async function main(): Promise<void> {
