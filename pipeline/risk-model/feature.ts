@@ -19,6 +19,7 @@ import { Router, type Response } from 'express';
 import { z } from 'zod';
 import type { Feature, FeatureContext } from '../app/features.ts';
 import { streamHandles } from '../telemetry/feature.ts';
+import { electedToRetrain } from './live.ts';
 import { followTopic, type Follower } from '../kafka/follow.ts';
 import { readArchiveBuffer, type ItemTree } from '../shadowing/archive.ts';
 import { computeChangeFeatures } from '../change-features/features.ts';
@@ -276,6 +277,15 @@ export function riskFeature(): Feature {
       if (cfg.risk.retrainHours > 0) {
         const t = trainer;
         const timer = setInterval(() => {
+          // With several processors members, one retrains (not N identical models): the member
+          // whose metrics processor owns the by-item partition of a fixed key. The election moves
+          // with the group's rebalances; a tick that falls inside one (nobody owns it) is skipped
+          // and the next tick trains. Manual retraining (POST …/retrain) is not elected.
+          const proc = streamHandles.get(ctx)?.processor as { owns?: (itemId: string) => boolean } | null | undefined;
+          if (!electedToRetrain(proc)) {
+            log.debug('scheduled risk retraining left to the elected member');
+            return;
+          }
           t.train('system:risk-schedule').then(
             (r) => log.info('scheduled risk retraining', r.trained ? { version: r.model.version, auc: r.model.auc } : { trained: false, reason: r.reason }),
             (err) => log.warn('scheduled risk retraining failed', { err: String(err) }),

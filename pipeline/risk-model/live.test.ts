@@ -1,4 +1,5 @@
-import { holdReason, liveShadow, MIN_ARM_SESSIONS, RISK_HOLD_PREFIX, shouldHold, shouldUpdate, type Evidence } from './live.ts';
+import { electedToRetrain, holdReason, liveShadow, MIN_ARM_SESSIONS, RISK_HOLD_PREFIX, shouldHold, shouldUpdate, type Evidence } from './live.ts';
+import { itemPartition } from '../telemetry/item-partition.ts';
 import type { ShadowProfile, ShadowSpec } from '../domain/types.ts';
 import type { RolloutStatus } from '../rollout/plan.ts';
 import type { RiskScore } from '../../schemas/types.generated.ts';
@@ -51,4 +52,18 @@ test('a hold needs the threshold, the shadow\'s running plan, and no earlier hol
 test('the hold\'s reason carries its evidence and how to release it', () => {
   const r = holdReason({ ...score('v-1-1-0'), id: 'u1', phase: 'update', probability: 0.934, note: '20.0 % at ingest (prior) → 93.4 %' }, ev(12, 7, 11, 0), 0.9);
   expect(r).toBe(`${RISK_HOLD_PREFIX} u1: risk 93.4 % ≥ 90 % — v-1-1-0: 7/12 sessions with errors vs control 0/11; 20.0 % at ingest (prior) → 93.4 %. Release: POST /api/v1/items/i/risk/release`);
+});
+
+test('scheduled retraining: exactly one member of a group is elected, whatever the assignment; a lone process trains', () => {
+  const partitions = 6;
+  // Every way of splitting 6 by-item partitions over 3 members (each partition to one member).
+  for (let code = 0; code < 3 ** partitions; code++) {
+    const owner = Array.from({ length: partitions }, (_, p) => Math.floor(code / 3 ** p) % 3);
+    const members = [0, 1, 2].map((m) => ({ owns: (itemId: string) => owner[itemPartition(itemId, partitions)] === m }));
+    expect(members.filter((m) => electedToRetrain(m))).toHaveLength(1);
+  }
+  // Inside a rebalance nobody owns the key's partition: nobody trains on that tick.
+  expect(electedToRetrain({ owns: () => false })).toBe(false);
+  expect(electedToRetrain(null)).toBe(true);
+  expect(electedToRetrain({})).toBe(true);
 });

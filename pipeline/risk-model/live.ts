@@ -66,3 +66,17 @@ export function holdReason(u: RiskScore, e: Evidence, holdAt: number): string {
 
 /** Prefix of a risk hold's pause reason (the alert evaluator only resumes pauses of its own prefix). */
 export const RISK_HOLD_PREFIX = 'risk hold';
+
+/** The key whose by-item partition elects the member that runs scheduled retraining. */
+export const RETRAIN_ELECTION_KEY = 'penumbra:risk-retrain-schedule';
+
+/**
+ * Whether this process runs the scheduled retraining: the one processors member whose metrics
+ * processor owns RETRAIN_ELECTION_KEY's by-item partition (exactly one member of the group, outside
+ * a rebalance). A process without a metrics processor, or one whose processor cannot tell (no
+ * `owns`), trains: it is alone.
+ */
+export function electedToRetrain(proc: { owns?: (itemId: string) => boolean } | null | undefined): boolean {
+  if (!proc?.owns) return true;
+  return proc.owns(RETRAIN_ELECTION_KEY);
+}
