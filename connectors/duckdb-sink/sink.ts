@@ -659,16 +659,26 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
    * ONE transaction: the staged rows of the chunk and the partition's new next_offset, sent as a
    * single call so DuckDB runs it on its own thread while JavaScript stages the next chunk.
    */
-  function commitChunk(chunk: StagedChunk): Promise<CommitInfo> {
+  function commitChunk(chunk: StagedChunk): { done: Promise<CommitInfo>; begun: Promise<void> } {
     // Set before the transaction starts (synchronously), so a chunk staged meanwhile can wait for it.
     let settled!: () => void;
     inflightDone = new Promise<void>((r) => (settled = r));
-    const p = commitChunkNow(chunk);
+    let begin!: () => void;
+    const begun = new Promise<void>((r) => (begin = r));
+    const p = commitChunkNow(chunk, begin);
     p.then(settled, settled);
-    return p;
+    p.then(begin, begin);
+    return { done: p, begun };
   }
 
-  async function commitChunkNow(chunk: StagedChunk): Promise<CommitInfo> {
+  /**
+   * `begun` is called once the JavaScript thread's part of the transaction is done (BEGIN, the
+   * Appender's synchronous flush) and the rest (offsets, COMMIT: WAL and checkpoint work) is with
+   * DuckDB's thread. The caller waits for it before it decodes the next chunk: otherwise the flush,
+   * queued behind BEGIN's round trip, waited for that whole decode and the commit overlapped
+   * nothing (a trace showed every commit starting only after the next chunk was staged).
+   */
+  async function commitChunkNow(chunk: StagedChunk, begun: () => void): Promise<CommitInfo> {
     let c = chunk;
     const { lane } = c;
     const tx = lastTx + 1n;
@@ -683,9 +693,13 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
         if (c.direct) {
           await lane.conn.run('BEGIN TRANSACTION');
           c.direct.direct!.flushSync();
-          await lane.conn.run([...sql(c), offsetsSql(c, tx), 'COMMIT'].join(';\n'));
+          const rest = lane.conn.run([...sql(c), offsetsSql(c, tx), 'COMMIT'].join(';\n'));
+          begun();
+          await rest;
         } else {
-          await lane.conn.run(['BEGIN TRANSACTION', ...sql(c), offsetsSql(c, tx), 'COMMIT'].join(';\n'));
+          const all = lane.conn.run(['BEGIN TRANSACTION', ...sql(c), offsetsSql(c, tx), 'COMMIT'].join(';\n'));
+          begun();
+          await all;
         }
         for (const st of c.used) changed[st.table.name] = (changed[st.table.name] ?? 0) + st.staged;
       } catch (err) {
@@ -838,8 +852,10 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
         throw err;
       }
       // The transaction runs on DuckDB's thread; meanwhile the next chunk is staged on the other lane.
-      const commit = commitChunk(c);
+      const { done: commit, begun } = commitChunk(c);
       commit.catch(() => {}); // observed below; keeps a failure from being unhandled meanwhile
+      // The flush runs on this thread; once it is done, the commit is DuckDB's alone.
+      await begun;
       i += c.records;
       next = null;
       let stageErr: unknown = null;
