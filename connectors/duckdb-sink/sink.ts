@@ -816,13 +816,54 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     }
   }
 
+  /**
+   * The batch being decoded and committed behind kafkajs's back (eachBatch). kafkajs fetches
+   * again only once eachBatch returned for every batch of the last fetch, so eachBatch hands its
+   * batch to this and returns: the next fetch's round trip to the broker overlaps the decoding
+   * instead of following it. One batch at a time, in fetch order: it settles before the next
+   * batch, before positioning and before the database closes.
+   */
+  let running: Promise<void> | null = null;
+
+  async function settleRunning(): Promise<void> {
+    const r = running;
+    if (!r) return;
+    try {
+      await r;
+    } finally {
+      if (running === r) running = null;
+    }
+  }
+
   async function eachBatch(payload: EachBatchPayload): Promise<void> {
     await positioned;
+    // The previous batch first. If it failed, its partition was rewound to the stored offset
+    // already; thrown here, kafkajs retries (with its backoff) as when the failure was its own.
+    await settleRunning();
     const { batch } = payload;
-    const { topic, partition } = batch;
     if (batch.messages.length === 0) return;
     stats.firstBatchAt ??= Date.now();
     if (!payload.isRunning() || payload.isStale()) return; // fetched before a seek: refetched from the sought offset
+    const r = new Promise<void>((resolve) => setImmediate(resolve)) // after kafkajs has sent its next fetch
+      .then(() => processBatch(payload))
+      .catch(async (err: unknown) => {
+        log('warehouse sink: batch failed; partition rewound to its stored offset', { topic: batch.topic, partition: batch.partition, error: (err as Error).message });
+        await rewind(batch.topic, batch.partition).catch(() => {});
+        throw err;
+      });
+    r.catch(() => {}); // observed by settleRunning; keeps a failure from being unhandled meanwhile
+    running = r;
+    // kafkajs fetches from the resolved offsets: resolved now (optimistically, like the pending
+    // commit's), so the next fetch asks for what follows this batch. sink_offsets stays the only
+    // truth for where the sink resumes; a failure seeks back (above).
+    payload.resolveOffset(batch.messages[batch.messages.length - 1].offset);
+  }
+
+  /** Decode and commit one fetched batch (eachBatch's body, run as `running`). */
+  async function processBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    const { topic, partition } = batch;
+    if (!payload.isRunning() || payload.isStale()) return; // a seek since the handover
     const stored = nextOffsets.get(tpKey(topic, partition));
     let messages = batch.messages;
     // Offsets rise within a batch: only a batch that starts below the stored offset needs filtering.
@@ -830,10 +871,9 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
       messages = messages.filter((m) => BigInt(m.offset) >= stored);
       stats.skipped += batch.messages.length - messages.length;
     }
-    if (messages.length === 0) {
-      payload.resolveOffset(batch.messages[batch.messages.length - 1].offset);
-      return;
-    }
+    // No resolveOffset in here: eachBatch resolved the whole batch already, and resolving a lower
+    // offset now would move kafkajs's fetch position back (a later fetch would read it twice).
+    if (messages.length === 0) return;
     // The lane the pending commit (if any) is not using.
     let k = committingLane === lanes[0] ? 1 : 0;
     let next: StagedChunk | null;
@@ -869,7 +909,6 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
       if (!next && !stageErr) {
         // The batch's last chunk: commit in the background while kafkajs fetches on.
         leavePending(c, commit);
-        payload.resolveOffset(c.lastOffset);
         break;
       }
       try {
@@ -878,7 +917,6 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
         if (next) await clearLane(next.lane).catch(() => {});
         throw err;
       }
-      payload.resolveOffset(c.lastOffset);
       if (stageErr) throw stageErr;
       await payload.heartbeat();
     }
@@ -892,7 +930,8 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
    * cleanly restarted sink that refetch cost ~0.7 s of every start (bench/sink.bench.ts).
    */
   async function position(assignment: Record<string, number[]>): Promise<void> {
-    // A commit still running decides the stored offsets: wait for it (a failure has rewound already).
+    // A batch or commit still running decides the stored offsets: wait for it (a failure has rewound already).
+    await settleRunning().catch(() => {});
     await settlePending().catch(() => {});
     const seeks: { topic: string; partition: number; offset: string; from: 'stored' | 'log-start' }[] = [];
     const topics = Object.keys(assignment);
@@ -1019,6 +1058,7 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     retentionTimer = null;
     // Stop fetching (waits for a running eachBatch), let the background commit and its hint finish.
     await consumer?.stop().catch(() => {});
+    await settleRunning().catch(() => {});
     await settlePending().catch(() => {});
     await hints;
     await consumer?.disconnect().catch(() => {});
