@@ -28,8 +28,12 @@
  * recent-ids.ts before anything is appended) goes through an Appender on the table itself whose
  * rows stay buffered until it is flushed inside the chunk's transaction; its records are decoded
  * straight into column vectors (columnar.ts) and appended by DuckDB data chunk (chunk-append.ts).
- * A batch's last transaction commits in the background while kafkajs fetches the next one
- * (`pending`: settled before the next commit; a failure seeks the partition back). Every other
+ * A chunk's transaction begins and its Appender is flushed (synchronous, on this thread) before
+ * the next chunk is decoded; only the COMMIT then runs on DuckDB's thread meanwhile. A batch's
+ * last transaction commits in the background while kafkajs fetches the next one (`pending`:
+ * settled before the next commit; a failure seeks the partition back), and eachBatch itself
+ * returns before the batch is decoded (`running`, resolved at once) so that kafkajs's next fetch
+ * is under way while it is. Every other
  * table is staged in per-connection TEMP tables and moved by ONE call — `BEGIN; INSERT INTO <table> SELECT …
  * FROM <stage>; <sink_offsets upsert>; COMMIT` — where a primary key refuses the whole statement if
  * a key is already stored (a duplicate delivery); then the transaction rolls back and the chunk
