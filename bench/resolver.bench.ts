@@ -117,7 +117,10 @@ export async function run(opts: BenchOptions & { profDir?: string | null }): Pro
     for (const c of contenders) assertComplete(`${c.name} warm-up`, [await load(c.url, c.name === 'ours' || c.name === 'all-in-one' ? 2000 : 1000, c.pid)]);
     // Ours's event-loop delay during each of its rounds (health's `eventLoop` is since the
     // previous health read): how long answers waited behind other work of the process.
-    type Loop = { p50Ms: number; p99Ms: number; maxMs: number };
+    type Loop = {
+      p50Ms: number; p99Ms: number; maxMs: number; rssMiB?: number;
+      gc?: { scavenges: number; scavengeMs: number; scavengeMaxMs: number; markCompacts: number; markCompactMs: number; markCompactMaxMs: number };
+    };
     const loopOf = async (base: string): Promise<Loop | undefined> =>
       ((await (await fetch(`${base}/api/v1/health`)).json()) as { checks: { eventLoop?: Loop } }).checks.eventLoop;
     const loops = new Map<string, Loop[]>();
@@ -134,7 +137,11 @@ export async function run(opts: BenchOptions & { profDir?: string | null }): Pro
     }
     const loopNote = (name: string) => {
       const ls = loops.get(name) ?? [];
-      return ls.length === 0 ? '' : `; event-loop delay per round (p99/max ms): ${ls.map((l) => `${l.p99Ms}/${l.maxMs}`).join(', ')}`;
+      if (ls.length === 0) return '';
+      // GC pauses of the round (young generation, then old), to tell the process's own heap
+      // from the machine's other load in the tail.
+      const gc = ls.map((l) => (l.gc ? `${l.gc.scavenges}×/${Math.round(l.gc.scavengeMs)}/${l.gc.scavengeMaxMs} + ${l.gc.markCompacts}×/${Math.round(l.gc.markCompactMs)}/${l.gc.markCompactMaxMs}` : 'n/a'));
+      return `; event-loop delay per round (p99/max ms): ${ls.map((l) => `${l.p99Ms}/${l.maxMs}`).join(', ')}; GC per round (scavenges count/total ms/max ms + mark-compacts count/total/max): ${gc.join(', ')}; RSS ${ls.map((l) => l.rssMiB ?? '?').join(', ')} MiB`;
     };
     for (const c of contenders) assertComplete(c.name, c.rounds);
     const loadAfter = os.loadavg();

@@ -6,7 +6,7 @@
  * followers start in the background with retry and the assignment log retries its batches.
  */
 import os from 'node:os';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver, constants as perf } from 'node:perf_hooks';
 import type { Feature, FeatureContext, FeatureHandle } from '../app/features.ts';
 import { createResolverRouter } from '../../connectors/http/resolver-router.ts';
 import { createResolveFastPath } from '../../connectors/http/resolve-fast-path.ts';
@@ -153,12 +153,37 @@ export function startResolver(ctx: FeatureContext, opts: ResolverFeatureOptions 
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
   let loopSince = Date.now();
+  // Garbage-collection pauses since the previous health read, young generation (scavenges) and
+  // old generation (mark-compact, incremental marking steps) apart: the part of the loop's delay
+  // that is this process's own heap rather than the machine's other load.
+  const gc = { scavenges: 0, scavengeMs: 0, scavengeMaxMs: 0, markCompacts: 0, markCompactMs: 0, markCompactMaxMs: 0 };
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = ((e as { detail?: unknown }).detail as { kind?: number } | undefined)?.kind;
+      if (kind === perf.NODE_PERFORMANCE_GC_MINOR) {
+        gc.scavenges++;
+        gc.scavengeMs += e.duration;
+        gc.scavengeMaxMs = Math.max(gc.scavengeMaxMs, e.duration);
+      } else if (kind === perf.NODE_PERFORMANCE_GC_MAJOR || kind === perf.NODE_PERFORMANCE_GC_INCREMENTAL) {
+        gc.markCompacts++;
+        gc.markCompactMs += e.duration;
+        gc.markCompactMaxMs = Math.max(gc.markCompactMaxMs, e.duration);
+      }
+    }
+  });
+  gcObserver.observe({ entryTypes: ['gc'] });
 
   ctx.healthChecks.push(async () => {
     const s = assignments.stats();
     const ms = (ns: number) => Math.round(ns / 1e4) / 100;
-    const eventLoop = { status: 'ok' as const, sinceMs: Date.now() - loopSince, p50Ms: ms(loopDelay.percentile(50)), p99Ms: ms(loopDelay.percentile(99)), maxMs: ms(loopDelay.max) };
+    const r2 = (x: number) => Math.round(x * 100) / 100;
+    const eventLoop = {
+      status: 'ok' as const, sinceMs: Date.now() - loopSince, p50Ms: ms(loopDelay.percentile(50)), p99Ms: ms(loopDelay.percentile(99)), maxMs: ms(loopDelay.max),
+      gc: { scavenges: gc.scavenges, scavengeMs: r2(gc.scavengeMs), scavengeMaxMs: r2(gc.scavengeMaxMs), markCompacts: gc.markCompacts, markCompactMs: r2(gc.markCompactMs), markCompactMaxMs: r2(gc.markCompactMaxMs) },
+      rssMiB: Math.round(process.memoryUsage.rss() / 2 ** 20),
+    };
     loopDelay.reset();
+    Object.assign(gc, { scavenges: 0, scavengeMs: 0, scavengeMaxMs: 0, markCompacts: 0, markCompactMs: 0, markCompactMaxMs: 0 });
     loopSince = Date.now();
     return {
       eventLoop,
@@ -192,6 +217,7 @@ export function startResolver(ctx: FeatureContext, opts: ResolverFeatureOptions 
     parts: { resolver, assignments, registry, exposures, sticky, stickyReady: stickyFollower.ready },
     async stop() {
       loopDelay.disable();
+      gcObserver.disconnect();
       offProfiles();
       registry.stop();
       stopCatalogSnapshot();
