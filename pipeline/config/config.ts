@@ -144,6 +144,8 @@ export interface PenumbraConfig {
   pinsMax: number;
   /** Exposures (penumbra.assignments) produced from a worker thread (pipeline/resolver/exposure-producer.ts). */
   exposureWorker: boolean;
+  /** V8's parallel scavenger in the resolver-only process: auto = off on ≤ 2 cores (pipeline/resolver/gc.ts). */
+  resolverParallelScavenge: 'auto' | 'true' | 'false';
   /** [#13] Rollout-risk model: retraining schedule, training window and minimum history, Python interpreter. */
   risk: { retrainHours: number; windowDays: number; minRows: number; minClass: number; python: string; holdPercent: number; forecastHoldPercent: number };
   /**
@@ -275,6 +277,7 @@ export const ENV_VARS = {
   PENUMBRA_SEGMENT_MIN_INTERVAL_SECONDS: 'Shortest evaluation schedule of a segment, seconds (default 60)',
   PENUMBRA_PINS_MAX: 'Pinned users (all items) every resolver holds; new pins past it are refused (default 100000)',
   PENUMBRA_EXPOSURE_WORKER: 'Produce the resolver\'s exposure records from a worker thread (true) or on the event loop (false) (default true)',
+  PENUMBRA_RESOLVER_PARALLEL_SCAVENGE: 'auto | true | false: V8\'s parallel young-generation GC in the resolver-only process; auto turns it off on hosts with 2 cores or fewer (default auto)',
   PENUMBRA_ROLLOUT_MIN_ANALYSIS_SECONDS: 'Shortest analysis period a rollout plan may have (default 10)',
   PENUMBRA_BANDIT_MIN_REWEIGHT_SECONDS: 'Shortest reweighting period a bandit may have (default 60)',
   PENUMBRA_CONFIG_FILE: 'Optional JSON file with any of these variables',
@@ -602,6 +605,12 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Penumbr
     },
     pinsMax: int('PENUMBRA_PINS_MAX', 100_000, 0, 100_000_000),
     exposureWorker: bool('PENUMBRA_EXPOSURE_WORKER', true),
+    resolverParallelScavenge: (() => {
+      const v = merged.PENUMBRA_RESOLVER_PARALLEL_SCAVENGE || 'auto';
+      if (v === 'auto' || v === 'true' || v === 'false') return v;
+      issues.push({ path: 'PENUMBRA_RESOLVER_PARALLEL_SCAVENGE', message: `PENUMBRA_RESOLVER_PARALLEL_SCAVENGE must be auto, true or false, got "${v}"` });
+      return 'auto' as const;
+    })(),
     assignmentKeys,
     expoSigningKeyFile: merged.PENUMBRA_EXPO_SIGNING_KEY_FILE ? path.resolve(cwd, merged.PENUMBRA_EXPO_SIGNING_KEY_FILE) : null,
     expoSigningKeyId,

@@ -15,6 +15,7 @@
  * Prints one JSON line `{"event":"listening","url":…,"resolverId":…}` on stdout once serving.
  */
 import os from 'node:os';
+import v8 from 'node:v8';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +48,7 @@ import { overallStatus, runHealthChecks } from '../app/health.ts';
 import { MetricsRegistry } from '../app/metrics.ts';
 import { registerPenumbraCollectors, timedFastPaths } from '../../connectors/http/metrics-endpoint.ts';
 import { loadAssignmentKeys } from '../assignment-token/key-file.ts';
+import { parallelScavengeOff } from './gc.ts';
 
 const VERSION = '0.1.0';
 
@@ -212,6 +214,9 @@ export async function startResolverProcess(cfg: PenumbraConfig, opts: ResolverFe
 
 async function main(): Promise<void> {
   const cfg = loadConfig();
+  // Process-wide, so here and not in startResolverProcess (tests run that inside their own
+  // process). V8 reads the flag at each scavenge, so setting it at start-up is enough (gc.ts).
+  if (parallelScavengeOff(cfg.resolverParallelScavenge, os.availableParallelism())) v8.setFlagsFromString('--no-parallel-scavenge');
   const p = await startResolverProcess(cfg, { resolverId: process.env.RESOLVER_ID });
   process.stdout.write(`${JSON.stringify({ event: 'listening', url: p.url, resolverId: p.resolverId, pid: process.pid })}\n`);
   let stopping = false;
