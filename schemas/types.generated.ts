@@ -353,6 +353,24 @@ export interface DeadLetter {
   valueTruncated: boolean;
 }
 
+/** Telemetry of the item kept out of every window and comparison (no valid assignment token), counted by the owning member since it started. */
+export interface ItemUnverifiedCounts {
+  /** Unverified events of the item. */
+  total: number;
+  /** Claimed variant → unverifiedReason → events (the route's unverified.byVariant). */
+  byVariant: Record<string, Record<string, number>>;
+}
+
+/** How the item's verified events matched their users' assignments, counted by the owning member since it started. */
+export interface ItemJoinCounters {
+  /** Events whose variant is the one the resolver gave the user. */
+  matched: number;
+  /** Events whose variant differs from the user's assignment. */
+  mismatched: number;
+  /** Events of users with no known assignment. */
+  unassigned: number;
+}
+
 /** Shadow minus control for one metric. */
 export interface MetricEvidence {
   /** latency (mean request latency, ms), errorRate (share of sessions with an error), conversion:<point> (share of sessions that hit the usage point) or perf:<name> (mean of a page timing or Web Vital). */
@@ -425,7 +443,7 @@ export interface ShadowComparison {
   viewJson: string;
 }
 
-/** The latest comparison of every shadow of one item with its control cohort, on penumbra.comparisons (compacted, key: itemId), published by the metrics-processor member that owns the item each time it recomputes them (after each emitted batch of windows). Every API process follows the topic, so GET /api/v1/items/{id}/metrics and the live stream have comparisons on processes that do not compute them. pipeline/comparisons-topic/README.md. */
+/** The latest comparison of every shadow of one item with its control cohort, on penumbra.comparisons (compacted, key: itemId), published by the metrics-processor member that owns the item each time it recomputes them (after each emitted batch of windows), when only its unverified counts or join counters changed (at most once a second per item), and as a keep-alive once per refresh period (v2; a null value — tombstone — when the item is deleted). Every API process follows the topic, so GET /api/v1/items/{id}/metrics and the live stream have comparisons on processes that do not compute them. pipeline/comparisons-topic/README.md. v2 adds publishedAt, unverified and join. */
 export interface ItemComparisons {
   /** Item (also the record key). */
   itemId: string;
@@ -435,6 +453,12 @@ export interface ItemComparisons {
   member: string;
   /** The item's profile version the owner held when computing (null: no profile known). */
   profileVersion: null | number;
+  /** v2: epoch ms on the owner's clock when it published this record: computedAt for a recomputation, later for a counts update or a keep-alive (the shadows then repeat the last computation). Followers keep the newest record by this time and judge staleness by it; null in v1 records (read as computedAt). */
+  publishedAt: null | number;
+  /** v2: the owner's unverified-event counts for the item (GET …/metrics `unverified`); null in v1 records and when the owner runs no processor. */
+  unverified: null | ItemUnverifiedCounts;
+  /** v2: the owner's assignment-join counters for the item (GET …/metrics `join`); null in v1 records. */
+  join: null | ItemJoinCounters;
   /** One entry per shadow compared (sorted by name); empty when the item has no shadow with data. */
   shadows: ShadowComparison[];
 }

@@ -15,8 +15,11 @@
  * owner's last record on the compacted comparisons topic (`topic`, with `comparisonsFreshness`:
  * computedAt, receivedAt, ageMs, transitMs, member — pipeline/comparisons-topic). `unverified` counts the item's events
  * kept out of every window and comparison (no valid assignment token): `{ total, byVariant:
- * { variant: { reason: n } } }` (null where no processor runs). `join` counts how this item's
- * verified events matched their users' assignments (variant mismatches).
+ * { variant: { reason: n } } }`; `join` counts how this item's verified events matched their
+ * users' assignments (variant mismatches). Both come from where the comparisons come from
+ * (`comparisonsSource`): the owner's memory, or its last comparisons record (v2) — null where
+ * neither is known (`another-member`, `none`). `comparisonsFreshness.stale` says the owner's
+ * last record is older than PENUMBRA_COMPARISONS_STALE_MS.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -56,9 +59,10 @@ export interface MetricsRouterDeps {
   comparisonsSource?: (itemId: string) => 'this-process' | 'topic' | 'another-member' | 'none';
   /** How fresh the followed comparisons are (source `topic`; null otherwise). */
   comparisonsFreshness?: (itemId: string) => ComparisonsFreshness | null;
-  /** Unverified events of an item (processors only). */
-  unverified?: (itemId: string) => UnverifiedItemView;
-  joins?: (itemId: string) => JoinCounters;
+  /** Unverified events of an item: the owner's memory, or its last comparisons record elsewhere (null: unknown here). */
+  unverified?: (itemId: string) => UnverifiedItemView | null;
+  /** The assignment-join counters of an item, from the same place (null: unknown here). */
+  joins?: (itemId: string) => JoinCounters | null;
   parquetDir: string;
   tokens: TokenStore;
   openapi: OpenApiRegistry;

@@ -8,7 +8,9 @@ import { ComparisonStore } from '../telemetry/comparisons.ts';
 import { avroType } from '../../schemas/index.ts';
 import type { ItemComparisons } from '../../schemas/types.generated.ts';
 import type { TelemetryEvent } from '../windows/types.ts';
-import { comparisonsRecord, evidenceOf, FollowedComparisons, viewsFromRecord } from './record.ts';
+import avro from 'avsc';
+import { readFileSync } from 'node:fs';
+import { comparisonsRecord, evidenceOf, FollowedComparisons, PublishSchedule, viewsFromRecord } from './record.ts';
 
 const T = 1_764_200_000_000;
 let n = 0;
@@ -62,17 +64,22 @@ test('typed evidence: n, successes, values, interval and decision per metric (go
   expect(rec.shadows[1].sentence).toMatch(/No baseline for gamma/);
 });
 
-test('the follower keeps the newest record per item, reports its freshness, and is bounded', () => {
+test('the follower keeps the newest record per item, reports its freshness and staleness, and is bounded', () => {
   const views = store().compareItem('it', undefined, null, T).map((v) => v.comparison);
-  const f = new FollowedComparisons(2);
+  const f = new FollowedComparisons(2, 30_000);
   const rec = (itemId: string, at: number, vs = views) => comparisonsRecord(itemId, vs, { computedAt: at, member: `m@${at}`, profileVersion: 3 });
-  expect(Object.keys(f.apply(rec('it', T + 100), T + 130)!)).toEqual(['beta', 'gamma']);
-  expect(f.freshness('it', T + 1100)).toEqual({ computedAt: T + 100, receivedAt: T + 130, ageMs: 1000, transitMs: 30, member: `m@${T + 100}` });
+  const first = f.apply(rec('it', T + 100), T + 130)!;
+  expect(Object.keys(first.views)).toEqual(['beta', 'gamma']);
+  expect(first).toMatchObject({ recomputed: true, unverifiedChanged: false });
+  expect(f.freshness('it', T + 1100)).toEqual({ computedAt: T + 100, publishedAt: T + 100, receivedAt: T + 130, ageMs: 1000, transitMs: 30, member: `m@${T + 100}`, stale: false, staleAfterMs: 30_000 });
+  // Older than the bound (by the owner's last publication): stale.
+  expect(f.freshness('it', T + 100 + 30_000)!.stale).toBe(false);
+  expect(f.freshness('it', T + 100 + 30_001)!.stale).toBe(true);
   // A former owner's older record (late, after a rebalance) does not replace the newer one.
   expect(f.apply(rec('it', T + 50, views.slice(0, 1)), T + 140)).toBeNull();
   expect(Object.keys(f.views('it'))).toEqual(['beta', 'gamma']);
-  // No shadows: the item is cleared.
-  expect(f.apply(rec('it', T + 200, []), T + 210)).toEqual({});
+  // No shadows and no counts (a v1 owner with nothing to compare): the item is cleared.
+  expect(f.apply(rec('it', T + 200, []), T + 210)!.views).toEqual({});
   expect(f.has('it')).toBe(false);
   expect(f.freshness('it', T)).toBeNull();
   f.apply(rec('a', T), T);
@@ -80,4 +87,78 @@ test('the follower keeps the newest record per item, reports its freshness, and 
   f.apply(rec('c', T), T);
   expect(f.size).toBe(2);
   expect(f.has('a')).toBe(false);
+  // A tombstone forgets the item.
+  expect(f.remove('c')).toBe(true);
+  expect(f.has('c')).toBe(false);
+  expect(f.remove('c')).toBe(false);
+});
+
+test('v2: unverified counts and join counters ride on the record; a keep-alive refreshes without a recomputation', () => {
+  const views = store().compareItem('it', undefined, null, T).map((v) => v.comparison);
+  const unverified = { total: 3, byVariant: { beta: { missing: 2, expired: 1 } } };
+  const join = { matched: 58, mismatched: 1, unassigned: 2 };
+  const type = avroType('item-comparisons');
+  const rec = comparisonsRecord('it', views, { computedAt: T, member: 'm', profileVersion: 3, unverified, join });
+  const back = type.fromBuffer(type.toBuffer(rec)) as ItemComparisons;
+  expect(back).toMatchObject({ publishedAt: T, unverified, join });
+  const f = new FollowedComparisons(10, 30_000);
+  expect(f.apply(back, T + 5)).toMatchObject({ recomputed: true, unverifiedChanged: true });
+  expect(f.unverified('it')).toEqual(unverified);
+  expect(f.join('it')).toEqual(join);
+  // The same computation republished later (a keep-alive): newer publishedAt, not a recomputation.
+  const keepAlive = comparisonsRecord('it', views, { computedAt: T, publishedAt: T + 10_000, member: 'm', profileVersion: 3, unverified, join });
+  expect(f.apply(keepAlive, T + 10_010)).toMatchObject({ recomputed: false, unverifiedChanged: false });
+  expect(f.freshness('it', T + 35_000)).toMatchObject({ ageMs: 35_000, publishedAt: T + 10_000, transitMs: 10, stale: false });
+  // Counts only (no shadows: nothing verified yet) still count as a record.
+  const countsOnly = comparisonsRecord('u', [], { computedAt: T, member: 'm', profileVersion: 3, unverified, join: { matched: 0, mismatched: 0, unassigned: 0 } });
+  expect(f.apply(countsOnly, T)).toMatchObject({ views: {}, unverifiedChanged: true });
+  expect(f.has('u')).toBe(true);
+  expect(f.unverified('u')).toEqual(unverified);
+});
+
+test('v2 reads v1 records: no publishedAt (computedAt is used), no counts', () => {
+  const v1 = avro.Type.forSchema(JSON.parse(readFileSync(new URL('../../schemas/avro/item-comparisons.v1.avsc', import.meta.url), 'utf8')) as avro.Schema);
+  const v2 = avroType('item-comparisons');
+  const views = store().compareItem('it', undefined, null, T).map((v) => v.comparison);
+  const { publishedAt: _p, unverified: _u, join: _j, ...old } = comparisonsRecord('it', views, { computedAt: T, member: 'm', profileVersion: 3 });
+  const read = v2.createResolver(v1);
+  const back = v2.fromBuffer(v1.toBuffer(old), read) as ItemComparisons;
+  expect(back).toMatchObject({ publishedAt: null, unverified: null, join: null, computedAt: T });
+  const f = new FollowedComparisons();
+  f.apply(back, T + 1);
+  expect(f.freshness('it', T + 2)).toMatchObject({ publishedAt: T, transitMs: 1 });
+  expect(f.unverified('it')).toBeNull();
+});
+
+test('publish schedule: counts at most once per interval per item, a keep-alive per refresh period, owned items only', () => {
+  const s = new PublishSchedule({ minIntervalMs: 1000, refreshMs: 10_000, maxItems: 3 });
+  const all = () => true;
+  // Counts of an item never published: at once, computedAt = now (no comparison yet).
+  s.countsChanged('a');
+  expect(s.due(T, all)).toEqual([{ itemId: 'a', computedAt: T, profileVersion: null, reason: 'counts' }]);
+  s.published('a', T, T, null);
+  expect(s.due(T + 1, all)).toEqual([]);
+  // A recomputation, then counts within the interval: held back until it has passed.
+  s.recomputed('a', T + 2000, 4);
+  s.countsChanged('a');
+  expect(s.due(T + 2500, all)).toEqual([]);
+  expect(s.due(T + 3000, all)).toEqual([{ itemId: 'a', computedAt: T + 2000, profileVersion: 4, reason: 'counts' }]);
+  s.published('a', T + 3000, T + 2000, 4);
+  // A recomputation clears pending counts (the record carried them).
+  s.countsChanged('a');
+  s.recomputed('a', T + 3500, 4);
+  expect(s.due(T + 5000, all)).toEqual([]);
+  // Keep-alive after refreshMs without any publication.
+  expect(s.due(T + 13_499, all)).toEqual([]);
+  expect(s.due(T + 13_500, all)).toEqual([{ itemId: 'a', computedAt: T + 3500, profileVersion: 4, reason: 'refresh' }]);
+  // Not owned any more (a rebalance): forgotten, no keep-alive, no counts.
+  s.countsChanged('a');
+  expect(s.due(T + 20_000, () => false)).toEqual([]);
+  expect(s.size).toBe(0);
+  expect(s.due(T + 40_000, all)).toEqual([]);
+  // Forgotten on delete; bounded.
+  for (const id of ['b', 'c', 'd', 'e']) s.recomputed(id, T, 1);
+  expect(s.size).toBe(3);
+  s.forget('e');
+  expect(s.due(T + 10_000, all).map((x) => x.itemId)).toEqual(['c', 'd']);
 });

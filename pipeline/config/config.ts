@@ -184,6 +184,10 @@ export interface PenumbraConfig {
   s3: S3Settings | null;
   /** N* of the live sequential comparisons: total observations where the always-valid interval is tightest (pipeline/stats/README.md). */
   sequentialTuning: number;
+  /** The owner's keep-alive period for an item's record on the comparisons topic, ms (pipeline/comparisons-topic). */
+  comparisonsRefreshMs: number;
+  /** A follower's record older than this (by the owner's publishedAt) is answered `stale: true`, ms (default 3 × the refresh period). */
+  comparisonsStaleMs: number;
   /** Shortest analysisSeconds a rollout plan may have (tests lower it). */
   rolloutMinAnalysisSeconds: number;
   /** Shortest reweightSeconds a bandit may have (the issue's "≥ 1 min", lowered only by tests). */
@@ -272,6 +276,8 @@ export const ENV_VARS = {
   PENUMBRA_FORECAST_HOLD_PERCENT: 'Hold a rollout step early when the forecast probability that a guardrail fails by the step\'s analysis reaches this percentage (default 90; 0 = never)',
   PENUMBRA_PYTHON: 'Python interpreter that trains the risk model (default python3; needs scikit-learn, skl2onnx)',
   PENUMBRA_SEQUENTIAL_TUNING: 'N* of the live always-valid comparisons: total observations (both arms) at which the interval is tightest (default 5000)',
+  PENUMBRA_COMPARISONS_REFRESH_MS: 'The metrics member owning an item republishes its comparisons record (a keep-alive) this often, ms (default 10000: one window)',
+  PENUMBRA_COMPARISONS_STALE_MS: 'A process that follows an item\'s comparisons answers them stale when the owner\'s latest record is older than this, ms (default 3 × PENUMBRA_COMPARISONS_REFRESH_MS)',
   PENUMBRA_SEGMENT_MAX_MEMBERS: 'Largest maxMembers a behavioural segment may have (default 1000000)',
   PENUMBRA_SEGMENT_TOTAL_MEMBERS: 'Members of all segments together that every resolver holds, 8 bytes each (default 4000000)',
   PENUMBRA_SEGMENT_MIN_INTERVAL_SECONDS: 'Shortest evaluation schedule of a segment, seconds (default 60)',
@@ -439,6 +445,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Penumbr
     issues.push({ path: name, message: `${name} must be true or false, got "${raw}"` });
     return def;
   };
+  const comparisonsRefreshMs = int('PENUMBRA_COMPARISONS_REFRESH_MS', 10_000, 500, 3_600_000);
   const blobStore = (merged.PENUMBRA_BLOB_STORE || 'fs') as PenumbraConfig['blobStore'];
   if (blobStore !== 'fs' && blobStore !== 's3') issues.push({ path: 'PENUMBRA_BLOB_STORE', message: `PENUMBRA_BLOB_STORE must be fs or s3, got "${blobStore}"` });
   const parquetToS3 = bool('PENUMBRA_PARQUET_S3', false);
@@ -623,6 +630,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Penumbr
     liveWindows,
     s3,
     sequentialTuning: int('PENUMBRA_SEQUENTIAL_TUNING', 5000, 10, 1_000_000_000),
+    comparisonsRefreshMs,
+    comparisonsStaleMs: int('PENUMBRA_COMPARISONS_STALE_MS', 3 * comparisonsRefreshMs, 1000, 86_400_000),
     rolloutMinAnalysisSeconds: int('PENUMBRA_ROLLOUT_MIN_ANALYSIS_SECONDS', 10, 1, 86_400),
     banditMinReweightSeconds: int('PENUMBRA_BANDIT_MIN_REWEIGHT_SECONDS', 60, 1, 86_400),
     stack: { kafkaPort, controllerPort, registryPort, registryManagementPort, s3Port },

@@ -35,6 +35,8 @@
  *   6. [gaps] both API-only processes answer the owner's comparisons from the compacted
  *      comparisons topic (`comparisonsSource: "topic"`, `comparisonsFreshness`), and api-1's live
  *      stream carries the next recomputation as a `comparison` event (equal to the route's answer).
+ *      [gaps16] They also answer the owner's unverified counts (a batch without a token, sent
+ *      through api-2 after round 3) and join counters, carried by the v2 comparisons record.
  *   7. issue 15 item 8 across processes: api-2's own PENUMBRA_RATE_ARTIFACTS throttles an
  *      anonymous address there (429), not a caller with the operator token, and not on api-1.
  *   8. the live view across processes: api-2's stream (no metrics processor there) carries the
@@ -162,7 +164,7 @@ const windowKey = (w: Window) =>
   JSON.stringify([w.variant, w.windowStart, w.events, w.sessions, w.users, w.errors, w.errorSessions, w.requests, w.requestErrors, w.latency?.count ?? 0, w.latency?.mean === null || w.latency?.mean === undefined ? null : Number(w.latency.mean.toFixed(6)), w.conversions ?? {}]);
 
 const metricsOf = (c: ChildPenumbra) =>
-  fetch(`${c.url}/api/v1/items/${ITEM}/metrics?window=10s`, { headers: auth }).then((r) => json<{ windows: Window[]; comparisons: Record<string, Comparison>; comparisonsSource?: string; comparisonsFreshness?: { computedAt: number; receivedAt: number; ageMs: number; transitMs: number; member: string } | null }>(r, `metrics on ${c.roles}`));
+  fetch(`${c.url}/api/v1/items/${ITEM}/metrics?window=10s`, { headers: auth }).then((r) => json<{ windows: Window[]; comparisons: Record<string, Comparison>; comparisonsSource?: string; comparisonsFreshness?: { computedAt: number; receivedAt: number; ageMs: number; transitMs: number; member: string; stale: boolean } | null; unverified: { total: number; byVariant: Record<string, Record<string, number>> } | null; join: { matched: number; mismatched: number; unassigned: number } | null }>(r, `metrics on ${c.roles}`));
 
 /** Reads GET /api/v1/stream of a process (the Authorization header: fetch can send it). */
 async function openStream(c: ChildPenumbra): Promise<SseStream<{ variant?: string; comparison?: unknown }>> {
@@ -392,6 +394,7 @@ test('two API processes, two processors members and a sink give the numbers of o
   const fromMembers = await Promise.all([metricsOf(proc1), metricsOf(proc2)]);
   const owner = fromMembers.filter((m) => m.comparisonsSource === 'this-process');
   expect(owner).toHaveLength(1);
+  const ownerProc = fromMembers[0].comparisonsSource === 'this-process' ? proc1 : proc2;
   const compM = owner[0].comparisons['checkout-v2'];
   const essentials = (c: Comparison) => JSON.stringify({ sessions: c.sessions, latency: c.latency, errorRate: c.errorRate, conversions: c.conversions }, (k, v) => (k === 'at' ? undefined : typeof v === 'number' ? Number(v.toPrecision(10)) : v));
   expect(essentials(compM)).toBe(essentials(compR));
@@ -427,6 +430,24 @@ test('two API processes, two processors members and a sink give the numbers of o
       const r3 = await resolve(api1, `u-${i}`);
       expect(await post(api1, batch(i, 3, r3, Date.now() - 50))).toBeGreaterThan(0);
     }
+    // Unverified events (no assignment token: reason `missing`) never cause a recomputation; the
+    // owner publishes its changed counts (throttled, pipeline/comparisons-topic) and every API
+    // process answers the owner's counts and join counters, from the topic.
+    const { token: _t, ...unsigned } = batch(3, 4, await resolve(api2, 'u-3'), Date.now() - 50);
+    const nUnverified = await post(api2, unsigned);
+    expect(nUnverified).toBeGreaterThan(0);
+    const ownerCounts = await waitFor('the owner counting the unverified events', async () => {
+      const m = await metricsOf(ownerProc);
+      return m.unverified && m.unverified.total === nUnverified ? m : undefined;
+    }, 30_000, 250);
+    expect(ownerCounts.unverified!.byVariant[unsigned.variant]).toEqual({ missing: nUnverified });
+    for (const c of [api1, api2]) {
+      await waitFor(`${c.roles}: the owner's unverified counts and join counters from the topic`, async () => {
+        const [m, o] = await Promise.all([metricsOf(c), metricsOf(ownerProc)]);
+        return m.comparisonsSource === 'topic' && JSON.stringify(m.unverified) === JSON.stringify(o.unverified) && JSON.stringify(m.join) === JSON.stringify(o.join) && o.join!.matched > 0;
+      }, 30_000, 250);
+    }
+    expect((await metricsOf(api1)).comparisonsFreshness!.stale).toBe(false);
     const liveAt = (e: (typeof stream.events)[number]) => (e.event === 'comparison' && e.data.variant === 'checkout-v2' ? (e.data.comparison as { at: number }).at : -1);
     await waitFor('a comparison event on the API-only process’s live stream', async () => stream.events.some((e) => liveAt(e) > before), 45_000, 250);
     // The live event carries the comparison the route answers (the one computed at the same instant).

@@ -27,7 +27,7 @@ import type { SequentialOptions } from '../stats/sequential.ts';
 import { MetricsStore } from './metrics-store.ts';
 import { startMetricsProcessor, type MetricsProcessor, type MetricsProcessorOptions } from './metrics-processor.ts';
 import { startRepartitioner, type Repartitioner } from './repartition.ts';
-import { comparisonsRecord, FollowedComparisons } from '../comparisons-topic/record.ts';
+import { comparisonsRecord, FollowedComparisons, PublishSchedule } from '../comparisons-topic/record.ts';
 import { readerParquetDir } from '../../connectors/parquet-source/source.ts';
 
 export interface StreamOptions {
@@ -79,6 +79,7 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
       let processor: MetricsProcessor | null = null;
       let repartitioner: Repartitioner | null = null;
       let comparisonsPublished = 0;
+      const schedule = new PublishSchedule({ minIntervalMs: 1000, refreshMs: cfg.comparisonsRefreshMs });
       let comparisonsPublishFailed = 0;
 
       if (ctx.processors) {
@@ -96,23 +97,45 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
         unverified = new UnverifiedCounts();
         repartitioner = await startRepartitioner({ kafka: ctx.kafka, codec: ctx.codec, producer: ctx.producer, topics: cfg.topics, groupPrefix: ctx.groupPrefix, log: ctx.log.warn });
         stops.push(() => repartitioner!.stop());
-        // The owner publishes every recomputation (all shadows of the item) on the compacted
-        // comparisons topic, keyed by item, for the processes that do not compute them. Not
-        // awaited: a lost record is replaced by the next recomputation, and the windows' path
-        // must not wait on it.
+        // The owner publishes every recomputation (all shadows of the item, with its unverified
+        // counts and join counters) on the compacted comparisons topic, keyed by item, for the
+        // processes that do not compute them; besides, once a second, the items whose unverified
+        // counts changed (throttled to one record per item per second — unverified events never
+        // cause a recomputation; join counters change only with verified events, which do) and a
+        // keep-alive per owned item every refresh period (PublishSchedule). Not awaited: a lost
+        // record is replaced by the next one, and the windows' path must not wait on it.
         const member = `${os.hostname()}:${process.pid}`;
-        const onComparisons = (itemId: string, views: ComparisonView[], now: number, profileVersion: number | null) => {
+        const uv = unverified;
+        const publish = (itemId: string, views: ComparisonView[], meta: { computedAt: number; publishedAt: number; profileVersion: number | null }) => {
           comparisonsPublished++;
-          ctx.producer.send([{ topic: cfg.topics.comparisons, key: itemId, value: comparisonsRecord(itemId, views, { computedAt: now, member, profileVersion }) }]).catch((err) => {
+          const value = comparisonsRecord(itemId, views, { ...meta, member, unverified: uv.forItem(itemId), join: idx.joins(itemId) });
+          ctx.producer.send([{ topic: cfg.topics.comparisons, key: itemId, value }]).catch((err) => {
             comparisonsPublishFailed++;
             ctx.log.warn('comparisons not published', { itemId, err: String(err) });
           });
         };
+        const onComparisons = (itemId: string, views: ComparisonView[], now: number, profileVersion: number | null) => {
+          schedule.recomputed(itemId, now, profileVersion);
+          publish(itemId, views, { computedAt: now, publishedAt: now, profileVersion });
+        };
+        // Item ids in telemetry are anonymous input: only items with a profile get records.
+        const onUnverified = (itemId: string) => {
+          if (ctx.profileStore.get(itemId) !== undefined) schedule.countsChanged(itemId);
+        };
+        const scheduleTimer = setInterval(() => {
+          const now = Date.now();
+          for (const s of schedule.due(now, (itemId) => processor !== null && processor.owns(itemId))) {
+            schedule.published(s.itemId, now, s.computedAt, s.profileVersion);
+            publish(s.itemId, Object.values(comparisons!.latestFor(s.itemId)), { computedAt: s.computedAt, publishedAt: now, profileVersion: s.profileVersion });
+          }
+        }, Math.min(1000, cfg.comparisonsRefreshMs));
+        scheduleTimer.unref?.();
+        stops.push(async () => clearInterval(scheduleTimer));
         // A processors-only process has no live stream of its own: its provisional windows reach
         // the API processes' streams through telemetry.live (PENUMBRA_LIVE_WINDOWS, README).
         const liveTopic = cfg.liveWindows === 'topic' || (cfg.liveWindows === 'auto' && ctx.api === false);
         processor = await startMetricsProcessor(
-          { kafka: ctx.kafka, codec: ctx.codec, producer: ctx.producer, topics: cfg.topics, groupPrefix: ctx.groupPrefix, hub: ctx.hub, profileStore: ctx.profileStore, assignments: idx, comparisons, unverified, onComparisons, log: ctx.log.warn },
+          { kafka: ctx.kafka, codec: ctx.codec, producer: ctx.producer, topics: cfg.topics, groupPrefix: ctx.groupPrefix, hub: ctx.hub, profileStore: ctx.profileStore, assignments: idx, comparisons, unverified, onComparisons, onUnverified, log: ctx.log.warn },
           { liveTopic, ...o.metrics },
         );
         stops.push(() => processor!.stop());
@@ -134,13 +157,14 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
       // Every process follows the comparisons topic: where the item's owner is another process
       // (an API-only process, or a processors member that does not own the item) the route and
       // the live stream answer from it. The owner itself publishes live events sooner (above).
-      const followed = new FollowedComparisons();
+      const followed = new FollowedComparisons(100_000, cfg.comparisonsStaleMs);
       const comparisonsFollower = await followTopic({
         kafka: ctx.kafka, codec: ctx.codec, topic: cfg.topics.comparisons, schema: 'item-comparisons', groupPrefix: ctx.groupPrefix,
         onRecord: (r) => {
-          const views = followed.apply(r, Date.now());
-          if (!views || owns(r.itemId)) return;
-          for (const [variant, comparison] of Object.entries(views)) ctx.hub.publish({ event: 'comparison', itemId: r.itemId, data: { itemId: r.itemId, variant, comparison } });
+          const applied = followed.apply(r, Date.now());
+          if (!applied || owns(r.itemId)) return;
+          if (applied.recomputed) for (const [variant, comparison] of Object.entries(applied.views)) ctx.hub.publish({ event: 'comparison', itemId: r.itemId, data: { itemId: r.itemId, variant, comparison } });
+          if (applied.unverifiedChanged) ctx.hub.publish({ event: 'unverified', itemId: r.itemId, data: { itemId: r.itemId, unverified: followed.unverified(r.itemId) } });
         },
         onError: (err) => ctx.log.warn('comparisons record decode failed', { err: String(err) }),
       });
@@ -174,8 +198,9 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
         comparisons: (itemId) => (owns(itemId) ? comparisons!.latestFor(itemId) : followed.views(itemId)),
         comparisonsSource: (itemId) => (owns(itemId) ? 'this-process' : followed.has(itemId) ? 'topic' : processor ? 'another-member' : 'none'),
         comparisonsFreshness: (itemId) => (owns(itemId) ? null : followed.freshness(itemId, Date.now())),
-        unverified: unverified ? (itemId) => unverified!.forItem(itemId) : undefined,
-        joins: assignments ? (itemId) => assignments!.joins(itemId) : undefined,
+        // The owner's own counts; elsewhere the owner's last record (v2), null before any.
+        unverified: (itemId) => (owns(itemId) ? unverified!.forItem(itemId) : followed.unverified(itemId)),
+        joins: (itemId) => (owns(itemId) ? assignments!.joins(itemId) : followed.join(itemId)),
         // The sink's folder, or the bucket's export (PENUMBRA_PARQUET_READ=s3: connectors/parquet-source).
         parquetDir: readerParquetDir(cfg),
         tokens: ctx.tokens,

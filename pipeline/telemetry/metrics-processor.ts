@@ -124,6 +124,12 @@ export interface MetricsProcessorDeps {
    * that do not compute them (pipeline/comparisons-topic).
    */
   onComparisons?: (itemId: string, views: ComparisonView[], now: number, profileVersion: number | null) => void;
+  /**
+   * Called once a tick for every item whose unverified counts changed since the last tick (the
+   * feature republishes them on the comparisons topic: unverified events never lead to a
+   * recomputation that would carry them).
+   */
+  onUnverified?: (itemId: string) => void;
   log?: (msg: string, extra?: Record<string, unknown>) => void;
 }
 
@@ -582,7 +588,10 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
       if (byClock) for (const p of ready) for (const w of aggs.get(p)!.advanceWatermark(now)) closed.push(w);
       await emit(closed, []);
       await commit(true);
-      for (const itemId of unverifiedDirty) deps.hub.publish({ event: 'unverified', itemId, data: { itemId, unverified: deps.unverified.forItem(itemId) } });
+      for (const itemId of unverifiedDirty) {
+        deps.hub.publish({ event: 'unverified', itemId, data: { itemId, unverified: deps.unverified.forItem(itemId) } });
+        deps.onUnverified?.(itemId);
+      }
       unverifiedDirty.clear();
     });
 
