@@ -162,9 +162,22 @@ test('operator: every view, upload errors, config diff/save/conflict, rollback a
   }
   await axe(page, 'dashboard');
   await shot(page, '06-dashboard-live');
+  await page.getByTestId('comparisons-source').getByText('Computed by this server (the metrics member that owns this item).').waitFor();
+  expect(await page.getByTestId('comparisons-stale').count()).toBe(0);
+  // An API-only server answering from the comparisons topic, whose last record from the owning
+  // member is older than the bound: the source is named and a stale badge shown.
+  const t = Date.now();
+  server.state.comparisonsSource = 'topic';
+  server.state.comparisonsFreshness = { computedAt: t - 95_000, publishedAt: t - 65_000, receivedAt: t - 64_990, ageMs: 95_000, transitMs: 10, member: 'proc-2:4711', stale: true, staleAfterMs: 30_000 };
   await page.getByRole('button', { name: 'Last 24 h' }).click();
   await page.getByText(/1m windows, fetched/).waitFor();
+  await page.getByTestId('comparisons-source').getByText(/^From the comparisons topic: computed by proc-2:4711, 1 min ago\./).waitFor();
+  await page.getByTestId('comparisons-stale').getByText('Stale').waitFor();
+  expect(await page.getByTestId('comparisons-source').textContent()).toContain('No record from the owning member for more than 30 s (the last 1 min ago)');
   await axe(page, 'dashboard-24h');
+  await shot(page, '06b-dashboard-stale-comparisons');
+  server.state.comparisonsSource = 'this-process';
+  server.state.comparisonsFreshness = null;
 
   // Alerts: feed + rule editor.
   await visit(page, '#/alerts', '[data-testid="alert-feed"]');

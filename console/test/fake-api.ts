@@ -137,6 +137,9 @@ export function makeState(now = Date.now()) {
                 { resolverId: 'r2', host: 'api-2', pid: 4388, versions: { [itemId]: 3 } as Record<string, number>, at: now - 3000, stale: false }],
     exposures: { itemId, counts: { original: 6012, control: 1990, 'checkout-v2': 1998 }, total: 10000, since: now - 86_400_000 },
     unverified,
+    // What GET …/metrics says of the comparisons' origin (the browser test switches it to a stale topic record).
+    comparisonsSource: 'this-process' as string,
+    comparisonsFreshness: null as Record<string, unknown> | null,
     rules: [{ id: 'ar1', itemId, name: 'Shadow error rate', metric: 'errorRate', comparison: 'vs_control', direction: 'increase', kind: 'threshold', threshold: 0.02, ewma: null, minSample: 100, forWindows: 3, guardrail: true, updatedBy: 'olivia', updatedAt: now - 86_400_000 }] as Record<string, unknown>[],
     alerts: [{ id: 'al1', incidentId: 'in1', ruleId: 'ar1', itemId, variant: 'checkout-v2', metric: 'errorRate', state: 'resolved', value: 0.051, threshold: 0.02, baseline: 0.021,
       message: 'Shadow error rate: checkout-v2 errorRate 5.1% vs control 2.1% (+3 pp, threshold +2 pp) for 3 windows.', windowEnd: now - 7_000_000, action: null, at: now - 7_000_000 }],
@@ -239,7 +242,7 @@ export async function startFakeServer(distDir: string, opts: { withApi?: boolean
     if ((mm = /^\/items\/([^/]+)\/metrics$/.exec(p))) {
       const size = u.searchParams.get('window') === '1m' ? 60_000 : 10_000;
       const to = Number(u.searchParams.get('to') ?? Date.now()), from = Number(u.searchParams.get('from') ?? to - 900_000);
-      return json(res, { windows: st.windows(Math.max(from, to - 400 * size), to, size), comparisons: { 'checkout-v2': st.comparison }, unverified: st.unverified, join: { matched: 9000, mismatched: 3, unassigned: 12 } });
+      return json(res, { windows: st.windows(Math.max(from, to - 400 * size), to, size), comparisons: { 'checkout-v2': st.comparison }, comparisonsSource: st.comparisonsSource, comparisonsFreshness: st.comparisonsFreshness, unverified: st.unverified, join: { matched: 9000, mismatched: 3, unassigned: 12 } });
     }
     if (p === '/resolvers') return json(res, { resolvers: st.resolvers });
     if (p === '/exposures') return json(res, st.exposures);

@@ -217,7 +217,7 @@ export class ApiClient {
     if (q.to !== undefined) p.set('to', String(q.to));
     const qs = p.toString();
     const { data } = await this.request<MetricsResponse>('GET', `/items/${encodeURIComponent(itemId)}/metrics${qs ? '?' + qs : ''}`);
-    return { windows: data?.windows ?? [], comparisons: data?.comparisons ?? {} };
+    return { windows: data?.windows ?? [], comparisons: data?.comparisons ?? {}, unverified: data?.unverified ?? null, comparisonsSource: data?.comparisonsSource ?? 'none', comparisonsFreshness: data?.comparisonsFreshness ?? null };
   }
 
   async resolvers(): Promise<ResolverView[]> { return (await this.request<{ resolvers: ResolverView[] }>('GET', '/resolvers')).data.resolvers ?? []; }

@@ -1,9 +1,11 @@
 /**
  * Dashboard model: time ranges, grouping windows by variant, and turning windows into the
  * column data uPlot wants (`[xs(seconds), ...one y-array per variant]`, null where a variant has
- * no window at that time). Also exposures vs configured shares and resolver acknowledgement.
+ * no window at that time). Also exposures vs configured shares and resolver acknowledgement, and
+ * where the comparisons come from (this server, or the comparisons topic — stale or not).
  */
-import type { Exposures, MetricWindow, ResolverView } from './types.ts';
+import { fmtAgo } from './format.ts';
+import type { ComparisonsFreshness, ComparisonsSource, Exposures, MetricWindow, ResolverView } from './types.ts';
 
 export interface TimeRange { id: 'live' | '15m' | '1h' | '24h' | '7d'; label: string; ms: number; window: '10s' | '1m' }
 export const TIME_RANGES: TimeRange[] = [
@@ -160,4 +162,24 @@ export function variantColor(variants: readonly string[], v: string): string {
 export function matchesWindow(w: MetricWindow, size: '10s' | '1m'): boolean {
   if (typeof w.windowSize === 'number') return w.windowSize === (size === '10s' ? 10_000 : 60_000);
   return w.windowSize === size;
+}
+
+/**
+ * Where the dashboard's comparisons come from, in words, and whether they are stale: the server's
+ * `comparisonsSource` and `comparisonsFreshness` at fetch time (pipeline/comparisons-topic). A
+ * live `comparison` event computed after the record the server had (`liveAt` > publishedAt)
+ * supersedes its verdict: then stale = older than the same bound on this clock.
+ */
+export function comparisonsOrigin(source: ComparisonsSource | undefined, f: ComparisonsFreshness | null | undefined, liveAt: number | null, now: number): { text: string; stale: boolean; staleText: string | null } {
+  if (source === 'this-process') return { text: 'Computed by this server (the metrics member that owns this item).', stale: false, staleText: null };
+  if (source === 'topic' && f) {
+    const newer = liveAt !== null && liveAt > f.publishedAt;
+    const stale = newer ? now - liveAt > f.staleAfterMs : f.stale;
+    const computedAt = newer ? liveAt : f.computedAt;
+    const text = `From the comparisons topic: computed by ${f.member}, ${fmtAgo(computedAt, now)}.`;
+    const bound = `${Math.round(f.staleAfterMs / 1000)} s`;
+    return { text, stale, staleText: stale ? `No record from the owning member for more than ${bound} (the last ${fmtAgo(newer ? liveAt : f.publishedAt, now)}): these are the last known numbers.` : null };
+  }
+  if (source === 'another-member') return { text: 'Computed by another processors member; nothing received from the comparisons topic yet.', stale: false, staleText: null };
+  return { text: 'No comparison computed yet.', stale: false, staleText: null };
 }

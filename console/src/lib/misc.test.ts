@@ -1,5 +1,5 @@
 import { href, parseHash } from './router.ts';
-import { exposureRows, groupByVariant, metricDefs, perfNames, resolverAcks, seriesFor, unverifiedRows } from './dashboard.ts';
+import { comparisonsOrigin, exposureRows, groupByVariant, metricDefs, perfNames, resolverAcks, seriesFor, unverifiedRows } from './dashboard.ts';
 import { routeUploadErrors, checkShadowConfigText } from './upload.ts';
 import { describeRule, validateRule, blankRule, metricBase, perfName, perfStat, ruleToInput } from './alerts.ts';
 import { fmtBytes, fmtP, fmtPp, fmtRate } from './format.ts';
@@ -106,4 +106,22 @@ test('segments: local checks use the server field paths; status sentences say wh
   expect(statusSentence({ state: 'timeout', members: 0, evaluatedAt: 0, lastGoodAt: null, error: 'slow' })).toMatch(/match nobody/);
   expect(stateTag({ state: 'over_limit', members: 1, evaluatedAt: 0 }).tone).toBe('warn');
   expect(href(parseHash('#/segments'))).toBe('#/segments');
+});
+
+test('comparisonsOrigin: this server, the topic (fresh or stale), superseded by a newer live comparison', () => {
+  const T = 1_764_200_000_000;
+  expect(comparisonsOrigin('this-process', null, null, T)).toEqual({ text: 'Computed by this server (the metrics member that owns this item).', stale: false, staleText: null });
+  const f = { computedAt: T - 40_000, publishedAt: T - 35_000, receivedAt: T - 34_990, ageMs: 40_000, transitMs: 10, member: 'proc-1:42', stale: true, staleAfterMs: 30_000 };
+  const stale = comparisonsOrigin('topic', f, null, T);
+  expect(stale.text).toBe('From the comparisons topic: computed by proc-1:42, 40 s ago.');
+  expect(stale.stale).toBe(true);
+  expect(stale.staleText).toBe('No record from the owning member for more than 30 s (the last 35 s ago): these are the last known numbers.');
+  expect(comparisonsOrigin('topic', { ...f, stale: false }, null, T)).toMatchObject({ stale: false, staleText: null });
+  // A live comparison computed after the server's record: fresh while within the bound.
+  expect(comparisonsOrigin('topic', f, T - 5_000, T)).toMatchObject({ stale: false, text: 'From the comparisons topic: computed by proc-1:42, 5 s ago.' });
+  expect(comparisonsOrigin('topic', f, T - 5_000, T + 26_000).stale).toBe(true);
+  // An older live comparison does not clear the server's verdict.
+  expect(comparisonsOrigin('topic', f, T - 50_000, T).stale).toBe(true);
+  expect(comparisonsOrigin('another-member', null, null, T).text).toMatch(/another processors member/);
+  expect(comparisonsOrigin(undefined, null, null, T).text).toBe('No comparison computed yet.');
 });

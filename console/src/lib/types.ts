@@ -198,10 +198,16 @@ export interface Comparison {
   srm?: { chi2?: number; p?: number; flagged?: boolean };
   verdicts?: Record<string, Verdict>;
   sentence?: string;
+  /** When the owning member computed it (epoch ms, its clock). */
+  at?: number;
 }
 /** Telemetry kept out of every window and comparison (no valid assignment token). */
 export interface UnverifiedCounts { total: number; byVariant: Record<string, Record<string, number>> }
-export interface MetricsResponse { windows: MetricWindow[]; comparisons: Record<string, Comparison>; unverified?: UnverifiedCounts | null }
+/** Where GET …/metrics got the comparisons (and unverified / join counts) from (pipeline/comparisons-topic). */
+export type ComparisonsSource = 'this-process' | 'topic' | 'another-member' | 'none';
+/** How fresh the comparisons followed from the comparisons topic are (source `topic`). */
+export interface ComparisonsFreshness { computedAt: number; publishedAt: number; receivedAt: number; ageMs: number; transitMs: number; member: string; stale: boolean; staleAfterMs: number }
+export interface MetricsResponse { windows: MetricWindow[]; comparisons: Record<string, Comparison>; unverified?: UnverifiedCounts | null; comparisonsSource?: ComparisonsSource; comparisonsFreshness?: ComparisonsFreshness | null }
 
 export interface ResolverView { resolverId: string; host?: string; pid?: number; versions: Record<string, number>; at: number | string; stale?: boolean }
 export interface Exposures { itemId: string; counts: Record<string, number>; total: number; since?: number | string }
