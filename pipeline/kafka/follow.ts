@@ -27,6 +27,11 @@ export async function followTopic<N extends SchemaName>(opts: {
   onRecord: (value: SchemaTypes[N], meta: { key: string | null; partition: number; offset: string; timestamp: number }) => void;
   onError?: (err: unknown) => void;
   /**
+   * A record with a null value (a tombstone on a compacted topic: the key's state was deleted).
+   * Without this callback tombstones are skipped, as before.
+   */
+  onTombstone?: (key: string | null, meta: { partition: number; offset: string; timestamp: number }) => void;
+  /**
    * How long an idle fetch waits at the broker (default 250 ms). A fetch returns as soon as
    * `minBytes` are there, so with the default minBytes (1) this bounds only idle polls: a longer
    * wait costs no latency, saves CPU (each idle poll wakes the process and the broker), but makes
@@ -80,7 +85,7 @@ export async function followTopic<N extends SchemaName>(opts: {
         if (message.value) {
           const value = await opts.codec.decode(opts.schema, message.value);
           opts.onRecord(value, { key: message.key?.toString() ?? null, partition, offset: message.offset, timestamp: Number(message.timestamp) });
-        }
+        } else opts.onTombstone?.(message.key?.toString() ?? null, { partition, offset: message.offset, timestamp: Number(message.timestamp) });
       } catch (err) {
         opts.onError?.(err);
       }

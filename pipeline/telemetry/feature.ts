@@ -166,6 +166,10 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
           if (applied.recomputed) for (const [variant, comparison] of Object.entries(applied.views)) ctx.hub.publish({ event: 'comparison', itemId: r.itemId, data: { itemId: r.itemId, variant, comparison } });
           if (applied.unverifiedChanged) ctx.hub.publish({ event: 'unverified', itemId: r.itemId, data: { itemId: r.itemId, unverified: followed.unverified(r.itemId) } });
         },
+        // A tombstone (null value) for an item: its owner deleted it; forget it here too.
+        onTombstone: (key) => {
+          if (key !== null) followed.remove(key);
+        },
         onError: (err) => ctx.log.warn('comparisons record decode failed', { err: String(err) }),
       });
       stops.push(() => comparisonsFollower.stop());

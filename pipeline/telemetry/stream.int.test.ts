@@ -11,7 +11,8 @@
  * guardrail on the item is rolled back and the audit says why. A 2-step legacy schedule with short
  * holds (now a timer plan, pipeline/rollout) advances by itself; exposures that do not match the
  * split raise an SRM alert, and a running plan rolls its shadow back on them; events whose variant
- * disagrees with the user's assignment are counted.
+ * disagrees with the user's assignment are counted. A tombstone on the comparisons topic makes
+ * the followers forget the item.
  *
  * Telemetry goes through the real collector: batches carry an assignment token (minted with the
  * deployment's key ring, as resolve would hand it out) and, for the control arm, `controlOf`; the
@@ -29,6 +30,7 @@ import { waitFor } from '../../test/wait-for.ts';
 import { fixtureArchive } from '../shadowing/fixtures.ts';
 import { CONTROL, type ShadowConfig } from '../domain/types.ts';
 import { streamHandles, streamOptions } from './feature.ts';
+import { comparisonsRecord } from '../comparisons-topic/record.ts';
 import { verifyWebhookSignature } from '../alerts/webhook.ts';
 import { rolloutOptions } from '../rollout/feature.ts';
 import { openSse } from '../../test/sse.ts';
@@ -278,6 +280,19 @@ test('a forged error burst without an assignment token is stored and counted, bu
   const prom = await (await fetch(`${t.url}/metrics`)).text();
   expect(prom).toMatch(new RegExp(`penumbra_telemetry_unverified_events_total\\{item="${ITEM.replace(/\./g, '\\.')}",reason="missing",variant="${SHADOW}"\\} \\d+`));
   expect((await fetch(`${t.url}/api/v1/alert-rules/${rule.id}`, { method: 'DELETE', headers: t.auth('operator') })).status).toBe(204);
+});
+
+test('a tombstone on the comparisons topic makes the followers forget the item (pipeline/comparisons-topic)', async () => {
+  const followed = streamHandles.get(t.p.ctx)!.followedComparisons;
+  const gone = `tomb-${randomUUID().slice(0, 8)}`;
+  await t.p.ctx.producer.send([{ topic: t.p.ctx.cfg.topics.comparisons, key: gone, value: comparisonsRecord(gone, [], { computedAt: Date.now(), member: 'test', profileVersion: 1, unverified: { total: 2, byVariant: { s1: { missing: 2 } } }, join: null }) }]);
+  await waitFor('the record followed', () => followed.has(gone), 15_000, 50);
+  expect(followed.unverified(gone)).toEqual({ total: 2, byVariant: { s1: { missing: 2 } } });
+  await t.p.ctx.producer.sendRaw(t.p.ctx.cfg.topics.comparisons, [{ key: gone, value: null }]);
+  await waitFor('the item forgotten on its tombstone', () => !followed.has(gone), 15_000, 50);
+  const m = await get<{ comparisonsSource: string; unverified: unknown }>(`/api/v1/items/${gone}/metrics`);
+  // This one-process deployment owns every item: its own (empty) counts, not the deleted record's.
+  expect(m).toMatchObject({ comparisonsSource: 'this-process', unverified: { total: 0, byVariant: {} } });
 });
 
 test('a 2-step legacy schedule with short holds runs as a timer plan and advances by itself', async () => {
