@@ -1,12 +1,15 @@
 /**
  * Runs the warehouse sink as its own process: `node --import tsx connectors/duckdb-sink/run-sink.ts
- * [--db <file>] [--parquet-dir <dir>] [--snapshot-ms <n>] [--max-rows-per-tx <n>] [--progress]`.
+ * [--db <file>] [--parquet-dir <dir>] [--snapshot-ms <n>] [--max-rows-per-tx <n>] [--lease-wait-ms <n>] [--progress]`.
  *
  * Kafka, registry and topic prefix come from the usual environment (loadConfig): KAFKA_BROKERS,
  * SCHEMA_REGISTRY_URL, PENUMBRA_TOPIC_PREFIX, PENUMBRA_DATA_DIR. Defaults: the database at
  * `<data>/warehouse/penumbra.duckdb`, Parquet under `<data>/warehouse/parquet/`.
  * Logs are JSON lines on stdout; `--progress` adds one `{"msg":"commit",…}` line per transaction
  * (the crash test watches them; `cpuMs` is the process's CPU time so far, all threads). SIGTERM/SIGINT stop cleanly (final snapshot, DB closed).
+ * While another sink holds the sink lease (lease.ts) it waits — a hot standby — up to
+ * `--lease-wait-ms` (default: forever), logging `{"msg":"warehouse sink: another sink holds the
+ * lease; waiting …"}`; a lease lost later stops the sink and exits with code 3.
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,6 +24,7 @@ const { values: args } = parseArgs({
     'parquet-dir': { type: 'string' },
     'snapshot-ms': { type: 'string' },
     'max-rows-per-tx': { type: 'string' },
+    'lease-wait-ms': { type: 'string' },
     progress: { type: 'boolean', default: false },
   },
 });
@@ -42,6 +46,11 @@ const sink = createWarehouseSink({
   snapshotIntervalMs: Number(args['snapshot-ms'] ?? DEFAULT_SNAPSHOT_INTERVAL_MS),
   maxRowsPerTx: Number(args['max-rows-per-tx'] ?? DEFAULT_MAX_ROWS_PER_TX),
   log: out,
+  leaseWaitMs: args['lease-wait-ms'] === undefined ? Infinity : Number(args['lease-wait-ms']),
+  onLeaseLost: (why) => {
+    out('lease-lost', { why });
+    process.exit(3);
+  },
   // cpuMs: the whole process's CPU so far (every thread: DuckDB's too), for the bench's CPU per event.
   onCommit: args.progress ? (c) => out('commit', { ...c, cpuMs: cpuMs() }) : undefined,
 });

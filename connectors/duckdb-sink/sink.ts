@@ -52,7 +52,7 @@ import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection, type DuckDB
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { PenumbraConfig } from '../../pipeline/config/config.ts';
 import type { AvroCodec } from '../../pipeline/kafka/registry.ts';
-import { isRetriable, PenumbraError, UnavailableError } from '../../pipeline/errors.ts';
+import { ConflictError, isRetriable, PenumbraError, UnavailableError } from '../../pipeline/errors.ts';
 import { deadLetter } from '../../pipeline/kafka/dlq.ts';
 import type { DeadLetter } from '../../schemas/types.generated.ts';
 import {
@@ -62,6 +62,7 @@ import {
 import { createParquetExporter, type ExportMirror, type SnapshotMeta } from './export.ts';
 import { HashSet53, hashId, hashIdBytes, RecentIds } from './recent-ids.ts';
 import { assertNoOtherSink } from './singleton.ts';
+import { acquireSinkLease, leaseGroup, type SinkLease } from './lease.ts';
 import { ColumnBatch, compileColumnDecoder, type ColumnDecoder } from './columnar.ts';
 import { ChunkAppender, selfTest as chunkSelfTest } from './chunk-append.ts';
 
@@ -96,6 +97,15 @@ export interface WarehouseSinkOptions {
   retentionHours?: number;
   /** Refuse to start after this long while another sink is a live member of the group (singleton.ts; default 15 s). */
   singletonWaitMs?: number;
+  /**
+   * How long start() waits for the sink lease (lease.ts) before refusing with a ConflictError
+   * (default singletonWaitMs, 15 s; Infinity: a hot standby that waits until the holder is gone).
+   */
+  leaseWaitMs?: number;
+  /** The lease's group session: how long a killed holder keeps it (default 10 s). */
+  leaseSessionMs?: number;
+  /** Called when the lease held is lost; the sink has stopped consuming by then (default: only logged). */
+  onLeaseLost?: (why: string) => void;
 }
 
 export interface CommitInfo {
@@ -159,6 +169,10 @@ export interface WarehouseSinkStats {
   /** Parts merged by background compaction, and raw rows deleted by the DuckDB retention. */
   compactions: number;
   retentionDeleted: number;
+  /** Epoch ms when this sink got the sink lease (lease.ts); null before. */
+  leaseAcquiredAt: number | null;
+  /** Why the lease was lost (the sink stopped consuming then); null while held or never held. */
+  leaseLost: string | null;
 }
 
 /**
@@ -296,6 +310,7 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     records: 0, skipped: 0, rows: Object.fromEntries(ALL_TABLES.map((t) => [t.name, 0])), duplicates: 0, dedupIds: 0, dedupCoveredFrom: null, stagedRetries: 0, columnar: 0, deadLettered: 0,
     transactions: 0, snapshots: 0, joinedAt: null, firstBatchAt: null, lastCommitAt: null, lastSnapshotAt: null,
     lastExportMs: null, lastExportRows: null, effectiveSnapshotIntervalMs: intervalMs, compactions: 0, retentionDeleted: 0,
+    leaseAcquiredAt: null, leaseLost: null,
   };
 
   let instance: DuckDBInstance | null = null;
@@ -306,6 +321,7 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
   const lanes: Lane[] = [];
   let consumer: Consumer | null = null;
   let admin: Admin | null = null;
+  let lease: SinkLease | null = null;
   /** In-memory copy of sink_offsets (this process is the only writer, so it never diverges). */
   const nextOffsets = new Map<string, bigint>();
   /** Recently stored ids of the recentDedup tables (telemetry_events), by table. */
@@ -1014,7 +1030,37 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     await exporter.init();
     admin = kafka.admin();
     await admin.connect();
-    // One sink per warehouse, across hosts too (singleton.ts): refuse while another is a member.
+    // One sink per warehouse, across hosts too: first the lease (lease.ts — Kafka's group
+    // protocol elects one holder, also among sinks started at the same instant), then no other
+    // member in the data group (a killed holder's consumer leaves with its session; an older
+    // sink without the lease is still kept out — singleton.ts).
+    lease = await acquireSinkLease(kafka, cfg.topicPrefix, {
+      sessionTimeoutMs: opts.leaseSessionMs,
+      log,
+      onLost: (why) => {
+        // Stop writing at once: another sink holds the lease now.
+        stats.leaseLost = why;
+        void consumer?.stop().catch(() => {});
+        opts.onLeaseLost?.(why);
+      },
+    });
+    const leaseWaitMs = opts.leaseWaitMs ?? opts.singletonWaitMs ?? 15_000;
+    let leaseTimer: NodeJS.Timeout | undefined;
+    const got = await Promise.race([
+      lease.acquired.then(() => true),
+      new Promise<false>((r) => {
+        if (Number.isFinite(leaseWaitMs)) leaseTimer = setTimeout(() => r(false), leaseWaitMs);
+      }),
+    ]);
+    clearTimeout(leaseTimer);
+    if (!got) {
+      throw new ConflictError(
+        `another warehouse sink is running: it holds the sink lease of ${groupId} (consumer group ${leaseGroup(cfg.topicPrefix)}). ` +
+          'One sink per warehouse (docs/scaling.md): stop it, or give this deployment its own PENUMBRA_TOPIC_PREFIX.',
+        { groupId: leaseGroup(cfg.topicPrefix) },
+      );
+    }
+    stats.leaseAcquiredAt = Date.now();
     await assertNoOtherSink(admin, groupId, { waitMs: opts.singletonWaitMs, log });
     await snapshot(); // readers find every table (possibly empty) as soon as the sink runs
     consumer = kafka.consumer({
@@ -1088,6 +1134,9 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
       instance.closeSync();
       instance = null;
     }
+    // Last, after the final export (it may write the shared bucket's copy): a waiting sink may go.
+    await lease?.release();
+    lease = null;
     resolveReady(); // nobody waits forever on a sink that was stopped before joining
   }
 

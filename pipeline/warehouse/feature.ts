@@ -96,6 +96,20 @@ export function startWarehouse(ctx: FeatureContext, opts: WarehouseFeatureOption
       s = createWarehouseSink({
         cfg, kafka: ctx.kafka, codec: ctx.codec, ...paths, snapshotIntervalMs: intervalMs, mirror,
         log: (msg, extra) => log.debug(msg, extra),
+        // Another sink took the lease over (this one stalled past its session): it has stopped
+        // consuming; close it and go back to waiting like a sink that could not start.
+        onLeaseLost: (why) => {
+          if (sink !== s) return;
+          sink = null;
+          ready = false;
+          lastError = `lost the sink lease: ${why}`;
+          log.warn('warehouse sink lost its lease; retrying', { why, retryMs });
+          void s!.stop().catch(() => {});
+          if (!stopped) {
+            retry = setTimeout(() => void (starting = attempt()), retryMs);
+            retry.unref();
+          }
+        },
       });
       await s.start();
     } catch (err) {
