@@ -1063,6 +1063,8 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     stats.leaseAcquiredAt = Date.now();
     await assertNoOtherSink(admin, groupId, { waitMs: opts.singletonWaitMs, log });
     await snapshot(); // readers find every table (possibly empty) as soon as the sink runs
+    // Lost while starting (a stall past the lease session): no consumer for this one.
+    if (stats.leaseLost) throw new ConflictError(`warehouse sink lost its lease while starting: ${stats.leaseLost}`, { groupId: leaseGroup(cfg.topicPrefix) });
     consumer = kafka.consumer({
       groupId,
       // A sink killed with -9 blocks the next one's group join until its session expires.
