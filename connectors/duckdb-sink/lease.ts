@@ -70,17 +70,21 @@ async function ensureLeaseTopic(kafka: Kafka, topic: string): Promise<void> {
   await admin.connect();
   try {
     if ((await admin.listTopics()).includes(topic)) return;
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true }).catch((err: Error & { type?: string }) => {
-      // Another candidate created it between list and create (they start at the same instant).
-      if (!/already exists/i.test(err.message) && err.type !== 'TOPIC_ALREADY_EXISTS') throw err;
+    let createError: string | null = null;
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true }).catch((err: Error) => {
+      // "already exists": another candidate created it between list and create (they start at
+      // the same instant); UNKNOWN_TOPIC_OR_PARTITION: a KRaft broker's metadata lagging its
+      // controller right after the create (pipeline/kafka/topics.ts) — kafkajs gives up on it.
+      // Either way the metadata poll below decides; a real failure is named there.
+      createError = err.message;
     });
-    // Both candidates must see the one partition before joining (the assignor reads metadata).
-    for (let i = 0; i < 60; i++) {
+    // Every candidate must see the one partition with a leader before joining (the assignor reads metadata).
+    for (let i = 0; i < 120; i++) {
       const { topics } = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => ({ topics: [] as { partitions: { leader: number }[] }[] }));
       if (topics[0]?.partitions.length === 1 && topics[0].partitions[0].leader >= 0) return;
       await new Promise((r) => setTimeout(r, 250));
     }
-    throw new Error(`lease topic ${topic} has no leader`);
+    throw new Error(`lease topic ${topic} has no leader after 30 s${createError ? ` (creating it: ${createError})` : ''}`);
   } finally {
     await admin.disconnect();
   }
