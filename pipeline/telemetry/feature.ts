@@ -101,7 +101,8 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
         // counts and join counters) on the compacted comparisons topic, keyed by item, for the
         // processes that do not compute them; besides, once a second, the items whose unverified
         // counts changed (throttled to one record per item per second — unverified events never
-        // cause a recomputation; join counters change only with verified events, which do) and a
+        // cause a recomputation; join counters change with verified events, which do, except for
+        // an item with nothing to compare: then they go out like unverified counts) and a
         // keep-alive per owned item every refresh period (PublishSchedule). Not awaited: a lost
         // record is replaced by the next one, and the windows' path must not wait on it.
         const member = `${os.hostname()}:${process.pid}`;
@@ -122,6 +123,11 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
         const onUnverified = (itemId: string) => {
           if (ctx.profileStore.get(itemId) !== undefined) schedule.countsChanged(itemId);
         };
+        // Join counters ride on the recomputations; an item with nothing to compare (no shadow
+        // with data) has none, so its changed counters go out like unverified counts.
+        const onJoined = (itemId: string) => {
+          if (ctx.profileStore.get(itemId) !== undefined && Object.keys(comparisons!.latestFor(itemId)).length === 0) schedule.countsChanged(itemId);
+        };
         const scheduleTimer = setInterval(() => {
           const now = Date.now();
           for (const s of schedule.due(now, (itemId) => processor !== null && processor.owns(itemId))) {
@@ -135,7 +141,7 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
         // the API processes' streams through telemetry.live (PENUMBRA_LIVE_WINDOWS, README).
         const liveTopic = cfg.liveWindows === 'topic' || (cfg.liveWindows === 'auto' && ctx.api === false);
         processor = await startMetricsProcessor(
-          { kafka: ctx.kafka, codec: ctx.codec, producer: ctx.producer, topics: cfg.topics, groupPrefix: ctx.groupPrefix, hub: ctx.hub, profileStore: ctx.profileStore, assignments: idx, comparisons, unverified, onComparisons, onUnverified, log: ctx.log.warn },
+          { kafka: ctx.kafka, codec: ctx.codec, producer: ctx.producer, topics: cfg.topics, groupPrefix: ctx.groupPrefix, hub: ctx.hub, profileStore: ctx.profileStore, assignments: idx, comparisons, unverified, onComparisons, onUnverified, onJoined, log: ctx.log.warn },
           { liveTopic, ...o.metrics },
         );
         stops.push(() => processor!.stop());

@@ -130,6 +130,11 @@ export interface MetricsProcessorDeps {
    * recomputation that would carry them).
    */
   onUnverified?: (itemId: string) => void;
+  /**
+   * Called once a tick for every item whose join counters changed since the last tick (the
+   * feature republishes them for items that have no comparison to carry them).
+   */
+  onJoined?: (itemId: string) => void;
   log?: (msg: string, extra?: Record<string, unknown>) => void;
 }
 
@@ -218,6 +223,9 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
   const dirty = new Set<string>();
   /** Items with new unverified events since the last tick (their counts go out on the hub). */
   const unverifiedDirty = new Set<string>();
+  /** Items joined since the last tick (only while someone listens: onJoined). */
+  const joinedDirty = new Set<string>();
+  const trackJoins = deps.onJoined !== undefined;
   let lastBatchAt = 0;
   let lastCommitAt = 0;
   let stopped = false;
@@ -491,6 +499,7 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
         deps.comparisons.add(e);
         for (const l of listeners) l(e);
         deps.assignments.join(e);
+        if (trackJoins) joinedDirty.add(e.itemId);
         if (listening) dirty.add(`${e.itemId}\u0000${e.variant}`);
       } else stats.duplicates++;
       prog.track(offset, contributionEnd(e.ts, sizes, wmBefore));
@@ -593,6 +602,8 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
         deps.onUnverified?.(itemId);
       }
       unverifiedDirty.clear();
+      for (const itemId of joinedDirty) deps.onJoined?.(itemId);
+      joinedDirty.clear();
     });
 
   function maxWatermark(): number {
