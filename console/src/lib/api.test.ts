@@ -87,7 +87,7 @@ test('upload is multipart with the item file and shadowConfig text; 422 keeps re
 
 test('metrics query string and defaults for missing fields; 204 ok', async () => {
   const c = new ApiClient({ baseUrl: base, token: 'tok' });
-  expect(await c.metrics('a', { window: '1m', from: 1, to: 2 })).toEqual({ windows: [], comparisons: {} });
+  expect(await c.metrics('a', { window: '1m', from: 1, to: 2 })).toEqual({ windows: [], comparisons: {}, unverified: null, comparisonsSource: 'none', comparisonsFreshness: null });
   expect(seen.at(-1)!.url).toBe('/api/v1/items/a/metrics?window=1m&from=1&to=2');
   await expect(c.deleteAlertRule('r1')).resolves.toBeUndefined();
 });
