@@ -13,6 +13,7 @@
 import express, { Router } from 'express';
 import { z } from 'zod';
 import type { TopicNames } from '../../pipeline/config/config.ts';
+import { itemPartition } from '../../pipeline/telemetry/item-partition.ts';
 import { CoalescingSender, type AvroProducer, type OutRecord } from '../../pipeline/kafka/client.ts';
 import { deadLetter } from '../../pipeline/kafka/dlq.ts';
 import { validateBatch, LIMITS, batchSchema } from '../../pipeline/telemetry/batch.ts';
@@ -46,6 +47,14 @@ export interface TelemetryRouterDeps {
   pinned?: (itemId: string, userId: string) => boolean;
   limits?: DeviceLimits;
   health?: CollectorHealth;
+  /**
+   * Partitions of telemetry.raw: each event goes to partition itemPartition(itemId, n) — the one
+   * its item has on telemetry.by-item — while its key stays the session id, so the metrics
+   * processor windows it straight from telemetry.raw without the repartition hop
+   * (pipeline/telemetry/README.md "Scaling"). Unset: partitioned by key (session), every event
+   * takes the hop.
+   */
+  rawPartitions?: number;
   now?: () => number;
 }
 
@@ -94,6 +103,7 @@ function readBody(limit: number): express.RequestHandler {
 export function createTelemetryRouter(deps: TelemetryRouterDeps): { router: Router; stats: CollectorStats; sender: CoalescingSender } {
   const r = Router();
   const limits = deps.limits ?? defaultDeviceLimits();
+  const rawPartitions = deps.rawPartitions && deps.rawPartitions > 0 ? deps.rawPartitions : undefined;
   // Concurrent batches share produce requests; each 202 still waits for its own records' ack.
   const health = deps.health;
   const sender = new CoalescingSender(deps.producer, {
@@ -147,7 +157,8 @@ export function createTelemetryRouter(deps: TelemetryRouterDeps): { router: Rout
         throw new ValidationError('telemetry batch envelope is invalid', v.issues);
       }
       const { events, rejected } = v.result;
-      const out: OutRecord[] = events.map((e) => ({ topic: deps.topics.telemetryRaw, key: e.sessionId, value: e }));
+      // Key: the session (data engineers read telemetry.raw by session); partition: the item's.
+      const out: OutRecord[] = rawPartitions ? events.map((e) => ({ topic: deps.topics.telemetryRaw, key: e.sessionId, value: e, partition: itemPartition(e.itemId, rawPartitions) })) : events.map((e) => ({ topic: deps.topics.telemetryRaw, key: e.sessionId, value: e }));
       const evs = (body as { events: unknown[] }).events;
       for (const x of rejected) {
         out.push(dlq(`telemetry event ${x.index} refused: ${x.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, Buffer.from(JSON.stringify({ batch: { ...(body as object), events: undefined }, event: evs[x.index] })), 'validation'));

@@ -13,11 +13,16 @@ import { publicConfigView } from '../profiles/codec.ts';
 import { AuditLog, toView } from '../audit/audit-log.ts';
 import type { Feature } from './features.ts';
 import { CollectorHealth } from '../collector-health/health.ts';
+import { partitionCount } from '../telemetry/repartition.ts';
 
 export const collectorFeature: Feature = async (ctx) => {
   const health = new CollectorHealth();
+  // telemetry.raw is partitioned by item (key: session) so the metrics processor needs no hop for
+  // the collector's events; the count is read once (a topic's partitions only grow by an operator's
+  // hand, and then the repartition hop covers the records that moved — pipeline/telemetry/README.md).
+  const rawPartitions = await rawPartitionCount(ctx);
   const { router, stats, sender } = createTelemetryRouter({
-    producer: ctx.producer, topics: ctx.cfg.topics, openapi: ctx.openapi, limits: ctx.limits, health,
+    producer: ctx.producer, topics: ctx.cfg.topics, openapi: ctx.openapi, limits: ctx.limits, health, rawPartitions,
     keys: ctx.assignmentKeys, profile: (itemId) => ctx.profileStore.get(itemId),
     pinned: (itemId, userId) => ctx.pins.variantFor(itemId, userId) !== undefined,
   });
@@ -25,6 +30,19 @@ export const collectorFeature: Feature = async (ctx) => {
   ctx.healthChecks.push(async () => ({ collector: { ...stats, ...health.check(Date.now(), sender.pending()) } }));
   return { router };
 };
+
+async function rawPartitionCount(ctx: Parameters<Feature>[0]): Promise<number | undefined> {
+  const admin = ctx.kafka.admin();
+  try {
+    await admin.connect();
+    return await partitionCount(admin, ctx.cfg.topics.telemetryRaw);
+  } catch (err) {
+    ctx.log.warn('collector: telemetry.raw partition count unknown; events partitioned by session (all through the repartition hop)', { err: String(err) });
+    return undefined;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
 
 export const liveFeature: Feature = async (ctx) => {
   const unsub = ctx.profileStore.onChange((p) => ctx.hub.publish({ event: 'profile', itemId: p.itemId, data: publicConfigView(p) }));

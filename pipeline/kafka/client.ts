@@ -36,6 +36,8 @@ export interface OutRecord<N extends SchemaName = SchemaName> {
   key: string | null;
   value: SchemaTypes[N];
   headers?: IHeaders;
+  /** Explicit partition (else the default partitioner on the key): the collector partitions telemetry.raw by item while keying by session. */
+  partition?: number;
 }
 
 export class AvroProducer {
@@ -65,11 +67,11 @@ export class AvroProducer {
   /** Encode and send; groups records per topic in one request. Resolves after broker acks. */
   async send(records: OutRecord[]): Promise<void> {
     if (records.length === 0) return;
-    const byTopic = new Map<string, { key: string | null; value: Buffer; headers?: IHeaders }[]>();
+    const byTopic = new Map<string, { key: string | null; value: Buffer; headers?: IHeaders; partition?: number }[]>();
     for (const r of records) {
       let list = byTopic.get(r.topic);
       if (!list) byTopic.set(r.topic, (list = []));
-      list.push({ key: r.key, value: this.codec.encodeView(r.topic, r.value as never), headers: r.headers });
+      list.push({ key: r.key, value: this.codec.encodeView(r.topic, r.value as never), headers: r.headers, partition: r.partition });
     }
     try {
       await this.connect();

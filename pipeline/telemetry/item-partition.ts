@@ -80,3 +80,21 @@ export function itemIdOf(buf: Buffer | null): string | null {
   if (!item || item.value < 0 || item.next + item.value > buf.length) return null;
   return buf.toString('utf8', item.next, item.next + item.value);
 }
+
+/**
+ * The hop-free path (issue 15 item 1): the collector writes telemetry.raw partitioned by item
+ * (`itemPartition(itemId, rawPartitions)`, key still the session id). A raw record is DIRECT —
+ * windowed by the window stage straight from telemetry.raw partition p, never forwarded — when
+ * raw and by-item have the same partition count and the item id read from its frame maps to the
+ * partition it sits in. Every other record (another producer, a tool, collector data from before
+ * the change, an unreadable frame) takes the hop through telemetry.by-item as before.
+ *
+ * Both stages decide with this one function on the record's bytes alone (no decode, no trust
+ * state), so they always agree: a record is either windowed from raw or forwarded, never both
+ * and never neither.
+ */
+export function isDirect(value: Buffer | null, rawPartition: number, rawPartitions: number, byItemPartitions: number): boolean {
+  if (rawPartitions !== byItemPartitions) return false;
+  const item = itemIdOf(value);
+  return item !== null && itemPartition(item, byItemPartitions) === rawPartition;
+}

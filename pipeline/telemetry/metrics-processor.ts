@@ -77,7 +77,8 @@ import { profileMismatch, type ProfileMismatch } from './attribution.ts';
 import { srmCheck, DEFAULT_SRM_MIN_EXPOSURES, type ComparisonStore, type ComparisonView } from './comparisons.ts';
 import { countsInComparisons } from '../windows/classify.ts';
 import type { UnverifiedCounts } from './unverified.ts';
-import { itemPartition } from './item-partition.ts';
+import { isDirect, itemPartition } from './item-partition.ts';
+import { coPartitionAssigner } from './co-partition.ts';
 import { partitionCount, repartitionLag, sourceOf } from './repartition.ts';
 
 export const METRICS_PROCESSOR = 'telemetry-metrics';
@@ -164,6 +165,10 @@ export interface MetricsProcessorStats {
   profileRefused: Record<ProfileMismatch, number>;
   /** Wall-clock advances held back because the repartition stage had lag on telemetry.raw. */
   upstreamHeld: number;
+  /** Events windowed straight from telemetry.raw (the hop-free path; counted in `events` too). */
+  direct: number;
+  /** telemetry.raw records not in their item's partition: skipped here, the repartition stage forwards them. */
+  rawLeftToHop: number;
 }
 
 export interface MetricsProcessor {
@@ -209,16 +214,25 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
   const sizes = [...(opts.windowSizes ?? WINDOW_SIZES)].sort((a, b) => a - b);
   const tickMs = opts.tickMs ?? 1000;
   const smallest = sizes[0];
-  const stats: MetricsProcessorStats = { events: 0, duplicates: 0, unverified: 0, replaySkipped: 0, windows: 0, provisional: 0, comparisons: 0, deadLettered: 0, commits: 0, batches: 0, lateBySize: Object.fromEntries(sizes.map((s) => [String(s), 0])), sendFailures: 0, liveSent: 0, liveSendFailures: 0, joinedAt: null, profileRefused: { unknown_item: 0, unknown_variant: 0, unknown_profile_version: 0 }, upstreamHeld: 0 };
+  const stats: MetricsProcessorStats = { events: 0, duplicates: 0, unverified: 0, replaySkipped: 0, windows: 0, provisional: 0, comparisons: 0, deadLettered: 0, commits: 0, batches: 0, lateBySize: Object.fromEntries(sizes.map((s) => [String(s), 0])), sendFailures: 0, liveSent: 0, liveSendFailures: 0, joinedAt: null, profileRefused: { unknown_item: 0, unknown_variant: 0, unknown_profile_version: 0 }, upstreamHeld: 0, direct: 0, rawLeftToHop: 0 };
   const allowedLatenessMs = opts.allowedLatenessMs ?? 5000;
   const groupId = `${deps.groupPrefix}${METRICS_PROCESSOR}`;
   const topic = deps.topics.telemetryByItem;
+  const rawTopic = deps.topics.telemetryRaw;
   const mutex = new Mutex();
   const listeners = new Set<(e: TelemetryEvent) => void>();
-  const progress = new Map<number, PartitionProgress>();
-  const caughtUp = new Map<number, boolean>();
-  /** Partitions that delivered a batch since their assignment. */
-  const fetched = new Set<number>();
+  /**
+   * Offsets per INPUT topic-partition (key `inputKey(topic, p)`): with the hop-free path partition
+   * number p of telemetry.raw and of telemetry.by-item feed the one aggregator of p, and each input
+   * keeps its own commit rule and marks.
+   */
+  const progress = new Map<string, PartitionProgress>();
+  const progressTopic = new Map<string, string>();
+  /** Where each assigned input starts when nothing was processed from it yet (committed offset, else its low end). */
+  const startAt = new Map<string, bigint>();
+  const caughtUp = new Map<string, boolean>();
+  /** Inputs that delivered a batch since their assignment. */
+  const fetched = new Set<string>();
   /** item × variant keys with events since the last provisional publish. */
   const dirty = new Set<string>();
   /** Items with new unverified events since the last tick (their counts go out on the hub). */
@@ -233,7 +247,17 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
   const admin: Admin = deps.kafka.admin();
   await admin.connect();
   const partitions = await partitionCount(admin, topic);
-  /** by-item partitions assigned to this member (current generation). */
+  const rawPartitions = await partitionCount(admin, rawTopic);
+  /**
+   * The hop-free path (README "Scaling"): raw records already in their item's partition are
+   * windowed straight from telemetry.raw; it needs the same partition count on both topics (the
+   * repartition stage makes the same decision from the same counts, item-partition.ts `isDirect`).
+   */
+  const directPath = rawPartitions === partitions;
+  if (!directPath) deps.log?.(`metrics processor: telemetry.raw has ${rawPartitions} partitions and telemetry.by-item ${partitions}: no hop-free path, every event comes through the repartition hop`, { rawPartitions, byItemPartitions: partitions });
+  const inputs: string[] = directPath ? [topic, rawTopic] : [topic];
+  const inputKey = (t: string, p: number): string => `${t === rawTopic ? 'raw' : 'by-item'}:${p}`;
+  /** Partition numbers assigned to this member (current generation; the same on both inputs). */
   let owned = new Set<number>();
   const upstreamLag = deps.upstreamLag ?? (() => repartitionLag(admin, deps.topics, deps.groupPrefix));
   /**
@@ -262,7 +286,8 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
     }
     return a;
   };
-  const consumer = deps.kafka.consumer({ groupId, sessionTimeout: 10000, heartbeatInterval: 1000, maxWaitTimeInMs: 50 });
+  // Partition p of both inputs to the same member (co-partition.ts), as Kafka Streams requires.
+  const consumer = deps.kafka.consumer({ groupId, sessionTimeout: 10000, heartbeatInterval: 1000, maxWaitTimeInMs: 50, ...(directPath ? { partitionAssigners: [coPartitionAssigner] } : {}) });
   let resolveReady!: () => void;
   const ready = new Promise<void>((r) => (resolveReady = r));
 
@@ -270,7 +295,7 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
   let assignment: Promise<void> = Promise.resolve();
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
     stats.joinedAt ??= Date.now();
-    const parts = e.payload.memberAssignment[topic] ?? [];
+    const parts = [...new Set(inputs.flatMap((t) => e.payload.memberAssignment[t] ?? []))];
     const lost = [...owned].filter((p) => !parts.includes(p));
     owned = new Set(parts);
     assignment = mutex.run(async () => {
@@ -284,48 +309,72 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
         await new Promise((r) => setTimeout(r, 1000));
         return fetchMarks(parts).catch((err2) => {
           deps.log?.('metrics processor: no commit metadata; replayed windows may be re-emitted partially', { err: String(err2) });
-          return new Map<number, ReplayMark>();
+          return { marks: new Map<string, ReplayMark>(), starts: new Map<string, bigint>() };
         });
       });
-      for (const p of [...progress.keys()]) {
-        if (parts.includes(p)) continue;
+      for (const k of [...progress.keys()]) {
+        if (parts.includes(progress.get(k)!.partition)) continue;
         // Its open windows go with it: the next owner replays them from the committed offset.
-        progress.delete(p);
-        aggs.delete(p);
+        progress.delete(k);
+        progressTopic.delete(k);
       }
+      for (const p of [...aggs.keys()]) if (!parts.includes(p)) aggs.delete(p);
+      startAt.clear();
+      for (const [k, v] of marks.starts) startAt.set(k, v);
       const closed: AggregatedWindow[] = [];
       for (const p of parts) {
         // A partition kept across the rebalance keeps its progress and windows (kafkajs replays it
         // from the committed offset; those offsets are below `next` and de-duplicated by id).
-        if (!progress.has(p)) {
-          const mark = marks.get(p) ?? null;
-          progress.set(p, new PartitionProgress(p, mark));
+        if (!aggs.has(p)) {
+          // Both inputs' marks describe the one aggregator of p: windows ending at or before the
+          // newer watermark were emitted (offsets.ts), and each input skips its own events below
+          // its own `hi` whose windows all ended by then.
+          let markWm = -Infinity;
+          for (const t of inputs) markWm = Math.max(markWm, marks.marks.get(inputKey(t, p))?.wm ?? -Infinity);
+          for (const t of inputs) {
+            const mark = marks.marks.get(inputKey(t, p));
+            progress.set(inputKey(t, p), new PartitionProgress(p, mark ? { wm: markWm, hi: mark.hi } : null));
+            progressTopic.set(inputKey(t, p), t);
+          }
           // Never re-open a window the previous owner emitted (see offsets.ts). A mark ahead of this
           // clock can only come from a future-dated event before issue 17's clamp: not trusted past now.
           const agg = aggFor(p);
-          const wm = mark ? Math.min(mark.wm, Date.now() - allowedLatenessMs) : -Infinity;
+          const wm = Number.isFinite(markWm) ? Math.min(markWm, Date.now() - allowedLatenessMs) : -Infinity;
           if (wm > agg.watermark) for (const w of agg.advanceWatermark(wm + allowedLatenessMs)) closed.push(w);
         }
-        caughtUp.set(p, false);
-        fetched.delete(p);
+        for (const t of inputs) {
+          caughtUp.set(inputKey(t, p), false);
+          fetched.delete(inputKey(t, p));
+        }
       }
-      for (const p of [...caughtUp.keys()]) if (!parts.includes(p)) caughtUp.delete(p);
+      for (const k of [...caughtUp.keys()]) if (!progress.has(k)) caughtUp.delete(k);
       if (closed.length > 0) await emit(closed, []);
     });
     resolveReady();
   });
 
-  async function fetchMarks(parts: number[]): Promise<Map<number, ReplayMark>> {
-    const out = new Map<number, ReplayMark>();
-    if (parts.length === 0) return out;
-    const res = await admin.fetchOffsets({ groupId, topics: [topic] });
+  /**
+   * Commit marks per input of the assigned partitions, and where each input starts (its committed
+   * offset, else its low end: the consumer reads from the beginning) — an input nothing was read
+   * from yet is committed at that start (with the partition's marks), so the next owner finds marks
+   * on both inputs of p, and the wall clock knows it is caught up.
+   */
+  async function fetchMarks(parts: number[]): Promise<{ marks: Map<string, ReplayMark>; starts: Map<string, bigint> }> {
+    const marks = new Map<string, ReplayMark>();
+    const starts = new Map<string, bigint>();
+    if (parts.length === 0) return { marks, starts };
+    const res = await admin.fetchOffsets({ groupId, topics: inputs });
     for (const t of res) {
+      const lows = new Map((await admin.fetchTopicOffsets(t.topic)).map((o) => [o.partition, BigInt(o.low)]));
       for (const p of t.partitions) {
+        if (!parts.includes(p.partition)) continue;
         const m = decodeCommitMeta(p.metadata);
-        if (m && parts.includes(p.partition)) out.set(p.partition, m);
+        if (m) marks.set(inputKey(t.topic, p.partition), m);
+        const committed = BigInt(p.offset);
+        starts.set(inputKey(t.topic, p.partition), committed >= 0n ? committed : (lows.get(p.partition) ?? 0n));
       }
     }
-    return out;
+    return { marks, starts };
   }
 
   /** Closed windows and dead letters not yet acknowledged by Kafka (kept across a send failure). */
@@ -387,16 +436,18 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
     if (pendingDead.length > 0) return;
     lastCommitAt = Date.now();
     const offsets: { topic: string; partition: number; offset: string; metadata: string }[] = [];
-    for (const prog of progress.values()) {
+    for (const [key, prog] of progress) {
       const wm = ackedWatermark(prog.partition);
-      const safe = prog.safeOffset(wm);
-      const next = prog.next;
+      // An input nothing was read from yet is committed where it starts, with the marks (fetchMarks).
+      const start = startAt.get(key) ?? null;
+      const safe = prog.safeOffset(wm) ?? start;
+      const next = prog.next ?? start;
       if (safe === null || next === null) continue;
       // Re-commit the same offset when the marks moved: the next owner must know which windows
       // were emitted since (a long-open 60 s window can pin the offset for a minute).
       const metadata = encodeCommitMeta({ wm, hi: next });
       if (prog.committed !== null && safe <= prog.committed && metadata === prog.committedMeta) continue;
-      offsets.push({ topic, partition: prog.partition, offset: safe.toString(), metadata });
+      offsets.push({ topic: progressTopic.get(key) ?? topic, partition: prog.partition, offset: safe.toString(), metadata });
       prog.committed = safe;
       prog.committedMeta = metadata;
     }
@@ -407,7 +458,7 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
     } catch (err) {
       // A commit lost to a rebalance only means a longer replay; the windows are already safe.
       for (const o of offsets) {
-        const prog = progress.get(o.partition);
+        const prog = progress.get(inputKey(o.topic, o.partition));
         if (prog) {
           prog.committed = null;
           prog.committedMeta = null;
@@ -419,9 +470,14 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
 
   async function handleBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
-    let prog = progress.get(batch.partition);
-    if (!prog) progress.set(batch.partition, (prog = new PartitionProgress(batch.partition)));
+    const key = inputKey(batch.topic, batch.partition);
+    let prog = progress.get(key);
+    if (!prog) {
+      progress.set(key, (prog = new PartitionProgress(batch.partition)));
+      progressTopic.set(key, batch.topic);
+    }
     const aggregator = aggFor(batch.partition);
+    const fromRaw = batch.topic === rawTopic;
     const closed: AggregatedWindow[] = [];
     const dead: OutRecord[] = [];
     let last: string | null = null;
@@ -440,12 +496,22 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
         await payload.heartbeat().catch(() => undefined);
       }
       const offset = BigInt(m.offset);
+      if (fromRaw && !isDirect(m.value, batch.partition, rawPartitions, partitions)) {
+        // Not in its item's partition: the repartition stage forwards it (or dead-letters it).
+        stats.rawLeftToHop++;
+        prog.track(offset, -Infinity);
+        last = m.offset;
+        continue;
+      }
       let e: TelemetryEvent;
       try {
         // Synchronous when the writer schema is known (every record but the first of a schema id):
         // an await per record was a promise and a microtask turn per event.
         e = (deps.codec.decodeKnown('telemetry-event', m.value) ?? (await deps.codec.decode('telemetry-event', m.value))) as TelemetryEvent;
         if (typeof e.id !== 'string' || e.id === '' || !Number.isFinite(e.ts)) throw new PenumbraError('validation', 'telemetry event needs a non-empty id and a finite ts');
+        // The frame said this partition (isDirect); a record whose decoded item disagrees would
+        // split its item over two aggregators. No schema version does that (item-partition.ts).
+        if (fromRaw && itemPartition(e.itemId, partitions) !== batch.partition) throw new PenumbraError('validation', 'telemetry event: the item id read from the frame disagrees with the decoded record');
       } catch (err) {
         if (err instanceof PenumbraError && !err.retriable) {
           // Named by its telemetry.raw position (the repartition stage's header) when it has one.
@@ -501,6 +567,7 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
         deps.assignments.join(e);
         if (trackJoins) joinedDirty.add(e.itemId);
         if (listening) dirty.add(`${e.itemId}\u0000${e.variant}`);
+        if (fromRaw) stats.direct++;
       } else stats.duplicates++;
       prog.track(offset, contributionEnd(e.ts, sizes, wmBefore));
     }
@@ -508,8 +575,8 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
       await emit(closed, dead);
       payload.resolveOffset(last);
     }
-    fetched.add(batch.partition);
-    caughtUp.set(batch.partition, last !== null && last === batch.messages[batch.messages.length - 1]?.offset && batch.offsetLag() === '0');
+    fetched.add(key);
+    caughtUp.set(key, last !== null && last === batch.messages[batch.messages.length - 1]?.offset && batch.offsetLag() === '0');
     lastBatchAt = Date.now();
     stats.batches++;
     await commit(false);
@@ -565,7 +632,11 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
       // Per partition: caught up (or the member idle after that partition's first batch of this
       // assignment — a partition just taken over in a rebalance waits for its replay, else the
       // clock would turn the previous owner's open windows late), and the repartition stage too.
-      const due = [...aggs.keys()].filter((p) => caughtUp.get(p) === true || (idle && fetched.has(p)));
+      // With two inputs: p is due when one of them delivered and each that did is caught up.
+      const due = [...aggs.keys()].filter((p) => {
+        const keys = inputs.map((t) => inputKey(t, p)).filter((k) => fetched.has(k));
+        return keys.length > 0 && (idle || keys.every((k) => caughtUp.get(k) === true));
+      });
       let byClock = due.length > 0;
       if (byClock) {
         const lag = await upstreamLag().catch((err) => {
@@ -582,15 +653,23 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
       // partition's last batch, and records forwarded since must not be turned late.
       let ready = due;
       if (byClock) {
-        const ends = await admin.fetchTopicOffsets(topic).catch((err) => {
-          deps.log?.('metrics processor: reading by-item end offsets failed', { err: String(err) });
-          return null;
-        });
-        const end = new Map((ends ?? []).map((o) => [o.partition, BigInt(o.high)]));
-        ready = due.filter((p) => {
-          const next = progress.get(p)?.next ?? null;
-          return ends !== null && next !== null && next >= (end.get(p) ?? 0n);
-        });
+        const end = new Map<string, bigint>();
+        let read = true;
+        for (const t of inputs) {
+          const ends = await admin.fetchTopicOffsets(t).catch((err) => {
+            deps.log?.('metrics processor: reading end offsets failed', { topic: t, err: String(err) });
+            return null;
+          });
+          if (ends === null) read = false;
+          for (const o of ends ?? []) end.set(inputKey(t, o.partition), BigInt(o.high));
+        }
+        // Every input of p handled to its end (an input nothing was read from: its start).
+        ready = due.filter((p) =>
+          read && inputs.every((t) => {
+            const k = inputKey(t, p);
+            const next = progress.get(k)?.next ?? startAt.get(k) ?? null;
+            return next !== null && next >= (end.get(k) ?? 0n);
+          }));
         if (ready.length < due.length) stats.upstreamHeld++;
       }
       const closed: AggregatedWindow[] = [];
@@ -623,7 +702,7 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
   }
 
   await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.subscribe({ topics: inputs, fromBeginning: true });
   await consumer.run({
     autoCommit: false,
     eachBatchAutoResolve: false,
@@ -671,9 +750,14 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
       bounds: { ...sumBounds(), comparisons: deps.comparisons.bounds },
       pendingWindows: pendingWindows.length,
       partitions: [...owned].sort((a, b) => a - b),
-      // Next offset to handle per owned by-item partition (null before its first record).
-      positions: Object.fromEntries([...progress.values()].map((p) => [p.partition, p.next === null ? null : Number(p.next)])),
+      // Next offset to handle per owned by-item partition (null before its first record), and per
+      // owned telemetry.raw partition on the hop-free path.
+      positions: Object.fromEntries([...progress].filter(([k]) => progressTopic.get(k) === topic).map(([, p]) => [p.partition, p.next === null ? null : Number(p.next)])),
+      rawPositions: Object.fromEntries([...progress].filter(([k]) => progressTopic.get(k) === rawTopic).map(([, p]) => [p.partition, p.next === null ? null : Number(p.next)])),
       byItemPartitions: partitions,
+      rawPartitions,
+      // false: raw and by-item differ in partition count, every event takes the hop.
+      directPath,
       variantJoin: { ...deps.assignments.totals },
     }),
     async stop() {

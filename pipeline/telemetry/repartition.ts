@@ -33,7 +33,7 @@ import type { AvroCodec } from '../kafka/registry.ts';
 import type { AvroProducer, OutRecord } from '../kafka/client.ts';
 import { deadLetter } from '../kafka/dlq.ts';
 import { PenumbraError } from '../errors.ts';
-import { itemIdOf, itemPartition } from './item-partition.ts';
+import { isDirect, itemIdOf, itemPartition } from './item-partition.ts';
 
 export const REPARTITIONER = 'telemetry-repartition';
 /**
@@ -66,6 +66,8 @@ export interface RepartitionDeps {
 
 export interface RepartitionStats {
   forwarded: number;
+  /** Records already in their item's partition of telemetry.raw: left to the window stage (not forwarded). */
+  direct: number;
   deadLettered: number;
   /** Records whose item id needed the full decode (first of a schema id, or a fast read that failed). */
   fullDecodes: number;
@@ -79,6 +81,13 @@ export interface Repartitioner {
   stats: RepartitionStats;
   /** Partitions of telemetry.by-item (fixed at start; the item → partition map depends on it). */
   partitions: number;
+  /** Partitions of telemetry.raw (fixed at start). */
+  rawPartitions: number;
+  /**
+   * Whether records already in their item's raw partition skip the hop (`isDirect`): only when
+   * raw and by-item have the same partition count; otherwise everything is forwarded, as before.
+   */
+  directPath: boolean;
   /** telemetry.raw partitions assigned to this member (current generation). */
   readonly assigned: number[];
   ready: Promise<void>;
@@ -114,15 +123,20 @@ export async function repartitionLag(admin: Admin, topics: Pick<TopicNames, 'tel
 export async function startRepartitioner(deps: RepartitionDeps): Promise<Repartitioner> {
   const { topics } = deps;
   const groupId = `${deps.groupPrefix}${REPARTITIONER}`;
-  const stats: RepartitionStats = { forwarded: 0, deadLettered: 0, fullDecodes: 0, batches: 0, commits: 0, joinedAt: null };
+  const stats: RepartitionStats = { forwarded: 0, direct: 0, deadLettered: 0, fullDecodes: 0, batches: 0, commits: 0, joinedAt: null };
   const admin = deps.kafka.admin();
   await admin.connect();
   let partitions: number;
+  let rawPartitions: number;
   try {
     partitions = await partitionCount(admin, topics.telemetryByItem);
+    rawPartitions = await partitionCount(admin, topics.telemetryRaw);
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
+  // The window stage reads the same counts and makes the same decision (metrics-processor.ts).
+  const directPath = rawPartitions === partitions;
+  if (!directPath) deps.log?.(`repartition: telemetry.raw has ${rawPartitions} partitions and telemetry.by-item ${partitions}: no hop-free path, every record is forwarded`, { rawPartitions, byItemPartitions: partitions });
   /**
    * The forwarding producer: acks=all, several requests in flight and not idempotent — a retried
    * request may duplicate or reorder records on by-item, which the window stage de-duplicates by
@@ -163,6 +177,7 @@ export async function startRepartitioner(deps: RepartitionDeps): Promise<Reparti
     /** Forwarded records per by-item partition (the produce calls are cut per partition). */
     const out: Message[][] = Array.from({ length: partitions }, () => []);
     let forwarded = 0;
+    let direct = 0;
     const dead: OutRecord[] = [];
     let last: string | null = null;
     let beatAt = Date.now();
@@ -173,6 +188,13 @@ export async function startRepartitioner(deps: RepartitionDeps): Promise<Reparti
       if (Date.now() - beatAt >= 1000) {
         beatAt = Date.now();
         await payload.heartbeat().catch(() => undefined);
+      }
+      // Already in its item's partition (the collector's records): the window stage reads it from
+      // telemetry.raw itself, including a dead letter if it does not decode.
+      if (directPath && isDirect(m.value, batch.partition, rawPartitions, partitions)) {
+        direct++;
+        last = m.offset;
+        continue;
       }
       // The frame read alone (no promise) once its schema id is trusted; itemOf otherwise.
       const fast = itemIdOf(m.value);
@@ -193,7 +215,7 @@ export async function startRepartitioner(deps: RepartitionDeps): Promise<Reparti
     // In slices of at most PER_PARTITION_SLICE records per partition, all in flight at once:
     // kafkajs's per-partition grouping is quadratic in a call's records of one partition (8 % of
     // a member's CPU with one send per fetched batch, in the processor bench's profile).
-    const sends: Promise<unknown>[] = [deps.producer.send(dead)];
+    const sends: Promise<unknown>[] = dead.length > 0 ? [deps.producer.send(dead)] : [];
     for (let i = 0; ; i += PER_PARTITION_SLICE) {
       const messages: Message[] = [];
       for (const list of out) for (let j = i; j < list.length && j < i + PER_PARTITION_SLICE; j++) messages.push(list[j]);
@@ -202,6 +224,7 @@ export async function startRepartitioner(deps: RepartitionDeps): Promise<Reparti
     }
     await Promise.all(sends);
     stats.forwarded += forwarded;
+    stats.direct += direct;
     stats.deadLettered += dead.length;
     payload.resolveOffset(last);
     // Issued after the acks, not awaited: the next fetch need not wait for the coordinator's round
@@ -263,6 +286,8 @@ export async function startRepartitioner(deps: RepartitionDeps): Promise<Reparti
     consumer,
     stats,
     partitions,
+    rawPartitions,
+    directPath,
     get assigned() {
       return assigned;
     },
