@@ -1,7 +1,7 @@
 import kafkajs from 'kafkajs';
 import avro from 'avsc';
 import { readFileSync } from 'node:fs';
-import { itemIdOf, itemPartition, murmur2 } from './item-partition.ts';
+import { isDirect, itemIdOf, itemPartition, murmur2 } from './item-partition.ts';
 
 // Golden values of Kafka's own UtilsTest.testMurmur2 (Java client).
 test.each([
@@ -45,4 +45,32 @@ test('itemIdOf refuses what is not a framed record (null, the caller dead-letter
   expect(itemIdOf(Buffer.from([0, 0, 0, 0, 1, 2, 0x61, 20, 0x62]))).toBeNull(); // length past the end
   expect(itemIdOf(Buffer.from([0, 0, 0, 0, 1, 1, 0x61, 2, 0x62]))).toBeNull(); // negative length
   expect(itemIdOf(Buffer.from([0, 0, 0, 0, 1, 2, 0x61, 2, 0x62]))).toBe('b');
+});
+
+/** A framed record whose id is 'e' and item id `item` (the rest of the record does not matter here). */
+const framed = (item: string): Buffer => {
+  const b = Buffer.from(item, 'utf8');
+  return Buffer.concat([Buffer.from([0, 0, 0, 0, 1, 2, 0x65, b.length * 2]), b]);
+};
+
+test('isDirect: in its item partition of raw with equal partition counts → windowed from raw; anything else → the hop', () => {
+  // Golden: 'foobar' hashes to (−790332482 & 0x7fffffff) % 6 = 1357151166 % 6 = 0 (Kafka's murmur2 case above).
+  expect(itemPartition('foobar', 6)).toBe(0);
+  expect(isDirect(framed('foobar'), 0, 6, 6)).toBe(true);
+  expect(isDirect(framed('foobar'), 3, 6, 6)).toBe(false); // another producer's partition (e.g. by session)
+  expect(isDirect(framed('foobar'), 0, 6, 12)).toBe(false); // partition counts differ: all through the hop
+  expect(isDirect(framed('foobar'), 0, 12, 6)).toBe(false);
+  expect(isDirect(null, 0, 6, 6)).toBe(false); // unreadable frame: the repartition stage dead-letters it
+  expect(isDirect(Buffer.from([0xff, 0, 0, 0, 1, 2, 0x65, 2, 0x62]), 0, 1, 1)).toBe(false);
+  // One partition: every readable record is direct.
+  expect(isDirect(framed('anything'), 0, 1, 1)).toBe(true);
+});
+
+test('isDirect agrees with the collector: an item-partitioned record is direct in exactly one partition', () => {
+  for (let i = 0; i < 200; i++) {
+    const item = `com.example.item-${i}`;
+    const p = itemPartition(item, 6);
+    const direct = [0, 1, 2, 3, 4, 5].filter((q) => isDirect(framed(item), q, 6, 6));
+    expect(direct).toEqual([p]);
+  }
 });

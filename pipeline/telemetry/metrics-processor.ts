@@ -685,6 +685,17 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
       joinedDirty.clear();
     });
 
+  /** Next offset to handle per assigned partition of an input: after the last one handled, else where it starts. */
+  function positionsOf(t: string): Record<number, number | null> {
+    const out: Record<number, number | null> = {};
+    for (const [k, p] of progress) {
+      if (progressTopic.get(k) !== t) continue;
+      const next = p.next ?? startAt.get(k) ?? null;
+      out[p.partition] = next === null ? null : Number(next);
+    }
+    return out;
+  }
+
   function maxWatermark(): number {
     let wm = -Infinity;
     for (const a of aggs.values()) wm = Math.max(wm, a.watermark);
@@ -750,10 +761,10 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
       bounds: { ...sumBounds(), comparisons: deps.comparisons.bounds },
       pendingWindows: pendingWindows.length,
       partitions: [...owned].sort((a, b) => a - b),
-      // Next offset to handle per owned by-item partition (null before its first record), and per
-      // owned telemetry.raw partition on the hop-free path.
-      positions: Object.fromEntries([...progress].filter(([k]) => progressTopic.get(k) === topic).map(([, p]) => [p.partition, p.next === null ? null : Number(p.next)])),
-      rawPositions: Object.fromEntries([...progress].filter(([k]) => progressTopic.get(k) === rawTopic).map(([, p]) => [p.partition, p.next === null ? null : Number(p.next)])),
+      // Next offset to handle per owned by-item partition (null when unknown), and per owned
+      // telemetry.raw partition on the hop-free path.
+      positions: positionsOf(topic),
+      rawPositions: positionsOf(rawTopic),
       byItemPartitions: partitions,
       rawPartitions,
       // false: raw and by-item differ in partition count, every event takes the hop.

@@ -55,7 +55,7 @@ const processor = await startMetricsProcessor(
 const snapshot = () => {
   const h = processor.health();
   const cpu = process.cpuUsage();
-  return { repartition: { ...repartitioner.stats, assigned: repartitioner.assigned }, processor: processor.stats, partitions: h.partitions, positions: h.positions, openWindows: h.openWindows, pendingWindows: h.pendingWindows, cpuMs: (cpu.user + cpu.system) / 1000 };
+  return { repartition: { ...repartitioner.stats, assigned: repartitioner.assigned }, processor: processor.stats, partitions: h.partitions, positions: h.positions, rawPositions: h.rawPositions, openWindows: h.openWindows, pendingWindows: h.pendingWindows, cpuMs: (cpu.user + cpu.system) / 1000 };
 };
 await Promise.all([repartitioner.ready, processor.ready]);
 out('ready', snapshot());
