@@ -1,17 +1,27 @@
 /**
  * Metrics processor throughput on a produced backlog (issue 15 items 1 and 4), next to two peers,
- * measured in one run on the same topic — every contender a process of its own, started fresh for
- * each round:
+ * measured in one run on the same records — every contender a process of its own, started fresh
+ * for each round:
  *  - ours ×1: one `pipeline/telemetry/run-metrics-member.ts` process — the repartition stage
- *    (telemetry.raw → telemetry.by-item, acks=all before each commit) and the window stage (Avro
- *    decode, profile check, id de-duplication, 10 s + 60 s windows per item × variant, cumulative
- *    aggregates, windows produced and acknowledged before the commits behind them);
+ *    (reads telemetry.raw; forwards to telemetry.by-item, acks=all before each commit, only the
+ *    records NOT already in their item's partition) and the window stage (reads partition p of
+ *    telemetry.raw and telemetry.by-item together; Avro decode, profile check, id de-duplication,
+ *    10 s + 60 s windows per item × variant, cumulative aggregates, windows produced and
+ *    acknowledged before the commits behind them);
  *  - ours ×2: two such processes sharing both consumer groups (each owns half the items);
+ * each on two backlogs of the same records:
+ *  - `item-partitioned` (the headline): produced the way the collector does since the hop-free
+ *    path — key = session id, partition = itemPartition(itemId) — so every record is windowed
+ *    straight from telemetry.raw and nothing is forwarded;
+ *  - `session-partitioned`: key = session id, default partitioner (the collector before, or a
+ *    foreign producer) — every record not in its item's partition (≈ 3 in 4 here) takes the
+ *    repartition hop, as all did before;
  *  - peer `decode`: a kafkajs consumer that decodes every record with avsc and discards it
  *    (bench/peer-consume.ts) — the least any consumer that looks at the data does;
  *  - peer `count`: the same consumer counting messages only (no decode) — the raw ceiling.
- * Ours gets a fresh topic prefix per round (fresh groups, by-item and metrics topics) reading the
- * one backlog topic (`--raw-topic`). Its clock starts when the first member's groups joined and
+ * The peers read the item-partitioned backlog (the same records; their cost does not depend on the
+ * partitioning). Ours gets a fresh topic prefix per round (fresh groups, by-item and metrics
+ * topics) reading one backlog topic (`--raw-topic`). Its clock starts when the first member's groups joined and
  * stops at the stats line (every 100 ms) where its window stage has handled the N-th event; the
  * peers' from their group join to the N-th record. Rounds interleave the four (order rotating);
  * each figure is the median round, and a round that does not reach N fails the bench. Beside the
@@ -20,8 +30,8 @@
  *
  * Workload (GENERATED): N telemetry-event v2 records (connectors/duckdb-sink/fixtures.ts shape,
  * ~140 bytes of Avro, 5 event types, verified) over 64 items × 2 variants and 97 sessions, 1 ms
- * of event time apart, produced to a fresh 4-partition topic on the local broker before the first
- * round; by-item has 4 partitions too. N = 100,000 (quick: 30,000), 3 rounds (quick: 1).
+ * of event time apart, produced to two fresh 4-partition topics (item- and session-partitioned) on
+ * the local broker before the first round; by-item has 4 partitions too. N = 100,000 (quick: 30,000), 3 rounds (quick: 1).
  * Everything shares the machine with the broker (and, here, with other work: the load average is
  * in the notes).
  *
@@ -41,6 +51,7 @@ import { createKafka, AvroProducer } from '../pipeline/kafka/client.ts';
 import { AvroCodec } from '../pipeline/kafka/registry.ts';
 import { TOPIC_SCHEMAS } from '../schemas/index.ts';
 import { telemetryEvent } from '../connectors/duckdb-sink/fixtures.ts';
+import { itemPartition } from '../pipeline/telemetry/item-partition.ts';
 import { peerConsume } from './peer-consume.ts';
 import type { BenchOptions, BenchResult } from './types.ts';
 
@@ -135,19 +146,25 @@ export async function run(opts: BenchOptions & { profDir?: string | null; n?: nu
   const cfg: PenumbraConfig = { ...base, topicPrefix: prefix, topics: topicNames(prefix), partitions: PARTITIONS };
   const kafka = createKafka(cfg.kafkaBrokers, 'bench-processor');
   const codec = new AvroCodec(cfg.schemaRegistryUrl);
+  // Two backlogs of the same records: item-partitioned like the collector (the headline) and
+  // session-partitioned (all but the records that happen to sit in their item's partition go
+  // through the hop).
   const rawTopic = cfg.topics.telemetryRaw;
+  const sessionTopic = `${prefix}telemetry.raw-by-session`;
   const admin = kafka.admin();
   await admin.connect();
-  await provisionTopics(admin, { topics: { telemetryRaw: rawTopic } as unknown as TopicNames, partitions: PARTITIONS });
+  await provisionTopics(admin, { topics: { telemetryRaw: rawTopic, telemetryRawBySession: sessionTopic } as unknown as TopicNames, partitions: PARTITIONS });
   await admin.disconnect();
   await codec.registerForTopic(rawTopic, 'telemetry-event');
+  await codec.registerForTopic(sessionTopic, 'telemetry-event');
   const producer = new AvroProducer(kafka, codec);
   await producer.connect();
+  let direct = 0;
   for (let i = 0; i < n; i += 20_000) {
-    await producer.send(Array.from({ length: Math.min(20_000, n - i) }, (_, k) => {
-      const e = { ...telemetryEvent(i + k), itemId: `com.example.item-${(i + k) % ITEMS}` };
-      return { topic: rawTopic, key: e.sessionId, value: e };
-    }));
+    const events = Array.from({ length: Math.min(20_000, n - i) }, (_, k) => ({ ...telemetryEvent(i + k), itemId: `com.example.item-${(i + k) % ITEMS}` }));
+    await producer.send(events.map((e) => ({ topic: rawTopic, key: e.sessionId, value: e, partition: itemPartition(e.itemId, PARTITIONS) })));
+    await producer.send(events.map((e) => ({ topic: sessionTopic, key: e.sessionId, value: e })));
+    for (const e of events) if (itemPartition(e.sessionId, PARTITIONS) === itemPartition(e.itemId, PARTITIONS)) direct++;
   }
   await producer.disconnect();
 
@@ -155,6 +172,8 @@ export async function run(opts: BenchOptions & { profDir?: string | null; n?: nu
   const loadBefore = os.loadavg()[0];
   const one: OursRun[] = [];
   const two: OursRun[] = [];
+  const oneS: OursRun[] = [];
+  const twoS: OursRun[] = [];
   const decode: number[] = [];
   const count: number[] = [];
   const decodeCpu: number[] = [];
@@ -168,6 +187,8 @@ export async function run(opts: BenchOptions & { profDir?: string | null; n?: nu
     const steps = [
       async () => one.push(await ours(cfg, kafka, codec, rawTopic, n, 1, opts.profDir ?? null)),
       async () => two.push(await ours(cfg, kafka, codec, rawTopic, n, 2, opts.profDir ?? null)),
+      async () => oneS.push(await ours(cfg, kafka, codec, sessionTopic, n, 1, opts.profDir ?? null)),
+      async () => twoS.push(await ours(cfg, kafka, codec, sessionTopic, n, 2, opts.profDir ?? null)),
       async () => peerRun('decode'),
       async () => peerRun('count'),
     ];
@@ -175,6 +196,8 @@ export async function run(opts: BenchOptions & { profDir?: string | null; n?: nu
   }
   const o1 = median(one.map((x) => x.rate));
   const o2 = median(two.map((x) => x.rate));
+  const o1s = median(oneS.map((x) => x.rate));
+  const o2s = median(twoS.map((x) => x.rate));
   const d = median(decode);
   const c = median(count);
   const fmt = (xs: number[]) => xs.map((x) => Math.round(x)).join(', ');
@@ -185,22 +208,36 @@ export async function run(opts: BenchOptions & { profDir?: string | null; n?: nu
   // figure a loaded shared machine distorts least. Ratio = peer CPU / ours (higher is better, like the rate ratio).
   const cpu1 = median(one.map((x) => x.cpuUsPerEvent));
   const cpu2 = median(two.map((x) => x.cpuUsPerEvent));
+  const cpu1s = median(oneS.map((x) => x.cpuUsPerEvent));
+  const cpu2s = median(twoS.map((x) => x.cpuUsPerEvent));
   const cpuD = median(decodeCpu);
   const cpuC = median(countCpu);
   const cpuNote = `CPU per event (median, µs): ours ×1 ${cpu1.toFixed(1)}, ours ×2 ${cpu2.toFixed(1)} (both members), decode peer ${cpuD.toFixed(1)}, count peer ${cpuC.toFixed(1)} → decode-peer CPU / ours ×1 = ${(cpuD / cpu1).toFixed(2)}`;
+  const cpuNoteS = `CPU per event (median, µs): ours ×1 ${cpu1s.toFixed(1)}, ours ×2 ${cpu2s.toFixed(1)} (both members), decode peer ${cpuD.toFixed(1)} → decode-peer CPU / ours ×1 = ${(cpuD / cpu1s).toFixed(2)}`;
+  const hop = `${n - direct} of ${n} records (${(((n - direct) / n) * 100).toFixed(0)} %) through the repartition hop`;
   return [
     {
-      name: 'metrics processor on a produced backlog, 1 member (repartition + windows, at-least-once, exact)',
+      name: 'metrics processor on a produced backlog, 1 member, item-partitioned like the collector (hop-free path + windows, at-least-once, exact)',
       unit: 'events/s', ours: Math.round(o1), peer: Math.round(d), peerName: 'kafkajs consumer decoding the same Avro (avsc) and discarding it', ratio: Number((o1 / d).toFixed(3)),
-      notes: `target ≥ 0.5×; ${workload}; ours per round ${fmt(one.map((x) => x.rate))} (${one[0].windows} windows emitted), decode peer ${fmt(decode)}; per-round ratio ${paired(one)}; ${cpuNote}`,
+      notes: `target ≥ 0.5×; ${workload}; backlog key = session, partition = the item's (no record through the hop); ours per round ${fmt(one.map((x) => x.rate))} (${one[0].windows} windows emitted), decode peer ${fmt(decode)}; per-round ratio ${paired(one)}; ${cpuNote}`,
     },
     {
-      name: 'metrics processor on a produced backlog, 2 members (repartition + windows, at-least-once, exact)',
+      name: 'metrics processor on a produced backlog, 2 members, item-partitioned like the collector (hop-free path + windows, at-least-once, exact)',
       unit: 'events/s', ours: Math.round(o2), peer: Math.round(d), peerName: 'kafkajs consumer decoding the same Avro (avsc) and discarding it', ratio: Number((o2 / d).toFixed(3)),
       notes: `${workload}; ours per round ${fmt(two.map((x) => x.rate))} (${two[0].windows} windows emitted in all); per-round ratio ${paired(two)}; 2 vs 1 member ${(o2 / o1).toFixed(2)}× (2 cores shared with the broker and the peers' absent: the members compete for the same 2 CPUs)`,
     },
     {
-      name: 'metrics processor on a produced backlog, 1 member',
+      name: 'metrics processor on a produced backlog, 1 member, session-partitioned (foreign producer / old collector: through the repartition hop)',
+      unit: 'events/s', ours: Math.round(o1s), peer: Math.round(d), peerName: 'kafkajs consumer decoding the same Avro (avsc) and discarding it', ratio: Number((o1s / d).toFixed(3)),
+      notes: `${workload}; backlog key = session, default partitioner: ${hop}; ours per round ${fmt(oneS.map((x) => x.rate))}; per-round ratio ${paired(oneS)}; ${cpuNoteS}`,
+    },
+    {
+      name: 'metrics processor on a produced backlog, 2 members, session-partitioned (through the repartition hop)',
+      unit: 'events/s', ours: Math.round(o2s), peer: Math.round(d), peerName: 'kafkajs consumer decoding the same Avro (avsc) and discarding it', ratio: Number((o2s / d).toFixed(3)),
+      notes: `${workload}; ${hop}; ours per round ${fmt(twoS.map((x) => x.rate))}; per-round ratio ${paired(twoS)}; 2 vs 1 member ${(o2s / o1s).toFixed(2)}×`,
+    },
+    {
+      name: 'metrics processor on a produced backlog, 1 member, item-partitioned like the collector',
       unit: 'events/s', ours: Math.round(o1), peer: Math.round(c), peerName: 'kafkajs consumer counting messages only (no decode)', ratio: Number((o1 / c).toFixed(3)),
       notes: `${workload}; count-only peer per round ${fmt(count)}`,
     },

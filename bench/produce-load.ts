@@ -2,7 +2,9 @@
  * Load generator for the soaks and benches, run as a process of its own: produces telemetry
  * events (connectors/duckdb-sink/fixtures.ts shape, receivedAt = now) to `<prefix>telemetry.raw`
  * at `--rate` events/s for `--seconds`, in 100 ms slices, and prints one JSON line per second
- * `{ produced, at }` plus a final `{ done: true, produced }`.
+ * `{ produced, at }` plus a final `{ done: true, produced }`. Like the collector: key = session id,
+ * partition = the item's (itemPartition over telemetry.raw's partitions), so the metrics processor
+ * windows them without the repartition hop (pipeline/telemetry/README.md "Scaling").
  *
  *   node --import tsx bench/produce-load.ts --prefix P --rate 10000 --seconds 600
  *
@@ -13,6 +15,8 @@ import { loadConfig, topicNames } from '../pipeline/config/config.ts';
 import { createKafka, AvroProducer } from '../pipeline/kafka/client.ts';
 import { AvroCodec } from '../pipeline/kafka/registry.ts';
 import { telemetryEvent } from '../connectors/duckdb-sink/fixtures.ts';
+import { itemPartition } from '../pipeline/telemetry/item-partition.ts';
+import { partitionCount } from '../pipeline/telemetry/repartition.ts';
 
 const { values } = parseArgs({ options: { prefix: { type: 'string' }, rate: { type: 'string', default: '10000' }, seconds: { type: 'string', default: '60' } } });
 const prefix = values.prefix!;
@@ -22,7 +26,12 @@ const cfg = loadConfig({ KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:
 const topic = topicNames(prefix).telemetryRaw;
 const codec = new AvroCodec(cfg.schemaRegistryUrl);
 await codec.registerForTopic(topic, 'telemetry-event');
-const producer = new AvroProducer(createKafka(cfg.kafkaBrokers, 'soak-load'), codec);
+const kafka = createKafka(cfg.kafkaBrokers, 'soak-load');
+const admin = kafka.admin();
+await admin.connect();
+const partitions = await partitionCount(admin, topic);
+await admin.disconnect();
+const producer = new AvroProducer(kafka, codec);
 await producer.connect();
 const run = Math.random().toString(36).slice(2, 8);
 let produced = 0;
@@ -38,7 +47,7 @@ while (Date.now() < end) {
     const now = Date.now();
     await producer.send(Array.from({ length: Math.min(4000, n - i) }, (_, k) => {
       const e = telemetryEvent(produced + i + k, `${run}-${produced + i + k}`);
-      return { topic, key: e.sessionId, value: { ...e, ts: now, sentAt: now, receivedAt: now } };
+      return { topic, key: e.sessionId, partition: itemPartition(e.itemId, partitions), value: { ...e, ts: now, sentAt: now, receivedAt: now } };
     }));
   }
   produced += n;
