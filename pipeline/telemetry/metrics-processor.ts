@@ -2,9 +2,13 @@
  * Metrics processor.
  *
  * Reads: `<prefix>telemetry.by-item` (Avro TelemetryEvent, key itemId: telemetry.raw re-keyed by
- * the repartition stage, repartition.ts) in the consumer group `<prefix>telemetry-metrics` —
- * members share the partitions, and since every event of an item is on ONE partition, one member
- * owns each item: N members emit exactly the windows one would (issue 15 item 4) — and the
+ * the repartition stage, repartition.ts) AND, on the hop-free path, penumbra.telemetry.raw itself
+ * (the collector writes each event to its item's partition: `isDirect` records are windowed from
+ * there, the others are left to the repartition stage), in the consumer group
+ * `<prefix>telemetry-metrics` with a co-partitioning assigner (co-partition.ts: partition p of both
+ * topics to one member, into the one aggregator of p) — members share the partitions, and since
+ * every event of an item is in partition p of one topic or the other, one member owns each item:
+ * N members emit exactly the windows one would (issue 15 item 4) — and the
  * shared AssignmentIndex (penumbra.assignments) to join each event with its user's variant.
  * Writes: one `MetricWindow` record per closed window (10 s and 60 s, event-time, tumbling) to
  * penumbra.telemetry.metrics (key itemId), undecodable records to penumbra.dlq, and to the live

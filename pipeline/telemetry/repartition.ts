@@ -5,7 +5,10 @@
  * Kafka Streams repartition topic does.
  *
  * Reads: penumbra.telemetry.raw in consumer group `<prefix>telemetry-repartition` (members share
- * the partitions). Writes: each record's value BYTES unchanged (same schema id, same headers, same
+ * the partitions). Skips the records already in their item's partition (`isDirect`, item-partition.ts:
+ * the collector's — the window stage reads those from telemetry.raw itself; only when raw and
+ * by-item have the same partition count, else every record is forwarded as before).
+ * Writes: for the others, each record's value BYTES unchanged (same schema id, same headers, same
  * timestamp — nothing is decoded or re-encoded; header `penumbra-src` = raw partition:offset, so
  * dead letters downstream name the raw position) to `<prefix>telemetry.by-item`, partition =
  * itemPartition(itemId) (Kafka's default partitioner on the item id, item-partition.ts), key
