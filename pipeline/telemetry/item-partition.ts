@@ -98,3 +98,9 @@ export function isDirect(value: Buffer | null, rawPartition: number, rawPartitio
   const item = itemIdOf(value);
   return item !== null && itemPartition(item, byItemPartitions) === rawPartition;
 }
+
+/**
+ * The stages' batch loops ask kafkajs whether a batch went stale (rebalance, seek) every
+ * STALE_CHECK_MASK + 1 records rather than per record (a JSON key per call in kafkajs).
+ */
+export const STALE_CHECK_MASK = 63;
