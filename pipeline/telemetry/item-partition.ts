@@ -16,12 +16,12 @@
  */
 
 /** Kafka's murmur2 (32-bit, seed 0x9747b28c), as a signed int like Java's Utils.murmur2. */
-export function murmur2(data: Uint8Array): number {
+export function murmur2(data: Uint8Array, from = 0, to = data.length): number {
   const m = 0x5bd1e995;
-  const len = data.length;
+  const len = to - from;
   let h = (0x9747b28c ^ len) | 0;
-  const len4 = len & ~3;
-  for (let i = 0; i < len4; i += 4) {
+  const len4 = from + (len & ~3);
+  for (let i = from; i < len4; i += 4) {
     let k = data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] << 24);
     k = Math.imul(k, m);
     k ^= k >>> 24;
@@ -73,12 +73,18 @@ function readLength(buf: Buffer, pos: number): { value: number; next: number } |
  * rest of the record: that is the window stage's decode.
  */
 export function itemIdOf(buf: Buffer | null): string | null {
+  const r = itemRange(buf);
+  return r === null ? null : buf!.toString('utf8', r.start, r.end);
+}
+
+/** Where the item id's UTF-8 bytes sit in a framed TelemetryEvent (itemIdOf without the string). */
+function itemRange(buf: Buffer | null): { start: number; end: number } | null {
   if (!buf || buf.length < 7 || buf[0] !== 0) return null;
   const id = readLength(buf, 5);
   if (!id || id.value < 0 || id.next + id.value > buf.length) return null;
   const item = readLength(buf, id.next + id.value);
   if (!item || item.value < 0 || item.next + item.value > buf.length) return null;
-  return buf.toString('utf8', item.next, item.next + item.value);
+  return { start: item.next, end: item.next + item.value };
 }
 
 /**
@@ -95,8 +101,10 @@ export function itemIdOf(buf: Buffer | null): string | null {
  */
 export function isDirect(value: Buffer | null, rawPartition: number, rawPartitions: number, byItemPartitions: number): boolean {
   if (rawPartitions !== byItemPartitions) return false;
-  const item = itemIdOf(value);
-  return item !== null && itemPartition(item, byItemPartitions) === rawPartition;
+  // Hashed in place (no string, no copy: every raw record passes here in both stages); the same
+  // bytes itemPartition hashes, since the frame holds the item id as UTF-8.
+  const r = itemRange(value);
+  return r !== null && (murmur2(value!, r.start, r.end) & 0x7fffffff) % byItemPartitions === rawPartition;
 }
 
 /**

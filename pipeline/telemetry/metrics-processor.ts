@@ -81,7 +81,7 @@ import { profileMismatch, type ProfileMismatch } from './attribution.ts';
 import { srmCheck, DEFAULT_SRM_MIN_EXPOSURES, type ComparisonStore, type ComparisonView } from './comparisons.ts';
 import { countsInComparisons } from '../windows/classify.ts';
 import type { UnverifiedCounts } from './unverified.ts';
-import { isDirect, itemPartition, STALE_CHECK_MASK } from './item-partition.ts';
+import { isDirect, itemIdOf, itemPartition, STALE_CHECK_MASK } from './item-partition.ts';
 import { coPartitionAssigner } from './co-partition.ts';
 import { partitionCount, repartitionLag, sourceOf } from './repartition.ts';
 
@@ -260,6 +260,8 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
   const directPath = rawPartitions === partitions;
   if (!directPath) deps.log?.(`metrics processor: telemetry.raw has ${rawPartitions} partitions and telemetry.by-item ${partitions}: no hop-free path, every event comes through the repartition hop`, { rawPartitions, byItemPartitions: partitions });
   const inputs: string[] = directPath ? [topic, rawTopic] : [topic];
+  /** Writer schema ids whose frame read of the item id agreed with a full decode (raw input). */
+  const frameAgrees = new Set<number>();
   const inputKey = (t: string, p: number): string => `${t === rawTopic ? 'raw' : 'by-item'}:${p}`;
   /** Partition numbers assigned to this member (current generation; the same on both inputs). */
   let owned = new Set<number>();
@@ -520,7 +522,11 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
         if (typeof e.id !== 'string' || e.id === '' || !Number.isFinite(e.ts)) throw new PenumbraError('validation', 'telemetry event needs a non-empty id and a finite ts');
         // The frame said this partition (isDirect); a record whose decoded item disagrees would
         // split its item over two aggregators. No schema version does that (item-partition.ts).
-        if (fromRaw && itemPartition(e.itemId, partitions) !== batch.partition) throw new PenumbraError('validation', 'telemetry event: the item id read from the frame disagrees with the decoded record');
+        // Checked once per writer schema id (like the repartition stage's trust in the frame read).
+        if (fromRaw && !frameAgrees.has(m.value!.readInt32BE(1))) {
+          if (itemIdOf(m.value) !== e.itemId) throw new PenumbraError('validation', 'telemetry event: the item id read from the frame disagrees with the decoded record');
+          frameAgrees.add(m.value!.readInt32BE(1));
+        }
       } catch (err) {
         if (err instanceof PenumbraError && !err.retriable) {
           // Named by its telemetry.raw position (the repartition stage's header) when it has one.
