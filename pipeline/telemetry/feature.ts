@@ -226,7 +226,8 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
           streamProcessing: {
             status,
             metricsProcessor: proc,
-            repartition: repartitioner ? { ...repartitioner.stats, partitions: repartitioner.partitions } : null,
+            // directPath false: raw and by-item differ in partition count, every event takes the hop.
+            repartition: repartitioner ? { ...repartitioner.stats, partitions: repartitioner.partitions, rawPartitions: repartitioner.rawPartitions, directPath: repartitioner.directPath } : null,
             metricWindowsInMemory: metricsStore.applied,
             assignmentsIndexed: assignments?.size ?? null,
             comparisonsTopic: { followedItems: followed.size, published: comparisonsPublished, publishFailed: comparisonsPublishFailed },
