@@ -162,13 +162,24 @@ describe('predictive shadowing', () => {
     expect(good.length).toBeGreaterThan(0);
     expect(bad.length).toBeGreaterThan(0);
     for (const { u } of good) expect(u.length).toBeGreaterThan(0); // ~120 sessions per arm: several updates each
-    // A crash-level regression (+60 pp error sessions) raises the risk from its first update; a
-    // healthy version never reaches the early-hold threshold (90 %). (Whether a healthy version's
-    // risk FALLS within ~100 sessions at a 2 % base rate is a coin toss by construction — a 2×
-    // regression takes hundreds of sessions per arm to rule out; the unit tests pin the arithmetic.)
+    // A crash-level regression (+60 pp error sessions) raises the risk above its prior: by its
+    // last update for certain, and at most its first update may not show it yet — a session counts
+    // from its first event, its error event comes later in the session, and since the metrics
+    // processor windows the collector's events without the repartition hop (issue 15) the first
+    // update (at 10 shadow sessions) can land before those errors (seen in CI: 1/11 vs 0/16, p 0.155
+    // against a 0.167 prior, then 33/67 and 51/115 at p 1.000). A healthy version never reaches the
+    // early-hold threshold (90 %). (Whether a healthy version's risk FALLS within ~100 sessions at a
+    // 2 % base rate is a coin toss by construction — a 2× regression takes hundreds of sessions per
+    // arm to rule out; the unit tests pin the arithmetic.)
     const badUpdates = bad.flatMap(({ u }) => u);
     expect(badUpdates.length).toBeGreaterThan(0);
-    for (const x of badUpdates) expect(x.p).toBeGreaterThan(x.e.priorProbability);
+    for (const { u } of bad) {
+      if (u.length === 0) continue;
+      const last = u[u.length - 1];
+      expect(last.p).toBeGreaterThan(last.e.priorProbability);
+      for (const x of u.slice(1)) expect(x.p).toBeGreaterThan(x.e.priorProbability);
+    }
+    expect(badUpdates.filter((x) => x.p > x.e.priorProbability).length).toBeGreaterThan(badUpdates.length / 2);
     for (const { u } of good) for (const x of u) expect(x.p).toBeLessThan(0.9);
     console.log(`live risk (GENERATED DATA): good rollouts end at ${good.map(({ u }) => u.at(-1)!.p.toFixed(3)).join(', ')}; bad ones at ${bad.filter(({ u }) => u.length).map(({ u }) => u.at(-1)!.p.toFixed(3)).join(', ')}`);
 
