@@ -39,7 +39,9 @@ describe('AssignmentLog', () => {
       },
     });
     for (let i = 0; i < 4; i++) log.enqueue(rec(i));
-    await sleep(30);
+    // Wait for at least two failed attempts rather than a fixed 30 ms: on a loaded CI machine
+    // the 5 ms flush and 5 ms retry timers can fire late, and CI once saw only one attempt.
+    for (const t0 = Date.now(); log.stats().failures < 2 && Date.now() - t0 < 5000; ) await sleep(5);
     // Batch a-0..a-3 is in flight (retrying); 10 more fill the queue, then 5 push out the oldest.
     for (let i = 4; i < 19; i++) log.enqueue(rec(i));
     const s = log.stats();
