@@ -12,6 +12,7 @@ import { formatRoles, parseRoles, type Roles } from '../pipeline/roles/roles.ts'
 import { createPenumbra, REPO_ROOT } from '../pipeline/app/penumbra.ts';
 import { isStackHealthy, s3Down, s3Endpoint, s3Healthy, s3Up, stackDown, stackUp } from '../infra/stack.ts';
 import { stackOptionsFor } from './stack-options.ts';
+import { ensureHttpfsExtension } from '../connectors/duckdb-httpfs/fetch.ts';
 
 function newestMtime(dir: string): number {
   let newest = 0;
@@ -84,6 +85,17 @@ export async function startCommand(argv: string[]): Promise<number> {
     say(`Starting the local S3Proxy on ${s3Endpoint(stackOpts.s3Port)} (set PENUMBRA_S3_ENDPOINT to use your own object store) …`);
     await s3Up({ ...stackOpts, s3Port: stackOpts.s3Port });
     startedS3 = !startedStack;
+  }
+  // Reading the bucket's Parquet export: DuckDB's httpfs extension, fetched once from PyPI into
+  // the cache (connectors/duckdb-httpfs), lets the readers read s3:// directly; without it (a
+  // platform without a wheel, no network) they keep the synced cache (connectors/parquet-source).
+  if (cfg.parquetRead === 's3') {
+    try {
+      const r = await ensureHttpfsExtension(cfg.cacheDir, { log: say });
+      if (r.status === 'unsupported') say(`No DuckDB httpfs extension: ${r.reason}. The Parquet readers use the S3 cache (connectors/parquet-source).`);
+    } catch (err) {
+      say(`Could not fetch DuckDB's httpfs extension (${(err as Error).message}). The Parquet readers use the S3 cache (connectors/parquet-source); the next start tries again.`);
+    }
   }
   const consoleDir = cfg.roles.api && !noConsole ? ensureConsoleBuilt(say) : undefined;
   const p = await createPenumbra(cfg, { createToken: true, consoleDir });

@@ -6,6 +6,7 @@
  */
 import path from 'node:path';
 import { ConfigError } from '../pipeline/errors.ts';
+import { ensureHttpfsExtension } from '../connectors/duckdb-httpfs/fetch.ts';
 import { DEFAULT_S3_PORT, isStackHealthy, kafkaBrokers, registryUrl, s3Endpoint, s3Healthy, s3Up, stackUp, type StackOptions } from '../infra/stack.ts';
 
 declare global {
@@ -51,9 +52,35 @@ async function ensureS3(opts: StackOptions): Promise<void> {
   process.env.S3_TEST_ENDPOINT = s3Endpoint(s3Port);
 }
 
+/**
+ * DuckDB's httpfs extension (connectors/duckdb-httpfs), fetched once from PyPI into the cache
+ * like the jars. Tests find it through DUCKDB_HTTPFS_EXTENSION (its path; empty when missing,
+ * with the reason in DUCKDB_HTTPFS_MISSING): a platform without a wheel, or a failed fetch, is
+ * said here and makes the tests that need it skip visibly (fail under CI=true).
+ */
+async function ensureHttpfs(rootDir: string): Promise<void> {
+  const cacheDir = process.env.PENUMBRA_CACHE_DIR ? path.resolve(process.env.PENUMBRA_CACHE_DIR) : path.join(rootDir, '.cache');
+  const log = (line: string) => process.stderr.write(`[httpfs] ${line}\n`);
+  try {
+    const r = await ensureHttpfsExtension(cacheDir, { log });
+    if (r.status === 'unsupported') {
+      log(`no httpfs extension: ${r.reason}; the S3 direct-read tests skip`);
+      process.env.DUCKDB_HTTPFS_EXTENSION = '';
+      process.env.DUCKDB_HTTPFS_MISSING = r.reason;
+    } else {
+      process.env.DUCKDB_HTTPFS_EXTENSION = r.path;
+    }
+  } catch (err) {
+    log(`fetching the httpfs extension failed: ${(err as Error).message}; the S3 direct-read tests skip`);
+    process.env.DUCKDB_HTTPFS_EXTENSION = '';
+    process.env.DUCKDB_HTTPFS_MISSING = (err as Error).message;
+  }
+}
+
 export default async function globalSetup(_globalConfig?: unknown, projectConfig?: { rootDir?: string }): Promise<void> {
   const { KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registry } = process.env;
   const opts = testStackOptions(projectConfig?.rootDir ?? process.cwd());
+  await ensureHttpfs(projectConfig?.rootDir ?? process.cwd());
   if (brokers && registry) {
     await ensureS3(opts);
     return;

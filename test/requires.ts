@@ -1,6 +1,6 @@
 /**
  * Tests that need something outside node_modules (python3 and its packages, Chromium, kcat,
- * chattr) declare it here instead of returning early: a test that returns early passes having
+ * chattr, DuckDB's fetched httpfs extension) declare it here instead of returning early: a test that returns early passes having
  * checked nothing.
  *
  *   const py = requires(['python:duckdb']);
@@ -21,12 +21,13 @@
  * few hundred milliseconds at most (the Python imports).
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { extensionPlatform } from '../connectors/duckdb-httpfs/httpfs.ts';
 
 /** `python:<module>` is a Python module importable by python3 (test/requirements.txt). */
-export type Dependency = 'python3' | `python:${string}` | 'chromium' | 'kcat' | 'chattr' | 'hermes';
+export type Dependency = 'python3' | `python:${string}` | 'chromium' | 'kcat' | 'chattr' | 'hermes' | 'duckdb-httpfs';
 
 interface Spec {
   /** Null when usable, otherwise what is wrong. */
@@ -79,6 +80,20 @@ function spec(dep: Dependency): Spec {
       check: () => (process.platform !== 'linux' || process.arch !== 'x64' ? `hermes-engine-cli ships linux x64 binaries; this is ${process.platform}/${process.arch}` : runs(bin, ['-version'])),
       providedByTestCommand: process.platform === 'linux' && process.arch === 'x64',
       hint: 'npm ci installs hermes-engine-cli (linux x64)',
+    };
+  }
+  if (dep === 'duckdb-httpfs') {
+    // DuckDB's httpfs extension, fetched from PyPI by test/global-setup.ts (connectors/duckdb-httpfs),
+    // which hands its path over as DUCKDB_HTTPFS_EXTENSION (empty + DUCKDB_HTTPFS_MISSING when not).
+    const supported = extensionPlatform() !== null;
+    return {
+      check: () => {
+        const p = process.env.DUCKDB_HTTPFS_EXTENSION;
+        if (p && existsSync(p)) return null;
+        return process.env.DUCKDB_HTTPFS_MISSING ?? 'DUCKDB_HTTPFS_EXTENSION is not set (the integration global setup fetches it)';
+      },
+      providedByTestCommand: supported,
+      hint: supported ? 'the integration tests\' global setup fetches it from PyPI (network to pypi.org)' : 'PyPI publishes no wheel for this platform',
     };
   }
   if (dep === 'kcat') return { check: () => runs('kcat', ['-V']), providedByTestCommand: true, hint: 'apt-get install kcat (npm test does it as root)' };

@@ -340,7 +340,9 @@ test('Parquet exports: Hive-partitioned append-only parts, incremental, readable
     expect([t.name, got]).toEqual([t.name, meta.tables[t.name]]);
     expect([t.name, got]).toEqual([t.name, await count(sink, `SELECT count(*) FROM ${t.name}`)]);
   }
-  const [byDay] = (await conn.runAndReadAll(`SELECT min("date")::VARCHAR AS d, count(*) AS n FROM read_parquet('${path.join(ns.parquetDir, 'telemetry_events/*/*.parquet')}', hive_partitioning = true)`)).getRowObjectsJS();
+  // min() of the VARCHAR: DuckDB 1.5.5 (pinned for httpfs, connectors/duckdb-httpfs) fails MIN/MAX
+  // directly on a Hive column when one file is read (duckdb/duckdb#25629, fixed in 1.5.6).
+  const [byDay] = (await conn.runAndReadAll(`SELECT min("date"::VARCHAR) AS d, count(*) AS n FROM read_parquet('${path.join(ns.parquetDir, 'telemetry_events/*/*.parquet')}', hive_partitioning = true)`)).getRowObjectsJS();
   expect(byDay).toEqual({ d: day, n: 1000n });
   conn.closeSync();
   other.closeSync();

@@ -25,7 +25,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Router } from 'express';
 import { z } from 'zod';
-import { queryParquet } from '../duckdb-sink/query.ts';
+import { isS3Source, queryParquet, type ParquetSource } from '../duckdb-sink/query.ts';
 import type { MetricsStore } from '../../pipeline/telemetry/metrics-store.ts';
 import { windowKey, type MetricWindowRecord } from '../../pipeline/telemetry/metric-record.ts';
 import type { ComparisonView } from '../../pipeline/telemetry/comparisons.ts';
@@ -63,7 +63,8 @@ export interface MetricsRouterDeps {
   unverified?: (itemId: string) => UnverifiedItemView | null;
   /** The assignment-join counters of an item, from the same place (null: unknown here). */
   joins?: (itemId: string) => JoinCounters | null;
-  parquetDir: string;
+  /** The export: a folder, or the bucket read through httpfs (connectors/parquet-source). */
+  parquetDir: ParquetSource;
   tokens: TokenStore;
   openapi: OpenApiRegistry;
 }
@@ -79,8 +80,9 @@ const parseJson = (s: unknown): Record<string, never> => {
 };
 
 /** Rows of the warehouse's metric_windows back into records. */
-export async function windowsFromParquet(parquetDir: string, itemId: string, windowSize: number, from: number, to: number): Promise<MetricWindowRecord[]> {
-  if (!existsSync(path.join(parquetDir, 'metric_windows'))) return [];
+export async function windowsFromParquet(parquetDir: ParquetSource, itemId: string, windowSize: number, from: number, to: number): Promise<MetricWindowRecord[]> {
+  // A folder without the table: no export yet. A bucket is not listed here (the view is empty).
+  if (!isS3Source(parquetDir) && !existsSync(path.join(parquetDir, 'metric_windows'))) return [];
   const rows = await queryParquet(
     parquetDir,
     `SELECT item_id, variant, window_size_ms, epoch_ms(window_start) AS ws, epoch_ms(window_end) AS we, events, sessions, users, errors,

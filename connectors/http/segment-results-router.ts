@@ -20,6 +20,7 @@ import type { SequentialOptions } from '../../pipeline/stats/sequential.ts';
 import type { OpenApiRegistry } from './openapi.ts';
 import { parseOr422 } from './validate.ts';
 import { requireRole, type TokenStore } from './auth.ts';
+import type { ParquetSource } from '../duckdb-sink/query.ts';
 
 const ITEM_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const DAY = 24 * 3600 * 1000;
@@ -33,7 +34,7 @@ const query = z.object({
   to: z.coerce.number().int().min(0).max(MAX_MS).optional().describe('Epoch ms (default: now)'),
 });
 
-export function createSegmentResultsRouter(deps: { profiles: ProfileStore; index: SegmentIndex; parquetDir: string; tokens: TokenStore; openapi: OpenApiRegistry; sequential?: SequentialOptions; now?: () => number }): Router {
+export function createSegmentResultsRouter(deps: { profiles: ProfileStore; index: SegmentIndex; parquetDir: ParquetSource; tokens: TokenStore; openapi: OpenApiRegistry; sequential?: SequentialOptions; now?: () => number }): Router {
   const r = Router();
   deps.openapi.add({
     method: 'get', path: '/api/v1/items/{itemId}/metrics/segments', summary: 'Shadow vs control per device type, country and segment, Holm-corrected, naming where a regression lives',

@@ -27,6 +27,7 @@ import { MAX_SEGMENTS, SEGMENT_ID, segmentInputSchema, segmentView, normaliseSql
 import type { SegmentStore } from '../../pipeline/segments/segment-store.ts';
 import type { SegmentIndex } from '../../pipeline/segments/segment-index.ts';
 import { Sandbox, SegmentTimeoutError, firstLine } from '../../pipeline/segments/sandbox.ts';
+import type { ParquetSource } from '../duckdb-sink/query.ts';
 import { NotLeaderError, type SegmentEvaluator } from '../../pipeline/segments/evaluator.ts';
 import { falsePositiveRate } from '../../pipeline/segments/member-hash.ts';
 import type { OpenApiRegistry } from './openapi.ts';
@@ -41,7 +42,7 @@ export interface SegmentsRouterDeps {
   topics: TopicNames;
   tokens: TokenStore;
   openapi: OpenApiRegistry;
-  parquetDir: string;
+  parquetDir: ParquetSource;
   limits: SegmentLimits;
   visibleWithinMs?: number;
 }

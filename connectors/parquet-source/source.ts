@@ -1,10 +1,10 @@
 /**
  * Where Penumbra's own Parquet readers read the warehouse export (README.md): the sink's local
  * folder, or — with `PENUMBRA_PARQUET_READ=s3` — the bucket's Hive-partitioned export
- * (`<prefix>warehouse/`, written by a sink with `PENUMBRA_PARQUET_S3=true`), kept in a local
- * cache folder by `S3ParquetCache`. The readers (query.ts, the segment sandbox) list and open
- * local files; this machine's DuckDB has no httpfs extension and cannot install one offline
- * (`INSTALL httpfs` needs extensions.duckdb.org), so the bucket is read through the AWS SDK.
+ * (`<prefix>warehouse/`, written by a sink with `PENUMBRA_PARQUET_S3=true`): directly through
+ * DuckDB's httpfs extension when it was fetched (`readerParquetSource`), else kept in a local
+ * cache folder by `S3ParquetCache` through the AWS SDK (a platform without an httpfs wheel, or
+ * a cache without the extension).
  *
  * Sync (one pass): list the export's objects with their ETags; download each object that is new
  * or changed (whole-table files such as `metric_windows/date=…/data_0.parquet` and
@@ -22,10 +22,35 @@ import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { PenumbraConfig } from '../../pipeline/config/config.ts';
 import { UnavailableError } from '../../pipeline/errors.ts';
 import type { S3Connection } from '../blob-store/s3.ts';
+import { httpfsExtensionPath, warehouseS3Url } from '../duckdb-httpfs/httpfs.ts';
+import type { ParquetSource, S3ParquetSource } from '../duckdb-sink/query.ts';
 
-/** The folder the readers of this process use for the export (the cache when reading from S3). */
+/** The folder the readers of this process use for the export (the cache when reading from S3 without httpfs). */
 export function readerParquetDir(cfg: Pick<PenumbraConfig, 'dataDir' | 'parquetRead'>): string {
   return path.join(cfg.dataDir, 'warehouse', cfg.parquetRead === 's3' ? 'parquet-s3' : 'parquet');
+}
+
+/**
+ * The bucket's export read directly through DuckDB's httpfs (connectors/duckdb-httpfs), when
+ * this process reads from S3 and the extension is in the cache (`<PENUMBRA_CACHE_DIR>/duckdb-extensions/…`,
+ * fetched by `npm start` and the test setup); null otherwise.
+ */
+export function httpfsSourceFor(cfg: Pick<PenumbraConfig, 'parquetRead' | 's3' | 'cacheDir'>): S3ParquetSource | null {
+  if (cfg.parquetRead !== 's3' || !cfg.s3) return null;
+  const extension = httpfsExtensionPath(cfg.cacheDir);
+  return extension ? { kind: 's3', url: warehouseS3Url(cfg.s3), extension, s3: cfg.s3 } : null;
+}
+
+/** What the parquet-source feature decided at start, by data folder (one process may host several Penumbras in tests). */
+export const decidedSources = new Map<string, ParquetSource>();
+
+/**
+ * Where the readers of this process read the export: decided once at start by the parquet-source
+ * feature (registered before the readers' features) — the bucket through httpfs when the
+ * extension is present and loads, else the cache folder (S3ParquetCache) or the local folder.
+ */
+export function readerParquetSource(cfg: Pick<PenumbraConfig, 'dataDir' | 'parquetRead' | 's3' | 'cacheDir'>): ParquetSource {
+  return decidedSources.get(cfg.dataDir) ?? httpfsSourceFor(cfg) ?? readerParquetDir(cfg);
 }
 
 export interface SyncResult {

@@ -10,7 +10,7 @@
  * version — the live comparisons restart at each profile version, but a breakdown wants enough
  * sessions per cell, and a shadow's share changes (ramps) do not change what its users get.
  */
-import { queryParquet } from '../../connectors/duckdb-sink/query.ts';
+import { queryParquet, type ParquetSource } from '../../connectors/duckdb-sink/query.ts';
 import { ALPHA, compareVariants } from '../stats/compare.ts';
 import type { SequentialOptions } from '../stats/sequential.ts';
 import { breakdown, type Breakdown, type CellInput, type MetricResult, type Verdict } from './breakdown.ts';
@@ -84,7 +84,7 @@ export function resultsFromCells(itemId: string, cells: CellTotals[], shadows: r
 }
 
 /** Reads the snapshot and computes the results (three queries, one after the other: one core). */
-export async function segmentResults(parquetDir: string, itemId: string, shadows: readonly { name: string; control?: boolean }[], dims: Dimension[], from: number, to: number, opts: SequentialOptions = {}): Promise<SegmentResults> {
+export async function segmentResults(parquetDir: ParquetSource, itemId: string, shadows: readonly { name: string; control?: boolean }[], dims: Dimension[], from: number, to: number, opts: SequentialOptions = {}): Promise<SegmentResults> {
   const params = [itemId, from, to];
   const arms = await queryParquet(parquetDir, armTotalsSql(dims), params);
   const conv = await queryParquet(parquetDir, conversionsSql(dims), params);

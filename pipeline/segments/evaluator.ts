@@ -25,7 +25,7 @@ import type { TopicNames } from '../config/config.ts';
 import type { AvroCodec } from '../kafka/registry.ts';
 import type { AvroProducer } from '../kafka/client.ts';
 import { followTopic } from '../kafka/follow.ts';
-import { readSnapshotMeta } from '../../connectors/duckdb-sink/query.ts';
+import { readSnapshotMeta, type ParquetSource } from '../../connectors/duckdb-sink/query.ts';
 import type { Segment, SegmentStatus } from '../../schemas/types.generated.ts';
 import type { SegmentLimits } from './definition.ts';
 import { decideOutcome, dueSegments, statusAfter, type QueryResult } from './evaluation.ts';
@@ -42,7 +42,7 @@ export interface SegmentEvaluatorDeps {
   store: SegmentStore;
   /** Last known status per segment (from penumbra.segments.status). */
   status: (id: string) => SegmentStatus | undefined;
-  parquetDir: string;
+  parquetDir: ParquetSource;
   limits: SegmentLimits;
   log: (msg: string, extra?: Record<string, unknown>) => void;
   /** Scheduler tick (default 1000 ms). */

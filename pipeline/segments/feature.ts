@@ -6,7 +6,7 @@
  */
 import type { Feature, FeatureContext, FeatureHandle } from '../app/features.ts';
 import { followTopic } from '../kafka/follow.ts';
-import { readerParquetDir } from '../../connectors/parquet-source/source.ts';
+import { readerParquetSource } from '../../connectors/parquet-source/source.ts';
 import { createSegmentsRouter } from '../../connectors/http/segments-router.ts';
 import { createSegmentResultsRouter } from '../../connectors/http/segment-results-router.ts';
 import { Router } from 'express';
@@ -36,7 +36,7 @@ export async function startSegments(ctx: FeatureContext, opts: SegmentsFeatureOp
     // The evaluator decides deletions from the definitions, so they must be complete first.
     await follower.ready;
     // The sink's folder, or the bucket's export (PENUMBRA_PARQUET_READ=s3: connectors/parquet-source).
-    const parquetDir = readerParquetDir(cfg);
+    const parquetDir = readerParquetSource(cfg);
     if (ctx.processors) {
       evaluator = await startSegmentEvaluator({
         kafka: ctx.kafka, codec: ctx.codec, producer: ctx.producer, topics: cfg.topics, groupPrefix: ctx.groupPrefix, store,

@@ -6,6 +6,9 @@
  * (connectors/duckdb-sink/query.ts createViews), then locks it down before any operator SQL
  * runs:
  *   SET allowed_directories = ['<parquetDir>/']   the snapshot stays readable through the views
+ *                                                 (a bucket source: ['s3://<bucket>/<prefix>warehouse/'],
+ *                                                 httpfs and its secret loaded before the lock;
+ *                                                 duckdb_secrets() shows the secret redacted)
  *   SET enable_external_access = false            no other file, no network, no INSTALL/LOAD from disk, no COPY/ATTACH
  *   SET lock_configuration = true                 and no SET can undo the above
  * with `threads` 1 and a memory limit, so a heavy query competes for one core at most. The SQL
@@ -13,9 +16,9 @@
  * several statements in one prepare); the membership wrapper (sql.ts) is prepared the same way.
  * A time limit interrupts the connection (DuckDB's own cancellation).
  */
-import { DuckDBInstance, StatementType, type DuckDBConnection, type DuckDBDataChunk } from '@duckdb/node-api';
+import { StatementType, type DuckDBConnection, type DuckDBDataChunk, type DuckDBInstance } from '@duckdb/node-api';
 import path from 'node:path';
-import { createViews } from '../../connectors/duckdb-sink/query.ts';
+import { createViews, isS3Source, openReaderInstance, type ParquetSource } from '../../connectors/duckdb-sink/query.ts';
 import { ValidationError } from '../errors.ts';
 import { membershipSql } from './sql.ts';
 
@@ -32,13 +35,15 @@ export class Sandbox {
     private readonly conn: DuckDBConnection,
   ) {}
 
-  static async open(parquetDir: string, opts: SandboxOptions = {}): Promise<Sandbox> {
-    const instance = await DuckDBInstance.create(':memory:', { threads: '1', memory_limit: opts.memoryLimit ?? '256MB' });
+  static async open(parquetDir: ParquetSource, opts: SandboxOptions = {}): Promise<Sandbox> {
+    const instance = await openReaderInstance(parquetDir, { threads: '1', memory_limit: opts.memoryLimit ?? '256MB' });
     const conn = await instance.connect();
     try {
       await createViews(conn, parquetDir);
-      // A trailing separator so a sibling folder with the same prefix is not allowed too.
-      await conn.run(`SET allowed_directories = [${literal(path.resolve(parquetDir) + path.sep)}]`);
+      // A trailing separator so a sibling folder with the same prefix is not allowed too (the
+      // bucket URL ends in '/').
+      const allowed = isS3Source(parquetDir) ? parquetDir.url : path.resolve(parquetDir) + path.sep;
+      await conn.run(`SET allowed_directories = [${literal(allowed)}]`);
       await conn.run('SET enable_external_access = false');
       await conn.run('SET lock_configuration = true');
     } catch (err) {

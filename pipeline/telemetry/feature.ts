@@ -28,7 +28,7 @@ import { MetricsStore } from './metrics-store.ts';
 import { startMetricsProcessor, type MetricsProcessor, type MetricsProcessorOptions } from './metrics-processor.ts';
 import { startRepartitioner, type Repartitioner } from './repartition.ts';
 import { comparisonsRecord, FollowedComparisons, PublishSchedule } from '../comparisons-topic/record.ts';
-import { readerParquetDir } from '../../connectors/parquet-source/source.ts';
+import { readerParquetSource } from '../../connectors/parquet-source/source.ts';
 
 export interface StreamOptions {
   metrics?: MetricsProcessorOptions;
@@ -212,7 +212,7 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
         unverified: (itemId) => (owns(itemId) ? unverified!.forItem(itemId) : followed.unverified(itemId)),
         joins: (itemId) => (owns(itemId) ? assignments!.joins(itemId) : followed.join(itemId)),
         // The sink's folder, or the bucket's export (PENUMBRA_PARQUET_READ=s3: connectors/parquet-source).
-        parquetDir: readerParquetDir(cfg),
+        parquetDir: readerParquetSource(cfg),
         tokens: ctx.tokens,
         openapi: ctx.openapi,
       }));
