@@ -6,11 +6,15 @@
  *  - a Penumbra configured with PENUMBRA_BLOB_STORE=s3 stores an ingested item's archives in the
  *    bucket and serves them back;
  *  - the warehouse sink publishes its Parquet export to the bucket in the Hive layout, which
- *    DuckDB reads with a glob and hive_partitioning once the objects are copied down (this
- *    machine's DuckDB has no httpfs extension to read s3:// itself);
- *  - with PENUMBRA_PARQUET_READ=s3 a Penumbra without any local export answers the old metric
- *    windows of GET …/metrics from the bucket (connectors/parquet-source: synced into a cache
- *    folder through the AWS SDK), and a pass follows deletions and same-name replacements.
+ *    DuckDB reads with a glob and hive_partitioning (copied down as they are, and — with the
+ *    httpfs extension the test setup fetched from PyPI — straight from s3://, row for row what
+ *    the warehouse holds);
+ *  - with PENUMBRA_PARQUET_READ=s3 and no httpfs extension (an empty PENUMBRA_CACHE_DIR) a
+ *    Penumbra without any local export answers the old metric windows of GET …/metrics from the
+ *    bucket through the synced cache folder (connectors/parquet-source), and a pass follows
+ *    deletions and same-name replacements;
+ *  - with the extension, a Penumbra reads the bucket directly (health source 'httpfs', no cache
+ *    folder): metrics windows, queryParquet and the segment sandbox, and sees a change at once.
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,14 +35,20 @@ import { ingestFixture, waitFor } from '../../pipeline/resolver/test-support.ts'
 import { connectS3, ensureBucket, getObject, S3BlobStore, S3ExportMirror, type S3Connection } from './s3.ts';
 import { sha256Hex } from './blob-store.ts';
 import { queryParquet } from '../duckdb-sink/query.ts';
-import { readerParquetDir, S3ParquetCache } from '../parquet-source/source.ts';
+import { readerParquetDir, readerParquetSource, S3ParquetCache } from '../parquet-source/source.ts';
 import { parquetCaches } from '../parquet-source/feature.ts';
+import { loadHttpfs } from '../duckdb-httpfs/httpfs.ts';
+import { Sandbox } from '../../pipeline/segments/sandbox.ts';
+import { requires } from '../../test/requires.ts';
 
 const endpoint = process.env.S3_TEST_ENDPOINT;
 const bucket = `t-s3-${randomUUID().slice(0, 8)}`;
 const settings = (prefix: string): S3Settings => ({ endpoint: endpoint!, local: true, bucket, region: 'us-east-1', accessKeyId: null, secretAccessKey: null, prefix, forcePathStyle: true });
 const dirs: string[] = [];
 let conn: S3Connection;
+/** What the export test left for the httpfs test: the warehouse's rows as the sink held them, the bucket's state. */
+let exported: { events: { id: string; variant: string; d: string }[]; windows: { ws: number; events: number }[]; goneRows: number; itemId: string } | null = null;
+const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 // test/global-setup.ts always provides an endpoint (it starts S3Proxy when none answers), so a
 // missing one is a broken setup: the tests fail rather than skip.
@@ -132,6 +142,10 @@ describe('S3 object store (S3Proxy)', () => {
       await waitFor('3 metric windows stored', async () => Number((await sink.query('SELECT count(*) AS n FROM metric_windows'))[0].n) === 3 || undefined, 30_000);
       const meta = await sink.snapshot();
       expect(meta.tables.telemetry_events).toBe(600);
+      // The warehouse's own rows, to compare with what readers of the bucket get.
+      const events = (await sink.query('SELECT id, variant, CAST(received_at AS DATE)::VARCHAR AS d FROM telemetry_events')).map((r) => ({ id: String(r.id), variant: String(r.variant), d: String(r.d) })).sort(byId);
+      const windows = (await sink.query('SELECT epoch_ms(window_start) AS ws, events FROM metric_windows ORDER BY window_start')).map((r) => ({ ws: Number(r.ws), events: Number(r.events) }));
+      exported = { events, windows, goneRows: 0, itemId: win.itemId };
     } finally {
       await sink.stop();
     }
@@ -158,20 +172,24 @@ describe('S3 object store (S3Proxy)', () => {
     db.closeSync();
     expect(rows).toEqual([{ d: d0, n: 300 }, { d: d1, n: 300 }]);
 
-    // ---- PENUMBRA_PARQUET_READ=s3: Penumbra's own readers read the bucket's export ----
-    // (through the AWS SDK into a local cache folder: this DuckDB cannot install httpfs offline).
-    // A process with no local export answers the old windows of GET …/metrics from the bucket.
+    // ---- PENUMBRA_PARQUET_READ=s3 without httpfs: Penumbra's own readers read the bucket's
+    // export through the AWS SDK into a local cache folder (the fallback where the extension is
+    // absent: an empty PENUMBRA_CACHE_DIR here). A process with no local export answers the old
+    // windows of GET …/metrics from the bucket.
     let t: TestPenumbra | null = null;
+    const noExtension = mkdtempSync(path.join(os.tmpdir(), 'penumbra-no-httpfs-'));
+    dirs.push(noExtension);
     try {
       t = await startTestPenumbra('s3-read', {
         PENUMBRA_PARQUET_READ: 's3', PENUMBRA_S3_ENDPOINT: endpoint!, PENUMBRA_S3_BUCKET: bucket, PENUMBRA_S3_PREFIX: 'lake',
-        PENUMBRA_S3_ACCESS_KEY_ID: 'any', PENUMBRA_S3_SECRET_ACCESS_KEY: 'any',
+        PENUMBRA_S3_ACCESS_KEY_ID: 'any', PENUMBRA_S3_SECRET_ACCESS_KEY: 'any', PENUMBRA_CACHE_DIR: noExtension,
       }, { sink: false });
       const cacheDir = readerParquetDir(t.cfg);
       expect(cacheDir).toBe(path.join(t.dataDir, 'warehouse', 'parquet-s3'));
+      expect(readerParquetSource(t.cfg)).toBe(cacheDir);
       expect(existsSync(path.join(t.dataDir, 'warehouse', 'parquet'))).toBe(false);
       const health = (await (await fetch(`${t.url}/api/v1/health`)).json()) as { checks: { parquetSource?: { status: string; objects: number; source: string } } };
-      expect(health.checks.parquetSource).toMatchObject({ status: 'ok', objects: all.length, source: `s3://${bucket}/lake/warehouse/` });
+      expect(health.checks.parquetSource).toMatchObject({ status: 'ok', objects: all.length, source: 's3-cache', url: `s3://${bucket}/lake/warehouse/` });
       const m = (await (await fetch(`${t.url}/api/v1/items/${win.itemId}/metrics?window=10s&from=${fx.T0}&to=${fx.T0 + 100_000}`, { headers: t.auth('viewer') })).json()) as { windows: { windowStart: number; events: number }[] };
       expect(m.windows.map((w) => [w.windowStart - fx.T0, w.events])).toEqual([[70_000, 7], [80_000, 8], [90_000, 9]]);
       // The query helper over the cache gives the bucket's rows (what segment results read).
@@ -183,6 +201,9 @@ describe('S3 object store (S3Proxy)', () => {
       const cache = parquetCaches.get(t.dataDir)!;
       const gone = events[0].slice('lake/warehouse/'.length);
       const goneRows = Number((await queryParquet(cacheDir, `SELECT count(*) AS n FROM read_parquet('${path.join(cacheDir, gone)}')`))[0].n);
+      const goneIds = new Set((await queryParquet(cacheDir, `SELECT id FROM read_parquet('${path.join(cacheDir, gone)}')`)).map((r) => String(r.id)));
+      exported!.goneRows = goneRows;
+      exported!.events = exported!.events.filter((e) => !goneIds.has(e.id));
       await new S3ExportMirror(wconn).delete([gone]);
       await new S3ExportMirror(wconn).put('items/data_0.parquet', path.join(cacheDir, events[1].slice('lake/warehouse/'.length)));
       const r = await cache.sync();
@@ -197,4 +218,63 @@ describe('S3 object store (S3Proxy)', () => {
       await t?.stop();
     }
   }, 120_000);
+
+  // The extension is fetched from PyPI by the test setup (connectors/duckdb-httpfs); where PyPI
+  // has no wheel for the platform this is skipped, visibly.
+  requires(['duckdb-httpfs'])('httpfs: a plain DuckDB and a Penumbra read the export straight from s3:// (Hive layout), exactly the warehouse\'s rows', async () => {
+    expect(exported).not.toBeNull(); // left by the test above (the bucket after its deletion)
+    const ex = exported!;
+    const s3 = settings('lake/');
+    const url = `s3://${bucket}/lake/warehouse/`;
+    // What an analyst or Spark/Trino does: a glob over the Hive layout, hive_partitioning.
+    const db = await DuckDBInstance.create(':memory:');
+    const c = await db.connect();
+    try {
+      await loadHttpfs(c, process.env.DUCKDB_HTTPFS_EXTENSION!, s3);
+      const [ext] = (await c.runAndReadAll("SELECT loaded FROM duckdb_extensions() WHERE extension_name = 'httpfs'")).getRowObjectsJS();
+      expect(ext).toEqual({ loaded: true });
+      const direct = (await c.runAndReadAll(`SELECT id, variant, "date"::VARCHAR AS d FROM read_parquet('${url}telemetry_events/*/*.parquet', hive_partitioning = true)`)).getRowObjectsJS()
+        .map((r) => ({ id: String(r.id), variant: String(r.variant), d: String(r.d) })).sort(byId);
+      expect(direct.length).toBe(600 - ex.goneRows);
+      expect(direct).toEqual(ex.events);
+      const w = (await c.runAndReadAll(`SELECT epoch_ms(window_start) AS ws, events FROM read_parquet('${url}metric_windows/*/*.parquet', hive_partitioning = true) ORDER BY window_start`)).getRowObjectsJS();
+      expect(w.map((r) => ({ ws: Number(r.ws), events: Number(r.events) }))).toEqual(ex.windows);
+    } finally {
+      c.closeSync();
+      db.closeSync();
+    }
+
+    // A Penumbra with the extension in its cache decides for direct reads at start.
+    let t: TestPenumbra | null = null;
+    try {
+      t = await startTestPenumbra('s3-httpfs', {
+        PENUMBRA_PARQUET_READ: 's3', PENUMBRA_S3_ENDPOINT: endpoint!, PENUMBRA_S3_BUCKET: bucket, PENUMBRA_S3_PREFIX: 'lake',
+        PENUMBRA_S3_ACCESS_KEY_ID: 'any', PENUMBRA_S3_SECRET_ACCESS_KEY: 'any',
+        // <cache>/duckdb-extensions/v<version>/<platform>/httpfs.duckdb_extension
+        PENUMBRA_CACHE_DIR: path.resolve(process.env.DUCKDB_HTTPFS_EXTENSION!, '../../../..'),
+      }, { sink: false });
+      const source = readerParquetSource(t.cfg);
+      expect(source).toMatchObject({ kind: 's3', url, extension: process.env.DUCKDB_HTTPFS_EXTENSION });
+      const health = (await (await fetch(`${t.url}/api/v1/health`)).json()) as { checks: { parquetSource?: Record<string, unknown> } };
+      expect(health.checks.parquetSource).toMatchObject({ status: 'ok', source: 'httpfs', url, exportedAt: expect.any(String) });
+      expect(existsSync(readerParquetDir(t.cfg))).toBe(false); // no local copy
+      const m = (await (await fetch(`${t.url}/api/v1/items/${ex.itemId}/metrics?window=10s&from=${fx.T0}&to=${fx.T0 + 100_000}`, { headers: t.auth('viewer') })).json()) as { windows: { windowStart: number; events: number }[] };
+      expect(m.windows.map((x) => [x.windowStart - fx.T0, x.events])).toEqual([[70_000, 7], [80_000, 8], [90_000, 9]]);
+      const rows = (await queryParquet(source, 'SELECT id, variant, "date"::VARCHAR AS d FROM telemetry_events')).map((r) => ({ id: String(r.id), variant: String(r.variant), d: String(r.d) })).sort(byId);
+      expect(rows).toEqual(ex.events);
+      // The segment sandbox reads the bucket and nothing else in it.
+      const sb = await Sandbox.open(source);
+      try {
+        await sb.check('SELECT DISTINCT user_id FROM telemetry_events');
+        await expect(sb.check(`SELECT user_id FROM read_parquet('s3://${bucket}/blobs-test/x.parquet')`)).rejects.toThrow(/disabled by configuration|Permission/);
+      } finally {
+        sb.close();
+      }
+      // A change in the bucket is seen by the next read (no sync interval in between).
+      await new S3ExportMirror(connectS3(s3)).delete((await keys('lake/warehouse/metric_windows/')).map((k) => k.slice('lake/warehouse/'.length)));
+      expect(await queryParquet(source, 'SELECT count(*)::INT AS n FROM metric_windows')).toEqual([{ n: 0 }]);
+    } finally {
+      await t?.stop();
+    }
+  }, 90_000);
 });
