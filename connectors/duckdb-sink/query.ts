@@ -69,7 +69,8 @@ export async function openReaderInstance(source: ParquetSource, options?: Record
 const sharedS3 = new Map<string, Promise<DuckDBInstance>>();
 const sharedKey = (s: S3ParquetSource): string => `${s.s3.endpoint} ${s.url} ${s.extension}`;
 
-function sharedInstance(source: S3ParquetSource): Promise<DuckDBInstance> {
+/** The shared instance of a bucket source (opened now if it is not): rejects when httpfs does not load. */
+export function sharedInstance(source: S3ParquetSource): Promise<DuckDBInstance> {
   const key = sharedKey(source);
   let p = sharedS3.get(key);
   if (!p) {

@@ -15,7 +15,7 @@
  */
 import type { Feature, FeatureContext, FeatureHandle } from '../../pipeline/app/features.ts';
 import { connectS3 } from '../blob-store/s3.ts';
-import { closeS3Readers, openReaderInstance, readSnapshotMeta, type S3ParquetSource } from '../duckdb-sink/query.ts';
+import { closeS3Readers, readSnapshotMeta, sharedInstance, type S3ParquetSource } from '../duckdb-sink/query.ts';
 import { decidedSources, httpfsSourceFor, readerParquetDir, S3ParquetCache } from './source.ts';
 
 export const DEFAULT_SYNC_MS = 10_000;
@@ -30,8 +30,9 @@ export function parquetSourceFeature(opts: { syncMs?: number } = {}): Feature {
     const direct = httpfsSourceFor(cfg);
     if (direct) {
       try {
-        // The extension loads (signature checked) and the secret is accepted: decided.
-        (await openReaderInstance(direct)).closeSync();
+        // The extension loads (signature checked) and the secret is accepted: decided. The
+        // instance is the one the readers' queries then share (no second load).
+        await sharedInstance(direct);
         return startDirect(ctx, direct);
       } catch (err) {
         ctx.log.warn('httpfs extension does not load; reading the bucket through the S3 cache instead', { extension: direct.extension, err: String(err) });
