@@ -169,7 +169,8 @@ export interface PenumbraConfig {
   /**
    * [added #15] Where Penumbra's own Parquet readers (older metric windows, per-segment results,
    * segments) read the warehouse export: `local` = `<data>/warehouse/parquet` (the sink's folder,
-   * or a shared mount), `s3` = the bucket's export, synced into `<data>/warehouse/parquet-s3`
+   * or a shared mount), `s3` = the bucket's export, read directly through DuckDB's httpfs when
+   * the extension is in the cache, else synced into `<data>/warehouse/parquet-s3`
    * (connectors/parquet-source).
    */
   parquetRead: 'local' | 's3';
@@ -221,7 +222,7 @@ export const ENV_VARS = {
   PENUMBRA_CONTENT_PORT: 'Port of the item pages (/d/), a separate origin from the console (default PORT+1; 0 = any free port)',
   PENUMBRA_CONTENT_URL: 'Base URL of the item pages as devices reach them (defaults to http://HOST:PENUMBRA_CONTENT_PORT)',
   PENUMBRA_DATA_DIR: 'Data folder: DuckDB, blobs, Parquet, stack data',
-  PENUMBRA_CACHE_DIR: 'Folder for downloaded Kafka/registry jars',
+  PENUMBRA_CACHE_DIR: 'Folder for downloaded Kafka/registry jars and DuckDB\'s httpfs extension (duckdb-extensions/)',
   PENUMBRA_TOPIC_PREFIX: 'Prefix of every topic name (default "penumbra.")',
   PENUMBRA_ROLES: 'What this process runs: comma list of api, processors, sink (default all; docs/scaling.md). `penumbra start --role` overrides it',
   PENUMBRA_PARTITIONS: 'Partitions of newly created topics',
@@ -259,7 +260,7 @@ export const ENV_VARS = {
   PENUMBRA_BLOB_STORE: 'fs (default: <data>/blobs) or s3 (the PENUMBRA_S3_* bucket)',
   PENUMBRA_PARQUET_S3: 'true: also publish Parquet exports to the PENUMBRA_S3_* bucket (Hive layout under <prefix>warehouse/)',
   PENUMBRA_LIVE_WINDOWS: 'auto (default), local or topic: where the metrics processor sends the provisional open 10 s windows of the live view — topic also writes them to <prefix>telemetry.live, which every API process relays on its stream (auto: topic when the process has no api role)',
-  PENUMBRA_PARQUET_READ: 'local (default: <data>/warehouse/parquet) or s3: Penumbra\'s own Parquet readers read the bucket\'s export (<prefix>warehouse/, synced into <data>/warehouse/parquet-s3)',
+  PENUMBRA_PARQUET_READ: 'local (default: <data>/warehouse/parquet) or s3: Penumbra\'s own Parquet readers read the bucket\'s export (<prefix>warehouse/: directly with DuckDB httpfs, fetched from PyPI into PENUMBRA_CACHE_DIR; without it synced into <data>/warehouse/parquet-s3)',
   PENUMBRA_S3_ENDPOINT: 'S3-compatible endpoint URL; unset with s3 in use: the local stack starts S3Proxy',
   PENUMBRA_S3_BUCKET: 'Bucket for blobs and Parquet (default penumbra; created if missing)',
   PENUMBRA_S3_REGION: 'Region of the bucket (default us-east-1)',
