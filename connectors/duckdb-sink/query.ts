@@ -217,6 +217,10 @@ export async function queryParquet(
       try {
         return (await conn.runAndReadAll(sql, params)).getRowObjectsJS() as Record<string, unknown>[];
       } catch (err) {
+        // An internal error can invalidate a DuckDB database for good: a shared one is dropped
+        // (left to the garbage collector: other calls may still hold connections of it), so the
+        // next call opens a fresh instance instead of failing forever.
+        if (s3 && /INTERNAL Error|invalidated/i.test((err as Error)?.message ?? '')) sharedS3.delete(sharedKey(source));
         if (attempt >= VANISHED_RETRIES || !isVanishedFile(err)) throw err;
       }
     }
