@@ -40,9 +40,10 @@ export function median(xs: number[]): number {
 }
 
 /** Spawns `node [nodeArgs] --import tsx script args` and resolves once it prints its first JSON line. */
-export function spawnServer<T extends { url: string }>(script: string, args: string[], opts: { env?: NodeJS.ProcessEnv; nodeArgs?: string[]; timeoutMs?: number } = {}): Promise<{ child: ChildProcess; info: T }> {
+export function spawnServer<T extends { url: string }>(script: string, args: string[], opts: { env?: NodeJS.ProcessEnv; nodeArgs?: string[]; timeoutMs?: number; cwd?: string } = {}): Promise<{ child: ChildProcess; info: T }> {
+  // cwd: another checkout's root runs ITS code (bench/resolver-variants.ts: `main` beside this branch).
   const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', script, ...args], {
-    cwd: ROOT, env: opts.env ?? { PATH: process.env.PATH, HOME: process.env.HOME }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: opts.cwd ?? ROOT, env: opts.env ?? { PATH: process.env.PATH, HOME: process.env.HOME }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));

@@ -21,7 +21,8 @@ import { randomBytes } from 'node:crypto';
 import { resolverEnv, waitFor } from '../pipeline/resolver/test-support.ts';
 import { assertComplete, median, runLoad, spawnServer, stopAll, type LoadResult } from './http-bench.ts';
 
-const variants = JSON.parse(process.argv[2]) as { name: string; nodeArgs?: string[]; env?: Record<string, string> }[];
+/** `root`: run that checkout's run-resolver.ts (e.g. a clean `git archive main` with node_modules linked), to compare code side by side. */
+const variants = JSON.parse(process.argv[2]) as { name: string; nodeArgs?: string[]; env?: Record<string, string>; root?: string }[];
 const rounds = Number(process.argv[3] ?? 3);
 const durationMs = Number(process.argv[4] ?? 6000);
 const USERS = 10_000;
@@ -55,7 +56,7 @@ try {
   for (const v of variants) {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'penumbra-variants-r-'));
     dirs.push(dir);
-    const s = await spawnServer<{ url: string }>('pipeline/resolver/run-resolver.ts', [], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env, PENUMBRA_DATA_DIR: dir, ...(v.env ?? {}) }, nodeArgs: v.nodeArgs });
+    const s = await spawnServer<{ url: string }>('pipeline/resolver/run-resolver.ts', [], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env, PENUMBRA_DATA_DIR: dir, ...(v.env ?? {}) }, nodeArgs: v.nodeArgs, cwd: v.root });
     children.push(s.child);
     cs.push({ name: v.name, url: s.info.url, pid: s.child.pid!, rounds: [], extra: [] });
   }

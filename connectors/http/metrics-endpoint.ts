@@ -100,6 +100,7 @@ export function timedFastPaths(
   const hist = deps.registry.histogram('penumbra_http_request_duration_seconds', 'HTTP request latency by method, OpenAPI route template and status');
   const matcher = new RouteMatcher(deps.openapi);
   const series = new Map<string, (v: number) => void>();
+  const last = { observe: null as ((v: number) => void) | null, status: 0, method: undefined as string | undefined, pathname: '' };
   return (req, res) => {
     if (fastPaths.length === 0) return false;
     // performance.now(): a double, where hrtime.bigint() allocated two BigInts per answer.
@@ -109,6 +110,15 @@ export function timedFastPaths(
     if (!handled) return false;
     const seconds = (performance.now() - start) / 1e3;
     const url = req.url ?? '/';
+    // The series of the previous answer again (the common case: the same route and status over
+    // and over) without slicing the path or building the key (issue 15 item 3: two strings of
+    // garbage per answer).
+    const lp = last.pathname;
+    if (last.observe !== null && res.statusCode === last.status && req.method === last.method && url.startsWith(lp) && (url.length === lp.length || url.charCodeAt(lp.length) === 63 /* ? */)) {
+      last.observe(seconds);
+      if (deps.log) deps.log('request', { method: req.method, route: matcher.match(lp) ?? 'unmatched', path: lp, status: res.statusCode, ms: Math.round(seconds * 1e6) / 1e3, fastPath: true });
+      return true;
+    }
     const q = url.indexOf('?');
     const pathname = q < 0 ? url : url.slice(0, q);
     const key = `${req.method} ${pathname} ${res.statusCode}`;
@@ -119,6 +129,10 @@ export function timedFastPaths(
       // Fast paths answer a fixed set of paths; the bound only guards against surprises.
       if (series.size < 1000) series.set(key, observe);
     }
+    last.observe = observe;
+    last.status = res.statusCode;
+    last.method = req.method;
+    last.pathname = pathname;
     observe(seconds);
     deps.log?.('request', { method: req.method, route: matcher.match(pathname) ?? 'unmatched', path: pathname, status: res.statusCode, ms: Math.round(seconds * 1e6) / 1e3, fastPath: true });
     return true;

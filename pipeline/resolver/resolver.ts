@@ -77,14 +77,42 @@ interface UrlCacheEntry {
   catalog: CatalogEntry | undefined;
   urls: Map<string, Urls>;
   /**
-   * The answer JSON up to `"profileVersion":N` per variant (and controlOf): everything in it is
-   * fixed by the profile and catalog entry this cache entry belongs to, so /resolve writes only
-   * the per-user tail (reason, bucket, derived, token) per request.
+   * The answer JSON up to `"profileVersion":N,"reason":` per variant (and controlOf), with its
+   * UTF-8 length: everything in it is fixed by the profile and catalog entry this cache entry
+   * belongs to, so /resolve writes only the per-user tail (reason, bucket, derived, token) per
+   * request.
    */
-  prefixes: Map<string, string>;
+  prefixes: Map<string, { text: string; bytes: number }>;
 }
 
 const NO_URLS: Urls = { artifactUrl: null, launchUrl: null };
+
+/** One request's decision (Resolver.decide), everything the answer and its JSON are made of. */
+interface Decided {
+  variant: string;
+  controlOf: string | undefined;
+  reason: SplitDecision['reason'];
+  bucket: number;
+  urls: Urls;
+  profileVersion: number;
+  derived: Derivation;
+  token: string;
+  exp: number;
+  cache: UrlCacheEntry | undefined;
+}
+
+/** JSON of a Derivation: 3 × 5 possible texts (each attribute absent or one of its sources), kept once. */
+const derivedTexts = new Map<string, Map<string, string>>();
+function derivedJson(d: Derivation): string {
+  const a = d.deviceType ?? '';
+  const b = d.country ?? '';
+  let inner = derivedTexts.get(a);
+  if (inner === undefined) derivedTexts.set(a, (inner = new Map()));
+  let text = inner.get(b);
+  // Sources are the fixed header names of derive.ts, so the map cannot grow past them.
+  if (text === undefined) inner.set(b, (text = JSON.stringify(d)));
+  return text;
+}
 
 export interface AssignmentSink {
   enqueue(a: Assignment): void;
@@ -118,37 +146,87 @@ export class Resolver {
 
   /** Decide, queue the assignment record, answer. `headers` fill deviceType/country when absent. */
   resolve(req: ResolveRequest, headers: HeaderBag = {}): ResolveAnswer {
-    return this.decide(req, headers).answer;
+    const d = this.decide(req, headers);
+    return {
+      itemId: req.itemId, variant: d.variant, ...(d.controlOf !== undefined ? { controlOf: d.controlOf } : {}), artifactUrl: d.urls.artifactUrl, launchUrl: d.urls.launchUrl,
+      profileVersion: d.profileVersion, reason: d.reason, bucket: d.bucket, derived: d.derived, token: d.token, tokenExpiresAt: d.exp * 1000,
+    };
   }
 
   /**
+   * UTF-8 length of the last resolveJson answer (its Content-Length), so the fast path does not
+   * scan the body again: the cached prefix's byte length is measured once, and the per-user tail
+   * is ASCII only (reason, numbers, derived header names, the base64url token).
+   */
+  lastJsonBytes = 0;
+
+  /**
    * resolve() as JSON text: byte-for-byte JSON.stringify(resolve(req, headers)) (resolver.test.ts
-   * holds that), written from a cached per-variant prefix (see UrlCacheEntry.prefixes) plus the
-   * per-user tail — the device route's answer without serialising the whole object per request.
+   * and resolve-fast-path.test.ts hold that), written from a cached per-variant prefix (see
+   * UrlCacheEntry.prefixes) plus the per-user tail — the device route's answer without building
+   * and serialising the answer object per request. Sets `lastJsonBytes`.
    */
   resolveJson(req: ResolveRequest, headers: HeaderBag = {}): string {
-    const { answer: a, cache } = this.decide(req, headers);
-    if (cache === undefined) return JSON.stringify(a);
-    const j = JSON.stringify;
-    const k = a.controlOf === undefined ? a.variant : `${a.variant}\u0000${a.controlOf}`;
+    const d = this.decide(req, headers);
+    const cache = d.cache;
+    if (cache === undefined) {
+      const body = JSON.stringify(this.answerOf(req.itemId, d));
+      this.lastJsonBytes = Buffer.byteLength(body);
+      return body;
+    }
+    const k = d.controlOf === undefined ? d.variant : `${d.variant}\u0000${d.controlOf}`;
     let prefix = cache.prefixes.get(k);
     if (prefix === undefined) {
-      const ctl = a.controlOf !== undefined ? `,"controlOf":${j(a.controlOf)}` : '';
-      prefix = `{"itemId":${j(a.itemId)},"variant":${j(a.variant)}${ctl},"artifactUrl":${j(a.artifactUrl)},"launchUrl":${j(a.launchUrl)},"profileVersion":${j(a.profileVersion)}`;
+      const j = JSON.stringify;
+      const ctl = d.controlOf !== undefined ? `,"controlOf":${j(d.controlOf)}` : '';
+      const text = `{"itemId":${j(req.itemId)},"variant":${j(d.variant)}${ctl},"artifactUrl":${j(d.urls.artifactUrl)},"launchUrl":${j(d.urls.launchUrl)},"profileVersion":${j(d.profileVersion)},"reason":`;
+      prefix = { text, bytes: Buffer.byteLength(text) };
       // Bounded by the profile's variants (plus control per shadow); a new profile starts afresh.
       if (cache.prefixes.size < 64) cache.prefixes.set(k, prefix);
     }
-    return `${prefix},"reason":${j(a.reason)},"bucket":${j(a.bucket)},"derived":${j(a.derived)},"token":${j(a.token)},"tokenExpiresAt":${j(a.tokenExpiresAt)}}`;
+    // reason: a fixed set of plain words; bucket, tokenExpiresAt: integers; token: base64url and dots.
+    const tail = `"${d.reason}","bucket":${d.bucket},"derived":${derivedJson(d.derived)},"token":"${d.token}","tokenExpiresAt":${d.exp * 1000}}`;
+    this.lastJsonBytes = prefix.bytes + tail.length;
+    return prefix.text + tail;
   }
 
-  private decide(req: ResolveRequest, headers: HeaderBag): { answer: ResolveAnswer; cache: UrlCacheEntry | undefined } {
-    const { deviceType, country, derived } = deriveAttributes(req, headers);
+  private answerOf(itemId: string, d: Decided): ResolveAnswer {
+    return {
+      itemId, variant: d.variant, ...(d.controlOf !== undefined ? { controlOf: d.controlOf } : {}), artifactUrl: d.urls.artifactUrl, launchUrl: d.urls.launchUrl,
+      profileVersion: d.profileVersion, reason: d.reason, bucket: d.bucket, derived: d.derived, token: d.token, tokenExpiresAt: d.exp * 1000,
+    };
+  }
+
+  /**
+   * The decision of one request, written into `this.scratch` (one object per resolver, reused:
+   * decide runs synchronously and both callers read it before anything else can decide) —
+   * issue 15 item 3: the resolve path allocated a decision wrapper, an answer object and its
+   * spread per request, garbage for every answer.
+   */
+  private decide(req: ResolveRequest, headers: HeaderBag): Decided {
+    // Both attributes given (the common device request): nothing to derive from headers.
+    let deviceType = req.deviceType;
+    let country = req.country;
+    let derived: Derivation;
+    let derivedNames: string[];
+    if (deviceType !== undefined && country !== undefined) {
+      derived = {};
+      derivedNames = [];
+    } else {
+      const r = deriveAttributes(req, headers);
+      deviceType = r.deviceType;
+      country = r.country;
+      derived = r.derived;
+      derivedNames = [];
+      if (derived.deviceType) derivedNames.push('deviceType');
+      if (derived.country) derivedNames.push('country');
+    }
     const user: UserContext = { userId: req.userId, deviceType, country, userGroup: req.userGroup, appVersion: req.appVersion, attributes: req.attributes };
     const { itemId } = req;
     const profile = this.deps.profiles.get(itemId);
     const compiled = this.deps.profiles.compiledFor(itemId);
     // A pin (pipeline/preferences) wins over every rule and over a bandit, never over a rollback.
-    const pinned = pinnedDecision(this.deps.pins?.variantFor(itemId, req.userId), compiled);
+    const pinned = this.deps.pins === undefined ? undefined : pinnedDecision(this.deps.pins.variantFor(itemId, req.userId), compiled);
     let decision: SplitDecision = pinned ?? trafficSplit(user, compiled, this.deps.segments);
     // A bandit decides WHICH arm for users the split put in its population (pipeline/bandit).
     if (!pinned && profile?.bandit && profile.banditState && this.deps.bandit) {
@@ -167,13 +245,10 @@ export class Resolver {
     const profileVersion = profile?.profileVersion ?? 0;
     const cache = this.cacheFor(itemId, profile);
     const urls = cache === undefined ? NO_URLS : this.urlsFor(cache, itemId, profile, decision.variant);
-    const derivedNames: string[] = [];
-    if (derived.deviceType) derivedNames.push('deviceType');
-    if (derived.country) derivedNames.push('country');
     const now = this.deps.now?.() ?? Date.now();
     const controlOf = decision.controlOf;
     const iat = Math.floor(now / 1000);
-    const { token, exp } = this.tokens.token({ itemId, userId: req.userId, variant: decision.variant, controlOf, profileVersion }, iat, this.deps.tokenTtlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS, this.deps.keys);
+    const t = this.tokens.token({ itemId, userId: req.userId, variant: decision.variant, controlOf, profileVersion }, iat, this.deps.tokenTtlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS, this.deps.keys);
     this.deps.log.enqueue({
       id: randomUUID(),
       itemId,
@@ -182,7 +257,7 @@ export class Resolver {
       profileVersion,
       bucket: decision.bucket,
       reason: decision.reason,
-      controlOf: decision.controlOf ?? null,
+      controlOf: controlOf ?? null,
       deviceType: deviceType ?? null,
       country: country ?? null,
       userGroup: req.userGroup ?? null,
@@ -192,12 +267,21 @@ export class Resolver {
       resolverId: this.deps.resolverId,
       ts: now,
     });
-    const answer: ResolveAnswer = {
-      itemId, variant: decision.variant, ...(controlOf !== undefined ? { controlOf } : {}), artifactUrl: urls.artifactUrl, launchUrl: urls.launchUrl,
-      profileVersion, reason: decision.reason, bucket: decision.bucket, derived, token, tokenExpiresAt: exp * 1000,
-    };
-    return { answer, cache };
+    const d = this.scratch;
+    d.variant = decision.variant;
+    d.controlOf = controlOf;
+    d.reason = decision.reason;
+    d.bucket = decision.bucket;
+    d.urls = urls;
+    d.profileVersion = profileVersion;
+    d.derived = derived;
+    d.token = t.token;
+    d.exp = t.exp;
+    d.cache = cache;
+    return d;
   }
+
+  private readonly scratch: Decided = { variant: '', controlOf: undefined, reason: 'no_profile', bucket: -1, urls: NO_URLS, profileVersion: 0, derived: {}, token: '', exp: 0, cache: undefined };
 
   /** The cache entry of a known item (rebuilt when its profile or catalog entry object changes). */
   private cacheFor(itemId: string, profile: ShadowProfile | undefined): UrlCacheEntry | undefined {
