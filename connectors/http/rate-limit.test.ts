@@ -41,6 +41,41 @@ test('a flood of new clients evicts the least recently seen, not the limited cli
   expect(b.evicted).toBe(1000 - 99);
 });
 
+test('evicts exactly the least recently seen client (against a Map-order reference)', () => {
+  // The reference is the previous implementation's rule: a Map in recency order, re-inserted on
+  // every take, its first key evicted when full. Same takes, same answers, same survivors.
+  const spec = { perSecond: 2, burst: 3 };
+  const b = new TokenBuckets(spec, 50);
+  const ref = new Map<string, { tokens: number; at: number }>();
+  let seed = 42;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  let now = 0;
+  const mismatches: string[] = [];
+  for (let i = 0; i < 20_000; i++) {
+    now += Math.floor(rnd() * 40);
+    const key = `c${Math.floor(rnd() ** 2 * 120)}`;
+    let r = ref.get(key);
+    if (r) ref.delete(key);
+    else {
+      r = { tokens: spec.burst, at: now };
+      if (ref.size >= 50) ref.delete(ref.keys().next().value as string);
+    }
+    ref.set(key, r);
+    r.tokens = Math.min(spec.burst, r.tokens + ((now - r.at) / 1000) * spec.perSecond);
+    r.at = now;
+    const expected = r.tokens < 1 ? Math.max(1, Math.ceil((1 - r.tokens) / spec.perSecond)) : ((r.tokens -= 1), 0);
+    const got = b.take(key, now);
+    if (got !== expected) mismatches.push(`step ${i} ${key}: ${got} vs ${expected}`);
+  }
+  expect(mismatches).toEqual([]);
+  expect(b.size).toBe(ref.size);
+  for (const [k, r] of ref) {
+    const tokens = Math.min(spec.burst, r.tokens + ((now - r.at) / 1000) * spec.perSecond);
+    expect(b.wait(k, now)).toBe(tokens < 1 ? Math.max(1, Math.ceil((1 - tokens) / spec.perSecond)) : 0);
+  }
+  expect(b.evicted).toBeGreaterThan(1000);
+});
+
 test('Retry-After is the wait for one token; perSecond 0 disables the limit', () => {
   const b = new TokenBuckets({ perSecond: 0.5, burst: 1 });
   expect(b.take('c', 0)).toBe(0);

@@ -111,9 +111,25 @@ export function clientAddress(req: IncomingMessage, trust: TrustFn): string {
   }
 }
 
-/** Token buckets per client key, LRU-bounded. */
+/** A client's bucket, also a link of the recency list (oldest → newest). */
+interface Bucket {
+  key: string;
+  tokens: number;
+  at: number;
+  older: Bucket | null;
+  newer: Bucket | null;
+}
+
+/**
+ * Token buckets per client key, LRU-bounded. Recency is a doubly linked list through the
+ * buckets themselves: a client seen again moves to the newest end by relinking two neighbours
+ * (issue 15 item 3: the previous Map delete + re-insert per request cost a hash of the key twice
+ * and left a deleted entry behind that made the 100k-entry table rehash as it filled).
+ */
 export class TokenBuckets {
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly buckets = new Map<string, Bucket>();
+  private oldest: Bucket | null = null;
+  private newest: Bucket | null = null;
   evicted = 0;
 
   constructor(readonly spec: RateSpec, private readonly maxClients = 100_000) {}
@@ -122,19 +138,40 @@ export class TokenBuckets {
     return this.buckets.size;
   }
 
-  private bucket(key: string, now: number): { tokens: number; at: number } {
+  private unlink(b: Bucket): void {
+    if (b.older) b.older.newer = b.newer;
+    else this.oldest = b.newer;
+    if (b.newer) b.newer.older = b.older;
+    else this.newest = b.older;
+    b.older = b.newer = null;
+  }
+
+  private append(b: Bucket): void {
+    b.older = this.newest;
+    if (this.newest) this.newest.newer = b;
+    else this.oldest = b;
+    this.newest = b;
+  }
+
+  private bucket(key: string, now: number): Bucket {
     let b = this.buckets.get(key);
     if (b) {
-      // Re-insert: Map order is recency order, so the first key is the least recently seen.
-      this.buckets.delete(key);
+      // The newest end is the most recently seen: the first one there is the least recently seen.
+      if (b !== this.newest) {
+        this.unlink(b);
+        this.append(b);
+      }
     } else {
-      b = { tokens: this.spec.burst, at: now };
-      if (this.buckets.size >= this.maxClients) {
-        this.buckets.delete(this.buckets.keys().next().value as string);
+      b = { key, tokens: this.spec.burst, at: now, older: null, newer: null };
+      if (this.buckets.size >= this.maxClients && this.oldest) {
+        const o = this.oldest;
+        this.unlink(o);
+        this.buckets.delete(o.key);
         this.evicted++;
       }
+      this.buckets.set(key, b);
+      this.append(b);
     }
-    this.buckets.set(key, b);
     b.tokens = Math.min(this.spec.burst, b.tokens + ((now - b.at) / 1000) * this.spec.perSecond);
     b.at = now;
     return b;
