@@ -7,6 +7,9 @@
  * one after the other differ more than the settings do (docs/scaling.md "Resolve, round 5").
  *
  *   node --import tsx bench/resolver-variants.ts '[{"name":"default"},{"name":"semi64","nodeArgs":["--max-semi-space-size=64"]}]' [rounds=3] [roundMs=6000]
+ *   (`"root": DIR` runs that checkout's run-resolver.ts — e.g. `main` from a clean `git archive`
+ *   with node_modules linked — beside this one. Caution, docs/scaling.md "Resolve, round 6": on
+ *   the loaded 2-core machine the slot a process had mattered more than its code.)
  *
  * Prints one line per round (req/s, p50/p99, server CPU per request, per-thread CPU and voluntary
  * / involuntary context switches from /proc, and the process's health eventLoop: loop delay, GC

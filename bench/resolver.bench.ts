@@ -31,12 +31,13 @@
  * the median round. A round with any non-200 answer or connection error fails the bench.
  * Targets (issue 15 item 3): ours ≥ 0.5× bare requests/s, p99 ≤ 5 ms.
  *
- * Last measured (2026-12-06 19:10–19:27 UTC, shared 2-core machine, 1-minute load 8–22; every
- * run in docs/scaling.md): resolver-only process 0.221–0.465× bare over four runs (the last, at
- * load 7.8 → 16.4: 7,016 vs 15,085 req/s = 0.465×, p99 15.1 ms vs bare 5.2 ms, server CPU 68 vs
- * 22 µs per request, event-loop delay p99 26–106 ms per round) — both targets missed under this
- * load; `main`'s code in the same hour: 0.256–0.382×, p99 23.0–43.0 ms, 71–89 µs.
- * All-in-one process: 0.074–0.390×, p99 24.0–77.4 ms.
+ * Last measured (2026-12-07 01:20–01:40 UTC, shared 2-core machine, 1-minute load 5–14; every
+ * run in docs/scaling.md "Resolve, round 6"): resolver-only process 0.182–0.658× bare, p99
+ * 10.9–104.9 ms, server CPU 61–122 µs per request against bare's 25–33 µs; `main`'s code back
+ * to back 0.148–0.468×, p99 19.1–99.5 ms, 74–156 µs — the load, not the code, separated the
+ * runs. Neither target shown under that load.
+ * bench/resolve-cost.ts isolates our own code per answer (in process): 3.3–3.4 µs and 2.0 KB
+ * allocated, `main` 5.5–6.3 µs and 4.4 KB.
  *
  * Run alone: `node bin/penumbra.js bench --only resolver` (or `node --import tsx
  * bench/resolver.bench.ts [--quick] [--prof DIR]`; `--prof` writes a CPU profile of ours to DIR).
