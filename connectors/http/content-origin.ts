@@ -143,9 +143,10 @@ export async function listenContent(app: NodeHandler, opts: { host: string; port
 }
 
 /** The API listener: fast paths first, `/d/` redirected to the content origin, Express for the rest. */
-export async function listenApi(app: NodeHandler, opts: { host: string; port: number; contentUrl: () => string; fast: (req: http.IncomingMessage, res: http.ServerResponse) => boolean; limits?: ListenerLimits }): Promise<Listening> {
+export async function listenApi(app: NodeHandler, opts: { host: string; port: number; contentUrl: () => string; fast: (req: http.IncomingMessage, res: http.ServerResponse, express: NodeHandler) => boolean; limits?: ListenerLimits }): Promise<Listening> {
   const server = http.createServer(serverOptions(opts.limits), (req, res) => {
-    if (opts.fast(req, res)) return;
+    // A fast path may take a request and hand it to Express later (the collector's errors).
+    if (opts.fast(req, res, app)) return;
     if (isContentPath(req.url)) return redirectToContent(res, opts.contentUrl(), req.url!);
     app(req, res);
   });

@@ -68,6 +68,8 @@ export function requestTiming(deps: { registry: MetricsRegistry; openapi: OpenAp
   const hist = deps.registry.histogram('penumbra_http_request_duration_seconds', 'HTTP request latency by method, OpenAPI route template and status');
   const matcher = new RouteMatcher(deps.openapi);
   return (req, res, next) => {
+    // A request a fast path took and handed over (a collector error): timed there already.
+    if ((res as unknown as { [FAST_TIMED]?: true })[FAST_TIMED]) return next();
     const start = process.hrtime.bigint();
     let done = false;
     const finish = () => {
@@ -87,54 +89,77 @@ export function requestTiming(deps: { registry: MetricsRegistry; openapi: OpenAp
   };
 }
 
+/** Set on a response a fast path timed itself: requestTiming (Express) leaves it alone. */
+const FAST_TIMED = Symbol('penumbra.fastTimed');
+
+/** A raw node:http fast path: true when it took the request. `express` is the app behind it. */
+export type FastPath = (req: IncomingMessage, res: ServerResponse, express: (req: IncomingMessage, res: ServerResponse) => void) => boolean;
+
 /**
- * Wrap the raw node:http fast paths that answer before Express (resolve): the same histogram
- * and debug line as requestTiming. A fast path answers synchronously, so the time from entry to
- * its return is the server-side latency; the status is what it wrote. Series are cached per
- * path and status, so the hot path pays two hrtime reads and one bucket increment.
+ * Wrap the raw node:http fast paths that answer before Express (resolve, telemetry): the same
+ * histogram and debug line as requestTiming. A fast path that answers synchronously (resolve) is
+ * timed from entry to its return; one that answers later (the collector waits for Kafka's ack)
+ * is timed to its response's finish, like requestTiming (499 when the client went away first) —
+ * also when it hands a failed request to Express, whose requestTiming then skips it (one
+ * observation per request). Series are cached per path and status, so the hot path pays two
+ * clock reads and one bucket increment.
  */
 export function timedFastPaths(
-  fastPaths: ((req: IncomingMessage, res: ServerResponse) => boolean)[],
+  fastPaths: FastPath[],
   deps: { registry: MetricsRegistry; openapi: OpenApiRegistry; log?: (msg: string, extra?: Record<string, unknown>) => void },
-): (req: IncomingMessage, res: ServerResponse) => boolean {
+): FastPath {
   const hist = deps.registry.histogram('penumbra_http_request_duration_seconds', 'HTTP request latency by method, OpenAPI route template and status');
   const matcher = new RouteMatcher(deps.openapi);
   const series = new Map<string, (v: number) => void>();
   const last = { observe: null as ((v: number) => void) | null, status: 0, method: undefined as string | undefined, pathname: '' };
-  return (req, res) => {
-    if (fastPaths.length === 0) return false;
-    // performance.now(): a double, where hrtime.bigint() allocated two BigInts per answer.
-    const start = performance.now();
-    let handled = false;
-    for (const fp of fastPaths) if ((handled = fp(req, res))) break;
-    if (!handled) return false;
-    const seconds = (performance.now() - start) / 1e3;
+  const observe = (req: IncomingMessage, status: number, seconds: number) => {
     const url = req.url ?? '/';
     // The series of the previous answer again (the common case: the same route and status over
     // and over) without slicing the path or building the key (issue 15 item 3: two strings of
     // garbage per answer).
     const lp = last.pathname;
-    if (last.observe !== null && res.statusCode === last.status && req.method === last.method && url.startsWith(lp) && (url.length === lp.length || url.charCodeAt(lp.length) === 63 /* ? */)) {
+    if (last.observe !== null && status === last.status && req.method === last.method && url.startsWith(lp) && (url.length === lp.length || url.charCodeAt(lp.length) === 63 /* ? */)) {
       last.observe(seconds);
-      if (deps.log) deps.log('request', { method: req.method, route: matcher.match(lp) ?? 'unmatched', path: lp, status: res.statusCode, ms: Math.round(seconds * 1e6) / 1e3, fastPath: true });
-      return true;
+      if (deps.log) deps.log('request', { method: req.method, route: matcher.match(lp) ?? 'unmatched', path: lp, status, ms: Math.round(seconds * 1e6) / 1e3, fastPath: true });
+      return;
     }
     const q = url.indexOf('?');
     const pathname = q < 0 ? url : url.slice(0, q);
-    const key = `${req.method} ${pathname} ${res.statusCode}`;
-    let observe = series.get(key);
-    if (!observe) {
+    const key = `${req.method} ${pathname} ${status}`;
+    let obs = series.get(key);
+    if (!obs) {
       const route = matcher.match(pathname) ?? 'unmatched';
-      observe = hist.series({ method: req.method ?? 'GET', route, status: res.statusCode });
+      obs = hist.series({ method: req.method ?? 'GET', route, status });
       // Fast paths answer a fixed set of paths; the bound only guards against surprises.
-      if (series.size < 1000) series.set(key, observe);
+      if (series.size < 1000) series.set(key, obs);
     }
-    last.observe = observe;
-    last.status = res.statusCode;
+    last.observe = obs;
+    last.status = status;
     last.method = req.method;
     last.pathname = pathname;
-    observe(seconds);
-    deps.log?.('request', { method: req.method, route: matcher.match(pathname) ?? 'unmatched', path: pathname, status: res.statusCode, ms: Math.round(seconds * 1e6) / 1e3, fastPath: true });
+    obs(seconds);
+    deps.log?.('request', { method: req.method, route: matcher.match(pathname) ?? 'unmatched', path: pathname, status, ms: Math.round(seconds * 1e6) / 1e3, fastPath: true });
+  };
+  return (req, res, express) => {
+    if (fastPaths.length === 0) return false;
+    // performance.now(): a double, where hrtime.bigint() allocated two BigInts per answer.
+    const start = performance.now();
+    let handled = false;
+    for (const fp of fastPaths) if ((handled = fp(req, res, express))) break;
+    if (!handled) return false;
+    if (res.writableEnded) {
+      observe(req, res.statusCode, (performance.now() - start) / 1e3);
+      return true;
+    }
+    (res as ServerResponse & { [FAST_TIMED]?: true })[FAST_TIMED] = true;
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      observe(req, res.writableFinished ? res.statusCode : 499, (performance.now() - start) / 1e3);
+    };
+    res.once('finish', finish);
+    res.once('close', finish);
     return true;
   };
 }

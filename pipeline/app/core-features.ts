@@ -21,14 +21,15 @@ export const collectorFeature: Feature = async (ctx) => {
   // the collector's events; the count is read once (a topic's partitions only grow by an operator's
   // hand, and then the repartition hop covers the records that moved — pipeline/telemetry/README.md).
   const rawPartitions = await rawPartitionCount(ctx);
-  const { router, stats, sender } = createTelemetryRouter({
+  const { router, stats, sender, fastPath } = createTelemetryRouter({
     producer: ctx.producer, topics: ctx.cfg.topics, openapi: ctx.openapi, limits: ctx.limits, health, rawPartitions,
     keys: ctx.assignmentKeys, profile: (itemId) => ctx.profileStore.get(itemId),
     pinned: (itemId, userId) => ctx.pins.variantFor(itemId, userId) !== undefined,
   });
   // From what the collector did (pipeline/collector-health): degraded while it refuses work.
   ctx.healthChecks.push(async () => ({ collector: { ...stats, ...health.check(Date.now(), sender.pending()) } }));
-  return { router };
+  // The raw fast path answers the common POST before Express (connectors/http/telemetry-router.ts).
+  return { router, fastPath };
 };
 
 async function rawPartitionCount(ctx: Parameters<Feature>[0]): Promise<number | undefined> {

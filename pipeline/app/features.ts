@@ -76,8 +76,11 @@ export interface FeatureContext {
 
 export interface FeatureHandle {
   router?: Router;
-  /** Raw node:http handler tried before Express; returns true when it answered. */
-  fastPath?: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => boolean;
+  /**
+   * Raw node:http handler tried before Express; returns true when it took the request (it may
+   * answer later, or hand the request to `express`, the app behind it: the collector's errors).
+   */
+  fastPath?: import('../../connectors/http/metrics-endpoint.ts').FastPath;
   stop?: () => Promise<void>;
 }
 
@@ -97,7 +100,7 @@ function resolverAndExpoFeature(): Feature {
     for (const r of [h.router, expo.router]) if (r) combined.use(r);
     // Both device routes answer in front of Express (their fast paths), resolve first.
     const fastPaths = [h.fastPath, expo.fastPath].filter((f) => f !== undefined);
-    return { ...h, router: combined, fastPath: (req, res) => fastPaths.some((f) => f(req, res)) };
+    return { ...h, router: combined, fastPath: (req, res, express) => fastPaths.some((f) => f(req, res, express)) };
   };
 }
 

@@ -5,6 +5,8 @@
  * request) so a retried send after a lost ack never duplicates a record. `send` resolves only
  * after the broker acknowledged: the collector's 202 depends on that.
  */
+// First: both replace kafkajs internals through the CommonJS cache before kafkajs loads.
+import './kafkajs-grouping.ts';
 import './kafkajs-idle-timer.ts';
 import { Kafka, logLevel, Partitioners, type Producer, type IHeaders } from 'kafkajs';
 import type { SchemaName } from '../../schemas/index.ts';
