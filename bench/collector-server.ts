@@ -2,8 +2,9 @@
  * "Ours" of the collector bench (bench/collector.bench.ts), run as a process of its own: the
  * production composition `createPenumbra(cfg, { processors: false, sink: false })` — the API
  * process of a split deployment — configured from the environment like `penumbra start`. So the
- * measured route is the real one: Express with every middleware of the app, the per-address rate
- * limit, token verification against the deployment's key ring and the item's current profile
+ * measured route is the real one: the collector's raw fast path in front of Express (since issue
+ * 15 round 6; the Express route with every middleware of the app answers what the fast path
+ * hands over: errors, compressed bodies, service callers), the per-address rate limit, token verification against the deployment's key ring and the item's current profile
  * (followed from shadow.profiles), validation, Avro encoding, the coalescing idempotent producer
  * (acks=all), 202 after the broker's ack.
  *

@@ -2,7 +2,8 @@
  * Collector throughput: `POST /api/v1/telemetry` next to a bare producer, measured in one run —
  * every party a process of its own, so none shares another's event loop:
  *  - ours (bench/collector-server.ts): the production API composition without processors or sink,
- *    i.e. Express + rate limit + assignment-token verification (HMAC, against the item's current
+ *    i.e. the collector's raw node:http fast path in front of Express (the Express route answers
+ *    only what it hands over: errors, compressed bodies, service callers) + rate limit + assignment-token verification (HMAC, against the item's current
  *    profile, produced to shadow.profiles before start) + validation + Avro + the coalescing
  *    idempotent producer, 202 only after Kafka acknowledged (acks=all);
  *  - peers (bench/collector-peer.ts): a bare node:http handler that JSON-parses the same body and

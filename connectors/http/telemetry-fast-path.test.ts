@@ -13,7 +13,6 @@
  */
 import http from 'node:http';
 import { gzipSync } from 'node:zlib';
-import type { AddressInfo } from 'node:net';
 import { createTelemetryRouter } from './telemetry-router.ts';
 import { createApi } from './create-api.ts';
 import { OpenApiRegistry } from './openapi.ts';
