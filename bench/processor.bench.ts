@@ -71,7 +71,8 @@ interface MemberLine {
   msg: string;
   at: number;
   processor?: { events: number; duplicates: number; windows: number; joinedAt: number | null };
-  repartition?: { joinedAt: number | null; forwarded: number };
+  /** Null: no repartition stage (same partition counts; the window stage forwards). */
+  repartition?: { joinedAt: number | null; forwarded: number } | null;
   /** Process CPU time so far (user + system, ms). */
   cpuMs?: number;
 }
@@ -123,7 +124,7 @@ async function ours(cfg: PenumbraConfig, kafka: ReturnType<typeof createKafka>, 
         const all = [...last.values()];
         const handled = all.reduce((s, x) => s + x.processor!.events + x.processor!.duplicates, 0);
         if (handled < n) return;
-        const start = Math.min(...all.map((x) => Math.max(x.processor!.joinedAt ?? Infinity, x.repartition!.joinedAt ?? Infinity)));
+        const start = Math.min(...all.map((x) => Math.max(x.processor!.joinedAt ?? Infinity, x.repartition ? (x.repartition.joinedAt ?? Infinity) : -Infinity)));
         const cpuMs = [...last].reduce((s, [i, x]) => s + (x.cpuMs ?? 0) - (cpuAtReady.get(i) ?? 0), 0);
         done = { rate: (n / (m.at - start)) * 1000, windows: all.reduce((s, x) => s + x.processor!.windows, 0), cpuUsPerEvent: (cpuMs * 1000) / n };
         for (const k of children) k.child.kill('SIGTERM'); // clean stop (and the CPU profile written)

@@ -6,8 +6,10 @@
  * GET /api/v1/items/{itemId}/metrics (and, where no metrics processor runs, republishes those
  * windows on the live hub), plus the alert rules/alerts routes (pipeline/alerts/feature.ts).
  * Processes that run the processors (`ctx.processors`) also: follow penumbra.assignments into the
- * AssignmentIndex (variant join, SRM), run the repartition stage (telemetry.raw → telemetry.by-item)
- * and the metrics processor (windows, comparisons) and the alert evaluator. Several such processes
+ * AssignmentIndex (variant join, SRM), run the metrics processor (windows, comparisons; on the
+ * hop-free path it forwards the telemetry.raw records not in their item's partition to
+ * telemetry.by-item itself), the repartition stage only when telemetry.raw and telemetry.by-item
+ * differ in partition count, and the alert evaluator. Several such processes
  * share both consumer groups; each owns the items of its by-item partitions (README "Scaling").
  *
  * Options are code, not environment: `streamOptions(prefix, {...})` sets them for the instance
@@ -96,7 +98,8 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
         comparisons = new ComparisonStore({ tuning: cfg.sequentialTuning, ...o.sequential });
         unverified = new UnverifiedCounts();
         repartitioner = await startRepartitioner({ kafka: ctx.kafka, codec: ctx.codec, producer: ctx.producer, topics: cfg.topics, groupPrefix: ctx.groupPrefix, log: ctx.log.warn });
-        stops.push(() => repartitioner!.stop());
+        // Null when the partition counts match: the window stage forwards (README "The hop-free path").
+        if (repartitioner) stops.push(() => repartitioner!.stop());
         // The owner publishes every recomputation (all shadows of the item, with its unverified
         // counts and join counters) on the compacted comparisons topic, keyed by item, for the
         // processes that do not compute them; besides, once a second, the items whose unverified
@@ -226,7 +229,7 @@ export function telemetryFeature(defaults: StreamOptions = {}): Feature {
           streamProcessing: {
             status,
             metricsProcessor: proc,
-            // directPath false: raw and by-item differ in partition count, every event takes the hop.
+            // Only when raw and by-item differ in partition count (directPath false: every event takes the hop); else null.
             repartition: repartitioner ? { ...repartitioner.stats, partitions: repartitioner.partitions, rawPartitions: repartitioner.rawPartitions, directPath: repartitioner.directPath } : null,
             metricWindowsInMemory: metricsStore.applied,
             assignmentsIndexed: assignments?.size ?? null,

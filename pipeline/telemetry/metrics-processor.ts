@@ -63,7 +63,7 @@
  * them from its replay, like a restart); readers in other processes get `owns() === false` and
  * delegate (README "Scaling").
  */
-import type { Consumer, EachBatchPayload, Kafka, Admin } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, Admin, Message, Producer } from 'kafkajs';
 import type { TopicNames } from '../config/config.ts';
 import type { AvroCodec } from '../kafka/registry.ts';
 import type { AvroProducer, OutRecord } from '../kafka/client.ts';
@@ -75,7 +75,7 @@ import { WindowAggregator } from '../windows/window-aggregator.ts';
 import type { WindowState } from '../windows/window-state.ts';
 import { WINDOW_SIZES, type MetricWindow as AggregatedWindow, type TelemetryEvent, type WindowSize } from '../windows/types.ts';
 import { openWindowRecord, toMetricWindowRecord, type MetricWindowRecord } from './metric-record.ts';
-import { PartitionProgress, contributionEnd, decodeCommitMeta, encodeCommitMeta, lastWindowEnd, type ReplayMark } from './offsets.ts';
+import { PartitionProgress, PendingForwards, contributionEnd, decodeCommitMeta, encodeCommitMeta, lastWindowEnd, rawCommitPoint, rawForwardLag, type ReplayMark } from './offsets.ts';
 import type { AssignmentIndex } from './assignment-index.ts';
 import { profileMismatch, type ProfileMismatch } from './attribution.ts';
 import { srmCheck, DEFAULT_SRM_MIN_EXPOSURES, type ComparisonStore, type ComparisonView } from './comparisons.ts';
@@ -83,9 +83,24 @@ import { countsInComparisons } from '../windows/classify.ts';
 import type { UnverifiedCounts } from './unverified.ts';
 import { isDirect, itemIdOf, itemPartition, STALE_CHECK_MASK } from './item-partition.ts';
 import { coPartitionAssigner } from './co-partition.ts';
-import { partitionCount, repartitionLag, sourceOf } from './repartition.ts';
+import { forwardMessage, forwardProducer, partitionCount, repartitionLag, sendForwards, sourceOf } from './repartition.ts';
 
 export const METRICS_PROCESSOR = 'telemetry-metrics';
+/** Forwarded records awaiting their acks beyond which a batch waits (≈ 3 MB of record buffers). */
+const MAX_FORWARDS_IN_FLIGHT = 20_000;
+
+/**
+ * Records of telemetry.raw the window stage's group has not yet windowed or forwarded with acks
+ * (hop-free path; `rawForwardLag` in offsets.ts on the group's committed marks, `local` overriding
+ * the partitions a member knows better). 0 means: raw read to the end and every forward on
+ * telemetry.by-item — what the wall clock waits for, and what tests wait for.
+ */
+export async function telemetryRawLag(admin: Admin, topics: Pick<TopicNames, 'telemetryRaw'>, groupPrefix: string, local: ReadonlyMap<number, bigint> = new Map()): Promise<number> {
+  const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(topics.telemetryRaw), admin.fetchOffsets({ groupId: `${groupPrefix}${METRICS_PROCESSOR}`, topics: [topics.telemetryRaw] })]);
+  const c = new Map<number, { offset: bigint; hi: bigint | null }>();
+  for (const p of committed[0]?.partitions ?? []) c.set(p.partition, { offset: BigInt(p.offset), hi: decodeCommitMeta(p.metadata)?.hi ?? null });
+  return rawForwardLag(ends.map((o) => ({ partition: o.partition, high: BigInt(o.high), low: BigInt(o.low) })), c, local);
+}
 
 export interface MetricsProcessorOptions {
   /** How far the watermark trails the newest event time (default 5000 ms). */
@@ -119,8 +134,10 @@ export interface MetricsProcessorDeps {
   comparisons: ComparisonStore;
   unverified: UnverifiedCounts;
   /**
-   * Records of telemetry.raw the repartition stage has not forwarded yet; the wall clock closes
-   * windows only at 0. Default: read from the repartition group's committed offsets (repartition.ts).
+   * Records of telemetry.raw not yet windowed or forwarded (and acknowledged) by anyone; the wall
+   * clock closes windows only at 0. Default: on the hop-free path this group's own raw positions
+   * and commit marks (`rawForwardLag`, offsets.ts); without it (partition counts differ) the
+   * repartition group's committed offsets (repartition.ts).
    */
   upstreamLag?: () => Promise<number>;
   /**
@@ -167,12 +184,17 @@ export interface MetricsProcessorStats {
   joinedAt: number | null;
   /** Events refused before any state because the item's profile does not have their item, variant or profile version. */
   profileRefused: Record<ProfileMismatch, number>;
-  /** Wall-clock advances held back because the repartition stage had lag on telemetry.raw. */
+  /** Wall-clock advances held back because telemetry.raw was not read (and forwarded) to its end, or an input not to its end. */
   upstreamHeld: number;
   /** Events windowed straight from telemetry.raw (the hop-free path; counted in `events` too). */
   direct: number;
-  /** telemetry.raw records not in their item's partition: skipped here, the repartition stage forwards them. */
-  rawLeftToHop: number;
+  /**
+   * telemetry.raw records not in their item's partition, forwarded by this stage to
+   * telemetry.by-item and acknowledged (the hop-free path; README "The hop-free path").
+   */
+  forwarded: number;
+  /** Forward produce calls that failed (retried every second while the raw partition is ours). */
+  forwardFailures: number;
 }
 
 export interface MetricsProcessor {
@@ -218,7 +240,7 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
   const sizes = [...(opts.windowSizes ?? WINDOW_SIZES)].sort((a, b) => a - b);
   const tickMs = opts.tickMs ?? 1000;
   const smallest = sizes[0];
-  const stats: MetricsProcessorStats = { events: 0, duplicates: 0, unverified: 0, replaySkipped: 0, windows: 0, provisional: 0, comparisons: 0, deadLettered: 0, commits: 0, batches: 0, lateBySize: Object.fromEntries(sizes.map((s) => [String(s), 0])), sendFailures: 0, liveSent: 0, liveSendFailures: 0, joinedAt: null, profileRefused: { unknown_item: 0, unknown_variant: 0, unknown_profile_version: 0 }, upstreamHeld: 0, direct: 0, rawLeftToHop: 0 };
+  const stats: MetricsProcessorStats = { events: 0, duplicates: 0, unverified: 0, replaySkipped: 0, windows: 0, provisional: 0, comparisons: 0, deadLettered: 0, commits: 0, batches: 0, lateBySize: Object.fromEntries(sizes.map((s) => [String(s), 0])), sendFailures: 0, liveSent: 0, liveSendFailures: 0, joinedAt: null, profileRefused: { unknown_item: 0, unknown_variant: 0, unknown_profile_version: 0 }, upstreamHeld: 0, direct: 0, forwarded: 0, forwardFailures: 0 };
   const allowedLatenessMs = opts.allowedLatenessMs ?? 5000;
   const groupId = `${deps.groupPrefix}${METRICS_PROCESSOR}`;
   const topic = deps.topics.telemetryByItem;
@@ -265,7 +287,17 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
   const inputKey = (t: string, p: number): string => `${t === rawTopic ? 'raw' : 'by-item'}:${p}`;
   /** Partition numbers assigned to this member (current generation; the same on both inputs). */
   let owned = new Set<number>();
-  const upstreamLag = deps.upstreamLag ?? (() => repartitionLag(admin, deps.topics, deps.groupPrefix));
+  const upstreamLag = deps.upstreamLag ?? (directPath ? () => rawLag() : () => repartitionLag(admin, deps.topics, deps.groupPrefix));
+  /**
+   * The forwarding (hop-free path): raw records of partition p that are not in their item's
+   * partition go to telemetry.by-item from here, with the repartition stage's produce code
+   * (repartition.ts: bytes unchanged, key item, header `penumbra-src`). Per raw input the forwards
+   * not yet acknowledged (`PendingForwards`): raw's commit never passes them (`rawCommitPoint`).
+   */
+  const forward: Producer | null = directPath ? forwardProducer(deps.kafka) : null;
+  const forwards = new Map<string, PendingForwards>();
+  /** Forward sends in flight (each settles when acknowledged, or given up with its partition). */
+  const inflight = new Set<Promise<void>>();
   /**
    * One aggregator per by-item partition: windows and watermark per partition (a partition that
    * joins late, after a rebalance, is not turned late by the others' progress — and N members
@@ -320,9 +352,12 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
       });
       for (const k of [...progress.keys()]) {
         if (parts.includes(progress.get(k)!.partition)) continue;
-        // Its open windows go with it: the next owner replays them from the committed offset.
+        // Its open windows go with it: the next owner replays them from the committed offset. So
+        // do its un-acked forwards: the next owner re-forwards from the committed marks' `hi`
+        // (below the first of them), a copy that lands after all is de-duplicated by event id.
         progress.delete(k);
         progressTopic.delete(k);
+        forwards.delete(k);
       }
       for (const p of [...aggs.keys()]) if (!parts.includes(p)) aggs.delete(p);
       startAt.clear();
@@ -446,15 +481,16 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
       const wm = ackedWatermark(prog.partition);
       // An input nothing was read from yet is committed where it starts, with the marks (fetchMarks).
       const start = startAt.get(key) ?? null;
-      const safe = prog.safeOffset(wm) ?? start;
-      const next = prog.next ?? start;
-      if (safe === null || next === null) continue;
+      // A raw input never commits past a forward Kafka has not acknowledged (nor marks it done in
+      // `hi`); by-item has no forwards, and its point is the window rule's alone.
+      const point = rawCommitPoint(prog.safeOffset(wm) ?? start, prog.next ?? start, forwards.get(key)?.floor ?? null);
+      if (point === null) continue;
       // Re-commit the same offset when the marks moved: the next owner must know which windows
       // were emitted since (a long-open 60 s window can pin the offset for a minute).
-      const metadata = encodeCommitMeta({ wm, hi: next });
-      if (prog.committed !== null && safe <= prog.committed && metadata === prog.committedMeta) continue;
-      offsets.push({ topic: progressTopic.get(key) ?? topic, partition: prog.partition, offset: safe.toString(), metadata });
-      prog.committed = safe;
+      const metadata = encodeCommitMeta({ wm, hi: point.hi });
+      if (prog.committed !== null && point.offset <= prog.committed && metadata === prog.committedMeta) continue;
+      offsets.push({ topic: progressTopic.get(key) ?? topic, partition: prog.partition, offset: point.offset.toString(), metadata });
+      prog.committed = point.offset;
       prog.committedMeta = metadata;
     }
     if (offsets.length === 0) return;
@@ -474,6 +510,83 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
     }
   }
 
+  /**
+   * The item id of a raw record to forward, or the non-retriable error that makes it a dead letter
+   * (the repartition stage's rule): the frame read alone once it agreed with a full decode for the
+   * record's writer schema id, else the full decode (its precise reason goes in the dead letter).
+   * Throws a retriable error (registry down).
+   */
+  async function forwardItemOf(value: Buffer | null): Promise<string | PenumbraError> {
+    const fast = itemIdOf(value);
+    if (fast !== null && frameAgrees.has(value!.readInt32BE(1))) return fast;
+    try {
+      const e = (await deps.codec.decode('telemetry-event', value)) as TelemetryEvent;
+      if (typeof e.itemId !== 'string') return new PenumbraError('validation', 'telemetry event has no itemId');
+      if (fast === e.itemId) frameAgrees.add(value!.readInt32BE(1));
+      return e.itemId;
+    } catch (err) {
+      if (err instanceof PenumbraError && !err.retriable) return err;
+      throw err;
+    }
+  }
+
+  function forwardsInFlight(): number {
+    let n = 0;
+    for (const f of forwards.values()) n += f.records;
+    return n;
+  }
+
+  /**
+   * Send a batch's forwards (all produce calls at once, acks=all) and keep them pending on their
+   * raw input until acknowledged. A failed send is retried every second while the raw partition
+   * is still this member's (PendingForwards holds raw's commit meanwhile); after a rebalance the
+   * next owner re-forwards from the committed marks instead.
+   */
+  function startForward(key: string, out: Message[][], first: bigint, records: number): void {
+    let pend = forwards.get(key);
+    if (!pend) forwards.set(key, (pend = new PendingForwards()));
+    const mine = pend;
+    const id = mine.add(first, records);
+    let settle!: () => void;
+    const done = new Promise<void>((r) => (settle = r));
+    inflight.add(done);
+    const finish = () => {
+      inflight.delete(done);
+      settle();
+    };
+    const attempt = (): void => {
+      Promise.all(sendForwards(forward!, topic, out)).then(
+        () => {
+          mine.ack(id);
+          stats.forwarded += records;
+          finish();
+        },
+        (err) => {
+          stats.forwardFailures++;
+          deps.log?.('metrics processor: forwarding to telemetry.by-item failed; retried in 1 s while the raw partition is ours', { err: String(err) });
+          if (stopped || forwards.get(key) !== mine) return finish();
+          setTimeout(attempt, 1000).unref?.();
+        },
+      );
+    };
+    attempt();
+  }
+
+  /**
+   * Records of telemetry.raw not yet windowed-or-forwarded-and-acknowledged by the group
+   * (`rawForwardLag`): this member's raw partitions from its live positions (lowered to its
+   * un-acked forwards), the others from the group's committed marks.
+   */
+  async function rawLag(): Promise<number> {
+    const local = new Map<number, bigint>();
+    for (const p of owned) {
+      const k = inputKey(rawTopic, p);
+      const point = rawCommitPoint(0n, progress.get(k)?.next ?? startAt.get(k) ?? null, forwards.get(k)?.floor ?? null);
+      if (point) local.set(p, point.hi);
+    }
+    return telemetryRawLag(admin, deps.topics, deps.groupPrefix, local);
+  }
+
   async function handleBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     const key = inputKey(batch.topic, batch.partition);
@@ -487,6 +600,12 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
     const closed: AggregatedWindow[] = [];
     const dead: OutRecord[] = [];
     let last: string | null = null;
+    /** This batch's forwards per by-item partition, the raw offset of the first, and how many. */
+    let fwd: Message[][] | null = null;
+    let fwdFirst: bigint | null = null;
+    let fwdCount = 0;
+    /** A retriable failure (registry down): what was handled before it is still sent and resolved, then kafkajs refetches. */
+    let failure: unknown = null;
     let beatAt = Date.now();
     // Provisional windows are only built while someone listens (publishProvisional drops the set
     // otherwise): no per-event key string for nobody.
@@ -508,8 +627,26 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
       }
       const offset = BigInt(m.offset);
       if (fromRaw && !isDirect(m.value, batch.partition, rawPartitions, partitions)) {
-        // Not in its item's partition: the repartition stage forwards it (or dead-letters it).
-        stats.rawLeftToHop++;
+        // Not in its item's partition (a foreign producer, older data, an unreadable frame):
+        // forwarded to its item's by-item partition — unless this member, or the previous owner
+        // before the committed marks, already did (a re-delivery or replay).
+        if (!prog.forwardedBefore(offset)) {
+          let item: string | PenumbraError;
+          try {
+            item = await forwardItemOf(m.value);
+          } catch (err) {
+            failure = err;
+            break;
+          }
+          if (typeof item === 'string') {
+            const fm = forwardMessage(item, m, batch.partition, partitions);
+            (fwd ??= Array.from({ length: partitions }, () => []))[fm.partition!].push(fm);
+            fwdFirst ??= offset;
+            fwdCount++;
+          } else {
+            dead.push({ topic: deps.topics.dlq, key: null, value: deadLetter({ reason: item.message, error: item, processor: METRICS_PROCESSOR, sourceTopic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value }) });
+          }
+        }
         prog.track(offset, -Infinity);
         last = m.offset;
         continue;
@@ -537,7 +674,8 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
           last = m.offset;
           continue;
         }
-        throw err; // registry down etc.: nothing of this batch past here is resolved; kafkajs refetches
+        failure = err; // registry down etc.: nothing of this batch past here is resolved; kafkajs refetches
+        break;
       }
       last = m.offset;
       if (!countsInComparisons(e)) {
@@ -586,9 +724,17 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
       } else stats.duplicates++;
       prog.track(offset, contributionEnd(e.ts, sizes, wmBefore));
     }
+    // The forwards fly while the windows are produced; raw's commit waits for their acks (commit).
+    if (fwd !== null) startForward(key, fwd, fwdFirst!, fwdCount);
     if (last !== null) {
       await emit(closed, dead);
       payload.resolveOffset(last);
+    }
+    if (failure !== null) throw failure;
+    // Bounded memory when the broker is slow to acknowledge: wait (heartbeating) for the oldest.
+    while (forwardsInFlight() > MAX_FORWARDS_IN_FLIGHT && inflight.size > 0) {
+      await Promise.race([...inflight, new Promise((r) => setTimeout(r, 1000))]);
+      await payload.heartbeat().catch(() => undefined);
     }
     fetched.add(key);
     caughtUp.set(key, last !== null && last === batch.messages[batch.messages.length - 1]?.offset && batch.offsetLag() === '0');
@@ -727,6 +873,7 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
     return out;
   }
 
+  await forward?.connect();
   await consumer.connect();
   await consumer.subscribe({ topics: inputs, fromBeginning: true });
   await consumer.run({
@@ -782,17 +929,22 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
       rawPositions: positionsOf(rawTopic),
       byItemPartitions: partitions,
       rawPartitions,
-      // false: raw and by-item differ in partition count, every event takes the hop.
+      // false: raw and by-item differ in partition count, every event takes the hop (the
+      // repartition stage runs); true: this stage forwards the raw records not in their partition.
       directPath,
+      forwardsInFlight: forwardsInFlight(),
       variantJoin: { ...deps.assignments.totals },
     }),
     async stop() {
       stopped = true;
       clearInterval(timer);
       clearInterval(liveTimer);
+      // Forwards in flight get their acks (10 s at most), so the last commit can pass them.
+      await Promise.race([Promise.all([...inflight]), new Promise((r) => setTimeout(r, 10_000).unref?.())]);
       // Last commit with the newest marks, so the next owner replays as little as possible.
       await mutex.run(() => commit(true)).catch(() => undefined);
       await consumer.disconnect();
+      await forward?.disconnect().catch(() => undefined);
       await admin.disconnect().catch(() => {});
     },
   };

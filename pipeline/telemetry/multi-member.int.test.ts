@@ -3,11 +3,13 @@
  * the same input (GENERATED telemetry: 16 items × 2 variants, 240 sessions, 100 s of event time,
  * integer and half-integer values so sums are exact in any order) goes to two topic prefixes.
  *  - A: one member process (pipeline/telemetry/run-metrics-member.ts) — the reference;
- *  - B: three member processes sharing both consumer groups; once they split the partitions,
- *    half the input is produced, then at once the second half; as soon as one member forwarded and
- *    aggregated something on both paths it is SIGKILLed (no clean leave: its partitions
- *    wait for the session timeout, its uncommitted raw tail is re-forwarded, its open windows are
- *    replayed by the next owner from both inputs).
+ *  - B: three member processes sharing the window stage's group (the only one reading
+ *    telemetry.raw: it windows the direct records and forwards the foreign ones itself); once they
+ *    split the partitions, half the input is produced, then at once the second half; as soon as
+ *    one member windowed direct records, forwarded foreign ones and aggregated forwarded ones it
+ *    is SIGKILLed (no clean leave: its partitions wait for the session timeout, the raw records
+ *    it forwarded past its last committed marks are re-forwarded, its open windows are replayed
+ *    by the next owner from both inputs).
  * Both paths of the window stage are in the input: even events item-partitioned like the collector
  * (windowed straight from telemetry.raw), odd ones session-partitioned like a foreign producer
  * (forwarded through telemetry.by-item).
@@ -15,8 +17,9 @@
  * all but emittedAt), none missing, none extra, no key emitted twice with different contents.
  *
  * Windows close by the wall clock at the end (allowed lateness 120 s > the 100 s of event time,
- * events 10 min old), which the window stage allows only when the repartition group has no lag:
- * the killed member's raw partitions hold every window open until a survivor forwarded them.
+ * events 10 min old), which the window stage allows only when telemetry.raw was read to its end
+ * and every forward acknowledged (`telemetryRawLag`: the group's commit marks): the killed
+ * member's raw partitions hold every window open until a survivor forwarded them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -31,7 +34,7 @@ import { kafkaFor, testBrokers, testRegistryUrl, uniquePrefix } from '../../test
 import { waitFor } from '../../test/wait-for.ts';
 import type { TelemetryEvent } from '../../schemas/types.generated.ts';
 import type { MetricWindow } from '../../schemas/types.generated.ts';
-import { repartitionLag } from './repartition.ts';
+import { telemetryRawLag } from './metrics-processor.ts';
 import { itemPartition } from './item-partition.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -42,8 +45,10 @@ const LATENESS = 120_000;
 const kafka = kafkaFor('multi-member');
 
 interface MemberStats {
-  repartition: { forwarded: number; assigned: number[] };
-  processor: { events: number; duplicates: number; windows: number; direct: number };
+  /** Null: the repartition stage does not run (same partition counts: the window stage forwards). */
+  repartition: { forwarded: number; assigned: number[] } | null;
+  processor: { events: number; duplicates: number; windows: number; direct: number; forwarded: number };
+  forwardsInFlight: number;
   partitions: number[];
   positions: Record<string, number | null>;
   rawPositions: Record<string, number | null>;
@@ -141,7 +146,8 @@ async function allClosed(cfg: PenumbraConfig, live: Member[]): Promise<boolean> 
   let ends: { partition: number; high: string }[];
   let rawEnds: { partition: number; high: string }[];
   try {
-    if ((await repartitionLag(admin, cfg.topics, cfg.topicPrefix)) > 0) return false;
+    // telemetry.raw read to the end by the group, every forward acknowledged (commit marks' `hi`).
+    if ((await telemetryRawLag(admin, cfg.topics, cfg.topicPrefix)) > 0) return false;
     ends = await admin.fetchTopicOffsets(cfg.topics.telemetryByItem);
     rawEnds = await admin.fetchTopicOffsets(cfg.topics.telemetryRaw);
   } finally {
@@ -156,7 +162,7 @@ async function allClosed(cfg: PenumbraConfig, live: Member[]): Promise<boolean> 
       if (Number(o.high) > 0 && (owner.last![pos][String(o.partition)] ?? 0) < Number(o.high)) return false;
     }
   }
-  return live.every((m) => m.last !== null && m.last.openWindows === 0 && m.last.pendingWindows === 0);
+  return live.every((m) => m.last !== null && m.last.openWindows === 0 && m.last.pendingWindows === 0 && m.last.forwardsInFlight === 0);
 }
 
 /** Every window on telemetry.metrics, keyed by item/variant/size/start (emittedAt dropped). */
@@ -213,7 +219,9 @@ test('3 members (one SIGKILLed mid-run) emit exactly the windows of a single mem
 
   // B: three members; wait until both groups are split three ways, then feed and kill one.
   const three = [startMember(b.cfg.topicPrefix), startMember(b.cfg.topicPrefix), startMember(b.cfg.topicPrefix)];
-  await waitFor('three members sharing both groups', () => three.every((m) => (m.last?.partitions.length ?? 0) > 0 && (m.last?.repartition.assigned.length ?? 0) > 0), 60_000, 100);
+  await waitFor('three members sharing the group', () => three.every((m) => (m.last?.partitions.length ?? 0) > 0), 60_000, 100);
+  // One stage reads telemetry.raw: the window stage, which forwards the foreign records itself.
+  expect(three.map((m) => m.last!.repartition)).toEqual([null, null, null]);
   const victim = three[1];
   await produce(b.cfg, b.codec, events.slice(0, N / 2));
   // The second half follows at once, while the victim is picked: the events are 10 min old, so
@@ -222,11 +230,12 @@ test('3 members (one SIGKILLed mid-run) emit exactly the windows of a single mem
   // passed only while the victim's uncommitted raw tail happened to hold the clock — the hop-free
   // path, which commits raw sooner, showed the race.)
   const secondHalf = produce(b.cfg, b.codec, events.slice(N / 2));
-  // Both of its stages hold state when it dies: forwarded raw records (its commits may lag) and
-  // events in open windows of its by-item partitions.
-  await waitFor('the victim to forward and aggregate part of the input, on both paths', () => (victim.last?.repartition.forwarded ?? 0) > 0 && (victim.last?.processor.events ?? 0) > (victim.last?.processor.direct ?? 0) && (victim.last?.processor.direct ?? 0) > 0, 30_000, 20);
+  // Its window stage holds state on both paths when it dies: events windowed straight from its raw
+  // partitions, foreign raw records it forwarded to by-item (its raw commits may lag), and
+  // forwarded events in open windows of its by-item partitions.
+  await waitFor('the victim to forward and aggregate part of the input, on both paths', () => (victim.last?.processor.forwarded ?? 0) > 0 && (victim.last?.processor.events ?? 0) > (victim.last?.processor.direct ?? 0) && (victim.last?.processor.direct ?? 0) > 0, 30_000, 20);
   victim.child.kill('SIGKILL');
-  const killedAt = { forwarded: victim.last!.repartition.forwarded, windowEvents: victim.last!.processor.events, direct: victim.last!.processor.direct, partitions: victim.last!.partitions };
+  const killedAt = { forwarded: victim.last!.processor.forwarded, windowEvents: victim.last!.processor.events, direct: victim.last!.processor.direct, partitions: victim.last!.partitions };
   await victim.exited;
   await secondHalf;
   const survivors = three.filter((m) => m !== victim);

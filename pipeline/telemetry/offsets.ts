@@ -76,6 +76,16 @@ export class PartitionProgress {
     return this.segs.length - this.head;
   }
 
+  /**
+   * A raw record at `offset` was already handled by the window stage's forwarding: by this member
+   * (below `next`: a re-delivery after a rebalance; a forward still un-acked is retried, not sent
+   * again) or by a previous owner (below the marks' `hi`, which never passes an un-acked forward:
+   * `rawCommitPoint`). Such a record is not forwarded again.
+   */
+  forwardedBefore(offset: bigint): boolean {
+    return (this.nextOffset !== null && offset < this.nextOffset) || (this.replay !== null && offset < this.replay.hi);
+  }
+
   /** The event at `offset` was counted by a previous owner in windows that are all emitted. */
   alreadyEmitted(offset: bigint, lastWindowEnd: number): boolean {
     return this.replay !== null && offset < this.replay.hi && lastWindowEnd <= this.replay.wm;
@@ -133,4 +143,82 @@ export function lastWindowEnd(ts: number, sizes: readonly number[]): number {
   let end = -Infinity;
   for (const s of sizes) end = Math.max(end, Math.floor(ts / s) * s + s);
   return end;
+}
+
+/**
+ * Forwards of one telemetry.raw input not yet acknowledged by Kafka (issue 15 item 1: the window
+ * stage forwards the raw records that are not in their item's partition to telemetry.by-item
+ * itself). A batch's forwards are one entry, keyed by the first raw offset they copy; raw's
+ * committed offset — and the `hi` of its commit marks — never pass the first un-acknowledged
+ * entry (`rawCommitPoint`), so a crash re-forwards at most what was not acknowledged, and a
+ * replay below a committed `hi` forwards nothing again (`PartitionProgress.forwardedBefore`).
+ * Entries are added in offset order (one batch after another); acks may come in any order.
+ */
+export class PendingForwards {
+  private entries: { id: number; first: bigint; records: number }[] = [];
+  private nextId = 0;
+  /** Records forwarded and not yet acknowledged. */
+  records = 0;
+
+  /** A batch's forwards, the first of which copies raw offset `first`; returns its id for `ack`. */
+  add(first: bigint, records: number): number {
+    const id = this.nextId++;
+    this.entries.push({ id, first, records });
+    this.records += records;
+    return id;
+  }
+
+  /** Kafka acknowledged entry `id` (unknown ids: no-op). */
+  ack(id: number): void {
+    const i = this.entries.findIndex((e) => e.id === id);
+    if (i < 0) return;
+    this.records -= this.entries[i].records;
+    this.entries.splice(i, 1);
+  }
+
+  get size(): number {
+    return this.entries.length;
+  }
+
+  /** Lowest raw offset of an un-acknowledged forward; null when every forward was acknowledged. */
+  get floor(): bigint | null {
+    let f: bigint | null = null;
+    for (const e of this.entries) if (f === null || e.first < f) f = e.first;
+    return f;
+  }
+}
+
+/**
+ * The commit of a raw input with forwards in flight (pure): the offset is the window rule's
+ * `safe` offset, lowered to the first un-acknowledged forward; `hi` (the next offset processed,
+ * in the marks) likewise — below `hi` every record was windowed or forwarded AND acknowledged,
+ * which the next owner relies on to forward nothing twice and the wall clock to know raw was
+ * read to the end. `safe`/`next` null: nothing known yet (no commit).
+ */
+export function rawCommitPoint(safe: bigint | null, next: bigint | null, floor: bigint | null): { offset: bigint; hi: bigint } | null {
+  if (safe === null || next === null) return null;
+  const low = (a: bigint) => (floor !== null && floor < a ? floor : a);
+  return { offset: low(safe), hi: low(next) };
+}
+
+/**
+ * Records of telemetry.raw not yet windowed-or-forwarded-and-acknowledged (pure), summed over its
+ * partitions: end offset − how far the partition is done. A partition this member owns counts
+ * from its live position (`local`, already lowered to its un-acked forwards); any other from the
+ * group's committed marks (`hi`), else the committed offset, else its low end. The wall clock
+ * closes windows only at 0 (README "The hop-free path"): a raw partition orphaned by a crashed
+ * member, or with forwards in flight, may still feed any by-item partition.
+ */
+export function rawForwardLag(
+  ends: readonly { partition: number; high: bigint; low: bigint }[],
+  committed: ReadonlyMap<number, { offset: bigint; hi: bigint | null }>,
+  local: ReadonlyMap<number, bigint>,
+): number {
+  let lag = 0;
+  for (const o of ends) {
+    const c = committed.get(o.partition);
+    const done = local.get(o.partition) ?? c?.hi ?? (c && c.offset >= 0n ? c.offset : o.low);
+    if (o.high > done) lag += Number(o.high - done);
+  }
+  return lag;
 }

@@ -4,10 +4,15 @@
  * every event of an item reaches the one member that owns the item's by-item partition, as a
  * Kafka Streams repartition topic does.
  *
+ * Runs ONLY when telemetry.raw and telemetry.by-item differ in partition count (no hop-free path;
+ * health `directPath: false`): with equal counts the window stage reads partition p of
+ * telemetry.raw anyway and forwards its records that are not in their item's partition itself
+ * (metrics-processor.ts, README "The hop-free path") — raw is fetched once, and this group is not
+ * used (an old deployment's `<prefix>telemetry-repartition` offsets are simply abandoned).
+ * The forwarding pieces (`forwardMessage`, `forwardProducer`, `sendForwards`) are shared with it.
+ *
  * Reads: penumbra.telemetry.raw in consumer group `<prefix>telemetry-repartition` (members share
- * the partitions). Skips the records already in their item's partition (`isDirect`, item-partition.ts:
- * the collector's — the window stage reads those from telemetry.raw itself; only when raw and
- * by-item have the same partition count, else every record is forwarded as before).
+ * the partitions); forwards every record.
  * Writes: for the others, each record's value BYTES unchanged (same schema id, same headers, same
  * timestamp — nothing is decoded or re-encoded; header `penumbra-src` = raw partition:offset, so
  * dead letters downstream name the raw position) to `<prefix>telemetry.by-item`, partition =
@@ -30,7 +35,7 @@
  * its next owner re-forwarded it. Only a re-forward whose windows had closed by EVENT time (the
  * watermark passed them on other events) is counted in the next window's `late`, never added.
  */
-import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type IHeaders, type Kafka, type Message } from 'kafkajs';
+import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type IHeaders, type Kafka, type KafkaMessage, type Message, type Producer } from 'kafkajs';
 import type { TopicNames } from '../config/config.ts';
 import type { AvroCodec } from '../kafka/registry.ts';
 import type { AvroProducer, OutRecord } from '../kafka/client.ts';
@@ -55,6 +60,38 @@ export function sourceOf(headers: IHeaders | undefined): { partition: number; of
   const v = Buffer.isBuffer(h) ? h.toString() : typeof h === 'string' ? h : null;
   const m = v ? /^(\d+):(\d+)$/.exec(v) : null;
   return m ? { partition: Number(m[1]), offset: m[2] } : null;
+}
+
+/**
+ * The by-item copy of a raw record (shared by this stage and the window stage's forwarding,
+ * metrics-processor.ts): the value BYTES, headers and timestamp unchanged, key = item id,
+ * partition = itemPartition(item), plus header `penumbra-src` = the raw position.
+ */
+export function forwardMessage(item: string, m: KafkaMessage, rawPartition: number, byItemPartitions: number): Message {
+  const partition = itemPartition(item, byItemPartitions);
+  return { key: item, value: m.value, partition, headers: { ...(m.headers as IHeaders | undefined), [SOURCE_HEADER]: `${rawPartition}:${m.offset}` }, timestamp: m.timestamp };
+}
+
+/** A producer for forwards: acks=all per send, several requests in flight, not idempotent (see startRepartitioner). */
+export function forwardProducer(kafka: Kafka): Producer {
+  return kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+}
+
+/**
+ * Produce forwarded records (`out[p]`: the records for by-item partition p), all calls in flight
+ * at once, in slices of at most PER_PARTITION_SLICE records per partition: kafkajs's
+ * per-partition grouping is quadratic in a call's records of one partition (8 % of a member's
+ * CPU with one send per fetched batch, in the processor bench's profile).
+ */
+export function sendForwards(producer: Producer, byItemTopic: string, out: readonly Message[][]): Promise<unknown>[] {
+  const sends: Promise<unknown>[] = [];
+  for (let i = 0; ; i += PER_PARTITION_SLICE) {
+    const messages: Message[] = [];
+    for (const list of out) for (let j = i; j < list.length && j < i + PER_PARTITION_SLICE; j++) messages.push(list[j]);
+    if (messages.length === 0) break;
+    sends.push(producer.sendBatch({ acks: -1, topicMessages: [{ topic: byItemTopic, messages }] }));
+  }
+  return sends;
 }
 
 export interface RepartitionDeps {
@@ -123,7 +160,12 @@ export async function repartitionLag(admin: Admin, topics: Pick<TopicNames, 'tel
   return lag;
 }
 
-export async function startRepartitioner(deps: RepartitionDeps): Promise<Repartitioner> {
+/**
+ * Starts the stage — only when telemetry.raw and telemetry.by-item differ in partition count
+ * (`directPath: false`); null otherwise, since then the window stage forwards the raw records
+ * that are not in their item's partition itself (metrics-processor.ts).
+ */
+export async function startRepartitioner(deps: RepartitionDeps): Promise<Repartitioner | null> {
   const { topics } = deps;
   const groupId = `${deps.groupPrefix}${REPARTITIONER}`;
   const stats: RepartitionStats = { forwarded: 0, direct: 0, deadLettered: 0, fullDecodes: 0, batches: 0, commits: 0, joinedAt: null };
@@ -137,15 +179,18 @@ export async function startRepartitioner(deps: RepartitionDeps): Promise<Reparti
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
-  // The window stage reads the same counts and makes the same decision (metrics-processor.ts).
+  // The window stage reads the same counts and makes the same decision (metrics-processor.ts):
+  // with equal counts it reads telemetry.raw itself and forwards what is not direct — this stage
+  // is not needed (README "The hop-free path": its old group is simply abandoned).
   const directPath = rawPartitions === partitions;
+  if (directPath) return null;
   if (!directPath) deps.log?.(`repartition: telemetry.raw has ${rawPartitions} partitions and telemetry.by-item ${partitions}: no hop-free path, every record is forwarded`, { rawPartitions, byItemPartitions: partitions });
   /**
    * The forwarding producer: acks=all, several requests in flight and not idempotent — a retried
    * request may duplicate or reorder records on by-item, which the window stage de-duplicates by
    * event id and aggregates in any order (windows do not depend on arrival order unless late).
    */
-  const forward = deps.kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+  const forward = forwardProducer(deps.kafka);
   let commits: Promise<void> = Promise.resolve();
   /** Writer schema ids whose fast item-id read agreed with a full decode. */
   const trusted = new Set<number>();
@@ -209,9 +254,9 @@ export async function startRepartitioner(deps: RepartitionDeps): Promise<Reparti
       const item = fast !== null && trusted.has(m.value!.readInt32BE(1)) ? fast : await itemOf(m.value);
       if (typeof item === 'string') {
         // The raw position rides along, so the window stage's dead letters name telemetry.raw.
-        const partition = itemPartition(item, partitions);
+        const fm = forwardMessage(item, m, batch.partition, partitions);
         forwarded++;
-        out[partition].push({ key: item, value: m.value, partition, headers: { ...(m.headers as IHeaders | undefined), [SOURCE_HEADER]: `${batch.partition}:${m.offset}` }, timestamp: m.timestamp });
+        out[fm.partition!].push(fm);
       } else {
         dead.push({ topic: topics.dlq, key: null, value: deadLetter({ reason: item.message, error: item, processor: REPARTITIONER, sourceTopic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value }) });
       }
@@ -220,17 +265,7 @@ export async function startRepartitioner(deps: RepartitionDeps): Promise<Reparti
     if (last === null) return;
     // Forwarded and dead-lettered, both acknowledged, before the offset moves past them.
     await deps.producer.connect();
-    // In slices of at most PER_PARTITION_SLICE records per partition, all in flight at once:
-    // kafkajs's per-partition grouping is quadratic in a call's records of one partition (8 % of
-    // a member's CPU with one send per fetched batch, in the processor bench's profile).
-    const sends: Promise<unknown>[] = dead.length > 0 ? [deps.producer.send(dead)] : [];
-    for (let i = 0; ; i += PER_PARTITION_SLICE) {
-      const messages: Message[] = [];
-      for (const list of out) for (let j = i; j < list.length && j < i + PER_PARTITION_SLICE; j++) messages.push(list[j]);
-      if (messages.length === 0) break;
-      sends.push(forward.sendBatch({ acks: -1, topicMessages: [{ topic: topics.telemetryByItem, messages }] }));
-    }
-    await Promise.all(sends);
+    await Promise.all([...(dead.length > 0 ? [deps.producer.send(dead)] : []), ...sendForwards(forward, topics.telemetryByItem, out)]);
     stats.forwarded += forwarded;
     stats.direct += direct;
     stats.deadLettered += dead.length;

@@ -1,18 +1,21 @@
 /**
- * One metrics member as a process of its own — the repartition stage (telemetry.raw →
- * telemetry.by-item) and the metrics processor (windows → telemetry.metrics), with the profile
- * store and assignment index they read — for the multi-member test and the processor benchmark:
+ * One metrics member as a process of its own — the metrics processor (windows → telemetry.metrics;
+ * on the hop-free path it also forwards telemetry.raw records not in their item's partition to
+ * telemetry.by-item) and, only when telemetry.raw and telemetry.by-item differ in partition
+ * count, the repartition stage — with the profile store and assignment index they read — for the
+ * multi-member test and the processor benchmark:
  *
  *   node --import tsx pipeline/telemetry/run-metrics-member.ts [--lateness-ms N] [--progress-ms N] [--raw-topic T]
  *
- * Start it N times on the same topic prefix and the N processes share both consumer groups
- * (`<prefix>telemetry-repartition`, `<prefix>telemetry-metrics`); each owns the items of its
- * by-item partitions. (A full deployment runs them inside `npm start`'s processors role, where
+ * Start it N times on the same topic prefix and the N processes share the consumer group
+ * `<prefix>telemetry-metrics` (and `<prefix>telemetry-repartition` when that stage runs); each owns
+ * the items of its partition numbers. (A full deployment runs them inside `npm start`'s processors role, where
  * pipeline/telemetry/feature.ts wires the same two stages; this entry has no HTTP API.)
  *
  * Kafka, registry and topic prefix come from the usual environment (loadConfig: KAFKA_BROKERS,
  * SCHEMA_REGISTRY_URL, PENUMBRA_TOPIC_PREFIX); topics must exist. Logs are JSON lines on stdout:
- * `ready`, `stats` every `--progress-ms` (default 500) with both stages' counters, `stopped`.
+ * `ready`, `stats` every `--progress-ms` (default 500) with the counters (`repartition`: null when
+ * that stage does not run), `stopped`.
  * `--raw-topic` reads another topic than `<prefix>telemetry.raw` (the benchmark gives each round a
  * fresh prefix — fresh groups, by-item and metrics topics — on one produced backlog).
  * SIGTERM/SIGINT stop cleanly (last commit); SIGKILL is the crash the test uses.
@@ -55,9 +58,9 @@ const processor = await startMetricsProcessor(
 const snapshot = () => {
   const h = processor.health();
   const cpu = process.cpuUsage();
-  return { repartition: { ...repartitioner.stats, assigned: repartitioner.assigned }, processor: processor.stats, partitions: h.partitions, positions: h.positions, rawPositions: h.rawPositions, openWindows: h.openWindows, pendingWindows: h.pendingWindows, cpuMs: (cpu.user + cpu.system) / 1000 };
+  return { repartition: repartitioner ? { ...repartitioner.stats, assigned: repartitioner.assigned } : null, processor: processor.stats, partitions: h.partitions, positions: h.positions, rawPositions: h.rawPositions, openWindows: h.openWindows, pendingWindows: h.pendingWindows, forwardsInFlight: h.forwardsInFlight, cpuMs: (cpu.user + cpu.system) / 1000 };
 };
-await Promise.all([repartitioner.ready, processor.ready]);
+await Promise.all([repartitioner?.ready, processor.ready]);
 out('ready', snapshot());
 const timer = setInterval(() => out('stats', snapshot()), Number(args['progress-ms']));
 
@@ -67,7 +70,7 @@ async function shutdown(signal: string): Promise<void> {
   stopping = true;
   clearInterval(timer);
   await processor.stop();
-  await repartitioner.stop();
+  await repartitioner?.stop();
   await Promise.all([profileFollower.stop(), assignmentFollower.stop()]);
   await producer.disconnect();
   out('stopped', { signal, ...snapshot() });

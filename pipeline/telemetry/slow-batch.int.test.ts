@@ -1,8 +1,10 @@
 /**
  * A fetched batch that takes longer than the consumer's session timeout (10 s) to handle must
- * not get the telemetry consumer that reads telemetry.raw evicted from its group — since issue 15
- * item 4 that is the repartition stage (repartition.ts), which dead-letters what it cannot key by
- * item (the window stage behind it reads telemetry.by-item).
+ * not get the telemetry consumer that reads telemetry.raw evicted from its group — since the
+ * window stage forwards the raw records not in their item's partition itself (issue 15 item 1,
+ * README "The hop-free path") that is the metrics processor's window stage, which dead-letters
+ * what it cannot key by item (before: the repartition stage, which now runs only when the
+ * partition counts differ).
  *
  * Found by the fresh-seed fuzz pass (test/fuzz/kafka-topics, FUZZ_SEED=123456789 on a loaded
  * machine): 12,000 garbage records on telemetry.raw, many with unknown schema ids — one registry
@@ -13,14 +15,14 @@
  *
  * Here the slowness is made deterministic: the codec takes 15 ms for each of 1,000 undecodable
  * records sent in one produce request (15 s for the batch). Every record must be dead-lettered by
- * the repartition stage exactly once, its group offset must reach the end, and it must not have
+ * the window stage exactly once, its group's raw marks must reach the end, and it must not have
  * had to rejoin its group (an eviction replays whatever was not committed yet).
  */
 import { randomUUID } from 'node:crypto';
 import { startTestPenumbra, type TestPenumbra } from '../../test/penumbra-helpers.ts';
 import { kafkaFor } from '../../test/stack-helpers.ts';
 import { waitFor } from '../../test/wait-for.ts';
-import { REPARTITIONER } from './repartition.ts';
+import { METRICS_PROCESSOR, telemetryRawLag } from './metrics-processor.ts';
 import { streamHandles } from './feature.ts';
 
 const RECORDS = 1000;
@@ -47,7 +49,10 @@ afterAll(async () => {
 
 test(`a ${(RECORDS * DECODE_MS) / 1000} s batch (longer than the session timeout) is dead-lettered once: no eviction, no replay`, async () => {
   const topic = t.cfg.topics.telemetryRaw;
-  const consumer0 = streamHandles.get(t.p.ctx)!.repartitioner!.consumer;
+  const handle = streamHandles.get(t.p.ctx)!;
+  // The partition counts match (the test stack's topics): no repartition stage, the window stage reads raw.
+  expect(handle.repartitioner).toBeNull();
+  const consumer0 = handle.processor!.consumer;
   const joins: number[] = [];
   consumer0.on(consumer0.events.GROUP_JOIN, () => joins.push(Date.now()));
   const kafka = kafkaFor('slow-batch');
@@ -57,15 +62,9 @@ test(`a ${(RECORDS * DECODE_MS) / 1000} s batch (longer than the session timeout
   await producer.send({ topic, acks: -1, messages: Array.from({ length: RECORDS }, (_, i) => ({ key: 'one-session', value: Buffer.concat([Buffer.from([0xff]), MARK, Buffer.from(`-${i}`)]) })) });
   await producer.disconnect();
 
-  const group = `${t.prefix}${REPARTITIONER}`;
   const admin = kafka.admin();
   await admin.connect();
-  const lag = async () => {
-    const ends = new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, Number(o.high)]));
-    const [committed] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
-    return committed.partitions.reduce((s, p) => s + (ends.get(p.partition) ?? 0) - Math.max(0, Number(p.offset)), 0);
-  };
-  await waitFor('the repartition stage to commit past the slow batch', async () => (await lag()) === 0, 90_000, 500);
+  await waitFor('the window stage to commit past the slow batch', async () => (await telemetryRawLag(admin, t.cfg.topics, t.prefix)) === 0, 90_000, 500);
   const dlqRecords = (await admin.fetchTopicOffsets(t.cfg.topics.dlq)).reduce((s, o) => s + Number(o.high) - Number(o.low), 0);
   await admin.disconnect();
 
@@ -79,7 +78,7 @@ test(`a ${(RECORDS * DECODE_MS) / 1000} s batch (longer than the session timeout
     void consumer.run({
       eachMessage: async ({ message }) => {
         const d = await t.p.ctx.codec.decode('dead-letter', message.value);
-        if (d.processor === REPARTITIONER && d.sourceTopic === topic) seen.set(`${d.partition}@${d.offset}`, (seen.get(`${d.partition}@${d.offset}`) ?? 0) + 1);
+        if (d.processor === METRICS_PROCESSOR && d.sourceTopic === topic) seen.set(`${d.partition}@${d.offset}`, (seen.get(`${d.partition}@${d.offset}`) ?? 0) + 1);
         if (++read >= dlqRecords) {
           clearTimeout(timer);
           resolve();
@@ -90,7 +89,7 @@ test(`a ${(RECORDS * DECODE_MS) / 1000} s batch (longer than the session timeout
   await consumer.disconnect();
   const twice = [...seen].filter(([, n]) => n > 1);
   process.stderr.write(`slow batch: ${seen.size} records dead-lettered, ${twice.length} of them more than once\n`);
-  process.stderr.write(`slow batch: the repartition stage rejoined its group ${joins.length} time(s)\n`);
+  process.stderr.write(`slow batch: the window stage rejoined its group ${joins.length} time(s)\n`);
   expect(seen.size).toBe(RECORDS);
   expect(twice.slice(0, 5)).toEqual([]);
   expect(joins).toEqual([]);
