@@ -602,7 +602,7 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
     let last: string | null = null;
     /** This batch's forwards per by-item partition, the raw offset of the first, and how many. */
     let fwd: Message[][] | null = null;
-    let fwdFirst: bigint | null = null;
+    let fwdFirst = -1;
     let fwdCount = 0;
     /** A retriable failure (registry down): what was handled before it is still sent and resolved, then kafkajs refetches. */
     let failure: unknown = null;
@@ -610,6 +610,7 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
     // Provisional windows are only built while someone listens (publishProvisional drops the set
     // otherwise): no per-event key string for nobody.
     const listening = opts.provisional !== false && (deps.hub.size > 0 || opts.liveTopic === true);
+    const clock = Date.now();
     let seen = 0;
     for (const m of batch.messages) {
       // Every STALE_CHECK records, not each: kafkajs's isStale() builds a JSON key per call
@@ -625,7 +626,8 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
         await payload.heartbeat().catch(() => undefined);
         seen = 0; // a rebalance may have come meanwhile: check the next record
       }
-      const offset = BigInt(m.offset);
+      // A number, not a BigInt per record (offsets.ts: exact below 2^53).
+      const offset = Number(m.offset);
       if (fromRaw && !isDirect(m.value, batch.partition, rawPartitions, partitions)) {
         // Not in its item's partition (a foreign producer, older data, an unreadable frame):
         // forwarded to its item's by-item partition — unless this member, or the previous owner
@@ -641,7 +643,7 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
           if (typeof item === 'string') {
             const fm = forwardMessage(item, m, batch.partition, partitions);
             (fwd ??= Array.from({ length: partitions }, () => []))[fm.partition!].push(fm);
-            fwdFirst ??= offset;
+            if (fwdFirst < 0) fwdFirst = offset;
             fwdCount++;
           } else {
             dead.push({ topic: deps.topics.dlq, key: null, value: deadLetter({ reason: item.message, error: item, processor: METRICS_PROCESSOR, sourceTopic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value }) });
@@ -699,8 +701,8 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
         prog.track(offset, -Infinity);
         continue;
       }
-      // The watermark never passes the receive time, nor this clock (issue 17 item 1).
-      const clock = Date.now();
+      // The watermark never passes the receive time, nor this clock (issue 17 item 1). The clock
+      // is read once per batch: every record of it was received before it was fetched.
       e.receivedAt = typeof e.receivedAt === 'number' && e.receivedAt <= clock ? e.receivedAt : clock;
       if (prog.alreadyEmitted(offset, lastWindowEnd(e.ts, sizes))) {
         stats.replaySkipped++;
@@ -725,7 +727,7 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
       prog.track(offset, contributionEnd(e.ts, sizes, wmBefore));
     }
     // The forwards fly while the windows are produced; raw's commit waits for their acks (commit).
-    if (fwd !== null) startForward(key, fwd, fwdFirst!, fwdCount);
+    if (fwd !== null) startForward(key, fwd, BigInt(fwdFirst), fwdCount);
     if (last !== null) {
       await emit(closed, dead);
       payload.resolveOffset(last);

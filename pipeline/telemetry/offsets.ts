@@ -48,15 +48,23 @@ export function decodeCommitMeta(s: string | null | undefined): ReplayMark | nul
 }
 
 interface Segment {
-  first: bigint;
+  first: number;
   end: number;
 }
 
+/**
+ * Offsets are kept as numbers inside (exact below 2^53 — 9·10^15 records per partition, centuries
+ * at a million a second): the window stage tracks every record, and a BigInt per record was a
+ * heap object and a string parse each (docs/scaling.md "where the CPU goes"). The API still speaks
+ * bigint where offsets leave it (commits, marks); the per-record methods take a number too.
+ */
 export class PartitionProgress {
   private segs: Segment[] = [];
   private head = 0;
-  /** One past the highest offset tracked; null before the first. */
-  private nextOffset: bigint | null = null;
+  /** One past the highest offset tracked; −1 before the first. */
+  private nextOffset = -1;
+  /** The replay mark's `hi` as a number (−1: no mark). */
+  private readonly replayHi: number;
   /** Last committed offset (what we told Kafka), null before the first commit. */
   committed: bigint | null = null;
   /** Metadata sent with it. */
@@ -66,10 +74,12 @@ export class PartitionProgress {
     readonly partition: number,
     /** What the previous owner committed (null: no metadata, nothing is skipped). */
     readonly replay: ReplayMark | null = null,
-  ) {}
+  ) {
+    this.replayHi = replay === null ? -1 : Number(replay.hi);
+  }
 
   get next(): bigint | null {
-    return this.nextOffset;
+    return this.nextOffset < 0 ? null : BigInt(this.nextOffset);
   }
 
   get segments(): number {
@@ -82,13 +92,14 @@ export class PartitionProgress {
    * again) or by a previous owner (below the marks' `hi`, which never passes an un-acked forward:
    * `rawCommitPoint`). Such a record is not forwarded again.
    */
-  forwardedBefore(offset: bigint): boolean {
-    return (this.nextOffset !== null && offset < this.nextOffset) || (this.replay !== null && offset < this.replay.hi);
+  forwardedBefore(offset: bigint | number): boolean {
+    const o = Number(offset);
+    return o < this.nextOffset || o < this.replayHi;
   }
 
   /** The event at `offset` was counted by a previous owner in windows that are all emitted. */
-  alreadyEmitted(offset: bigint, lastWindowEnd: number): boolean {
-    return this.replay !== null && offset < this.replay.hi && lastWindowEnd <= this.replay.wm;
+  alreadyEmitted(offset: bigint | number, lastWindowEnd: number): boolean {
+    return this.replay !== null && Number(offset) < this.replayHi && lastWindowEnd <= this.replay.wm;
   }
 
   /**
@@ -96,16 +107,18 @@ export class PartitionProgress {
    * (−Infinity: to no open window). Offsets below `next` were tracked already (a re-delivery
    * after a rebalance) and are ignored.
    */
-  track(offset: bigint, end: number): void {
-    if (this.nextOffset !== null && offset < this.nextOffset) return;
-    this.nextOffset = offset + 1n;
+  track(offset: bigint | number, end: number): void {
+    const o = Number(offset);
+    if (o < this.nextOffset) return;
+    this.nextOffset = o + 1;
     // An event ending no later than the newest segment is covered by it: while that segment is
     // open the safe offset is at or below its first offset (< this one); once it closed, so did
     // every window of this event. So segment ends strictly increase and there are at most as
     // many segments as distinct open window ends (a handful).
+    if (!(end > -Infinity)) return;
     const last = this.segs.length > this.head ? this.segs[this.segs.length - 1] : undefined;
-    if (!(end > -Infinity) || (last && end <= last.end)) return;
-    this.segs.push({ first: offset, end });
+    if (last && end <= last.end) return;
+    this.segs.push({ first: o, end });
   }
 
   /**
@@ -119,8 +132,8 @@ export class PartitionProgress {
       this.segs = this.segs.slice(this.head);
       this.head = 0;
     }
-    if (this.head < this.segs.length) return this.segs[this.head].first;
-    return this.nextOffset;
+    if (this.head < this.segs.length) return BigInt(this.segs[this.head].first);
+    return this.next;
   }
 }
 

@@ -119,6 +119,13 @@ export class WindowAggregator {
   private unverifiedCount = 0;
   /** Open windows by key (item, variant, size, start). */
   private readonly open = new Map<string, WindowState>();
+  /**
+   * item → variant → the open window per size (index in windowSizes) the arm's last event went
+   * to: the next event of the arm in the same windows — nearly every one — finds them with two
+   * lookups on the strings it carries, without building (and hashing) a key per size. Cleared
+   * whenever a window closes (and on restore), so it never holds a closed window.
+   */
+  private hot = new Map<string, Map<string, (WindowState | undefined)[]>>();
   /** windowEnd → keys of open windows ending there: closing touches only due windows. */
   private readonly byEnd = new Map<number, Set<string>>();
   /** (item, variant, size) → late events not yet reported. */
@@ -191,32 +198,45 @@ export class WindowAggregator {
     this.remember(e.id, e.ts);
     if (this.keepCumulatives) this.addCumulative(e);
     let lateFor: WindowSize[] | null = null;
-    // item SEP variant SEP, built once per event (the per-size keys extend it): keyOf's rest array
-    // and join for every size were a visible share of the processor's allocations.
-    const arm = `${e.itemId}${SEP}${e.variant}${SEP}`;
-    for (const size of this.windowSizes) {
+    // item SEP variant SEP, built only when a key is needed (a late count, or a window the hot
+    // map does not hold): keyOf's rest array and join for every size were a visible share of the
+    // processor's allocations.
+    let arm: string | null = null;
+    let byVariant = this.hot.get(e.itemId);
+    let slots = byVariant?.get(e.variant);
+    const sizes = this.windowSizes;
+    for (let i = 0; i < sizes.length; i++) {
+      const size = sizes[i];
       const start = Math.floor(e.ts / size) * size;
       const end = start + size;
       if (end <= this.wm) {
         (lateFor ??= []).push(size);
-        const lk = `${arm}${size}`;
+        const lk = `${(arm ??= `${e.itemId}${SEP}${e.variant}${SEP}`)}${size}`;
         const entry = this.lateCounts.get(lk);
         if (entry) entry.n++;
         else this.lateCounts.set(lk, { itemId: e.itemId, variant: e.variant, size, n: 1 });
         continue;
       }
-      const k = `${arm}${size}${SEP}${start}`;
-      let w = this.open.get(k);
-      if (!w) {
-        if (this.open.size >= this.maxOpenWindows) {
-          this.bound.windowsRefused++;
-          continue;
+      let w = slots?.[i];
+      if (w === undefined || w.windowStart !== start) {
+        const k = `${(arm ??= `${e.itemId}${SEP}${e.variant}${SEP}`)}${size}${SEP}${start}`;
+        w = this.open.get(k);
+        if (!w) {
+          if (this.open.size >= this.maxOpenWindows) {
+            this.bound.windowsRefused++;
+            continue;
+          }
+          w = new WindowState(e.itemId, e.variant, size, start);
+          this.open.set(k, w);
+          let keys = this.byEnd.get(end);
+          if (!keys) this.byEnd.set(end, (keys = new Set()));
+          keys.add(k);
         }
-        w = new WindowState(e.itemId, e.variant, size, start);
-        this.open.set(k, w);
-        let keys = this.byEnd.get(end);
-        if (!keys) this.byEnd.set(end, (keys = new Set()));
-        keys.add(k);
+        if (!slots) {
+          if (!byVariant) this.hot.set(e.itemId, (byVariant = new Map()));
+          byVariant.set(e.variant, (slots = new Array<WindowState | undefined>(sizes.length)));
+        }
+        slots[i] = w;
       }
       w.add(e);
     }
@@ -286,6 +306,7 @@ export class WindowAggregator {
     this.wm = s.watermark ?? -Infinity;
     this.dupCount = s.duplicates;
     this.open.clear();
+    this.hot = new Map();
     this.byEnd.clear();
     for (const j of s.windows) {
       const w = WindowState.fromJSON(j);
@@ -352,6 +373,8 @@ export class WindowAggregator {
     const out: MetricWindow[] = [];
     for (const [end, keys] of this.byEnd) {
       if (end > w) continue;
+      // Windows close here: the hot map must not hand one out again.
+      if (this.hot.size > 0) this.hot = new Map();
       for (const k of keys) {
         const state = this.open.get(k);
         this.open.delete(k);
