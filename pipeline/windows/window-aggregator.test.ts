@@ -422,3 +422,26 @@ describe('cumulatives: false (the metrics processor keeps them in its Comparison
     expect(without.agg.cumulativeOf('com.example.notes', 'original')).toBeUndefined();
   });
 });
+
+describe('WindowAggregator: the hot map of each arm\'s last windows (no key string per event)', () => {
+  test('an arm moving between two open windows and back, and a window closed meanwhile, are counted where they belong', () => {
+    const agg = new WindowAggregator({ windowSizes: [10_000], allowedLatenessMs: 15_000 });
+    const out: MetricWindow[] = [];
+    const add = (p: Partial<TelemetryEvent> & Pick<TelemetryEvent, 'type' | 'ts'>) => out.push(...agg.add(ev({ receivedAt: p.ts, ...p })));
+    add({ type: 'usage', ts: 1_000 }); // [0, 10 s) of original
+    add({ type: 'usage', ts: 11_000 }); // [10, 20 s): the hot slot now points here
+    add({ type: 'usage', ts: 2_000 }); // back to [0, 10 s): found by key, not the hot slot
+    add({ type: 'usage', ts: 12_000, variant: 'shadow-a' }); // another arm of the item
+    add({ type: 'usage', ts: 13_000 }); // [10, 20 s) again (hot)
+    expect(out).toEqual([]);
+    add({ type: 'usage', ts: 26_000 }); // watermark 11 s: [0, 10 s) closes (hot map cleared)
+    expect(out.map((w) => [w.variant, w.windowStart, w.metrics.events])).toEqual([['original', 0, 2]]);
+    add({ type: 'usage', ts: 3_000 }); // late for the closed window: a late count, no re-opened window
+    add({ type: 'usage', ts: 14_000 }); // the still-open [10, 20 s) after the clear
+    expect(agg.advanceWatermark(60_000).map((w) => [w.variant, w.windowStart, w.metrics.events, w.late])).toEqual([
+      ['original', 10_000, 3, 1],
+      ['shadow-a', 10_000, 1, 0],
+      ['original', 20_000, 1, 0],
+    ]);
+  });
+});
