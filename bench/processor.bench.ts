@@ -2,26 +2,27 @@
  * Metrics processor throughput on a produced backlog (issue 15 items 1 and 4), next to two peers,
  * measured in one run on the same records — every contender a process of its own, started fresh
  * for each round:
- *  - ours ×1: one `pipeline/telemetry/run-metrics-member.ts` process — the repartition stage
- *    (reads telemetry.raw; forwards to telemetry.by-item, acks=all before each commit, only the
- *    records NOT already in their item's partition) and the window stage (reads partition p of
- *    telemetry.raw and telemetry.by-item together; Avro decode, profile check, id de-duplication,
+ *  - ours ×1: one `pipeline/telemetry/run-metrics-member.ts` process — the window stage (reads
+ *    partition p of telemetry.raw and telemetry.by-item together; forwards the raw records NOT
+ *    already in their item's partition to telemetry.by-item itself, acks=all, raw committed only
+ *    below its first un-acknowledged forward; Avro decode, profile check, id de-duplication,
  *    10 s + 60 s windows per item × variant, cumulative aggregates, windows produced and
- *    acknowledged before the commits behind them);
- *  - ours ×2: two such processes sharing both consumer groups (each owns half the items);
+ *    acknowledged before the commits behind them). telemetry.raw is fetched once: no repartition
+ *    stage runs (raw and by-item have the same partition count);
+ *  - ours ×2: two such processes sharing the consumer group (each owns half the items);
  * each on two backlogs of the same records:
  *  - `item-partitioned` (the headline): produced the way the collector does since the hop-free
  *    path — key = session id, partition = itemPartition(itemId) — so every record is windowed
  *    straight from telemetry.raw and nothing is forwarded;
  *  - `session-partitioned`: key = session id, default partitioner (the collector before, or a
  *    foreign producer) — every record not in its item's partition (≈ 3 in 4 here) takes the
- *    repartition hop, as all did before;
+ *    hop: forwarded to telemetry.by-item and read back from there;
  *  - peer `decode`: a kafkajs consumer that decodes every record with avsc and discards it
  *    (bench/peer-consume.ts) — the least any consumer that looks at the data does;
  *  - peer `count`: the same consumer counting messages only (no decode) — the raw ceiling.
  * The peers read the item-partitioned backlog (the same records; their cost does not depend on the
  * partitioning). Ours gets a fresh topic prefix per round (fresh groups, by-item and metrics
- * topics) reading one backlog topic (`--raw-topic`). Its clock starts when the first member's groups joined and
+ * topics) reading one backlog topic (`--raw-topic`). Its clock starts when the first member's group(s) joined and
  * stops at the stats line (every 100 ms) where its window stage has handled the N-th event; the
  * peers' from their group join to the N-th record. Rounds interleave the four (order rotating);
  * each figure is the median round, and a round that does not reach N fails the bench. Beside the
@@ -215,7 +216,7 @@ export async function run(opts: BenchOptions & { profDir?: string | null; n?: nu
   const cpuC = median(countCpu);
   const cpuNote = `CPU per event (median, µs): ours ×1 ${cpu1.toFixed(1)}, ours ×2 ${cpu2.toFixed(1)} (both members), decode peer ${cpuD.toFixed(1)}, count peer ${cpuC.toFixed(1)} → decode-peer CPU / ours ×1 = ${(cpuD / cpu1).toFixed(2)}`;
   const cpuNoteS = `CPU per event (median, µs): ours ×1 ${cpu1s.toFixed(1)}, ours ×2 ${cpu2s.toFixed(1)} (both members), decode peer ${cpuD.toFixed(1)} → decode-peer CPU / ours ×1 = ${(cpuD / cpu1s).toFixed(2)}`;
-  const hop = `${n - direct} of ${n} records (${(((n - direct) / n) * 100).toFixed(0)} %) through the repartition hop`;
+  const hop = `${n - direct} of ${n} records (${(((n - direct) / n) * 100).toFixed(0)} %) through the hop (forwarded to by-item by the window stage, read back)`;
   return [
     {
       name: 'metrics processor on a produced backlog, 1 member, item-partitioned like the collector (hop-free path + windows, at-least-once, exact)',
@@ -228,12 +229,12 @@ export async function run(opts: BenchOptions & { profDir?: string | null; n?: nu
       notes: `${workload}; ours per round ${fmt(two.map((x) => x.rate))} (${two[0].windows} windows emitted in all); per-round ratio ${paired(two)}; 2 vs 1 member ${(o2 / o1).toFixed(2)}× (2 cores shared with the broker and the peers' absent: the members compete for the same 2 CPUs)`,
     },
     {
-      name: 'metrics processor on a produced backlog, 1 member, session-partitioned (foreign producer / old collector: through the repartition hop)',
+      name: 'metrics processor on a produced backlog, 1 member, session-partitioned (foreign producer / old collector: through the by-item hop)',
       unit: 'events/s', ours: Math.round(o1s), peer: Math.round(d), peerName: 'kafkajs consumer decoding the same Avro (avsc) and discarding it', ratio: Number((o1s / d).toFixed(3)),
       notes: `${workload}; backlog key = session, default partitioner: ${hop}; ours per round ${fmt(oneS.map((x) => x.rate))}; per-round ratio ${paired(oneS)}; ${cpuNoteS}`,
     },
     {
-      name: 'metrics processor on a produced backlog, 2 members, session-partitioned (through the repartition hop)',
+      name: 'metrics processor on a produced backlog, 2 members, session-partitioned (through the by-item hop)',
       unit: 'events/s', ours: Math.round(o2s), peer: Math.round(d), peerName: 'kafkajs consumer decoding the same Avro (avsc) and discarding it', ratio: Number((o2s / d).toFixed(3)),
       notes: `${workload}; ${hop}; ours per round ${fmt(twoS.map((x) => x.rate))}; per-round ratio ${paired(twoS)}; 2 vs 1 member ${(o2s / o1s).toFixed(2)}×`,
     },
