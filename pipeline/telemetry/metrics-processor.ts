@@ -1,10 +1,13 @@
 /**
  * Metrics processor.
  *
- * Reads: `<prefix>telemetry.by-item` (Avro TelemetryEvent, key itemId: telemetry.raw re-keyed by
- * the repartition stage, repartition.ts) AND, on the hop-free path, penumbra.telemetry.raw itself
- * (the collector writes each event to its item's partition: `isDirect` records are windowed from
- * there, the others are left to the repartition stage), in the consumer group
+ * Reads: `<prefix>telemetry.by-item` (Avro TelemetryEvent, key itemId: telemetry.raw's records
+ * that were not in their item's partition, re-keyed) AND, on the hop-free path, penumbra.telemetry.raw
+ * itself (the collector writes each event to its item's partition: `isDirect` records are windowed
+ * from there; the others this stage FORWARDS to by-item itself — raw is fetched once — with the
+ * repartition stage's produce code, committing raw only below its first un-acknowledged forward:
+ * README "Forwarding in the window stage"; the repartition stage runs only when the partition
+ * counts differ), in the consumer group
  * `<prefix>telemetry-metrics` with a co-partitioning assigner (co-partition.ts: partition p of both
  * topics to one member, into the one aggregator of p) — members share the partitions, and since
  * every event of an item is in partition p of one topic or the other, one member owns each item:
@@ -37,9 +40,10 @@
  * future-dated event (ts up to now + 5 min passes the collector) cannot blind the pipeline
  * (issue 17 item 1). A 1 s timer also advances it by wall clock, so windows close on a
  * quiet stream — but only while the consumer is caught up (or has received nothing for 2 ticks)
- * AND the repartition group has no lag on telemetry.raw (`upstreamLag`): during a catch-up, or
- * while a killed member's raw partitions wait for their next owner, the wall clock would run
- * ahead of the backlog and turn it late.
+ * AND telemetry.raw was read to its end by the group with every forward acknowledged
+ * (`upstreamLag`: `telemetryRawLag`; the repartition group's lag when the counts differ): during
+ * a catch-up, or while a killed member's raw partitions wait for their next owner, the wall clock
+ * would run ahead of the backlog and turn it late.
  *
  * Guarantee — no event's contribution is ever lost, at-least-once output:
  * - windows are produced and ACKNOWLEDGED before any offset behind them is committed (a failed
@@ -55,8 +59,8 @@
  * count still pending when the process dies is not replayed (best effort), and replayed events
  * whose 10 s window was emitted but 60 s window was not count as late for 10 s.
  *
- * Scaling: telemetry.raw is keyed by session, so an item's events spread over its partitions; the
- * repartition stage re-keys them by item, and this stage's per-item state — windows, the
+ * Scaling: telemetry.raw is keyed by session, and records of other producers are spread over its
+ * partitions; forwarded to by-item they are re-keyed by item, and this stage's per-item state — windows, the
  * cumulative aggregates behind comparisons, the `onEvent` listeners (rollout analyzer) — lives in
  * the member that owns the item's by-item partition (`owns(itemId)`). A member that loses a
  * partition in a rebalance drops the cumulative aggregates of its items (the new owner rebuilds
