@@ -73,15 +73,23 @@ beforeAll(async () => {
   expect(report.events.accepted).toBeGreaterThan(200);
   // The warehouse snapshot has them (the sink exports every 5 s).
   const parquetDir = warehousePaths(p.cfg.dataDir).parquetDir;
+  // What the last read saw, for the failure message: CI once timed out here with nothing to say.
+  let seen = 'nothing read yet';
   members = await waitFor('the simulated errors in the Parquet snapshot', async () => {
     const rows = await queryParquet(parquetDir, `SELECT DISTINCT user_id FROM telemetry_events WHERE item_id = '${ITEM_A}' AND type = 'error'`);
-    const evs = await queryParquet(parquetDir, `SELECT count(*) AS n FROM telemetry_events WHERE item_id = '${ITEM_A}'`);
-    // Exactly the accepted events (exactly-once), not "at least": a read that lands while a
+    const evs = await queryParquet(parquetDir, `SELECT count(*) AS n, count(DISTINCT id) AS ids FROM telemetry_events WHERE item_id = '${ITEM_A}'`);
+    const n = Number(evs[0].n);
+    const ids = Number(evs[0].ids);
+    seen = `${n} rows, ${ids} distinct ids, ${rows.length} error users; simulator ${JSON.stringify(report.events)} in ${JSON.stringify(report.batches)}`;
+    // Complete: every acknowledged event is there (a batch the simulator gave up on may still have
+    // landed, so more ids than acknowledged is fine), and each once — a read that lands while a
     // compaction has renamed its merged part in but not yet deleted its inputs sees rows twice
     // (docs/warehouse.md, known limit), and such a read must not stand in for a complete snapshot.
-    return Number(evs[0].n) === report.events.accepted && rows.length > 0 ? rows.map((r) => r.user_id as string).sort() : undefined;
-  }, 60_000, 500);
-}, 120_000);
+    return ids >= report.events.accepted && n === ids && rows.length > 0 ? rows.map((r) => r.user_id as string).sort() : undefined;
+  }, 90_000, 500).catch((err: Error) => {
+    throw new Error(`${err.message}; last read: ${seen}`);
+  });
+}, 150_000);
 
 afterAll(async () => {
   await Promise.all(children.map((c) => c.stop()));
