@@ -24,6 +24,24 @@
  * (`onLost`). Kafka Streams has the same window; each sink writes its own DuckDB file, so the two
  * never corrupt one file — the stalled one's rows after the take-over are the duplicates of a
  * second warehouse, not of this one.
+ *
+ * Crashes of the lease consumer (`leaseStep`, golden cases in lease.test.ts). kafkajs handles a
+ * crash by disconnecting the consumer — which LEAVES the group, so partition 0 is free for a
+ * waiting candidate from that instant — and, when the error is retriable
+ * (`payload.restart === true`), starting it again after a retry delay. So:
+ * - a crash with restart while holding is a PAUSE, not a loss: the sink stops writing at once
+ *   (this member no longer holds partition 0 at the broker; writing on would break the fencing
+ *   guarantee), and when the restarted consumer joins again and is assigned partition 0 the sink
+ *   resumes (`onResumed`). A restarted member claims no holdership in its join metadata (it left
+ *   the group): if another candidate took the partition meanwhile, that one keeps it and this
+ *   one's pause becomes a loss. Before this rule any crash counted as a permanent loss, so a sink
+ *   whose lease consumer hit one retriable broker error stopped writing for good while its
+ *   restarted consumer went on holding partition 0 — no sink wrote at all.
+ * - a crash without restart is a LOSS (`onLost`: visible in the sink's stats and the health
+ *   check; `penumbra start` closes the sink and acquires again every 10 s; `run-sink.ts` exits 3).
+ *   Waiting without ever holding, such a crash rejects `acquired` (nobody would ever assign it).
+ * - after a loss the lease consumer leaves the group, so a member that does not write can never
+ *   hold partition 0 and keep a standby out.
  */
 import { AssignerProtocol, type Consumer, type Kafka } from 'kafkajs';
 
@@ -49,10 +67,62 @@ export function electHolder(members: readonly Candidate[]): string | null {
   return (holders.length > 0 ? ids(holders) : ids(members))[0];
 }
 
+/** Where one candidate stands. `lost` and `released` are final for this lease object. */
+export type LeaseState = 'waiting' | 'holding' | 'paused' | 'lost' | 'released';
+
+/** What the lease consumer reports: a generation joined, a crash (kafkajs's CRASH), or release(). */
+export type LeaseEvent =
+  | { kind: 'join'; assigned: boolean }
+  | { kind: 'crash'; restart: boolean; error: string }
+  | { kind: 'release' };
+
+/**
+ * What to do: `acquired` (first time holding: the sink starts), `pause` (stop writing until
+ * resumed), `resume` (holding again after a pause), `lost` (stop writing for good), `failed`
+ * (never held, and never will: `acquired` rejects), `waiting` (another member holds it; log).
+ */
+export type LeaseAction = 'none' | 'acquired' | 'pause' | 'resume' | 'lost' | 'failed' | 'waiting';
+
+export interface LeaseStep {
+  state: LeaseState;
+  action: LeaseAction;
+  /** Why, for the log, the stats and the health check (pause, lost, failed). */
+  why?: string;
+}
+
+/** The lease's rule (pure): the next state and the action for one event (see the header). */
+export function leaseStep(state: LeaseState, ev: LeaseEvent): LeaseStep {
+  if (ev.kind === 'release') return { state: 'released', action: 'none' };
+  if (state === 'lost' || state === 'released') return { state, action: 'none' };
+  if (ev.kind === 'join') {
+    if (ev.assigned) {
+      if (state === 'waiting') return { state: 'holding', action: 'acquired' };
+      if (state === 'paused') return { state: 'holding', action: 'resume' };
+      return { state, action: 'none' };
+    }
+    if (state === 'waiting') return { state, action: 'waiting' };
+    return {
+      state: 'lost',
+      action: 'lost',
+      why: state === 'holding'
+        ? 'another member holds the lease after a rebalance (this one stalled past its session)'
+        : 'another member took the lease over while the lease consumer restarted after a crash',
+    };
+  }
+  // A crash: kafkajs has disconnected the consumer (left the group) before reporting it.
+  if (ev.restart) {
+    if (state === 'holding') return { state: 'paused', action: 'pause', why: `lease consumer crashed and restarts: ${ev.error}` };
+    return { state, action: 'none' }; // waiting or paused: kafkajs restarts it, it joins again
+  }
+  if (state === 'waiting') return { state: 'lost', action: 'failed', why: `lease consumer crashed and does not restart: ${ev.error}` };
+  return { state: 'lost', action: 'lost', why: `lease consumer crashed and does not restart: ${ev.error}` };
+}
+
 export interface SinkLease {
   /** Resolves once this process holds the lease. */
   acquired: Promise<void>;
   readonly holding: boolean;
+  readonly state: LeaseState;
   /** Leaves the group (a waiting sink takes over at once). */
   release(): Promise<void>;
 }
@@ -62,6 +132,17 @@ export interface SinkLeaseOptions {
   sessionTimeoutMs?: number;
   /** Called once when a lease held is lost (the sink must stop writing). */
   onLost?: (why: string) => void;
+  /** Called when the lease consumer crashed and restarts (the sink must stop writing until onResumed). */
+  onPaused?: (why: string) => void;
+  /** Called when the restarted lease consumer holds partition 0 again (the sink may write again). */
+  onResumed?: () => void;
+  /**
+   * Fault tests only: called for a record on the lease topic (sinks never write one). A test
+   * writes one and throws here to crash the lease consumer the way a broker error does.
+   */
+  eachRecord?: (value: Buffer | null) => Promise<void>;
+  /** The lease consumer's kafkajs retry policy (default: the client's); fault tests shorten it. */
+  retry?: { retries?: number; initialRetryTime?: number; maxRetryTime?: number };
   log?: (msg: string, extra?: Record<string, unknown>) => void;
 }
 
@@ -94,11 +175,16 @@ async function ensureLeaseTopic(kafka: Kafka, topic: string): Promise<void> {
 export async function acquireSinkLease(kafka: Kafka, prefix: string, opts: SinkLeaseOptions = {}): Promise<SinkLease> {
   const topic = leaseTopic(prefix);
   await ensureLeaseTopic(kafka, topic);
-  let holding = false;
-  let lost = false;
+  let state: LeaseState = 'waiting';
   let resolveAcquired!: () => void;
-  const acquired = new Promise<void>((r) => (resolveAcquired = r));
-  const userData = () => Buffer.from(JSON.stringify({ holder: holding }));
+  let rejectAcquired!: (err: Error) => void;
+  const acquired = new Promise<void>((res, rej) => {
+    resolveAcquired = res;
+    rejectAcquired = rej;
+  });
+  acquired.catch(() => {}); // observed by whoever awaits it; a failure before that is not unhandled
+  // Only a member holding the lease now claims it: a restarted one (it left the group) does not.
+  const userData = () => Buffer.from(JSON.stringify({ holder: state === 'holding' }));
   const assigner = () => ({
     name: PROTOCOL,
     version: 1,
@@ -129,37 +215,62 @@ export async function acquireSinkLease(kafka: Kafka, prefix: string, opts: SinkL
     heartbeatInterval: 1000,
     // Nothing is ever written to the topic: idle fetches only keep the member polling.
     maxWaitTimeInMs: 1000,
+    ...(opts.retry ? { retry: opts.retry } : {}),
   });
-  const lose = (why: string) => {
-    if (!holding || lost) return;
-    holding = false;
-    lost = true;
-    opts.log?.('warehouse sink: lease lost', { why });
-    opts.onLost?.(why);
+  const apply = (ev: LeaseEvent, memberId?: string) => {
+    const step = leaseStep(state, ev);
+    state = step.state;
+    switch (step.action) {
+      case 'acquired':
+        opts.log?.('warehouse sink: lease acquired', { group: leaseGroup(prefix), memberId });
+        resolveAcquired();
+        break;
+      case 'waiting':
+        opts.log?.('warehouse sink: another sink holds the lease; waiting (a killed holder expires with its session)', { group: leaseGroup(prefix), sessionTimeoutMs: opts.sessionTimeoutMs ?? 10_000 });
+        break;
+      case 'pause':
+        opts.log?.('warehouse sink: lease paused', { why: step.why });
+        opts.onPaused?.(step.why!);
+        break;
+      case 'resume':
+        opts.log?.('warehouse sink: lease held again; resuming', { group: leaseGroup(prefix), memberId });
+        opts.onResumed?.();
+        break;
+      case 'lost':
+        opts.log?.('warehouse sink: lease lost', { why: step.why });
+        // Out of the group: a member that does not write must never hold partition 0 again.
+        void consumer.disconnect().catch(() => {});
+        opts.onLost?.(step.why!);
+        break;
+      case 'failed':
+        opts.log?.('warehouse sink: lease consumer failed before acquiring', { why: step.why });
+        rejectAcquired(new Error(`warehouse sink lease: ${step.why}`));
+        break;
+      case 'none':
+        break;
+    }
   };
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
     const assignment = e.payload.memberAssignment as unknown as Record<string, number[]>;
-    if ((assignment[topic] ?? []).includes(0)) {
-      if (!holding && !lost) {
-        holding = true;
-        opts.log?.('warehouse sink: lease acquired', { group: leaseGroup(prefix), memberId: e.payload.memberId });
-        resolveAcquired();
-      }
-    } else if (holding) lose('another member holds the lease after a rebalance (this one stalled past its session)');
-    else opts.log?.('warehouse sink: another sink holds the lease; waiting (a killed holder expires with its session)', { group: leaseGroup(prefix), sessionTimeoutMs: opts.sessionTimeoutMs ?? 10_000 });
+    apply({ kind: 'join', assigned: (assignment[topic] ?? []).includes(0) }, e.payload.memberId);
   });
-  consumer.on(consumer.events.CRASH, (e) => lose(`lease consumer crashed: ${String((e.payload as { error?: Error }).error?.message ?? 'unknown')}`));
+  consumer.on(consumer.events.CRASH, (e) => {
+    const p = e.payload as { error?: Error; restart?: boolean };
+    apply({ kind: 'crash', restart: p.restart === true, error: String(p.error?.message ?? 'unknown') });
+  });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: false });
-  await consumer.run({ eachMessage: async () => {} });
+  await consumer.run({ eachMessage: async ({ message }) => opts.eachRecord?.(message.value) });
   return {
     acquired,
     get holding() {
-      return holding;
+      return state === 'holding';
+    },
+    get state() {
+      return state;
     },
     async release() {
-      holding = false;
-      lost = true;
+      apply({ kind: 'release' });
       await consumer.disconnect().catch(() => {});
     },
   };

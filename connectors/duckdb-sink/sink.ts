@@ -62,7 +62,7 @@ import {
 import { createParquetExporter, type ExportMirror, type SnapshotMeta } from './export.ts';
 import { HashSet53, hashId, hashIdBytes, RecentIds } from './recent-ids.ts';
 import { assertNoOtherSink } from './singleton.ts';
-import { acquireSinkLease, leaseGroup, type SinkLease } from './lease.ts';
+import { acquireSinkLease, leaseGroup, type LeaseState, type SinkLease, type SinkLeaseOptions } from './lease.ts';
 import { ColumnBatch, compileColumnDecoder, type ColumnDecoder } from './columnar.ts';
 import { ChunkAppender, selfTest as chunkSelfTest } from './chunk-append.ts';
 
@@ -106,6 +106,8 @@ export interface WarehouseSinkOptions {
   leaseSessionMs?: number;
   /** Called when the lease held is lost; the sink has stopped consuming by then (default: only logged). */
   onLeaseLost?: (why: string) => void;
+  /** Fault tests only: the lease consumer's record hook and retry policy (lease.ts). */
+  leaseFaults?: Pick<SinkLeaseOptions, 'eachRecord' | 'retry'>;
 }
 
 export interface CommitInfo {
@@ -173,6 +175,13 @@ export interface WarehouseSinkStats {
   leaseAcquiredAt: number | null;
   /** Why the lease was lost (the sink stopped consuming then); null while held or never held. */
   leaseLost: string | null;
+  /** Where the lease stands (lease.ts `leaseStep`); null before start(). */
+  leaseState: LeaseState | null;
+  /** Why writing is paused (the lease consumer crashed and restarts); null while not paused. */
+  leasePaused: string | null;
+  /** Pauses so far (each one a restartable crash of the lease consumer), and resumes after them. */
+  leasePauses: number;
+  leaseResumes: number;
 }
 
 /**
@@ -310,7 +319,7 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     records: 0, skipped: 0, rows: Object.fromEntries(ALL_TABLES.map((t) => [t.name, 0])), duplicates: 0, dedupIds: 0, dedupCoveredFrom: null, stagedRetries: 0, columnar: 0, deadLettered: 0,
     transactions: 0, snapshots: 0, joinedAt: null, firstBatchAt: null, lastCommitAt: null, lastSnapshotAt: null,
     lastExportMs: null, lastExportRows: null, effectiveSnapshotIntervalMs: intervalMs, compactions: 0, retentionDeleted: 0,
-    leaseAcquiredAt: null, leaseLost: null,
+    leaseAcquiredAt: null, leaseLost: null, leaseState: null, leasePaused: null, leasePauses: 0, leaseResumes: 0,
   };
 
   let instance: DuckDBInstance | null = null;
@@ -1024,6 +1033,55 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     return n;
   }
 
+  /** The data consumer (group `groupId`); positions every assignment from sink_offsets. */
+  async function openConsumer(): Promise<void> {
+    const c = kafka.consumer({
+      groupId,
+      // A sink killed with -9 blocks the next one's group join until its session expires.
+      sessionTimeout: 10000,
+      heartbeatInterval: 1000,
+      maxWaitTimeInMs: 200,
+      // Bigger fetches than the 1 MB default: a transaction amortises best over thousands of rows.
+      maxBytesPerPartition: 4 * 1024 * 1024,
+      maxBytes: 32 * 1024 * 1024,
+    });
+    consumer = c;
+    c.on(c.events.GROUP_JOIN, (e) => {
+      stats.joinedAt = Date.now();
+      const assignment = e.payload.memberAssignment as unknown as Record<string, number[]>;
+      positioned = position(assignment).then(
+        () => resolveReady(),
+        (err: Error) => {
+          log('warehouse sink: positioning failed; consumer restarts', { error: err.message });
+          throw err;
+        },
+      );
+      positioned.catch(() => {});
+    });
+    await c.connect();
+    await c.subscribe({ topics: [...byTopic.keys()], fromBeginning: true });
+    await c.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
+  }
+
+  /**
+   * Stops writing while the lease is paused: the data consumer stops fetching and leaves its
+   * group, the batch and the transaction in flight settle (started under the lease; the same
+   * window as a stall, lease.ts header), and on resume a new consumer is positioned from sink_offsets.
+   */
+  async function closeConsumer(): Promise<void> {
+    const c = consumer;
+    if (!c) return;
+    await c.stop().catch(() => {});
+    await settleRunning().catch(() => {});
+    await settlePending().catch(() => {});
+    await hints;
+    consumer = null;
+    await c.disconnect().catch(() => {});
+    log('warehouse sink: stopped writing (lease paused)', { why: stats.leasePaused });
+  }
+  /** Pause and resume of the data consumer, one after the other. */
+  let leaseOps: Promise<void> = Promise.resolve();
+
   async function start(): Promise<void> {
     await openDatabase();
     exporter = createParquetExporter({ parquetDir: opts.parquetDir, reader, state: adhoc, mirror: opts.mirror ?? null, log });
@@ -1034,14 +1092,40 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     // protocol elects one holder, also among sinks started at the same instant), then no other
     // member in the data group (a killed holder's consumer leaves with its session; an older
     // sink without the lease is still kept out — singleton.ts).
+    stats.leaseState = 'waiting';
     lease = await acquireSinkLease(kafka, cfg.topicPrefix, {
       sessionTimeoutMs: opts.leaseSessionMs,
       log,
+      ...opts.leaseFaults,
       onLost: (why) => {
-        // Stop writing at once: another sink holds the lease now.
+        // Stop writing at once: another sink holds the lease now (or nobody can hold it for us).
         stats.leaseLost = why;
+        stats.leaseState = 'lost';
         void consumer?.stop().catch(() => {});
         opts.onLeaseLost?.(why);
+      },
+      // The lease consumer crashed and kafkajs restarts it: it has left the group, so this sink
+      // no longer holds the lease — stop writing now, and write again only once it holds it again.
+      onPaused: (why) => {
+        stats.leasePaused = why;
+        stats.leasePauses++;
+        stats.leaseState = 'paused';
+        leaseOps = leaseOps.then(closeConsumer);
+      },
+      onResumed: () => {
+        stats.leaseState = 'holding';
+        leaseOps = leaseOps.then(async () => {
+          if (stopping || !lease?.holding || consumer) return;
+          log('warehouse sink: writing again after the lease pause', { pauses: stats.leasePauses });
+          stats.leasePaused = null;
+          await openConsumer();
+          stats.leaseResumes++;
+        }).catch((err: Error) => {
+          // Could not open the data consumer again: as good as a loss (the owner retries or exits).
+          stats.leaseLost = `could not resume after a lease pause: ${err.message}`;
+          stats.leaseState = 'lost';
+          opts.onLeaseLost?.(stats.leaseLost);
+        });
       },
     });
     const leaseWaitMs = opts.leaseWaitMs ?? opts.singletonWaitMs ?? 15_000;
@@ -1061,35 +1145,15 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
       );
     }
     stats.leaseAcquiredAt = Date.now();
+    if (stats.leaseState === 'waiting') stats.leaseState = 'holding';
     await assertNoOtherSink(admin, groupId, { waitMs: opts.singletonWaitMs, log });
     await snapshot(); // readers find every table (possibly empty) as soon as the sink runs
     // Lost while starting (a stall past the lease session): no consumer for this one.
     if (stats.leaseLost) throw new ConflictError(`warehouse sink lost its lease while starting: ${stats.leaseLost}`, { groupId: leaseGroup(cfg.topicPrefix) });
-    consumer = kafka.consumer({
-      groupId,
-      // A sink killed with -9 blocks the next one's group join until its session expires.
-      sessionTimeout: 10000,
-      heartbeatInterval: 1000,
-      maxWaitTimeInMs: 200,
-      // Bigger fetches than the 1 MB default: a transaction amortises best over thousands of rows.
-      maxBytesPerPartition: 4 * 1024 * 1024,
-      maxBytes: 32 * 1024 * 1024,
-    });
-    consumer.on(consumer.events.GROUP_JOIN, (e) => {
-      stats.joinedAt = Date.now();
-      const assignment = e.payload.memberAssignment as unknown as Record<string, number[]>;
-      positioned = position(assignment).then(
-        () => resolveReady(),
-        (err: Error) => {
-          log('warehouse sink: positioning failed; consumer restarts', { error: err.message });
-          throw err;
-        },
-      );
-      positioned.catch(() => {});
-    });
-    await consumer.connect();
-    await consumer.subscribe({ topics: [...byTopic.keys()], fromBeginning: true });
-    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
+    // Paused before the data consumer exists (a restartable lease crash while starting): the
+    // resume opens it (onResumed), never this path without the lease.
+    await leaseOps;
+    if (lease.holding && !consumer) await openConsumer();
     timer = setInterval(() => {
       if (stopping || snapshotRunning) return;
       if (stats.lastSnapshotAt !== null && Date.now() - stats.lastSnapshotAt < stats.effectiveSnapshotIntervalMs - 50) return;
@@ -1104,6 +1168,7 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
 
   async function stop(): Promise<void> {
     stopping = true;
+    await leaseOps.catch(() => {}); // a resume under way has opened its consumer (or given up)
     if (timer) clearInterval(timer);
     if (retentionTimer) clearInterval(retentionTimer);
     timer = null;
@@ -1138,6 +1203,7 @@ export function createWarehouseSink(opts: WarehouseSinkOptions): WarehouseSink {
     }
     // Last, after the final export (it may write the shared bucket's copy): a waiting sink may go.
     await lease?.release();
+    if (lease) stats.leaseState = 'released';
     lease = null;
     resolveReady(); // nobody waits forever on a sink that was stopped before joining
   }

@@ -159,6 +159,9 @@ export function startWarehouse(ctx: FeatureContext, opts: WarehouseFeatureOption
       // the arrival time they reach back to.
       dedupIds: st.dedupIds,
       dedupCoveredFrom: st.dedupCoveredFrom === null ? null : new Date(st.dedupCoveredFrom).toISOString(),
+      // The sink lease (connectors/duckdb-sink/lease.ts): paused = its consumer crashed and restarts.
+      leaseState: st.leaseState,
+      leasePauses: st.leasePauses,
     };
     let lag: Awaited<ReturnType<typeof computeLag>> | null = null;
     let lagError: string | undefined;
@@ -168,6 +171,7 @@ export function startWarehouse(ctx: FeatureContext, opts: WarehouseFeatureOption
       lagError = (err as Error).message;
     }
     const withLag = lag ? { ...base, lag: lag.total, lagByTopic: lag.topics } : { ...base, lag: null };
+    if (st.leaseState === 'paused') return { status: 'degraded', detail: `warehouse sink paused (not writing until it holds its lease again): ${st.leasePaused}`, ...withLag };
     if (!ready) return { status: 'degraded', detail: 'warehouse sink has not joined its consumer group yet', ...withLag };
     if (snapshotAge === null || snapshotAge > staleMs) {
       return { status: 'degraded', detail: `last Parquet snapshot is ${snapshotAge === null ? 'missing' : `${Math.round(snapshotAge / 1000)} s old`} (interval ${st.effectiveSnapshotIntervalMs / 1000} s)`, ...withLag };
