@@ -41,10 +41,14 @@ const USERS = 10000;
 const socket = { remoteAddress: '127.0.0.1' };
 const reqs = Array.from({ length: USERS }, (_, i) => ({ method: 'GET', url: `/api/v1/resolve?itemId=com.example.app&userId=bench-${i}&deviceType=${i % 2 ? 'android' : 'ios'}&country=DE`, headers: { host: 'x', 'x-forwarded-for': `10.0.${(i >> 8) & 255}.${i & 255}` }, socket }));
 let bytesOut = 0;
-const res = { statusCode: 200, h: null as unknown, writeHead(_s: number, h: unknown) {
+// writableEnded as node:http has it after a synchronous answer: metrics-endpoint.ts then observes
+// the timing at once instead of waiting for 'finish' (which this stand-in never emits).
+const res = { statusCode: 200, h: null as unknown, writableEnded: false, writeHead(_s: number, h: unknown) {
   this.h = h;
+  this.writableEnded = false;
 }, end(b: string) {
   bytesOut += b.length;
+  this.writableEnded = true;
 } };
 // Warm: JIT, and a token in the reuse cache for every user (the bench's steady state within a minute).
 for (let i = 0; i < 3 * USERS; i++) fast(reqs[i % USERS], res);

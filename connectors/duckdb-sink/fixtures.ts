@@ -20,6 +20,14 @@ export function telemetryEvent(i: number, id = `ev-${i}`): TelemetryEvent {
   };
 }
 
+/** Raw telemetry records `from`..`from + n - 1` for AvroProducer.send, ids `<idPrefix>-<i>`, keyed by session. */
+export function telemetryRecords(topic: string, from: number, n: number, idPrefix: string): { topic: string; key: string; value: TelemetryEvent }[] {
+  return Array.from({ length: n }, (_, k) => {
+    const e = telemetryEvent(from + k, `${idPrefix}-${from + k}`);
+    return { topic, key: e.sessionId, value: e };
+  });
+}
+
 export function catalogEntry(versions: string[]): CatalogEntry {
   return {
     itemId: 'com.example.notes', name: 'Notes', latestVersion: versions[versions.length - 1], updatedAt: T0 + versions.length,

@@ -21,7 +21,7 @@ import { loadConfig, topicNames, type PenumbraConfig } from '../../pipeline/conf
 import { createKafka, AvroProducer } from '../../pipeline/kafka/client.ts';
 import { provisionAll } from '../../pipeline/kafka/setup.ts';
 import { waitFor } from '../../test/wait-for.ts';
-import { telemetryEvent } from './fixtures.ts';
+import { telemetryRecords } from './fixtures.ts';
 import { leaseTopic } from './lease.ts';
 import { createWarehouseSink, type WarehouseSink } from './sink.ts';
 
@@ -42,11 +42,7 @@ test('a restartable crash of the lease consumer pauses the sink; it writes again
   const { codec } = await provisionAll(kafka, cfg);
   const producer = new AvroProducer(kafka, codec);
   await producer.connect();
-  const produce = (from: number, n: number) =>
-    producer.send(Array.from({ length: n }, (_, k) => {
-      const e = telemetryEvent(from + k, `crash-${from + k}`);
-      return { topic: cfg.topics.telemetryRaw, key: e.sessionId, value: e };
-    }));
+  const produce = (from: number, n: number) => producer.send(telemetryRecords(cfg.topics.telemetryRaw, from, n, 'crash'));
 
   let armed = false;
   let faults = 0;

@@ -17,7 +17,7 @@ import { loadConfig, topicNames, type PenumbraConfig } from '../../pipeline/conf
 import { createKafka, AvroProducer } from '../../pipeline/kafka/client.ts';
 import { provisionAll } from '../../pipeline/kafka/setup.ts';
 import { waitFor } from '../../test/wait-for.ts';
-import { telemetryEvent } from './fixtures.ts';
+import { telemetryRecords } from './fixtures.ts';
 
 const base = loadConfig({ KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092', SCHEMA_REGISTRY_URL: process.env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7' });
 const prefix = `t-sinklease-${randomUUID().slice(0, 8)}.`;
@@ -66,11 +66,7 @@ test('two sinks started at the same instant: exactly one writes; the other takes
   const { codec } = await provisionAll(kafka, cfg);
   const producer = new AvroProducer(kafka, codec);
   await producer.connect();
-  const produce = (from: number, n: number) =>
-    producer.send(Array.from({ length: n }, (_, k) => {
-      const e = telemetryEvent(from + k, `lease-${from + k}`);
-      return { topic: cfg.topics.telemetryRaw, key: e.sessionId, value: e };
-    }));
+  const produce = (from: number, n: number) => producer.send(telemetryRecords(cfg.topics.telemetryRaw, from, n, 'lease'));
   await produce(0, 400);
 
   const t0 = Date.now();

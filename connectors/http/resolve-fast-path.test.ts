@@ -9,7 +9,7 @@ import { ProfileStore } from '../../pipeline/profiles/profile-store.ts';
 import { CatalogStore } from '../../pipeline/ingest/catalog-store.ts';
 import { Resolver } from '../../pipeline/resolver/resolver.ts';
 import { ResolverRegistry } from '../../pipeline/resolver/resolver-registry.ts';
-import { createResolveFastPath, queryPairs, readResolveQuery } from './resolve-fast-path.ts';
+import { createResolveFastPath, eachQueryPair, queryPairs, readResolveQuery } from './resolve-fast-path.ts';
 import { createResolverRouter } from './resolver-router.ts';
 import { createApi } from './create-api.ts';
 import { OpenApiRegistry } from './openapi.ts';
@@ -30,6 +30,19 @@ describe('resolve fast path: queryPairs', () => {
     'userId=%E0%A4%A&bad=%zz',
   ])('%s', (q) => {
     expect([...queryPairs(q)]).toEqual([...new URLSearchParams(q)]);
+  });
+});
+
+describe('resolve fast path: eachQueryPair (the one splitter)', () => {
+  it.each(['a=1&b=2&c=3', 'a=%31&b=2&c=3'])('stops at the first pair its callback declines and says so: %s', (q) => {
+    const seen: string[] = [];
+    const ok = eachQueryPair(q, seen, (out, k, v) => (out.push(`${k}=${v}`), k !== 'b'));
+    expect([ok, seen]).toEqual([false, ['a=1', 'b=2']]);
+  });
+  it('passes its state through and reports a full read', () => {
+    const state = { n: 0 };
+    expect(eachQueryPair('x&y=&&z=1', state, (st) => ++st.n > 0)).toBe(true);
+    expect(state.n).toBe(3);
   });
 });
 
