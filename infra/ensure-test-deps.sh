@@ -21,7 +21,9 @@ if [ ${#missing_apt[@]} -gt 0 ]; then
   fi
 fi
 
-if ! python3 -c "import confluent_kafka, duckdb, nbclient, nbformat, ipykernel, pandas, matplotlib, scipy, sklearn, skl2onnx, onnx, onnxruntime" >/dev/null 2>&1; then
+# duckdb must be the pinned version (notebooks/requirements.txt: the one PyPI has httpfs for), not
+# just any: a newer one installed earlier is replaced.
+if ! python3 -c "import confluent_kafka, duckdb, duckdb_extension_httpfs, nbclient, nbformat, ipykernel, pandas, matplotlib, scipy, sklearn, skl2onnx, onnx, onnxruntime, sys; sys.exit(duckdb.__version__ != '1.5.5')" >/dev/null 2>&1; then
   echo "[deps] installing Python test packages (test/requirements.txt)" >&2
   (cd test && python3 -m pip install -q --disable-pip-version-check -r requirements.txt) >&2
 fi

@@ -14,6 +14,12 @@ directly, locally or from the S3 bucket the sink can publish it to.
 
 The data dir is ``data_dir`` if given, else ``$PENUMBRA_DATA_DIR``, else ``./.penumbra``.
 See docs/warehouse.md for tables and columns.
+
+When the warehouse is on S3 (a sink with ``PENUMBRA_PARQUET_S3=true``), ``connect(s3=True)`` — or
+``PENUMBRA_PARQUET_READ=s3`` in the environment, Penumbra's own switch — reads the bucket's export
+``s3://<bucket>/<prefix>warehouse/`` straight through DuckDB's httpfs extension, with the same
+views (``PENUMBRA_S3_*`` settings, as Penumbra reads them). The extension is the one PyPI
+publishes for duckdb 1.5.5, the version notebooks/requirements.txt pins (``httpfs_extension``).
 """
 from __future__ import annotations
 
@@ -55,6 +61,114 @@ def parquet_dir(data_dir: str | os.PathLike | None = None) -> Path:
 
 def _literal(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
+
+
+# ---- the bucket (S3) -------------------------------------------------------------------------
+
+#: The DuckDB version whose httpfs extension PyPI publishes (``duckdb-extension-httpfs``), pinned
+#: in notebooks/requirements.txt and on the TypeScript side (connectors/duckdb-httpfs/README.md):
+#: an extension only loads on the DuckDB version it was built for. Move all three together.
+HTTPFS_DUCKDB_VERSION = "1.5.5"
+
+
+def httpfs_extension() -> str:
+    """Path of DuckDB's httpfs extension for this ``duckdb``, the first that exists of:
+
+    1. ``$DUCKDB_HTTPFS_EXTENSION`` (the integration tests' setup hands the fetched file over);
+    2. the ``duckdb-extension-httpfs`` wheel installed by pip (notebooks/requirements.txt):
+       ``duckdb_extension_httpfs/extensions/v<version>/httpfs.duckdb_extension``;
+    3. the file the TypeScript side fetched from the same wheel: ``<$PENUMBRA_CACHE_DIR, else
+       <repo>/.cache>/duckdb-extensions/v<version>/<platform>/httpfs.duckdb_extension``.
+
+    Raises RuntimeError naming the pin when none fits this duckdb (2.x has no wheel on PyPI;
+    ``INSTALL httpfs`` works only where extensions.duckdb.org is reachable).
+    """
+    version = duckdb.__version__
+    candidates: list[Path] = []
+    env = os.environ.get("DUCKDB_HTTPFS_EXTENSION")
+    if env:
+        candidates.append(Path(env))
+    try:
+        import duckdb_extension_httpfs  # the PyPI wheel; only a data file, no code
+
+        candidates.append(Path(duckdb_extension_httpfs.__file__).parent / "extensions" / f"v{version}" / "httpfs.duckdb_extension")
+    except ImportError:
+        pass
+    platform = duckdb.connect(":memory:").execute("PRAGMA platform").fetchone()[0]
+    cache = Path(os.environ.get("PENUMBRA_CACHE_DIR") or repo_root() / ".cache")
+    candidates.append(cache / "duckdb-extensions" / f"v{version}" / platform / "httpfs.duckdb_extension")
+    for c in candidates:
+        # Each path names the DuckDB version it was built for (…/v<version>/…): a file for another
+        # version would not load, so only this duckdb's version counts.
+        if f"v{version}" in c.parts and c.is_file():
+            return str(c)
+    raise RuntimeError(
+        f"no httpfs extension for duckdb {version}: PyPI publishes duckdb-extension-httpfs only up to "
+        f"{HTTPFS_DUCKDB_VERSION}, so notebooks pin duckdb=={HTTPFS_DUCKDB_VERSION} "
+        "(python3 -m pip install -r notebooks/requirements.txt). Looked in: " + ", ".join(str(c) for c in candidates)
+    )
+
+
+def s3_settings(env: dict | None = None) -> dict:
+    """The bucket as Penumbra reads it from ``PENUMBRA_S3_*`` (pipeline/config/config.ts, same defaults)."""
+    e = os.environ if env is None else env
+    endpoint = e.get("PENUMBRA_S3_ENDPOINT") or f"http://127.0.0.1:{e.get('PENUMBRA_S3_PORT') or 8333}"
+    prefix = e.get("PENUMBRA_S3_PREFIX") or ""
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    return {
+        "endpoint": endpoint,
+        "local": not e.get("PENUMBRA_S3_ENDPOINT"),
+        "bucket": e.get("PENUMBRA_S3_BUCKET") or "penumbra",
+        "region": e.get("PENUMBRA_S3_REGION") or "us-east-1",
+        "access_key_id": e.get("PENUMBRA_S3_ACCESS_KEY_ID") or None,
+        "secret_access_key": e.get("PENUMBRA_S3_SECRET_ACCESS_KEY") or None,
+        "prefix": prefix,
+        "path_style": (e.get("PENUMBRA_S3_FORCE_PATH_STYLE") or "true").lower() != "false",
+    }
+
+
+def s3_secret_sql(s: dict, name: str = "penumbra_s3") -> str:
+    """The DuckDB S3 secret for the bucket (the same as connectors/duckdb-httpfs ``s3SecretSql``)."""
+    from urllib.parse import urlparse
+
+    url = urlparse(s["endpoint"])
+    parts = [
+        "TYPE s3",
+        f"ENDPOINT {_literal(url.netloc)}",
+        f"USE_SSL {'true' if url.scheme == 'https' else 'false'}",
+        f"URL_STYLE {_literal('path' if s['path_style'] else 'vhost')}",
+        f"REGION {_literal(s['region'])}",
+        f"SCOPE {_literal('s3://' + s['bucket'] + '/')}",
+    ]
+    if s["access_key_id"] and s["secret_access_key"]:
+        key = (s["access_key_id"], s["secret_access_key"])
+    elif s["local"]:
+        key = ("penumbra-local", "penumbra-local")  # the local S3Proxy takes any key
+    else:
+        key = None  # DuckDB's default chain
+    if key:
+        parts += [f"KEY_ID {_literal(key[0])}", f"SECRET {_literal(key[1])}"]
+    return f"CREATE OR REPLACE SECRET {name} ({', '.join(parts)})"
+
+
+def warehouse_s3_url(s: dict) -> str:
+    """``s3://<bucket>/<prefix>warehouse/``: where a sink with PENUMBRA_PARQUET_S3=true publishes the export."""
+    return f"s3://{s['bucket']}/{s['prefix']}warehouse/"
+
+
+def s3_table_files(listed: list[str], url: str, table: str, hive: bool) -> list[str]:
+    """The files a reader of ``table`` must read, from one bucket listing (``table_files`` for s3://)."""
+    base = f"{url}{table}/"
+    rel = [f[len(base):] for f in listed if f.startswith(base) and f.endswith(".parquet")]
+    if not hive:
+        return sorted(base + r for r in rel if "/" not in r)
+    by_dir: dict[str, list[str]] = {}
+    for r in rel:
+        d, _, name = r.rpartition("/")
+        if d and "/" not in d and not d.startswith("."):
+            by_dir.setdefault(d, []).append(name)
+    return sorted(f"{base}{d}/{f}" for d, names in by_dir.items() for f in live_parts(names))
 
 
 _PART = re.compile(r"^part-(\d+)-(\d+)_(\w+)\.parquet$")
@@ -118,8 +232,10 @@ def view_sql(folder: Path, table: str, layout: dict, files: list[str] | None = N
 def _vanished(err: Exception) -> bool:
     """A listed file was gone when DuckDB opened it (a compaction deleted its inputs meanwhile)."""
     m = str(err)
-    return isinstance(err, duckdb.IOException) and any(
-        s in m for s in ("No such file", "No files found", "Cannot open file", "does not exist")
+    # Local: an IO error naming the missing file; S3 (httpfs): the GET of a listed object is a 404.
+    return isinstance(err, duckdb.IOException) and (
+        any(s in m for s in ("No such file", "No files found", "Cannot open file", "does not exist"))
+        or ("HTTP" in m and "404" in m)
     )
 
 
@@ -136,19 +252,28 @@ class Connection:
 
     RETRIES = 5
 
-    def __init__(self, folder: Path, layout: dict):
-        self.raw = duckdb.connect(":memory:")
+    def __init__(self, folder: Path | str, layout: dict, raw: duckdb.DuckDBPyConnection | None = None):
+        self.raw = raw or duckdb.connect(":memory:")
+        #: A local folder, or the bucket's ``s3://…/warehouse/`` (then ``raw`` has httpfs and the secret).
         self._folder = folder
         self._layout = layout
         self._files: dict[str, list[str]] = {}
         self.refresh()
         self.raw.execute(COMPARISON_EVENTS_VIEW)
 
+    def _listing(self):
+        if isinstance(self._folder, str):
+            # One ListObjectsV2 walk for every table (glob over s3:// through httpfs).
+            listed = [r[0] for r in self.raw.execute(f"SELECT file FROM glob({_literal(self._folder + '**/*.parquet')})").fetchall()]
+            return lambda table, hive: s3_table_files(listed, self._folder, table, hive)
+        return lambda table, hive: table_files(self._folder, table, hive)
+
     def refresh(self) -> None:
         """Re-list the table folders and replace the views whose files changed."""
+        files_of = self._listing()
         for table in TABLES:
             layout = self._layout[table]
-            files = table_files(self._folder, table, layout["hive"])
+            files = files_of(table, layout["hive"])
             if self._files.get(table) != files:
                 self.raw.execute(view_sql(self._folder, table, layout, files))
                 self._files[table] = files
@@ -181,12 +306,31 @@ class Connection:
         self.raw.close()
 
 
-def connect(data_dir: str | os.PathLike | None = None) -> Connection:
+def connect(data_dir: str | os.PathLike | None = None, *, s3: bool | None = None) -> Connection:
     """An in-memory DuckDB connection with one VIEW per exported table (and ``comparison_events``).
 
     The views are listed again before every statement (``Connection``), so a long-lived
     connection sees each new export, and a compaction in progress never shows a row twice.
+    ``s3`` (default: ``$PENUMBRA_PARQUET_READ == 's3'``) reads the bucket's export instead of the
+    data dir's folder: httpfs (``httpfs_extension``) and the ``PENUMBRA_S3_*`` bucket.
     """
+    if s3 is None:
+        s3 = os.environ.get("PENUMBRA_PARQUET_READ") == "s3"
+    if s3:
+        settings = s3_settings()
+        url = warehouse_s3_url(settings)
+        raw = duckdb.connect(":memory:")
+        # Signature checking stays on: the wheel carries DuckDB's signed official binary.
+        raw.execute(f"LOAD {_literal(httpfs_extension())}")
+        raw.execute(s3_secret_sql(settings))
+        try:
+            meta = raw.execute(f"SELECT content FROM read_text({_literal(url + '_meta.json')})").fetchone()
+        except duckdb.IOException:
+            meta = None
+        if not meta:
+            raw.close()
+            raise FileNotFoundError(f"no warehouse export in {url}: is a sink running with PENUMBRA_PARQUET_S3=true (and PENUMBRA_S3_* right)?")
+        return Connection(url, json.loads(meta[0])["layout"], raw)
     folder = parquet_dir(data_dir)
     meta_file = folder / "_meta.json"
     if not meta_file.is_file():

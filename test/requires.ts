@@ -24,10 +24,10 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { extensionPlatform } from '../connectors/duckdb-httpfs/httpfs.ts';
+import { DUCKDB_VERSION, extensionPlatform } from '../connectors/duckdb-httpfs/httpfs.ts';
 
 /** `python:<module>` is a Python module importable by python3 (test/requirements.txt). */
-export type Dependency = 'python3' | `python:${string}` | 'chromium' | 'kcat' | 'chattr' | 'hermes' | 'duckdb-httpfs';
+export type Dependency = 'python3' | `python:${string}` | 'python-duckdb-pin' | 'chromium' | 'kcat' | 'chattr' | 'hermes' | 'duckdb-httpfs';
 
 interface Spec {
   /** Null when usable, otherwise what is wrong. */
@@ -57,6 +57,14 @@ function spec(dep: Dependency): Spec {
     const mod = dep.slice('python:'.length);
     if (!/^[A-Za-z_][A-Za-z0-9_.]*$/.test(mod)) throw new Error(`requires: ${dep} is not a Python module name`);
     return { check: () => runs('python3', ['-c', `import ${mod}`]), providedByTestCommand: true, hint: 'python3 -m pip install -r test/requirements.txt (npm test does it)' };
+  }
+  if (dep === 'python-duckdb-pin') {
+    // python3's duckdb is the version PyPI publishes the httpfs extension for, with that wheel (notebooks/requirements.txt pins both).
+    return {
+      check: () => runs('python3', ['-c', `import duckdb, duckdb_extension_httpfs, sys; v = duckdb.__version__; sys.exit(0 if v == '${DUCKDB_VERSION}' else 'duckdb ' + v + ' is not the pinned ${DUCKDB_VERSION}')`]),
+      providedByTestCommand: true,
+      hint: 'python3 -m pip install -r test/requirements.txt (npm test does it; it pins duckdb)',
+    };
   }
   if (dep === 'chromium') {
     return {

@@ -16,6 +16,7 @@
  *  - with the extension, a Penumbra reads the bucket directly (health source 'httpfs', no cache
  *    folder): metrics windows, queryParquet and the segment sandbox, and sees a change at once.
  */
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -37,7 +38,7 @@ import { sha256Hex } from './blob-store.ts';
 import { queryParquet } from '../duckdb-sink/query.ts';
 import { readerParquetDir, readerParquetSource, S3ParquetCache } from '../parquet-source/source.ts';
 import { parquetCaches } from '../parquet-source/feature.ts';
-import { loadHttpfs } from '../duckdb-httpfs/httpfs.ts';
+import { loadHttpfs, s3SecretSql } from '../duckdb-httpfs/httpfs.ts';
 import { Sandbox } from '../../pipeline/segments/sandbox.ts';
 import { requires } from '../../test/requires.ts';
 
@@ -218,6 +219,45 @@ describe('S3 object store (S3Proxy)', () => {
       await t?.stop();
     }
   }, 120_000);
+
+  // Python notebooks (notebooks/penumbra_warehouse.py) read the same bucket with the same
+  // extension: notebooks/requirements.txt pins duckdb to the version PyPI has httpfs for.
+  requires(['duckdb-httpfs', 'python:duckdb', 'python-duckdb-pin'])('the notebook helper reads the export straight from s3:// (PENUMBRA_PARQUET_READ=s3), exactly the warehouse\'s rows', () => {
+    expect(exported).not.toBeNull(); // left by the export test above (the bucket after its deletion)
+    const ex = exported!;
+    const env = { PENUMBRA_PARQUET_READ: 's3', PENUMBRA_S3_ENDPOINT: endpoint!, PENUMBRA_S3_BUCKET: bucket, PENUMBRA_S3_PREFIX: 'lake', PENUMBRA_S3_ACCESS_KEY_ID: 'any', PENUMBRA_S3_SECRET_ACCESS_KEY: 'any' };
+    const script = [
+      'import json, penumbra_warehouse as w',
+      'con = w.connect()',
+      'ev = con.sql(\'SELECT id, variant, "date"::VARCHAR FROM telemetry_events ORDER BY id\').fetchall()',
+      'wi = con.sql("SELECT epoch_ms(window_start), events FROM metric_windows ORDER BY window_start").fetchall()',
+      'cmp = con.sql("SELECT count(*) FROM comparison_events").fetchone()[0]',
+      'print(json.dumps({"events": [{"id": a, "variant": b, "d": c} for a, b, c in ev], "windows": [{"ws": a, "events": b} for a, b in wi],',
+      '  "comparison": cmp, "secret": w.s3_secret_sql(w.s3_settings()), "url": w.warehouse_s3_url(w.s3_settings())}))',
+    ].join('\n');
+    const out = JSON.parse(execFileSync('python3', ['-c', script], { cwd: path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../notebooks'), env: { ...process.env, ...env }, encoding: 'utf8' })) as {
+      events: { id: string; variant: string; d: string }[]; windows: { ws: number; events: number }[]; comparison: number; secret: string; url: string;
+    };
+    expect(out.url).toBe(`s3://${bucket}/lake/warehouse/`);
+    // The export test deleted one part from the bucket (the cache-sync check): the rest, exactly.
+    expect(ex.goneRows).toBeGreaterThan(0);
+    expect(out.events.length).toBe(600 - ex.goneRows);
+    expect([...out.events].sort(byId)).toEqual(ex.events);
+    expect(out.windows).toEqual(ex.windows);
+    expect(out.comparison).toBeGreaterThan(0); // the shared view over the bucket's telemetry_events
+    // The same secret as Penumbra's own readers build from the same settings.
+    const cfg = loadConfig({ KAFKA_BROKERS: '127.0.0.1:9092', SCHEMA_REGISTRY_URL: 'http://127.0.0.1:8081/apis/ccompat/v7', ...env });
+    expect(out.secret).toBe(s3SecretSql(cfg.s3!));
+    // Without the setup's file and without the TypeScript cache: the pip wheel's own file.
+    const emptyCache = mkdtempSync(path.join(os.tmpdir(), 'penumbra-no-cache-'));
+    dirs.push(emptyCache);
+    const ext = execFileSync('python3', ['-c', 'import penumbra_warehouse as w; print(w.httpfs_extension()); w.connect(s3=True).sql("SELECT 1").fetchall()'], {
+      cwd: path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../notebooks'),
+      env: { ...process.env, ...env, DUCKDB_HTTPFS_EXTENSION: '', PENUMBRA_CACHE_DIR: emptyCache },
+      encoding: 'utf8',
+    }).trim();
+    expect(ext).toMatch(/duckdb_extension_httpfs\/extensions\/v1\.5\.5\/httpfs\.duckdb_extension$/);
+  }, 60_000);
 
   // The extension is fetched from PyPI by the test setup (connectors/duckdb-httpfs); where PyPI
   // has no wheel for the platform this is skipped, visibly.

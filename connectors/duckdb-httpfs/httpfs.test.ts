@@ -33,6 +33,16 @@ test('DUCKDB_VERSION is the installed DuckDB, and package.json pins @duckdb/node
   expect(pkg.dependencies['@duckdb/node-api']).toMatch(new RegExp(`^${DUCKDB_VERSION.replace(/\./g, '\\.')}-r\\.\\d+$`));
 });
 
+test('the Python side pins the same DuckDB: notebooks/requirements.txt (duckdb and the httpfs wheel), penumbra_warehouse.py, ensure-test-deps.sh', () => {
+  const read = (f: string) => readFileSync(new URL(`../../${f}`, import.meta.url), 'utf8');
+  const req = read('notebooks/requirements.txt');
+  expect(req).toMatch(new RegExp(`^duckdb==${DUCKDB_VERSION.replace(/\./g, '\\.')}$`, 'm'));
+  expect(req).toMatch(new RegExp(`^duckdb-extension-httpfs==${DUCKDB_VERSION.replace(/\./g, '\\.')}$`, 'm'));
+  expect(read('notebooks/penumbra_warehouse.py')).toContain(`HTTPFS_DUCKDB_VERSION = "${DUCKDB_VERSION}"`);
+  expect(read('infra/ensure-test-deps.sh')).toContain(`duckdb.__version__ != '${DUCKDB_VERSION}'`);
+  expect(read('test/requirements.txt')).not.toMatch(/^duckdb[<>=]/m); // one pin, in notebooks/requirements.txt
+});
+
 test('extensionPlatform: DuckDB platform and wheel tag per OS/arch; null where PyPI has no wheel', () => {
   expect(extensionPlatform('linux', 'x64')).toEqual(linux);
   expect(extensionPlatform('linux', 'arm64')).toEqual({ duckdb: 'linux_arm64', wheelTag: 'manylinux2014_aarch64' });
