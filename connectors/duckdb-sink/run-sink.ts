@@ -9,7 +9,8 @@
  * (the crash test watches them; `cpuMs` is the process's CPU time so far, all threads). SIGTERM/SIGINT stop cleanly (final snapshot, DB closed).
  * While another sink holds the sink lease (lease.ts) it waits — a hot standby — up to
  * `--lease-wait-ms` (default: forever), logging `{"msg":"warehouse sink: another sink holds the
- * lease; waiting …"}`; a lease lost later stops the sink and exits with code 3.
+ * lease; waiting …"}`; a lease lost later stops the sink and exits with code 3. A crash of the
+ * lease consumer that kafkajs restarts only pauses writing until the lease is held again (lease.ts).
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
