@@ -306,6 +306,28 @@ class Connection:
         self.raw.close()
 
 
+def _reads_s3(s3: bool | None) -> bool:
+    return os.environ.get("PENUMBRA_PARQUET_READ") == "s3" if s3 is None else s3
+
+
+def _open_bucket() -> tuple[duckdb.DuckDBPyConnection, str, dict]:
+    """An in-memory connection with httpfs and the bucket's secret, the export's URL and its ``_meta.json``."""
+    settings = s3_settings()
+    url = warehouse_s3_url(settings)
+    raw = duckdb.connect(":memory:")
+    # Signature checking stays on: the wheel carries DuckDB's signed official binary.
+    raw.execute(f"LOAD {_literal(httpfs_extension())}")
+    raw.execute(s3_secret_sql(settings))
+    try:
+        meta = raw.execute(f"SELECT content FROM read_text({_literal(url + '_meta.json')})").fetchone()
+    except duckdb.IOException:
+        meta = None
+    if not meta:
+        raw.close()
+        raise FileNotFoundError(f"no warehouse export in {url}: is a sink running with PENUMBRA_PARQUET_S3=true (and PENUMBRA_S3_* right)?")
+    return raw, url, json.loads(meta[0])
+
+
 def connect(data_dir: str | os.PathLike | None = None, *, s3: bool | None = None) -> Connection:
     """An in-memory DuckDB connection with one VIEW per exported table (and ``comparison_events``).
 
@@ -314,23 +336,9 @@ def connect(data_dir: str | os.PathLike | None = None, *, s3: bool | None = None
     ``s3`` (default: ``$PENUMBRA_PARQUET_READ == 's3'``) reads the bucket's export instead of the
     data dir's folder: httpfs (``httpfs_extension``) and the ``PENUMBRA_S3_*`` bucket.
     """
-    if s3 is None:
-        s3 = os.environ.get("PENUMBRA_PARQUET_READ") == "s3"
-    if s3:
-        settings = s3_settings()
-        url = warehouse_s3_url(settings)
-        raw = duckdb.connect(":memory:")
-        # Signature checking stays on: the wheel carries DuckDB's signed official binary.
-        raw.execute(f"LOAD {_literal(httpfs_extension())}")
-        raw.execute(s3_secret_sql(settings))
-        try:
-            meta = raw.execute(f"SELECT content FROM read_text({_literal(url + '_meta.json')})").fetchone()
-        except duckdb.IOException:
-            meta = None
-        if not meta:
-            raw.close()
-            raise FileNotFoundError(f"no warehouse export in {url}: is a sink running with PENUMBRA_PARQUET_S3=true (and PENUMBRA_S3_* right)?")
-        return Connection(url, json.loads(meta[0])["layout"], raw)
+    if _reads_s3(s3):
+        raw, url, meta = _open_bucket()
+        return Connection(url, meta["layout"], raw)
     folder = parquet_dir(data_dir)
     meta_file = folder / "_meta.json"
     if not meta_file.is_file():
@@ -351,13 +359,18 @@ FROM telemetry_events
 WHERE verified AND variant <> 'original' AND (variant <> 'control' OR control_of IS NOT NULL)"""
 
 
-def freshness(data_dir: str | os.PathLike | None = None) -> dict:
+def freshness(data_dir: str | os.PathLike | None = None, *, s3: bool | None = None) -> dict:
     """What ``_meta.json`` says about the last export, plus its age in seconds.
 
     Data in the views is at most (snapshot interval + one sink batch) behind the topics while the
     sink runs; ``age_seconds`` growing well past the interval means the sink is not running.
+    ``s3`` as in ``connect``: the bucket's ``_meta.json``.
     """
-    meta = json.loads((parquet_dir(data_dir) / "_meta.json").read_text())
+    if _reads_s3(s3):
+        raw, _, meta = _open_bucket()
+        raw.close()
+    else:
+        meta = json.loads((parquet_dir(data_dir) / "_meta.json").read_text())
     return {
         "exported_at": meta["exportedAtIso"],
         "age_seconds": max(0.0, time.time() - meta["exportedAt"] / 1000),

@@ -232,11 +232,12 @@ describe('S3 object store (S3Proxy)', () => {
       'ev = con.sql(\'SELECT id, variant, "date"::VARCHAR FROM telemetry_events ORDER BY id\').fetchall()',
       'wi = con.sql("SELECT epoch_ms(window_start), events FROM metric_windows ORDER BY window_start").fetchall()',
       'cmp = con.sql("SELECT count(*) FROM comparison_events").fetchone()[0]',
+      'fresh = w.freshness()',
       'print(json.dumps({"events": [{"id": a, "variant": b, "d": c} for a, b, c in ev], "windows": [{"ws": a, "events": b} for a, b in wi],',
-      '  "comparison": cmp, "secret": w.s3_secret_sql(w.s3_settings()), "url": w.warehouse_s3_url(w.s3_settings())}))',
+      '  "comparison": cmp, "exported": fresh["tables"]["telemetry_events"], "secret": w.s3_secret_sql(w.s3_settings()), "url": w.warehouse_s3_url(w.s3_settings())}))',
     ].join('\n');
     const out = JSON.parse(execFileSync('python3', ['-c', script], { cwd: path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../notebooks'), env: { ...process.env, ...env }, encoding: 'utf8' })) as {
-      events: { id: string; variant: string; d: string }[]; windows: { ws: number; events: number }[]; comparison: number; secret: string; url: string;
+      events: { id: string; variant: string; d: string }[]; windows: { ws: number; events: number }[]; comparison: number; exported: number; secret: string; url: string;
     };
     expect(out.url).toBe(`s3://${bucket}/lake/warehouse/`);
     // The export test deleted one part from the bucket (the cache-sync check): the rest, exactly.
@@ -245,6 +246,7 @@ describe('S3 object store (S3Proxy)', () => {
     expect([...out.events].sort(byId)).toEqual(ex.events);
     expect(out.windows).toEqual(ex.windows);
     expect(out.comparison).toBeGreaterThan(0); // the shared view over the bucket's telemetry_events
+    expect(out.exported).toBe(600); // freshness(): the bucket's _meta.json (what the sink exported)
     // The same secret as Penumbra's own readers build from the same settings.
     const cfg = loadConfig({ KAFKA_BROKERS: '127.0.0.1:9092', SCHEMA_REGISTRY_URL: 'http://127.0.0.1:8081/apis/ccompat/v7', ...env });
     expect(out.secret).toBe(s3SecretSql(cfg.s3!));
