@@ -104,6 +104,15 @@ test('X-Forwarded-For counts only from trusted proxies (PENUMBRA_TRUST_PROXY)', 
   expect(clientAddress(req('198.51.100.1', '203.0.113.7'), oneHop)).toBe('203.0.113.7');
 });
 
+test('a request whose socket already closed (no remoteAddress) is keyed "unknown", not a crash', () => {
+  const gone = { socket: {}, connection: {}, headers: {} } as unknown as IncomingMessage;
+  const loopback = compileTrust('loopback');
+  expect(clientAddress(gone, loopback)).toBe('unknown');
+  expect(clientKey(clientAddress(gone, loopback))).toBe('unknown');
+  const goneXff = { socket: {}, connection: {}, headers: { 'x-forwarded-for': '203.0.113.7' } } as unknown as IncomingMessage;
+  expect(clientAddress(goneXff, loopback)).toBe('unknown');
+});
+
 test('the one-address shortcut answers exactly what proxy-addr answers', () => {
   const trusts = [compileTrust('loopback'), compileTrust(false), compileTrust(true), compileTrust('10.0.0.0/8, loopback'), compileTrust(1), compileTrust(0)];
   const peers = ['127.0.0.1', '10.1.2.3', '198.51.100.1', '::1', '::ffff:127.0.0.1', '2001:db8::1'];

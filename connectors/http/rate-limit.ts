@@ -104,10 +104,12 @@ export function clientAddress(req: IncomingMessage, trust: TrustFn): string {
     if (trusted === undefined) bySocket.set(socket, (trusted = trust(peer, 0)));
     return trusted ? one : peer;
   }
+  // A socket that closed before the request was handled has no remoteAddress any more; proxy-addr
+  // then answers undefined, and clientKey crashed on it (TypeError seen in a test log).
   try {
-    return proxyaddr(req as Parameters<typeof proxyaddr>[0], trust);
+    return (proxyaddr(req as Parameters<typeof proxyaddr>[0], trust) as string | undefined) ?? 'unknown';
   } catch {
-    return req.socket.remoteAddress ?? 'unknown';
+    return req.socket?.remoteAddress ?? 'unknown';
   }
 }
 
