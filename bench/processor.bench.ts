@@ -23,8 +23,10 @@
  * The peers read the item-partitioned backlog (the same records; their cost does not depend on the
  * partitioning). Ours gets a fresh topic prefix per round (fresh groups, by-item and metrics
  * topics) reading one backlog topic (`--raw-topic`). Its clock starts when the first member's group(s) joined and
- * stops at the stats line (every 100 ms) where its window stage has handled the N-th event; the
- * peers' from their group join to the N-th record. Rounds interleave the four (order rotating);
+ * stops at the member's `count` line (every 5 ms; it was the 100 ms stats line, on average
+ * 50 ms late) where its window stage has handled the N-th event; the peers' from their group
+ * join to the N-th record. Beside CPU per event, the busy fraction (process CPU / wall over the
+ * same interval) says whether a contender waits: rate ratio ≈ CPU ratio × busy ratio. Rounds interleave the four (order rotating);
  * each figure is the median round, and a round that does not reach N fails the bench. Beside the
  * rates: CPU per event of each contender (its own process CPU time over the same interval), which
  * a loaded shared machine distorts far less than events/s.
@@ -66,6 +68,15 @@ interface OursRun {
   windows: number;
   /** CPU µs per event, all members together, from their `ready` line to the one that reached N. */
   cpuUsPerEvent: number;
+  /** Process CPU over wall time from the group join to the N-th event (all members; > 1 = more than one core). */
+  busy: number;
+}
+
+/** `--count-ms` line of a member: events + duplicates handled so far, process CPU (ms). */
+interface CountLine {
+  at: number;
+  handled: number;
+  cpuMs: number;
 }
 
 interface MemberLine {
@@ -95,9 +106,10 @@ async function ours(cfg: PenumbraConfig, kafka: ReturnType<typeof createKafka>, 
   const prefix = `${cfg.topicPrefix}r${randomUUID().slice(0, 6)}.`;
   await provisionRound(kafka, codec, prefix);
   const last = new Map<number, MemberLine>();
+  const counts = new Map<number, CountLine>();
   const cpuAtReady = new Map<number, number>();
   const children = Array.from({ length: members }, (_, i) => {
-    const child = spawn(process.execPath, [...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), '--import', 'tsx', 'pipeline/telemetry/run-metrics-member.ts', '--progress-ms', '100', '--raw-topic', rawTopic], {
+    const child = spawn(process.execPath, [...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), '--import', 'tsx', 'pipeline/telemetry/run-metrics-member.ts', '--progress-ms', '100', '--count-ms', '5', '--raw-topic', rawTopic], {
       cwd: ROOT,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, KAFKA_BROKERS: cfg.kafkaBrokers.join(','), SCHEMA_REGISTRY_URL: cfg.schemaRegistryUrl, PENUMBRA_TOPIC_PREFIX: prefix, PENUMBRA_LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -118,16 +130,21 @@ async function ours(cfg: PenumbraConfig, kafka: ReturnType<typeof createKafka>, 
         } catch {
           return;
         }
-        if (!m.processor) return;
-        if (m.msg === 'ready') cpuAtReady.set(c.i, m.cpuMs ?? 0);
-        last.set(c.i, m);
+        if (m.msg === 'count') {
+          counts.set(c.i, m as unknown as CountLine);
+        } else {
+          if (!m.processor) return;
+          if (m.msg === 'ready') cpuAtReady.set(c.i, m.cpuMs ?? 0);
+          last.set(c.i, m);
+        }
         if (done || last.size < members) return;
         const all = [...last.values()];
-        const handled = all.reduce((s, x) => s + x.processor!.events + x.processor!.duplicates, 0);
+        // The clock stops at the member's `count` line (every 5 ms) where the handled events reach N.
+        const handled = [...counts.values()].reduce((s, x) => s + x.handled, 0);
         if (handled < n) return;
         const start = Math.min(...all.map((x) => Math.max(x.processor!.joinedAt ?? Infinity, x.repartition ? (x.repartition.joinedAt ?? Infinity) : -Infinity)));
-        const cpuMs = [...last].reduce((s, [i, x]) => s + (x.cpuMs ?? 0) - (cpuAtReady.get(i) ?? 0), 0);
-        done = { rate: (n / (m.at - start)) * 1000, windows: all.reduce((s, x) => s + x.processor!.windows, 0), cpuUsPerEvent: (cpuMs * 1000) / n };
+        const cpuMs = [...counts].reduce((s, [i, x]) => s + x.cpuMs - (cpuAtReady.get(i) ?? 0), 0);
+        done = { rate: (n / (m.at - start)) * 1000, windows: all.reduce((s, x) => s + x.processor!.windows, 0), cpuUsPerEvent: (cpuMs * 1000) / n, busy: cpuMs / (m.at - start) };
         for (const k of children) k.child.kill('SIGTERM'); // clean stop (and the CPU profile written)
       });
       c.child.on('exit', (code, signal) => {
@@ -180,10 +197,13 @@ export async function run(opts: BenchOptions & { profDir?: string | null; n?: nu
   const count: number[] = [];
   const decodeCpu: number[] = [];
   const countCpu: number[] = [];
+  const decodeBusy: number[] = [];
+  const countBusy: number[] = [];
   const peerRun = async (mode: 'count' | 'decode') => {
     const r = await peer(mode);
     (mode === 'decode' ? decode : count).push(r.rate);
     (mode === 'decode' ? decodeCpu : countCpu).push(((r.cpuMs ?? NaN) * 1000) / n);
+    (mode === 'decode' ? decodeBusy : countBusy).push((r.cpuMs ?? NaN) / r.ms);
   };
   for (let r = 0; r < rounds; r++) {
     const steps = [
@@ -214,8 +234,11 @@ export async function run(opts: BenchOptions & { profDir?: string | null; n?: nu
   const cpu2s = median(twoS.map((x) => x.cpuUsPerEvent));
   const cpuD = median(decodeCpu);
   const cpuC = median(countCpu);
-  const cpuNote = `CPU per event (median, µs): ours ×1 ${cpu1.toFixed(1)}, ours ×2 ${cpu2.toFixed(1)} (both members), decode peer ${cpuD.toFixed(1)}, count peer ${cpuC.toFixed(1)} → decode-peer CPU / ours ×1 = ${(cpuD / cpu1).toFixed(2)}`;
-  const cpuNoteS = `CPU per event (median, µs): ours ×1 ${cpu1s.toFixed(1)}, ours ×2 ${cpu2s.toFixed(1)} (both members), decode peer ${cpuD.toFixed(1)} → decode-peer CPU / ours ×1 = ${(cpuD / cpu1s).toFixed(2)}`;
+  // Busy fraction: process CPU / wall from the group join to the N-th event (1.0 = one core the
+  // whole time; GC and libuv threads can take it past 1). Rate ratio ≈ CPU ratio × busy ratio.
+  const busyNote = `busy fraction (CPU/wall, median): ours ×1 ${median(one.map((x) => x.busy)).toFixed(2)}, ours ×2 ${median(two.map((x) => x.busy)).toFixed(2)} (both members), decode peer ${median(decodeBusy).toFixed(2)}, count peer ${median(countBusy).toFixed(2)}`;
+  const cpuNote = `CPU per event (median, µs): ours ×1 ${cpu1.toFixed(1)}, ours ×2 ${cpu2.toFixed(1)} (both members), decode peer ${cpuD.toFixed(1)}, count peer ${cpuC.toFixed(1)} → decode-peer CPU / ours ×1 = ${(cpuD / cpu1).toFixed(2)}; ${busyNote}`;
+  const cpuNoteS = `CPU per event (median, µs): ours ×1 ${cpu1s.toFixed(1)}, ours ×2 ${cpu2s.toFixed(1)} (both members), decode peer ${cpuD.toFixed(1)} → decode-peer CPU / ours ×1 = ${(cpuD / cpu1s).toFixed(2)}; busy fraction ours ×1 ${median(oneS.map((x) => x.busy)).toFixed(2)}, ×2 ${median(twoS.map((x) => x.busy)).toFixed(2)}`;
   const hop = `${n - direct} of ${n} records (${(((n - direct) / n) * 100).toFixed(0)} %) through the hop (forwarded to by-item by the window stage, read back)`;
   return [
     {

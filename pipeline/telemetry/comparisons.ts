@@ -34,7 +34,7 @@
  * reads after a start (its uncommitted tail), not from the whole profile version; the warehouse
  * has every event for a full recomputation.
  */
-import { addToCumulative, armOf, cumulativeTotals, emptyCumulative, overSessionCap, type CumulativeAggregate, type VariantTotals } from '../windows/cumulative.ts';
+import { cumulativeTotals, emptyCumulative, foldIntoCumulative, type CumulativeAggregate, type VariantTotals } from '../windows/cumulative.ts';
 import { countsInComparisons } from '../windows/classify.ts';
 import { LruMap } from '../bounded/lru.ts';
 import type { TelemetryEvent } from '../windows/types.ts';
@@ -189,8 +189,30 @@ const keyOf = (itemId: string, variant: string, controlOf: string | null = null)
  * `maxSessionsPerArm` sessions per aggregate (events of further sessions are left out). Both are
  * counted in `bounds` (processor health → Prometheus).
  */
+/** An arm's aggregate with its LRU key and the batch that last refreshed its recency. */
+interface ArmSlot {
+  key: string;
+  agg: CumulativeAggregate;
+  epoch: number;
+}
+
+/** An item's arms: by variant, and the control arms by the shadow they are the control of ('' = none). */
+interface ItemArms {
+  arms: Map<string, ArmSlot>;
+  controls: Map<string, ArmSlot>;
+}
+
 export class ComparisonStore {
   private readonly aggs: LruMap<string, CumulativeAggregate>;
+  /**
+   * The same arms found by item → variant (→ controlOf) without building a key string per event
+   * (issue 15 item 1's profile: the key, the LRU touch and the repeated checks were ≈ 9 % of a
+   * metrics member's CPU). Kept in step with `aggs`: created with it, dropped on eviction and in
+   * `dropItems`.
+   */
+  private readonly byItem = new Map<string, ItemArms>();
+  /** 0: every `add` refreshes its arm's recency; from the first `newBatch()` on, once per batch. */
+  private epoch = 0;
   /** item → shadows seen (variants other than original and control). */
   private readonly shadowsByItem = new Map<string, Set<string>>();
   private readonly latest = new Map<string, Map<string, ComparisonView>>();
@@ -208,12 +230,36 @@ export class ComparisonStore {
   ) {
     this.maxArms = limits.maxArms ?? 10_000;
     this.maxSessionsPerArm = limits.maxSessionsPerArm ?? 200_000;
-    this.aggs = new LruMap(this.maxArms, { onEvict: (_k, a) => this.forget(a.itemId, a.variant) });
+    this.aggs = new LruMap(this.maxArms, {
+      onEvict: (_k, a) => {
+        this.unslot(a);
+        this.forget(a.itemId, a.variant);
+      },
+    });
   }
 
   /** Evictions and refusals so far, plus the current number of aggregates and items with shadows. */
   get bounds(): { arms: number; items: number; armsEvicted: number; sessionsRefused: number } {
     return { arms: this.aggs.size, items: this.shadowsByItem.size, armsEvicted: this.aggs.evictions, sessionsRefused: this.sessionsRefused };
+  }
+
+  /**
+   * The metrics processor calls this once per fetched batch: from then on an arm's recency in the
+   * LRU (eviction order under the `maxArms` cap) is refreshed at its first event of each batch
+   * instead of at every event — "least recently updated" at the granularity of a batch (≤ a few
+   * thousand events, well under a second), one Map delete + set per arm and batch rather than
+   * per event. Aggregates are unchanged (golden cases in comparisons-batch.test.ts).
+   */
+  newBatch(): void {
+    this.epoch++;
+  }
+
+  private unslot(a: CumulativeAggregate): void {
+    const item = this.byItem.get(a.itemId);
+    if (!item) return;
+    if (a.variant === CONTROL) item.controls.delete(a.controlOf ?? '');
+    else item.arms.delete(a.variant);
+    if (item.arms.size === 0 && item.controls.size === 0) this.byItem.delete(a.itemId);
   }
 
   /** An evicted shadow arm leaves the item's shadow list and its latest comparison goes with it. */
@@ -227,25 +273,46 @@ export class ComparisonStore {
     if (m && m.size === 0) this.latest.delete(itemId);
   }
 
-  /** Folds one de-duplicated event into its arm's aggregate; unverified events are ignored. */
+  /**
+   * Folds one de-duplicated event into its arm's aggregate; unverified events are ignored, and so
+   * are events of an older profile version than the arm's (a newer one restarts it) —
+   * `addToCumulative`'s rules, checked here once.
+   */
   add(e: TelemetryEvent): void {
     if (!countsInComparisons(e)) return;
-    const arm = armOf(e);
-    const k = keyOf(e.itemId, arm.variant, arm.controlOf);
-    let agg = this.aggs.get(k);
-    if (!agg) {
-      this.aggs.set(k, (agg = emptyCumulative(e.itemId, arm.variant, e.profileVersion, arm.controlOf)));
-      if (arm.variant !== ORIGINAL && arm.variant !== CONTROL) {
+    const variant = e.variant;
+    const control = variant === CONTROL;
+    const controlOf = control ? (e.controlOf ?? null) : null;
+    let item = this.byItem.get(e.itemId);
+    let slot = item === undefined ? undefined : control ? item.controls.get(controlOf ?? '') : item.arms.get(variant);
+    if (slot === undefined) {
+      const key = keyOf(e.itemId, variant, controlOf);
+      const agg = emptyCumulative(e.itemId, variant, e.profileVersion, controlOf);
+      // set() may evict the least recent arm (unslot): the item's entry is looked up after it.
+      this.aggs.set(key, agg);
+      item = this.byItem.get(e.itemId);
+      if (!item) this.byItem.set(e.itemId, (item = { arms: new Map(), controls: new Map() }));
+      slot = { key, agg, epoch: this.epoch };
+      if (control) item.controls.set(controlOf ?? '', slot);
+      else item.arms.set(variant, slot);
+      if (variant !== ORIGINAL && !control) {
         let vs = this.shadowsByItem.get(e.itemId);
         if (!vs) this.shadowsByItem.set(e.itemId, (vs = new Set()));
-        vs.add(arm.variant);
+        vs.add(variant);
       }
+    } else if (this.epoch === 0 || slot.epoch !== this.epoch) {
+      this.aggs.get(slot.key); // recency: per event, or once per batch after newBatch()
+      slot.epoch = this.epoch;
     }
-    if (overSessionCap(agg, e, this.maxSessionsPerArm)) {
+    const agg = slot.agg;
+    if (e.profileVersion < agg.profileVersion) return; // an older version's straggler
+    if (e.profileVersion > agg.profileVersion) Object.assign(agg, emptyCumulative(agg.itemId, agg.variant, e.profileVersion, agg.controlOf));
+    // overSessionCap, inlined: a new session beyond the cap is left out (sessions held keep counting).
+    if (agg.sessions.size >= this.maxSessionsPerArm && !agg.sessions.has(e.sessionId)) {
       this.sessionsRefused++;
       return;
     }
-    addToCumulative(agg, e);
+    foldIntoCumulative(agg, e);
   }
 
   aggregate(itemId: string, variant: string, controlOf: string | null = null): CumulativeAggregate | undefined {
@@ -294,6 +361,7 @@ export class ComparisonStore {
     for (const [k, a] of [...this.aggs]) {
       if (!pred(a.itemId)) continue;
       this.aggs.delete(k);
+      this.unslot(a);
       n++;
     }
     for (const itemId of [...this.shadowsByItem.keys()]) if (pred(itemId)) this.shadowsByItem.delete(itemId);

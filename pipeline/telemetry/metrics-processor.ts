@@ -394,6 +394,7 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
       }
       for (const k of [...caughtUp.keys()]) if (!progress.has(k)) caughtUp.delete(k);
       if (closed.length > 0) await emit(closed, []);
+      await settled();
     });
     resolveReady();
   });
@@ -425,11 +426,23 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
   /** Closed windows and dead letters not yet acknowledged by Kafka (kept across a send failure). */
   const pendingWindows: MetricWindowRecord[] = [];
   const pendingDead: OutRecord[] = [];
+  /**
+   * The send of the previous emit, still waiting for Kafka's acknowledgement (null when none):
+   * its windows and dead letters count as not acknowledged for the commit (`ackedWatermark`,
+   * `commit`) until it settles. One send in flight at a time — the next emit waits for it first.
+   */
+  let emitting: Promise<void> | null = null;
+  const sendingWindows = new Set<MetricWindowRecord>();
+  let sendingDead = 0;
 
   /**
-   * Produce closed windows (+ dead letters), wait for the acks, then tell the hub and compare.
-   * A failed send (Kafka unavailable) keeps them pending — the aggregator has already let go of
-   * those windows — and `commit` stays behind them until a later emit or tick gets them out.
+   * Produce closed windows (+ dead letters); once Kafka acknowledged them, tell the hub and
+   * compare. Returns when the send has STARTED (the previous one settled first): a batch's
+   * windows are acknowledged while the next batch is folded (issue 15 item 1: the member no
+   * longer idles for a produce round trip per batch), and the commit stays behind them
+   * meanwhile (`sendingWindows`/`sendingDead`). `settled()` waits for the acknowledgement.
+   * A failed send (Kafka unavailable) puts them back in pending — the aggregator has already let
+   * go of those windows — and `commit` stays behind them until a later emit or tick gets them out.
    */
   async function emit(closed: AggregatedWindow[], dead: OutRecord[]): Promise<void> {
     if (closed.length > 0) {
@@ -438,27 +451,44 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
     }
     for (const d of dead) pendingDead.push(d);
     if (pendingWindows.length === 0 && pendingDead.length === 0) return;
+    await settled();
+    if (pendingWindows.length === 0 && pendingDead.length === 0) return;
     const records = pendingWindows.splice(0);
     const dl = pendingDead.splice(0);
-    try {
-      await deps.producer.send([...records.map((r) => ({ topic: deps.topics.telemetryMetrics, key: r.itemId, value: r })), ...dl]);
-    } catch (err) {
-      pendingWindows.unshift(...records);
-      pendingDead.unshift(...dl);
-      stats.sendFailures++;
-      deps.log?.('metrics processor: producing windows failed; will retry', { windows: records.length, err: String(err) });
-      return;
-    }
-    stats.windows += records.length;
-    stats.deadLettered += dl.length;
-    for (const r of records) deps.hub.publish({ event: 'metrics', itemId: r.itemId, data: r });
-    publishComparisons(records, Date.now());
+    for (const r of records) sendingWindows.add(r);
+    sendingDead += dl.length;
+    emitting = deps.producer.send([...records.map((r) => ({ topic: deps.topics.telemetryMetrics, key: r.itemId, value: r })), ...dl]).then(
+      () => {
+        for (const r of records) sendingWindows.delete(r);
+        sendingDead -= dl.length;
+        stats.windows += records.length;
+        stats.deadLettered += dl.length;
+        for (const r of records) deps.hub.publish({ event: 'metrics', itemId: r.itemId, data: r });
+        publishComparisons(records, Date.now());
+      },
+      (err: unknown) => {
+        for (const r of records) sendingWindows.delete(r);
+        sendingDead -= dl.length;
+        pendingWindows.unshift(...records);
+        pendingDead.unshift(...dl);
+        stats.sendFailures++;
+        deps.log?.('metrics processor: producing windows failed; will retry', { windows: records.length, err: String(err) });
+      },
+    ).finally(() => {
+      emitting = null;
+    });
+  }
+
+  /** Waits until no emit's send is in flight (acknowledged, or put back in pending on failure). */
+  async function settled(): Promise<void> {
+    while (emitting !== null) await emitting.catch(() => undefined);
   }
 
   /** Every window of partition `p` ending at or before this was emitted AND acknowledged. */
   function ackedWatermark(p: number): number {
     let wm = aggs.get(p)?.watermark ?? -Infinity;
     for (const r of pendingWindows) if (itemPartition(r.itemId, partitions) === p) wm = Math.min(wm, r.windowEnd - 1);
+    for (const r of sendingWindows) if (itemPartition(r.itemId, partitions) === p) wm = Math.min(wm, r.windowEnd - 1);
     return wm;
   }
 
@@ -477,8 +507,8 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
 
   async function commit(force: boolean): Promise<void> {
     if (!force && Date.now() - lastCommitAt < 250) return;
-    // An unsent dead letter's offset was tracked as done: commit nothing until it is out.
-    if (pendingDead.length > 0) return;
+    // An unsent (or un-acknowledged) dead letter's offset was tracked as done: commit nothing until it is out.
+    if (pendingDead.length > 0 || sendingDead > 0) return;
     lastCommitAt = Date.now();
     const offsets: { topic: string; partition: number; offset: string; metadata: string }[] = [];
     for (const [key, prog] of progress) {
@@ -615,6 +645,8 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
     // otherwise): no per-event key string for nobody.
     const listening = opts.provisional !== false && (deps.hub.size > 0 || opts.liveTopic === true);
     const clock = Date.now();
+    // An arm's LRU recency in the ComparisonStore is refreshed once per batch, not per event.
+    deps.comparisons.newBatch();
     let seen = 0;
     for (const m of batch.messages) {
       // Every STALE_CHECK records, not each: kafkajs's isStale() builds a JSON key per call
@@ -746,8 +778,18 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
     caughtUp.set(key, last !== null && last === batch.messages[batch.messages.length - 1]?.offset && batch.offsetLag() === '0');
     lastBatchAt = Date.now();
     stats.batches++;
-    await commit(false);
+    // The commit's round trip overlaps the next batch's fold (its offsets and marks are computed
+    // now, synchronously, from acknowledged state only); one commit request in flight at a time.
+    if (committing === null) {
+      committing = commit(false)
+        .catch((err) => deps.log?.('metrics processor: commit failed', { err: String(err) }))
+        .finally(() => {
+          committing = null;
+        });
+    }
   }
+  /** The batch path's commit request still in flight (timer passes and stop wait for it first). */
+  let committing: Promise<void> | null = null;
 
   /** A produce of provisional windows to telemetry.live still in flight: the next pass waits for it. */
   let liveInFlight = false;
@@ -842,6 +884,10 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
       const closed: AggregatedWindow[] = [];
       if (byClock) for (const p of ready) for (const w of aggs.get(p)!.advanceWatermark(now)) closed.push(w);
       await emit(closed, []);
+      // The timer pass waits for the acknowledgement (windows on Kafka and the hub when tick()
+      // resolves: tests and the wall clock rely on it); batches do not (emit).
+      await settled();
+      await committing;
       await commit(true);
       for (const itemId of unverifiedDirty) {
         deps.hub.publish({ event: 'unverified', itemId, data: { itemId, unverified: deps.unverified.forItem(itemId) } });
@@ -948,7 +994,11 @@ export async function startMetricsProcessor(deps: MetricsProcessorDeps, opts: Me
       // Forwards in flight get their acks (10 s at most), so the last commit can pass them.
       await Promise.race([Promise.all([...inflight]), new Promise((r) => setTimeout(r, 10_000).unref?.())]);
       // Last commit with the newest marks, so the next owner replays as little as possible.
-      await mutex.run(() => commit(true)).catch(() => undefined);
+      await mutex.run(async () => {
+        await settled();
+        await committing;
+        await commit(true);
+      }).catch(() => undefined);
       await consumer.disconnect();
       await forward?.disconnect().catch(() => undefined);
       await admin.disconnect().catch(() => {});

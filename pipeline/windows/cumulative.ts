@@ -112,6 +112,17 @@ export function addToCumulative(agg: CumulativeAggregate, e: TelemetryEvent): bo
   const arm = armOf(e);
   if (e.itemId !== agg.itemId || arm.variant !== agg.variant || arm.controlOf !== agg.controlOf || e.profileVersion < agg.profileVersion) return false;
   if (e.profileVersion > agg.profileVersion) Object.assign(agg, emptyCumulative(agg.itemId, agg.variant, e.profileVersion, agg.controlOf));
+  foldIntoCumulative(agg, e);
+  return true;
+}
+
+/**
+ * The fold of `addToCumulative` without its checks, for a caller that made them already (the
+ * ComparisonStore found `agg` by the event's arm and restarted it for a newer profile version,
+ * issue 15 item 1: the checks were a visible share of the per-event path). `e` must be
+ * verified, of `agg`'s arm and of `agg.profileVersion`; golden cases in cumulative-fold.test.ts.
+ */
+export function foldIntoCumulative(agg: CumulativeAggregate, e: TelemetryEvent): void {
   agg.events++;
   let flags = agg.sessions.get(e.sessionId);
   if (!flags) {
@@ -142,7 +153,6 @@ export function addToCumulative(agg: CumulativeAggregate, e: TelemetryEvent): bo
   } else if (e.type === 'usage' && !flags.points.includes(e.name)) {
     flags.points = [...flags.points, e.name].sort();
   }
-  return true;
 }
 
 const addSums = (a: LatencySums | undefined, b: LatencySums | undefined): LatencySums => ({
