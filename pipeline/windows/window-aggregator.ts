@@ -133,6 +133,13 @@ export class WindowAggregator {
   /** id → ts, plus a bucket index (by smallest window) so expiry never scans every id. */
   private readonly seen = new Map<string, number>();
   private readonly seenBuckets = new Map<number, string[]>();
+  /**
+   * The lowest watermark at which `advanceTo` has anything to do: a window end or a dedup bucket's
+   * expiry (never above the true minimum; lowered whenever one is added). The watermark moves with
+   * almost every event, and scanning both maps each time was ≈ 4 % of a metrics member's CPU
+   * (issue 15 item 1); below this it only moves the watermark.
+   */
+  private due = -Infinity;
   /** (item, variant, controlOf) → cumulative aggregate of its newest profile version (LRU, maxArms). */
   private readonly cumulative: LruMap<string, CumulativeAggregate>;
   private readonly keepCumulatives: boolean;
@@ -229,7 +236,10 @@ export class WindowAggregator {
           w = new WindowState(e.itemId, e.variant, size, start);
           this.open.set(k, w);
           let keys = this.byEnd.get(end);
-          if (!keys) this.byEnd.set(end, (keys = new Set()));
+          if (!keys) {
+            this.byEnd.set(end, (keys = new Set()));
+            if (end < this.due) this.due = end;
+          }
           keys.add(k);
         }
         if (!slots) {
@@ -304,6 +314,7 @@ export class WindowAggregator {
       );
     }
     this.wm = s.watermark ?? -Infinity;
+    this.due = -Infinity; // rescanned at the next advance
     this.dupCount = s.duplicates;
     this.open.clear();
     this.hot = new Map();
@@ -346,7 +357,11 @@ export class WindowAggregator {
     const bucket = Math.floor(ts / this.windowSizes[0]) * this.windowSizes[0];
     const ids = this.seenBuckets.get(bucket);
     if (ids) ids.push(id);
-    else this.seenBuckets.set(bucket, [id]);
+    else {
+      this.seenBuckets.set(bucket, [id]);
+      const expiry = bucket + this.windowSizes[0] + this.dedupRetentionMs;
+      if (expiry < this.due) this.due = expiry;
+    }
     if (this.seen.size > this.maxDedupIds) this.forgetOldestIds();
   }
 
@@ -362,17 +377,23 @@ export class WindowAggregator {
   private advanceTo(w: number): MetricWindow[] {
     if (!(w > this.wm)) return [];
     this.wm = w;
+    if (w < this.due) return []; // no window ends and no dedup bucket expires at or below w
+    let due = Infinity;
     // Forget ids whose every event time satisfies ts + retention ≤ watermark.
     const width = this.windowSizes[0];
     for (const [bucket, ids] of this.seenBuckets) {
-      if (bucket + width + this.dedupRetentionMs <= w) {
+      const expiry = bucket + width + this.dedupRetentionMs;
+      if (expiry <= w) {
         for (const id of ids) this.seen.delete(id);
         this.seenBuckets.delete(bucket);
-      }
+      } else if (expiry < due) due = expiry;
     }
     const out: MetricWindow[] = [];
     for (const [end, keys] of this.byEnd) {
-      if (end > w) continue;
+      if (end > w) {
+        if (end < due) due = end;
+        continue;
+      }
       // Windows close here: the hot map must not hand one out again.
       if (this.hot.size > 0) this.hot = new Map();
       for (const k of keys) {
@@ -386,6 +407,7 @@ export class WindowAggregator {
       }
       this.byEnd.delete(end);
     }
+    this.due = due;
     return out.sort(compareWindows);
   }
 }
