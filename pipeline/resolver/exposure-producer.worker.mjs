@@ -6,7 +6,7 @@
  *
  * Plain JavaScript on purpose: a worker thread inherits neither tsx's loader (registered by
  * bin/penumbra.js on the main thread only) nor jest's transform, and this file imports nothing
- * of ours, only kafkajs.
+ * of ours but kafkajs and the plain-JS request-timeout sweep (pipeline/kafka/kafkajs-timeout-sweep.cjs).
  *
  * Protocol (one batch at a time; the main side never sends the next before this one settled):
  *   in:  {type: 'send', seq, topic, bytes: Uint8Array, ends: Uint32Array} — record i's key
@@ -34,6 +34,8 @@ if (typeof proto.scheduleCheckPendingRequests === 'function' && !proto.__penumbr
   };
   proto.__penumbraIdleGuard = true;
 }
+// And the shared request-timeout sweep (plain CommonJS, so this thread loads it as is).
+require('../kafka/kafkajs-timeout-sweep.cjs').install(RequestQueue);
 
 const { brokers, clientId } = workerData;
 // Same client settings as pipeline/kafka/client.ts createKafka.

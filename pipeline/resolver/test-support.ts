@@ -47,13 +47,17 @@ export interface ChildResolver {
   stop(): Promise<void>;
 }
 
-/** Start `run-resolver.ts` in a child process with `env`; resolves once it listens. */
-export function spawnResolver(env: Record<string, string>, timeoutMs = 30_000): Promise<ChildResolver> {
+/**
+ * Start `run-resolver.ts` in a child process with `env`; resolves once it listens. `nodeArgs` go
+ * before the script (e.g. `--cpu-prof`): the child's env holds only PATH/HOME/TMPDIR/LANG and
+ * `env`, so NODE_OPTIONS would not reach it.
+ */
+export function spawnResolver(env: Record<string, string>, timeoutMs = 30_000, nodeArgs: string[] = []): Promise<ChildResolver> {
   const childEnv: Record<string, string> = {};
   // Only what the child needs: an unknown PENUMBRA_* variable would stop it (config check).
   for (const k of ['PATH', 'HOME', 'TMPDIR', 'LANG']) if (process.env[k]) childEnv[k] = process.env[k]!;
   Object.assign(childEnv, env);
-  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(HERE, 'run-resolver.ts')], { cwd: REPO, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(HERE, 'run-resolver.ts')], { cwd: REPO, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => {
     err += d.toString();

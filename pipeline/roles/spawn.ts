@@ -22,12 +22,13 @@ export interface ChildPenumbra {
   kill(): Promise<void>;
 }
 
-export function spawnPenumbra(env: Record<string, string>, roles: string, timeoutMs = 60_000): Promise<ChildPenumbra> {
+/** `nodeArgs` go before bin/penumbra.js (e.g. `--cpu-prof`; the child's env carries no NODE_OPTIONS). */
+export function spawnPenumbra(env: Record<string, string>, roles: string, timeoutMs = 60_000, nodeArgs: string[] = []): Promise<ChildPenumbra> {
   const childEnv: Record<string, string> = {};
   // Only what the child needs: an unknown PENUMBRA_* variable would stop it (config check).
   for (const k of ['PATH', 'HOME', 'TMPDIR', 'LANG']) if (process.env[k]) childEnv[k] = process.env[k]!;
   Object.assign(childEnv, env);
-  const proc = spawn(process.execPath, [path.join(REPO, 'bin/penumbra.js'), 'start', '--role', roles, '--no-console', '--no-stack-stop'], { cwd: REPO, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...nodeArgs, path.join(REPO, 'bin/penumbra.js'), 'start', '--role', roles, '--no-console', '--no-stack-stop'], { cwd: REPO, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => {
     err += d.toString();
