@@ -48,6 +48,8 @@ function quantile(xs: number[], q: number): number {
 }
 
 const load = () => os.loadavg()[0].toFixed(1);
+/** Length of the idle CPU window (after the timed loop). */
+const IDLE_SECONDS = 10;
 
 /**
  * CPU time (ms, user + system) a process has used, from /proc (Linux; null elsewhere). Beside
@@ -97,6 +99,9 @@ interface Measured {
   loadAfter: string;
 }
 
+/** Node flags for every child (`BENCH_CHILD_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/p'`): their env carries no NODE_OPTIONS. */
+const childNodeArgs = (process.env.BENCH_CHILD_NODE_ARGS ?? '').split(' ').filter(Boolean);
+
 async function measure(resolvers: number, rollbacks: number): Promise<Measured> {
   const env = resolverEnv(`bench-rollback-${resolvers}`);
   const cfg = configFrom(env);
@@ -105,7 +110,7 @@ async function measure(resolvers: number, rollbacks: number): Promise<Measured> 
   const kafka = createKafka(cfg.kafkaBrokers, `bench-rollback-${resolvers}`);
   const codec = new AvroCodec(cfg.schemaRegistryUrl);
   try {
-    main = await spawnPenumbra(env, 'api,processors', 120_000);
+    main = await spawnPenumbra(env, 'api,processors', 120_000, childNodeArgs);
     const fd = new FormData();
     fd.append('shadowConfig', JSON.stringify(mobileShadow()));
     fd.append('item', new Blob([new Uint8Array(await fixtureArchive('multi-page-web', 'zip'))]), 'item.zip');
@@ -117,7 +122,7 @@ async function measure(resolvers: number, rollbacks: number): Promise<Measured> 
     // Started a few at a time: ten tsx start-ups at once on 2 cores only make each one slower.
     for (let i = 0; i < resolvers; i += 5) {
       const n = Math.min(5, resolvers - i);
-      children.push(...(await Promise.all(Array.from({ length: n }, () => spawnResolver({ ...env, PENUMBRA_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'penumbra-bench-r-')) }, 120_000)))));
+      children.push(...(await Promise.all(Array.from({ length: n }, () => spawnResolver({ ...env, PENUMBRA_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'penumbra-bench-r-')) }, 120_000, childNodeArgs)))));
     }
     const served = new Map<string, number>();
     let waiters: (() => void)[] = [];
@@ -181,10 +186,6 @@ async function measure(resolvers: number, rollbacks: number): Promise<Measured> 
       const times: number[] = [];
       const apiTimes: number[] = [];
       const pids = children.map((c) => c.pid);
-      // Idle: 5 s with nothing happening (every follower polling, heartbeats on their timer).
-      const idle0 = [sumCpu(pids), cpuMs(main.pid)];
-      await new Promise((r) => setTimeout(r, 5000));
-      const idle1 = [sumCpu(pids), cpuMs(main.pid)];
       const loadBefore = load();
       const loop0 = [sumCpu(pids), cpuMs(main.pid)];
       // One writer, nothing else writes this item's profile: each command makes exactly the next
@@ -212,10 +213,18 @@ async function measure(resolvers: number, rollbacks: number): Promise<Measured> 
         await untilAll(version);
       }
       const loop1 = [sumCpu(pids), cpuMs(main.pid)];
+      // Idle: 10 s with nothing happening (every follower polling, heartbeats on their timer),
+      // 2 s after the last activation. Measured after the timed loop, not before it: right after
+      // start-up the processes are still compiling and collecting (the 5 s window before the
+      // loop read 168-170 ms/s for 3 resolvers as for 10, ~4x their steady idle).
+      await new Promise((r) => setTimeout(r, 2000));
+      const idle0 = [sumCpu(pids), cpuMs(main.pid)];
+      await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
+      const idle1 = [sumCpu(pids), cpuMs(main.pid)];
       const per = (a: (number | null)[], b: (number | null)[], i: number, d: number) => (a[i] === null || b[i] === null ? null : (b[i]! - a[i]!) / d);
       return {
         times, apiTimes, hops, loadBefore, loadAfter: load(),
-        idleCpuPerSec: per(idle0, idle1, 0, 5), mainIdleCpuPerSec: per(idle0, idle1, 1, 5),
+        idleCpuPerSec: per(idle0, idle1, 0, IDLE_SECONDS), mainIdleCpuPerSec: per(idle0, idle1, 1, IDLE_SECONDS),
         cpuPerRollback: per(loop0, loop1, 0, rollbacks), mainCpuPerRollback: per(loop0, loop1, 1, rollbacks),
       };
     } finally {

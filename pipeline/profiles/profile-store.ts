@@ -124,15 +124,36 @@ export class ProfileStore {
  */
 export async function followProfiles(opts: { kafka: Kafka; codec: AvroCodec; topic: string; store: ProfileStore; groupPrefix: string; onError?: (err: unknown) => void; maxWaitTimeInMs?: number }): Promise<Follower> {
   const { store } = opts;
+  // Written at most once a second, 1 s after the first change since the last write. The timer is
+  // armed by a change rather than polling every second: an idle resolver has nothing to write,
+  // and ten idle resolvers' 1 s polls were ten wake-ups a second on the cores a rollback's
+  // fan-out needs (issue 15 item 7). A change during a write re-arms it when the write ends.
   let dirty = false;
   let saving = false;
-  const saver = setInterval(() => {
+  let saver: NodeJS.Timeout | null = null;
+  let stopped = false;
+  const arm = () => {
+    if (saver || stopped) return;
+    saver = setTimeout(save, 1000);
+    saver.unref();
+  };
+  const save = () => {
+    saver = null;
     if (!dirty || saving) return;
     dirty = false;
     saving = true;
-    store.saveSnapshot().catch((err: unknown) => opts.onError?.(err)).finally(() => (saving = false));
-  }, 1000);
-  saver.unref();
+    store
+      .saveSnapshot()
+      .catch((err: unknown) => opts.onError?.(err))
+      .finally(() => {
+        saving = false;
+        if (dirty) arm();
+      });
+  };
+  const changed = () => {
+    dirty = true;
+    arm();
+  };
   const f = await followTopic({
     kafka: opts.kafka,
     codec: opts.codec,
@@ -141,19 +162,20 @@ export async function followProfiles(opts: { kafka: Kafka; codec: AvroCodec; top
     groupPrefix: opts.groupPrefix,
     maxWaitTimeInMs: opts.maxWaitTimeInMs,
     onRecord: (rec) => {
-      if (store.apply(profileFromRecord(rec))) dirty = true;
+      if (store.apply(profileFromRecord(rec))) changed();
     },
     onError: opts.onError,
   });
   void f.ready.then(() => {
     store.source = 'kafka';
-    dirty = true;
+    changed();
   });
   return {
     consumer: f.consumer,
     ready: f.ready,
     async stop() {
-      clearInterval(saver);
+      stopped = true;
+      if (saver) clearTimeout(saver);
       await f.stop();
     },
   };

@@ -35,10 +35,18 @@ export function saveCatalogSnapshot(file: string, catalog: CatalogStore): void {
   renameSync(tmp, file);
 }
 
-/** Keep `file` in step with `catalog` (debounced); returns a stop function that flushes. */
+/**
+ * Keep `file` in step with `catalog` (debounced: written at most once a second, 1 s after the
+ * first change since the last write); returns a stop function that flushes. The timer is armed
+ * by a change, not polled every second: an idle resolver has nothing to write, and ten idle
+ * resolvers' 1 s polls were ten wake-ups a second on the cores a rollback's fan-out needs
+ * (issue 15 item 7).
+ */
 export function keepCatalogSnapshot(file: string, catalog: CatalogStore, onError?: (err: unknown) => void): () => void {
   let dirty = false;
+  let timer: NodeJS.Timeout | null = null;
   const save = () => {
+    timer = null;
     if (!dirty) return;
     dirty = false;
     try {
@@ -47,12 +55,16 @@ export function keepCatalogSnapshot(file: string, catalog: CatalogStore, onError
       onError?.(err);
     }
   };
-  const off = catalog.onChange(() => (dirty = true));
-  const timer = setInterval(save, 1000);
-  timer.unref();
+  const off = catalog.onChange(() => {
+    dirty = true;
+    if (!timer) {
+      timer = setTimeout(save, 1000);
+      timer.unref();
+    }
+  });
   return () => {
     off();
-    clearInterval(timer);
+    if (timer) clearTimeout(timer);
     save();
   };
 }
