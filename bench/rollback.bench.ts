@@ -25,7 +25,12 @@
  * hop from the records' own times (one host, one clock): HTTP → command built, command → profile
  * writer applied it, → profile produced, → first / last resolver applied (heartbeat `at`), last
  * applied → its heartbeat heard. And what the resolvers cost whatever else runs: CPU of all
- * resolver processes idle (ms per second) and per rollback + activation, from /proc.
+ * resolver processes (and of the main process) per rollback + activation and idle — 10 s with
+ * nothing happening, 2 s after the timed loop, so start-up's JIT and catch-up are not counted
+ * (before round 7 a 5 s window right after start read ~170 ms/s for 3 resolvers as for 10) —
+ * from /proc. Per-process and per-thread idle: bench/idle-cpu.ts. `BENCH_CHILD_NODE_ARGS` passes
+ * node flags to every child (e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`: their env has no
+ * NODE_OPTIONS).
  * Workload: the multi-page-web fixture with one shadow on 50 % of android/ios users; 50 rollbacks
  * with 3 resolvers, 100 with 10 (quick: 10 each).
  * Targets: 3 resolvers p50 ≤ 100 ms, p99 ≤ 250 ms; 10 resolvers p99 ≤ 100 ms (the issue's goal).
