@@ -36,7 +36,7 @@
  * Run alone: `node --import tsx bench/e2e.bench.ts [--quick]`.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -83,10 +83,25 @@ interface Health {
 }
 const health = async (c: ChildPenumbra): Promise<Health> => ((await (await fetch(`${c.url}/api/v1/health`, { headers: auth })).json()) as { checks: Health }).checks;
 
-interface Round { accepted: number; rate: number; collectorRate: number; drainMs: number; fresh: number[]; closed: number[]; probesSent: number; probesAccepted: number }
+interface Round { accepted: number; rate: number; collectorRate: number; drainMs: number; fresh: number[]; closed: number[]; probesSent: number; probesAccepted: number; cpuUsPerEvent: Record<string, number> }
+
+/** CPU time (user + system, ms) a process has used so far, from /proc (Linux; NaN elsewhere). */
+function cpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+// USER_HZ: 100 on every Linux we run on (sysconf(_SC_CLK_TCK) is not reachable from Node).
+const CLOCK_TICKS = 100;
+
+type Mode = 'one process' | 'split' | 'split, stock kafkajs encoding';
 
 /** One deployment (`one process` or `split`): its processes, then `rounds` load rounds on them. */
-async function deployment(mode: 'one process' | 'split', opts: { seconds: number; rounds: number }): Promise<{ rounds: Round[]; raw: number; decoded: number; expected: number }> {
+async function deployment(mode: Mode, opts: { seconds: number; rounds: number }): Promise<{ rounds: Round[]; raw: number; decoded: number; expected: number }> {
   const dataRoot = mkdtempSync(path.join(os.tmpdir(), 'penumbra-bench-e2e-'));
   const prefix = `bench-e2e-${randomUUID().slice(0, 8)}.`;
   const keys = `bench:${randomBytes(32).toString('base64')}`;
@@ -97,6 +112,10 @@ async function deployment(mode: 'one process' | 'split', opts: { seconds: number
     PENUMBRA_TOKENS: `bench:viewer:${TOKEN}`, PENUMBRA_ASSIGNMENT_KEYS: keys,
     // One generator address stands for many devices (docs/scaling.md "Rate limits").
     PENUMBRA_RATE_TELEMETRY: '1000000:1000000',
+    // The same deployment with kafkajs's own produce encoding (pipeline/kafka/kafkajs-encoding.ts off).
+    ...(mode === 'split, stock kafkajs encoding' ? { PENUMBRA_KAFKAJS_STOCK: '1' } : {}),
+    // E2E_CHILD_NODE_OPTIONS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) profiles the processes.
+    ...(process.env.E2E_CHILD_NODE_OPTIONS ? { NODE_OPTIONS: process.env.E2E_CHILD_NODE_OPTIONS } : {}),
   };
   const cfg = { ...loadConfig({ ...base, PENUMBRA_DATA_DIR: dataRoot }), topicPrefix: prefix, topics: topicNames(prefix) };
   const ring = parseKeyRing(keys);
@@ -123,13 +142,14 @@ async function deployment(mode: 'one process' | 'split', opts: { seconds: number
   const env = (name: string) => ({ ...base, PENUMBRA_DATA_DIR: path.join(dataRoot, name) });
   const children: ChildPenumbra[] = [];
   try {
-    const started = await Promise.allSettled(mode === 'split'
+    const split = mode !== 'one process';
+    const started = await Promise.allSettled(split
       ? [spawnPenumbra(env('api'), 'api', 150_000), spawnPenumbra(env('proc'), 'processors', 150_000), spawnPenumbra(env('sink'), 'sink', 150_000)]
       : [spawnPenumbra(env('one'), 'all', 150_000)]);
     for (const s of started) if (s.status === 'fulfilled') children.push(s.value);
     const failed = started.find((s) => s.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
-    const [api, proc, sinkProc] = mode === 'split' ? children : [children[0], children[0], children[0]];
+    const [api, proc, sinkProc] = split ? children : [children[0], children[0], children[0]];
 
     const post = async (body: unknown): Promise<{ verified?: boolean }> => {
       const res = await fetch(`${api.url}/api/v1/telemetry`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -180,6 +200,8 @@ async function deployment(mode: 'one process' | 'split', opts: { seconds: number
       // The probe windows' counts before this round: earlier rounds' probes and the warm-up event.
       // (All closed by now: the previous round waited past their end + lateness.)
       const before = await (await fetch(`${api.url}/api/v1/items/${PROBE_ITEM}/metrics?window=10s`, { headers: auth })).json() as { windows: { windowStart: number; events: number }[] };
+      const named: [string, number][] = split ? [['api', api.pid], ['processors', proc.pid], ['sink', sinkProc.pid]] : [['process', api.pid]];
+      const cpu0 = named.map(([, pid]) => cpuMs(pid));
       const start = Date.now();
       const running = load(api.url, opts.seconds, tokensFile);
       const probeTs: number[] = [];
@@ -203,6 +225,8 @@ async function deployment(mode: 'one process' | 'split', opts: { seconds: number
       const d = await drained(expected, 180_000);
       if (!d.ok) throw new Error(`incomplete run: ${expected} accepted events not all aggregated and stored within 180 s (${JSON.stringify(d.last)})`);
       const doneAt = Date.now();
+      // µs of CPU per accepted event, per process, over the round (load and drain).
+      const cpuUsPerEvent = Object.fromEntries(named.map(([n, pid], i) => [n, Number((((cpuMs(pid) - cpu0[i]) * 1000) / (result.accepted + probeTs.length)).toFixed(2))]));
       // Closed windows of the last probes need windowEnd + lateness.
       await new Promise((res) => setTimeout(res, opts.seconds < 10 ? 6_000 : 16_000));
       probes.close();
@@ -236,9 +260,9 @@ async function deployment(mode: 'one process' | 'split', opts: { seconds: number
       if (probeTs.length < sent * 0.9) throw new Error(`incomplete run: only ${probeTs.length} of ${sent} probes were accepted`);
       rounds.push({
         accepted: result.accepted, rate: (result.accepted / (doneAt - start)) * 1000, collectorRate: (result.accepted / (loadEnd - start)) * 1000,
-        drainMs: doneAt - loadEnd, fresh, closed, probesSent: sent, probesAccepted: probeTs.length,
+        drainMs: doneAt - loadEnd, fresh, closed, probesSent: sent, probesAccepted: probeTs.length, cpuUsPerEvent,
       });
-      console.error(`[e2e ${mode}] round ${r + 1}: ${Math.round(rounds[r].rate)} events/s end to end, collector ${Math.round(rounds[r].collectorRate)}/s, drained ${(rounds[r].drainMs / 1000).toFixed(1)} s after the load, freshness p95 ${Math.round(quantile([...fresh].sort((a, b) => a - b), 0.95))} ms (load ${os.loadavg()[0].toFixed(1)})`);
+      console.error(`[e2e ${mode}] round ${r + 1}: ${Math.round(rounds[r].rate)} events/s end to end, collector ${Math.round(rounds[r].collectorRate)}/s, drained ${(rounds[r].drainMs / 1000).toFixed(1)} s after the load, freshness p95 ${Math.round(quantile([...fresh].sort((a, b) => a - b), 0.95))} ms, CPU µs/event ${JSON.stringify(cpuUsPerEvent)} (load ${os.loadavg()[0].toFixed(1)})`);
     }
     const peer = (m: 'count' | 'decode') => peerConsume({ mode: m, topic: cfg.topics.telemetryRaw, n: expected, brokers: cfg.kafkaBrokers, registry: cfg.schemaRegistryUrl });
     const raw = (await peer('count')).rate;
@@ -255,13 +279,15 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
   const rounds = opts.quick ? 1 : 3;
   const out: BenchResult[] = [];
   const loadStart = os.loadavg()[0].toFixed(1);
-  for (const mode of ['one process', 'split'] as const) {
+  // E2E_COMPARE_STOCK=1 adds the split deployment with kafkajs's own produce encoding, right after ours.
+  const modes: Mode[] = ['one process', 'split', ...(process.env.E2E_COMPARE_STOCK === '1' ? ['split, stock kafkajs encoding' as const] : [])];
+  for (const mode of modes) {
     const d = await deployment(mode, { seconds, rounds });
     const rate = median(d.rounds.map((r) => r.rate));
     const fresh = d.rounds.flatMap((r) => r.fresh).sort((a, b) => a - b);
     const closed = d.rounds.flatMap((r) => r.closed).sort((a, b) => a - b);
     const never = fresh.filter((f) => !Number.isFinite(f)).length;
-    const roles = mode === 'split' ? 'penumbra start --role api, --role processors, --role sink: three processes' : 'penumbra start: one process with the api, processors and sink roles';
+    const roles = mode !== 'one process' ? 'penumbra start --role api, --role processors, --role sink: three processes' : 'penumbra start: one process with the api, processors and sink roles';
     out.push({
       name: `telemetry end to end, ${mode}: collector → Kafka → processors → DuckDB`,
       unit: 'events/s',
@@ -272,6 +298,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
       notes:
         `target ≥ 50,000 events/s; ${roles}; GENERATED load: ${CONNECTIONS} connections × ${BATCH}-event batches for ${seconds} s per round, median of ${rounds} rounds ` +
         `(${d.rounds.map((r) => Math.round(r.rate)).join(', ')}); collector accepted ${d.rounds.map((r) => Math.round(r.collectorRate)).join(', ')}/s, drained ${d.rounds.map((r) => (r.drainMs / 1000).toFixed(1)).join(', ')} s after the load; ` +
+        `CPU µs per event (median of rounds): ${Object.keys(d.rounds[0].cpuUsPerEvent).map((k) => `${k} ${median(d.rounds.map((r) => r.cpuUsPerEvent[k])).toFixed(1)}`).join(', ')}; ` +
         `decoding peer ${Math.round(d.decoded)}/s over the same ${d.expected} records; load average ${loadStart} → ${os.loadavg()[0].toFixed(1)}`,
     });
     out.push({

@@ -250,6 +250,7 @@ export const ENV_VARS = {
   PENUMBRA_TOPIC_RETENTION_BYTES: 'retention.bytes per partition of new non-compacted topics (default 1073741824; -1 = no size limit)',
   PENUMBRA_FILE_CACHE_BYTES: 'Memory for single item-page files served under /d/ (LRU; default 67108864)',
   PENUMBRA_TOKEN: 'CLI: operator token for commands that call the API (instead of --token)',
+  PENUMBRA_KAFKAJS_STOCK: '1 turns off the kafkajs produce-encoding patch (pipeline/kafka/kafkajs-encoding.ts) — for same-run comparisons in benches; default off',
   PENUMBRA_DUCKDB_MEMORY_LIMIT: 'Memory limit of the warehouse DuckDB, e.g. 512MB or 2GB (default 512MB)',
   PENUMBRA_ASSIGNMENT_KEYS: 'Assignment token keys kid:base64secret,… (first signs, all verify; ≥ 32 bytes each; shared by every process of a deployment; unset: <data>/assignment-keys)',
   PENUMBRA_EXPO_SIGNING_KEY_FILE: 'PEM RSA private key signing Expo Updates manifests and directives (apps send expo-expect-signature)',

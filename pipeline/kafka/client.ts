@@ -7,6 +7,7 @@
  */
 // First: both replace kafkajs internals through the CommonJS cache before kafkajs loads.
 import './kafkajs-grouping.ts';
+import './kafkajs-encoding.ts';
 import './kafkajs-idle-timer.ts';
 import { Kafka, logLevel, Partitioners, type Producer, type IHeaders } from 'kafkajs';
 import type { SchemaName } from '../../schemas/index.ts';

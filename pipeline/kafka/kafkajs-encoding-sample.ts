@@ -1,0 +1,54 @@
+/**
+ * Encodes seeded produce requests (kafkajs Produce v3 and v7: record batches, records, headers,
+ * varints, varlongs, CRC32C) and prints them as hex with the encoding patch's state, for
+ * kafkajs-encoding.test.ts, which runs it twice in plain node processes: with the patch, and
+ * with `PENUMBRA_KAFKAJS_STOCK=1` (stock kafkajs). Not part of the pipeline.
+ */
+import './kafkajs-encoding.ts';
+import { createRequire } from 'node:module';
+import { kafkajsEncoding } from './kafkajs-encoding.ts';
+
+const require = createRequire(import.meta.url);
+type Request = (args: Record<string, unknown>) => { encode: () => Promise<{ buffer: Buffer }> };
+const v3 = require('kafkajs/src/protocol/requests/produce/v3/request.js') as Request;
+const v7 = require('kafkajs/src/protocol/requests/produce/v7/request.js') as Request;
+const Encoder = require('kafkajs/src/protocol/encoder.js') as new () => { writeVarLong(v: unknown): unknown; writeVarInt(v: number): unknown; writeUVarInt(v: number): unknown; buffer: Buffer };
+const { sizeOfVarLong } = Encoder as unknown as { sizeOfVarLong(v: unknown): number };
+
+function seeded(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+}
+
+const out: string[] = [];
+for (let seed = 1; seed <= 24; seed++) {
+  const rnd = seeded(seed);
+  const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(rnd() * 256)));
+  const base = 1_765_000_000_000 + Math.floor(rnd() * 1e9);
+  const partitions = Array.from({ length: 1 + Math.floor(rnd() * 3) }, (_, p) => ({
+    partition: p,
+    firstSequence: Math.floor(rnd() * 1000),
+    // At least one message: an empty batch takes Date.now() as its timestamps.
+    messages: Array.from({ length: 1 + Math.floor(rnd() * 150) }, (_, i) => ({
+      key: rnd() < 0.1 ? null : rnd() < 0.5 ? `key-${i}-é✓` : bytes(Math.floor(rnd() * 40)),
+      // Sizes across the 512-byte start and several doublings.
+      value: rnd() < 0.05 ? null : bytes(Math.floor(rnd() ** 3 * 5000)),
+      // Deltas of both signs (out-of-order timestamps) and a string timestamp now and then.
+      timestamp: rnd() < 0.05 ? String(base + i) : base + Math.floor((rnd() - 0.3) * 100_000),
+      headers: rnd() < 0.3 ? { a: 'x', b: bytes(Math.floor(rnd() * 20)), c: ['1', '✓✓'] } : undefined,
+    })),
+  }));
+  const args = { acks: -1, timeout: 30000, transactionalId: seed % 3 === 0 ? `tx-${seed}` : null, producerId: seed, producerEpoch: seed % 5, topicData: [{ topic: `t${seed}`, partitions }] };
+  out.push((await (seed % 2 ? v3 : v7)(args).encode()).buffer.toString('hex'));
+}
+// Varints and varlongs at their edges (the fast path's bounds and beyond it).
+const edges = [0, 1, -1, 63, 64, -64, -65, 127, 128, 8191, 8192, 2 ** 31 - 1, -(2 ** 31), 2 ** 32, 2 ** 52 - 1, -(2 ** 52) + 1, 2 ** 52, -(2 ** 52), 2 ** 53, -(2 ** 53), 2 ** 60, '12345', '-98765432101234'];
+const e = new Encoder();
+for (const v of edges) {
+  e.writeVarLong(v);
+  out.push(`${String(v)}:${sizeOfVarLong(v)}`);
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= -(2 ** 31) && v < 2 ** 31) e.writeVarInt(v);
+  if (typeof v === 'number' && v >= 0 && v < 2 ** 32) e.writeUVarInt(v);
+}
+out.push(e.buffer.toString('hex'));
+console.log(JSON.stringify({ state: kafkajsEncoding, encoded: out }));

@@ -1,0 +1,187 @@
+/**
+ * Cheaper produce encoding in kafkajs 2.2.4 (issue 15: every µs the collector's process spends
+ * encoding records is taken from the 2 cores it shares with the broker and the consumers).
+ * kafkajs encodes each record into an Encoder of its own, and its Encoder:
+ *  - starts with `Buffer.alloc(512)`: a fresh, zero-filled ArrayBuffer per record (and per header,
+ *    per batch, per request), although every byte below `offset` is written before it is read and
+ *    nothing reads above it (`buffer` is `buf.slice(0, offset)`; `.buf` is read nowhere else);
+ *    growing (`ensureAvailable`) does the same with the doubled size;
+ *  - writes each varint through `Buffer.from([...bytes])` (an array and a Buffer per varint), and
+ *    each varlong (the record's timestamp delta) and its size through BigInt-backed `Long` objects;
+ *  - and the record batch's CRC32C runs table-by-byte, then goes through `Uint32Array.from`.
+ * Here the Encoder allocates from Node's buffer pool (`allocUnsafe`; same bytes, since every byte
+ * that ends up in `buffer` is written), writes varints in place, takes a number fast path for
+ * varlongs whose zigzag stays exact in a double (|v| < 2^52; anything else — Long, BigInt,
+ * strings, larger numbers — goes to kafkajs's own code), and CRC32C is slicing-by-8 in JS
+ * (8 table lookups per 8 bytes instead of per byte; no native dependency).
+ *
+ * How, without touching node_modules (as kafkajs-grouping.ts does): prototype and static methods
+ * are replaced on kafkajs's own Encoder class (that works whenever this runs); the constructor and
+ * the CRC32C module are swapped in their CommonJS cache entries, which only takes effect if this
+ * runs BEFORE kafkajs loads the modules that capture them (it is imported first by
+ * pipeline/kafka/client.ts). `kafkajsEncoding` says what took effect; kafkajs-encoding.test.ts
+ * encodes record batches and produce requests with patched and stock kafkajs (a plain node
+ * process) and compares them byte for byte. `PENUMBRA_KAFKAJS_STOCK=1` disables all of it (for
+ * same-run comparisons in the benches).
+ */
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+
+// ---- CRC32C (Castagnoli, reflected polynomial 0x82F63B78), slicing-by-8 --------------------
+const TABLES: Int32Array[] = (() => {
+  const t = Array.from({ length: 8 }, () => new Int32Array(256));
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+    t[0][n] = c;
+  }
+  for (let n = 0; n < 256; n++) {
+    for (let k = 1; k < 8; k++) t[k][n] = (t[k - 1][n] >>> 8) ^ t[0][t[k - 1][n] & 0xff];
+  }
+  return t;
+})();
+const [T0, T1, T2, T3, T4, T5, T6, T7] = TABLES;
+
+/** CRC32C of `buf` as an unsigned 32-bit number (kafkajs's `crc32C/index.js` contract). */
+export function crc32c(buf: Uint8Array): number {
+  let crc = -1;
+  let i = 0;
+  const n = buf.length;
+  const end8 = n - (n & 7);
+  while (i < end8) {
+    const a = crc ^ (buf[i] | (buf[i + 1] << 8) | (buf[i + 2] << 16) | (buf[i + 3] << 24));
+    crc = T7[a & 0xff] ^ T6[(a >>> 8) & 0xff] ^ T5[(a >>> 16) & 0xff] ^ T4[a >>> 24]
+      ^ T3[buf[i + 4]] ^ T2[buf[i + 5]] ^ T1[buf[i + 6]] ^ T0[buf[i + 7]];
+    i += 8;
+  }
+  while (i < n) crc = T0[(crc ^ buf[i++]) & 0xff] ^ (crc >>> 8);
+  return (crc ^ -1) >>> 0;
+}
+
+// ---- Encoder --------------------------------------------------------------------------------
+interface EncoderLike {
+  buf: Buffer;
+  offset: number;
+  ensureAvailable(length: number): void;
+  writeBufferInternal(b: Buffer): void;
+  writeUVarInt(v: number): EncoderLike;
+  writeVarLong(v: unknown): EncoderLike;
+}
+type EncoderClass = (new (initialSize?: number) => EncoderLike) & {
+  nextPowerOfTwo(v: number): number;
+  sizeOfVarLong(v: unknown): number;
+  prototype: EncoderLike;
+};
+
+const encoderPath = require.resolve('kafkajs/src/protocol/encoder.js');
+const crcPath = require.resolve('kafkajs/src/protocol/recordBatch/crc32C/index.js');
+const recordBatchPath = require.resolve('kafkajs/src/protocol/recordBatch/v0/index.js');
+const recordPath = require.resolve('kafkajs/src/protocol/recordBatch/record/v0/index.js');
+
+const TWO52 = 2 ** 52;
+/** The zigzag of a 64-bit number, when it is exact in a double; otherwise -1. */
+const zigzagNumber = (v: unknown): number => (typeof v === 'number' && Number.isInteger(v) && v > -TWO52 && v < TWO52 ? (v >= 0 ? 2 * v : -2 * v - 1) : -1);
+
+export interface KafkajsEncoding {
+  /** Encoder methods (pool allocation when growing, in-place varints, varlong fast path). */
+  methods: boolean;
+  /** `new Encoder()` allocates from the pool (the constructor swapped before kafkajs loaded). */
+  constructor: boolean;
+  /** Record batches use the slicing-by-8 CRC32C (swapped before kafkajs loaded). */
+  crc32c: boolean;
+}
+
+const stock = process.env.PENUMBRA_KAFKAJS_STOCK === '1';
+const state: KafkajsEncoding = { methods: false, constructor: false, crc32c: false };
+
+if (!stock) {
+  // Loaded before the modules that capture them: only encoder.js (needs utils/long) and crc32C.
+  const recordBatchLoaded = require.cache[recordBatchPath] !== undefined;
+  const recordLoaded = require.cache[recordPath] !== undefined;
+  const Original = require(encoderPath) as EncoderClass & { __penumbraPatched?: KafkajsEncoding };
+  if (Original.__penumbraPatched) {
+    // A second copy of this file (a test importing it again): report what the first did.
+    Object.assign(state, Original.__penumbraPatched);
+  } else {
+    const proto = Original.prototype;
+    const origVarLong = proto.writeVarLong;
+    const origSizeOfVarLong = Original.sizeOfVarLong;
+    proto.ensureAvailable = function ensureAvailable(this: EncoderLike, length: number) {
+      if (this.offset + length > this.buf.length) {
+        const next = Buffer.allocUnsafe(Original.nextPowerOfTwo(this.offset + length));
+        this.buf.copy(next, 0, 0, this.offset);
+        this.buf = next;
+      }
+    };
+    proto.writeUVarInt = function writeUVarInt(this: EncoderLike, value: number) {
+      // kafkajs's loop: 7 bits at a time while any bit above the low 7 of the uint32 is set.
+      this.ensureAvailable(5);
+      const buf = this.buf;
+      let o = this.offset;
+      while ((value & 0xffffff80) !== 0) {
+        buf[o++] = (value & 0x7f) | 0x80;
+        value >>>= 7;
+      }
+      buf[o++] = value & 0x7f;
+      this.offset = o;
+      return this;
+    };
+    proto.writeVarLong = function writeVarLong(this: EncoderLike, value: unknown) {
+      let z = zigzagNumber(value);
+      if (z < 0) return origVarLong.call(this, value);
+      this.ensureAvailable(8);
+      const buf = this.buf;
+      let o = this.offset;
+      while (z >= 128) {
+        buf[o++] = (z % 128) | 0x80;
+        z = Math.floor(z / 128);
+      }
+      buf[o++] = z;
+      this.offset = o;
+      return this;
+    };
+    const sizeOfVarLong = (value: unknown): number => {
+      let z = zigzagNumber(value);
+      if (z < 0) return origSizeOfVarLong.call(Original, value);
+      let bytes = 1;
+      while (z >= 128) {
+        bytes++;
+        z = Math.floor(z / 128);
+      }
+      return bytes;
+    };
+    Original.sizeOfVarLong = sizeOfVarLong;
+    state.methods = true;
+
+    if (!recordLoaded && !recordBatchLoaded) {
+      // The same prototype and statics; only the first buffer comes from the pool.
+      const Pooled = function Encoder(this: EncoderLike, initialSize = 511) {
+        this.buf = Buffer.allocUnsafe(Original.nextPowerOfTwo(initialSize));
+        this.offset = 0;
+      } as unknown as EncoderClass;
+      for (const [k, d] of Object.entries(Object.getOwnPropertyDescriptors(Original))) {
+        if (k !== 'prototype' && k !== 'length' && k !== 'name') Object.defineProperty(Pooled, k, d);
+      }
+      Pooled.prototype = proto;
+      const entry = require.cache[encoderPath];
+      if (entry) {
+        entry.exports = Pooled;
+        state.constructor = true;
+      }
+    }
+    if (!recordBatchLoaded) {
+      require(crcPath);
+      const entry = require.cache[crcPath];
+      if (entry) {
+        entry.exports = crc32c;
+        state.crc32c = true;
+      }
+    }
+    Original.__penumbraPatched = { ...state };
+    if (state.constructor) (require.cache[encoderPath]!.exports as { __penumbraPatched?: KafkajsEncoding }).__penumbraPatched = { ...state };
+  }
+}
+
+/** What of the encoding patch took effect in this process (all false with PENUMBRA_KAFKAJS_STOCK=1). */
+export const kafkajsEncoding: Readonly<KafkajsEncoding> = state;
