@@ -90,10 +90,12 @@ export interface KafkajsEncoding {
   constructor: boolean;
   /** Record batches use the slicing-by-8 CRC32C (swapped before kafkajs loaded). */
   crc32c: boolean;
+  /** Produce requests v3–v7 without compression or headers are written into one buffer. */
+  produce: boolean;
 }
 
 const stock = process.env.PENUMBRA_KAFKAJS_STOCK === '1';
-const state: KafkajsEncoding = { methods: false, constructor: false, crc32c: false };
+const state: KafkajsEncoding = { methods: false, constructor: false, crc32c: false, produce: false };
 
 if (!stock) {
   // Loaded before the modules that capture them: only encoder.js (needs utils/long) and crc32C.
@@ -178,9 +180,138 @@ if (!stock) {
         state.crc32c = true;
       }
     }
+    const v3Path = require.resolve('kafkajs/src/protocol/requests/produce/v3/request.js');
+    if (state.constructor && state.crc32c && require.cache[v3Path] === undefined) {
+      // Loads record/v0 and recordBatch/v0, which now capture the pooled Encoder and our CRC.
+      const stockV3 = require(v3Path) as ProduceV3;
+      require.cache[v3Path]!.exports = produceV3(stockV3, require(encoderPath) as EncoderClass);
+      state.produce = true;
+    }
     Original.__penumbraPatched = { ...state };
     if (state.constructor) (require.cache[encoderPath]!.exports as { __penumbraPatched?: KafkajsEncoding }).__penumbraPatched = { ...state };
   }
+}
+
+// ---- Produce request v3 (v4–v7 call it and change only apiVersion) ---------------------------
+interface Message { key?: unknown; value?: unknown; timestamp?: unknown; headers?: unknown }
+interface PartitionData { partition: number; messages: Message[]; firstSequence?: number }
+interface ProduceArgs {
+  acks: number; timeout: number; transactionalId?: string | null; producerId?: unknown; producerEpoch?: number; compression?: number;
+  topicData: { topic: string; partitions: PartitionData[] }[];
+}
+type ProduceV3 = (args: ProduceArgs) => { encode: () => Promise<unknown> };
+interface FullEncoder extends EncoderLike {
+  writeString(v: string | null): FullEncoder; writeInt8(v: number): FullEncoder; writeInt16(v: number): FullEncoder; writeInt32(v: number): FullEncoder;
+  writeUInt32(v: number): FullEncoder; writeInt64(v: unknown): FullEncoder; writeVarInt(v: number): FullEncoder; writeVarIntBytes(v: unknown): FullEncoder;
+}
+type Statics = { sizeOfVarInt(v: number): number; sizeOfVarIntBytes(v: unknown): number; sizeOfVarLong(v: unknown): number };
+
+const room = (v: unknown): number => (v == null ? 0 : Buffer.isBuffer(v) ? v.length : (v as string).length * 3);
+const plainKV = (v: unknown) => v == null || typeof v === 'string' || Buffer.isBuffer(v);
+/** Records the one-buffer writer reproduces exactly: no compression, no headers, keys/values null, strings or Buffers. */
+function eligible(args: ProduceArgs): boolean {
+  if ((args.compression ?? 0) !== 0) return false;
+  for (const t of args.topicData) {
+    for (const p of t.partitions) {
+      for (const m of p.messages) {
+        const h = m.headers;
+        if (h !== undefined && (h === null || typeof h !== 'object' || Object.keys(h).length > 0)) return false;
+        if (!plainKV(m.key) || !plainKV(m.value)) return false;
+      }
+    }
+  }
+  return true;
+}
+
+/**
+ * kafkajs's first/max timestamp of a batch: the first and last of the non-null timestamps after a
+ * DEFAULT sort (string order). For integer numbers of 13 digits (epoch ms 2001–2286) string order
+ * is numeric order, so one pass finds them; anything else sorts exactly as kafkajs does.
+ */
+function firstAndMax(messages: Message[], dateNow: number): [unknown, unknown] {
+  let min = Infinity;
+  let max = -Infinity;
+  let n = 0;
+  for (const m of messages) {
+    const t = m.timestamp;
+    if (t == null) continue;
+    if (typeof t !== 'number' || !Number.isInteger(t) || t < 1e12 || t >= 1e13) {
+      // eslint-disable-next-line @typescript-eslint/require-array-sort-compare -- kafkajs's own (string) order, on purpose
+      const sorted = messages.map((x) => x.timestamp).filter((x) => x != null).sort();
+      return [sorted[0], sorted[sorted.length - 1]];
+    }
+    if (t < min) min = t;
+    if (t > max) max = t;
+    n++;
+  }
+  return n === 0 ? [dateNow, dateNow] : [min, max];
+}
+
+/**
+ * kafkajs's produce request v3 with the same bytes, written into one buffer: no Encoder, object
+ * spread and header array per record, no copy of each record into the batch, of the batch into the
+ * partition, of the partition into the topic and of the topic into the request. Requests it does
+ * not reproduce (compression, headers, other key/value types) are kafkajs's own.
+ */
+function produceV3(stock: ProduceV3, Enc: EncoderClass): ProduceV3 {
+  const S = Enc as unknown as Statics;
+  const crc = require(crcPath) as (b: Buffer) => number;
+  const Long = require('kafkajs/src/utils/long.js') as { fromInt(v: number): unknown };
+  return (args) => {
+    const request = stock(args);
+    if (!eligible(args)) return request;
+    const { acks, timeout, transactionalId = null, producerId = Long.fromInt(-1), producerEpoch = 0, topicData } = args;
+    request.encode = async () => {
+      let estimate = 64;
+      for (const t of topicData) {
+        estimate += 64 + t.topic.length * 3;
+        for (const p of t.partitions) {
+          estimate += 96;
+          for (const m of p.messages) {
+            estimate += 24 + room(m.key) + room(m.value);
+          }
+        }
+      }
+      const e = new Enc(estimate) as FullEncoder;
+      e.writeString(transactionalId).writeInt16(acks).writeInt32(timeout).writeInt32(topicData.length);
+      for (const { topic, partitions } of topicData) {
+        e.writeString(topic).writeInt32(partitions.length);
+        for (const { partition, messages, firstSequence = 0 } of partitions) {
+          const dateNow = Date.now();
+          const [firstTimestamp, maxTimestamp] = firstAndMax(messages, dateNow);
+          e.writeInt32(partition);
+          const sizeAt = e.offset;
+          e.writeInt32(0); // recordBatch.size(), below
+          const batchAt = e.offset;
+          e.writeInt64(Long.fromInt(0)); // firstOffset
+          const lengthAt = e.offset;
+          e.writeInt32(0); // the batch's length (writeBytes), below
+          const innerAt = e.offset;
+          e.writeInt32(0).writeInt8(2); // partitionLeaderEpoch, magic
+          const crcAt = e.offset;
+          e.writeUInt32(0); // CRC32C of the body, below
+          const bodyAt = e.offset;
+          e.writeInt16(transactionalId ? 16 : 0).writeInt32(messages.length - 1).writeInt64(firstTimestamp).writeInt64(maxTimestamp)
+            .writeInt64(producerId).writeInt16(producerEpoch).writeInt32(firstSequence).writeInt32(messages.length);
+          for (let i = 0; i < messages.length; i++) {
+            const m = messages[i];
+            const timestampDelta = ((m.timestamp || dateNow) as number) - (firstTimestamp as number);
+            const size = 1 + S.sizeOfVarLong(timestampDelta) + S.sizeOfVarInt(i) + S.sizeOfVarIntBytes(m.key) + S.sizeOfVarIntBytes(m.value) + 1;
+            e.writeVarInt(size).writeInt8(0);
+            e.writeVarLong(timestampDelta);
+            e.writeVarInt(i).writeVarIntBytes(m.key).writeVarIntBytes(m.value).writeVarInt(0);
+          }
+          const end = e.offset;
+          const buf = e.buf;
+          buf.writeUInt32BE(crc(buf.subarray(bodyAt, end)), crcAt);
+          buf.writeInt32BE(end - innerAt, lengthAt);
+          buf.writeInt32BE(end - batchAt, sizeAt);
+        }
+      }
+      return e;
+    };
+    return request;
+  };
 }
 
 /** What of the encoding patch took effect in this process (all false with PENUMBRA_KAFKAJS_STOCK=1). */
