@@ -92,10 +92,12 @@ export interface KafkajsEncoding {
   crc32c: boolean;
   /** Produce requests v3–v7 without compression or headers are written into one buffer. */
   produce: boolean;
+  /** Fetched records are decoded without BigInt arithmetic (swapped before kafkajs loaded). */
+  recordDecoder: boolean;
 }
 
 const stock = process.env.PENUMBRA_KAFKAJS_STOCK === '1';
-const state: KafkajsEncoding = { methods: false, constructor: false, crc32c: false, produce: false };
+const state: KafkajsEncoding = { methods: false, constructor: false, crc32c: false, produce: false, recordDecoder: false };
 
 if (!stock) {
   // Loaded before the modules that capture them: only encoder.js (needs utils/long) and crc32C.
@@ -187,6 +189,13 @@ if (!stock) {
       require.cache[v3Path]!.exports = produceV3(stockV3, require(encoderPath) as EncoderClass);
       state.produce = true;
     }
+    const recordDecoderPath = require.resolve('kafkajs/src/protocol/recordBatch/record/v0/decoder.js');
+    const batchDecoderPath = require.resolve('kafkajs/src/protocol/recordBatch/v0/decoder.js');
+    if (require.cache[batchDecoderPath] === undefined) {
+      const stockDecode = require(recordDecoderPath) as RecordDecode;
+      require.cache[recordDecoderPath]!.exports = recordDecoder(stockDecode);
+      state.recordDecoder = true;
+    }
     Original.__penumbraPatched = { ...state };
     if (state.constructor) (require.cache[encoderPath]!.exports as { __penumbraPatched?: KafkajsEncoding }).__penumbraPatched = { ...state };
   }
@@ -236,7 +245,7 @@ function firstAndMax(messages: Message[], dateNow: number): [unknown, unknown] {
     const t = m.timestamp;
     if (t == null) continue;
     if (typeof t !== 'number' || !Number.isInteger(t) || t < 1e12 || t >= 1e13) {
-      // eslint-disable-next-line @typescript-eslint/require-array-sort-compare -- kafkajs's own (string) order, on purpose
+      // kafkajs's own (string) order, on purpose.
       const sorted = messages.map((x) => x.timestamp).filter((x) => x != null).sort();
       return [sorted[0], sorted[sorted.length - 1]];
     }
@@ -311,6 +320,93 @@ function produceV3(stock: ProduceV3, Enc: EncoderClass): ProduceV3 {
       return e;
     };
     return request;
+  };
+}
+
+// ---- Record decoder (fetch) ------------------------------------------------------------------
+interface DecoderLike { buffer: Buffer; offset: number; readInt8(): number; readVarInt(): number; readVarIntBytes(): Buffer | null }
+interface BatchContext { firstOffset?: string; firstTimestamp?: string; magicByte?: number; isControlBatch?: boolean; timestampType?: number; maxTimestamp?: string }
+type RecordDecode = (decoder: DecoderLike, batchContext?: BatchContext) => unknown;
+
+/** A decimal string kafkajs made from an int64, as a number when exact (else NaN). */
+const SMALL_INT = /^-?\d{1,15}$/;
+const exact = (s: unknown): number => (typeof s === 'string' && SMALL_INT.test(s) ? Number(s) : NaN);
+
+/**
+ * kafkajs's record decoder (record/v0/decoder.js) with the same result: the timestamp delta is
+ * read as a number (≤ 7 varint bytes) instead of through BigInt-backed Longs, and timestamp and
+ * offset are `String(first + delta)` (the same decimal text as BigInt's for safe integers) instead
+ * of two BigInt additions and toString per record. A record with headers, a longer varlong or
+ * bases that are not small decimal strings is rewound and decoded by kafkajs's own function.
+ */
+function recordDecoder(stock: RecordDecode): RecordDecode {
+  const TimestampTypes = require('kafkajs/src/protocol/timestampTypes.js') as { LOG_APPEND_TIME: number };
+  let lastTs: unknown;
+  let lastTsNum = NaN;
+  let lastOff: unknown;
+  let lastOffNum = NaN;
+  return (decoder, batchContext = {}) => {
+    const { firstOffset, firstTimestamp, magicByte, isControlBatch = false, timestampType, maxTimestamp } = batchContext;
+    if (firstTimestamp !== lastTs) {
+      lastTs = firstTimestamp;
+      lastTsNum = exact(firstTimestamp);
+    }
+    if (firstOffset !== lastOff) {
+      lastOff = firstOffset;
+      lastOffNum = exact(firstOffset);
+    }
+    const start = decoder.offset;
+    const attributes = decoder.readInt8();
+    // The zigzag varlong, when it fits 7 bytes (49 bits: exact in a double).
+    const buf = decoder.buffer;
+    let o = decoder.offset;
+    let z = 0;
+    let scale = 1;
+    let b: number;
+    let n = 0;
+    do {
+      b = buf[o++];
+      z += (b & 0x7f) * scale;
+      scale *= 128;
+      n++;
+    } while (b >= 0x80 && n < 7);
+    if (b >= 0x80 || b === undefined) {
+      decoder.offset = start;
+      return stock(decoder, batchContext);
+    }
+    decoder.offset = o;
+    const timestampDelta = z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+    let timestamp: string | undefined;
+    if (timestampType === TimestampTypes.LOG_APPEND_TIME && maxTimestamp) timestamp = maxTimestamp;
+    else {
+      const t = lastTsNum + timestampDelta;
+      if (Number.isSafeInteger(t)) timestamp = String(t);
+    }
+    const offsetDelta = decoder.readVarInt();
+    const off = lastOffNum + offsetDelta;
+    if (timestamp === undefined || !Number.isSafeInteger(off)) {
+      decoder.offset = start;
+      return stock(decoder, batchContext);
+    }
+    const key = decoder.readVarIntBytes();
+    const value = decoder.readVarIntBytes();
+    // Headers: only an empty array (varint 0) here.
+    if (decoder.buffer[decoder.offset] !== 0) {
+      decoder.offset = start;
+      return stock(decoder, batchContext);
+    }
+    decoder.offset++;
+    return {
+      magicByte,
+      attributes,
+      timestamp,
+      offset: String(off),
+      key,
+      value,
+      headers: {},
+      isControlRecord: isControlBatch,
+      batchContext,
+    };
   };
 }
 
