@@ -30,6 +30,15 @@
  *    events together. A probe never seen counts as +∞. Closed windows come ≥ 5 s (allowed
  *    lateness) after their end: reported apart.
  *
+ *  - **CPU per event** of each of ours's processes (user + system from /proc/<pid>/stat over the
+ *    round, load and drain, ÷ the round's accepted events): on a machine shared with other work
+ *    the throughput swings with everyone's load, the CPU each event costs ours much less.
+ *  - `E2E_COMPARE_STOCK=1` adds the split deployment again with `PENUMBRA_KAFKAJS_STOCK=1`
+ *    (kafkajs's own produce encoding and record decoding, pipeline/kafka/kafkajs-encoding.ts)
+ *    right after ours, so the patch's effect is read in the same run; `E2E_CHILD_NODE_OPTIONS`
+ *    (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) is passed to ours's processes as NODE_OPTIONS;
+ *    `E2E_MODES=split,stock` (of one, split, stock) runs only those deployments (profiling).
+ *
  * The processors' and the sink's own speed on a produced backlog, next to a decoding peer, is
  * `bench --only processor` and `bench --only sink` (this bench measured them inside one process
  * before; the figures now come from the benches built for them).
@@ -280,7 +289,16 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
   const out: BenchResult[] = [];
   const loadStart = os.loadavg()[0].toFixed(1);
   // E2E_COMPARE_STOCK=1 adds the split deployment with kafkajs's own produce encoding, right after ours.
-  const modes: Mode[] = ['one process', 'split', ...(process.env.E2E_COMPARE_STOCK === '1' ? ['split, stock kafkajs encoding' as const] : [])];
+  let modes: Mode[] = ['one process', 'split', ...(process.env.E2E_COMPARE_STOCK === '1' ? ['split, stock kafkajs encoding' as const] : [])];
+  // E2E_MODES=split,stock (any of one, split, stock) runs only those — for profiling runs; the
+  // published figures come from the default (both deployments).
+  if (process.env.E2E_MODES) {
+    const pick = { one: 'one process', split: 'split', stock: 'split, stock kafkajs encoding' } as const;
+    modes = process.env.E2E_MODES.split(',').map((m) => {
+      if (!(m in pick)) throw new Error(`E2E_MODES: unknown ${m} (one, split, stock)`);
+      return pick[m as keyof typeof pick];
+    });
+  }
   for (const mode of modes) {
     const d = await deployment(mode, { seconds, rounds });
     const rate = median(d.rounds.map((r) => r.rate));
