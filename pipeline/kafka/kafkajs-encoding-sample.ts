@@ -83,4 +83,18 @@ for (const v of edges) {
   if (typeof v === 'number' && v >= 0 && v < 2 ** 32) e.writeUVarInt(v);
 }
 out.push(e.buffer.toString('hex'));
+// A consumer's Batch: the offset filter around the fetched offset (strings, numbers, past 2^53),
+// control records, and what its methods answer.
+type BatchLike = { firstOffset(): unknown; lastOffset(): unknown; isEmpty(): boolean; offsetLag(): unknown; offsetLagLow(): unknown };
+const Batch = require('kafkajs/src/consumer/batch.js') as new (topic: string, fetched: unknown, data: unknown) => BatchLike;
+for (let seed = 1; seed <= 60; seed++) {
+  const rnd = seeded(1000 + seed);
+  const big = seed % 5 === 0;
+  const base = big ? 2n ** 53n - 20n : BigInt(Math.floor(rnd() * 1e12));
+  const fetchedBig = base + BigInt(Math.floor(rnd() * 30));
+  const fetched = seed % 3 === 0 && !big ? Number(fetchedBig) : String(fetchedBig);
+  const messages = Array.from({ length: Math.floor(rnd() * 40) }, (_, i) => ({ offset: String(base + BigInt(i)), isControlRecord: rnd() < 0.05, key: null, value: null }));
+  const b = new Batch('t', fetched, { partition: 1, highWatermark: String(base + 60n), messages, abortedTransactions: [] });
+  out.push(JSON.stringify({ b, first: b.firstOffset(), last: b.lastOffset(), empty: b.isEmpty(), lag: b.offsetLag(), low: b.offsetLagLow() }));
+}
 console.log(JSON.stringify({ state: kafkajsEncoding, encoded: out }));

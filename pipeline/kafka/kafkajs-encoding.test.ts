@@ -42,8 +42,8 @@ describe('kafkajs encoding patch', () => {
     const patched = sample({});
     const stock = sample({ PENUMBRA_KAFKAJS_STOCK: '1' });
     // Every part took effect in a process that loads it before kafkajs, none with the switch.
-    expect(patched.state).toEqual({ methods: true, constructor: true, crc32c: true, produce: true, recordDecoder: true });
-    expect(stock.state).toEqual({ methods: false, constructor: false, crc32c: false, produce: false, recordDecoder: false });
+    expect(patched.state).toEqual({ methods: true, constructor: true, crc32c: true, produce: true, recordDecoder: true, batch: true });
+    expect(stock.state).toEqual({ methods: false, constructor: false, crc32c: false, produce: false, recordDecoder: false, batch: false });
     expect(patched.encoded.length).toBe(stock.encoded.length);
     expect(patched.encoded.length).toBeGreaterThan(40);
     patched.encoded.forEach((hex, i) => {

@@ -94,10 +94,12 @@ export interface KafkajsEncoding {
   produce: boolean;
   /** Fetched records are decoded without BigInt arithmetic (swapped before kafkajs loaded). */
   recordDecoder: boolean;
+  /** A consumer's Batch compares offsets as numbers (swapped before kafkajs loaded). */
+  batch: boolean;
 }
 
 const stock = process.env.PENUMBRA_KAFKAJS_STOCK === '1';
-const state: KafkajsEncoding = { methods: false, constructor: false, crc32c: false, produce: false, recordDecoder: false };
+const state: KafkajsEncoding = { methods: false, constructor: false, crc32c: false, produce: false, recordDecoder: false, batch: false };
 
 if (!stock) {
   // Loaded before the modules that capture them: only encoder.js (needs utils/long) and crc32C.
@@ -195,6 +197,13 @@ if (!stock) {
       const stockDecode = require(recordDecoderPath) as RecordDecode;
       require.cache[recordDecoderPath]!.exports = recordDecoder(stockDecode);
       state.recordDecoder = true;
+    }
+    const batchPath = require.resolve('kafkajs/src/consumer/batch.js');
+    const groupPath = require.resolve('kafkajs/src/consumer/consumerGroup.js');
+    if (require.cache[groupPath] === undefined) {
+      const StockBatch = require(batchPath) as BatchClass;
+      require.cache[batchPath]!.exports = batchClass(StockBatch);
+      state.batch = true;
     }
     Original.__penumbraPatched = { ...state };
     if (state.constructor) (require.cache[encoderPath]!.exports as { __penumbraPatched?: KafkajsEncoding }).__penumbraPatched = { ...state };
@@ -408,6 +417,42 @@ function recordDecoder(stock: RecordDecode): RecordDecode {
       batchContext,
     };
   };
+}
+
+// ---- Consumer Batch (consumer/batch.js) -----------------------------------------------------
+interface FetchedMessage { offset: string; isControlRecord?: boolean }
+interface PartitionFetch { partition: number; highWatermark: string; abortedTransactions?: unknown[]; messages: FetchedMessage[] }
+type BatchClass = (new (topic: string, fetchedOffset: unknown, data: PartitionFetch) => object) & { prototype: object };
+
+/**
+ * kafkajs's Batch with the same fields and methods (its prototype): the offset filter compares
+ * `message.offset >= fetchedOffset` as numbers when both are exact (decimal strings of ≤ 15
+ * digits, or safe integers), instead of a BigInt per fetched record; anything else through
+ * kafkajs's Long, as before.
+ */
+function batchClass(Stock: BatchClass): BatchClass {
+  const Long = require('kafkajs/src/utils/long.js') as { fromValue(v: unknown): { gte(o: unknown): boolean } };
+  const filterAborted = require('kafkajs/src/consumer/filterAbortedMessages.js') as (a: { messages: FetchedMessage[]; abortedTransactions?: unknown[] }) => FetchedMessage[];
+  const Batch = function Batch(this: Record<string, unknown>, topic: string, fetchedOffset: unknown, partitionData: PartitionFetch) {
+    this.fetchedOffset = fetchedOffset;
+    const longFetchedOffset = Long.fromValue(fetchedOffset); // throws where kafkajs throws
+    const fetched = typeof fetchedOffset === 'number' && Number.isSafeInteger(fetchedOffset) ? fetchedOffset : exact(fetchedOffset);
+    const { abortedTransactions, messages } = partitionData;
+    this.topic = topic;
+    this.partition = partitionData.partition;
+    this.highWatermark = partitionData.highWatermark;
+    this.rawMessages = messages;
+    const within = Number.isNaN(fetched)
+      ? messages.filter((m) => Long.fromValue(m.offset).gte(longFetchedOffset))
+      : messages.filter((m) => {
+        const o = exact(m.offset);
+        return Number.isNaN(o) ? Long.fromValue(m.offset).gte(longFetchedOffset) : o >= fetched;
+      });
+    this.messagesWithinOffset = within;
+    this.messages = filterAborted({ messages: within, abortedTransactions }).filter((m) => !m.isControlRecord);
+  } as unknown as BatchClass;
+  Batch.prototype = Stock.prototype;
+  return Batch;
 }
 
 /** What of the encoding patch took effect in this process (all false with PENUMBRA_KAFKAJS_STOCK=1). */
