@@ -35,8 +35,8 @@
  *    the throughput swings with everyone's load, the CPU each event costs ours much less.
  *  - `E2E_COMPARE_STOCK=1` adds the split deployment again with `PENUMBRA_KAFKAJS_STOCK=1`
  *    (kafkajs's own produce encoding and record decoding, pipeline/kafka/kafkajs-encoding.ts)
- *    right after ours, so the patch's effect is read in the same run; `E2E_CHILD_NODE_OPTIONS`
- *    (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) is passed to ours's processes as NODE_OPTIONS;
+ *    right after ours, so the patch's effect is read in the same run; `E2E_CHILD_NODE_ARGS`
+ *    (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) is given to node for ours's processes;
  *    `E2E_MODES=split,stock` (of one, split, stock) runs only those deployments (profiling).
  *
  * The processors' and the sink's own speed on a produced backlog, next to a decoding peer, is
@@ -123,8 +123,6 @@ async function deployment(mode: Mode, opts: { seconds: number; rounds: number })
     PENUMBRA_RATE_TELEMETRY: '1000000:1000000',
     // The same deployment with kafkajs's own produce encoding (pipeline/kafka/kafkajs-encoding.ts off).
     ...(mode === 'split, stock kafkajs encoding' ? { PENUMBRA_KAFKAJS_STOCK: '1' } : {}),
-    // E2E_CHILD_NODE_OPTIONS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) profiles the processes.
-    ...(process.env.E2E_CHILD_NODE_OPTIONS ? { NODE_OPTIONS: process.env.E2E_CHILD_NODE_OPTIONS } : {}),
   };
   const cfg = { ...loadConfig({ ...base, PENUMBRA_DATA_DIR: dataRoot }), topicPrefix: prefix, topics: topicNames(prefix) };
   const ring = parseKeyRing(keys);
@@ -148,13 +146,15 @@ async function deployment(mode: Mode, opts: { seconds: number; rounds: number })
   }, Date.now()), ring))));
   const probeToken = signAssignment(claimsFor({ itemId: PROBE_ITEM, userId: 'probe', variant: 'original', profileVersion: 1 }, Date.now()), ring);
 
+  // E2E_CHILD_NODE_ARGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) profiles ours's processes.
+  const nodeArgs = (process.env.E2E_CHILD_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const env = (name: string) => ({ ...base, PENUMBRA_DATA_DIR: path.join(dataRoot, name) });
   const children: ChildPenumbra[] = [];
   try {
     const split = mode !== 'one process';
     const started = await Promise.allSettled(split
-      ? [spawnPenumbra(env('api'), 'api', 150_000), spawnPenumbra(env('proc'), 'processors', 150_000), spawnPenumbra(env('sink'), 'sink', 150_000)]
-      : [spawnPenumbra(env('one'), 'all', 150_000)]);
+      ? [spawnPenumbra(env('api'), 'api', 150_000, nodeArgs), spawnPenumbra(env('proc'), 'processors', 150_000, nodeArgs), spawnPenumbra(env('sink'), 'sink', 150_000, nodeArgs)]
+      : [spawnPenumbra(env('one'), 'all', 150_000, nodeArgs)]);
     for (const s of started) if (s.status === 'fulfilled') children.push(s.value);
     const failed = started.find((s) => s.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
