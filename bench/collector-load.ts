@@ -16,6 +16,9 @@
  * once (`spliced`, checked equal to JSON.stringify's `body` at start): the same events, at a
  * fraction of the generator's CPU (before 2026-12-07 each was a JSON.stringify of new objects).
  *
+ * `--rate N` paces the load open-loop at N events/s (the end-to-end bench's "sustained" run): batch
+ * i is due at t0 + i·batch/N, whichever connection takes it; a late one goes at once.
+ *
  * Prints one JSON line: `{ accepted, batches, failed, unverified, statuses, ms }` — accepted =
  * sum of `accepted` in the 202 answers; failed = any other status or a connection error.
  */
@@ -24,7 +27,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({
-  options: { url: { type: 'string' }, seconds: { type: 'string', default: '10' }, connections: { type: 'string', default: '32' }, batch: { type: 'string', default: '50' }, tokens: { type: 'string' }, fresh: { type: 'boolean', default: false } },
+  options: { url: { type: 'string' }, seconds: { type: 'string', default: '10' }, connections: { type: 'string', default: '32' }, batch: { type: 'string', default: '50' }, tokens: { type: 'string' }, fresh: { type: 'boolean', default: false }, rate: { type: 'string' } },
 });
 const url = new URL(values.url!);
 const seconds = Number(values.seconds);
@@ -34,6 +37,11 @@ const tokens = JSON.parse(readFileSync(values.tokens!, 'utf8')) as string[];
 const run = Math.random().toString(36).slice(2, 8);
 
 const fresh = values.fresh === true;
+// `--rate N` (events/s): open-loop pacing — the i-th batch (over all connections) is due at
+// t0 + i·batch/N; a connection waits for its batch's due time, and one that is late (the server
+// answers slower than the schedule) sends at once. Without it: closed loop, as fast as answered.
+const rate = values.rate === undefined ? 0 : Number(values.rate);
+if (values.rate !== undefined && !(rate > 0)) throw new Error(`--rate must be a positive number of events/s, got ${values.rate}`);
 
 function body(n: number, now: number): string {
   const user = n % tokens.length; // tokens.length is a multiple of 4: the user fixes item and variant
@@ -124,8 +132,18 @@ function post(b: Buffer): Promise<void> {
 
 const t0 = performance.now();
 const deadline = t0 + seconds * 1000;
+const perBatchMs = rate > 0 ? (batch / rate) * 1000 : 0;
 await Promise.all(Array.from({ length: connections }, async () => {
-  while (performance.now() < deadline) await post(fresh ? Buffer.from(spliced(next++, Date.now())) : pool[next++ % pool.length]);
+  while (performance.now() < deadline) {
+    const i = next++;
+    if (perBatchMs > 0) {
+      const due = t0 + i * perBatchMs;
+      if (due >= deadline) break;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+    await post(fresh ? Buffer.from(spliced(i, Date.now())) : pool[i % pool.length]);
+  }
 }));
 const ms = performance.now() - t0;
 agent.destroy();
