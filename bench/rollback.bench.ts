@@ -191,6 +191,13 @@ async function measure(resolvers: number, rollbacks: number): Promise<Measured> 
       const times: number[] = [];
       const apiTimes: number[] = [];
       const pids = children.map((c) => c.pid);
+      // Settle 5 s before the timed loop: a rollback hits a deployment that is running, not one
+      // still compiling and collecting right after start-up. Until 2026-12-07 04:26 this pause was
+      // the idle window; when the idle reading moved after the loop (below) the pause went with
+      // it, and the first rollbacks of the loop then met processes still warming up — the
+      // 10-resolver p99 went from 122–152 ms to 162–452 ms with the product code unchanged
+      // (bisected 06:00 UTC: af20738 131 ms, a2108a6 and later 161–452 ms).
+      await new Promise((r) => setTimeout(r, 5000));
       const loadBefore = load();
       const loop0 = [sumCpu(pids), cpuMs(main.pid)];
       // One writer, nothing else writes this item's profile: each command makes exactly the next
