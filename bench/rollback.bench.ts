@@ -347,7 +347,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
     out.push({ name: `rollback → last of ${n} resolvers serves original, p50`, unit: 'ms', ours: quantile(m.paced.times, 0.5), peer: null, peerName: null, ratio: null, notes: `${p50Target ? `target ≤ ${p50Target} ms; ` : ''}${loopNotes(m.paced, paced)}; ${idle}` });
     out.push({ name: `rollback → last of ${n} resolvers serves original, p99`, unit: 'ms', ours: quantile(m.paced.times, 0.99), peer: null, peerName: null, ratio: null, notes: `target ≤ ${p99Target} ms; ${paced}` });
     out.push({ name: `rollback → last of ${n} resolvers, back to back, p99`, unit: 'ms', ours: quantile(m.storm.times, 0.99), peer: null, peerName: null, ratio: null, notes: `no target (a storm, not an operator's rollback): ${loopNotes(m.storm, 'back to back, warm: the next rollback as soon as the previous activation reached every resolver, after the paced loop')}` });
-    out.push({ name: `rollback → last of ${n} resolvers, cold (first ${counts.cold} after start-up), max`, unit: 'ms', ours: Math.max(...m.cold.times), peer: null, peerName: null, ratio: null, notes: `no target: ${loopNotes(m.cold, 'the first rollbacks 5 s after the processes started, back to back (the regime the figure published before 2026-12-07 09:00 mostly measured)')}` });
+    out.push({ name: `rollback → last of ${n} resolvers, cold (first ${counts.cold} after start-up), max`, unit: 'ms', ours: Math.max(...m.cold.times), peer: null, peerName: null, ratio: null, notes: `no target: ${loopNotes(m.cold, 'the first rollbacks 5 s after the processes started, back to back (the regime the figure published before round 8 mostly measured)')}` });
   }
   return out;
 }
