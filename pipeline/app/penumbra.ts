@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { Router } from 'express';
 import { ensureDataDir, type PenumbraConfig } from '../config/config.ts';
 import { createKafka, createProbeKafka, AvroProducer } from '../kafka/client.ts';
+import { kafkajsHealth } from '../kafka/kafkajs-health.ts';
 import { provisionAll } from '../kafka/setup.ts';
 import { assertKafkaReachable, describeBrokers, rootMessage, singleFlight, withDeadline } from '../kafka/probe.ts';
 import { HEALTH_CHECK_MS, overallStatus, runHealthChecks } from './health.ts';
@@ -216,6 +217,7 @@ export async function createPenumbra(cfg: PenumbraConfig, opts: PenumbraOptions 
     const health = async (): Promise<HealthReport> => {
       const checks: HealthReport['checks'] = {
         profiles: { status: profileStore.source === 'kafka' ? 'ok' : 'degraded', source: profileStore.source, items: profileStore.all().length },
+        kafkajs: kafkajsHealth(),
       };
       for (const c of controlHealth) Object.assign(checks, c());
       Object.assign(checks, await runHealthChecks([kafkaCheck, registryCheck, ...ctx.healthChecks]));

@@ -457,3 +457,5 @@ function batchClass(Stock: BatchClass): BatchClass {
 
 /** What of the encoding patch took effect in this process (all false with PENUMBRA_KAFKAJS_STOCK=1). */
 export const kafkajsEncoding: Readonly<KafkajsEncoding> = state;
+/** PENUMBRA_KAFKAJS_STOCK=1 was set: all false above on purpose, not an import-order miss (health). */
+export const kafkajsStock = stock;

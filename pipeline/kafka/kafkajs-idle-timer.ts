@@ -42,3 +42,6 @@ sweep.install(RequestQueue);
 
 /** True once the guard is installed (tests). */
 export const kafkajsIdleTimerGuarded = proto.__penumbraIdleGuard === true;
+
+/** True once the sweep is on kafkajs's RequestQueue (install() answers false on a second call). */
+export const kafkajsTimeoutSweep = (proto as { __penumbraTimeoutSweep?: boolean }).__penumbraTimeoutSweep === true;

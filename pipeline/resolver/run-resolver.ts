@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import type { Router } from 'express';
 import { ensureDataDir, loadConfig, type PenumbraConfig } from '../config/config.ts';
 import { createKafka, createProbeKafka, AvroProducer } from '../kafka/client.ts';
+import { kafkajsHealth } from '../kafka/kafkajs-health.ts';
 import { AvroCodec } from '../kafka/registry.ts';
 import { provisionAll } from '../kafka/setup.ts';
 import { followTopic, type Follower } from '../kafka/follow.ts';
@@ -167,6 +168,7 @@ export async function startResolverProcess(cfg: PenumbraConfig, opts: ResolverFe
   const health = async (): Promise<HealthReport> => {
     const checks: HealthReport['checks'] = {
       kafka: connected ? { status: 'ok' } : { status: 'degraded', detail: lastError ?? 'connecting' },
+      kafkajs: kafkajsHealth(),
     };
     Object.assign(checks, await runHealthChecks(ctx.healthChecks));
     return { status: overallStatus(checks), checks, resolverId, mode: 'resolver', profileVersions: profileStore.versions(), version: VERSION };
