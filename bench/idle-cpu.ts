@@ -19,6 +19,7 @@ import path from 'node:path';
 import { fixtureArchive } from '../pipeline/shadowing/fixtures.ts';
 import { ADMIN_TOKEN, mobileShadow, resolverEnv, spawnResolver, type ChildResolver } from '../pipeline/resolver/test-support.ts';
 import { spawnPenumbra, type ChildPenumbra } from '../pipeline/roles/spawn.ts';
+import { threadCpu } from './proc-cpu.ts';
 
 interface ThreadSample {
   name: string;
@@ -31,12 +32,10 @@ function threads(pid: number): Map<string, ThreadSample> {
   const out = new Map<string, ThreadSample>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const f = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+      const { name, cpuMs } = threadCpu(pid, tid);
       const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
       const vcsw = Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0);
-      out.set(tid, { name, cpuMs: ((Number(f[11]) + Number(f[12])) * 1000) / 100, vcsw });
+      out.set(tid, { name, cpuMs, vcsw });
     } catch {
       // The thread ended between the listing and the read.
     }

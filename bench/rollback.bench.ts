@@ -48,7 +48,7 @@
  * Targets: 3 resolvers p50 ≤ 100 ms, p99 ≤ 250 ms; 10 resolvers p99 ≤ 100 ms (the issue's goal).
  * No peer runs here: the targets are the comparison. The load average is in the notes.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { followTopic } from '../pipeline/kafka/follow.ts';
@@ -58,6 +58,7 @@ import { fixtureArchive } from '../pipeline/shadowing/fixtures.ts';
 import { ADMIN_TOKEN, configFrom, mobileShadow, resolverEnv, spawnResolver, waitFor, type ChildResolver } from '../pipeline/resolver/test-support.ts';
 import { spawnPenumbra, type ChildPenumbra } from '../pipeline/roles/spawn.ts';
 import type { BenchOptions, BenchResult } from './types.ts';
+import { cpuMs } from './proc-cpu.ts';
 
 function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -68,19 +69,6 @@ const load = () => os.loadavg()[0].toFixed(1);
 /** Length of the idle CPU window (after the timed loop). */
 const IDLE_SECONDS = 10;
 
-/**
- * CPU time (ms, user + system) a process has used, from /proc (Linux; null elsewhere). Beside
- * latencies that follow the machine's load, CPU per rollback and idle CPU are what the resolver
- * processes themselves cost, whatever else runs.
- */
-function cpuMs(pid: number): number | null {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // USER_HZ is 100 on Linux
-  } catch {
-    return null;
-  }
-}
 const sumCpu = (pids: number[]) => {
   const xs = pids.map(cpuMs);
   return xs.some((x) => x === null) ? null : (xs as number[]).reduce((a, b) => a + b, 0);
