@@ -184,6 +184,20 @@ test('the same event id delivered twice, in one batch or across batches, is stor
   expect(sink.stats.columnar).toBe(500);
 });
 
+test('an id holding a NUL or a quote, delivered twice, is stored once and does not stall the partition', async () => {
+  // The duplicate check used to splice candidate ids into the SQL as literals: a NUL ended the
+  // text there, DuckDB answered a parse error, and the sink retried the batch forever (the fresh
+  // fuzz seed 1021587882 of test/fuzz/kafka-topics.int.test.ts). Ids are now bound parameters.
+  const ns = await namespace();
+  const odd = [fx.telemetryEvent(0, 'nul-\u0000-id'), fx.telemetryEvent(1, "quote-'-id"), fx.telemetryEvent(2, 'plain-after')];
+  await sendEvents(ns.cfg, [...odd, ...odd]);
+  const sink = await startSink(ns, { maxRowsPerTx: 50 });
+  await waitFor('both deliveries committed', async () => sink.stats.records >= 6);
+  const ids = (await sink.query('SELECT id FROM telemetry_events ORDER BY id')).map((r) => r.id as string);
+  expect(ids.sort()).toEqual(['nul-\u0000-id', 'plain-after', "quote-'-id"].sort());
+  expect(sink.stats.duplicates).toBe(3);
+});
+
 test('telemetry_events has no key index: a restarted sink rebuilds its id index from the stored rows and still stores a re-delivered event once', async () => {
   const ns = await namespace();
   const events = Array.from({ length: 100 }, (_, i) => fx.telemetryEvent(i, `re-${i}`));
