@@ -43,7 +43,7 @@
  *    every resolver (≈ 15–35 changes a second): a storm, reported with no target.
  * Until 2026-12-07 the bench ran only a back-to-back loop of 50 / 100 starting 5 s after start-up;
  * with 10 resolvers it lasted ~10 s, so its p99 (115–160 ms) measured mostly the cold regime:
- * the same storm on the same processes after the paced loop read p99 56–69 ms (docs/scaling.md,
+ * the same storm on the same processes after the paced loop read p99 48–69 ms in four runs (docs/scaling.md,
  * rollback section, round 8). Quick: 5 cold, 10 paced, 10 back to back.
  * Targets: 3 resolvers p50 ≤ 100 ms, p99 ≤ 250 ms; 10 resolvers p99 ≤ 100 ms (the issue's goal).
  * No peer runs here: the targets are the comparison. The load average is in the notes.
